@@ -1,0 +1,155 @@
+//! Resolved settings: what the flags mean once checked against each other and the environment.
+
+use std::io::IsTerminal;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{Cli, ProgressWhen};
+
+/// How entries are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A pool of this many worker threads fed through a bounded channel.
+    Pool(NonZeroUsize),
+    /// One entry at a time on the calling thread.
+    Serial,
+}
+
+/// What to do when a target already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    /// `--skip-existing`: a matching existing target is reported `skipped`.
+    pub skip: bool,
+    /// `--overwrite`: an existing target (that is not skipped) is replaced.
+    pub overwrite: bool,
+}
+
+/// Where the list comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListSource {
+    Stdin,
+    File(PathBuf),
+}
+
+impl ListSource {
+    /// The name used in `LIST:LINE` messages.
+    pub fn display_name(&self) -> String {
+        match self {
+            ListSource::Stdin => "<stdin>".to_string(),
+            ListSource::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressStyle {
+    /// indicatif bars: a total line and one per busy worker.
+    Bars,
+    /// No terminal: a plain line every few seconds.
+    Plain,
+    /// Nothing.
+    Hidden,
+}
+
+/// Every setting a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub list: ListSource,
+    pub mode: Mode,
+    pub output_dir: PathBuf,
+    pub existing: Existing,
+    pub dry_run: bool,
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub progress: ProgressStyle,
+    /// Colour in the bars; off when `NO_COLOR` is set and non-empty.
+    pub color: bool,
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+impl Config {
+    pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
+        let list = if cli.list.as_os_str() == "-" {
+            ListSource::Stdin
+        } else {
+            ListSource::File(cli.list)
+        };
+        let mode = if cli.serial {
+            Mode::Serial
+        } else {
+            Mode::Pool(cli.jobs)
+        };
+        let stderr_is_terminal = std::io::stderr().is_terminal();
+        let progress = resolve_progress(
+            cli.progress,
+            cli.quiet || cli.dry_run,
+            stderr_is_terminal,
+            std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
+        );
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Ok(Config {
+            list,
+            mode,
+            output_dir: cli.output_dir,
+            existing: Existing {
+                skip: cli.skip_existing,
+                overwrite: cli.overwrite,
+            },
+            dry_run: cli.dry_run,
+            json: cli.json,
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+            progress,
+            color,
+            user_agent: concat!("fetchpool/", env!("CARGO_PKG_VERSION")).to_string(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// Worker count for the summary and the JSON report (1 in serial mode).
+    pub fn workers(&self) -> usize {
+        match self.mode {
+            Mode::Pool(n) => n.get(),
+            Mode::Serial => 1,
+        }
+    }
+}
+
+/// Bars need a terminal that can take escape codes; `always` insists even without one, but
+/// `TERM=dumb` still turns bars into plain lines (bars are all cursor movement).
+fn resolve_progress(when: ProgressWhen, silent: bool, terminal: bool, dumb: bool) -> ProgressStyle {
+    if silent {
+        return ProgressStyle::Hidden;
+    }
+    match when {
+        ProgressWhen::Never => ProgressStyle::Hidden,
+        _ if dumb => ProgressStyle::Plain,
+        ProgressWhen::Always => ProgressStyle::Bars,
+        ProgressWhen::Auto if terminal => ProgressStyle::Bars,
+        ProgressWhen::Auto => ProgressStyle::Plain,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_resolution() {
+        use ProgressStyle::*;
+        use ProgressWhen::*;
+        assert_eq!(resolve_progress(Auto, false, true, false), Bars);
+        assert_eq!(resolve_progress(Auto, false, false, false), Plain);
+        assert_eq!(resolve_progress(Auto, false, true, true), Plain);
+        assert_eq!(resolve_progress(Always, false, false, false), Bars);
+        assert_eq!(resolve_progress(Always, false, false, true), Plain);
+        assert_eq!(resolve_progress(Never, false, true, false), Hidden);
+        assert_eq!(resolve_progress(Auto, true, true, false), Hidden);
+    }
+}

@@ -1,0 +1,50 @@
+//! The four exit statuses of SPEC §6, from what the run reported.
+
+use std::process::ExitCode;
+
+use crate::report::Tally;
+
+/// Every entry is `ok` or `skipped` (an empty list too).
+pub const SUCCESS: u8 = 0;
+/// At least one entry failed or was not started.
+pub const FAILURE: u8 = 1;
+/// Bad usage, or LIST could not be read: nothing was downloaded.
+pub const USAGE: u8 = 2;
+/// Interrupted by SIGINT or SIGTERM.
+pub const INTERRUPTED: u8 = 130;
+
+/// The exit status a finished (or interrupted) run ends with.
+pub fn code(tally: &Tally) -> u8 {
+    if tally.interrupted {
+        INTERRUPTED
+    } else if tally.failed > 0 || tally.not_started > 0 {
+        FAILURE
+    } else {
+        SUCCESS
+    }
+}
+
+pub fn from(tally: &Tally) -> ExitCode {
+    ExitCode::from(code(tally))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        let mut t = Tally::default();
+        assert_eq!(code(&t), 0);
+        t.ok = 3;
+        t.skipped = 1;
+        assert_eq!(code(&t), 0);
+        t.not_started = 1;
+        assert_eq!(code(&t), 1);
+        t.not_started = 0;
+        t.failed = 1;
+        assert_eq!(code(&t), 1);
+        t.interrupted = true;
+        assert_eq!(code(&t), 130);
+    }
+}

@@ -1,0 +1,364 @@
+//! Reading LIST as a stream of entries: one line at a time, so downloads start before a slow
+//! producer on stdin has finished. Each line becomes an [`Entry`] with its target already named, or
+//! a [`BadLine`] that names `LIST:LINE` and the reason; a bad line never stops the run.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use reqwest::Url;
+
+use crate::config::{Config, ListSource};
+use crate::naming::{self, Namer};
+
+/// One downloadable line of the list.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// 0-based position among entries (comments and blank lines do not count).
+    pub index: usize,
+    /// 1-based line in LIST.
+    pub line: usize,
+    pub url: Url,
+    /// Target path relative to the output directory, unique within the run.
+    pub target: PathBuf,
+    pub options: Options,
+}
+
+/// The `key=value` options of a line, kept so a line can be written back in list format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    pub out: Option<String>,
+    pub size: Option<u64>,
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// A line that is not a valid entry. It still has an index: it is reported at its place.
+#[derive(Debug, Clone)]
+pub struct BadLine {
+    pub index: usize,
+    pub line: usize,
+    /// The line's first field, for the report's `url`.
+    pub text: String,
+    /// `LIST:LINE: reason`.
+    pub error: String,
+}
+
+/// What one line of the list yields.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Entry(Entry),
+    Bad(BadLine),
+}
+
+/// The list as an iterator of items, read lazily.
+pub struct Entries {
+    reader: Box<dyn BufRead + Send>,
+    name: String,
+    line: usize,
+    index: usize,
+    namer: Namer,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+/// Opens LIST (a file or stdin). Failing to open it is fatal: nothing has been downloaded yet.
+pub fn open(config: &Config) -> anyhow::Result<Entries> {
+    let reader: Box<dyn Read + Send> = match &config.list {
+        ListSource::Stdin => Box::new(io::stdin()),
+        ListSource::File(path) => {
+            let file =
+                File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            if file.metadata().is_ok_and(|m| m.is_dir()) {
+                anyhow::bail!("cannot read {}: it is a directory", path.display());
+            }
+            Box::new(file)
+        }
+    };
+    Ok(Entries::new(
+        BufReader::with_capacity(64 * 1024, reader),
+        config.list.display_name(),
+    ))
+}
+
+impl Entries {
+    pub fn new(reader: impl BufRead + Send + 'static, name: String) -> Entries {
+        Entries {
+            reader: Box::new(reader),
+            name,
+            line: 0,
+            index: 0,
+            namer: Namer::default(),
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn bad(&mut self, text: &str, reason: impl std::fmt::Display) -> Item {
+        let item = Item::Bad(BadLine {
+            index: self.index,
+            line: self.line,
+            text: text.to_string(),
+            error: format!("{}:{}: {reason}", self.name, self.line),
+        });
+        self.index += 1;
+        item
+    }
+}
+
+impl Iterator for Entries {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        while !self.done {
+            self.buf.clear();
+            match self.reader.read_until(b'\n', &mut self.buf) {
+                Ok(0) => self.done = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Entries before this point may be downloading already, so this is reported
+                    // at its place rather than aborting the run.
+                    self.done = true;
+                    self.line += 1;
+                    return Some(self.bad("", format_args!("cannot read the list: {e}")));
+                }
+            }
+            if self.done {
+                break;
+            }
+            self.line += 1;
+            let raw = std::mem::take(&mut self.buf);
+            let text = match std::str::from_utf8(&raw) {
+                Ok(t) => t,
+                Err(_) => {
+                    self.buf = raw;
+                    return Some(self.bad("", "the line is not valid UTF-8"));
+                }
+            };
+            let text = if self.line == 1 {
+                text.trim_start_matches('\u{feff}')
+            } else {
+                text
+            };
+            let item = match parse_line(text) {
+                Ok(None) => None,
+                Ok(Some((url, options))) => {
+                    let wanted = match &options.out {
+                        Some(out) => naming::from_out(out),
+                        None => Ok(naming::from_url(&url)),
+                    };
+                    Some(match wanted {
+                        Ok(wanted) => {
+                            let target = self.namer.claim(wanted);
+                            let item = Item::Entry(Entry {
+                                index: self.index,
+                                line: self.line,
+                                url,
+                                target,
+                                options,
+                            });
+                            self.index += 1;
+                            item
+                        }
+                        Err(reason) => self.bad(first_field(text), reason),
+                    })
+                }
+                Err(reason) => Some(self.bad(first_field(text), reason)),
+            };
+            self.buf = raw;
+            if item.is_some() {
+                return item;
+            }
+        }
+        None
+    }
+}
+
+fn first_field(line: &str) -> &str {
+    line.split_whitespace().next().unwrap_or("")
+}
+
+/// Parses one line: `Ok(None)` for blank lines and comments.
+pub fn parse_line(line: &str) -> Result<Option<(Url, Options)>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let mut fields = line.split_whitespace();
+    let raw_url = fields.next().unwrap_or_default();
+    let url = parse_url(raw_url)?;
+    let mut options = Options::default();
+    for field in fields {
+        let Some((key, value)) = field.split_once('=') else {
+            return Err(format!(
+                "'{field}' is not an option (expected key=value: out=, size=, sha256=)"
+            ));
+        };
+        let duplicate = match key {
+            "out" => options.out.replace(value.to_string()).is_some(),
+            "size" => {
+                let size = value
+                    .parse::<u64>()
+                    .map_err(|_| format!("size={value} is not a byte count"))?;
+                options.size.replace(size).is_some()
+            }
+            "sha256" => options.sha256.replace(parse_sha256(value)?).is_some(),
+            _ => {
+                return Err(format!(
+                    "unknown option '{key}' (known: out=, size=, sha256=)"
+                ));
+            }
+        };
+        if duplicate {
+            return Err(format!("option '{key}' is given twice"));
+        }
+    }
+    Ok(Some((url, options)))
+}
+
+fn parse_url(raw: &str) -> Result<Url, String> {
+    // The URL text itself is not echoed: it may carry credentials.
+    let url = Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => {
+            return Err(format!(
+                "unsupported scheme '{other}' (only http and https)"
+            ));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    Ok(url)
+}
+
+/// 64 hex digits, either case.
+pub fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
+    let bad = || format!("sha256= must be 64 hex digits, got '{hex}'");
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// Lowercase hex of a digest.
+pub fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn items(text: &str) -> Vec<Item> {
+        Entries::new(Cursor::new(text.as_bytes().to_vec()), "urls.txt".into()).collect()
+    }
+
+    const HASH: &str = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
+
+    #[test]
+    fn comments_blank_lines_and_crlf() {
+        let list =
+            "# header\r\n\r\nhttps://e.com/a.bin\r\n   \n  # indented comment\nhttps://e.com/b.bin";
+        let got = items(list);
+        assert_eq!(got.len(), 2);
+        let Item::Entry(a) = &got[0] else { panic!() };
+        let Item::Entry(b) = &got[1] else { panic!() };
+        assert_eq!((a.index, a.line, a.target.to_str()), (0, 3, Some("a.bin")));
+        assert_eq!((b.index, b.line, b.target.to_str()), (1, 6, Some("b.bin")));
+    }
+
+    #[test]
+    fn options() {
+        let line = format!("https://e.com/get?id=7\tout=sub/b.bin  size=1048576 sha256={HASH}");
+        let (url, opts) = parse_line(&line).unwrap().unwrap();
+        assert_eq!(url.as_str(), "https://e.com/get?id=7");
+        assert_eq!(opts.out.as_deref(), Some("sub/b.bin"));
+        assert_eq!(opts.size, Some(1_048_576));
+        assert_eq!(to_hex(&opts.sha256.unwrap()), HASH);
+        let upper = format!("https://e.com/x sha256={}", HASH.to_uppercase());
+        assert!(parse_line(&upper).is_ok());
+    }
+
+    #[test]
+    fn bad_lines_name_list_and_line() {
+        let list = format!(
+            "not a url\nftp://e.com/x\nhttps://e.com/x colour=red\nhttps://e.com/x sha256=abc\n\
+             https://e.com/x size=-1\nhttps://e.com/x out=../y\nhttps://e.com/x size=1 size=2\n\
+             https://e.com/ok sha256={}\n",
+            &HASH[..63]
+        );
+        let got = items(&list);
+        let errors: Vec<String> = got
+            .iter()
+            .map(|i| match i {
+                Item::Bad(b) => b.error.clone(),
+                Item::Entry(e) => panic!("line {} parsed", e.line),
+            })
+            .collect();
+        assert!(errors[0].starts_with("urls.txt:1: not a valid URL"));
+        assert!(errors[1].starts_with("urls.txt:2: unsupported scheme 'ftp'"));
+        assert!(errors[2].starts_with("urls.txt:3: unknown option 'colour'"));
+        assert!(errors[3].starts_with("urls.txt:4: sha256= must be 64 hex digits"));
+        assert!(errors[4].starts_with("urls.txt:5: size=-1 is not a byte count"));
+        assert!(errors[5].starts_with("urls.txt:6: out=../y"));
+        assert!(errors[6].starts_with("urls.txt:7: option 'size' is given twice"));
+        assert!(errors[7].starts_with("urls.txt:8: sha256="));
+        let indices: Vec<usize> = got
+            .iter()
+            .map(|i| match i {
+                Item::Entry(e) => e.index,
+                Item::Bad(b) => b.index,
+            })
+            .collect();
+        assert_eq!(indices, (0..8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn bad_hex_digit() {
+        let bad = format!("{}g", &HASH[..63]);
+        assert!(parse_sha256(&bad).is_err());
+        assert!(parse_sha256(&"é".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn secrets_are_not_echoed_in_errors() {
+        let got = items("ftp://user:hunter2@e.com/x?token=abc\n");
+        let Item::Bad(b) = &got[0] else { panic!() };
+        assert!(!b.error.contains("hunter2") && !b.error.contains("abc"));
+    }
+
+    #[test]
+    fn collisions_named_in_list_order() {
+        let got =
+            items("https://e.com/a/r.pdf\nhttps://e.com/b/r.pdf\nhttps://e.com/x out=r.pdf\n");
+        let names: Vec<String> = got
+            .iter()
+            .map(|i| match i {
+                Item::Entry(e) => e.target.display().to_string(),
+                Item::Bad(b) => panic!("{}", b.error),
+            })
+            .collect();
+        assert_eq!(names, ["r.pdf", "r-2.pdf", "r-3.pdf"]);
+    }
+
+    #[test]
+    fn bom_and_invalid_utf8() {
+        let mut bytes = "\u{feff}https://e.com/a\n".as_bytes().to_vec();
+        bytes.extend_from_slice(b"https://e.com/\xff\n");
+        let got: Vec<Item> = Entries::new(Cursor::new(bytes), "l".into()).collect();
+        assert!(matches!(&got[0], Item::Entry(e) if e.url.as_str() == "https://e.com/a"));
+        assert!(matches!(&got[1], Item::Bad(b) if b.error == "l:2: the line is not valid UTF-8"));
+    }
+}

@@ -1,0 +1,96 @@
+//! fetchpool: download a list of URLs with a fixed pool of worker threads and report what happened
+//! to each, in list order.
+//!
+//! The pipeline, one module per stage: `cli` → `config` → `list` (+ `naming`) → `pool` (+
+//! `download`, `progress`) → `report` → `exit_code`.
+
+mod cli;
+mod config;
+mod download;
+mod exit_code;
+mod list;
+mod naming;
+mod pool;
+mod progress;
+mod report;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::config::Config;
+use crate::list::Item;
+use crate::progress::Progress;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            // The one place a fatal error is printed: once, with its whole cause chain.
+            eprintln!("fetchpool: {err:#}");
+            ExitCode::from(exit_code::USAGE)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let config = Config::from_cli(Cli::parse())?;
+    let entries = list::open(&config)?;
+    if config.dry_run {
+        return Ok(dry_run(entries, &config));
+    }
+    std::fs::create_dir_all(&config.output_dir).with_context(|| {
+        format!(
+            "cannot create the output directory {}",
+            config.output_dir.display()
+        )
+    })?;
+    let progress = Progress::new(&config);
+    let summary = pool::run(entries, &config, &progress)?;
+    progress.finish();
+    if summary.tally.total() == 0 {
+        eprintln!("fetchpool: the list has no entries; nothing to do");
+    } else if !config.quiet {
+        eprintln!("fetchpool: {}", report::text_summary(&summary));
+    }
+    Ok(exit_code::from(&summary.tally))
+}
+
+/// `--dry-run`: the plan, entry by entry, with no request made and no file touched. Bad lines
+/// are shown as they would be reported, and make the exit status 1 as a real run would.
+fn dry_run(entries: list::Entries, config: &Config) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let mut bad = 0;
+    for item in entries {
+        let line = match &item {
+            Item::Entry(entry) => {
+                let url = report::redact_url(entry.url.as_str());
+                let path = download::display_path(config, &entry.target);
+                report::plan_line(
+                    config.json,
+                    entry.index,
+                    entry.line,
+                    &url,
+                    Some(&path),
+                    None,
+                )
+            }
+            Item::Bad(b) => {
+                bad += 1;
+                let url = report::redact_url(&b.text);
+                report::plan_line(config.json, b.index, b.line, &url, None, Some(&b.error))
+            }
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    ExitCode::from(if bad > 0 {
+        exit_code::FAILURE
+    } else {
+        exit_code::SUCCESS
+    })
+}

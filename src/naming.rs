@@ -1,0 +1,288 @@
+//! Target names: from a URL or an `out=` option to a safe path relative to the output directory,
+//! and the `-2`, `-3` suffixes that keep two entries of one run from sharing a target.
+//!
+//! Everything here is pure; the disk is never consulted, so `--dry-run` prints exactly the names a
+//! real run would use.
+
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+
+use percent_encoding::percent_decode_str;
+use reqwest::Url;
+
+/// Longest file name we produce, in bytes: 255 (the usual file-system limit) less room for the
+/// `.part` suffix of the temporary file beside it.
+pub const MAX_NAME: usize = 250;
+
+/// The suffix of the temporary file a download is streamed into.
+pub const PART_SUFFIX: &str = ".part";
+
+/// Name used when the URL has no usable path segment.
+const DEFAULT_NAME: &str = "index.html";
+
+/// The name a URL gives: its last non-empty path segment, percent-decoded and made safe, or
+/// `index.html`. The query string and fragment never take part.
+pub fn from_url(url: &Url) -> PathBuf {
+    let segment = url
+        .path_segments()
+        .and_then(|mut segments| segments.rfind(|s| !s.is_empty()));
+    let name = match segment {
+        Some(s) => sanitize_component(&percent_decode_str(s).decode_utf8_lossy()),
+        None => DEFAULT_NAME.to_string(),
+    };
+    PathBuf::from(name)
+}
+
+/// Makes one untrusted string into one safe path component: separators, backslashes and control
+/// characters become `_`, names made only of dots are defused, and the result is at most
+/// [`MAX_NAME`] bytes, keeping a short extension.
+pub fn sanitize_component(raw: &str) -> String {
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        return DEFAULT_NAME.to_string();
+    }
+    if name.chars().all(|c| c == '.') {
+        name = name.replace('.', "_");
+    }
+    truncate_name(&name, MAX_NAME)
+}
+
+/// Checks an `out=` value: a relative path that stays inside the output directory. Unlike a
+/// URL-derived name, which is rewritten, a bad `out=` is refused: the user wrote it, and quietly
+/// saving somewhere else would surprise them.
+pub fn from_out(out: &str) -> Result<PathBuf, String> {
+    if out.is_empty() {
+        return Err("out= is empty".into());
+    }
+    if out.contains('\\') {
+        return Err(format!("out={out}: backslashes are not allowed"));
+    }
+    if out.chars().any(char::is_control) {
+        return Err("out= contains a control character".into());
+    }
+    if out.ends_with('/') {
+        return Err(format!("out={out}: must name a file, not a directory"));
+    }
+    let mut path = PathBuf::new();
+    for component in Path::new(out).components() {
+        match component {
+            Component::Normal(part) => {
+                if part.len() > MAX_NAME {
+                    return Err(format!(
+                        "out=: a path component is {} bytes long (at most {MAX_NAME})",
+                        part.len()
+                    ));
+                }
+                path.push(part);
+            }
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "out={out}: absolute paths are not allowed (it is relative to the output directory)"
+                ));
+            }
+            Component::ParentDir => {
+                return Err(format!(
+                    "out={out}: '..' is not allowed (it would leave the output directory)"
+                ));
+            }
+        }
+    }
+    if path.as_os_str().is_empty() {
+        return Err(format!("out={out}: must name a file"));
+    }
+    Ok(path)
+}
+
+/// Hands out target paths in list order, suffixing `-2`, `-3`, … to names already taken in this
+/// run. A name's `.part` file counts as taken too, so no entry streams into another's target.
+#[derive(Debug, Default)]
+pub struct Namer {
+    used: HashSet<PathBuf>,
+}
+
+impl Namer {
+    pub fn claim(&mut self, wanted: PathBuf) -> PathBuf {
+        let mut candidate = wanted.clone();
+        let mut n = 2;
+        while self.clashes(&candidate) {
+            let file = wanted
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            candidate = wanted.with_file_name(with_suffix(&file, n));
+            n += 1;
+        }
+        self.used.insert(candidate.clone());
+        candidate
+    }
+
+    fn clashes(&self, path: &Path) -> bool {
+        if self.used.contains(path) || self.used.contains(&part_path(path)) {
+            return true;
+        }
+        let s = path.as_os_str().as_encoded_bytes();
+        s.ends_with(PART_SUFFIX.as_bytes())
+            && self.used.contains(Path::new(
+                // Safe to slice: we cut off an ASCII suffix we just matched.
+                &*String::from_utf8_lossy(&s[..s.len() - PART_SUFFIX.len()]),
+            ))
+    }
+}
+
+/// `NAME.part`, beside `NAME`.
+pub fn part_path(target: &Path) -> PathBuf {
+    let mut s = target.as_os_str().to_owned();
+    s.push(PART_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// `report.pdf` → `report-2.pdf`; `data.tar.gz` → `data-2.tar.gz`; `README` → `README-2`.
+fn with_suffix(file: &str, n: usize) -> String {
+    let (stem, ext) = split_extension(file);
+    let suffix = format!("-{n}");
+    let room = MAX_NAME.saturating_sub(suffix.len() + ext.len());
+    format!("{}{suffix}{ext}", truncate_name(stem, room))
+}
+
+/// Splits off the extension (with its dot), treating `.tar.*` as one extension. A leading dot
+/// (`.bashrc`) starts a name, not an extension; extensions longer than 16 bytes are not kept.
+fn split_extension(file: &str) -> (&str, &str) {
+    let Some(dot) = file.rfind('.').filter(|&i| i > 0 && file.len() - i <= 16) else {
+        return (file, "");
+    };
+    let (stem, ext) = file.split_at(dot);
+    if let Some(tar) = stem.len().checked_sub(4)
+        && tar > 0
+        && stem.is_char_boundary(tar)
+        && stem[tar..].eq_ignore_ascii_case(".tar")
+    {
+        return file.split_at(tar);
+    }
+    (stem, ext)
+}
+
+/// Cuts `name` to at most `max` bytes on a character boundary, keeping its extension when the
+/// extension is short enough.
+fn truncate_name(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let (stem, ext) = split_extension(name);
+    let (stem, ext) = if ext.len() < max {
+        (stem, ext)
+    } else {
+        (name, "")
+    };
+    let mut end = max - ext.len();
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ext}", &stem[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url_name(u: &str) -> String {
+        from_url(&Url::parse(u).unwrap())
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn names_from_urls() {
+        assert_eq!(url_name("https://e.com/data/a.tar.gz"), "a.tar.gz");
+        assert_eq!(url_name("https://e.com/get?id=7&name=x.bin"), "get");
+        assert_eq!(url_name("https://e.com/dir/"), "dir");
+        assert_eq!(url_name("https://e.com/"), "index.html");
+        assert_eq!(url_name("https://e.com"), "index.html");
+        assert_eq!(url_name("https://e.com/a%20b.txt#frag"), "a b.txt");
+        assert_eq!(url_name("https://e.com/caf%C3%A9"), "café");
+    }
+
+    #[test]
+    fn hostile_url_names_stay_one_component() {
+        assert_eq!(
+            url_name("https://e.com/x/..%2F..%2Fetc%2Fpasswd"),
+            ".._.._etc_passwd"
+        );
+        // The URL parser already resolves %2E%2E as a dot segment; the sanitizer is the backstop.
+        assert_eq!(url_name("https://e.com/a/%2E%2E"), "index.html");
+        assert_eq!(url_name("https://e.com/a/%2E%2E/b"), "b");
+        assert_eq!(sanitize_component(".."), "__");
+        assert_eq!(sanitize_component("."), "_");
+        assert_eq!(sanitize_component(""), "index.html");
+        assert_eq!(url_name("https://e.com/a%5Cb"), "a_b");
+        assert_eq!(url_name("https://e.com/a%00b%0A%1b"), "a_b__");
+        assert_eq!(url_name("https://e.com/%2Fetc%2Fpasswd"), "_etc_passwd");
+        assert_eq!(url_name("https://e.com/%FF%FE"), "\u{FFFD}\u{FFFD}");
+        let long = format!("https://e.com/{}.bin", "a".repeat(300));
+        let name = url_name(&long);
+        assert_eq!(name.len(), MAX_NAME);
+        assert!(name.ends_with("aaa.bin"));
+        let multibyte = format!("https://e.com/{}", "é".repeat(200));
+        let name = url_name(&multibyte);
+        assert!(name.len() <= MAX_NAME && name.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn out_values() {
+        assert_eq!(from_out("b.bin").unwrap(), PathBuf::from("b.bin"));
+        assert_eq!(
+            from_out("./sub/dir/b.bin").unwrap(),
+            PathBuf::from("sub/dir/b.bin")
+        );
+        assert_eq!(from_out("sub//b.bin").unwrap(), PathBuf::from("sub/b.bin"));
+        assert!(from_out("../x").unwrap_err().contains("'..'"));
+        assert!(from_out("a/../../x").unwrap_err().contains("'..'"));
+        assert!(from_out("/etc/passwd").unwrap_err().contains("absolute"));
+        assert!(from_out("a\\b").unwrap_err().contains("backslash"));
+        assert!(from_out("a\u{1}b").unwrap_err().contains("control"));
+        assert!(from_out("dir/").unwrap_err().contains("must name a file"));
+        assert!(from_out(".").is_err());
+        assert!(from_out("").is_err());
+        assert!(
+            from_out(&"x".repeat(251))
+                .unwrap_err()
+                .contains("251 bytes")
+        );
+    }
+
+    #[test]
+    fn suffixes() {
+        assert_eq!(with_suffix("report.pdf", 2), "report-2.pdf");
+        assert_eq!(with_suffix("data.tar.gz", 3), "data-3.tar.gz");
+        assert_eq!(with_suffix("README", 2), "README-2");
+        assert_eq!(with_suffix(".bashrc", 2), ".bashrc-2");
+        assert_eq!(with_suffix(".tar.gz", 2), ".tar-2.gz");
+        assert_eq!(with_suffix(&"a".repeat(MAX_NAME), 2).len(), MAX_NAME);
+    }
+
+    #[test]
+    fn namer_suffixes_in_list_order() {
+        let mut namer = Namer::default();
+        let claim = |n: &mut Namer, p: &str| n.claim(PathBuf::from(p)).display().to_string();
+        assert_eq!(claim(&mut namer, "report.pdf"), "report.pdf");
+        assert_eq!(claim(&mut namer, "report.pdf"), "report-2.pdf");
+        assert_eq!(claim(&mut namer, "report-2.pdf"), "report-2-2.pdf");
+        assert_eq!(claim(&mut namer, "report.pdf"), "report-3.pdf");
+        assert_eq!(claim(&mut namer, "sub/report.pdf"), "sub/report.pdf");
+        assert_eq!(claim(&mut namer, "sub/report.pdf"), "sub/report-2.pdf");
+        // A target and another entry's temporary file never coincide.
+        assert_eq!(claim(&mut namer, "x"), "x");
+        assert_eq!(claim(&mut namer, "x.part"), "x-2.part");
+        assert_eq!(claim(&mut namer, "y.part"), "y.part");
+        assert_eq!(claim(&mut namer, "y"), "y-2");
+    }
+}

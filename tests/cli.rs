@@ -1,0 +1,14 @@
+//! Integration tests: the real binary against loopback servers, with real bytes on disk.
+
+mod support;
+
+#[path = "cli/disk.rs"]
+mod disk;
+#[path = "cli/list_format.rs"]
+mod list_format;
+#[path = "cli/naming.rs"]
+mod naming;
+#[path = "cli/output.rs"]
+mod output;
+#[path = "cli/pipeline.rs"]
+mod pipeline;

@@ -1,0 +1,94 @@
+//! SPEC §3 names: hostile URLs and `out=` values never escape the output directory; collisions
+//! get `-2`, `-3` in list order.
+
+use crate::support::server::{Reply, Server};
+use crate::support::{fetchpool, files_below, lines, write_list};
+
+#[test]
+fn hostile_names_stay_inside_the_output_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let server = Server::start(|req| Reply::ok(format!("from {}", req.target)));
+    let long = "n".repeat(300);
+    let urls = [
+        server.url("/a%2Fb"),
+        server.url("/x/..%2F..%2F..%2Fescape"),
+        server.url("/x/%2E%2E/%2E%2E/up"),
+        server.url("/%2Fetc%2Fpasswd"),
+        server.url("/ctl%0A%0Dname%1B"),
+        server.url("/back%5Cslash"),
+        server.url(&format!("/{long}.txt")),
+        server.url("/"),
+        server.url("/q?file=../../evil"),
+        format!("{} out=/tmp/abs-escape", server.url("/abs")),
+        format!("{} out=../up-escape", server.url("/up")),
+        format!("{} out=sub/../../up2", server.url("/up2")),
+    ];
+    let list = write_list(&work, "urls.txt", &urls);
+    let out = fetchpool(&work)
+        .arg(&list)
+        .args(["-o", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the three bad out= lines fail");
+    let report = lines(&out.stdout);
+    assert_eq!(report.len(), 12);
+    assert!(
+        report[9].contains("absolute paths are not allowed"),
+        "{}",
+        report[9]
+    );
+    assert!(report[10].contains("'..' is not allowed"), "{}", report[10]);
+    assert!(report[11].contains("'..' is not allowed"), "{}", report[11]);
+
+    let got = files_below(&work.join("out"));
+    let long_name = format!("{}.txt", "n".repeat(246));
+    let mut want = vec![
+        "a_b".to_string(),
+        ".._.._.._escape".to_string(),
+        "up".to_string(),
+        "_etc_passwd".to_string(),
+        "ctl__name_".to_string(),
+        "back_slash".to_string(),
+        long_name.clone(),
+        "index.html".to_string(),
+        "q".to_string(),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(long_name.len(), 250);
+    // Nothing anywhere else: the work dir holds only the list and out/, its parent only work/.
+    assert_eq!(files_below(root.path()).len(), 10);
+    assert!(!std::path::Path::new("/tmp/abs-escape").exists());
+}
+
+#[test]
+fn collisions_get_suffixes_in_list_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| Reply::ok(format!("from {}", req.target)));
+    let urls = [
+        server.url("/one/report.pdf"),
+        server.url("/two/report.pdf"),
+        format!("{} out=report.pdf", server.url("/three")),
+        server.url("/a/data.tar.gz"),
+        server.url("/b/data.tar.gz"),
+    ];
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    // Twice, to show the same list always gives the same names.
+    for round in 0..2 {
+        let out_dir = format!("out{round}");
+        fetchpool(dir.path())
+            .arg(&list)
+            .args(["-j", "5", "-o", &out_dir])
+            .assert()
+            .success();
+        let read =
+            |name: &str| std::fs::read_to_string(dir.path().join(&out_dir).join(name)).unwrap();
+        assert_eq!(read("report.pdf"), "from /one/report.pdf");
+        assert_eq!(read("report-2.pdf"), "from /two/report.pdf");
+        assert_eq!(read("report-3.pdf"), "from /three");
+        assert_eq!(read("data.tar.gz"), "from /a/data.tar.gz");
+        assert_eq!(read("data-2.tar.gz"), "from /b/data.tar.gz");
+    }
+}

@@ -1,0 +1,397 @@
+//! SPEC §4–§6: text and JSON reports, -q, -v, redaction, progress without a terminal, dry runs,
+//! exit codes and a closed stdout.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::server::{Reply, Server};
+use crate::support::{fetchpool, fetchpool_std, files_below, lines, payload, write_list};
+
+#[test]
+fn json_report_has_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(20_000, 5);
+    let server = Server::files(HashMap::from([("/a.bin".to_string(), body.clone())]));
+    let list = write_list(
+        dir.path(),
+        "urls.txt",
+        &[
+            "# comment".to_string(),
+            server.url("/a.bin"),
+            server.url("/nope"),
+            "gopher://x/".to_string(),
+        ],
+    );
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let objects: Vec<serde_json::Value> = lines(&out.stdout)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects.len(), 4);
+    let ok = &objects[0];
+    assert_eq!(ok["type"], "result");
+    assert_eq!(ok["index"], 0);
+    assert_eq!(ok["line"], 2);
+    assert_eq!(ok["url"], server.url("/a.bin"));
+    assert_eq!(ok["path"], "out/a.bin");
+    assert_eq!(ok["status"], "ok");
+    assert_eq!(ok["http_status"], 200);
+    assert_eq!(ok["bytes"], 20_000);
+    assert_eq!(ok["attempts"], 1);
+    assert!(ok["elapsed_ms"].is_u64());
+    assert_eq!(ok["length_unverified"], false);
+    assert!(ok["error"].is_null());
+    let sha = std::process::Command::new("sha256sum")
+        .arg(dir.path().join("out/a.bin"))
+        .output()
+        .unwrap();
+    let sha = String::from_utf8_lossy(&sha.stdout);
+    assert_eq!(ok["sha256"], sha.split_whitespace().next().unwrap());
+
+    assert_eq!(objects[1]["status"], "failed");
+    assert_eq!(objects[1]["http_status"], 404);
+    assert_eq!(objects[1]["error"], "HTTP 404 Not Found");
+    assert_eq!(objects[2]["status"], "failed");
+    assert_eq!(objects[2]["line"], 4);
+    assert!(objects[2]["path"].is_null());
+    assert!(
+        objects[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("urls.txt:4:")
+    );
+
+    let summary = &objects[3];
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["schema"], 1);
+    assert_eq!(summary["total"], 3);
+    assert_eq!(summary["ok"], 1);
+    assert_eq!(summary["failed"], 2);
+    assert_eq!(summary["skipped"], 0);
+    assert_eq!(summary["not_started"], 0);
+    assert_eq!(summary["bytes"], 20_000);
+    assert_eq!(summary["workers"], 8);
+    assert_eq!(summary["mode"], "pool");
+    // Keys come in the documented order, "type" first.
+    assert!(lines(&out.stdout)[0].starts_with("{\"type\":\"result\",\"index\":0,"));
+}
+
+#[test]
+fn quiet_lists_only_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        "/bad" => Reply::status(404),
+        _ => Reply::ok("fine"),
+    });
+    let urls = [server.url("/a"), server.url("/bad"), server.url("/b")];
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = lines(&out.stdout);
+    assert_eq!(report.len(), 1);
+    assert!(report[0].contains("out/bad") && report[0].contains("404"));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(files_below(&dir.path().join("out")), ["a", "b"]);
+}
+
+#[test]
+fn verbose_logs_name_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x"));
+    let list = write_list(dir.path(), "urls.txt", &[server.url("/v.txt")]);
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-v", "-j", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("[worker-1] GET {}", server.url("/v.txt"))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "[worker-1] 200 {} -> out/v.txt (1 B, ",
+            server.url("/v.txt")
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn secrets_are_redacted_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        "/missing" => Reply::status(404),
+        _ => Reply::ok("x"),
+    });
+    let with_secrets = |path: &str| {
+        server.url(path).replace("http://", "http://alice:hunter2@")
+            + "?id=1&token=tok-SECRET&X-Amz-Signature=amz-SECRET&api_key=key-SECRET"
+    };
+    let urls = [
+        with_secrets("/a"),
+        with_secrets("/missing"),
+        "ftp://bob:pw-SECRET@h/x".into(),
+    ];
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    for args in [
+        &["-v"][..],
+        &["-v", "--json"][..],
+        &["--dry-run"][..],
+        &["--dry-run", "--json"][..],
+    ] {
+        let out = fetchpool(dir.path())
+            .arg(&list)
+            .args(["-o", "out", "--overwrite"])
+            .args(args)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for secret in [
+            "hunter2",
+            "tok-SECRET",
+            "amz-SECRET",
+            "key-SECRET",
+            "pw-SECRET",
+        ] {
+            assert!(!all.contains(secret), "{args:?} printed {secret}:\n{all}");
+        }
+        assert!(all.contains("alice:***@"), "{args:?}: {all}");
+        assert!(all.contains("token=***"), "{args:?}: {all}");
+    }
+    // The credentials still reach the server.
+    let req = &server.requests()[0];
+    assert!(req.target.contains("token=tok-SECRET"));
+    assert!(
+        req.header("authorization")
+            .is_some_and(|v| v.starts_with("Basic "))
+    );
+}
+
+#[test]
+fn no_escape_codes_without_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok(payload(1000, 2)).delay(Duration::from_millis(20)));
+    let urls: Vec<String> = (0..5).map(|i| server.url(&format!("/p{i}"))).collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    for mode in ["auto", "never"] {
+        let out = fetchpool(dir.path())
+            .arg(&list)
+            .args(["-o", &format!("out-{mode}"), "--progress", mode])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            !out.stderr.contains(&0x1b),
+            "escape code with --progress {mode}"
+        );
+        assert!(!out.stdout.contains(&0x1b));
+    }
+}
+
+#[test]
+fn progress_always_draws_bars_even_into_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok(payload(1000, 2)).delay(Duration::from_millis(400)));
+    let list = write_list(dir.path(), "urls.txt", &[server.url("/slow")]);
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "--progress", "always"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("files"), "{stderr}");
+    assert!(
+        stderr.contains("worker-"),
+        "a line per busy worker: {stderr}"
+    );
+    assert!(!out.stdout.contains(&0x1b), "bars stay on stderr");
+}
+
+#[test]
+fn dry_run_makes_no_request_and_touches_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x"));
+    let urls = [
+        server.url("/a.bin"),
+        server.url("/b/a.bin"),
+        format!("{} out=sub/c.bin", server.url("/c")),
+        "mailto:x@y".to_string(),
+    ];
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the bad line would fail a real run"
+    );
+    let plan = lines(&out.stdout);
+    assert_eq!(
+        plan[0],
+        format!("plan     {} -> out/a.bin", server.url("/a.bin"))
+    );
+    assert_eq!(
+        plan[1],
+        format!("plan     {} -> out/a-2.bin", server.url("/b/a.bin"))
+    );
+    assert_eq!(
+        plan[2],
+        format!("plan     {} -> out/sub/c.bin", server.url("/c"))
+    );
+    assert!(
+        plan[3].starts_with("invalid  ")
+            && plan[3].contains("urls.txt:4: unsupported scheme 'mailto'")
+    );
+    assert_eq!(server.request_count(), 0);
+    assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn missing_or_unreadable_list_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetchpool(dir.path()).arg("nope.txt").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "fetchpool: cannot read nope.txt: No such file or directory (os error 2)\n"
+    );
+    let out = fetchpool(dir.path()).arg(".").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+}
+
+#[test]
+fn uncreatable_output_dir_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let list = write_list(
+        dir.path(),
+        "urls.txt",
+        &["http://127.0.0.1:9/x".to_string()],
+    );
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "file/sub"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("fetchpool: cannot create the output directory file/sub: ")
+    );
+}
+
+#[test]
+fn empty_list_exits_0_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = write_list(dir.path(), "urls.txt", &["# nothing here".to_string()]);
+    let out = fetchpool(dir.path()).arg(&list).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no entries"));
+}
+
+#[test]
+fn connection_refused_reports_the_cause_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bind and drop to find a port with nobody listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let list = write_list(
+        dir.path(),
+        "urls.txt",
+        &[format!("http://127.0.0.1:{port}/x")],
+    );
+    let out = fetchpool(dir.path()).arg(&list).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = &lines(&out.stdout)[0];
+    assert!(
+        line.contains("Connection refused"),
+        "the whole chain, not just the top: {line}"
+    );
+}
+
+#[test]
+fn closed_stdout_ends_the_run_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x").delay(Duration::from_millis(30)));
+    let urls: Vec<String> = (0..40).map(|i| server.url(&format!("/c{i}"))).collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let mut child = fetchpool_std(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-j", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `| head -1`: read one line, then close the pipe.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("ok "));
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+    assert!(out.status.code().is_some(), "ended by a signal");
+    assert!(
+        server.request_count() < 40,
+        "new work stops once nobody reads the report"
+    );
+    // Whatever was downloaded is whole; no .part is left.
+    for name in files_below(&dir.path().join("out")) {
+        assert!(!name.ends_with(".part"), "{name}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out").join(name)).unwrap(),
+            "x"
+        );
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetchpool(dir.path()).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Examples:") && help.contains("fetchpool urls.txt"),
+        "{help}"
+    );
+    let out = fetchpool(dir.path()).arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("fetchpool {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

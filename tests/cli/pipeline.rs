@@ -1,0 +1,219 @@
+//! The pool, `--serial`, stdin streaming and report order.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::server::{Reply, Server};
+use crate::support::{fetchpool, fetchpool_std, files_below, lines, payload, write_list};
+
+#[test]
+fn downloads_every_entry_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = HashMap::new();
+    let mut list = Vec::new();
+    for i in 0..12 {
+        files.insert(format!("/f{i}.bin"), payload(1000 + i * 7919, i as u64));
+    }
+    let server = Server::files(files.clone());
+    for i in 0..12 {
+        list.push(server.url(&format!("/f{i}.bin")));
+    }
+    let list = write_list(dir.path(), "urls.txt", &list);
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-j", "4", "-o", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for i in 0..12 {
+        let got = std::fs::read(dir.path().join(format!("out/f{i}.bin"))).unwrap();
+        assert_eq!(got, files[&format!("/f{i}.bin")], "f{i}.bin differs");
+    }
+    assert_eq!(
+        files_below(&dir.path().join("out")).len(),
+        12,
+        "no .part left"
+    );
+    let report = lines(&out.stdout);
+    assert_eq!(report.len(), 12);
+    for (i, line) in report.iter().enumerate() {
+        assert!(line.starts_with("ok          200"), "{line}");
+        assert!(line.ends_with(&format!("out/f{i}.bin")), "{line}");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("12 ok, 0 failed, 0 skipped, 0 not-started"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("4 workers; speed-up"), "{stderr}");
+}
+
+#[test]
+fn report_keeps_list_order_under_random_delays() {
+    let dir = tempfile::tempdir().unwrap();
+    // Later entries tend to finish first; the report must still follow the list.
+    let server = Server::start(|req| {
+        let i: u64 = req.path().trim_start_matches("/d").parse().unwrap_or(0);
+        let jitter = (i * 7919 % 13) * 15;
+        Reply::ok(format!("file {i}\n")).delay(Duration::from_millis(200 - i * 8 + jitter))
+    });
+    let urls: Vec<String> = (0..24).map(|i| server.url(&format!("/d{i}"))).collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-j", "8", "-o", "out", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report = lines(&out.stdout);
+    assert_eq!(report.len(), 25);
+    for (i, line) in report[..24].iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["index"], i as u64);
+        assert_eq!(v["path"], format!("out/d{i}"));
+        let body = std::fs::read_to_string(dir.path().join(format!("out/d{i}"))).unwrap();
+        assert_eq!(body, format!("file {i}\n"));
+    }
+}
+
+fn delayed_server(delay_ms: u64) -> Server {
+    Server::start(move |_| Reply::ok(payload(2048, 1)).delay(Duration::from_millis(delay_ms)))
+}
+
+#[test]
+fn pool_has_exactly_j_requests_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = delayed_server(300);
+    let urls: Vec<String> = (0..16).map(|i| server.url(&format!("/s{i}"))).collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let started = Instant::now();
+    fetchpool(dir.path())
+        .arg(&list)
+        .args(["-j", "8", "-o", "out"])
+        .assert()
+        .success();
+    assert_eq!(server.max_in_flight(), 8);
+    assert_eq!(server.request_count(), 16);
+    // Two waves of 300 ms; a pool that did not overlap would need 4.8 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(files_below(&dir.path().join("out")).len(), 16);
+}
+
+#[test]
+fn serial_has_one_request_in_flight_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = delayed_server(50);
+    let urls: Vec<String> = (0..6).map(|i| server.url(&format!("/s{i}"))).collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["--serial", "-o", "out", "-v"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(server.max_in_flight(), 1);
+    assert_eq!(server.request_count(), 6);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[serial] GET"), "{stderr}");
+    assert!(stderr.contains("; serial; speed-up"), "{stderr}");
+    // Requests went out in list order.
+    let paths: Vec<String> = server.requests().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(paths, (0..6).map(|i| format!("/s{i}")).collect::<Vec<_>>());
+}
+
+#[test]
+fn serial_conflicts_with_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "--serial", "-j", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+}
+
+#[test]
+fn jobs_out_of_range_is_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["0", "1025", "many"] {
+        let out = fetchpool(dir.path())
+            .args(["l", "-j", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "-j {bad}");
+    }
+}
+
+#[test]
+fn stdin_list_is_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| Reply::ok(format!("body of {}", req.path())));
+    let mut child = fetchpool_std(dir.path())
+        .args(["-", "-j", "2", "-o", "out"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", server.url("/first")).unwrap();
+    stdin.flush().unwrap();
+    // The first download must happen while stdin is still open.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.request_count() == 0 {
+        assert!(Instant::now() < deadline, "no request before stdin closed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    writeln!(stdin, "# a comment\n{}", server.url("/second")).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/first")).unwrap(),
+        "body of /first"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/second")).unwrap(),
+        "body of /second"
+    );
+    let report = lines(&out.stdout);
+    assert_eq!(report.len(), 2);
+    assert!(report[0].ends_with("out/first"));
+}
+
+#[test]
+fn requests_carry_user_agent_and_no_referer_or_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        "/old" => Reply::status(302).header("Location", "/new"),
+        _ => Reply::ok("x"),
+    });
+    let list = write_list(dir.path(), "urls.txt", &[server.url("/old")]);
+    fetchpool(dir.path()).arg(&list).assert().success();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "the redirect is followed");
+    for req in &requests {
+        assert_eq!(
+            req.header("user-agent"),
+            Some(concat!("fetchpool/", env!("CARGO_PKG_VERSION")))
+        );
+        assert_eq!(req.header("referer"), None);
+        assert_eq!(req.header("accept-encoding"), None);
+    }
+    // Named after the URL in the list, not the redirect target.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("old")).unwrap(),
+        "x"
+    );
+}

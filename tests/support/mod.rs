@@ -1,0 +1,84 @@
+//! Shared helpers for the integration tests: the binary with a scrubbed environment, lists,
+//! payloads, and the loopback server in `server.rs`.
+
+#![allow(dead_code)]
+
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+
+/// The path of the built binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_fetchpool");
+
+fn scrub(cmd: &mut StdCommand) {
+    // No proxies, no colours, nothing from the developer's shell.
+    cmd.env_clear()
+        .env("NO_COLOR", "1")
+        .env("PATH", "/usr/bin:/bin");
+}
+
+/// `fetchpool` with a clean environment, run in `dir`.
+pub fn fetchpool(dir: &Path) -> Command {
+    let mut std = StdCommand::new(BIN);
+    scrub(&mut std);
+    std.current_dir(dir);
+    Command::from_std(std)
+}
+
+/// The same as a plain `std::process::Command`, for tests that drive stdin or stdout themselves.
+pub fn fetchpool_std(dir: &Path) -> StdCommand {
+    let mut cmd = StdCommand::new(BIN);
+    scrub(&mut cmd);
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// Writes `lines` as a list file `name` in `dir`.
+pub fn write_list(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Deterministic bytes that differ from file to file.
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// stdout as text, split into lines.
+pub fn lines(out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every file below `dir`, as sorted relative paths.
+pub fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,282 @@
+//! A loopback HTTP/1.1 server for tests, on a std `TcpListener` so that byte-level faults (a body
+//! cut short, a reset, a stall) are under the test's control. Binds 127.0.0.1:0 only.
+//!
+//! Each connection gets a thread; requests on it are answered in turn (keep-alive). The server
+//! counts requests and the most it had in flight at once, and records every request's headers.
+
+#![allow(dead_code)] // each test binary that includes this uses a different part of it
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// A request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path and query, as sent.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The path without the query string.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// How the body goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// With a correct Content-Length.
+    Full,
+    /// Content-Length of the whole body, but only this many bytes, then the connection closes.
+    Truncated(usize),
+    /// No Content-Length; the connection closes after the body.
+    Unframed,
+}
+
+/// What the handler wants sent back.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Wait this long before the status line.
+    pub delay: Duration,
+    pub framing: Body,
+}
+
+impl Reply {
+    pub fn ok(body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status: 200,
+            headers: Vec::new(),
+            body: body.into(),
+            delay: Duration::ZERO,
+            framing: Body::Full,
+        }
+    }
+
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            ..Reply::ok(format!("status {status} body: never save this\n"))
+        }
+    }
+
+    pub fn delay(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn framing(mut self, framing: Body) -> Reply {
+        self.framing = framing;
+        self
+    }
+}
+
+type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+
+struct State {
+    handler: Box<Handler>,
+    requests: Mutex<Vec<Request>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    stopped: AtomicBool,
+}
+
+/// A running test server; it stops accepting when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl Server {
+    pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            handler: Box::new(handler),
+            requests: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+        });
+        let accept_state = Arc::clone(&state);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if accept_state.stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let state = Arc::clone(&accept_state);
+                thread::spawn(move || serve(stream, &state));
+            }
+        });
+        Server { addr, state }
+    }
+
+    /// Serves `files` (path → bytes) with a correct Content-Length; anything else is a 404.
+    pub fn files(files: HashMap<String, Vec<u8>>) -> Server {
+        Server::start(move |req| match files.get(req.path()) {
+            Some(body) => Reply::ok(body.clone()),
+            None => Reply::status(404),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.state.requests.lock().unwrap().len()
+    }
+
+    /// The most requests that were being answered at one time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.state.stopped.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn serve(stream: TcpStream, state: &State) {
+    // Head and body go out in separate writes; without this, Nagle's algorithm and the client's
+    // delayed ACK add 40 ms to every response.
+    let _ = stream.set_nodelay(true);
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let mut stream = stream;
+    loop {
+        let Some(request) = read_request(&mut reader) else {
+            return;
+        };
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        state.requests.lock().unwrap().push(request.clone());
+        let reply = (state.handler)(&request);
+        let keep_open = write_reply(&mut stream, &request, &reply);
+        state.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !keep_open {
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    let mut content_length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 {
+            return None;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = header.split_once(':') {
+            let (k, v) = (k.trim().to_string(), v.trim().to_string());
+            if k.eq_ignore_ascii_case("content-length") {
+                content_length = v.parse().unwrap_or(0);
+            }
+            headers.push((k, v));
+        }
+    }
+    let mut body = vec![0; content_length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request {
+        method,
+        target,
+        headers,
+    })
+}
+
+/// Writes the reply; false when the connection must close afterwards.
+fn write_reply(stream: &mut TcpStream, request: &Request, reply: &Reply) -> bool {
+    if !reply.delay.is_zero() {
+        thread::sleep(reply.delay);
+    }
+    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let (sent, keep_open) = match reply.framing {
+        Body::Full => {
+            head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+            (reply.body.len(), true)
+        }
+        Body::Truncated(n) => {
+            head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+            head.push_str("Connection: close\r\n");
+            (n.min(reply.body.len()), false)
+        }
+        Body::Unframed => {
+            head.push_str("Connection: close\r\n");
+            (reply.body.len(), false)
+        }
+    };
+    head.push_str("\r\n");
+    if stream.write_all(head.as_bytes()).is_err() {
+        return false;
+    }
+    if request.method != "HEAD" && stream.write_all(&reply.body[..sent]).is_err() {
+        return false;
+    }
+    let _ = stream.flush();
+    keep_open
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        404 => "Not Found",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
