@@ -5,6 +5,7 @@
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
@@ -62,6 +63,71 @@ pub struct Cli {
     #[arg(long)]
     pub overwrite: bool,
 
+    /// Resume `NAME.part` with a Range request; a complete target counts as `skipped`.
+    ///
+    /// A server that ignores the Range request (answers 200) is downloaded from the start again.
+    /// Interrupted and failed downloads keep their `.part` for the next run.
+    #[arg(short = 'c', long = "continue")]
+    pub resume: bool,
+
+    /// Extra attempts after connect errors, timeouts, resets, truncated bodies and 408, 425, 429,
+    /// 500, 502, 503, 504.
+    ///
+    /// Waits between attempts grow exponentially with full jitter; a `Retry-After` header (seconds
+    /// or an HTTP date) is honoured, up to 60 seconds.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
+    /// Limit for the TCP and TLS connect, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub connect_timeout: Duration,
+
+    /// Idle limit in seconds: an attempt fails when no byte arrives for this long.
+    ///
+    /// Not a limit on the whole download; see `--max-time` for that.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub timeout: Duration,
+
+    /// An attempt fails when its average rate stays below RATE (bytes/s; K, M, G) for `--timeout`
+    /// seconds.
+    ///
+    /// A server that drips a byte a second defeats any idle limit; this does not. 0 turns it off.
+    #[arg(long, value_name = "RATE", default_value = "1K", value_parser = parse_size)]
+    pub min_speed: u64,
+
+    /// Total limit for one attempt, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub max_time: Option<Duration>,
+
+    /// Redirects followed per URL, only to http and https.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_redirects: u32,
+
+    /// Extra request header, repeatable: -H 'Name: value'.
+    ///
+    /// Sent only to the origin (scheme, host, port) of the URL in the list: a redirect to another
+    /// origin drops every -H header, as it drops Authorization and cookies.
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+
+    /// The User-Agent header.
+    #[arg(short = 'A', long, value_name = "UA")]
+    pub user_agent: Option<String>,
+
+    /// Fail a download whose announced or received size passes BYTES (K, M, G).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+
+    /// After the first failure start nothing new; running downloads finish, the rest are
+    /// reported `not-started`.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Write every entry that did not end `ok` or `skipped` to FILE as a list, so that
+    /// `fetchpool FILE` retries just those.
+    #[arg(long, value_name = "FILE")]
+    pub failed_out: Option<PathBuf>,
+
     /// Read the list, resolve every target name and print the plan; no network, no files.
     #[arg(long)]
     pub dry_run: bool,
@@ -109,7 +175,6 @@ fn parse_jobs(s: &str) -> Result<NonZeroUsize, String> {
 ///
 /// Used for `--max-size` and `--limit-rate`, and unit-tested here so later flags share one
 /// definition of what `1M` means.
-#[allow(dead_code)] // the flags that take sizes arrive with the network-resilience work
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let (digits, mult) = match t.char_indices().last() {
@@ -129,6 +194,30 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .map_err(|_| format!("'{s}' is not a size (examples: 4096, 500K, 10M, 1G)"))?;
     n.checked_mul(mult)
         .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// Seconds, whole or fractional: `30`, `0.5`.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("'{s}' is not a usable number of seconds"))
+}
+
+/// `Name: value`, checked here so a typo is a usage error, not a failure per entry.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("'{s}' is not a header (expected 'Name: value')"))?;
+    let name = name.trim();
+    let value = value.trim();
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("'{name}' is not a valid header name"))?;
+    reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of '{name}' is not a valid header value"))?;
+    Ok((name.to_string(), value.to_string()))
 }
 
 #[cfg(test)]
@@ -159,6 +248,21 @@ mod tests {
                 .unwrap_err()
                 .contains("too large")
         );
+    }
+
+    #[test]
+    fn seconds_and_headers() {
+        assert_eq!(parse_seconds("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+        assert_eq!(
+            parse_header("Authorization:  Bearer x "),
+            Ok(("Authorization".into(), "Bearer x".into()))
+        );
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header("bad name: v").is_err());
+        assert!(parse_header("X-A: a\nb").is_err());
     }
 
     #[test]

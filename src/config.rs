@@ -5,6 +5,8 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::bail;
+
 use crate::cli::{Cli, ProgressWhen};
 
 /// How entries are scheduled.
@@ -68,8 +70,21 @@ pub struct Config {
     /// Colour in the bars; off when `NO_COLOR` is set and non-empty.
     pub color: bool,
     pub user_agent: String,
+    /// `-H` headers, sent only to the origin of the listed URL.
+    pub headers: Vec<(String, String)>,
     pub connect_timeout: Duration,
-    pub read_timeout: Duration,
+    /// Idle limit: no byte for this long fails the attempt.
+    pub idle_timeout: Duration,
+    /// Bytes/s an attempt must average over each `idle_timeout` window; 0 = off.
+    pub min_speed: u64,
+    pub max_time: Option<Duration>,
+    pub max_redirects: u32,
+    pub max_size: Option<u64>,
+    pub retries: u32,
+    /// `--continue`: resume `.part` files and keep them on failure.
+    pub resume: bool,
+    pub fail_fast: bool,
+    pub failed_out: Option<PathBuf>,
 }
 
 impl Config {
@@ -84,6 +99,12 @@ impl Config {
         } else {
             Mode::Pool(cli.jobs)
         };
+        if cli.timeout.is_zero() || cli.connect_timeout.is_zero() {
+            bail!("--timeout and --connect-timeout must be more than 0 seconds");
+        }
+        if cli.max_time.is_some_and(|t| t.is_zero()) {
+            bail!("--max-time must be more than 0 seconds");
+        }
         let stderr_is_terminal = std::io::stderr().is_terminal();
         let progress = resolve_progress(
             cli.progress,
@@ -106,9 +127,20 @@ impl Config {
             verbose: cli.verbose,
             progress,
             color,
-            user_agent: concat!("fetchpool/", env!("CARGO_PKG_VERSION")).to_string(),
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(30),
+            user_agent: cli
+                .user_agent
+                .unwrap_or_else(|| concat!("fetchpool/", env!("CARGO_PKG_VERSION")).to_string()),
+            headers: cli.headers,
+            connect_timeout: cli.connect_timeout,
+            idle_timeout: cli.timeout,
+            min_speed: cli.min_speed,
+            max_time: cli.max_time,
+            max_redirects: cli.max_redirects,
+            max_size: cli.max_size,
+            retries: cli.retries,
+            resume: cli.resume,
+            fail_fast: cli.fail_fast,
+            failed_out: cli.failed_out,
         })
     }
 

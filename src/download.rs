@@ -1,29 +1,44 @@
-//! One entry, start to finish: decide what to do about an existing target, send the request,
-//! stream the body through a fixed buffer into an exclusively created `NAME.part`, check length
-//! and checksum, and only then put the file in place without clobbering anything.
+//! One entry, start to finish: decide what to do about an existing target, send the request
+//! (following redirects by hand), stream the body through a fixed buffer into `NAME.part`, check
+//! length and checksum, and only then put the file in place without clobbering anything. Failed
+//! attempts that may succeed later are retried with backoff.
 //!
 //! A failure is data ([`Outcome`] with `Status::Failed`), never a panic; no failure leaves a file
-//! at the target name, and the `.part` it created is removed.
+//! at the target name, and the `.part` it created is removed (kept for `--continue`).
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, anyhow, bail};
-use reqwest::blocking::Client;
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{CONTENT_RANGE, LOCATION, RANGE, RETRY_AFTER};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::interrupt;
 use crate::list::{BadLine, Entry, to_hex};
 use crate::naming::part_path;
-use crate::progress::Progress;
+use crate::progress::{Progress, Task};
 use crate::report::{human_bytes, redact_url};
 
 /// Bytes read from the network per call, and the size of the write buffer: the whole per-download
 /// memory, whatever the file's size.
 const READ_BUF: usize = 64 * 1024;
 const WRITE_BUF: usize = 256 * 1024;
+
+/// First backoff ceiling; it doubles with each retry up to `BACKOFF_MAX` (full jitter: the wait
+/// is drawn uniformly from zero to the ceiling).
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// The longest a `Retry-After` is obeyed.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 
 /// How an entry ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +81,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// A remark for other statuses (why it was skipped).
     pub note: Option<String>,
+    /// The entry in list format, for `--failed-out`; set on entries that did not succeed.
+    pub relist: Option<String>,
 }
 
 impl Outcome {
@@ -84,6 +101,7 @@ impl Outcome {
             length_unverified: false,
             error: None,
             note: None,
+            relist: None,
         }
     }
 
@@ -103,12 +121,16 @@ impl Outcome {
             length_unverified: false,
             error: Some(bad.error.clone()),
             note: None,
+            // Commented out: re-running it would only fail the same way.
+            relist: Some(format!("# {}\n# {}", bad.error, bad.raw)),
         }
     }
 
     /// An entry the run never got to.
     pub fn not_started(entry: &Entry, config: &Config) -> Outcome {
-        Outcome::new(entry, config, Status::NotStarted)
+        let mut outcome = Outcome::new(entry, config, Status::NotStarted);
+        outcome.relist = Some(entry.list_line());
+        outcome
     }
 }
 
@@ -126,10 +148,13 @@ pub fn client(config: &Config) -> anyhow::Result<Client> {
     Client::builder()
         .user_agent(&config.user_agent)
         .referer(false)
+        // Redirects are followed by hand: only to http/https, and without -H headers across
+        // origins.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.connect_timeout)
         // reqwest's blocking timeout applies to each wait (for headers, for each read), so it is
-        // an idle limit, not a limit on the whole download.
-        .timeout(config.read_timeout)
+        // the idle limit, not a limit on the whole download.
+        .timeout(config.idle_timeout)
         .build()
         .context("cannot set up the HTTP client")
 }
@@ -139,20 +164,101 @@ pub struct Context<'a> {
     pub client: &'a Client,
     pub config: &'a Config,
     pub progress: &'a Progress,
+    pub active: &'a Active,
 }
 
-/// A failed attempt: the reason and, when the server answered, its status.
+/// The downloads under way, so that an interrupted run can report them and remove their `.part`
+/// files even when a worker is stuck in a read that will not return for a while.
+#[derive(Default)]
+pub struct Active {
+    running: Mutex<HashMap<usize, Running>>,
+}
+
+struct Running {
+    outcome: Outcome,
+    part: Option<PathBuf>,
+    started: Instant,
+}
+
+impl Active {
+    fn begin(&self, outcome: &Outcome) {
+        self.lock().insert(
+            outcome.index,
+            Running {
+                outcome: outcome.clone(),
+                part: None,
+                started: Instant::now(),
+            },
+        );
+    }
+
+    fn set_part(&self, index: usize, part: &Path) {
+        if let Some(running) = self.lock().get_mut(&index) {
+            running.part = Some(part.to_path_buf());
+        }
+    }
+
+    fn end(&self, index: usize) {
+        self.lock().remove(&index);
+    }
+
+    /// Gives up on every running download: removes its `.part` (unless `keep_parts`) and returns
+    /// its outcome as failed by the interruption.
+    pub fn abandon(&self, keep_parts: bool) -> Vec<Outcome> {
+        self.lock()
+            .drain()
+            .map(|(_, running)| {
+                if let Some(part) = &running.part
+                    && !keep_parts
+                {
+                    let _ = fs::remove_file(part);
+                }
+                let mut outcome = running.outcome;
+                outcome.status = Status::Failed;
+                outcome.elapsed = running.started.elapsed();
+                outcome.error = Some("interrupted".into());
+                outcome
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A failed attempt: the reason, the server's status if it answered, and whether trying again
+/// may help.
 struct Failure {
     http_status: Option<u16>,
     error: anyhow::Error,
+    retryable: bool,
+    /// What the server asked us to wait (Retry-After), if anything.
+    retry_after: Option<Duration>,
 }
 
-impl From<anyhow::Error> for Failure {
-    fn from(error: anyhow::Error) -> Failure {
+impl Failure {
+    /// A failure trying again will not fix (4xx, checksum, disk, policy).
+    fn fatal(error: anyhow::Error) -> Failure {
         Failure {
             http_status: None,
             error,
+            retryable: false,
+            retry_after: None,
         }
+    }
+
+    /// A failure of the network or the server that may pass (reset, timeout, truncation).
+    fn transient(error: anyhow::Error) -> Failure {
+        Failure {
+            retryable: true,
+            ..Failure::fatal(error)
+        }
+    }
+
+    fn status(mut self, status: StatusCode) -> Failure {
+        self.http_status = Some(status.as_u16());
+        self
     }
 }
 
@@ -184,18 +290,54 @@ pub fn fetch(entry: &Entry, ctx: &Context, worker: &str) -> Outcome {
         Err(error) => {
             outcome.error = Some(format!("{error:#}"));
             outcome.elapsed = started.elapsed();
+            outcome.relist = Some(entry.list_line());
             return outcome;
         }
     }
 
-    let name = entry.target.display().to_string();
-    let task = ctx.progress.start(worker, &name);
-    if config.verbose {
-        ctx.progress
-            .println(&format!("[{worker}] GET {}", outcome.url));
-    }
-    outcome.attempts = 1;
-    let result = attempt(entry, ctx, &target, &task);
+    let task = ctx
+        .progress
+        .start(worker, &entry.target.display().to_string());
+    ctx.active.begin(&outcome);
+    let result = loop {
+        if interrupt::requested() {
+            break Err(Failure::fatal(anyhow!("interrupted")));
+        }
+        outcome.attempts += 1;
+        if config.verbose {
+            let attempt = match outcome.attempts {
+                1 => String::new(),
+                n => format!(" (attempt {n})"),
+            };
+            ctx.progress
+                .println(&format!("[{worker}] GET {}{attempt}", outcome.url));
+        }
+        task.restart();
+        match attempt(entry, ctx, worker, &target, &task) {
+            Ok(saved) => break Ok(saved),
+            Err(failure) if failure.retryable && outcome.attempts <= config.retries => {
+                let wait = failure
+                    .retry_after
+                    .map_or_else(|| backoff(outcome.attempts), |d| d.min(RETRY_AFTER_MAX));
+                if config.verbose {
+                    ctx.progress.println(&format!(
+                        "[{worker}] retry {}/{} in {:.1}s: {} {:#}",
+                        outcome.attempts,
+                        config.retries,
+                        wait.as_secs_f64(),
+                        outcome.url,
+                        failure.error
+                    ));
+                }
+                if interrupt::sleep(wait) {
+                    let error = failure.error.context("interrupted while waiting to retry");
+                    break Err(Failure { error, ..failure });
+                }
+            }
+            Err(failure) => break Err(failure),
+        }
+    };
+    ctx.active.end(entry.index);
     drop(task);
     outcome.elapsed = started.elapsed();
     match result {
@@ -219,6 +361,7 @@ pub fn fetch(entry: &Entry, ctx: &Context, worker: &str) -> Outcome {
         Err(failure) => {
             outcome.http_status = failure.http_status;
             outcome.error = Some(format!("{:#}", failure.error));
+            outcome.relist = Some(entry.list_line());
             if config.verbose {
                 ctx.progress.println(&format!(
                     "[{worker}] failed {}: {:#}",
@@ -228,6 +371,17 @@ pub fn fetch(entry: &Entry, ctx: &Context, worker: &str) -> Outcome {
         }
     }
     outcome
+}
+
+/// The wait before retry number `retry` (1-based): full jitter over an exponential ceiling.
+fn backoff(retry: u32) -> Duration {
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(1 << retry.saturating_sub(1).min(16))
+        .min(BACKOFF_MAX);
+    // RandomState is seeded from the OS per thread: enough randomness to spread retries apart
+    // without a crate for it.
+    let random = RandomState::new().hash_one(Instant::now());
+    Duration::from_nanos(random % (ceiling.as_nanos() as u64 + 1))
 }
 
 /// What to do about the target before any request is made.
@@ -253,7 +407,8 @@ fn check_existing(
         bail!("{} exists and is a directory", shown.display());
     }
     let policy = config.existing;
-    if policy.skip {
+    // With --continue a complete target is done, exactly as with --skip-existing.
+    if policy.skip || config.resume {
         let wants_check = entry.options.size.is_some() || entry.options.sha256.is_some();
         let mismatch = if !wants_check {
             None
@@ -291,14 +446,8 @@ fn verify_existing(target: &Path, len: u64, entry: &Entry) -> anyhow::Result<Opt
         let mut file = File::open(target)
             .with_context(|| format!("cannot read {} to check it", target.display()))?;
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; READ_BUF];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
+        hash_reader(&mut file, &mut hasher)
+            .with_context(|| format!("cannot read {} to check it", target.display()))?;
         if hasher.finalize().as_slice() != want {
             return Ok(Some("its sha256 does not match".into()));
         }
@@ -306,20 +455,64 @@ fn verify_existing(target: &Path, len: u64, entry: &Entry) -> anyhow::Result<Opt
     Ok(None)
 }
 
-/// One request, streamed to disk. Nothing is created before the server has said 2xx.
+fn hash_reader(reader: &mut impl Read, hasher: &mut Sha256) -> io::Result<u64> {
+    let mut buf = vec![0u8; READ_BUF];
+    let mut total = 0;
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One attempt: request (with redirects), then stream to disk. Nothing is created before the
+/// server has said 2xx.
 fn attempt(
     entry: &Entry,
     ctx: &Context,
+    worker: &str,
     target: &Path,
-    task: &crate::progress::Task,
+    task: &Task,
 ) -> Result<Saved, Failure> {
-    let mut response = ctx
-        .client
-        .get(entry.url.clone())
-        .send()
-        .map_err(|e| anyhow!(e.without_url()).context("request failed"))?;
+    let config = ctx.config;
+    let started = Instant::now();
+    let part_at = part_path(target);
+    let mut resume_from = if config.resume {
+        resumable_len(&part_at)
+    } else {
+        None
+    };
+    let mut response = loop {
+        let response = send(entry, ctx, worker, resume_from)?;
+        let Some(have) = resume_from else {
+            break response;
+        };
+        if response.status() != StatusCode::RANGE_NOT_SATISFIABLE {
+            break response;
+        }
+        // 416: either the .part is already whole, or it is not what the server has now.
+        if content_range(&response).and_then(|r| r.total) == Some(have) {
+            return finish_complete_part(entry, config, &part_at, target, have)
+                .map_err(|f| f.status(response.status()));
+        }
+        if config.verbose {
+            ctx.progress.println(&format!(
+                "[{worker}] {} refused the range of {}; starting over",
+                redact_url(entry.url.as_str()),
+                part_at.display()
+            ));
+        }
+        resume_from = None;
+    };
     let status = response.status();
     if !status.is_success() {
+        let retryable = matches!(status.as_u16(), 408 | 425 | 429 | 500 | 502 | 503 | 504);
         return Err(Failure {
             http_status: Some(status.as_u16()),
             error: anyhow!(
@@ -327,93 +520,357 @@ fn attempt(
                 status.as_u16(),
                 status.canonical_reason().unwrap_or("")
             ),
+            retryable,
+            retry_after: retryable.then(|| retry_after(&response)).flatten(),
         });
     }
-    let fail = |error: anyhow::Error| Failure {
-        http_status: Some(status.as_u16()),
-        error,
+    let fail = |f: Failure| f.status(status);
+
+    // Appending is only safe when the server sends exactly the bytes after ours.
+    let append_from = match resume_from {
+        Some(have) if status == StatusCode::PARTIAL_CONTENT => {
+            if content_range(&response).map(|r| r.start) != Some(have) {
+                let _ = fs::remove_file(&part_at);
+                return Err(fail(Failure::transient(anyhow!(
+                    "the server answered the resume request with another range; starting over"
+                ))));
+            }
+            Some(have)
+        }
+        _ => None,
     };
-    let declared = response.content_length();
+    let declared = response
+        .content_length()
+        .map(|len| len + append_from.unwrap_or(0));
     if let (Some(declared), Some(size)) = (declared, entry.options.size)
         && declared != size
     {
-        return Err(fail(anyhow!(
+        return Err(fail(Failure::fatal(anyhow!(
             "the server announces {declared} bytes but the list says size={size}"
-        )));
+        ))));
+    }
+    if let (Some(declared), Some(max)) = (declared, config.max_size)
+        && declared > max
+    {
+        return Err(fail(Failure::fatal(anyhow!(
+            "the server announces {declared} bytes, more than --max-size {max}"
+        ))));
     }
     task.set_length(declared.or(entry.options.size).unwrap_or(0));
 
-    let config = ctx.config;
-    create_parents(&config.output_dir, &entry.target).map_err(fail)?;
-    let part = PartFile::create(part_path(target)).map_err(fail)?;
-    let mut writer = BufWriter::with_capacity(WRITE_BUF, &part.file);
+    create_parents(&config.output_dir, &entry.target).map_err(|e| fail(Failure::fatal(e)))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; READ_BUF];
-    let mut received: u64 = 0;
-    loop {
-        let n = match response.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(fail(
-                    anyhow!(e).context(format!("the body broke off after {received} bytes")),
-                ));
+    let mut part = match append_from {
+        Some(have) => {
+            let mut part =
+                PartFile::reopen(part_at, config.resume).map_err(|e| fail(Failure::fatal(e)))?;
+            let hashed = hash_reader(&mut part.file, &mut hasher)
+                .with_context(|| format!("cannot read {}", part.path.display()))
+                .map_err(|e| fail(Failure::fatal(e)))?;
+            if hashed != have {
+                part.keep = false;
+                return Err(fail(Failure::transient(anyhow!(
+                    "{} changed while resuming; starting over",
+                    part.path.display()
+                ))));
             }
-        };
-        received += n as u64;
-        if let Some(size) = entry.options.size
-            && received > size
-        {
-            return Err(fail(anyhow!(
-                "the body is longer than size={size}; stopped"
-            )));
+            task.advance(have);
+            part
         }
-        hasher.update(&buf[..n]);
-        writer
-            .write_all(&buf[..n])
-            .with_context(|| format!("cannot write {}", part.path.display()))
-            .map_err(fail)?;
-        task.advance(n as u64);
-    }
-    writer
-        .flush()
-        .with_context(|| format!("cannot write {}", part.path.display()))
-        .map_err(fail)?;
-    drop(writer);
+        None => PartFile::create(part_at, config.resume).map_err(|e| fail(Failure::fatal(e)))?,
+    };
+    ctx.active.set_part(entry.index, &part.path);
+
+    let received = stream_body(
+        &mut response,
+        &mut part,
+        &mut hasher,
+        append_from.unwrap_or(0),
+        entry,
+        config,
+        started,
+        task,
+    )
+    .map_err(fail)?;
 
     if let Some(declared) = declared
         && received != declared
     {
-        return Err(fail(anyhow!(
+        return Err(fail(Failure::transient(anyhow!(
             "truncated: received {received} of {declared} bytes"
-        )));
-    }
-    if let Some(size) = entry.options.size
-        && received != size
-    {
-        return Err(fail(anyhow!(
-            "received {received} bytes but the list says size={size}"
-        )));
+        ))));
     }
     let digest = hasher.finalize();
-    if let Some(want) = entry.options.sha256
-        && digest.as_slice() != want
-    {
-        return Err(fail(anyhow!(
-            "sha256 mismatch: expected {}, got {}",
-            to_hex(&want),
-            to_hex(&digest)
-        )));
-    }
+    verify_complete(entry, received, &digest).map_err(|e| {
+        part.keep = false;
+        fail(Failure::fatal(e))
+    })?;
     part.persist(target, config.existing.overwrite)
-        .map_err(fail)?;
+        .map_err(|e| fail(Failure::fatal(e)))?;
     Ok(Saved {
         http_status: status.as_u16(),
         bytes: received,
         sha256: to_hex(&digest),
         length_unverified: declared.is_none(),
     })
+}
+
+/// Copies the body into the `.part`, enforcing every limit as bytes arrive. Returns the total
+/// length of the file (bytes resumed plus bytes received).
+#[allow(clippy::too_many_arguments)]
+fn stream_body(
+    response: &mut Response,
+    part: &mut PartFile,
+    hasher: &mut Sha256,
+    resumed: u64,
+    entry: &Entry,
+    config: &Config,
+    started: Instant,
+    task: &Task,
+) -> Result<u64, Failure> {
+    let write_error = |e: io::Error, path: &Path| {
+        Failure::fatal(anyhow!(e).context(format!("cannot write {}", path.display())))
+    };
+    let mut writer = BufWriter::with_capacity(WRITE_BUF, &part.file);
+    let mut buf = vec![0u8; READ_BUF];
+    let mut total = resumed;
+    let mut window_start = Instant::now();
+    let mut window_bytes: u64 = 0;
+    loop {
+        let n = match response.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let received = total - resumed;
+                return Err(Failure::transient(
+                    anyhow!(e).context(format!("the body broke off after {received} bytes")),
+                ));
+            }
+        };
+        total += n as u64;
+        if interrupt::requested() {
+            return Err(Failure::fatal(anyhow!("interrupted")));
+        }
+        if let Some(size) = entry.options.size
+            && total > size
+        {
+            part.keep = false;
+            return Err(Failure::fatal(anyhow!(
+                "the body is longer than size={size}; stopped"
+            )));
+        }
+        if let Some(max) = config.max_size
+            && total > max
+        {
+            part.keep = false;
+            return Err(Failure::fatal(anyhow!(
+                "the body passed --max-size {max}; stopped"
+            )));
+        }
+        hasher.update(&buf[..n]);
+        writer
+            .write_all(&buf[..n])
+            .map_err(|e| write_error(e, &part.path))?;
+        task.advance(n as u64);
+
+        if let Some(max_time) = config.max_time
+            && started.elapsed() > max_time
+        {
+            return Err(Failure::transient(anyhow!(
+                "took longer than --max-time {}s",
+                max_time.as_secs_f64()
+            )));
+        }
+        window_bytes += n as u64;
+        let window = window_start.elapsed();
+        if config.min_speed > 0 && window >= config.idle_timeout {
+            let rate = window_bytes as f64 / window.as_secs_f64();
+            if rate < config.min_speed as f64 {
+                return Err(Failure::transient(anyhow!(
+                    "too slow: {}/s over {:.0}s, below --min-speed {}/s",
+                    human_bytes(rate as u64),
+                    window.as_secs_f64(),
+                    human_bytes(config.min_speed)
+                )));
+            }
+            window_start = Instant::now();
+            window_bytes = 0;
+        }
+    }
+    writer.flush().map_err(|e| write_error(e, &part.path))?;
+    Ok(total)
+}
+
+/// The list's `size=` and `sha256=` against what was received.
+fn verify_complete(entry: &Entry, received: u64, digest: &[u8]) -> anyhow::Result<()> {
+    if let Some(size) = entry.options.size
+        && received != size
+    {
+        bail!("received {received} bytes but the list says size={size}");
+    }
+    if let Some(want) = entry.options.sha256
+        && digest != want
+    {
+        bail!(
+            "sha256 mismatch: expected {}, got {}",
+            to_hex(&want),
+            to_hex(digest)
+        );
+    }
+    Ok(())
+}
+
+/// `--continue` met a 416 whose Content-Range says the `.part` is already whole: verify it and
+/// put it in place.
+fn finish_complete_part(
+    entry: &Entry,
+    config: &Config,
+    part_at: &Path,
+    target: &Path,
+    len: u64,
+) -> Result<Saved, Failure> {
+    let mut part = PartFile::reopen(part_at.to_path_buf(), true).map_err(Failure::fatal)?;
+    let mut hasher = Sha256::new();
+    hash_reader(&mut part.file, &mut hasher)
+        .with_context(|| format!("cannot read {}", part.path.display()))
+        .map_err(Failure::fatal)?;
+    let digest = hasher.finalize();
+    if let Err(e) = verify_complete(entry, len, &digest) {
+        part.keep = false;
+        return Err(Failure::fatal(e));
+    }
+    part.persist(target, config.existing.overwrite)
+        .map_err(Failure::fatal)?;
+    Ok(Saved {
+        http_status: StatusCode::RANGE_NOT_SATISFIABLE.as_u16(),
+        bytes: len,
+        sha256: to_hex(&digest),
+        length_unverified: false,
+    })
+}
+
+/// Sends the GET, following redirects by hand: at most `--max-redirects`, only to http and
+/// https, and with the `-H` headers only while on the listed URL's origin.
+fn send(
+    entry: &Entry,
+    ctx: &Context,
+    worker: &str,
+    range_from: Option<u64>,
+) -> Result<Response, Failure> {
+    let config = ctx.config;
+    let origin = entry.url.origin();
+    let mut url = entry.url.clone();
+    let mut redirects = 0;
+    loop {
+        let same_origin = url.origin() == origin;
+        // No per-request timeout: reqwest makes that a deadline for the whole body, which would
+        // cut off any download longer than it. The client's timeout is the idle limit, and
+        // --max-time is enforced as bytes arrive.
+        let mut request = ctx.client.get(url.clone());
+        if same_origin {
+            for (name, value) in &config.headers {
+                request = request.header(name, value);
+            }
+        }
+        if let Some(from) = range_from {
+            request = request.header(RANGE, format!("bytes={from}-"));
+        }
+        let response = request.send().map_err(|e| {
+            let retryable = !e.is_builder();
+            let error = anyhow!(e.without_url()).context("request failed");
+            Failure {
+                retryable,
+                ..Failure::fatal(error)
+            }
+        })?;
+        let status = response.status();
+        let location = response.headers().get(LOCATION);
+        let (true, Some(location)) = (status.is_redirection(), location) else {
+            return Ok(response);
+        };
+        let fatal = |error: anyhow::Error| Failure::fatal(error).status(status);
+        if redirects >= config.max_redirects {
+            return Err(fatal(anyhow!(
+                "too many redirects (more than --max-redirects {})",
+                config.max_redirects
+            )));
+        }
+        let location = location
+            .to_str()
+            .map_err(|_| fatal(anyhow!("the redirect's Location is not valid text")))?;
+        let mut next = url
+            .join(location)
+            .map_err(|e| fatal(anyhow!("the redirect's Location is not a URL: {e}")))?;
+        if !matches!(next.scheme(), "http" | "https") {
+            return Err(fatal(anyhow!(
+                "refused a redirect to a {}: URL (only http and https are followed)",
+                next.scheme()
+            )));
+        }
+        // Credentials from the listed URL stay with its origin.
+        if next.origin() == origin && next.username().is_empty() {
+            let _ = next.set_username(entry.url.username());
+            let _ = next.set_password(entry.url.password());
+        }
+        if config.verbose {
+            ctx.progress.println(&format!(
+                "[{worker}] {} {} -> {}",
+                status.as_u16(),
+                redact_url(url.as_str()),
+                redact_url(next.as_str())
+            ));
+        }
+        url = next;
+        redirects += 1;
+    }
+}
+
+/// `Retry-After` in either form: delay-seconds or an HTTP date.
+fn retry_after(response: &Response) -> Option<Duration> {
+    parse_retry_after(
+        response.headers().get(RETRY_AFTER)?.to_str().ok()?,
+        SystemTime::now(),
+    )
+}
+
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `Content-Range: bytes START-END/TOTAL` or `bytes */TOTAL`.
+struct ContentRange {
+    start: u64,
+    total: Option<u64>,
+}
+
+fn content_range(response: &Response) -> Option<ContentRange> {
+    parse_content_range(response.headers().get(CONTENT_RANGE)?.to_str().ok()?)
+}
+
+fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    let start = match range.trim() {
+        "*" => u64::MAX,
+        r => r.split_once('-')?.0.trim().parse().ok()?,
+    };
+    Some(ContentRange { start, total })
+}
+
+/// The length of a `.part` worth resuming: a regular file (not a symlink) with bytes in it.
+fn resumable_len(part: &Path) -> Option<u64> {
+    let meta = fs::symlink_metadata(part).ok()?;
+    (meta.is_file() && meta.len() > 0).then_some(meta.len())
 }
 
 /// Creates the directories between the output directory and the target, refusing to pass
@@ -449,17 +906,20 @@ fn create_parents(output_dir: &Path, relative: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A `NAME.part` this run created; removed on drop unless it was put in place.
+/// A `NAME.part` of this run; removed on drop unless it was put in place or is kept for
+/// `--continue`.
 struct PartFile {
     path: PathBuf,
     file: File,
+    /// Keep the bytes for a later resume (they are a prefix of the body the server sent).
+    keep: bool,
     done: bool,
 }
 
 impl PartFile {
     /// Unlinks a stale `.part` (never opening it: it may be a symlink planted there), then creates
     /// a fresh one exclusively, which never follows a symlink.
-    fn create(path: PathBuf) -> anyhow::Result<PartFile> {
+    fn create(path: PathBuf, keep: bool) -> anyhow::Result<PartFile> {
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -475,6 +935,26 @@ impl PartFile {
         Ok(PartFile {
             path,
             file,
+            keep,
+            done: false,
+        })
+    }
+
+    /// Opens an existing `.part` to resume it: never through a symlink, only a regular file.
+    fn reopen(path: PathBuf, keep: bool) -> anyhow::Result<PartFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .with_context(|| format!("cannot reopen {}", path.display()))?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            bail!("{} is not a regular file", path.display());
+        }
+        Ok(PartFile {
+            path,
+            file,
+            keep,
             done: false,
         })
     }
@@ -511,8 +991,54 @@ impl PartFile {
 
 impl Drop for PartFile {
     fn drop(&mut self) {
-        if !self.done {
+        if !self.done && !self.keep {
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_both_forms() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn content_ranges() {
+        let r = parse_content_range("bytes 100-199/200").unwrap();
+        assert_eq!((r.start, r.total), (100, Some(200)));
+        let r = parse_content_range("bytes */1234").unwrap();
+        assert_eq!(r.total, Some(1234));
+        let r = parse_content_range("bytes 0-9/*").unwrap();
+        assert_eq!((r.start, r.total), (0, None));
+        assert!(parse_content_range("items 0-1/2").is_none());
+        assert!(parse_content_range("bytes x-1/2").is_none());
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for retry in 1..40 {
+            let ceiling = BACKOFF_BASE
+                .saturating_mul(1 << (retry - 1).min(16))
+                .min(BACKOFF_MAX);
+            assert!(backoff(retry) <= ceiling);
+        }
+        // Full jitter: over many draws the waits are spread, not all equal.
+        let draws: std::collections::HashSet<Duration> = (0..20).map(|_| backoff(3)).collect();
+        assert!(draws.len() > 10);
     }
 }

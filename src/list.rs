@@ -25,6 +25,29 @@ pub struct Entry {
     pub options: Options,
 }
 
+impl Entry {
+    /// The entry as a line of a list, for `--failed-out`: the full URL (credentials included:
+    /// the file is for re-running) and the options, with `out=` set to the target this run chose
+    /// so a re-run writes to the same place. A target containing whitespace cannot be written as
+    /// `out=`; it is left to the URL, which names it the same way unless it was suffixed.
+    pub fn list_line(&self) -> String {
+        let mut line = self.url.as_str().to_string();
+        let target = self.target.to_string_lossy();
+        if !target.contains(char::is_whitespace) {
+            line.push_str(" out=");
+            line.push_str(&target);
+        }
+        if let Some(size) = self.options.size {
+            line.push_str(&format!(" size={size}"));
+        }
+        if let Some(sha) = &self.options.sha256 {
+            line.push_str(" sha256=");
+            line.push_str(&to_hex(sha));
+        }
+        line
+    }
+}
+
 /// The `key=value` options of a line, kept so a line can be written back in list format.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
@@ -42,6 +65,8 @@ pub struct BadLine {
     pub text: String,
     /// `LIST:LINE: reason`.
     pub error: String,
+    /// The line as it was (trimmed), for `--failed-out`.
+    pub raw: String,
 }
 
 /// What one line of the list yields.
@@ -94,12 +119,13 @@ impl Entries {
         }
     }
 
-    fn bad(&mut self, text: &str, reason: impl std::fmt::Display) -> Item {
+    fn bad(&mut self, raw: &str, reason: impl std::fmt::Display) -> Item {
         let item = Item::Bad(BadLine {
             index: self.index,
             line: self.line,
-            text: text.to_string(),
+            text: first_field(raw).to_string(),
             error: format!("{}:{}: {reason}", self.name, self.line),
+            raw: raw.trim().to_string(),
         });
         self.index += 1;
         item
@@ -161,10 +187,10 @@ impl Iterator for Entries {
                             self.index += 1;
                             item
                         }
-                        Err(reason) => self.bad(first_field(text), reason),
+                        Err(reason) => self.bad(text, reason),
                     })
                 }
-                Err(reason) => Some(self.bad(first_field(text), reason)),
+                Err(reason) => Some(self.bad(text, reason)),
             };
             self.buf = raw;
             if item.is_some() {
@@ -323,6 +349,38 @@ mod tests {
             })
             .collect();
         assert_eq!(indices, (0..8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn list_lines_round_trip() {
+        let text = format!(
+            "https://u:p@e.com/a/b.bin?token=x size=10 sha256={HASH}\nhttps://e.com/x/b.bin\n"
+        );
+        let entries: Vec<Entry> = items(&text)
+            .into_iter()
+            .map(|i| match i {
+                Item::Entry(e) => e,
+                Item::Bad(b) => panic!("{}", b.error),
+            })
+            .collect();
+        assert_eq!(
+            entries[0].list_line(),
+            format!("https://u:p@e.com/a/b.bin?token=x out=b.bin size=10 sha256={HASH}")
+        );
+        assert_eq!(entries[1].list_line(), "https://e.com/x/b.bin out=b-2.bin");
+        // Read back, the lines give the same URLs, targets and options.
+        let again = entries
+            .iter()
+            .map(Entry::list_line)
+            .collect::<Vec<_>>()
+            .join("\n");
+        for (item, entry) in items(&again).into_iter().zip(&entries) {
+            let Item::Entry(e) = item else { panic!() };
+            assert_eq!(
+                (e.url, e.target, e.options.size),
+                (entry.url.clone(), entry.target.clone(), entry.options.size)
+            );
+        }
     }
 
     #[test]

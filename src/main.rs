@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod download;
 mod exit_code;
+mod interrupt;
 mod list;
 mod naming;
 mod pool;
@@ -48,14 +49,9 @@ fn run() -> anyhow::Result<ExitCode> {
             config.output_dir.display()
         )
     })?;
+    interrupt::install()?;
     let progress = Progress::new(&config);
     let summary = pool::run(entries, &config, &progress)?;
-    progress.finish();
-    if summary.tally.total() == 0 {
-        eprintln!("fetchpool: the list has no entries; nothing to do");
-    } else if !config.quiet {
-        eprintln!("fetchpool: {}", report::text_summary(&summary));
-    }
     Ok(exit_code::from(&summary.tally))
 }
 

@@ -1,18 +1,22 @@
 //! Scheduling: a bounded crossbeam channel feeding N named worker threads (or, with `--serial`,
-//! the calling thread alone), and the collector that prints outcomes in list order as soon as
-//! every earlier entry is reported.
+//! the calling thread alone), the collector that prints outcomes in list order as soon as every
+//! earlier entry is reported, and the watchdog that turns Ctrl-C into a prompt, clean stop.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use crossbeam_channel::Receiver;
 
 use crate::config::{Config, Mode};
-use crate::download::{self, Context, Outcome, Status};
+use crate::download::{self, Active, Context, Outcome, Status};
+use crate::interrupt;
 use crate::list::{Entries, Entry, Item};
 use crate::progress::Progress;
 use crate::report::{self, Summary, Tally};
@@ -21,57 +25,154 @@ use crate::report::{self, Summary, Tally};
 /// small enough that a huge list is not held in memory.
 const QUEUE_PER_WORKER: usize = 2;
 
-/// Runs every entry of the list and returns the summary once all are reported.
+/// After Ctrl-C, how long running downloads get to notice and clean up by themselves before
+/// the watchdog reports them as interrupted and exits.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// Runs every entry of the list, prints the report and the summary, and returns the summary.
 pub fn run(entries: Entries, config: &Config, progress: &Progress) -> anyhow::Result<Summary> {
     let client = download::client(config)?;
+    let failed_out = match &config.failed_out {
+        Some(path) => Some(
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                // It holds full URLs, credentials included.
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot create --failed-out {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let active = Active::default();
     let ctx = Context {
         client: &client,
         config,
         progress,
+        active: &active,
     };
-    let collector = Collector::new(config, progress);
+    let collector = Collector::new(config, progress, failed_out);
     let started = Instant::now();
-    match config.mode {
-        Mode::Serial => {
-            for item in entries {
-                if let Some(entry) = collector.admit(item) {
-                    collector.push(collector.run_one(&entry, &ctx, "serial"));
-                }
-            }
-        }
-        Mode::Pool(workers) => {
-            let (tx, rx) = crossbeam_channel::bounded::<Entry>(workers.get() * QUEUE_PER_WORKER);
-            thread::scope(|scope| -> anyhow::Result<()> {
-                for i in 1..=workers.get() {
-                    let rx = rx.clone();
-                    let (collector, ctx) = (&collector, &ctx);
-                    let name = format!("worker-{i}");
-                    thread::Builder::new()
-                        .name(name.clone())
-                        .spawn_scoped(scope, move || {
-                            for entry in rx {
-                                collector.push(collector.run_one(&entry, ctx, &name));
-                            }
-                        })
-                        .context("cannot start a worker thread")?;
-                }
-                drop(rx);
-                // This thread is the reader: entries go out as lines arrive, so downloads start
-                // before a slow producer on stdin has finished.
+    let finished = AtomicBool::new(false);
+    let channel = match config.mode {
+        Mode::Pool(workers) => Some(crossbeam_channel::bounded::<Entry>(
+            workers.get() * QUEUE_PER_WORKER,
+        )),
+        Mode::Serial => None,
+    };
+    thread::scope(|scope| -> anyhow::Result<()> {
+        let drain = channel.as_ref().map(|(_, rx)| rx.clone());
+        let watch = (&finished, &collector, &active);
+        thread::Builder::new()
+            .name("watchdog".into())
+            .spawn_scoped(scope, move || {
+                watchdog(watch.0, watch.1, watch.2, drain, started)
+            })
+            .context("cannot start the watchdog thread")?;
+        let result = match channel {
+            None => {
                 for item in entries {
-                    if let Some(entry) = collector.admit(item)
-                        && let Err(unsent) = tx.send(entry)
-                    {
-                        // Only if every worker is gone; report rather than lose the entry.
-                        collector.push(Outcome::not_started(&unsent.0, config));
+                    let Some(entry) = collector.admit(item) else {
+                        continue;
+                    };
+                    collector.push(collector.run_one(&entry, &ctx, "serial"));
+                    if interrupt::requested() {
+                        break;
                     }
                 }
-                drop(tx);
                 Ok(())
-            })?;
+            }
+            Some((tx, rx)) => run_pool(scope, entries, tx, rx, &collector, &ctx),
+        };
+        finished.store(true, Ordering::SeqCst);
+        result
+    })?;
+    Ok(collector.finish(started))
+}
+
+fn run_pool<'scope, 'env>(
+    scope: &'scope thread::Scope<'scope, 'env>,
+    entries: Entries,
+    tx: crossbeam_channel::Sender<Entry>,
+    rx: Receiver<Entry>,
+    collector: &'env Collector<'env>,
+    ctx: &'env Context<'env>,
+) -> anyhow::Result<()> {
+    let workers = ctx.config.workers();
+    let mut handles = Vec::with_capacity(workers);
+    for i in 1..=workers {
+        let rx = rx.clone();
+        let name = format!("worker-{i}");
+        let handle = thread::Builder::new()
+            .name(name.clone())
+            .spawn_scoped(scope, move || {
+                for entry in rx {
+                    collector.push(collector.run_one(&entry, ctx, &name));
+                }
+            })
+            .context("cannot start a worker thread")?;
+        handles.push(handle);
+    }
+    drop(rx);
+    // This thread is the reader: entries go out as lines arrive, so downloads start before a
+    // slow producer on stdin has finished.
+    for item in entries {
+        if interrupt::requested() {
+            break;
+        }
+        if let Some(entry) = collector.admit(item)
+            && let Err(unsent) = tx.send(entry)
+        {
+            // Only if every worker is gone; report rather than lose the entry.
+            collector.push(Outcome::not_started(&unsent.0, ctx.config));
         }
     }
-    Ok(collector.finish(started))
+    drop(tx);
+    for handle in handles {
+        let _ = handle.join();
+    }
+    Ok(())
+}
+
+/// Waits for the run to finish; after Ctrl-C, gives running downloads [`GRACE`] to stop by
+/// themselves, then reports the stragglers as interrupted (removing their `.part` files unless
+/// `--continue`), prints the report and the summary, and exits 130. A worker stuck in a read
+/// with a 30-second idle limit cannot be interrupted any other way.
+fn watchdog(
+    finished: &AtomicBool,
+    collector: &Collector,
+    active: &Active,
+    queued: Option<Receiver<Entry>>,
+    started: Instant,
+) {
+    let tick = Duration::from_millis(100);
+    loop {
+        if finished.load(Ordering::SeqCst) {
+            return;
+        }
+        if interrupt::sleep(tick) {
+            break;
+        }
+    }
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        if finished.load(Ordering::SeqCst) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut stragglers = active.abandon(collector.config.resume);
+    if let Some(queued) = queued {
+        stragglers.extend(
+            queued
+                .try_iter()
+                .map(|e| Outcome::not_started(&e, collector.config)),
+        );
+    }
+    collector.abandon(stragglers);
+    collector.finish(started);
+    std::process::exit(crate::exit_code::INTERRUPTED.into());
 }
 
 /// Collects outcomes from every worker and prints them in list order.
@@ -79,7 +180,7 @@ struct Collector<'a> {
     config: &'a Config,
     progress: &'a Progress,
     state: Mutex<State>,
-    /// Set when no new download should start (stdout closed).
+    /// Set when no new download should start (`--fail-fast` after a failure, or stdout closed).
     stop: AtomicBool,
 }
 
@@ -89,10 +190,13 @@ struct State {
     /// Outcomes that arrived before an earlier entry's.
     pending: BTreeMap<usize, Outcome>,
     tally: Tally,
+    failed_out: Option<BufWriter<File>>,
+    /// After an emergency stop nothing more is printed.
+    closed: bool,
 }
 
 impl<'a> Collector<'a> {
-    fn new(config: &'a Config, progress: &'a Progress) -> Collector<'a> {
+    fn new(config: &'a Config, progress: &'a Progress, failed_out: Option<File>) -> Collector<'a> {
         Collector {
             config,
             progress,
@@ -100,9 +204,15 @@ impl<'a> Collector<'a> {
                 next: 0,
                 pending: BTreeMap::new(),
                 tally: Tally::default(),
+                failed_out: failed_out.map(BufWriter::new),
+                closed: false,
             }),
             stop: AtomicBool::new(false),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Counts a list item in; a bad line is reported at once, an entry is handed back to run.
@@ -122,7 +232,7 @@ impl<'a> Collector<'a> {
     }
 
     fn run_one(&self, entry: &Entry, ctx: &Context, worker: &str) -> Outcome {
-        if self.stop.load(Ordering::Relaxed) {
+        if self.stop.load(Ordering::Relaxed) || interrupt::requested() {
             Outcome::not_started(entry, self.config)
         } else {
             download::fetch(entry, ctx, worker)
@@ -131,21 +241,54 @@ impl<'a> Collector<'a> {
 
     fn push(&self, outcome: Outcome) {
         self.progress.entry_done();
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if self.config.fail_fast && outcome.status == Status::Failed {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        let mut state = self.lock();
+        if state.closed || outcome.index < state.next {
+            return;
+        }
         state.pending.insert(outcome.index, outcome);
         loop {
             let next = state.next;
             let Some(outcome) = state.pending.remove(&next) else {
                 break;
             };
-            state.tally.add(&outcome);
             state.next += 1;
-            if !state.tally.stdout_closed && self.print(&outcome).is_err() {
-                // Nobody reads the report any more (`fetchpool list | head`): start nothing new,
-                // let running downloads finish, and end quietly.
-                state.tally.stdout_closed = true;
-                self.stop.store(true, Ordering::Relaxed);
+            self.report(&mut state, &outcome);
+        }
+    }
+
+    /// Reports the outcomes of an emergency stop with everything still pending, in index order,
+    /// skipping entries nobody can account for any more; then prints nothing else.
+    fn abandon(&self, stragglers: Vec<Outcome>) {
+        let mut state = self.lock();
+        for outcome in stragglers {
+            if outcome.index >= state.next {
+                state.pending.insert(outcome.index, outcome);
             }
+        }
+        for (_, outcome) in std::mem::take(&mut state.pending) {
+            self.report(&mut state, &outcome);
+        }
+        state.closed = true;
+    }
+
+    fn report(&self, state: &mut State, outcome: &Outcome) {
+        state.tally.add(outcome);
+        if let (Some(file), Some(line)) = (&mut state.failed_out, &outcome.relist)
+            && matches!(outcome.status, Status::Failed | Status::NotStarted)
+        {
+            // A failed write here must not lose the report; it is said once at the end.
+            if writeln!(file, "{line}").is_err() {
+                state.tally.failed_out_error = true;
+            }
+        }
+        if !state.tally.stdout_closed && self.print(outcome).is_err() {
+            // Nobody reads the report any more (`fetchpool list | head`): start nothing new,
+            // let running downloads finish, and end quietly.
+            state.tally.stdout_closed = true;
+            self.stop.store(true, Ordering::Relaxed);
         }
     }
 
@@ -163,20 +306,42 @@ impl<'a> Collector<'a> {
         self.progress.suspend(|| print_line(&line))
     }
 
-    fn finish(self, started: Instant) -> Summary {
-        let tally = self
-            .state
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .tally;
+    /// Ends the report: the JSON summary on stdout, the progress cleared, the summary line on
+    /// stderr.
+    fn finish(&self, started: Instant) -> Summary {
+        let mut state = self.lock();
+        state.tally.interrupted = interrupt::requested();
+        if let Some(file) = &mut state.failed_out
+            && file.flush().is_err()
+        {
+            state.tally.failed_out_error = true;
+        }
         let summary = Summary {
-            tally,
+            tally: state.tally.clone(),
             wall: started.elapsed(),
             workers: self.config.workers(),
             serial: self.config.mode == Mode::Serial,
         };
-        if self.config.json && !self.config.quiet && !summary.tally.stdout_closed {
+        drop(state);
+        self.progress.finish();
+        let tally = &summary.tally;
+        if self.config.json && !self.config.quiet && !tally.stdout_closed {
             let _ = print_line(&report::json_summary(&summary));
+        }
+        if tally.failed_out_error
+            && let Some(path) = &self.config.failed_out
+        {
+            eprintln!("fetchpool: could not write all of {}", path.display());
+        }
+        if tally.total() == 0 && !tally.interrupted {
+            eprintln!("fetchpool: the list has no entries; nothing to do");
+        } else if !self.config.quiet {
+            let interrupted = if tally.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            };
+            eprintln!("fetchpool: {}{interrupted}", report::text_summary(&summary));
         }
         summary
     }

@@ -171,6 +171,14 @@ impl Task<'_> {
         }
     }
 
+    /// A new attempt starts from nothing: the bar goes back to zero. (The run's byte total keeps
+    /// counting what was transferred, retries included.)
+    pub fn restart(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(0);
+        }
+    }
+
     /// `n` more bytes are on disk.
     pub fn advance(&self, n: u64) {
         self.progress.shared.bytes.fetch_add(n, Ordering::Relaxed);

@@ -22,6 +22,8 @@ pub struct Tally {
     pub stdout_closed: bool,
     /// The run was interrupted.
     pub interrupted: bool,
+    /// Writing `--failed-out` failed at least once.
+    pub failed_out_error: bool,
 }
 
 impl Tally {
@@ -319,6 +321,7 @@ mod tests {
             length_unverified: false,
             error: None,
             note: None,
+            relist: None,
         }
     }
 

@@ -12,3 +12,5 @@ mod naming;
 mod output;
 #[path = "cli/pipeline.rs"]
 mod pipeline;
+#[path = "cli/resilience.rs"]
+mod resilience;

@@ -3,24 +3,7 @@
 use std::collections::HashMap;
 
 use crate::support::server::Server;
-use crate::support::{fetchpool, files_below, lines, payload};
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    // The binary's own digest is checked against this in the JSON test; here a tiny
-    // independent implementation would be overkill, so use the system's sha256sum.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("x");
-    std::fs::write(&path, bytes).unwrap();
-    let out = std::process::Command::new("sha256sum")
-        .arg(&path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
+use crate::support::{fetchpool, files_below, lines, payload, sha256_hex};
 
 #[test]
 fn list_format_with_options_and_bad_lines() {

@@ -82,3 +82,17 @@ pub fn files_below(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// SHA-256 of `bytes` as lowercase hex, by the system's `sha256sum` (an independent check on the
+/// binary's own digest).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x");
+    std::fs::write(&path, bytes).unwrap();
+    let out = StdCommand::new("sha256sum").arg(&path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}

@@ -46,6 +46,19 @@ pub enum Body {
     Truncated(usize),
     /// No Content-Length; the connection closes after the body.
     Unframed,
+    /// Content-Length of the whole body, this many bytes, then a TCP reset (RST).
+    Reset(usize),
+    /// `Transfer-Encoding: chunked`, this many bytes in one chunk, then a close without the
+    /// terminating chunk.
+    ChunkedCut(usize),
+    /// Content-Length of the whole body, this many bytes, then silence for a minute.
+    Stall(usize),
+    /// Content-Length of the whole body, sent one byte at a time with this pause in between.
+    Drip(Duration),
+    /// No Content-Length, and the body never ends (until the client hangs up).
+    Endless,
+    /// This Content-Length is announced, and the connection closes without a body.
+    Announce(u64),
 }
 
 /// What the handler wants sent back.
@@ -90,6 +103,30 @@ impl Reply {
     pub fn framing(mut self, framing: Body) -> Reply {
         self.framing = framing;
         self
+    }
+
+    /// Serves `body` honouring a `Range: bytes=N-` request as a real server would: 206 with
+    /// Content-Range, or 416 with `bytes */LEN` when N is at or past the end.
+    pub fn ranged(req: &Request, body: &[u8]) -> Reply {
+        let start = req
+            .header("range")
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.strip_suffix('-'))
+            .and_then(|n| n.parse::<usize>().ok());
+        match start {
+            None => Reply::ok(body.to_vec()),
+            Some(n) if n >= body.len() => {
+                Reply::status(416).header("Content-Range", &format!("bytes */{}", body.len()))
+            }
+            Some(n) => Reply {
+                status: 206,
+                ..Reply::ok(body[n..].to_vec())
+            }
+            .header(
+                "Content-Range",
+                &format!("bytes {n}-{}/{}", body.len() - 1, body.len()),
+            ),
+        }
     }
 }
 
@@ -186,7 +223,7 @@ fn serve(stream: TcpStream, state: &State) {
         state.max_in_flight.fetch_max(now, Ordering::SeqCst);
         state.requests.lock().unwrap().push(request.clone());
         let reply = (state.handler)(&request);
-        let keep_open = write_reply(&mut stream, &request, &reply);
+        let keep_open = write_reply(&mut stream, &request, &reply, &state.stopped);
         state.in_flight.fetch_sub(1, Ordering::SeqCst);
         if !keep_open {
             let _ = stream.shutdown(Shutdown::Both);
@@ -232,7 +269,12 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
 }
 
 /// Writes the reply; false when the connection must close afterwards.
-fn write_reply(stream: &mut TcpStream, request: &Request, reply: &Reply) -> bool {
+fn write_reply(
+    stream: &mut TcpStream,
+    request: &Request,
+    reply: &Reply,
+    stopped: &AtomicBool,
+) -> bool {
     if !reply.delay.is_zero() {
         thread::sleep(reply.delay);
     }
@@ -240,30 +282,77 @@ fn write_reply(stream: &mut TcpStream, request: &Request, reply: &Reply) -> bool
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    let (sent, keep_open) = match reply.framing {
-        Body::Full => {
-            head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
-            (reply.body.len(), true)
-        }
-        Body::Truncated(n) => {
-            head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+    let body = &reply.body;
+    let full_length = format!("Content-Length: {}\r\n", body.len());
+    match reply.framing {
+        Body::Full | Body::Drip(_) => head.push_str(&full_length),
+        Body::Truncated(_) | Body::Reset(_) | Body::Stall(_) => {
+            head.push_str(&full_length);
             head.push_str("Connection: close\r\n");
-            (n.min(reply.body.len()), false)
         }
-        Body::Unframed => {
-            head.push_str("Connection: close\r\n");
-            (reply.body.len(), false)
+        Body::Unframed | Body::Endless => head.push_str("Connection: close\r\n"),
+        Body::ChunkedCut(_) => head.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n"),
+        Body::Announce(n) => {
+            head.push_str(&format!("Content-Length: {n}\r\nConnection: close\r\n"))
         }
-    };
+    }
     head.push_str("\r\n");
     if stream.write_all(head.as_bytes()).is_err() {
         return false;
     }
-    if request.method != "HEAD" && stream.write_all(&reply.body[..sent]).is_err() {
-        return false;
+    if request.method == "HEAD" {
+        return true;
     }
+    let sent = match reply.framing {
+        Body::Full => return stream.write_all(body).is_ok(),
+        Body::Truncated(n) => stream.write_all(&body[..n.min(body.len())]),
+        Body::Unframed => stream.write_all(body),
+        Body::Reset(n) => {
+            let _ = stream.write_all(&body[..n.min(body.len())]);
+            let _ = stream.flush();
+            thread::sleep(Duration::from_millis(50));
+            // Linger 0: close() sends RST instead of FIN.
+            let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
+            Ok(())
+        }
+        Body::ChunkedCut(n) => {
+            let n = n.min(body.len());
+            let chunk = format!("{n:x}\r\n");
+            stream
+                .write_all(chunk.as_bytes())
+                .and_then(|_| stream.write_all(&body[..n]))
+                .and_then(|_| stream.write_all(b"\r\n"))
+        }
+        Body::Stall(n) => {
+            let _ = stream.write_all(&body[..n.min(body.len())]);
+            let _ = stream.flush();
+            let until = std::time::Instant::now() + Duration::from_secs(60);
+            while std::time::Instant::now() < until && !stopped.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(50));
+            }
+            Ok(())
+        }
+        Body::Drip(pause) => {
+            for byte in body {
+                if stream.write_all(std::slice::from_ref(byte)).is_err()
+                    || stopped.load(Ordering::SeqCst)
+                {
+                    return false;
+                }
+                thread::sleep(pause);
+            }
+            return true;
+        }
+        Body::Endless => {
+            let chunk = vec![b'z'; 16 * 1024];
+            while stream.write_all(&chunk).is_ok() && !stopped.load(Ordering::SeqCst) {}
+            Ok(())
+        }
+        Body::Announce(_) => Ok(()),
+    };
+    let _ = sent;
     let _ = stream.flush();
-    keep_open
+    false
 }
 
 fn reason(status: u16) -> &'static str {

@@ -1,0 +1,717 @@
+//! SPEC §1 network flags, §3a and §7: retries, time limits, redirects, size limits, resuming,
+//! --fail-fast, --failed-out, interruption and write failures, against a fault-injecting server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::support::server::{Body, Reply, Server};
+use crate::support::{fetchpool, fetchpool_std, files_below, lines, payload, write_list};
+
+/// Runs fetchpool on `urls` into `out/` with `args`; returns (exit code, report lines, stderr).
+fn run(dir: &std::path::Path, urls: &[String], args: &[&str]) -> (i32, Vec<String>, String) {
+    let list = write_list(dir, "urls.txt", urls);
+    let out = fetchpool(dir)
+        .arg(&list)
+        .args(["-o", "out"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        lines(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap()
+}
+
+/// A server whose first `failures` answers to each path come from `fault`, then `ok`.
+fn flaky(
+    failures: usize,
+    fault: impl Fn() -> Reply + Send + Sync + 'static,
+    ok: Vec<u8>,
+) -> Server {
+    let seen = Arc::new(AtomicUsize::new(0));
+    Server::start(move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst) < failures {
+            fault()
+        } else {
+            Reply::ok(ok.clone())
+        }
+    })
+}
+
+fn out_files(dir: &std::path::Path) -> Vec<String> {
+    let out = dir.join("out");
+    if out.exists() {
+        files_below(&out)
+    } else {
+        Vec::new()
+    }
+}
+
+#[test]
+fn connection_refused_is_retried_then_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, report, _) = run(
+        dir.path(),
+        &[format!("http://127.0.0.1:{port}/x")],
+        &["--retries", "2", "--json"],
+    );
+    assert_eq!(code, 1);
+    let v = json(&report[0]);
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["attempts"], 3);
+    assert!(
+        v["error"].as_str().unwrap().contains("Connection refused"),
+        "{v}"
+    );
+    assert!(out_files(dir.path()).is_empty());
+}
+
+#[test]
+fn reset_mid_body_then_success_on_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(200_000, 11);
+    let server = flaky(
+        1,
+        || Reply::ok(payload(200_000, 11)).framing(Body::Reset(50_000)),
+        body.clone(),
+    );
+    let (code, report, _) = run(dir.path(), &[server.url("/r.bin")], &["--json"]);
+    assert_eq!(code, 0);
+    let v = json(&report[0]);
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["attempts"], 2, "the true count of attempts");
+    assert_eq!(std::fs::read(dir.path().join("out/r.bin")).unwrap(), body);
+    assert_eq!(out_files(dir.path()), ["r.bin"]);
+}
+
+#[test]
+fn body_shorter_than_content_length_fails_after_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::Truncated(4_000)));
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/t.bin")],
+        &["--retries", "1", "--json"],
+    );
+    assert_eq!(code, 1);
+    let v = json(&report[0]);
+    assert_eq!(v["attempts"], 2);
+    assert_eq!(server.request_count(), 2);
+    assert!(out_files(dir.path()).is_empty(), "no target, no .part");
+}
+
+#[test]
+fn chunked_body_cut_off_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::ChunkedCut(3_000)));
+    let (code, report, _) = run(dir.path(), &[server.url("/c.bin")], &["--retries", "0"]);
+    assert_eq!(code, 1);
+    assert!(report[0].starts_with("failed      200"), "{}", report[0]);
+    assert!(
+        report[0].contains("broke off after 3000 bytes"),
+        "{}",
+        report[0]
+    );
+    assert!(out_files(dir.path()).is_empty());
+}
+
+#[test]
+fn body_without_content_length_is_marked_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(30_000, 2);
+    let b = body.clone();
+    let server = Server::start(move |_| Reply::ok(b.clone()).framing(Body::Unframed));
+    let (code, report, _) = run(dir.path(), &[server.url("/u.bin")], &["--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json(&report[0])["length_unverified"], true);
+    assert_eq!(std::fs::read(dir.path().join("out/u.bin")).unwrap(), body);
+}
+
+#[test]
+fn stall_after_headers_hits_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::Stall(1_000)));
+    let started = Instant::now();
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/stall")],
+        &["--timeout", "1", "--retries", "0"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        report[0].contains("broke off after 1000 bytes"),
+        "{}",
+        report[0]
+    );
+    assert!(
+        report[0].to_lowercase().contains("timed out"),
+        "{}",
+        report[0]
+    );
+    assert!(out_files(dir.path()).is_empty());
+}
+
+#[test]
+fn slow_drip_is_stopped_by_min_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    // One byte every 100 ms: never idle for a second, but 10 B/s is far below 1 KiB/s.
+    let server = Server::start(|_| {
+        Reply::ok(payload(600, 1)).framing(Body::Drip(Duration::from_millis(100)))
+    });
+    let started = Instant::now();
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/drip")],
+        &["--timeout", "1", "--retries", "0", "--min-speed", "1K"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(report[0].contains("below --min-speed"), "{}", report[0]);
+    assert!(out_files(dir.path()).is_empty());
+}
+
+#[test]
+fn idle_limit_is_not_a_limit_on_the_whole_download() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2.5 s in all, but never a second without a byte.
+    let body = payload(250, 8);
+    let b = body.clone();
+    let server =
+        Server::start(move |_| Reply::ok(b.clone()).framing(Body::Drip(Duration::from_millis(10))));
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/long")],
+        &["--timeout", "1", "--retries", "0", "--min-speed", "0"],
+    );
+    assert_eq!(code, 0, "{report:?}");
+    assert_eq!(std::fs::read(dir.path().join("out/long")).unwrap(), body);
+}
+
+#[test]
+fn max_time_limits_one_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| {
+        Reply::ok(payload(600, 1)).framing(Body::Drip(Duration::from_millis(20)))
+    });
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/drip")],
+        &["--max-time", "1", "--retries", "0", "--min-speed", "0"],
+    );
+    assert_eq!(code, 1);
+    assert!(report[0].contains("--max-time"), "{}", report[0]);
+}
+
+#[test]
+fn retry_after_in_seconds_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = flaky(
+        1,
+        || Reply::status(503).header("Retry-After", "1"),
+        b"fine".to_vec(),
+    );
+    let started = Instant::now();
+    let (code, report, _) = run(dir.path(), &[server.url("/ra")], &["--json"]);
+    assert_eq!(code, 0);
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(json(&report[0])["attempts"], 2);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/ra")).unwrap(),
+        "fine"
+    );
+}
+
+#[test]
+fn retry_after_as_http_date_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = flaky(
+        1,
+        || {
+            let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
+            Reply::status(503).header("Retry-After", &when)
+        },
+        b"fine".to_vec(),
+    );
+    let started = Instant::now();
+    let (code, report, _) = run(dir.path(), &[server.url("/ra")], &["--json"]);
+    assert_eq!(code, 0);
+    // The date has whole seconds, so the wait is between 1 and 2 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(json(&report[0])["attempts"], 2);
+}
+
+#[test]
+fn status_429_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = flaky(
+        2,
+        || Reply::status(429).header("Retry-After", "0"),
+        b"fine".to_vec(),
+    );
+    let (code, report, _) = run(dir.path(), &[server.url("/busy")], &["--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json(&report[0])["attempts"], 3);
+    assert_eq!(server.request_count(), 3);
+}
+
+#[test]
+fn status_404_is_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::status(404));
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/gone")],
+        &["--json", "--retries", "5"],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(json(&report[0])["attempts"], 1);
+    assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn redirect_chain_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        "/r1" => Reply::status(301).header("Location", "/r2"),
+        "/r2" => Reply::status(302).header("Location", "r3"),
+        "/r3" => Reply::status(307).header("Location", "/final?x=1"),
+        "/final" => Reply::ok("arrived"),
+        _ => Reply::status(404),
+    });
+    let (code, report, _) = run(dir.path(), &[server.url("/r1")], &["--json"]);
+    assert_eq!(code, 0, "{report:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/r1")).unwrap(),
+        "arrived"
+    );
+    assert_eq!(server.request_count(), 4);
+    // Too few redirects allowed: fails, nothing saved.
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/r1")],
+        &["--max-redirects", "2", "--overwrite"],
+    );
+    assert_eq!(code, 1);
+    assert!(report[0].contains("too many redirects"), "{}", report[0]);
+}
+
+#[test]
+fn redirect_loop_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::status(302).header("Location", "/loop"));
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/loop")],
+        &["--max-redirects", "5"],
+    );
+    assert_eq!(code, 1);
+    assert!(report[0].starts_with("failed      302"), "{}", report[0]);
+    assert!(report[0].contains("too many redirects (more than --max-redirects 5)"));
+    assert_eq!(server.request_count(), 6);
+    assert!(out_files(dir.path()).is_empty());
+}
+
+#[test]
+fn redirect_to_file_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::status(302).header("Location", "file:///etc/passwd"));
+    let (code, report, _) = run(dir.path(), &[server.url("/evil")], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        report[0].contains("refused a redirect to a file: URL"),
+        "{}",
+        report[0]
+    );
+    assert!(out_files(dir.path()).is_empty());
+}
+
+#[test]
+fn cross_origin_redirect_drops_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = Server::start(|_| Reply::ok("other origin"));
+    let target = other.url("/landing");
+    let first = Server::start(move |req| match req.path() {
+        "/same" => Reply::status(302).header("Location", "/moved"),
+        "/moved" => Reply::status(302).header("Location", &target),
+        _ => Reply::status(404),
+    });
+    let (code, _, _) = run(
+        dir.path(),
+        &[first.url("/same")],
+        &[
+            "-H",
+            "Authorization: Bearer s3cret",
+            "-H",
+            "X-Custom: yes",
+            "-H",
+            "Cookie: a=b",
+            "-A",
+            "probe/1.0",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/same")).unwrap(),
+        "other origin"
+    );
+    // The listed origin saw them on both hops (a same-origin redirect keeps them).
+    for req in first.requests() {
+        assert_eq!(req.header("authorization"), Some("Bearer s3cret"));
+        assert_eq!(req.header("x-custom"), Some("yes"));
+        assert_eq!(req.header("cookie"), Some("a=b"));
+        assert_eq!(req.header("user-agent"), Some("probe/1.0"));
+    }
+    let seen = other.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("authorization"), None);
+    assert_eq!(seen[0].header("x-custom"), None);
+    assert_eq!(seen[0].header("cookie"), None);
+    assert_eq!(seen[0].header("referer"), None);
+}
+
+#[test]
+fn huge_content_length_is_refused_before_any_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        Server::start(|_| Reply::ok(Vec::new()).framing(Body::Announce(50 * 1024 * 1024 * 1024)));
+    let (code, report, _) = run(dir.path(), &[server.url("/huge")], &["--max-size", "10M"]);
+    assert_eq!(code, 1);
+    assert!(
+        report[0].contains("more than --max-size 10485760"),
+        "{}",
+        report[0]
+    );
+    assert!(!dir.path().join("out").exists() || out_files(dir.path()).is_empty());
+    assert_eq!(server.request_count(), 1, "not retried");
+}
+
+#[test]
+fn endless_body_is_stopped_by_max_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok(Vec::new()).framing(Body::Endless));
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/endless")],
+        &["--max-size", "100K"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        report[0].contains("passed --max-size 102400"),
+        "{}",
+        report[0]
+    );
+    assert!(out_files(dir.path()).is_empty());
+}
+
+#[test]
+fn continue_resumes_with_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(100_000, 21);
+    let b = body.clone();
+    let server = Server::start(move |req| Reply::ranged(req, &b));
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/big.bin.part"), &body[..40_000]).unwrap();
+    let sha = crate::support::sha256_hex(&body);
+    let (code, report, _) = run(
+        dir.path(),
+        &[format!(
+            "{} size=100000 sha256={sha}",
+            server.url("/big.bin")
+        )],
+        &["--continue", "--json"],
+    );
+    assert_eq!(code, 0, "{report:?}");
+    assert_eq!(std::fs::read(dir.path().join("out/big.bin")).unwrap(), body);
+    assert_eq!(server.requests()[0].header("range"), Some("bytes=40000-"));
+    let v = json(&report[0]);
+    assert_eq!(v["http_status"], 206);
+    assert_eq!(v["sha256"], sha, "the digest covers the resumed bytes too");
+    assert_eq!(out_files(dir.path()), ["big.bin"]);
+
+    // Run again: the complete target counts as skipped.
+    let (code, report, _) = run(dir.path(), &[server.url("/big.bin")], &["--continue"]);
+    assert_eq!(code, 0);
+    assert!(report[0].starts_with("skipped "));
+}
+
+#[test]
+fn continue_against_a_server_that_ignores_range_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(50_000, 22);
+    let b = body.clone();
+    let server = Server::start(move |_| Reply::ok(b.clone()));
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    // The stale .part holds other bytes: appending to it would corrupt the file.
+    std::fs::write(dir.path().join("out/f.bin.part"), vec![b'?'; 20_000]).unwrap();
+    let (code, _, _) = run(dir.path(), &[server.url("/f.bin")], &["--continue"]);
+    assert_eq!(code, 0);
+    assert_eq!(server.requests()[0].header("range"), Some("bytes=20000-"));
+    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    assert_eq!(out_files(dir.path()), ["f.bin"]);
+}
+
+#[test]
+fn continue_with_a_complete_part_verifies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(30_000, 23);
+    let b = body.clone();
+    let server = Server::start(move |req| Reply::ranged(req, &b));
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/f.bin.part"), &body).unwrap();
+    let (code, report, _) = run(
+        dir.path(),
+        &[format!("{} size=30000", server.url("/f.bin"))],
+        &["--continue"],
+    );
+    assert_eq!(code, 0, "{report:?}");
+    assert!(report[0].starts_with("ok          416"), "{}", report[0]);
+    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    assert_eq!(out_files(dir.path()), ["f.bin"]);
+}
+
+#[test]
+fn continue_keeps_the_part_of_a_failed_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(80_000, 24);
+    let b = body.clone();
+    let cut = Server::start(move |_| Reply::ok(b.clone()).framing(Body::Truncated(30_000)));
+    let (code, _, _) = run(
+        dir.path(),
+        &[cut.url("/k.bin")],
+        &["--continue", "--retries", "0"],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        std::fs::read(dir.path().join("out/k.bin.part")).unwrap(),
+        &body[..30_000]
+    );
+    assert!(!dir.path().join("out/k.bin").exists());
+}
+
+#[test]
+fn fail_fast_reports_the_rest_not_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        "/bad" => Reply::status(404),
+        _ => Reply::ok("fine"),
+    });
+    let urls: Vec<String> = ["/a", "/bad", "/c", "/d", "/e"]
+        .iter()
+        .map(|p| server.url(p))
+        .collect();
+    let (code, report, _) = run(dir.path(), &urls, &["--fail-fast", "-j", "1"]);
+    assert_eq!(code, 1);
+    assert!(report[0].starts_with("ok "));
+    assert!(report[1].starts_with("failed      404"));
+    for line in &report[2..] {
+        assert!(line.starts_with("not-started "), "{line}");
+    }
+    assert_eq!(out_files(dir.path()), ["a"]);
+}
+
+#[test]
+fn failed_out_is_a_list_of_what_to_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = Arc::new(AtomicUsize::new(0));
+    let flag = Arc::clone(&fixed);
+    let server = Server::start(move |req| match req.path() {
+        "/later" if flag.load(Ordering::SeqCst) == 0 => Reply::status(404),
+        _ => Reply::ok(format!("body of {}", req.path())),
+    });
+    let urls = vec![
+        server.url("/ok"),
+        format!("{} size=14", server.url("/later")),
+        "ftp://nope/x".to_string(),
+        server.url("/x/ok"),
+    ];
+    let (code, _, stderr) = run(dir.path(), &urls, &["--failed-out", "retry.txt", "-q"]);
+    assert_eq!(code, 1, "{stderr}");
+    let retry = std::fs::read_to_string(dir.path().join("retry.txt")).unwrap();
+    let retry_lines: Vec<&str> = retry.lines().collect();
+    assert_eq!(
+        retry_lines[0],
+        format!("{} out=later size=14", server.url("/later"))
+    );
+    assert!(retry_lines[1].starts_with("# ") && retry_lines[1].contains("urls.txt:3:"));
+    assert_eq!(retry_lines[2], "# ftp://nope/x");
+    assert_eq!(retry_lines.len(), 3);
+
+    // The server recovers; the file is a valid list that fetches just what failed.
+    fixed.store(1, Ordering::SeqCst);
+    let out = fetchpool(dir.path())
+        .args(["retry.txt", "-o", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(lines(&out.stdout).len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/later")).unwrap(),
+        "body of /later"
+    );
+    assert_eq!(out_files(dir.path()), ["later", "ok", "ok-2"]);
+}
+
+#[test]
+fn sigint_mid_download_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        p if p.starts_with("/fast") => Reply::ok(payload(5_000, 3)),
+        // Headers and a little body, then silence: only an interruption ends this soon.
+        _ => Reply::ok(payload(100_000, 4)).framing(Body::Stall(10_000)),
+    });
+    let mut urls: Vec<String> = (0..3).map(|i| server.url(&format!("/fast{i}"))).collect();
+    urls.push(server.url("/stuck1"));
+    urls.push(server.url("/stuck2"));
+    urls.extend((3..6).map(|i| server.url(&format!("/fast{i}"))));
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let child = fetchpool_std(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-j", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Wait until both stalled downloads are streaming into their .part files.
+    while !(dir.path().join("out/stuck1.part").exists()
+        && dir.path().join("out/stuck2.part").exists())
+    {
+        assert!(Instant::now() < deadline, "downloads never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let sent = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "took {:?} to stop",
+        sent.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130));
+    let report = lines(&out.stdout);
+    for (i, line) in report[..3].iter().enumerate() {
+        assert!(
+            line.starts_with("ok ") && line.ends_with(&format!("out/fast{i}")),
+            "{line}"
+        );
+    }
+    assert!(report[3].contains("interrupted"), "{report:?}");
+    assert!(report[4].contains("interrupted"), "{report:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(interrupted)"), "{stderr}");
+    // Finished files whole, no .part left, nothing at the interrupted targets.
+    assert_eq!(out_files(dir.path()), ["fast0", "fast1", "fast2"]);
+    for i in 0..3 {
+        assert_eq!(
+            std::fs::read(dir.path().join(format!("out/fast{i}"))).unwrap(),
+            payload(5_000, 3)
+        );
+    }
+}
+
+#[test]
+fn write_failure_fails_that_entry_and_keeps_the_rest_whole() {
+    // A 64 KiB tmpfs makes the disk fill up for real. Mounting needs root; CI runs as root.
+    if is_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("small");
+        std::fs::create_dir(&mnt).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&mnt)
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "cannot mount a tmpfs as root");
+        let files = HashMap::from([
+            ("/small.bin".to_string(), payload(8_000, 1)),
+            ("/big.bin".to_string(), payload(500_000, 2)),
+            ("/small2.bin".to_string(), payload(8_000, 3)),
+        ]);
+        let server = Server::files(files.clone());
+        let urls = [
+            server.url("/small.bin"),
+            server.url("/big.bin"),
+            server.url("/small2.bin"),
+        ];
+        let list = write_list(dir.path(), "urls.txt", &urls);
+        let out = fetchpool(dir.path())
+            .arg(&list)
+            .arg("-o")
+            .arg(&mnt)
+            .args(["--serial", "--json"])
+            .output()
+            .unwrap();
+        let report = lines(&out.stdout);
+        let on_disk = files_below(&mnt);
+        let small = std::fs::read(mnt.join("small.bin"));
+        let small2 = std::fs::read(mnt.join("small2.bin"));
+        let _ = std::process::Command::new("umount").arg(&mnt).status();
+        assert_eq!(out.status.code(), Some(1));
+        let big = json(&report[1]);
+        assert_eq!(big["status"], "failed");
+        assert!(
+            big["error"]
+                .as_str()
+                .unwrap()
+                .contains("No space left on device"),
+            "{big}"
+        );
+        assert_eq!(
+            big["attempts"], 1,
+            "not retried: the disk will not empty itself"
+        );
+        assert_eq!(json(&report[0])["status"], "ok");
+        assert_eq!(json(&report[2])["status"], "ok");
+        assert_eq!(small.unwrap(), files["/small.bin"]);
+        assert_eq!(
+            small2.unwrap(),
+            files["/small2.bin"],
+            "space freed by the removed .part"
+        );
+        assert_eq!(on_disk, ["small.bin", "small2.bin"]);
+    } else {
+        eprintln!("write_failure test needs root to mount a tmpfs; not run");
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
