@@ -4,7 +4,7 @@
 //! Everything here is pure; the disk is never consulted, so `--dry-run` prints exactly the names a
 //! real run would use.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use percent_encoding::percent_decode_str;
@@ -108,12 +108,15 @@ pub fn from_out(out: &str) -> Result<PathBuf, String> {
 #[derive(Debug, Default)]
 pub struct Namer {
     used: HashSet<PathBuf>,
+    /// The next suffix to try for a wanted name that clashed before, so that a list of many
+    /// same-named URLs (`get?id=1`, `get?id=2`, …) is named in linear, not quadratic, time.
+    next_suffix: HashMap<PathBuf, usize>,
 }
 
 impl Namer {
     pub fn claim(&mut self, wanted: PathBuf) -> PathBuf {
         let mut candidate = wanted.clone();
-        let mut n = 2;
+        let mut n = self.next_suffix.get(&wanted).copied().unwrap_or(2);
         while self.clashes(&candidate) {
             let file = wanted
                 .file_name()
@@ -121,6 +124,9 @@ impl Namer {
                 .unwrap_or_default();
             candidate = wanted.with_file_name(with_suffix(&file, n));
             n += 1;
+        }
+        if candidate != wanted {
+            self.next_suffix.insert(wanted, n);
         }
         self.used.insert(candidate.clone());
         candidate
@@ -284,5 +290,17 @@ mod tests {
         assert_eq!(claim(&mut namer, "x.part"), "x-2.part");
         assert_eq!(claim(&mut namer, "y.part"), "y.part");
         assert_eq!(claim(&mut namer, "y"), "y-2");
+    }
+
+    #[test]
+    fn many_same_names_are_named_quickly() {
+        // Each claim resumes where the last suffix search stopped (quadratic naming took
+        // minutes for this many).
+        let mut namer = Namer::default();
+        for _ in 0..20_000 {
+            namer.claim(PathBuf::from("get"));
+        }
+        assert_eq!(namer.claim(PathBuf::from("get")), PathBuf::from("get-20001"));
+        assert_eq!(namer.next_suffix[&PathBuf::from("get")], 20_002);
     }
 }
