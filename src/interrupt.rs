@@ -33,6 +33,12 @@ pub fn requested() -> bool {
 
 /// Sleeps for `duration` unless interrupted first; true if interrupted.
 pub fn sleep(duration: Duration) -> bool {
+    sleep_unless(duration, || false)
+}
+
+/// Sleeps for `duration`, or until interrupted (true), or until `done()` holds after a
+/// [`wake`] (false).
+pub fn sleep_unless(duration: Duration, done: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + duration;
     let mut guard = WAKE.0.lock().unwrap_or_else(|e| e.into_inner());
     loop {
@@ -40,7 +46,7 @@ pub fn sleep(duration: Duration) -> bool {
             return true;
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || done() {
             return false;
         }
         guard = WAKE
@@ -49,4 +55,10 @@ pub fn sleep(duration: Duration) -> bool {
             .unwrap_or_else(|e| e.into_inner())
             .0;
     }
+}
+
+/// Wakes every sleeper so it can look at its `done` condition again.
+pub fn wake() {
+    let _guard = WAKE.0.lock().unwrap_or_else(|e| e.into_inner());
+    WAKE.1.notify_all();
 }

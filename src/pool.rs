@@ -86,6 +86,7 @@ pub fn run(entries: Entries, config: &Config, progress: &Progress) -> anyhow::Re
             Some((tx, rx)) => run_pool(scope, entries, tx, rx, &collector, &ctx),
         };
         finished.store(true, Ordering::SeqCst);
+        interrupt::wake();
         result
     })?;
     Ok(collector.finish(started))
@@ -146,12 +147,13 @@ fn watchdog(
     queued: Option<Receiver<Entry>>,
     started: Instant,
 ) {
-    let tick = Duration::from_millis(100);
+    // Woken at once by the end of the run (`interrupt::wake`) or by a signal.
+    let tick = Duration::from_secs(1);
     loop {
         if finished.load(Ordering::SeqCst) {
             return;
         }
-        if interrupt::sleep(tick) {
+        if interrupt::sleep_unless(tick, || finished.load(Ordering::SeqCst)) {
             break;
         }
     }
