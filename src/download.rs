@@ -920,11 +920,17 @@ impl PartFile {
     /// Unlinks a stale `.part` (never opening it: it may be a symlink planted there), then creates
     /// a fresh one exclusively, which never follows a symlink.
     fn create(path: PathBuf, keep: bool) -> anyhow::Result<PartFile> {
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(anyhow!(e).context(format!("cannot remove stale {}", path.display())));
+        // Look first: an unlink takes the directory's write lock even when there is nothing to
+        // remove, and nearly always there is not.
+        if fs::symlink_metadata(&path).is_ok() {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(
+                        anyhow!(e).context(format!("cannot remove stale {}", path.display()))
+                    );
+                }
             }
         }
         let file = OpenOptions::new()
@@ -959,34 +965,71 @@ impl PartFile {
         })
     }
 
-    /// Puts the finished file in place. Without `overwrite` the target must not exist: a hard
-    /// link fails if it does, atomically, where a check followed by a rename would race.
+    /// Puts the finished file in place. Without `overwrite` the target must not exist, and that
+    /// is checked atomically by the rename itself (or a hard link), never by a check followed by
+    /// a rename, which would race.
     fn persist(mut self, target: &Path, overwrite: bool) -> anyhow::Result<()> {
         let shown = target.display();
+        let appeared =
+            || anyhow!("{shown} appeared while downloading (use --overwrite to replace it)");
         if overwrite {
             fs::rename(&self.path, target).with_context(|| format!("cannot rename to {shown}"))?;
         } else {
-            match fs::hard_link(&self.path, target) {
-                Ok(()) => {
-                    // The target is in place; the .part name is only a second link to it.
-                    let _ = fs::remove_file(&self.path);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    bail!("{shown} appeared while downloading (use --overwrite to replace it)")
-                }
-                // File systems without hard links: check, then rename.
-                Err(_) => {
-                    if fs::symlink_metadata(target).is_ok() {
-                        bail!("{shown} appeared while downloading (use --overwrite to replace it)");
+            match rename_noreplace(&self.path, target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(appeared()),
+                // A file system without RENAME_NOREPLACE: a hard link fails just as atomically.
+                Err(_) => match fs::hard_link(&self.path, target) {
+                    Ok(()) => {
+                        let _ = fs::remove_file(&self.path);
                     }
-                    fs::rename(&self.path, target)
-                        .with_context(|| format!("cannot rename to {shown}"))?;
-                }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(appeared()),
+                    // Nor hard links: check, then rename (the only racy path left).
+                    Err(_) => {
+                        if fs::symlink_metadata(target).is_ok() {
+                            return Err(appeared());
+                        }
+                        fs::rename(&self.path, target)
+                            .with_context(|| format!("cannot rename to {shown}"))?;
+                    }
+                },
             }
         }
         self.done = true;
         Ok(())
     }
+}
+
+/// `rename(2)` that fails with EEXIST instead of replacing the target: one directory operation,
+/// where a hard link and an unlink are two (they contend for the directory's lock when many
+/// workers finish small files at once).
+#[cfg(target_os = "linux")]
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(from.as_os_str().as_bytes())?;
+    let to = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: both arguments are valid NUL-terminated paths that outlive the call, and AT_FDCWD
+    // makes them resolve exactly as rename(2) would.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn rename_noreplace(_from: &Path, _to: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 impl Drop for PartFile {
