@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""fetchpool against the batch downloaders users would otherwise pick, same machine, same run.
+
+Run through benches/compare.sh, which installs the tools and builds fetchpool. Environment:
+  RUNS=5            runs per tool and scenario (the median is reported)
+  J=8               parallelism for every tool
+  SCENARIOS=...     subset of: small large latency ratelimited huge-list
+  TOOLS=...         subset of: fetchpool fetchpool-serial curl aria2 wget2 xargs-curl
+  OUT=BENCHMARKS.md where the report goes
+
+Every run goes to a fresh output directory, and a run counts only if every file is there with
+its exact size: a tool that skipped files is reported FAILED, never as fast. Only 127.0.0.1 is
+contacted.
+"""
+
+import datetime
+import math
+import os
+import platform
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FETCHPOOL = os.path.join(ROOT, "target", "release", "fetchpool")
+RUNS = int(os.environ.get("RUNS", "5"))
+J = int(os.environ.get("J", "8"))
+SCENARIOS = os.environ.get("SCENARIOS", "small large latency ratelimited huge-list").split()
+TOOLS = os.environ.get(
+    "TOOLS", "fetchpool fetchpool-serial curl aria2 wget2 xargs-curl"
+).split()
+OUT = os.environ.get("OUT", os.path.join(ROOT, "BENCHMARKS.md"))
+# Downloads land on tmpfs: this measures the downloaders, not ext4 (which slows every tool
+# unevenly when 20,000 files are created right after 20,000 were deleted).
+OUT_BASE = os.environ.get("OUT_BASE", "/dev/shm" if os.path.isdir("/dev/shm") else None)
+KIB, MIB = 1024, 1024 * 1024
+
+
+class Scenario:
+    def __init__(self, name, folder, count, size, what, delay=None, rate=None):
+        self.name, self.folder, self.count, self.size = name, folder, count, size
+        self.what, self.delay, self.rate = what, delay, rate
+        self.files = [f"{folder[0]}{i:06d}.bin" for i in range(count)]
+
+    def ideal(self):
+        """Wall time a perfect J-way pool needs when each file takes a fixed time."""
+        per_file = self.delay if self.delay else (self.size / self.rate if self.rate else None)
+        return None if per_file is None else math.ceil(self.count / J) * per_file
+
+
+SCENARIO_DEFS = {
+    "small": Scenario("small", "small", 20_000, 4 * KIB, "20,000 x 4 KiB"),
+    "large": Scenario("large", "large", 4, 256 * MIB, "4 x 256 MiB"),
+    "latency": Scenario("latency", "latency", 200, 16 * KIB, "200 x 16 KiB, each delayed 100 ms", delay=0.1),
+    "ratelimited": Scenario(
+        "ratelimited", "rate", 16, 2 * MIB, "16 x 2 MiB at 2 MiB/s per connection", rate=2 * MIB
+    ),
+    "huge-list": Scenario("huge-list", "huge", 100_000, 1, "100,000 x 1 byte"),
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_corpus(www, sc):
+    folder = os.path.join(www, sc.folder)
+    os.makedirs(folder, exist_ok=True)
+    block = os.urandom(min(sc.size, MIB))
+    for name in sc.files:
+        path = os.path.join(folder, name)
+        if os.path.exists(path) and os.path.getsize(path) == sc.size:
+            continue
+        with open(path, "wb") as f:
+            left = sc.size
+            while left:
+                n = min(left, len(block))
+                f.write(block[:n])
+                left -= n
+
+
+NGINX_CONF = """
+load_module /usr/share/nginx/modules/ngx_http_echo_module.so;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    default_type application/octet-stream;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {www};
+        location /latency/ {{ echo_sleep 0.1; echo_exec @static; }}
+        location @static {{ }}
+    }}
+}}
+"""
+
+
+PACED_PORT = None
+
+
+def start_paced(www):
+    """The per-connection rate limit for `ratelimited`, paced byte by byte (see paced_server.py)."""
+    global PACED_PORT
+    PACED_PORT = free_port()
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "benches", "paced_server.py"),
+                             www, str(PACED_PORT), str(2 * MIB)])
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", PACED_PORT), timeout=0.1).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the paced server did not start")
+
+
+def start_nginx(tmp, www):
+    port = free_port()
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(tmp=tmp, www=www, port=port))
+    subprocess.run(["nginx", "-t", "-q", "-c", conf, "-e", os.path.join(tmp, "nginx-error.log")], check=True)
+    subprocess.run(["nginx", "-c", conf, "-e", os.path.join(tmp, "nginx-error.log")], check=True)
+    return port, conf
+
+
+def stop_nginx(conf, tmp):
+    pidfile = os.path.join(tmp, "nginx.pid")
+    if os.path.exists(pidfile):
+        subprocess.run(["nginx", "-c", conf, "-e", os.path.join(tmp, "nginx-error.log"), "-s", "quit"])
+        for _ in range(50):
+            if not os.path.exists(pidfile):
+                break
+            time.sleep(0.1)
+
+
+def tool_command(tool, lists, out, count):
+    """argv (or a shell string) for one tool downloading a scenario's list into `out`."""
+    urls, curl_config = lists
+    if tool == "fetchpool":
+        return [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q", "--progress", "never"]
+    if tool == "fetchpool-serial":
+        return [FETCHPOOL, urls, "--serial", "-o", out, "-q", "--progress", "never"]
+    if tool == "curl":
+        return ["curl", "--parallel", "--parallel-immediate", "--parallel-max", str(J), "-s", "--fail",
+                "--remote-name-all", "--output-dir", out, "-K", curl_config]
+    if tool == "aria2":
+        return ["aria2c", "-i", urls, "-d", out, "-j", str(J), "-x", "1", "-q", "--summary-interval=0",
+                "--file-allocation=none", "--auto-file-renaming=false", "--allow-overwrite=true"]
+    if tool == "wget2":
+        return ["wget2", "-i", urls, "-P", out, f"--max-threads={J}", "-q", "--no-robots"]
+    if tool == "xargs-curl":
+        # Batches of URLs per curl, so each keeps its connection alive, but never fewer than J
+        # batches, so all J run.
+        batch = max(1, min(100, math.ceil(count / J)))
+        return (f"xargs -P {J} -n {batch} curl -s --fail --remote-name-all --output-dir {shlex.quote(out)}"
+                f" < {shlex.quote(urls)}")
+    raise ValueError(tool)
+
+
+def verify(sc, out):
+    """None if every file is there with its exact size, else what is wrong."""
+    missing = wrong = 0
+    for name in sc.files:
+        try:
+            if os.stat(os.path.join(out, name)).st_size != sc.size:
+                wrong += 1
+        except FileNotFoundError:
+            missing += 1
+    if missing or wrong:
+        return f"{missing} missing, {wrong} wrong size"
+    return None
+
+
+def run_once(cmd, out, rss_file):
+    """Wall seconds and the peak RSS (KiB) of the biggest process the command ran.
+
+    GNU time reports the RSS: a child of this Python process would inherit Python's own peak
+    (Linux keeps ru_maxrss across exec), a child of `time` only time's small one. Its own start
+    costs about a millisecond, the same for every tool.
+    """
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    argv = ["sh", "-c", cmd] if isinstance(cmd, str) else cmd
+    started = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + argv,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - started
+    with open(rss_file) as f:
+        peak = int(f.read().split()[-1])
+    return elapsed, peak, proc.returncode, proc.stderr.decode(errors="replace")[-300:]
+
+
+def version(argv):
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True)
+        out = (done.stdout.strip() or done.stderr.strip()).splitlines()
+        return out[0] if out else "?"
+    except OSError:
+        return "not installed"
+
+
+def fmt_rate(sc, seconds):
+    if sc.size >= MIB:
+        return f"{sc.count * sc.size / MIB / seconds:.0f} MiB/s"
+    return f"{sc.count / seconds:,.0f} files/s"
+
+
+def bench_scenario(sc, port, tmp):
+    base = f"http://127.0.0.1:{port}/{sc.folder}/"
+    if sc.rate:
+        base = f"http://127.0.0.1:{PACED_PORT}/{sc.folder}/"
+    urls = os.path.join(tmp, f"{sc.name}.txt")
+    curl_config = os.path.join(tmp, f"{sc.name}.curl")
+    with open(urls, "w") as f:
+        f.writelines(base + name + "\n" for name in sc.files)
+    with open(curl_config, "w") as f:
+        f.writelines(f'url = "{base}{name}"\n' for name in sc.files)
+    out = tempfile.mkdtemp(prefix="fetchpool-bench-out-", dir=OUT_BASE)
+    rows = []
+    for tool in TOOLS:
+        cmd = tool_command(tool, (urls, curl_config), out, sc.count)
+        times, rss, failure = [], [], None
+        for _ in range(RUNS):
+            elapsed, peak, code, err = run_once(cmd, out, os.path.join(tmp, "rss"))
+            problem = verify(sc, out)
+            if code != 0 or problem:
+                failure = f"exit {code}; {problem or 'all files present'}; {err.strip()[-120:]}"
+                break
+            times.append(elapsed)
+            rss.append(peak)
+        shutil.rmtree(out, ignore_errors=True)
+        shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
+        shown = shown.replace(out, "$OUT").replace(tmp, "$TMP").replace(FETCHPOOL, "fetchpool")
+        rows.append({"tool": tool, "times": times, "rss": rss, "failure": failure, "cmd": shown})
+        status = failure or f"median {statistics.median(times):.3f}s over {len(times)} runs"
+        print(f"  {sc.name:<12} {tool:<17} {status}", flush=True)
+    return rows
+
+
+def table(sc, rows):
+    anchors = [r for r in rows if not r["tool"].startswith("fetchpool") and not r["failure"]]
+    best = min((statistics.median(r["times"]) for r in anchors), default=None)
+    ideal = sc.ideal()
+    lines = [f"### {sc.name}: {sc.what}", ""]
+    if ideal:
+        lines.append(f"Ideal (ceil(N/J) x per-file time): {ideal:.2f} s")
+        lines.append("")
+    head = "| tool | median s | min s | vs best anchor |" + (" vs ideal |" if ideal else "") + " rate | peak RSS |"
+    lines += [head, "|---" * (head.count("|") - 1) + "|"]
+    for r in rows:
+        if r["failure"]:
+            lines.append(f"| {r['tool']} | FAILED: {r['failure']} |" + " |" * (5 if ideal else 4))
+            continue
+        med = statistics.median(r["times"])
+        ratio = f"{med / best:.2f}x" if best else "-"
+        vs_ideal = f" {med / ideal:.3f}x |" if ideal else ""
+        lines.append(
+            f"| {r['tool']} | {med:.3f} | {min(r['times']):.3f} | {ratio} |{vs_ideal} "
+            f"{fmt_rate(sc, med)} | {max(r['rss']) / 1024:.1f} MiB |"
+        )
+    lines.append("")
+    lines.append("<details><summary>commands</summary>")
+    lines.append("")
+    for r in rows:
+        lines.append(f"    {r['cmd']}")
+    lines.append("")
+    lines.append("</details>")
+    lines.append("")
+    return lines
+
+
+def version_latency():
+    """Median wall time of `fetchpool --version` over 50 runs, in ms."""
+    times = []
+    for _ in range(50):
+        started = time.perf_counter()
+        subprocess.run([FETCHPOOL, "--version"], stdout=subprocess.DEVNULL, check=True)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="fetchpool-bench-")
+    # nginx's workers run as an unprivileged user: they must be able to read the corpus.
+    os.chmod(tmp, 0o755)
+    www = os.path.join(tmp, "www")
+    conf = paced = None
+    try:
+        scenarios = [SCENARIO_DEFS[s] for s in SCENARIOS]
+        for sc in scenarios:
+            print(f"corpus: {sc.name} ({sc.what})", flush=True)
+            make_corpus(www, sc)
+        port, conf = start_nginx(tmp, www)
+        paced = start_paced(www)
+        print(f"nginx on 127.0.0.1:{port}; J={J}; {RUNS} runs per tool", flush=True)
+        report = [
+            "# Benchmarks",
+            "",
+            f"Run on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} by "
+            "`bash benches/compare.sh`: "
+            f"{os.cpu_count()} cores, {platform.platform()}; J={J}; median of {RUNS} runs; "
+            "nginx on 127.0.0.1 (keep-alive, sendfile, no access log). Each run writes to a fresh "
+            "directory on the same disk, and counts only if every file is present with its exact "
+            "size. 'vs best anchor' divides by the fastest of curl, aria2, wget2 and xargs-curl. "
+            "Peak RSS is GNU time's maximum resident set size of the tool's process tree's largest "
+            "process (for xargs-curl, one curl). `ratelimited` is served by benches/paced_server.py "
+            "(nginx's limit_rate grants a second's worth of bytes up front, so 2 MiB at 2 MiB/s "
+            "would arrive at once); `latency` by nginx's echo module (echo_sleep 0.1).",
+            "",
+            "Tools: " + "; ".join([
+                version([FETCHPOOL, "--version"]),
+                version(["curl", "--version"]),
+                version(["aria2c", "--version"]),
+                version(["wget2", "--version"]),
+                version(["nginx", "-v"]),
+            ]),
+            "",
+        ]
+        for sc in scenarios:
+            rows = bench_scenario(sc, port, tmp)
+            report += table(sc, rows)
+        ms = version_latency()
+        report += ["### startup", "", f"`fetchpool --version`: median {ms:.2f} ms over 50 runs.", ""]
+        print(f"  fetchpool --version: {ms:.2f} ms")
+        with open(OUT, "w") as f:
+            f.write("\n".join(report))
+        print(f"\nwrote {OUT}")
+    finally:
+        if paced:
+            paced.kill()
+        if conf:
+            stop_nginx(conf, tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
