@@ -19,6 +19,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -252,9 +253,12 @@ def bench_scenario(sc, port, tmp):
         shutil.rmtree(out, ignore_errors=True)
         shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
         shown = shown.replace(out, "$OUT").replace(tmp, "$TMP").replace(FETCHPOOL, "fetchpool")
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
         rows.append({"tool": tool, "times": times, "rss": rss, "failure": failure, "cmd": shown})
         status = failure or f"median {statistics.median(times):.3f}s over {len(times)} runs"
         print(f"  {sc.name:<12} {tool:<17} {status}", flush=True)
+    shutil.rmtree(out, ignore_errors=True)
     return rows
 
 
@@ -301,6 +305,9 @@ def version_latency():
 
 
 def main():
+    # A kill or Ctrl-C still runs the `finally` below: nginx stopped, temp dirs removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     tmp = tempfile.mkdtemp(prefix="fetchpool-bench-")
     # nginx's workers run as an unprivileged user: they must be able to read the corpus.
     os.chmod(tmp, 0o755)

@@ -34,8 +34,8 @@ Examples:
 )]
 pub struct Cli {
     /// File with one URL per line, or '-' for standard input.
-    #[arg(value_name = "LIST")]
-    pub list: PathBuf,
+    #[arg(value_name = "LIST", required_unless_present = "generate")]
+    pub list: Option<PathBuf>,
 
     /// Worker threads in the pool (1..=1024).
     #[arg(short = 'j', long, value_name = "N", default_value = "8", value_parser = parse_jobs)]
@@ -118,6 +118,27 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub max_size: Option<u64>,
 
+    /// At most N downloads from one host (scheme, host and port) at once.
+    ///
+    /// Workers do not wait for a busy host: they go on with other hosts' entries meanwhile.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub per_host: Option<NonZeroUsize>,
+
+    /// Total bandwidth cap for the whole run, in bytes/s (K, M, G), shared by every worker.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub limit_rate: Option<u64>,
+
+    /// Handle only the entries whose 0-based index i has i % N == K (for example 0/4).
+    ///
+    /// Splits one list across machines: shards are disjoint, together they cover the list, and
+    /// the report keeps each entry's index and line in the full list.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+
+    /// Print a man page or a shell completion script to stdout, then exit.
+    #[arg(long, value_name = "KIND", value_enum, exclusive = true)]
+    pub generate: Option<Generate>,
+
     /// After the first failure start nothing new; running downloads finish, the rest are
     /// reported `not-started`.
     #[arg(long)]
@@ -149,6 +170,30 @@ pub struct Cli {
     pub verbose: bool,
 }
 
+/// What `--generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// A man page (roff), for `man -l -` or a man directory.
+    Man,
+    CompleteBash,
+    CompleteZsh,
+    CompleteFish,
+    CompletePowershell,
+}
+
+/// `--shard K/N`: this process handles index i when i % n == k.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: usize,
+    pub n: usize,
+}
+
+impl Shard {
+    pub fn includes(self, index: usize) -> bool {
+        index % self.n == self.k
+    }
+}
+
 /// When progress is drawn on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressWhen {
@@ -158,6 +203,30 @@ pub enum ProgressWhen {
     Always,
     /// No progress at all.
     Never,
+}
+
+fn parse_count(s: &str) -> Result<NonZeroUsize, String> {
+    s.trim()
+        .parse::<NonZeroUsize>()
+        .map_err(|_| format!("'{s}' is not a whole number of at least 1"))
+}
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err("a rate of 0 would never finish".into()),
+        rate => Ok(rate),
+    }
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let bad = || format!("'{s}' is not a shard: use K/N with 0 <= K < N, for example 0/4");
+    let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
+    let k: usize = k.trim().parse().map_err(|_| bad())?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || k >= n {
+        return Err(bad());
+    }
+    Ok(Shard { k, n })
 }
 
 fn parse_jobs(s: &str) -> Result<NonZeroUsize, String> {
@@ -266,6 +335,33 @@ mod tests {
     }
 
     #[test]
+    fn shards_rates_counts() {
+        assert_eq!(parse_shard("0/4"), Ok(Shard { k: 0, n: 4 }));
+        assert_eq!(parse_shard("3/4"), Ok(Shard { k: 3, n: 4 }));
+        assert!(parse_shard("4/4").is_err());
+        assert!(parse_shard("0/0").is_err());
+        assert!(parse_shard("1").is_err());
+        assert!(parse_shard("a/b").is_err());
+        let s = Shard { k: 1, n: 3 };
+        assert_eq!(
+            (0..9).filter(|&i| s.includes(i)).collect::<Vec<_>>(),
+            [1, 4, 7]
+        );
+        assert_eq!(parse_rate("2M"), Ok(2 << 20));
+        assert!(parse_rate("0").is_err());
+        assert_eq!(parse_count("2").unwrap().get(), 2);
+        assert!(parse_count("0").is_err());
+    }
+
+    #[test]
+    fn generate_needs_no_list() {
+        let cli = Cli::try_parse_from(["fetchpool", "--generate", "man"]).unwrap();
+        assert_eq!(cli.generate, Some(Generate::Man));
+        assert!(Cli::try_parse_from(["fetchpool"]).is_err());
+        assert!(Cli::try_parse_from(["fetchpool", "l", "--generate", "man"]).is_err());
+    }
+
+    #[test]
     fn jobs_range() {
         assert_eq!(parse_jobs("8").unwrap().get(), 8);
         assert_eq!(parse_jobs("1024").unwrap().get(), 1024);
@@ -277,6 +373,7 @@ mod tests {
     #[test]
     fn serial_conflicts_with_jobs() {
         let err = Cli::try_parse_from(["fetchpool", "l", "--serial", "-j", "2"]).unwrap_err();
+
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
         assert!(Cli::try_parse_from(["fetchpool", "l", "--serial"]).is_ok());
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::cli::{Cli, ProgressWhen};
+use crate::cli::{Cli, ProgressWhen, Shard};
 
 /// How entries are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,14 +85,19 @@ pub struct Config {
     pub resume: bool,
     pub fail_fast: bool,
     pub failed_out: Option<PathBuf>,
+    /// `--per-host`: downloads in flight per origin.
+    pub per_host: Option<NonZeroUsize>,
+    /// `--limit-rate`: bytes/s for the whole run.
+    pub limit_rate: Option<u64>,
+    pub shard: Option<Shard>,
 }
 
 impl Config {
     pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
-        let list = if cli.list.as_os_str() == "-" {
-            ListSource::Stdin
-        } else {
-            ListSource::File(cli.list)
+        let list = match cli.list {
+            Some(path) if path.as_os_str() == "-" => ListSource::Stdin,
+            Some(path) => ListSource::File(path),
+            None => bail!("a LIST is needed (a file, or '-' for standard input)"),
         };
         let mode = if cli.serial {
             Mode::Serial
@@ -141,6 +146,9 @@ impl Config {
             resume: cli.resume,
             fail_fast: cli.fail_fast,
             failed_out: cli.failed_out,
+            per_host: cli.per_host,
+            limit_rate: cli.limit_rate,
+            shard: cli.shard,
         })
     }
 

@@ -27,6 +27,7 @@ use crate::list::{BadLine, Entry, to_hex};
 use crate::naming::part_path;
 use crate::progress::{Progress, Task};
 use crate::report::{human_bytes, redact_url};
+use crate::throttle::Throttle;
 
 /// Bytes read from the network per call, and the size of the write buffer: the whole per-download
 /// memory, whatever the file's size.
@@ -64,6 +65,8 @@ impl Status {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub index: usize,
+    /// Position in the report (see `Entry::seq`).
+    pub seq: usize,
     pub line: usize,
     /// The URL with secrets redacted: safe to print.
     pub url: String,
@@ -89,6 +92,7 @@ impl Outcome {
     fn new(entry: &Entry, config: &Config, status: Status) -> Outcome {
         Outcome {
             index: entry.index,
+            seq: entry.seq,
             line: entry.line,
             url: redact_url(entry.url.as_str()),
             path: Some(display_path(config, &entry.target)),
@@ -109,6 +113,7 @@ impl Outcome {
     pub fn bad_line(bad: &BadLine) -> Outcome {
         Outcome {
             index: bad.index,
+            seq: bad.seq,
             line: bad.line,
             url: redact_url(&bad.text),
             path: None,
@@ -165,6 +170,7 @@ pub struct Context<'a> {
     pub config: &'a Config,
     pub progress: &'a Progress,
     pub active: &'a Active,
+    pub throttle: &'a Throttle,
 }
 
 /// The downloads under way, so that an interrupted run can report them and remove their `.part`
@@ -235,6 +241,8 @@ struct Failure {
     retryable: bool,
     /// What the server asked us to wait (Retry-After), if anything.
     retry_after: Option<Duration>,
+    /// The URL whose server answered 429 or 503: its host is paused for every worker.
+    busy_host: Option<reqwest::Url>,
 }
 
 impl Failure {
@@ -245,6 +253,7 @@ impl Failure {
             error,
             retryable: false,
             retry_after: None,
+            busy_host: None,
         }
     }
 
@@ -319,6 +328,9 @@ pub fn fetch(entry: &Entry, ctx: &Context, worker: &str) -> Outcome {
                 let wait = failure
                     .retry_after
                     .map_or_else(|| backoff(outcome.attempts), |d| d.min(RETRY_AFTER_MAX));
+                if let Some(host) = &failure.busy_host {
+                    ctx.throttle.pause_host(host, wait);
+                }
                 if config.verbose {
                     ctx.progress.println(&format!(
                         "[{worker}] retry {}/{} in {:.1}s: {} {:#}",
@@ -513,6 +525,10 @@ fn attempt(
     let status = response.status();
     if !status.is_success() {
         let retryable = matches!(status.as_u16(), 408 | 425 | 429 | 500 | 502 | 503 | 504);
+        let retry_after = retryable.then(|| retry_after(&response)).flatten();
+        // A 429, or a 503 that says for how long: the whole host is busy, not just this entry.
+        let host_busy = status == StatusCode::TOO_MANY_REQUESTS
+            || (status == StatusCode::SERVICE_UNAVAILABLE && retry_after.is_some());
         return Err(Failure {
             http_status: Some(status.as_u16()),
             error: anyhow!(
@@ -521,7 +537,8 @@ fn attempt(
                 status.canonical_reason().unwrap_or("")
             ),
             retryable,
-            retry_after: retryable.then(|| retry_after(&response)).flatten(),
+            retry_after,
+            busy_host: host_busy.then(|| response.url().clone()),
         });
     }
     let fail = |f: Failure| f.status(status);
@@ -588,6 +605,7 @@ fn attempt(
         append_from.unwrap_or(0),
         entry,
         config,
+        ctx.throttle,
         started,
         task,
     )
@@ -625,6 +643,7 @@ fn stream_body(
     resumed: u64,
     entry: &Entry,
     config: &Config,
+    throttle: &Throttle,
     started: Instant,
     task: &Task,
 ) -> Result<u64, Failure> {
@@ -673,6 +692,8 @@ fn stream_body(
             .write_all(&buf[..n])
             .map_err(|e| write_error(e, &part.path))?;
         task.advance(n as u64);
+        // Time spent held back by --limit-rate is not the server's slowness.
+        window_start += throttle.received(n as u64);
 
         if let Some(max_time) = config.max_time
             && started.elapsed() > max_time
@@ -763,6 +784,9 @@ fn send(
     let mut url = entry.url.clone();
     let mut redirects = 0;
     loop {
+        if ctx.throttle.wait_for_host(&url) {
+            return Err(Failure::fatal(anyhow!("interrupted")));
+        }
         let same_origin = url.origin() == origin;
         // No per-request timeout: reqwest makes that a deadline for the whole body, which would
         // cut off any download longer than it. The client's timeout is the idle limit, and

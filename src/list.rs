@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use reqwest::Url;
 
+use crate::cli::Shard;
 use crate::config::{Config, ListSource};
 use crate::naming::{self, Namer};
 
@@ -17,6 +18,9 @@ use crate::naming::{self, Namer};
 pub struct Entry {
     /// 0-based position among entries (comments and blank lines do not count).
     pub index: usize,
+    /// 0-based position among the items this run handles: the report's order. Equal to
+    /// `index` unless `--shard` leaves entries out.
+    pub seq: usize,
     /// 1-based line in LIST.
     pub line: usize,
     pub url: Url,
@@ -60,6 +64,7 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct BadLine {
     pub index: usize,
+    pub seq: usize,
     pub line: usize,
     /// The line's first field, for the report's `url`.
     pub text: String,
@@ -85,6 +90,9 @@ pub struct Entries {
     namer: Namer,
     buf: Vec<u8>,
     done: bool,
+    shard: Option<Shard>,
+    /// Items handed out so far.
+    emitted: usize,
 }
 
 /// Opens LIST (a file or stdin). Failing to open it is fatal: nothing has been downloaded yet.
@@ -100,10 +108,12 @@ pub fn open(config: &Config) -> anyhow::Result<Entries> {
             Box::new(file)
         }
     };
-    Ok(Entries::new(
+    let mut entries = Entries::new(
         BufReader::with_capacity(64 * 1024, reader),
         config.list.display_name(),
-    ))
+    );
+    entries.shard = config.shard;
+    Ok(entries)
 }
 
 impl Entries {
@@ -116,12 +126,30 @@ impl Entries {
             namer: Namer::default(),
             buf: Vec::new(),
             done: false,
+            shard: None,
+            emitted: 0,
         }
+    }
+
+    /// Hands an item out if this shard handles it, numbering it in report order. Every line is
+    /// still read and named, so names (with their collision suffixes) are those of the full list.
+    fn emit(&mut self, mut item: Item) -> Option<Item> {
+        let (index, seq) = match &mut item {
+            Item::Entry(e) => (e.index, &mut e.seq),
+            Item::Bad(b) => (b.index, &mut b.seq),
+        };
+        if self.shard.is_some_and(|s| !s.includes(index)) {
+            return None;
+        }
+        *seq = self.emitted;
+        self.emitted += 1;
+        Some(item)
     }
 
     fn bad(&mut self, raw: &str, reason: impl std::fmt::Display) -> Item {
         let item = Item::Bad(BadLine {
             index: self.index,
+            seq: 0,
             line: self.line,
             text: first_field(raw).to_string(),
             error: format!("{}:{}: {reason}", self.name, self.line),
@@ -147,7 +175,8 @@ impl Iterator for Entries {
                     // at its place rather than aborting the run.
                     self.done = true;
                     self.line += 1;
-                    return Some(self.bad("", format_args!("cannot read the list: {e}")));
+                    let item = self.bad("", format_args!("cannot read the list: {e}"));
+                    return self.emit(item);
                 }
             }
             if self.done {
@@ -159,7 +188,11 @@ impl Iterator for Entries {
                 Ok(t) => t,
                 Err(_) => {
                     self.buf = raw;
-                    return Some(self.bad("", "the line is not valid UTF-8"));
+                    let item = self.bad("", "the line is not valid UTF-8");
+                    match self.emit(item) {
+                        Some(item) => return Some(item),
+                        None => continue,
+                    }
                 }
             };
             let text = if self.line == 1 {
@@ -179,6 +212,7 @@ impl Iterator for Entries {
                             let target = self.namer.claim(wanted);
                             let item = Item::Entry(Entry {
                                 index: self.index,
+                                seq: 0,
                                 line: self.line,
                                 url,
                                 target,
@@ -193,8 +227,8 @@ impl Iterator for Entries {
                 Err(reason) => Some(self.bad(text, reason)),
             };
             self.buf = raw;
-            if item.is_some() {
-                return item;
+            if let Some(item) = item.and_then(|item| self.emit(item)) {
+                return Some(item);
             }
         }
         None
@@ -381,6 +415,36 @@ mod tests {
                 (entry.url.clone(), entry.target.clone(), entry.options.size)
             );
         }
+    }
+
+    #[test]
+    fn shards_keep_full_list_numbering_and_names() {
+        let list = "https://e.com/a\nbad\nhttps://e.com/a\n# c\nhttps://e.com/b\nhttps://e.com/a\n";
+        let mut seen = Vec::new();
+        for k in 0..3 {
+            let mut entries = Entries::new(Cursor::new(list.as_bytes().to_vec()), "l".into());
+            entries.shard = Some(Shard { k, n: 3 });
+            for (seq, item) in entries.enumerate() {
+                let (index, item_seq, line, name) = match item {
+                    Item::Entry(e) => (e.index, e.seq, e.line, e.target.display().to_string()),
+                    Item::Bad(b) => (b.index, b.seq, b.line, String::new()),
+                };
+                assert_eq!(index % 3, k);
+                assert_eq!(item_seq, seq);
+                seen.push((index, line, name));
+            }
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                (0, 1, "a".to_string()),
+                (1, 2, String::new()),
+                (2, 3, "a-2".to_string()),
+                (3, 5, "b".to_string()),
+                (4, 6, "a-3".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -14,14 +14,16 @@ mod naming;
 mod pool;
 mod progress;
 mod report;
+mod throttle;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use clap_complete::Shell;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Generate};
 use crate::config::Config;
 use crate::list::Item;
 use crate::progress::Progress;
@@ -38,7 +40,12 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let config = Config::from_cli(Cli::parse())?;
+    let cli = Cli::parse();
+    if let Some(kind) = cli.generate {
+        generate(kind)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = Config::from_cli(cli)?;
     let entries = list::open(&config)?;
     if config.dry_run {
         return Ok(dry_run(entries, &config));
@@ -53,6 +60,25 @@ fn run() -> anyhow::Result<ExitCode> {
     let progress = Progress::new(&config);
     let summary = pool::run(entries, &config, &progress)?;
     Ok(exit_code::from(&summary.tally))
+}
+
+/// `--generate`: a man page or a completion script on stdout, as ripgrep does.
+fn generate(kind: Generate) -> anyhow::Result<()> {
+    let mut cmd = Cli::command();
+    let mut out = std::io::stdout().lock();
+    let shell = match kind {
+        Generate::Man => {
+            return clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .context("cannot write the man page");
+        }
+        Generate::CompleteBash => Shell::Bash,
+        Generate::CompleteZsh => Shell::Zsh,
+        Generate::CompleteFish => Shell::Fish,
+        Generate::CompletePowershell => Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut cmd, "fetchpool", &mut out);
+    Ok(())
 }
 
 /// `--dry-run`: the plan, entry by entry, with no request made and no file touched. Bad lines

@@ -300,7 +300,10 @@ mod tests {
         for _ in 0..20_000 {
             namer.claim(PathBuf::from("get"));
         }
-        assert_eq!(namer.claim(PathBuf::from("get")), PathBuf::from("get-20001"));
+        assert_eq!(
+            namer.claim(PathBuf::from("get")),
+            PathBuf::from("get-20001")
+        );
         assert_eq!(namer.next_suffix[&PathBuf::from("get")], 20_002);
     }
 }

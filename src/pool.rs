@@ -2,12 +2,12 @@
 //! the calling thread alone), the collector that prints outcomes in list order as soon as every
 //! earlier entry is reported, and the watchdog that turns Ctrl-C into a prompt, clean stop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use crate::interrupt;
 use crate::list::{Entries, Entry, Item};
 use crate::progress::Progress;
 use crate::report::{self, Summary, Tally};
+use crate::throttle::{Throttle, host_key};
 
 /// Entries waiting in the channel per worker: enough that a worker never waits for the reader,
 /// small enough that a huge list is not held in memory.
@@ -46,12 +47,15 @@ pub fn run(entries: Entries, config: &Config, progress: &Progress) -> anyhow::Re
         None => None,
     };
     let active = Active::default();
+    let throttle = Throttle::new(config.limit_rate);
     let ctx = Context {
         client: &client,
         config,
         progress,
         active: &active,
+        throttle: &throttle,
     };
+    let slots = config.per_host.map(|n| HostSlots::new(n.get()));
     let collector = Collector::new(config, progress, failed_out);
     let started = Instant::now();
     let finished = AtomicBool::new(false);
@@ -62,13 +66,16 @@ pub fn run(entries: Entries, config: &Config, progress: &Progress) -> anyhow::Re
         Mode::Serial => None,
     };
     thread::scope(|scope| -> anyhow::Result<()> {
-        let drain = channel.as_ref().map(|(_, rx)| rx.clone());
-        let watch = (&finished, &collector, &active);
+        let watch = Watch {
+            finished: &finished,
+            collector: &collector,
+            active: &active,
+            slots: slots.as_ref(),
+            queued: channel.as_ref().map(|(_, rx)| rx.clone()),
+        };
         thread::Builder::new()
             .name("watchdog".into())
-            .spawn_scoped(scope, move || {
-                watchdog(watch.0, watch.1, watch.2, drain, started)
-            })
+            .spawn_scoped(scope, move || watchdog(watch, started))
             .context("cannot start the watchdog thread")?;
         let result = match channel {
             None => {
@@ -83,7 +90,7 @@ pub fn run(entries: Entries, config: &Config, progress: &Progress) -> anyhow::Re
                 }
                 Ok(())
             }
-            Some((tx, rx)) => run_pool(scope, entries, tx, rx, &collector, &ctx),
+            Some((tx, rx)) => run_pool(scope, entries, (tx, rx), slots.as_ref(), &collector, &ctx),
         };
         finished.store(true, Ordering::SeqCst);
         interrupt::wake();
@@ -95,8 +102,8 @@ pub fn run(entries: Entries, config: &Config, progress: &Progress) -> anyhow::Re
 fn run_pool<'scope, 'env>(
     scope: &'scope thread::Scope<'scope, 'env>,
     entries: Entries,
-    tx: crossbeam_channel::Sender<Entry>,
-    rx: Receiver<Entry>,
+    (tx, rx): (crossbeam_channel::Sender<Entry>, Receiver<Entry>),
+    slots: Option<&'env HostSlots>,
     collector: &'env Collector<'env>,
     ctx: &'env Context<'env>,
 ) -> anyhow::Result<()> {
@@ -108,8 +115,10 @@ fn run_pool<'scope, 'env>(
         let handle = thread::Builder::new()
             .name(name.clone())
             .spawn_scoped(scope, move || {
-                for entry in rx {
-                    collector.push(collector.run_one(&entry, ctx, &name));
+                let run = |entry: &Entry| collector.push(collector.run_one(entry, ctx, &name));
+                match slots {
+                    Some(slots) => slots.work(&rx, run),
+                    None => rx.iter().for_each(|entry| run(&entry)),
                 }
             })
             .context("cannot start a worker thread")?;
@@ -140,13 +149,14 @@ fn run_pool<'scope, 'env>(
 /// themselves, then reports the stragglers as interrupted (removing their `.part` files unless
 /// `--continue`), prints the report and the summary, and exits 130. A worker stuck in a read
 /// with a 30-second idle limit cannot be interrupted any other way.
-fn watchdog(
-    finished: &AtomicBool,
-    collector: &Collector,
-    active: &Active,
-    queued: Option<Receiver<Entry>>,
-    started: Instant,
-) {
+fn watchdog(watch: Watch, started: Instant) {
+    let Watch {
+        finished,
+        collector,
+        active,
+        slots,
+        queued,
+    } = watch;
     // Woken at once by the end of the run (`interrupt::wake`) or by a signal.
     let tick = Duration::from_secs(1);
     loop {
@@ -172,9 +182,136 @@ fn watchdog(
                 .map(|e| Outcome::not_started(&e, collector.config)),
         );
     }
+    if let Some(slots) = slots {
+        let set_aside = slots.drain();
+        stragglers.extend(
+            set_aside
+                .iter()
+                .map(|e| Outcome::not_started(e, collector.config)),
+        );
+    }
     collector.abandon(stragglers);
     collector.finish(started);
     std::process::exit(crate::exit_code::INTERRUPTED.into());
+}
+
+/// What the watchdog looks after.
+struct Watch<'a> {
+    finished: &'a AtomicBool,
+    collector: &'a Collector<'a>,
+    active: &'a Active,
+    slots: Option<&'a HostSlots>,
+    queued: Option<Receiver<Entry>>,
+}
+
+/// Entries a worker may hold back while their host is at its `--per-host` limit, at most: past
+/// this, idle workers wait instead of reading further into the list.
+const MAX_DEFERRED: usize = 4096;
+
+/// `--per-host`: counts downloads in flight per host. A worker that receives an entry for a
+/// busy host sets it aside and takes the next one, so the pool keeps working on other hosts;
+/// whoever frees a slot takes the oldest set-aside entry that can now run.
+struct HostSlots {
+    limit: usize,
+    state: Mutex<SlotState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    busy: HashMap<String, usize>,
+    /// Set-aside entries by report position, so the oldest runs first.
+    deferred: BTreeMap<usize, (String, Entry)>,
+}
+
+impl HostSlots {
+    fn new(limit: usize) -> HostSlots {
+        HostSlots {
+            limit,
+            state: Mutex::default(),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A worker's loop: run entries from the channel and from the set-aside ones, never more
+    /// than `limit` per host at once.
+    fn work(&self, rx: &Receiver<Entry>, run: impl Fn(&Entry)) {
+        let mut channel_open = true;
+        loop {
+            let next = {
+                let mut state = self.lock();
+                loop {
+                    if let Some(job) = self.take_runnable(&mut state) {
+                        break Some(job);
+                    }
+                    if channel_open && state.deferred.len() < MAX_DEFERRED {
+                        break None;
+                    }
+                    if !channel_open && state.deferred.is_empty() {
+                        return;
+                    }
+                    // Everything set aside waits for a busy host; its workers will wake us.
+                    state = self
+                        .freed
+                        .wait_timeout(state, Duration::from_millis(200))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            };
+            let (host, entry) = match next {
+                Some(job) => job,
+                None => match rx.recv() {
+                    Ok(entry) => {
+                        let host = host_key(&entry.url);
+                        let mut state = self.lock();
+                        let busy = state.busy.entry(host.clone()).or_insert(0);
+                        if *busy >= self.limit {
+                            state.deferred.insert(entry.seq, (host, entry));
+                            continue;
+                        }
+                        *busy += 1;
+                        (host, entry)
+                    }
+                    Err(_) => {
+                        channel_open = false;
+                        continue;
+                    }
+                },
+            };
+            run(&entry);
+            let mut state = self.lock();
+            if let Some(busy) = state.busy.get_mut(&host) {
+                *busy -= 1;
+            }
+            drop(state);
+            self.freed.notify_all();
+        }
+    }
+
+    /// The oldest set-aside entry whose host has a free slot, with the slot taken.
+    fn take_runnable(&self, state: &mut SlotState) -> Option<(String, Entry)> {
+        let seq = state
+            .deferred
+            .iter()
+            .find(|(_, (host, _))| state.busy.get(host).copied().unwrap_or(0) < self.limit)
+            .map(|(seq, _)| *seq)?;
+        let (host, entry) = state.deferred.remove(&seq)?;
+        *state.busy.entry(host.clone()).or_insert(0) += 1;
+        Some((host, entry))
+    }
+
+    /// Everything still set aside, for an interrupted run's report.
+    fn drain(&self) -> Vec<Entry> {
+        let mut state = self.lock();
+        std::mem::take(&mut state.deferred)
+            .into_values()
+            .map(|(_, entry)| entry)
+            .collect()
+    }
 }
 
 /// Collects outcomes from every worker and prints them in list order.
@@ -187,7 +324,7 @@ struct Collector<'a> {
 }
 
 struct State {
-    /// Index of the next entry to print.
+    /// Report position (`seq`) of the next entry to print.
     next: usize,
     /// Outcomes that arrived before an earlier entry's.
     pending: BTreeMap<usize, Outcome>,
@@ -247,10 +384,10 @@ impl<'a> Collector<'a> {
             self.stop.store(true, Ordering::Relaxed);
         }
         let mut state = self.lock();
-        if state.closed || outcome.index < state.next {
+        if state.closed || outcome.seq < state.next {
             return;
         }
-        state.pending.insert(outcome.index, outcome);
+        state.pending.insert(outcome.seq, outcome);
         loop {
             let next = state.next;
             let Some(outcome) = state.pending.remove(&next) else {
@@ -266,8 +403,8 @@ impl<'a> Collector<'a> {
     fn abandon(&self, stragglers: Vec<Outcome>) {
         let mut state = self.lock();
         for outcome in stragglers {
-            if outcome.index >= state.next {
-                state.pending.insert(outcome.index, outcome);
+            if outcome.seq >= state.next {
+                state.pending.insert(outcome.seq, outcome);
             }
         }
         for (_, outcome) in std::mem::take(&mut state.pending) {

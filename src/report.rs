@@ -309,6 +309,7 @@ mod tests {
     fn outcome(status: Status) -> Outcome {
         Outcome {
             index: 0,
+            seq: 0,
             line: 2,
             url: "https://e.com/a.bin".into(),
             path: Some(PathBuf::from("out/a.bin")),

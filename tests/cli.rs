@@ -8,9 +8,13 @@ mod disk;
 mod list_format;
 #[path = "cli/naming.rs"]
 mod naming;
+#[path = "cli/nginx.rs"]
+mod nginx;
 #[path = "cli/output.rs"]
 mod output;
 #[path = "cli/pipeline.rs"]
 mod pipeline;
 #[path = "cli/resilience.rs"]
 mod resilience;
+#[path = "cli/scale.rs"]
+mod scale;

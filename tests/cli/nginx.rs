@@ -1,0 +1,176 @@
+//! End to end against a real nginx (Debian's package), started by the test on a free loopback
+//! port with its own config and temp dirs. Mandatory in CI (`CI` set): there a missing nginx is
+//! a failure, not a skip; `.ci/run` installs it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{fetchpool, files_below, lines, payload, sha256_hex, write_list};
+
+struct Nginx {
+    conf: PathBuf,
+    error_log: PathBuf,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(root: &Path, www: &Path) -> Option<Nginx> {
+        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists());
+        let Some(binary) = binary else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "nginx is not installed, and CI requires this test (apt-get install nginx-light)"
+            );
+            eprintln!("nginx is not installed: the nginx end-to-end test did not run");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = root.join("nginx.conf");
+        let error_log = root.join("error.log");
+        let r = root.display();
+        std::fs::write(
+            &conf,
+            format!(
+                "worker_processes 1;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
+                 events {{ worker_connections 64; }}\n\
+                 http {{\n  access_log off;\n  sendfile on;\n  keepalive_timeout 30;\n\
+                 default_type application/octet-stream;\n\
+                 client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
+                 fastcgi_temp_path {r}/fastcgi;\n  uwsgi_temp_path {r}/uwsgi;\n  scgi_temp_path {r}/scgi;\n\
+                 server {{\n    listen 127.0.0.1:{port};\n    root {};\n  }}\n}}\n",
+                www.display()
+            ),
+        )
+        .unwrap();
+        let status = Command::new(binary)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(&error_log)
+            .status()
+            .expect("run nginx");
+        assert!(
+            status.success(),
+            "nginx did not start: {}",
+            std::fs::read_to_string(&error_log).unwrap_or_default()
+        );
+        let nginx = Nginx {
+            conf,
+            error_log,
+            port,
+        };
+        // Wait for the port.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(nginx);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("nginx did not listen on {port}");
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let binary = if Path::new("/usr/sbin/nginx").exists() {
+            "/usr/sbin/nginx"
+        } else {
+            "nginx"
+        };
+        let _ = Command::new(binary)
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("-e")
+            .arg(&self.error_log)
+            .args(["-s", "stop"])
+            .status();
+    }
+}
+
+#[test]
+fn real_nginx_mixed_list_and_resume() {
+    let root = tempfile::tempdir().unwrap();
+    // nginx's workers run unprivileged: they must be able to read the files.
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = root.path().join("www");
+    std::fs::create_dir_all(www.join("sub")).unwrap();
+    let files = [
+        ("small.txt", payload(100, 1)),
+        ("sub/medium.bin", payload(300_000, 2)),
+        ("big.bin", payload(3_000_000, 3)),
+        ("empty", Vec::new()),
+    ];
+    for (name, body) in &files {
+        std::fs::write(www.join(name), body).unwrap();
+    }
+    let Some(nginx) = Nginx::start(root.path(), &www) else {
+        return;
+    };
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let urls = vec![
+        nginx.url("/small.txt"),
+        format!(
+            "{} out=nested/medium.bin sha256={}",
+            nginx.url("/sub/medium.bin"),
+            sha256_hex(&files[1].1)
+        ),
+        format!("{} size=3000000", nginx.url("/big.bin")),
+        nginx.url("/empty"),
+        nginx.url("/missing.bin"),
+        nginx.url("/sub/"),
+    ];
+    let list = write_list(&work, "urls.txt", &urls);
+    let out = fetchpool(&work)
+        .arg(&list)
+        .args(["-o", "out", "-j", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = lines(&out.stdout);
+    assert!(report[4].starts_with("failed      404"), "{}", report[4]);
+    assert!(
+        report[5].starts_with("failed      403"),
+        "directory listing is off: {}",
+        report[5]
+    );
+    let read = |p: &str| std::fs::read(work.join("out").join(p)).unwrap();
+    assert_eq!(read("small.txt"), files[0].1);
+    assert_eq!(read("nested/medium.bin"), files[1].1);
+    assert_eq!(read("big.bin"), files[2].1);
+    assert_eq!(read("empty"), files[3].1);
+    assert_eq!(files_below(&work.join("out")).len(), 4);
+
+    // --continue against nginx's own Range support: a third of big.bin is already here.
+    std::fs::remove_file(work.join("out/big.bin")).unwrap();
+    std::fs::write(work.join("out/big.bin.part"), &files[2].1[..1_000_000]).unwrap();
+    let list = write_list(&work, "again.txt", &[nginx.url("/big.bin")]);
+    let out = fetchpool(&work)
+        .arg(&list)
+        .args(["-o", "out", "--continue", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&lines(&out.stdout)[0]).unwrap();
+    assert_eq!(v["http_status"], 206, "nginx honoured the Range request");
+    assert_eq!(v["bytes"], 3_000_000);
+    assert_eq!(v["sha256"], sha256_hex(&files[2].1));
+    assert_eq!(read("big.bin"), files[2].1);
+    assert!(!work.join("out/big.bin.part").exists());
+}

@@ -1,0 +1,221 @@
+//! Issue 5: --per-host, --limit-rate, host pauses after 429, --shard, --generate, NO_COLOR and
+//! TERM=dumb.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::server::{Reply, Server};
+use crate::support::{fetchpool, files_below, lines, payload, write_list};
+
+fn slow_server(delay_ms: u64) -> Server {
+    Server::start(move |req| {
+        Reply::ok(format!("body of {}", req.path())).delay(Duration::from_millis(delay_ms))
+    })
+}
+
+#[test]
+fn per_host_caps_each_host_while_others_keep_the_pool_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = slow_server(200);
+    let b = slow_server(200);
+    // All of host A first: a pool that waited for A's free slots would reach B only at the end.
+    let mut urls: Vec<String> = (0..8).map(|i| a.url(&format!("/a{i}"))).collect();
+    urls.extend((0..8).map(|i| b.url(&format!("/b{i}"))));
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-j", "8", "--per-host", "2", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(a.max_in_flight(), 2);
+    assert_eq!(b.max_in_flight(), 2);
+    let first_b = b.requests().iter().map(|r| r.at).min().unwrap();
+    let last_a = a.requests().iter().map(|r| r.at).max().unwrap();
+    assert!(
+        first_b < last_a,
+        "host B started only after host A was done"
+    );
+    // Report order is still list order.
+    for (i, line) in lines(&out.stdout)[..16].iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["index"], i);
+    }
+    assert_eq!(files_below(&dir.path().join("out")).len(), 16);
+}
+
+#[test]
+fn limit_rate_caps_the_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok(payload(512 * 1024, 5)));
+    let urls: Vec<String> = (0..4).map(|i| server.url(&format!("/r{i}"))).collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    for jobs in ["1", "4"] {
+        let started = Instant::now();
+        fetchpool(dir.path())
+            .arg(&list)
+            .args([
+                "-o",
+                &format!("out{jobs}"),
+                "-j",
+                jobs,
+                "--limit-rate",
+                "1M",
+            ])
+            .assert()
+            .success();
+        // 2 MiB at 1 MiB/s: about 2 s whatever -j is (unlimited, it takes milliseconds).
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(1700), "-j {jobs}: {took:?}");
+        for i in 0..4 {
+            let got = std::fs::read(dir.path().join(format!("out{jobs}/r{i}"))).unwrap();
+            assert_eq!(got, payload(512 * 1024, 5));
+        }
+    }
+}
+
+#[test]
+fn a_429_pauses_every_workers_next_request_to_that_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(move |req| match req.path() {
+        "/limited" if first.fetch_add(1, Ordering::SeqCst) == 0 => {
+            Reply::status(429).header("Retry-After", "2")
+        }
+        "/slow" => Reply::ok("slow").delay(Duration::from_millis(300)),
+        _ => Reply::ok("fine"),
+    });
+    let urls = [
+        server.url("/limited"),
+        server.url("/slow"),
+        server.url("/next"),
+    ];
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-j", "2"])
+        .assert()
+        .success();
+    let requests = server.requests();
+    let at = |path: &str| {
+        requests
+            .iter()
+            .filter(|r| r.path() == path)
+            .map(|r| r.at)
+            .collect::<Vec<_>>()
+    };
+    let refused = at("/limited")[0];
+    // The worker that fetched /slow was free after 300 ms, but /next waited out the pause.
+    let next = at("/next")[0];
+    assert!(
+        next.duration_since(refused) >= Duration::from_millis(1900),
+        "{:?}",
+        next.duration_since(refused)
+    );
+    assert!(at("/limited")[1].duration_since(refused) >= Duration::from_millis(1900));
+}
+
+#[test]
+fn shards_are_disjoint_cover_the_list_and_keep_indices() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| Reply::ok(format!("body of {}", req.path())));
+    let mut urls: Vec<String> = (0..10).map(|i| server.url(&format!("/s{i}"))).collect();
+    urls.insert(3, "# a comment does not count".to_string());
+    urls[5] = "not-a-url".to_string();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let mut seen = Vec::new();
+    for k in 0..3 {
+        let out = fetchpool(dir.path())
+            .arg(&list)
+            .args(["-o", "out", "--json", "--shard", &format!("{k}/3")])
+            .output()
+            .unwrap();
+        for line in lines(&out.stdout) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["type"] == "result" {
+                let index = v["index"].as_u64().unwrap();
+                assert_eq!(index % 3, k);
+                seen.push((index, v["line"].as_u64().unwrap()));
+            }
+        }
+    }
+    seen.sort();
+    let want: Vec<(u64, u64)> = (0..10)
+        .map(|i| (i, if i < 3 { i + 1 } else { i + 2 }))
+        .collect();
+    assert_eq!(
+        seen, want,
+        "every entry exactly once, with its line in the full list"
+    );
+    assert_eq!(
+        files_below(&dir.path().join("out")).len(),
+        9,
+        "all but the bad line"
+    );
+}
+
+#[test]
+fn generate_man_and_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetchpool(dir.path())
+        .args(["--generate", "man"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH fetchpool"),
+        "{}",
+        &man[..200]
+    );
+    assert!(man.contains("per\\-host"));
+    for (kind, marker) in [
+        ("complete-bash", "complete -F"),
+        ("complete-zsh", "#compdef fetchpool"),
+        ("complete-fish", "complete -c fetchpool"),
+        ("complete-powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = fetchpool(dir.path())
+            .args(["--generate", kind])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{kind}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(marker), "{kind}: {text}");
+        assert!(text.contains("limit-rate"), "{kind}");
+    }
+    let out = fetchpool(dir.path())
+        .args(["--generate", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn no_color_and_dumb_terminals() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x").delay(Duration::from_millis(300)));
+    let list = write_list(dir.path(), "urls.txt", &[server.url("/p")]);
+    // NO_COLOR (set by the test environment): bars, but no colour codes.
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "a", "--progress", "always"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains('\u{1b}'), "bars were drawn");
+    assert!(
+        !stderr.contains("\u{1b}[3") && !stderr.contains("\u{1b}[9"),
+        "colour: {stderr:?}"
+    );
+    // TERM=dumb: no escape codes at all, even with --progress always.
+    let out = fetchpool(dir.path())
+        .env("TERM", "dumb")
+        .arg(&list)
+        .args(["-o", "b", "--progress", "always"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!out.stderr.contains(&0x1b));
+}
