@@ -173,6 +173,15 @@ pub struct Context<'a> {
     pub throttle: &'a Throttle,
 }
 
+impl Context<'_> {
+    /// A `-v` line on stderr, tagged with the worker's name.
+    fn log(&self, worker: &str, message: std::fmt::Arguments) {
+        if self.config.verbose {
+            self.progress.println(&format!("[{worker}] {message}"));
+        }
+    }
+}
+
 /// The downloads under way, so that an interrupted run can report them and remove their `.part`
 /// files even when a worker is stuck in a read that will not return for a while.
 #[derive(Default)]
@@ -313,13 +322,9 @@ pub fn fetch(entry: &Entry, ctx: &Context, worker: &str) -> Outcome {
             break Err(Failure::fatal(anyhow!("interrupted")));
         }
         outcome.attempts += 1;
-        if config.verbose {
-            let attempt = match outcome.attempts {
-                1 => String::new(),
-                n => format!(" (attempt {n})"),
-            };
-            ctx.progress
-                .println(&format!("[{worker}] GET {}{attempt}", outcome.url));
+        match outcome.attempts {
+            1 => ctx.log(worker, format_args!("GET {}", outcome.url)),
+            n => ctx.log(worker, format_args!("GET {} (attempt {n})", outcome.url)),
         }
         task.restart();
         match attempt(entry, ctx, worker, &target, &task) {
@@ -331,16 +336,17 @@ pub fn fetch(entry: &Entry, ctx: &Context, worker: &str) -> Outcome {
                 if let Some(host) = &failure.busy_host {
                     ctx.throttle.pause_host(host, wait);
                 }
-                if config.verbose {
-                    ctx.progress.println(&format!(
-                        "[{worker}] retry {}/{} in {:.1}s: {} {:#}",
+                ctx.log(
+                    worker,
+                    format_args!(
+                        "retry {}/{} in {:.1}s: {} {:#}",
                         outcome.attempts,
                         config.retries,
                         wait.as_secs_f64(),
                         outcome.url,
                         failure.error
-                    ));
-                }
+                    ),
+                );
                 if interrupt::sleep(wait) {
                     let error = failure.error.context("interrupted while waiting to retry");
                     break Err(Failure { error, ..failure });
@@ -359,27 +365,26 @@ pub fn fetch(entry: &Entry, ctx: &Context, worker: &str) -> Outcome {
             outcome.bytes = saved.bytes;
             outcome.sha256 = Some(saved.sha256);
             outcome.length_unverified = saved.length_unverified;
-            if config.verbose {
-                ctx.progress.println(&format!(
-                    "[{worker}] {} {} -> {} ({}, {:.2}s)",
+            ctx.log(
+                worker,
+                format_args!(
+                    "{} {} -> {} ({}, {:.2}s)",
                     saved.http_status,
                     outcome.url,
                     shown.display(),
                     human_bytes(saved.bytes),
                     outcome.elapsed.as_secs_f64()
-                ));
-            }
+                ),
+            );
         }
         Err(failure) => {
             outcome.http_status = failure.http_status;
             outcome.error = Some(format!("{:#}", failure.error));
             outcome.relist = Some(entry.list_line());
-            if config.verbose {
-                ctx.progress.println(&format!(
-                    "[{worker}] failed {}: {:#}",
-                    outcome.url, failure.error
-                ));
-            }
+            ctx.log(
+                worker,
+                format_args!("failed {}: {:#}", outcome.url, failure.error),
+            );
         }
     }
     outcome
@@ -513,13 +518,14 @@ fn attempt(
             return finish_complete_part(entry, config, &part_at, target, have)
                 .map_err(|f| f.status(response.status()));
         }
-        if config.verbose {
-            ctx.progress.println(&format!(
-                "[{worker}] {} refused the range of {}; starting over",
+        ctx.log(
+            worker,
+            format_args!(
+                "{} refused the range of {}; starting over",
                 redact_url(entry.url.as_str()),
                 part_at.display()
-            ));
-        }
+            ),
+        );
         resume_from = None;
     };
     let status = response.status();
@@ -837,14 +843,15 @@ fn send(
             let _ = next.set_username(entry.url.username());
             let _ = next.set_password(entry.url.password());
         }
-        if config.verbose {
-            ctx.progress.println(&format!(
-                "[{worker}] {} {} -> {}",
+        ctx.log(
+            worker,
+            format_args!(
+                "{} {} -> {}",
                 status.as_u16(),
                 redact_url(url.as_str()),
                 redact_url(next.as_str())
-            ));
-        }
+            ),
+        );
         url = next;
         redirects += 1;
     }

@@ -27,11 +27,7 @@ impl Nginx {
             eprintln!("nginx is not installed: the nginx end-to-end test did not run");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let conf = root.join("nginx.conf");
         let error_log = root.join("error.log");
         let r = root.display();

@@ -320,11 +320,7 @@ fn empty_list_exits_0_with_a_note() {
 fn connection_refused_reports_the_cause_chain() {
     let dir = tempfile::tempdir().unwrap();
     // Bind and drop to find a port with nobody listening.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let list = write_list(
         dir.path(),
         "urls.txt",

@@ -57,11 +57,7 @@ fn out_files(dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn connection_refused_is_retried_then_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let (code, report, _) = run(
         dir.path(),
         &[format!("http://127.0.0.1:{port}/x")],

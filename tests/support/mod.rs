@@ -96,3 +96,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .unwrap()
         .to_string()
 }
+
+/// A loopback port nobody listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
