@@ -711,3 +711,41 @@ fn is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+#[test]
+fn a_second_sigint_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok(payload(100_000, 4)).framing(Body::Stall(10_000)));
+    let list = write_list(dir.path(), "urls.txt", &[server.url("/stuck")]);
+    let child = fetchpool_std(dir.path())
+        .arg(&list)
+        .args(["-o", "out"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.path().join("out/stuck.part").exists() {
+        assert!(Instant::now() < deadline, "the download never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = || {
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    kill();
+    std::thread::sleep(Duration::from_millis(100));
+    kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    // The first signal alone would give the stuck download a second of grace and then print the
+    // summary; the second cuts that short, and nothing more is printed.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("(interrupted)"), "{stderr}");
+    assert!(
+        !dir.path().join("out/stuck").exists(),
+        "never a file at the target name"
+    );
+}
