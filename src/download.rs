@@ -313,9 +313,7 @@ pub fn fetch(entry: &Entry, ctx: &Context, worker: &str) -> Outcome {
         }
     }
 
-    let task = ctx
-        .progress
-        .start(worker, &entry.target.display().to_string());
+    let task = ctx.progress.start(worker, &entry.target);
     ctx.active.begin(&outcome);
     let result = loop {
         if interrupt::requested() {

@@ -105,14 +105,14 @@ impl Progress {
         }
     }
 
-    /// A download starts on `worker` into `name`.
-    pub fn start(&self, worker: &str, name: &str) -> Task<'_> {
+    /// A download starts on `worker` into `target` (named only when a bar shows it).
+    pub fn start(&self, worker: &str, target: &std::path::Path) -> Task<'_> {
         let bar = self.shared.bars.as_ref().map(|bars| {
             let bar = bars
                 .multi
                 .add(ProgressBar::new(0).with_style(bars.worker_style.clone()));
             bar.set_prefix(worker.to_string());
-            bar.set_message(name.to_string());
+            bar.set_message(target.display().to_string());
             bar
         });
         Task {
