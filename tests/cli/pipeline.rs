@@ -93,7 +93,6 @@ fn pool_has_exactly_j_requests_in_flight() {
     let server = delayed_server(300);
     let urls: Vec<String> = (0..16).map(|i| server.url(&format!("/s{i}"))).collect();
     let list = write_list(dir.path(), "urls.txt", &urls);
-    let started = Instant::now();
     fetchpool(dir.path())
         .arg(&list)
         .args(["-j", "8", "-o", "out"])
@@ -101,12 +100,6 @@ fn pool_has_exactly_j_requests_in_flight() {
         .success();
     assert_eq!(server.max_in_flight(), 8);
     assert_eq!(server.request_count(), 16);
-    // Two waves of 300 ms; a pool that did not overlap would need 4.8 s.
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(files_below(&dir.path().join("out")).len(), 16);
 }
 
