@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // The one place a fatal error is printed: once, with its whole cause chain.
-            eprintln!("fetchpool: {err:#}");
+            let _ = writeln!(std::io::stderr(), "fetchpool: {err:#}");
             ExitCode::from(exit_code::USAGE)
         }
     }

@@ -470,17 +470,25 @@ impl<'a> Collector<'a> {
         if tally.failed_out_error
             && let Some(path) = &self.config.failed_out
         {
-            eprintln!("fetchpool: could not write all of {}", path.display());
+            self.progress.println(&format!(
+                "fetchpool: could not write all of {}",
+                path.display()
+            ));
         }
         if tally.total() == 0 && !tally.interrupted {
-            eprintln!("fetchpool: the list has no entries; nothing to do");
+            self.progress
+                .println("fetchpool: the list has no entries; nothing to do");
         } else if !self.config.quiet {
             let interrupted = if tally.interrupted {
                 " (interrupted)"
             } else {
                 ""
             };
-            eprintln!("fetchpool: {}{interrupted}", report::text_summary(&summary));
+            // Through the progress writer, which ignores a closed stderr (`2>&1 | head`).
+            self.progress.println(&format!(
+                "fetchpool: {}{interrupted}",
+                report::text_summary(&summary)
+            ));
         }
         summary
     }

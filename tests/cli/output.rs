@@ -391,3 +391,32 @@ fn help_and_version() {
         format!("fetchpool {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn closed_stdout_and_stderr_together_end_quietly() {
+    // `fetchpool list 2>&1 | head -1`: the summary line meets the closed pipe too.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x").delay(Duration::from_millis(30)));
+    let urls: Vec<String> = (0..20).map(|i| server.url(&format!("/c{i}"))).collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut child = fetchpool_std(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-j", "2"])
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut reader = BufReader::new(reader);
+    reader.read_line(&mut first).unwrap();
+    assert!(first.starts_with("ok "), "{first}");
+    drop(reader);
+    let status = child.wait().unwrap();
+    // A panic on the closed stderr would exit 101.
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "nothing after the first line was started: exit 1"
+    );
+}
