@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::units::parse_size;
+
 const EXAMPLES: &str = "\
 Examples:
   Download every URL in urls.txt with 8 workers into the current directory:
@@ -240,31 +242,6 @@ fn parse_jobs(s: &str) -> Result<NonZeroUsize, String> {
     }
 }
 
-/// Parses a byte count with an optional binary suffix: `500`, `500K`, `10M`, `1G` (K = 1024).
-///
-/// Used for `--max-size` and `--limit-rate`, and unit-tested here so later flags share one
-/// definition of what `1M` means.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (digits, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let mult: u64 = match c.to_ascii_uppercase() {
-                'K' => 1 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                _ => return Err(format!("'{s}': unknown suffix '{c}' (use K, M or G)")),
-            };
-            (&t[..i], mult)
-        }
-        _ => (t, 1),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (examples: 4096, 500K, 10M, 1G)"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
-}
-
 /// Seconds, whole or fractional: `30`, `0.5`.
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
@@ -297,26 +274,6 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("0"), Ok(0));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("500K"), Ok(500 * 1024));
-        assert_eq!(parse_size("10m"), Ok(10 * 1024 * 1024));
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert!(parse_size("").is_err());
-        assert!(parse_size("K").is_err());
-        assert!(parse_size("1.5M").is_err());
-        assert!(parse_size("10X").unwrap_err().contains("unknown suffix"));
-        assert!(parse_size("-1").is_err());
-        assert!(parse_size("99999999999999999999G").is_err());
-        assert!(
-            parse_size("18014398509481984G")
-                .unwrap_err()
-                .contains("too large")
-        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 use crate::cli::{Cli, ProgressWhen, Shard};
+use crate::progress::ProgressStyle;
 
 /// How entries are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,15 +17,6 @@ pub enum Mode {
     Pool(NonZeroUsize),
     /// One entry at a time on the calling thread.
     Serial,
-}
-
-/// What to do when a target already exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Existing {
-    /// `--skip-existing`: a matching existing target is reported `skipped`.
-    pub skip: bool,
-    /// `--overwrite`: an existing target (that is not skipped) is replaced.
-    pub overwrite: bool,
 }
 
 /// Where the list comes from.
@@ -44,31 +36,23 @@ impl ListSource {
     }
 }
 
-/// How progress is shown on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgressStyle {
-    /// indicatif bars: a total line and one per busy worker.
-    Bars,
-    /// No terminal: a plain line every few seconds.
-    Plain,
-    /// Nothing.
-    Hidden,
-}
-
-/// Every setting a run needs, validated.
+/// The settings every download follows: what a download reads, and all it reads, of the
+/// configuration.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub list: ListSource,
-    pub mode: Mode,
+pub struct Policy {
     pub output_dir: PathBuf,
-    pub existing: Existing,
-    pub dry_run: bool,
-    pub json: bool,
-    pub quiet: bool,
+    /// `--skip-existing`: a matching existing target is reported `skipped`.
+    pub skip_existing: bool,
+    /// `--overwrite`: an existing target (that is not skipped) is replaced.
+    pub overwrite: bool,
+    /// `--continue`: resume `.part` files and keep them on failure.
+    pub resume: bool,
+    pub retries: u32,
+    /// Compute the SHA-256 of every download (the report shows it); an entry with `sha256=`
+    /// computes it regardless.
+    pub digest: bool,
+    /// `-v`: a log line per request and response.
     pub verbose: bool,
-    pub progress: ProgressStyle,
-    /// Colour in the bars; off when `NO_COLOR` is set and non-empty.
-    pub color: bool,
     pub user_agent: String,
     /// `-H` headers, sent only to the origin of the listed URL.
     pub headers: Vec<(String, String)>,
@@ -80,9 +64,19 @@ pub struct Config {
     pub max_time: Option<Duration>,
     pub max_redirects: u32,
     pub max_size: Option<u64>,
-    pub retries: u32,
-    /// `--continue`: resume `.part` files and keep them on failure.
-    pub resume: bool,
+}
+
+/// Every setting a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub list: ListSource,
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub json: bool,
+    pub quiet: bool,
+    pub progress: ProgressStyle,
+    /// Colour in the bars; off when `NO_COLOR` is set and non-empty.
+    pub color: bool,
     pub fail_fast: bool,
     pub failed_out: Option<PathBuf>,
     /// `--per-host`: downloads in flight per origin.
@@ -90,6 +84,8 @@ pub struct Config {
     /// `--limit-rate`: bytes/s for the whole run.
     pub limit_rate: Option<u64>,
     pub shard: Option<Shard>,
+    /// What each download works with: the output directory, limits, retries, headers.
+    pub download: Policy,
 }
 
 impl Config {
@@ -118,20 +114,16 @@ impl Config {
             std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
         );
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Ok(Config {
-            list,
-            mode,
+        let download = Policy {
             output_dir: cli.output_dir,
-            existing: Existing {
-                skip: cli.skip_existing,
-                overwrite: cli.overwrite,
-            },
-            dry_run: cli.dry_run,
-            json: cli.json,
-            quiet: cli.quiet,
+            skip_existing: cli.skip_existing,
+            overwrite: cli.overwrite,
+            resume: cli.resume,
+            retries: cli.retries,
+            // SPEC §5: the digest is computed only where something shows or checks it (a
+            // `sha256=` in the list turns it on for that entry).
+            digest: cli.json,
             verbose: cli.verbose,
-            progress,
-            color,
             user_agent: cli
                 .user_agent
                 .unwrap_or_else(|| concat!("fetchpool/", env!("CARGO_PKG_VERSION")).to_string()),
@@ -142,13 +134,21 @@ impl Config {
             max_time: cli.max_time,
             max_redirects: cli.max_redirects,
             max_size: cli.max_size,
-            retries: cli.retries,
-            resume: cli.resume,
+        };
+        Ok(Config {
+            list,
+            mode,
+            dry_run: cli.dry_run,
+            json: cli.json,
+            quiet: cli.quiet,
+            progress,
+            color,
             fail_fast: cli.fail_fast,
             failed_out: cli.failed_out,
             per_host: cli.per_host,
             limit_rate: cli.limit_rate,
             shard: cli.shard,
+            download,
         })
     }
 

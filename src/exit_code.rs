@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::report::Tally;
+use crate::outcome::Tally;
 
 /// Every entry is `ok` or `skipped` (an empty list too).
 pub const SUCCESS: u8 = 0;
@@ -26,6 +26,11 @@ pub fn code(tally: &Tally) -> u8 {
 
 pub fn from(tally: &Tally) -> ExitCode {
     ExitCode::from(code(tally))
+}
+
+/// A dry run fails as the real run would: when the list has invalid lines.
+pub fn from_plan(invalid_lines: usize) -> ExitCode {
+    ExitCode::from(if invalid_lines > 0 { FAILURE } else { SUCCESS })
 }
 
 #[cfg(test)]

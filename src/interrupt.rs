@@ -1,27 +1,50 @@
 //! Ctrl-C and SIGTERM (SPEC §7): the first asks the run to stop, the second exits at once.
 //!
-//! The handler (the `ctrlc` crate's own thread) only sets a flag and wakes sleepers; the pool's
-//! watchdog turns the flag into a clean stop.
+//! The handler (the `ctrlc` crate's own thread) sets a flag and wakes whoever waits: every
+//! download races [`cancelled`] against each of its waits, so running transfers end at once, and
+//! threads blocked on a channel select on [`signal`].
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{LazyLock, Mutex};
+use std::task::Poll;
 
 use anyhow::Context as _;
-
-use crate::exit_code;
+use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::Notify;
 
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
-static WAKE: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+/// Wakes every download waiting on any worker's runtime.
+static NOTIFY: Notify = Notify::const_new();
+/// Dropping the sender disconnects the receiver: every `select!` on it wakes, now and later.
+static CHANNEL: LazyLock<Channel> = LazyLock::new(|| {
+    let (tx, rx) = crossbeam_channel::bounded(0);
+    Channel {
+        sender: Mutex::new(Some(tx)),
+        receiver: rx,
+    }
+});
 
-/// Installs the handler for SIGINT and SIGTERM.
-pub fn install() -> anyhow::Result<()> {
-    ctrlc::set_handler(|| {
+struct Channel {
+    /// Taken and dropped by the first signal.
+    sender: Mutex<Option<Sender<()>>>,
+    receiver: Receiver<()>,
+}
+
+/// Installs the handler for SIGINT and SIGTERM; a second signal exits with `second_exits`.
+pub fn install(second_exits: u8) -> anyhow::Result<()> {
+    LazyLock::force(&CHANNEL);
+    ctrlc::set_handler(move || {
         if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
-            std::process::exit(exit_code::INTERRUPTED.into());
+            std::process::exit(second_exits.into());
         }
-        let _guard = WAKE.0.lock().unwrap_or_else(|e| e.into_inner());
-        WAKE.1.notify_all();
+        NOTIFY.notify_waiters();
+        CHANNEL
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     })
     .context("cannot install the Ctrl-C handler")
 }
@@ -31,34 +54,32 @@ pub fn requested() -> bool {
     SIGNALS.load(Ordering::SeqCst) > 0
 }
 
-/// Sleeps for `duration` unless interrupted first; true if interrupted.
-pub fn sleep(duration: Duration) -> bool {
-    sleep_unless(duration, || false)
+/// A receiver that is disconnected once the run is asked to stop: `select!` on it beside a
+/// blocking receive.
+pub fn signal() -> &'static Receiver<()> {
+    &CHANNEL.receiver
 }
 
-/// Sleeps for `duration`, or until interrupted (true), or until `done()` holds after a
-/// [`wake`] (false).
-pub fn sleep_unless(duration: Duration, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + duration;
-    let mut guard = WAKE.0.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        if requested() {
-            return true;
-        }
-        let now = Instant::now();
-        if now >= deadline || done() {
-            return false;
-        }
-        guard = WAKE
-            .1
-            .wait_timeout(guard, deadline - now)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+/// Completes once the run is asked to stop.
+pub async fn cancelled() {
+    let mut notified = pin!(NOTIFY.notified());
+    // Registered before the flag is looked at, so a signal in between is not missed.
+    notified.as_mut().enable();
+    if requested() {
+        return;
     }
+    notified.await;
 }
 
-/// Wakes every sleeper so it can look at its `done` condition again.
-pub fn wake() {
-    let _guard = WAKE.0.lock().unwrap_or_else(|e| e.into_inner());
-    WAKE.1.notify_all();
+/// Polls `fut` to its end, unless the run is asked to stop first (`None`).
+pub async fn unless_cancelled<F: Future>(fut: F) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut stop = pin!(cancelled());
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(value));
+        }
+        stop.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }

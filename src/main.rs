@@ -2,7 +2,7 @@
 //! to each, in list order.
 //!
 //! The pipeline, one module per stage: `cli` → `config` → `list` (+ `naming`) → `pool` (+
-//! `download`, `progress`) → `report` → `exit_code`.
+//! `download`, `progress`) → `report` → `exit_code`; `outcome` is the data they hand on.
 
 mod cli;
 mod config;
@@ -11,10 +11,13 @@ mod exit_code;
 mod interrupt;
 mod list;
 mod naming;
+mod outcome;
 mod pool;
 mod progress;
+mod redact;
 mod report;
 mod throttle;
+mod units;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -25,8 +28,8 @@ use clap_complete::Shell;
 
 use crate::cli::{Cli, Generate};
 use crate::config::Config;
-use crate::list::Item;
 use crate::progress::Progress;
+use crate::report::Reporter;
 
 fn main() -> ExitCode {
     match run() {
@@ -48,17 +51,20 @@ fn run() -> anyhow::Result<ExitCode> {
     let config = Config::from_cli(cli)?;
     let entries = list::open(&config)?;
     if config.dry_run {
-        return Ok(dry_run(entries, &config));
+        let invalid = report::plan(entries, &config);
+        return Ok(exit_code::from_plan(invalid));
     }
-    std::fs::create_dir_all(&config.output_dir).with_context(|| {
+    let progress = Progress::new(config.progress, config.color);
+    let reporter = Reporter::new(&config, &progress)?;
+    let output_dir = &config.download.output_dir;
+    std::fs::create_dir_all(output_dir).with_context(|| {
         format!(
             "cannot create the output directory {}",
-            config.output_dir.display()
+            output_dir.display()
         )
     })?;
-    interrupt::install()?;
-    let progress = Progress::new(&config);
-    let summary = pool::run(entries, &config, &progress)?;
+    interrupt::install(exit_code::INTERRUPTED)?;
+    let summary = pool::run(entries, &config, &progress, reporter)?;
     Ok(exit_code::from(&summary.tally))
 }
 
@@ -79,40 +85,4 @@ fn generate(kind: Generate) -> anyhow::Result<()> {
     };
     clap_complete::generate(shell, &mut cmd, "fetchpool", &mut out);
     Ok(())
-}
-
-/// `--dry-run`: the plan, entry by entry, with no request made and no file touched. Bad lines
-/// are shown as they would be reported, and make the exit status 1 as a real run would.
-fn dry_run(entries: list::Entries, config: &Config) -> ExitCode {
-    let mut out = std::io::stdout().lock();
-    let mut bad = 0;
-    for item in entries {
-        let line = match &item {
-            Item::Entry(entry) => {
-                let url = report::redact_url(entry.url.as_str());
-                let path = download::display_path(config, &entry.target);
-                report::plan_line(
-                    config.json,
-                    entry.index,
-                    entry.line,
-                    &url,
-                    Some(&path),
-                    None,
-                )
-            }
-            Item::Bad(b) => {
-                bad += 1;
-                let url = report::redact_url(&b.text);
-                report::plan_line(config.json, b.index, b.line, &url, None, Some(&b.error))
-            }
-        };
-        if writeln!(out, "{line}").is_err() {
-            break;
-        }
-    }
-    ExitCode::from(if bad > 0 {
-        exit_code::FAILURE
-    } else {
-        exit_code::SUCCESS
-    })
 }

@@ -12,13 +12,23 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle};
 
-use crate::config::{Config, ProgressStyle};
-use crate::report::human_bytes;
+use crate::units::human_bytes;
 
 /// How often a plain progress line is printed without a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 /// How often the total bar's byte count and rate are refreshed.
 const BARS_EVERY: Duration = Duration::from_millis(200);
+
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressStyle {
+    /// indicatif bars: a total line and one per busy worker.
+    Bars,
+    /// No terminal: a plain line every few seconds.
+    Plain,
+    /// Nothing.
+    Hidden,
+}
 
 /// The run's progress display. Cheap to share: every method takes `&self`.
 pub struct Progress {
@@ -49,13 +59,14 @@ pub struct Task<'a> {
 }
 
 impl Progress {
-    pub fn new(config: &Config) -> Progress {
-        let bars = (config.progress == ProgressStyle::Bars).then(|| {
+    /// The display in `style`; `color` is off when `NO_COLOR` asks.
+    pub fn new(style: ProgressStyle, color: bool) -> Progress {
+        let bars = (style == ProgressStyle::Bars).then(|| {
             // `term_like` draws whether or not stderr is a terminal, which `--progress always`
             // asks for; `auto` only gets here with a terminal.
             let target = ProgressDrawTarget::term_like_with_hz(Box::new(console::Term::stderr()), 10);
             let multi = MultiProgress::with_draw_target(target);
-            let (bar, spin) = if config.color {
+            let (bar, spin) = if color {
                 ("{wide_bar:.cyan/blue}", "{spinner:.green}")
             } else {
                 ("{wide_bar}", "{spinner}")
@@ -78,7 +89,7 @@ impl Progress {
             }
         });
         let shared = Arc::new(Shared {
-            style: config.progress,
+            style,
             bars,
             start: Instant::now(),
             files_known: AtomicU64::new(0),
@@ -86,7 +97,7 @@ impl Progress {
             bytes: AtomicU64::new(0),
             stop: (Mutex::new(false), Condvar::new()),
         });
-        let ticker = match config.progress {
+        let ticker = match style {
             ProgressStyle::Hidden => None,
             ProgressStyle::Bars => Some(spawn_ticker(Arc::clone(&shared), BARS_EVERY)),
             ProgressStyle::Plain => Some(spawn_ticker(Arc::clone(&shared), PLAIN_EVERY)),
@@ -160,6 +171,13 @@ impl Progress {
             bars.total.finish_and_clear();
             let _ = bars.multi.clear();
         }
+    }
+}
+
+impl Drop for Progress {
+    /// A run that ends early (a fatal error after the display started) leaves a clean screen.
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

@@ -1,14 +1,15 @@
 //! Being polite on shared links and to busy servers: the run-wide bandwidth cap
 //! (`--limit-rate`, one token bucket for every worker) and per-host pauses after a 429 or a
 //! 503 with `Retry-After`, which hold back every worker's next request to that host.
+//!
+//! This only keeps the books and says how long to wait; the download does the waiting, where it
+//! can end early at `--max-time` and on Ctrl-C.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::Url;
-
-use crate::interrupt;
 
 /// What the workers share to throttle themselves.
 #[derive(Default)]
@@ -25,9 +26,9 @@ impl Throttle {
         }
     }
 
-    /// Accounts for `n` bytes just received, sleeping as long as the bandwidth cap requires;
-    /// returns how long it slept (so speed checks can leave that time out).
-    pub fn received(&self, n: u64) -> Duration {
+    /// Accounts for `n` bytes just received; returns how long the receiver must now wait for
+    /// the run to stay within the bandwidth cap.
+    pub fn debt(&self, n: u64) -> Duration {
         match &self.rate {
             Some(rate) => rate.take(n),
             None => Duration::ZERO,
@@ -42,20 +43,15 @@ impl Throttle {
         *entry = (*entry).max(until);
     }
 
-    /// Waits out a pause of `url`'s host, if there is one; true if interrupted meanwhile.
-    pub fn wait_for_host(&self, url: &Url) -> bool {
-        let until = {
-            let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
-            // Nearly always no host was ever paused: skip building the key for every request.
-            if pauses.is_empty() {
-                return false;
-            }
-            pauses.get(&host_key(url)).copied()
-        };
-        match until {
-            Some(until) if until > Instant::now() => interrupt::sleep(until - Instant::now()),
-            _ => false,
+    /// How long `url`'s host is still paused, if it is.
+    pub fn host_pause(&self, url: &Url) -> Option<Duration> {
+        let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
+        // Nearly always no host was ever paused: skip building the key for every request.
+        if pauses.is_empty() {
+            return None;
         }
+        let until = *pauses.get(&host_key(url))?;
+        until.checked_duration_since(Instant::now())
     }
 }
 
@@ -93,22 +89,16 @@ impl RateLimit {
     }
 
     fn take(&self, n: u64) -> Duration {
-        let wait = {
-            let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let refill = now.duration_since(bucket.last).as_secs_f64() * self.rate;
-            bucket.tokens = (bucket.tokens + refill).min(self.burst) - n as f64;
-            bucket.last = now;
-            if bucket.tokens < 0.0 {
-                Duration::from_secs_f64(-bucket.tokens / self.rate)
-            } else {
-                Duration::ZERO
-            }
-        };
-        if !wait.is_zero() {
-            interrupt::sleep(wait);
+        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let refill = now.duration_since(bucket.last).as_secs_f64() * self.rate;
+        bucket.tokens = (bucket.tokens + refill).min(self.burst) - n as f64;
+        bucket.last = now;
+        if bucket.tokens < 0.0 {
+            Duration::from_secs_f64(-bucket.tokens / self.rate)
+        } else {
+            Duration::ZERO
         }
-        wait
     }
 }
 
@@ -117,11 +107,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debt_is_slept_off_at_the_rate() {
+    fn debt_is_owed_at_the_rate() {
         let limit = RateLimit::new(1_000_000);
         // 100 KB on an empty bucket: about 0.1 s of debt.
-        let waited = limit.take(100_000);
-        assert!(waited >= Duration::from_millis(90) && waited <= Duration::from_millis(110));
+        let owed = limit.take(100_000);
+        assert!(owed >= Duration::from_millis(90) && owed <= Duration::from_millis(110));
+        // Unpaid debt adds up: the next taker owes for both.
+        let owed = limit.take(100_000);
+        assert!(owed >= Duration::from_millis(190) && owed <= Duration::from_millis(210));
     }
 
     #[test]
@@ -138,5 +131,8 @@ mod tests {
             "a shorter pause does not cut a longer one"
         );
         assert!(!pauses.contains_key(&host_key(&b)));
+        drop(pauses);
+        assert!(throttle.host_pause(&a).is_some());
+        assert!(throttle.host_pause(&b).is_none());
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::symlink;
 
 use crate::support::server::{Body, Reply, Server};
-use crate::support::{fetchpool, files_below, lines, payload, write_list};
+use crate::support::{fetchpool, files_below, payload, run, write_list};
 
 fn one_file_server(body: &[u8]) -> Server {
     Server::files(HashMap::from([("/f.bin".to_string(), body.to_vec())]))
@@ -16,14 +16,8 @@ fn existing_target_fails_and_names_both_flags() {
     let server = one_file_server(b"new bytes");
     std::fs::create_dir(dir.path().join("out")).unwrap();
     std::fs::write(dir.path().join("out/f.bin"), "old bytes").unwrap();
-    let list = write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report = lines(&out.stdout);
+    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &[]);
+    assert_eq!(code, 1);
     assert!(report[0].contains("--overwrite") && report[0].contains("--skip-existing"));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("out/f.bin")).unwrap(),
@@ -42,27 +36,18 @@ fn skip_existing_and_overwrite() {
     let server = one_file_server(b"new bytes");
     std::fs::create_dir(dir.path().join("out")).unwrap();
     std::fs::write(dir.path().join("out/f.bin"), "old bytes").unwrap();
-    let list = write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
 
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out", "--skip-existing"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(lines(&out.stdout)[0].starts_with("skipped "));
+    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--skip-existing"]);
+    assert_eq!(code, 0);
+    assert!(report[0].starts_with("skipped "));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("out/f.bin")).unwrap(),
         "old bytes"
     );
 
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out", "--overwrite"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(lines(&out.stdout)[0].starts_with("ok "));
+    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--overwrite"]);
+    assert_eq!(code, 0);
+    assert!(report[0].starts_with("ok "));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("out/f.bin")).unwrap(),
         "new bytes"
@@ -82,13 +67,13 @@ fn skip_existing_checks_size_and_sha256() {
         "urls.txt",
         &[format!("{} size=9", server.url("/f.bin"))],
     );
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out", "--skip-existing"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let line = &lines(&out.stdout)[0];
+    let (code, report, _) = run(
+        dir.path(),
+        &[format!("{} size=9", server.url("/f.bin"))],
+        &["--skip-existing"],
+    );
+    assert_eq!(code, 1);
+    let line = &report[0];
     assert!(
         line.contains("has 3 bytes, not size=9") && line.contains("--overwrite"),
         "{line}"
@@ -111,12 +96,12 @@ fn skip_existing_checks_size_and_sha256() {
 
     // Now it matches, and is skipped without a request.
     let before = server.request_count();
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out", "--skip-existing", "--overwrite"])
-        .output()
-        .unwrap();
-    assert!(lines(&out.stdout)[0].starts_with("skipped "));
+    let (_, report, _) = run(
+        dir.path(),
+        &[format!("{} size=9", server.url("/f.bin"))],
+        &["--skip-existing", "--overwrite"],
+    );
+    assert!(report[0].starts_with("skipped "));
     assert_eq!(server.request_count(), before);
 }
 
@@ -130,13 +115,9 @@ fn symlink_at_target_is_never_written_through() {
     symlink(&victim, dir.path().join("out/f.bin")).unwrap();
     let list = write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
 
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(lines(&out.stdout)[0].contains("already exists"));
+    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &[]);
+    assert_eq!(code, 1);
+    assert!(report[0].contains("already exists"));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 
     // --overwrite replaces the link itself, never the file it points to.
@@ -186,18 +167,13 @@ fn symlinked_directory_in_out_path_is_refused() {
     std::fs::create_dir(&elsewhere).unwrap();
     std::fs::create_dir(dir.path().join("out")).unwrap();
     symlink(&elsewhere, dir.path().join("out/sub")).unwrap();
-    let list = write_list(
+    let (code, report, _) = run(
         dir.path(),
-        "urls.txt",
         &[format!("{} out=sub/f.bin", server.url("/f.bin"))],
+        &[],
     );
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(lines(&out.stdout)[0].contains("is a symbolic link; not following it"));
+    assert_eq!(code, 1);
+    assert!(report[0].contains("is a symbolic link; not following it"));
     assert!(files_below(&elsewhere).is_empty());
 }
 
@@ -216,14 +192,8 @@ fn a_404_among_successes_exits_1_and_saves_no_body() {
         server.url("/ok3"),
         server.url("/ok4"),
     ];
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out", "-j", "3"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report = lines(&out.stdout);
+    let (code, report, stderr) = run(dir.path(), &urls, &["-j", "3"]);
+    assert_eq!(code, 1);
     assert!(report[2].starts_with("failed      404") && report[2].contains("HTTP 404 Not Found"));
     for i in 0..5 {
         assert_eq!(
@@ -236,7 +206,6 @@ fn a_404_among_successes_exits_1_and_saves_no_body() {
         5,
         "nothing for the 404"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("5 ok, 1 failed"), "{stderr}");
 }
 
@@ -249,14 +218,8 @@ fn error_statuses_never_save_their_body() {
         _ => Reply::status(301), // a redirect with no Location is not a success either
     });
     let urls = [server.url("/500"), server.url("/403"), server.url("/301")];
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report = lines(&out.stdout);
+    let (code, report, _) = run(dir.path(), &urls, &[]);
+    assert_eq!(code, 1);
     assert!(report[0].starts_with("failed      500"));
     assert!(report[1].starts_with("failed      403"));
     assert!(report[2].starts_with("failed      301"));
@@ -267,14 +230,9 @@ fn error_statuses_never_save_their_body() {
 fn truncated_body_fails_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(|_| Reply::ok(payload(100_000, 9)).framing(Body::Truncated(40_000)));
-    let list = write_list(dir.path(), "urls.txt", &[server.url("/cut.bin")]);
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let line = &lines(&out.stdout)[0];
+    let (code, report, _) = run(dir.path(), &[server.url("/cut.bin")], &[]);
+    assert_eq!(code, 1);
+    let line = &report[0];
     assert!(line.starts_with("failed      200"), "{line}");
     assert!(
         files_below(&dir.path().join("out")).is_empty(),
@@ -288,14 +246,9 @@ fn body_without_length_is_saved_and_marked() {
     let body = payload(50_000, 4);
     let expected = body.clone();
     let server = Server::start(move |_| Reply::ok(body.clone()).framing(Body::Unframed));
-    let list = write_list(dir.path(), "urls.txt", &[server.url("/stream")]);
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(lines(&out.stdout)[0].contains("length unverified"));
+    let (code, report, _) = run(dir.path(), &[server.url("/stream")], &[]);
+    assert_eq!(code, 0);
+    assert!(report[0].contains("length unverified"));
     assert_eq!(
         std::fs::read(dir.path().join("out/stream")).unwrap(),
         expected

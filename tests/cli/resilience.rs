@@ -7,27 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::server::{Body, Reply, Server};
-use crate::support::{fetchpool, fetchpool_std, files_below, lines, payload, write_list};
-
-/// Runs fetchpool on `urls` into `out/` with `args`; returns (exit code, report lines, stderr).
-fn run(dir: &std::path::Path, urls: &[String], args: &[&str]) -> (i32, Vec<String>, String) {
-    let list = write_list(dir, "urls.txt", urls);
-    let out = fetchpool(dir)
-        .arg(&list)
-        .args(["-o", "out"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        lines(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(line: &str) -> serde_json::Value {
-    serde_json::from_str(line).unwrap()
-}
+use crate::support::{
+    fetchpool, fetchpool_std, files_below, json, lines, out_files, payload, run, write_list,
+};
 
 /// A server whose first `failures` answers to each path come from `fault`, then `ok`.
 fn flaky(
@@ -43,15 +25,6 @@ fn flaky(
             Reply::ok(ok.clone())
         }
     })
-}
-
-fn out_files(dir: &std::path::Path) -> Vec<String> {
-    let out = dir.join("out");
-    if out.exists() {
-        files_below(&out)
-    } else {
-        Vec::new()
-    }
 }
 
 #[test]
@@ -715,37 +688,156 @@ fn is_root() -> bool {
 #[test]
 fn a_second_sigint_exits_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(|_| Reply::ok(payload(100_000, 4)).framing(Body::Stall(10_000)));
-    let list = write_list(dir.path(), "urls.txt", &[server.url("/stuck")]);
-    let child = fetchpool_std(dir.path())
+    // Thousands of report lines into a pipe nobody reads: the report blocks once the pipe is
+    // full, so the first Ctrl-C cannot finish the run, and only the second can end it.
+    let urls: Vec<String> = (0..5000).map(|i| format!("ftp://127.0.0.1/{i}")).collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let mut child = fetchpool_std(dir.path())
         .arg(&list)
         .args(["-o", "out"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !dir.path().join("out/stuck.part").exists() {
-        assert!(Instant::now() < deadline, "the download never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Let it fill the pipe and block.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "a full pipe blocks it");
+    let pid = child.id().to_string();
     let kill = || {
         std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args(["-INT", &pid])
             .status()
             .unwrap()
     };
     kill();
-    std::thread::sleep(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first Ctrl-C waits for the report it must print"
+    );
+    let sent = Instant::now();
     kill();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second Ctrl-C did not end it"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(status.code(), Some(130));
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
-    // The first signal alone would give the stuck download a second of grace and then print the
-    // summary; the second cuts that short, and nothing more is printed.
+    // Cut short: no summary, and the report stopped where the pipe was full.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("(interrupted)"), "{stderr}");
+    assert!(lines(&out.stdout).len() < urls.len());
+}
+
+/// Sends SIGINT to `child` and waits for it to end; returns its output and how long it took.
+fn interrupt_and_wait(child: std::process::Child) -> (std::process::Output, Duration) {
+    let sent = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    (out, sent.elapsed())
+}
+
+#[test]
+fn sigint_while_a_piped_list_is_silent_ends_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("body"));
+    let mut child = fetchpool_std(dir.path())
+        .args(["-", "-o", "out"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One line, then the producer goes quiet without closing the pipe.
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write as _;
+    writeln!(stdin, "{}", server.url("/first")).unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.path().join("out/first").exists() {
+        assert!(Instant::now() < deadline, "the first entry never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (out, took) = interrupt_and_wait(child);
+    drop(stdin);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(out.status.code(), Some(130));
+    let report = lines(&out.stdout);
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert!(report[0].starts_with("ok ") && report[0].ends_with("out/first"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 ok, 0 failed"));
+}
+
+#[test]
+fn sigint_during_a_retry_wait_ends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::status(503).header("Retry-After", "30"));
+    let list = write_list(dir.path(), "urls.txt", &[server.url("/busy")]);
+    let child = fetchpool_std(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.request_count() == 0 {
+        assert!(Instant::now() < deadline, "no request made");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let (out, took) = interrupt_and_wait(child);
     assert!(
-        !dir.path().join("out/stuck").exists(),
-        "never a file at the target name"
+        took < Duration::from_secs(5),
+        "a 30 s wait was not cut: {took:?}"
     );
+    assert_eq!(out.status.code(), Some(130));
+    let v = json(&lines(&out.stdout)[0]);
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["attempts"], 1);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted while waiting to retry"),
+        "{v}"
+    );
+    assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn limit_rate_waits_end_at_max_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // 200 KB at 1 KiB/s would take minutes; --max-time 2 must end it, sleeping or not.
+    let server = Server::start(|_| Reply::ok(payload(200_000, 5)));
+    let started = Instant::now();
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/big")],
+        &["--limit-rate", "1K", "--max-time", "2", "--retries", "0"],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, 1);
+    assert!(report[0].contains("--max-time 2s"), "{}", report[0]);
+    assert!(out_files(dir.path()).is_empty());
 }

@@ -6,13 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, files_below, lines, payload, write_list};
-
-fn slow_server(delay_ms: u64) -> Server {
-    Server::start(move |req| {
-        Reply::ok(format!("body of {}", req.path())).delay(Duration::from_millis(delay_ms))
-    })
-}
+use crate::support::{fetchpool, files_below, lines, payload, slow_server, write_list};
 
 #[test]
 fn per_host_caps_each_host_while_others_keep_the_pool_busy() {

@@ -97,6 +97,46 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .to_string()
 }
 
+/// Runs fetchpool in `dir` on a list of `urls` (written as `urls.txt`) into `out/` with `args`;
+/// returns the exit code, the report's lines and stderr.
+pub fn run(dir: &Path, urls: &[String], args: &[&str]) -> (i32, Vec<String>, String) {
+    let list = write_list(dir, "urls.txt", urls);
+    let out = fetchpool(dir)
+        .arg(&list)
+        .args(["-o", "out"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        lines(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One NDJSON line.
+pub fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap()
+}
+
+/// Every file below `dir/out`, or none when fetchpool never created it.
+pub fn out_files(dir: &Path) -> Vec<String> {
+    let out = dir.join("out");
+    if out.exists() {
+        files_below(&out)
+    } else {
+        Vec::new()
+    }
+}
+
+/// A server that answers every path with `body of PATH` after `delay_ms`.
+pub fn slow_server(delay_ms: u64) -> server::Server {
+    server::Server::start(move |req| {
+        server::Reply::ok(format!("body of {}", req.path()))
+            .delay(std::time::Duration::from_millis(delay_ms))
+    })
+}
+
 /// A loopback port nobody listens on (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

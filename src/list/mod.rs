@@ -7,11 +7,18 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 use anyhow::Context;
+use crossbeam_channel::Receiver;
 use reqwest::Url;
 
 use crate::cli::Shard;
 use crate::config::{Config, ListSource};
+use crate::interrupt;
 use crate::naming::{self, Namer};
+
+mod parse;
+
+use parse::parse_line;
+pub use parse::{Options, to_hex};
 
 /// One downloadable line of the list.
 #[derive(Debug, Clone)]
@@ -52,14 +59,6 @@ impl Entry {
     }
 }
 
-/// The `key=value` options of a line, kept so a line can be written back in list format.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Options {
-    pub out: Option<String>,
-    pub size: Option<u64>,
-    pub sha256: Option<[u8; 32]>,
-}
-
 /// A line that is not a valid entry. It still has an index: it is reported at its place.
 #[derive(Debug, Clone)]
 pub struct BadLine {
@@ -83,7 +82,7 @@ pub enum Item {
 
 /// The list as an iterator of items, read lazily.
 pub struct Entries {
-    reader: Box<dyn BufRead + Send>,
+    source: Source,
     name: String,
     line: usize,
     index: usize,
@@ -95,31 +94,81 @@ pub struct Entries {
     emitted: usize,
 }
 
+/// Where lines come from.
+enum Source {
+    /// A regular file, read on the caller's thread: it never keeps a reader waiting for long.
+    Direct(Box<dyn BufRead + Send>),
+    /// Standard input or a pipe, read by a thread of its own: a producer may stay silent for
+    /// any length of time, and Ctrl-C must not wait for it.
+    Piped(Receiver<io::Result<Vec<u8>>>),
+}
+
+/// Lines a piped list may run ahead of the downloads.
+const PIPED_LINES: usize = 1024;
+
 /// Opens LIST (a file or stdin). Failing to open it is fatal: nothing has been downloaded yet.
 pub fn open(config: &Config) -> anyhow::Result<Entries> {
-    let reader: Box<dyn Read + Send> = match &config.list {
-        ListSource::Stdin => Box::new(io::stdin()),
+    let (reader, regular): (Box<dyn Read + Send>, bool) = match &config.list {
+        ListSource::Stdin => (Box::new(io::stdin()), false),
         ListSource::File(path) => {
             let file =
                 File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-            if file.metadata().is_ok_and(|m| m.is_dir()) {
+            let meta = file.metadata();
+            if meta.as_ref().is_ok_and(|m| m.is_dir()) {
                 anyhow::bail!("cannot read {}: it is a directory", path.display());
             }
-            Box::new(file)
+            (Box::new(file), meta.is_ok_and(|m| m.is_file()))
         }
     };
-    let mut entries = Entries::new(
-        BufReader::with_capacity(64 * 1024, reader),
-        config.list.display_name(),
-    );
+    let reader = Box::new(BufReader::with_capacity(64 * 1024, reader));
+    let source = if regular {
+        Source::Direct(reader)
+    } else {
+        Source::Piped(spawn_reader(reader)?)
+    };
+    let mut entries = Entries::from_source(source, config.list.display_name());
     entries.shard = config.shard;
     Ok(entries)
 }
 
+/// Reads lines on a thread of its own, handing them over as they come. The thread ends at the
+/// end of the input or when nobody takes lines any more; one blocked in a read when the run
+/// ends goes with the process.
+fn spawn_reader(
+    mut reader: Box<dyn BufRead + Send>,
+) -> anyhow::Result<Receiver<io::Result<Vec<u8>>>> {
+    let (tx, rx) = crossbeam_channel::bounded(PIPED_LINES);
+    std::thread::Builder::new()
+        .name("list-reader".into())
+        .spawn(move || {
+            loop {
+                let mut line = Vec::new();
+                let read = match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => return,
+                    Ok(_) => Ok(line),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let last = read.is_err();
+                if tx.send(read).is_err() || last {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the list reader")?;
+    Ok(rx)
+}
+
 impl Entries {
+    /// A list read directly from `reader`, named `name` in messages.
+    #[cfg(test)]
     pub fn new(reader: impl BufRead + Send + 'static, name: String) -> Entries {
+        Entries::from_source(Source::Direct(Box::new(reader)), name)
+    }
+
+    fn from_source(source: Source, name: String) -> Entries {
         Entries {
-            reader: Box::new(reader),
+            source,
             name,
             line: 0,
             index: 0,
@@ -146,6 +195,31 @@ impl Entries {
         Some(item)
     }
 
+    /// The next line into `self.buf`: `Ok(false)` at the end of the list, or when a piped list is
+    /// still open but the run is asked to stop.
+    fn read_line(&mut self) -> io::Result<bool> {
+        self.buf.clear();
+        match &mut self.source {
+            Source::Direct(reader) => loop {
+                match reader.read_until(b'\n', &mut self.buf) {
+                    Ok(n) => return Ok(n > 0),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            },
+            Source::Piped(lines) => crossbeam_channel::select! {
+                recv(lines) -> line => match line {
+                    Ok(line) => {
+                        self.buf = line?;
+                        Ok(true)
+                    }
+                    Err(_) => Ok(false),
+                },
+                recv(interrupt::signal()) -> _ => Ok(false),
+            },
+        }
+    }
+
     fn bad(&mut self, raw: &str, reason: impl std::fmt::Display) -> Item {
         let item = Item::Bad(BadLine {
             index: self.index,
@@ -165,11 +239,8 @@ impl Iterator for Entries {
 
     fn next(&mut self) -> Option<Item> {
         while !self.done {
-            self.buf.clear();
-            match self.reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => self.done = true,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            match self.read_line() {
+                Ok(more) => self.done = !more,
                 Err(e) => {
                     // Entries before this point may be downloading already, so this is reported
                     // at its place rather than aborting the run.
@@ -239,83 +310,6 @@ fn first_field(line: &str) -> &str {
     line.split_whitespace().next().unwrap_or("")
 }
 
-/// Parses one line: `Ok(None)` for blank lines and comments.
-pub fn parse_line(line: &str) -> Result<Option<(Url, Options)>, String> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return Ok(None);
-    }
-    let mut fields = line.split_whitespace();
-    let raw_url = fields.next().unwrap_or_default();
-    let url = parse_url(raw_url)?;
-    let mut options = Options::default();
-    for field in fields {
-        let Some((key, value)) = field.split_once('=') else {
-            return Err(format!(
-                "'{field}' is not an option (expected key=value: out=, size=, sha256=)"
-            ));
-        };
-        let duplicate = match key {
-            "out" => options.out.replace(value.to_string()).is_some(),
-            "size" => {
-                let size = value
-                    .parse::<u64>()
-                    .map_err(|_| format!("size={value} is not a byte count"))?;
-                options.size.replace(size).is_some()
-            }
-            "sha256" => options.sha256.replace(parse_sha256(value)?).is_some(),
-            _ => {
-                return Err(format!(
-                    "unknown option '{key}' (known: out=, size=, sha256=)"
-                ));
-            }
-        };
-        if duplicate {
-            return Err(format!("option '{key}' is given twice"));
-        }
-    }
-    Ok(Some((url, options)))
-}
-
-fn parse_url(raw: &str) -> Result<Url, String> {
-    // The URL text itself is not echoed: it may carry credentials.
-    let url = Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
-    match url.scheme() {
-        "http" | "https" => {}
-        other => {
-            return Err(format!(
-                "unsupported scheme '{other}' (only http and https)"
-            ));
-        }
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("the URL has no host".into());
-    }
-    Ok(url)
-}
-
-/// 64 hex digits, either case.
-pub fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
-    let bad = || format!("sha256= must be 64 hex digits, got '{hex}'");
-    if hex.len() != 64 || !hex.is_ascii() {
-        return Err(bad());
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(out)
-}
-
-/// Lowercase hex of a digest.
-pub fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,18 +331,6 @@ mod tests {
         let Item::Entry(b) = &got[1] else { panic!() };
         assert_eq!((a.index, a.line, a.target.to_str()), (0, 3, Some("a.bin")));
         assert_eq!((b.index, b.line, b.target.to_str()), (1, 6, Some("b.bin")));
-    }
-
-    #[test]
-    fn options() {
-        let line = format!("https://e.com/get?id=7\tout=sub/b.bin  size=1048576 sha256={HASH}");
-        let (url, opts) = parse_line(&line).unwrap().unwrap();
-        assert_eq!(url.as_str(), "https://e.com/get?id=7");
-        assert_eq!(opts.out.as_deref(), Some("sub/b.bin"));
-        assert_eq!(opts.size, Some(1_048_576));
-        assert_eq!(to_hex(&opts.sha256.unwrap()), HASH);
-        let upper = format!("https://e.com/x sha256={}", HASH.to_uppercase());
-        assert!(parse_line(&upper).is_ok());
     }
 
     #[test]
@@ -445,13 +427,6 @@ mod tests {
                 (4, 6, "a-3".to_string()),
             ]
         );
-    }
-
-    #[test]
-    fn bad_hex_digit() {
-        let bad = format!("{}g", &HASH[..63]);
-        assert!(parse_sha256(&bad).is_err());
-        assert!(parse_sha256(&"é".repeat(32)).is_err());
     }
 
     #[test]

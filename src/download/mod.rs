@@ -1,0 +1,193 @@
+//! One entry, start to finish, on one worker: decide what to do about an existing target, then
+//! attempt the download (request, body, verify, place: `transfer`), retrying failures that may
+//! pass. Each worker is an [`Engine`]: its own current-thread runtime and its own HTTP client,
+//! driven with `block_on` on the worker's thread, so no other thread stands between the socket
+//! and the file.
+//!
+//! A failure is data (an [`Outcome`] that ended `Failed`), never a panic; no failure leaves a
+//! file at the target name, and the `.part` it created is removed (kept for `--continue`).
+
+mod limits;
+mod place;
+mod request;
+mod retry;
+mod transfer;
+mod verify;
+mod worker;
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use retry::Failure;
+use worker::Worker;
+
+use crate::config::Policy;
+use crate::interrupt;
+use crate::list::Entry;
+use crate::outcome::{Ending, Outcome, shown_path};
+use crate::progress::Progress;
+use crate::throttle::Throttle;
+use crate::units::human_bytes;
+
+/// What every worker of a run shares.
+pub struct Shared<'a> {
+    policy: &'a Policy,
+    progress: &'a Progress,
+    throttle: Throttle,
+    tls: rustls::ClientConfig,
+}
+
+impl<'a> Shared<'a> {
+    /// `limit_rate` is the run-wide bandwidth cap every worker draws from.
+    pub fn new(
+        policy: &'a Policy,
+        progress: &'a Progress,
+        limit_rate: Option<u64>,
+    ) -> anyhow::Result<Shared<'a>> {
+        Ok(Shared {
+            policy,
+            progress,
+            throttle: Throttle::new(limit_rate),
+            tls: request::tls_config()?,
+        })
+    }
+}
+
+/// One worker's means to download: a runtime of its own and the client whose connections live
+/// on it (a connection belongs to the runtime that opened it).
+pub struct Engine<'a> {
+    shared: &'a Shared<'a>,
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    name: String,
+}
+
+impl<'a> Engine<'a> {
+    /// An engine called `name` in logs and progress (`worker-3`, `serial`).
+    pub fn new(shared: &'a Shared<'a>, name: String) -> anyhow::Result<Engine<'a>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .with_context(|| format!("cannot start the runtime of {name}"))?;
+        let client = {
+            let _inside = runtime.enter();
+            request::client(shared.policy, &shared.tls)?
+        };
+        Ok(Engine {
+            shared,
+            runtime,
+            client,
+            name,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Downloads `entry` on the calling thread.
+    pub fn fetch(&self, entry: &Entry) -> Outcome {
+        let worker = Worker {
+            policy: self.shared.policy,
+            progress: self.shared.progress,
+            throttle: &self.shared.throttle,
+            client: &self.client,
+            name: &self.name,
+        };
+        self.runtime.block_on(fetch(entry, &worker))
+    }
+}
+
+async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
+    let started = Instant::now();
+    let policy = worker.policy;
+    let output_dir = policy.output_dir.as_path();
+    let target = output_dir.join(&entry.target);
+    let shown = shown_path(output_dir, &entry.target);
+
+    match place::check_existing(&target, &shown, entry, policy) {
+        Ok(place::Existing::Absent | place::Existing::Replace) => {}
+        Ok(place::Existing::Skip { bytes }) => {
+            let ending = Ending::Skipped {
+                bytes,
+                note: "already exists".into(),
+            };
+            return Outcome::of(entry, output_dir, 0, started.elapsed(), ending);
+        }
+        Err(error) => {
+            let error = format!("{error:#}");
+            return Outcome::failed(entry, output_dir, 0, started.elapsed(), None, error);
+        }
+    }
+
+    let task = worker.progress.start(worker.name, &entry.target);
+    let url = crate::redact::redact_url(entry.url.as_str());
+    let mut attempts = 0;
+    let result = loop {
+        if interrupt::requested() {
+            break Err(Failure::interrupted());
+        }
+        attempts += 1;
+        match attempts {
+            1 => worker.log(format_args!("GET {url}")),
+            n => worker.log(format_args!("GET {url} (attempt {n})")),
+        }
+        task.restart();
+        match transfer::attempt(entry, worker, &target, &task).await {
+            Ok(saved) => break Ok(saved),
+            Err(failure) if failure.retryable && attempts <= policy.retries => {
+                let wait = failure.wait(attempts);
+                if let Some(host) = &failure.busy_host {
+                    worker.throttle.pause_host(host, wait);
+                }
+                worker.log(format_args!(
+                    "retry {attempts}/{} in {:.1}s: {url} {:#}",
+                    policy.retries,
+                    wait.as_secs_f64(),
+                    failure.error
+                ));
+                if interrupt::unless_cancelled(tokio::time::sleep(wait))
+                    .await
+                    .is_none()
+                {
+                    break Err(failure.context("interrupted while waiting to retry".into()));
+                }
+            }
+            Err(failure) => break Err(failure),
+        }
+    };
+    drop(task);
+    let elapsed = started.elapsed();
+    match result {
+        Ok(saved) => {
+            worker.log(format_args!(
+                "{} {url} -> {} ({}, {:.2}s)",
+                saved.http_status,
+                shown.display(),
+                human_bytes(saved.bytes),
+                elapsed.as_secs_f64()
+            ));
+            let ending = Ending::Ok {
+                http_status: saved.http_status,
+                bytes: saved.bytes,
+                sha256: saved.sha256,
+                length_unverified: saved.length_unverified,
+            };
+            Outcome::of(entry, output_dir, attempts, elapsed, ending)
+        }
+        Err(failure) => {
+            worker.log(format_args!("failed {url}: {:#}", failure.error));
+            let error = format!("{:#}", failure.error);
+            Outcome::failed(
+                entry,
+                output_dir,
+                attempts,
+                elapsed,
+                failure.http_status,
+                error,
+            )
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The HTTP side of an attempt: the TLS configuration every worker's client is built from, the
+//! client itself, and one GET with its redirects followed by hand (only to http and https, and
+//! with the `-H` headers and URL credentials only on the listed URL's origin).
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use reqwest::header::{LOCATION, RANGE};
+use reqwest::{Client, Response};
+
+use super::limits::Limits;
+use super::retry::Failure;
+use super::worker::Worker;
+use crate::config::Policy;
+use crate::list::Entry;
+use crate::redact::redact_url;
+
+/// The TLS configuration of the run: built once, because loading the system's certificate
+/// store per client made start-up at `-j 8` four times slower. HTTP/1.1 only: one connection
+/// per worker is what batch downloads want.
+pub fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
+        .context("cannot load the system's TLS certificate store")?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("cannot set up TLS")?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
+/// One worker's client. Its pooled connections belong to the runtime that opens them, so each
+/// worker has its own.
+pub fn client(policy: &Policy, tls: &rustls::ClientConfig) -> anyhow::Result<Client> {
+    Client::builder()
+        .user_agent(&policy.user_agent)
+        .referer(false)
+        // Redirects are followed by hand: only to http/https, and without -H headers across
+        // origins.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(policy.connect_timeout)
+        .tls_backend_preconfigured(tls.clone())
+        .http1_only()
+        .build()
+        .context("cannot set up the HTTP client")
+}
+
+/// Sends the GET for `entry` (from byte `range_from` on, when resuming) and follows redirects
+/// to a final response. Every wait is under the attempt's `limits`.
+pub async fn send(
+    entry: &Entry,
+    worker: &Worker<'_>,
+    limits: &Limits,
+    range_from: Option<u64>,
+) -> Result<Response, Failure> {
+    let policy = worker.policy;
+    let mut url = entry.url.clone();
+    let mut redirects = 0;
+    loop {
+        if let Some(pause) = worker.throttle.host_pause(&url) {
+            limits.sleep(pause).await?;
+        }
+        let mut request = worker.client.get(url.clone());
+        if redirects == 0 || url.origin() == entry.url.origin() {
+            for (name, value) in &policy.headers {
+                request = request.header(name, value);
+            }
+        }
+        if let Some(from) = range_from {
+            request = request.header(RANGE, format!("bytes={from}-"));
+        }
+        let response = limits.wait(request.send()).await?.map_err(|e| {
+            let retryable = !e.is_builder();
+            let error = anyhow!(e.without_url()).context("request failed");
+            Failure {
+                retryable,
+                ..Failure::fatal(error)
+            }
+        })?;
+        let status = response.status();
+        let location = response.headers().get(LOCATION);
+        let (true, Some(location)) = (status.is_redirection(), location) else {
+            return Ok(response);
+        };
+        let fatal = |error: anyhow::Error| Failure::fatal(error).status(status);
+        if redirects >= policy.max_redirects {
+            return Err(fatal(anyhow!(
+                "too many redirects (more than --max-redirects {})",
+                policy.max_redirects
+            )));
+        }
+        let location = location
+            .to_str()
+            .map_err(|_| fatal(anyhow!("the redirect's Location is not valid text")))?;
+        let mut next = url
+            .join(location)
+            .map_err(|e| fatal(anyhow!("the redirect's Location is not a URL: {e}")))?;
+        if !matches!(next.scheme(), "http" | "https") {
+            return Err(fatal(anyhow!(
+                "refused a redirect to a {}: URL (only http and https are followed)",
+                next.scheme()
+            )));
+        }
+        // Credentials from the listed URL stay with its origin.
+        if next.origin() == entry.url.origin() && next.username().is_empty() {
+            let _ = next.set_username(entry.url.username());
+            let _ = next.set_password(entry.url.password());
+        }
+        worker.log(format_args!(
+            "{} {} -> {}",
+            status.as_u16(),
+            redact_url(url.as_str()),
+            redact_url(next.as_str())
+        ));
+        url = next;
+        redirects += 1;
+    }
+}

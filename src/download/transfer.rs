@@ -1,0 +1,336 @@
+//! One attempt at one entry: the request, then the body into `NAME.part` under its limits (idle,
+//! `--min-speed`, `--max-time`, `--max-size`, `size=`, the bandwidth cap), resuming with a Range
+//! where `--continue` has bytes to build on; then the file is verified and put in place. Nothing
+//! is created before the server has said 2xx.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context as _, anyhow};
+use reqwest::header::CONTENT_RANGE;
+use reqwest::{Response, StatusCode};
+
+use super::limits::Limits;
+use super::place::{self, PartFile};
+use super::request;
+use super::retry::Failure;
+use super::verify::{self, Digest};
+use super::worker::Worker;
+use crate::config::Policy;
+use crate::list::{Entry, to_hex};
+use crate::naming::part_path;
+use crate::progress::Task;
+use crate::redact::redact_url;
+use crate::units::human_bytes;
+
+/// What a successful attempt produced.
+pub struct Saved {
+    pub http_status: u16,
+    /// The size of the file put in place.
+    pub bytes: u64,
+    pub sha256: Option<String>,
+    pub length_unverified: bool,
+}
+
+/// Downloads `entry` to `target` once.
+pub async fn attempt(
+    entry: &Entry,
+    worker: &Worker<'_>,
+    target: &Path,
+    task: &Task<'_>,
+) -> Result<Saved, Failure> {
+    let policy = worker.policy;
+    let limits = Limits::start(policy);
+    let part_at = part_path(target);
+    let mut resume_from = if policy.resume {
+        place::resumable_len(&part_at)
+    } else {
+        None
+    };
+    let mut response = loop {
+        let response = request::send(entry, worker, &limits, resume_from).await?;
+        let Some(have) = resume_from else {
+            break response;
+        };
+        if response.status() != StatusCode::RANGE_NOT_SATISFIABLE {
+            break response;
+        }
+        // 416: either the .part is already whole, or it is not what the server has now.
+        if content_range(&response).and_then(|r| r.total) == Some(have) {
+            return finish_complete_part(entry, policy, &part_at, target, have)
+                .map_err(|f| f.status(response.status()));
+        }
+        worker.log(format_args!(
+            "{} refused the range of {}; starting over",
+            redact_url(entry.url.as_str()),
+            part_at.display()
+        ));
+        resume_from = None;
+    };
+    let status = response.status();
+    if !status.is_success() {
+        return Err(Failure::from_status(
+            status,
+            response.headers(),
+            response.url(),
+        ));
+    }
+    let fail = |f: Failure| f.status(status);
+
+    // Appending is only safe when the server sends exactly the bytes after ours.
+    let append_from = match resume_from {
+        Some(have) if status == StatusCode::PARTIAL_CONTENT => {
+            if content_range(&response).map(|r| r.start) != Some(have) {
+                let _ = std::fs::remove_file(&part_at);
+                return Err(fail(Failure::transient(anyhow!(
+                    "the server answered the resume request with another range; starting over"
+                ))));
+            }
+            Some(have)
+        }
+        _ => None,
+    };
+    let declared = response
+        .content_length()
+        .map(|len| len + append_from.unwrap_or(0));
+    if let (Some(declared), Some(size)) = (declared, entry.options.size)
+        && declared != size
+    {
+        return Err(fail(Failure::fatal(anyhow!(
+            "the server announces {declared} bytes but the list says size={size}"
+        ))));
+    }
+    if let (Some(declared), Some(max)) = (declared, policy.max_size)
+        && declared > max
+    {
+        return Err(fail(Failure::fatal(anyhow!(
+            "the server announces {declared} bytes, more than --max-size {max}"
+        ))));
+    }
+    task.set_length(declared.or(entry.options.size).unwrap_or(0));
+
+    place::create_parents(&policy.output_dir, &entry.target)
+        .map_err(|e| fail(Failure::fatal(e)))?;
+    let mut digest = Digest::for_entry(entry, policy.digest);
+    let mut part = match append_from {
+        Some(have) => {
+            let mut part =
+                PartFile::reopen(part_at, policy.resume).map_err(|e| fail(Failure::fatal(e)))?;
+            // The digest covers the old bytes too; without one, the length alone is checked.
+            let len = if digest.is_on() {
+                digest.read_file(&mut part.file)
+            } else {
+                part.file.metadata().map(|m| m.len())
+            }
+            .with_context(|| format!("cannot read {}", part.path.display()))
+            .map_err(|e| fail(Failure::fatal(e)))?;
+            if len != have {
+                part.keep = false;
+                return Err(fail(Failure::transient(anyhow!(
+                    "{} changed while resuming; starting over",
+                    part.path.display()
+                ))));
+            }
+            task.advance(have);
+            part
+        }
+        None => PartFile::create(part_at, policy.resume).map_err(|e| fail(Failure::fatal(e)))?,
+    };
+
+    let body = Body {
+        entry,
+        worker,
+        limits: &limits,
+        task,
+    };
+    let len = body
+        .receive(
+            &mut response,
+            &mut part,
+            &mut digest,
+            append_from.unwrap_or(0),
+        )
+        .await
+        .map_err(fail)?;
+    if let Some(declared) = declared
+        && len != declared
+    {
+        return Err(fail(Failure::transient(anyhow!(
+            "truncated: received {len} of {declared} bytes"
+        ))));
+    }
+    let digest = digest.finish();
+    verify::check(entry, len, digest.as_ref()).map_err(|e| {
+        part.keep = false;
+        fail(Failure::fatal(e))
+    })?;
+    part.persist(target, policy.overwrite)
+        .map_err(|e| fail(Failure::fatal(e)))?;
+    Ok(Saved {
+        http_status: status.as_u16(),
+        bytes: len,
+        sha256: digest.map(|d| to_hex(&d)),
+        length_unverified: declared.is_none(),
+    })
+}
+
+/// A body on its way to disk, and what it answers to.
+struct Body<'a> {
+    entry: &'a Entry,
+    worker: &'a Worker<'a>,
+    limits: &'a Limits,
+    task: &'a Task<'a>,
+}
+
+impl Body<'_> {
+    /// Writes the body into the `.part` chunk by chunk as hyper hands them over (no copy through
+    /// a buffer of our own), enforcing every limit as bytes arrive. Returns the length of the
+    /// file: bytes resumed plus bytes received.
+    async fn receive(
+        &self,
+        response: &mut Response,
+        part: &mut PartFile,
+        digest: &mut Digest,
+        resumed: u64,
+    ) -> Result<u64, Failure> {
+        let policy = self.worker.policy;
+        let mut total = resumed;
+        let mut window_start = Instant::now();
+        let mut window_bytes: u64 = 0;
+        loop {
+            let received = total - resumed;
+            let broke_off =
+                |f: Failure| f.context(format!("the body broke off after {received} bytes"));
+            let chunk = match self
+                .limits
+                .wait(response.chunk())
+                .await
+                .map_err(broke_off)?
+            {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => return Err(broke_off(Failure::transient(anyhow!(e.without_url())))),
+            };
+            let n = chunk.len() as u64;
+            if let Some(size) = self.entry.options.size
+                && total + n > size
+            {
+                part.keep = false;
+                return Err(Failure::fatal(anyhow!(
+                    "the body is longer than size={size}; stopped"
+                )));
+            }
+            if let Some(max) = policy.max_size
+                && total + n > max
+            {
+                part.keep = false;
+                return Err(Failure::fatal(anyhow!(
+                    "the body passed --max-size {max}; stopped"
+                )));
+            }
+            digest.update(&chunk);
+            (&part.file).write_all(&chunk).map_err(|e| {
+                Failure::fatal(anyhow!(e).context(format!("cannot write {}", part.path.display())))
+            })?;
+            total += n;
+            self.task.advance(n);
+            let held = self.worker.throttle.debt(n);
+            if !held.is_zero() {
+                self.limits.sleep(held).await?;
+                // Time spent held back by --limit-rate is not the server's slowness.
+                window_start += held;
+            }
+            self.limits.check()?;
+            window_bytes += n;
+            let window = window_start.elapsed();
+            if policy.min_speed > 0 && window >= policy.idle_timeout {
+                let rate = window_bytes as f64 / window.as_secs_f64();
+                if rate < policy.min_speed as f64 {
+                    return Err(Failure::transient(anyhow!(
+                        "too slow: {}/s over {:.0}s, below --min-speed {}/s",
+                        human_bytes(rate as u64),
+                        window.as_secs_f64(),
+                        human_bytes(policy.min_speed)
+                    )));
+                }
+                window_start = Instant::now();
+                window_bytes = 0;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// `--continue` met a 416 whose Content-Range says the `.part` is already whole: verify it and
+/// put it in place.
+fn finish_complete_part(
+    entry: &Entry,
+    policy: &Policy,
+    part_at: &Path,
+    target: &Path,
+    len: u64,
+) -> Result<Saved, Failure> {
+    let mut part = PartFile::reopen(part_at.to_path_buf(), true).map_err(Failure::fatal)?;
+    let mut digest = Digest::for_entry(entry, policy.digest);
+    if digest.is_on() {
+        digest
+            .read_file(&mut part.file)
+            .with_context(|| format!("cannot read {}", part.path.display()))
+            .map_err(Failure::fatal)?;
+    }
+    let digest = digest.finish();
+    if let Err(e) = verify::check(entry, len, digest.as_ref()) {
+        part.keep = false;
+        return Err(Failure::fatal(e));
+    }
+    part.persist(target, policy.overwrite)
+        .map_err(Failure::fatal)?;
+    Ok(Saved {
+        http_status: StatusCode::RANGE_NOT_SATISFIABLE.as_u16(),
+        bytes: len,
+        sha256: digest.map(|d| to_hex(&d)),
+        length_unverified: false,
+    })
+}
+
+/// `Content-Range: bytes START-END/TOTAL` or `bytes */TOTAL`.
+struct ContentRange {
+    start: u64,
+    total: Option<u64>,
+}
+
+fn content_range(response: &Response) -> Option<ContentRange> {
+    parse_content_range(response.headers().get(CONTENT_RANGE)?.to_str().ok()?)
+}
+
+fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    let start = match range.trim() {
+        "*" => u64::MAX,
+        r => r.split_once('-')?.0.trim().parse().ok()?,
+    };
+    Some(ContentRange { start, total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges() {
+        let r = parse_content_range("bytes 100-199/200").unwrap();
+        assert_eq!((r.start, r.total), (100, Some(200)));
+        let r = parse_content_range("bytes */1234").unwrap();
+        assert_eq!(r.total, Some(1234));
+        let r = parse_content_range("bytes 0-9/*").unwrap();
+        assert_eq!((r.start, r.total), (0, None));
+        assert!(parse_content_range("items 0-1/2").is_none());
+        assert!(parse_content_range("bytes x-1/2").is_none());
+    }
+}

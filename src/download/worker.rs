@@ -1,0 +1,26 @@
+//! One worker as its downloads see it: the run's policy and the services every worker shares,
+//! with the worker's own client and name.
+
+use crate::config::Policy;
+use crate::progress::Progress;
+use crate::throttle::Throttle;
+
+/// One worker as its downloads see it.
+pub struct Worker<'a> {
+    pub policy: &'a Policy,
+    pub progress: &'a Progress,
+    pub throttle: &'a Throttle,
+    /// This worker's client: its connections live on this worker's runtime.
+    pub client: &'a reqwest::Client,
+    /// `worker-3`, or `serial`: how logs and progress name it.
+    pub name: &'a str,
+}
+
+impl Worker<'_> {
+    /// A `-v` line on stderr, tagged with the worker's name.
+    pub fn log(&self, message: std::fmt::Arguments) {
+        if self.policy.verbose {
+            self.progress.println(&format!("[{}] {message}", self.name));
+        }
+    }
+}

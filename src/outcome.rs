@@ -1,0 +1,313 @@
+//! What happened to each entry and to the run: an [`Outcome`] per entry, built here in one
+//! place, whose [`Ending`] carries only what that ending has (a failure cannot also be ok), and
+//! the [`Tally`] over every reported outcome. The data every stage after the list speaks.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::list::{BadLine, Entry};
+use crate::redact::redact_url;
+
+/// How an entry ended, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Failed,
+    Skipped,
+    NotStarted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::NotStarted => "not-started",
+        }
+    }
+}
+
+/// How an entry ended, with what only that ending has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Ok {
+        http_status: u16,
+        /// The size of the file put in place.
+        bytes: u64,
+        /// Lowercase hex digest of the file, when something asked for it.
+        sha256: Option<String>,
+        /// The server sent no Content-Length, so completeness is the server's word.
+        length_unverified: bool,
+    },
+    Skipped {
+        bytes: u64,
+        /// Why (shown in parentheses).
+        note: String,
+    },
+    Failed {
+        http_status: Option<u16>,
+        /// The reason, with its whole cause chain.
+        error: String,
+        /// The entry as a list line for `--failed-out`.
+        relist: String,
+    },
+    NotStarted {
+        relist: String,
+    },
+}
+
+/// What happened to one entry: everything the report shows about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub index: usize,
+    /// Position in the report (see `Entry::seq`).
+    pub seq: usize,
+    pub line: usize,
+    /// The URL with secrets redacted: safe to print.
+    pub url: String,
+    /// Target as shown to the user (output directory joined); `None` for a bad line.
+    pub path: Option<PathBuf>,
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub ending: Ending,
+}
+
+impl Outcome {
+    /// How `entry`, bound for `output_dir`, ended.
+    pub fn of(
+        entry: &Entry,
+        output_dir: &Path,
+        attempts: u32,
+        elapsed: Duration,
+        ending: Ending,
+    ) -> Outcome {
+        Outcome {
+            index: entry.index,
+            seq: entry.seq,
+            line: entry.line,
+            url: redact_url(entry.url.as_str()),
+            path: Some(shown_path(output_dir, &entry.target)),
+            attempts,
+            elapsed,
+            ending,
+        }
+    }
+
+    /// `entry` failed: `error` says why, and `--failed-out` gets it back as a list line.
+    pub fn failed(
+        entry: &Entry,
+        output_dir: &Path,
+        attempts: u32,
+        elapsed: Duration,
+        http_status: Option<u16>,
+        error: String,
+    ) -> Outcome {
+        let ending = Ending::Failed {
+            http_status,
+            error,
+            relist: entry.list_line(),
+        };
+        Outcome::of(entry, output_dir, attempts, elapsed, ending)
+    }
+
+    /// An entry the run never got to.
+    pub fn not_started(entry: &Entry, output_dir: &Path) -> Outcome {
+        let ending = Ending::NotStarted {
+            relist: entry.list_line(),
+        };
+        Outcome::of(entry, output_dir, 0, Duration::ZERO, ending)
+    }
+
+    /// A line of the list that is not a valid entry.
+    pub fn bad_line(bad: &BadLine) -> Outcome {
+        Outcome {
+            index: bad.index,
+            seq: bad.seq,
+            line: bad.line,
+            url: redact_url(&bad.text),
+            path: None,
+            attempts: 0,
+            elapsed: Duration::ZERO,
+            ending: Ending::Failed {
+                http_status: None,
+                error: bad.error.clone(),
+                // Commented out: re-running it would only fail the same way.
+                relist: format!("# {}\n# {}", bad.error, bad.raw),
+            },
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        match self.ending {
+            Ending::Ok { .. } => Status::Ok,
+            Ending::Skipped { .. } => Status::Skipped,
+            Ending::Failed { .. } => Status::Failed,
+            Ending::NotStarted { .. } => Status::NotStarted,
+        }
+    }
+
+    /// The HTTP status of the final response, if there was one.
+    pub fn http_status(&self) -> Option<u16> {
+        match self.ending {
+            Ending::Ok { http_status, .. } => Some(http_status),
+            Ending::Failed { http_status, .. } => http_status,
+            Ending::Skipped { .. } | Ending::NotStarted { .. } => None,
+        }
+    }
+
+    /// The size of the file in place (ok or skipped), else 0.
+    pub fn bytes(&self) -> u64 {
+        match self.ending {
+            Ending::Ok { bytes, .. } | Ending::Skipped { bytes, .. } => bytes,
+            Ending::Failed { .. } | Ending::NotStarted { .. } => 0,
+        }
+    }
+
+    /// What a re-run must still fetch, as list text: failed and not-started entries only.
+    pub fn relist(&self) -> Option<&str> {
+        match &self.ending {
+            Ending::Failed { relist, .. } | Ending::NotStarted { relist } => Some(relist),
+            Ending::Ok { .. } | Ending::Skipped { .. } => None,
+        }
+    }
+}
+
+/// The path shown in reports: relative to the current directory as the user gave it.
+pub fn shown_path(output_dir: &Path, target: &Path) -> PathBuf {
+    if output_dir == Path::new(".") {
+        target.to_path_buf()
+    } else {
+        output_dir.join(target)
+    }
+}
+
+/// Counts and totals over every reported outcome.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub ok: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub not_started: usize,
+    /// Bytes written by downloads that ended `ok`.
+    pub bytes: u64,
+    /// The sum of per-entry times: what the run would take one at a time.
+    pub busy: Duration,
+    /// The run was interrupted by a signal.
+    pub interrupted: bool,
+}
+
+impl Tally {
+    pub fn add(&mut self, outcome: &Outcome) {
+        match outcome.status() {
+            Status::Ok => {
+                self.ok += 1;
+                self.bytes += outcome.bytes();
+            }
+            Status::Failed => self.failed += 1,
+            Status::Skipped => self.skipped += 1,
+            Status::NotStarted => self.not_started += 1,
+        }
+        self.busy += outcome.elapsed;
+    }
+
+    pub fn total(&self) -> usize {
+        self.ok + self.failed + self.skipped + self.not_started
+    }
+}
+
+/// The run as a whole: the tally and how long it took, and how.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub tally: Tally,
+    pub wall: Duration,
+    pub workers: usize,
+    pub serial: bool,
+}
+
+impl Summary {
+    /// Sum of per-entry times over wall time: how much the pool overlapped the downloads.
+    pub fn speedup(&self) -> f64 {
+        let wall = self.wall.as_secs_f64();
+        if wall <= 0.0 {
+            return 1.0;
+        }
+        self.tally.busy.as_secs_f64() / wall
+    }
+
+    /// Bytes per second over the run.
+    pub fn rate(&self) -> f64 {
+        let wall = self.wall.as_secs_f64();
+        if wall <= 0.0 {
+            0.0
+        } else {
+            self.tally.bytes as f64 / wall
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            index: 4,
+            seq: 2,
+            line: 7,
+            url: reqwest::Url::parse("https://u:secret@e.com/a.bin?token=t").unwrap(),
+            target: PathBuf::from("a.bin"),
+            options: Default::default(),
+        }
+    }
+
+    #[test]
+    fn outcomes_are_built_in_one_place() {
+        let o = Outcome::failed(
+            &entry(),
+            Path::new("out"),
+            3,
+            Duration::from_secs(1),
+            Some(503),
+            "HTTP 503".into(),
+        );
+        assert_eq!((o.index, o.seq, o.line, o.attempts), (4, 2, 7, 3));
+        assert_eq!(o.url, "https://u:***@e.com/a.bin?token=***");
+        assert_eq!(o.path.as_deref(), Some(Path::new("out/a.bin")));
+        assert_eq!(
+            (o.status(), o.http_status(), o.bytes()),
+            (Status::Failed, Some(503), 0)
+        );
+        assert!(
+            o.relist()
+                .unwrap()
+                .starts_with("https://u:secret@e.com/a.bin?token=t out=a.bin")
+        );
+        let n = Outcome::not_started(&entry(), Path::new("."));
+        assert_eq!(n.path.as_deref(), Some(Path::new("a.bin")));
+        assert_eq!((n.status(), n.http_status()), (Status::NotStarted, None));
+        assert!(n.relist().is_some());
+    }
+
+    #[test]
+    fn tally_counts_and_sums() {
+        let mut t = Tally::default();
+        let ok = Outcome::of(
+            &entry(),
+            Path::new("."),
+            1,
+            Duration::from_secs(2),
+            Ending::Ok {
+                http_status: 200,
+                bytes: 10,
+                sha256: None,
+                length_unverified: false,
+            },
+        );
+        assert_eq!(ok.relist(), None);
+        t.add(&ok);
+        t.add(&Outcome::not_started(&entry(), Path::new(".")));
+        assert_eq!((t.ok, t.not_started, t.bytes, t.total()), (1, 1, 10, 2));
+        assert_eq!(t.busy, Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,180 @@
+//! The report: what the user reads of each outcome and of the run. The [`Reporter`] is the sink
+//! the pool hands outcomes to in list order; it chooses text, NDJSON or quiet, keeps
+//! `--failed-out`, tallies, and ends with the summary. `render` makes the lines.
+
+mod render;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::config::Config;
+use crate::list::{Entries, Item};
+use crate::outcome::{Outcome, Status, Summary, Tally, shown_path};
+use crate::progress::Progress;
+use crate::redact::redact_url;
+
+/// Where outcomes go, in list order.
+pub struct Reporter<'a> {
+    json: bool,
+    quiet: bool,
+    progress: &'a Progress,
+    failed_out: Option<FailedOut>,
+    tally: Tally,
+    /// Nobody reads stdout any more; nothing more is printed there.
+    stdout_closed: bool,
+}
+
+/// `--failed-out`: what a re-run must still fetch, as a list.
+struct FailedOut {
+    path: PathBuf,
+    file: BufWriter<File>,
+    /// A write failed; said once at the end, without losing the report.
+    broken: bool,
+}
+
+impl<'a> Reporter<'a> {
+    /// Opens `--failed-out` (a fatal error if it cannot be created: nothing has run yet).
+    pub fn new(config: &Config, progress: &'a Progress) -> anyhow::Result<Reporter<'a>> {
+        let failed_out = match &config.failed_out {
+            Some(path) => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    // It holds full URLs, credentials included.
+                    .mode(0o600)
+                    .open(path)
+                    .with_context(|| format!("cannot create --failed-out {}", path.display()))?;
+                Some(FailedOut {
+                    path: path.clone(),
+                    file: BufWriter::new(file),
+                    broken: false,
+                })
+            }
+            None => None,
+        };
+        Ok(Reporter {
+            json: config.json,
+            quiet: config.quiet,
+            progress,
+            failed_out,
+            tally: Tally::default(),
+            stdout_closed: false,
+        })
+    }
+
+    /// Reports the next outcome in list order. Returns false once nobody reads the report any
+    /// more (`fetchpool list | head`): the run should start nothing new and end quietly.
+    pub fn report(&mut self, outcome: &Outcome) -> bool {
+        self.tally.add(outcome);
+        if let (Some(out), Some(line)) = (&mut self.failed_out, outcome.relist())
+            && writeln!(out.file, "{line}").is_err()
+        {
+            out.broken = true;
+        }
+        let hidden = self.quiet && matches!(outcome.status(), Status::Ok | Status::Skipped);
+        if self.stdout_closed || hidden {
+            return !self.stdout_closed;
+        }
+        let line = if self.json {
+            render::json_line(outcome)
+        } else {
+            render::text_line(outcome)
+        };
+        if self.progress.suspend(|| print_line(&line)).is_err() {
+            self.stdout_closed = true;
+        }
+        !self.stdout_closed
+    }
+
+    /// Ends the report: the JSON summary on stdout, the progress cleared, the summary line on
+    /// stderr. `interrupted` says whether a signal cut the run short.
+    pub fn finish(
+        mut self,
+        wall: std::time::Duration,
+        workers: usize,
+        serial: bool,
+        interrupted: bool,
+    ) -> Summary {
+        self.tally.interrupted = interrupted;
+        let summary = Summary {
+            tally: self.tally,
+            wall,
+            workers,
+            serial,
+        };
+        self.progress.finish();
+        let tally = &summary.tally;
+        if self.json && !self.quiet && !self.stdout_closed {
+            let _ = print_line(&render::json_summary(&summary));
+        }
+        if let Some(out) = &mut self.failed_out
+            && (out.file.flush().is_err() || out.broken)
+        {
+            self.progress.println(&format!(
+                "fetchpool: could not write all of {}",
+                out.path.display()
+            ));
+        }
+        if tally.total() == 0 && !tally.interrupted {
+            self.progress
+                .println("fetchpool: the list has no entries; nothing to do");
+        } else if !self.quiet {
+            let interrupted = if tally.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            };
+            // Through the progress writer, which ignores a closed stderr (`2>&1 | head`).
+            self.progress.println(&format!(
+                "fetchpool: {}{interrupted}",
+                render::text_summary(&summary)
+            ));
+        }
+        summary
+    }
+}
+
+/// `--dry-run`: the plan, entry by entry, with no request made and no file touched. Bad lines
+/// are shown as they would be reported. Returns how many lines are invalid.
+pub fn plan(entries: Entries, config: &Config) -> usize {
+    let mut out = io::stdout().lock();
+    let output_dir = &config.download.output_dir;
+    let mut bad = 0;
+    for item in entries {
+        let line = match &item {
+            Item::Entry(entry) => {
+                let url = redact_url(entry.url.as_str());
+                let path = shown_path(output_dir, &entry.target);
+                render::plan_line(
+                    config.json,
+                    entry.index,
+                    entry.line,
+                    &url,
+                    Some(&path),
+                    None,
+                )
+            }
+            Item::Bad(b) => {
+                bad += 1;
+                let url = redact_url(&b.text);
+                render::plan_line(config.json, b.index, b.line, &url, None, Some(&b.error))
+            }
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    bad
+}
+
+/// One line on stdout, flushed at once so a pipe sees each entry as it is reported.
+fn print_line(line: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
+}

@@ -1,0 +1,303 @@
+//! The report's lines: text and NDJSON for each outcome, the summary, the dry-run plan. Pure
+//! functions over outcomes; the sink in `report` decides what to print where.
+
+use serde_json::json;
+
+use crate::outcome::{Ending, Outcome, Status, Summary};
+use crate::units::human_bytes;
+
+/// One text line: status, HTTP status, size, time, target path, and for failures the reason.
+pub fn text_line(o: &Outcome) -> String {
+    let status = o.status();
+    let http = o
+        .http_status()
+        .map_or_else(|| "-".to_string(), |s| s.to_string());
+    let size = match status {
+        Status::Ok | Status::Skipped => human_bytes(o.bytes()),
+        Status::Failed | Status::NotStarted => "-".to_string(),
+    };
+    let time = match status {
+        Status::NotStarted => "-".to_string(),
+        _ => format!("{:.2}s", o.elapsed.as_secs_f64()),
+    };
+    let path = o
+        .path
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |p| p.display().to_string());
+    let mut line = format!(
+        "{:<11} {http:>3} {size:>10} {time:>8}  {path}",
+        status.as_str()
+    );
+    match &o.ending {
+        Ending::Ok {
+            length_unverified: true,
+            ..
+        } => line.push_str("  (length unverified: the server sent no Content-Length)"),
+        Ending::Skipped { note, .. } => {
+            line.push_str("  (");
+            line.push_str(note);
+            line.push(')');
+        }
+        Ending::Failed { error, .. } => {
+            line.push_str("  ");
+            line.push_str(error);
+        }
+        Ending::Ok { .. } | Ending::NotStarted { .. } => {}
+    }
+    line
+}
+
+/// One NDJSON result object (SPEC §5); field names are stable once released.
+pub fn json_line(o: &Outcome) -> String {
+    let (sha256, length_unverified) = match &o.ending {
+        Ending::Ok {
+            sha256,
+            length_unverified,
+            ..
+        } => (sha256.as_deref(), *length_unverified),
+        _ => (None, false),
+    };
+    let error = match &o.ending {
+        Ending::Failed { error, .. } => Some(error.as_str()),
+        _ => None,
+    };
+    json!({
+        "type": "result",
+        "index": o.index,
+        "line": o.line,
+        "url": o.url,
+        "path": o.path.as_ref().map(|p| p.display().to_string()),
+        "status": o.status().as_str(),
+        "http_status": o.http_status(),
+        "bytes": o.bytes(),
+        "attempts": o.attempts,
+        "elapsed_ms": o.elapsed.as_millis() as u64,
+        "sha256": sha256,
+        "length_unverified": length_unverified,
+        "error": error,
+    })
+    .to_string()
+}
+
+/// The NDJSON summary object that ends a `--json` report.
+pub fn json_summary(s: &Summary) -> String {
+    json!({
+        "type": "summary",
+        "schema": 1,
+        "total": s.tally.total(),
+        "ok": s.tally.ok,
+        "failed": s.tally.failed,
+        "skipped": s.tally.skipped,
+        "not_started": s.tally.not_started,
+        "bytes": s.tally.bytes,
+        "elapsed_ms": s.wall.as_millis() as u64,
+        "workers": s.workers,
+        "mode": if s.serial { "serial" } else { "pool" },
+        "speedup": (s.speedup() * 100.0).round() / 100.0,
+    })
+    .to_string()
+}
+
+/// The summary line for stderr.
+pub fn text_summary(s: &Summary) -> String {
+    let t = &s.tally;
+    format!(
+        "{} ok, {} failed, {} skipped, {} not-started; {} in {:.2}s ({}/s); {}; speed-up {:.2}x",
+        t.ok,
+        t.failed,
+        t.skipped,
+        t.not_started,
+        human_bytes(t.bytes),
+        s.wall.as_secs_f64(),
+        human_bytes(s.rate() as u64),
+        mode_text(s),
+        s.speedup(),
+    )
+}
+
+fn mode_text(s: &Summary) -> String {
+    if s.serial {
+        "serial".into()
+    } else if s.workers == 1 {
+        "1 worker".into()
+    } else {
+        format!("{} workers", s.workers)
+    }
+}
+
+/// One line of the `--dry-run` plan: where an entry would go, or why it cannot be run.
+pub fn plan_line(
+    json: bool,
+    index: usize,
+    line: usize,
+    url: &str,
+    path: Option<&std::path::Path>,
+    error: Option<&str>,
+) -> String {
+    if json {
+        return json!({
+            "type": "plan",
+            "index": index,
+            "line": line,
+            "url": url,
+            "path": path.map(|p| p.display().to_string()),
+            "error": error,
+        })
+        .to_string();
+    }
+    match (path, error) {
+        (_, Some(error)) => format!("invalid  {error}"),
+        (Some(path), None) => format!("plan     {url} -> {}", path.display()),
+        (None, None) => format!("plan     {url}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Tally;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn outcome(ending: Ending) -> Outcome {
+        Outcome {
+            index: 0,
+            seq: 0,
+            line: 2,
+            url: "https://e.com/a.bin".into(),
+            path: Some(PathBuf::from("out/a.bin")),
+            attempts: 1,
+            elapsed: Duration::from_millis(210),
+            ending,
+        }
+    }
+
+    fn ok() -> Ending {
+        Ending::Ok {
+            http_status: 200,
+            bytes: 12 * 1024,
+            sha256: Some("ab".repeat(32)),
+            length_unverified: false,
+        }
+    }
+
+    fn failed(http_status: Option<u16>, error: &str) -> Ending {
+        Ending::Failed {
+            http_status,
+            error: error.into(),
+            relist: String::new(),
+        }
+    }
+
+    #[test]
+    fn text_lines() {
+        assert_eq!(
+            text_line(&outcome(ok())),
+            "ok          200   12.0 KiB    0.21s  out/a.bin"
+        );
+        assert_eq!(
+            text_line(&outcome(failed(Some(404), "HTTP 404 Not Found"))),
+            "failed      404          -    0.21s  out/a.bin  HTTP 404 Not Found"
+        );
+        let mut bad = outcome(failed(None, "urls.txt:3: unknown option 'x'"));
+        bad.path = None;
+        assert!(text_line(&bad).ends_with("-  urls.txt:3: unknown option 'x'"));
+        let unverified = outcome(Ending::Ok {
+            http_status: 200,
+            bytes: 1,
+            sha256: None,
+            length_unverified: true,
+        });
+        assert!(text_line(&unverified).contains("length unverified"));
+        let skipped = outcome(Ending::Skipped {
+            bytes: 3,
+            note: "already exists".into(),
+        });
+        assert_eq!(
+            text_line(&skipped),
+            "skipped       -        3 B    0.21s  out/a.bin  (already exists)"
+        );
+        let not_started = outcome(Ending::NotStarted {
+            relist: String::new(),
+        });
+        assert!(text_line(&not_started).starts_with("not-started   -          -        -  "));
+    }
+
+    #[test]
+    fn json_lines() {
+        let v: serde_json::Value = serde_json::from_str(&json_line(&outcome(ok()))).unwrap();
+        assert_eq!(v["type"], "result");
+        assert_eq!(v["index"], 0);
+        assert_eq!(v["line"], 2);
+        assert_eq!(v["path"], "out/a.bin");
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["http_status"], 200);
+        assert_eq!(v["bytes"], 12288);
+        assert_eq!(v["attempts"], 1);
+        assert_eq!(v["elapsed_ms"], 210);
+        assert_eq!(v["sha256"], "ab".repeat(32));
+        assert_eq!(v["length_unverified"], false);
+        assert!(v["error"].is_null());
+        let v: serde_json::Value =
+            serde_json::from_str(&json_line(&outcome(failed(Some(503), "HTTP 503")))).unwrap();
+        assert_eq!(
+            (v["status"].as_str(), v["error"].as_str()),
+            (Some("failed"), Some("HTTP 503"))
+        );
+        assert!(v["sha256"].is_null());
+        assert_eq!(v["bytes"], 0);
+    }
+
+    #[test]
+    fn summaries() {
+        let s = Summary {
+            tally: Tally {
+                ok: 2,
+                failed: 1,
+                bytes: 3 * 1024 * 1024,
+                busy: Duration::from_secs(8),
+                ..Tally::default()
+            },
+            wall: Duration::from_secs(2),
+            workers: 8,
+            serial: false,
+        };
+        assert_eq!(
+            text_summary(&s),
+            "2 ok, 1 failed, 0 skipped, 0 not-started; 3.0 MiB in 2.00s (1.5 MiB/s); 8 workers; speed-up 4.00x"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json_summary(&s)).unwrap();
+        assert_eq!(v["type"], "summary");
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["total"], 3);
+        assert_eq!(v["mode"], "pool");
+        assert_eq!(v["workers"], 8);
+        assert_eq!(v["elapsed_ms"], 2000);
+        let serial = Summary {
+            serial: true,
+            workers: 1,
+            ..s
+        };
+        assert!(text_summary(&serial).contains("; serial;"));
+    }
+
+    #[test]
+    fn plan_lines() {
+        let p = std::path::Path::new("out/a.bin");
+        assert_eq!(
+            plan_line(false, 0, 1, "https://e.com/a.bin", Some(p), None),
+            "plan     https://e.com/a.bin -> out/a.bin"
+        );
+        assert_eq!(
+            plan_line(false, 1, 2, "x", None, Some("l:2: not a valid URL")),
+            "invalid  l:2: not a valid URL"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&plan_line(true, 3, 7, "u", Some(p), None)).unwrap();
+        assert_eq!(
+            (v["type"].as_str(), v["index"].as_u64()),
+            (Some("plan"), Some(3))
+        );
+        assert_eq!(v["path"], "out/a.bin");
+    }
+}
