@@ -5,12 +5,14 @@ Run through benches/compare.sh, which installs the tools and builds fetchpool. E
   RUNS=5            runs per tool and scenario (the median is reported)
   J=8               parallelism for every tool
   SCENARIOS=...     subset of: small large latency ratelimited huge-list
-  TOOLS=...         subset of: fetchpool fetchpool-serial curl aria2 wget2 xargs-curl
+  TOOLS=...         subset of: fetchpool fetchpool-json fetchpool-serial curl aria2 wget2 xargs-curl
   OUT=BENCHMARKS.md where the report goes
 
 Every run goes to a fresh output directory, and a run counts only if every file is there with
-its exact size: a tool that skipped files is reported FAILED, never as fast. Only 127.0.0.1 is
-contacted.
+its exact size: a tool that skipped files is reported FAILED, never as fast. The tools take turns
+within each round (the order reversed every other round), so a slow spell of this shared machine
+falls on all of them. Each run also records the tool's CPU time and the server's (nginx's worker,
+or the paced server), both per file. Only 127.0.0.1 is contacted.
 """
 
 import datetime
@@ -33,7 +35,7 @@ RUNS = int(os.environ.get("RUNS", "5"))
 J = int(os.environ.get("J", "8"))
 SCENARIOS = os.environ.get("SCENARIOS", "small large latency ratelimited huge-list").split()
 TOOLS = os.environ.get(
-    "TOOLS", "fetchpool fetchpool-serial curl aria2 wget2 xargs-curl"
+    "TOOLS", "fetchpool fetchpool-json fetchpool-serial curl aria2 wget2 xargs-curl"
 ).split()
 OUT = os.environ.get("OUT", os.path.join(ROOT, "BENCHMARKS.md"))
 # Downloads land on tmpfs: this measures the downloaders, not ext4 (which slows every tool
@@ -160,6 +162,9 @@ def tool_command(tool, lists, out, count):
     urls, curl_config = lists
     if tool == "fetchpool":
         return [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q", "--progress", "never"]
+    if tool == "fetchpool-json":
+        # --json turns on the SHA-256 of every byte (the report shows it).
+        return [FETCHPOOL, urls, "-j", str(J), "-o", out, "--json", "--progress", "never"]
     if tool == "fetchpool-serial":
         return [FETCHPOOL, urls, "--serial", "-o", out, "-q", "--progress", "never"]
     if tool == "curl":
@@ -193,8 +198,22 @@ def verify(sc, out):
     return None
 
 
-def run_once(cmd, out, rss_file):
-    """Wall seconds and the peak RSS (KiB) of the biggest process the command ran.
+def process_cpu(pids):
+    """CPU seconds (user + system) the processes `pids` have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_once(cmd, out, rss_file, server_pids):
+    """Wall seconds, the peak RSS (KiB) of the biggest process the command ran, its CPU seconds,
+    and the server's CPU seconds meanwhile.
 
     GNU time reports the RSS: a child of this Python process would inherit Python's own peak
     (Linux keeps ru_maxrss across exec), a child of `time` only time's small one. Its own start
@@ -203,13 +222,18 @@ def run_once(cmd, out, rss_file):
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     argv = ["sh", "-c", cmd] if isinstance(cmd, str) else cmd
+    server_before = process_cpu(server_pids)
     started = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + argv,
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file] + argv,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
+    server = process_cpu(server_pids) - server_before
     with open(rss_file) as f:
-        peak = int(f.read().split()[-1])
-    return elapsed, peak, proc.returncode, proc.stderr.decode(errors="replace")[-300:]
+        peak, user, system = f.read().split()[-3:]
+    return {
+        "elapsed": elapsed, "peak": int(peak), "cpu": float(user) + float(system), "server": server,
+        "code": proc.returncode, "err": proc.stderr.decode(errors="replace")[-300:],
+    }
 
 
 def version(argv):
@@ -227,7 +251,7 @@ def fmt_rate(sc, seconds):
     return f"{sc.count / seconds:,.0f} files/s"
 
 
-def bench_scenario(sc, port, tmp):
+def bench_scenario(sc, port, tmp, server_pids):
     base = f"http://127.0.0.1:{port}/{sc.folder}/"
     if sc.rate:
         base = f"http://127.0.0.1:{PACED_PORT}/{sc.folder}/"
@@ -238,50 +262,54 @@ def bench_scenario(sc, port, tmp):
     with open(curl_config, "w") as f:
         f.writelines(f'url = "{base}{name}"\n' for name in sc.files)
     out = tempfile.mkdtemp(prefix="fetchpool-bench-out-", dir=OUT_BASE)
-    rows = []
-    for tool in TOOLS:
-        cmd = tool_command(tool, (urls, curl_config), out, sc.count)
-        times, rss, failure = [], [], None
-        for _ in range(RUNS):
-            elapsed, peak, code, err = run_once(cmd, out, os.path.join(tmp, "rss"))
+    rows = {tool: {"tool": tool, "runs": [], "failure": None,
+                   "cmd": tool_command(tool, (urls, curl_config), out, sc.count)} for tool in TOOLS}
+    for round_ in range(RUNS):
+        for tool in (TOOLS if round_ % 2 == 0 else TOOLS[::-1]):
+            row = rows[tool]
+            if row["failure"]:
+                continue
+            run = run_once(row["cmd"], out, os.path.join(tmp, "rss"), server_pids)
             problem = verify(sc, out)
-            if code != 0 or problem:
-                failure = f"exit {code}; {problem or 'all files present'}; {err.strip()[-120:]}"
-                break
-            times.append(elapsed)
-            rss.append(peak)
+            if run["code"] != 0 or problem:
+                row["failure"] = (f"exit {run['code']}; {problem or 'all files present'}; "
+                                  f"{run['err'].strip()[-120:]}")
+            else:
+                row["runs"].append(run)
         shutil.rmtree(out, ignore_errors=True)
-        shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
-        shown = shown.replace(out, "$OUT").replace(tmp, "$TMP").replace(FETCHPOOL, "fetchpool")
-        shutil.rmtree(out, ignore_errors=True)
-        os.makedirs(out)
-        rows.append({"tool": tool, "times": times, "rss": rss, "failure": failure, "cmd": shown})
-        status = failure or f"median {statistics.median(times):.3f}s over {len(times)} runs"
-        print(f"  {sc.name:<12} {tool:<17} {status}", flush=True)
+    for row in rows.values():
+        shown = row["cmd"] if isinstance(row["cmd"], str) else shlex.join(row["cmd"])
+        row["cmd"] = shown.replace(out, "$OUT").replace(tmp, "$TMP").replace(FETCHPOOL, "fetchpool")
+        times = [r["elapsed"] for r in row["runs"]]
+        status = row["failure"] or f"median {statistics.median(times):.3f}s over {len(times)} runs"
+        print(f"  {sc.name:<12} {row['tool']:<17} {status}", flush=True)
     shutil.rmtree(out, ignore_errors=True)
-    return rows
+    return list(rows.values())
 
 
 def table(sc, rows):
     anchors = [r for r in rows if not r["tool"].startswith("fetchpool") and not r["failure"]]
-    best = min((statistics.median(r["times"]) for r in anchors), default=None)
+    best = min((median(r, "elapsed") for r in anchors), default=None)
     ideal = sc.ideal()
     lines = [f"### {sc.name}: {sc.what}", ""]
     if ideal:
         lines.append(f"Ideal (ceil(N/J) x per-file time): {ideal:.2f} s")
         lines.append("")
-    head = "| tool | median s | min s | vs best anchor |" + (" vs ideal |" if ideal else "") + " rate | peak RSS |"
+    head = ("| tool | median s | min s | vs best anchor |" + (" vs ideal |" if ideal else "")
+            + " rate | peak RSS | CPU per file | server CPU per file |")
     lines += [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
         if r["failure"]:
-            lines.append(f"| {r['tool']} | FAILED: {r['failure']} |" + " |" * (5 if ideal else 4))
+            lines.append(f"| {r['tool']} | FAILED: {r['failure']} |" + " |" * (7 if ideal else 6))
             continue
-        med = statistics.median(r["times"])
+        med = median(r, "elapsed")
         ratio = f"{med / best:.2f}x" if best else "-"
         vs_ideal = f" {med / ideal:.3f}x |" if ideal else ""
+        peak = max(run["peak"] for run in r["runs"])
         lines.append(
-            f"| {r['tool']} | {med:.3f} | {min(r['times']):.3f} | {ratio} |{vs_ideal} "
-            f"{fmt_rate(sc, med)} | {max(r['rss']) / 1024:.1f} MiB |"
+            f"| {r['tool']} | {med:.3f} | {min(run['elapsed'] for run in r['runs']):.3f} | {ratio} |"
+            f"{vs_ideal} {fmt_rate(sc, med)} | {peak / 1024:.1f} MiB | "
+            f"{fmt_cpu(median(r, 'cpu') / sc.count)} | {fmt_cpu(median(r, 'server') / sc.count)} |"
         )
     lines.append("")
     lines.append("<details><summary>commands</summary>")
@@ -292,6 +320,72 @@ def table(sc, rows):
     lines.append("</details>")
     lines.append("")
     return lines
+
+
+def median(row, key):
+    return statistics.median(run[key] for run in row["runs"])
+
+
+def fmt_cpu(seconds):
+    if seconds >= 0.1:
+        return f"{seconds:.2f} s"
+    if seconds >= 0.0001:
+        return f"{seconds * 1000:.2f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+def server_pids(master_pidfile, paced):
+    """nginx's worker processes (the master only supervises) and the paced server."""
+    with open(master_pidfile) as f:
+        master = f.read().strip()
+    children = subprocess.run(["pgrep", "-P", master], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in children] + [paced.pid]
+
+
+def startup_one_url(port, tmp):
+    """Median wall time (ms) over 30 runs of one small URL at -j 8, fetchpool and curl."""
+    url = f"http://127.0.0.1:{port}/startup/one.bin"
+    os.makedirs(os.path.join(tmp, "www", "startup"), exist_ok=True)
+    with open(os.path.join(tmp, "www", "startup", "one.bin"), "wb") as f:
+        f.write(b"x" * 4096)
+    listed = os.path.join(tmp, "one.txt")
+    with open(listed, "w") as f:
+        f.write(url + "\n")
+    out = tempfile.mkdtemp(prefix="fetchpool-bench-one-", dir=OUT_BASE)
+    tools = {
+        "fetchpool": [FETCHPOOL, listed, "-j", "8", "-o", out, "-q", "--overwrite"],
+        "curl": ["curl", "-s", "--fail", "-o", os.path.join(out, "one.bin"), url],
+    }
+    times = {name: [] for name in tools}
+    for _ in range(30):
+        for name, argv in tools.items():
+            started = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+            times[name].append((time.perf_counter() - started) * 1000)
+    shutil.rmtree(out, ignore_errors=True)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def one_gib_peak_rss(port, tmp):
+    """fetchpool's peak RSS (KiB) and wall time for one 1 GiB file, checked for its size."""
+    folder = os.path.join(tmp, "www", "gib")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "one.bin")
+    block = os.urandom(MIB)
+    with open(path, "wb") as f:
+        for _ in range(1024):
+            f.write(block)
+    listed = os.path.join(tmp, "gib.txt")
+    with open(listed, "w") as f:
+        f.write(f"http://127.0.0.1:{port}/gib/one.bin\n")
+    out = tempfile.mkdtemp(prefix="fetchpool-bench-gib-", dir=OUT_BASE)
+    run = run_once([FETCHPOOL, listed, "-o", out, "-q"], out, os.path.join(tmp, "rss"), [])
+    size = os.path.getsize(os.path.join(out, "one.bin")) if run["code"] == 0 else None
+    shutil.rmtree(out, ignore_errors=True)
+    os.remove(path)
+    if size != 1024 * MIB:
+        raise RuntimeError(f"the 1 GiB download failed: exit {run['code']}, {run['err']}")
+    return run["peak"], run["elapsed"]
 
 
 def version_latency():
@@ -345,12 +439,23 @@ def main():
             ]),
             "",
         ]
+        pids = server_pids(os.path.join(tmp, "nginx.pid"), paced)
         for sc in scenarios:
-            rows = bench_scenario(sc, port, tmp)
+            rows = bench_scenario(sc, port, tmp, pids)
             report += table(sc, rows)
         ms = version_latency()
-        report += ["### startup", "", f"`fetchpool --version`: median {ms:.2f} ms over 50 runs.", ""]
-        print(f"  fetchpool --version: {ms:.2f} ms")
+        one = startup_one_url(port, tmp)
+        peak, gib_secs = one_gib_peak_rss(port, tmp)
+        report += [
+            "### startup and memory",
+            "",
+            f"- `fetchpool --version`: median {ms:.2f} ms over 50 runs.",
+            f"- One 4 KiB URL at `-j 8`: fetchpool {one['fetchpool']:.1f} ms, curl {one['curl']:.1f} ms "
+            "(medians of 30, taking turns).",
+            f"- One 1 GiB file: fetchpool's peak RSS {peak / 1024:.1f} MiB ({gib_secs:.2f} s).",
+            "",
+        ]
+        print(f"  fetchpool --version: {ms:.2f} ms; one URL: {one}; 1 GiB: {peak / 1024:.1f} MiB")
         with open(OUT, "w") as f:
             f.write("\n".join(report))
         print(f"\nwrote {OUT}")
