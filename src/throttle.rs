@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Url;
@@ -16,6 +17,9 @@ use reqwest::Url;
 pub struct Throttle {
     rate: Option<RateLimit>,
     pauses: Mutex<HashMap<String, Instant>>,
+    /// Whether any host was ever paused: nearly always not, and then no request needs to take
+    /// the lock every worker shares.
+    any_paused: AtomicBool,
 }
 
 impl Throttle {
@@ -23,6 +27,7 @@ impl Throttle {
         Throttle {
             rate: limit_rate.map(RateLimit::new),
             pauses: Mutex::default(),
+            any_paused: AtomicBool::new(false),
         }
     }
 
@@ -41,15 +46,15 @@ impl Throttle {
         let mut pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
         let entry = pauses.entry(host_key(url)).or_insert(until);
         *entry = (*entry).max(until);
+        self.any_paused.store(true, Ordering::Release);
     }
 
     /// How long `url`'s host is still paused, if it is.
     pub fn host_pause(&self, url: &Url) -> Option<Duration> {
-        let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
-        // Nearly always no host was ever paused: skip building the key for every request.
-        if pauses.is_empty() {
+        if !self.any_paused.load(Ordering::Acquire) {
             return None;
         }
+        let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
         let until = *pauses.get(&host_key(url))?;
         until.checked_duration_since(Instant::now())
     }

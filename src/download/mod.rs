@@ -27,6 +27,7 @@ use crate::interrupt;
 use crate::list::Entry;
 use crate::outcome::{Ending, Outcome, shown_path};
 use crate::progress::Progress;
+use crate::redact::redact_url;
 use crate::throttle::Throttle;
 use crate::units::human_bytes;
 
@@ -123,7 +124,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
     }
 
     let task = worker.progress.start(worker.name, &entry.target);
-    let url = crate::redact::redact_url(entry.url.as_str());
+    let url = || redact_url(entry.url.as_str());
     let mut attempts = 0;
     let result = loop {
         if interrupt::requested() {
@@ -131,8 +132,8 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
         }
         attempts += 1;
         match attempts {
-            1 => worker.log(format_args!("GET {url}")),
-            n => worker.log(format_args!("GET {url} (attempt {n})")),
+            1 => worker.log(|| format!("GET {}", url())),
+            n => worker.log(|| format!("GET {} (attempt {n})", url())),
         }
         task.restart();
         match transfer::attempt(entry, worker, &target, &task).await {
@@ -142,12 +143,15 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
                 if let Some(host) = &failure.busy_host {
                     worker.throttle.pause_host(host, wait);
                 }
-                worker.log(format_args!(
-                    "retry {attempts}/{} in {:.1}s: {url} {:#}",
-                    policy.retries,
-                    wait.as_secs_f64(),
-                    failure.error
-                ));
+                worker.log(|| {
+                    format!(
+                        "retry {attempts}/{} in {:.1}s: {} {:#}",
+                        policy.retries,
+                        wait.as_secs_f64(),
+                        url(),
+                        failure.error
+                    )
+                });
                 if interrupt::unless_cancelled(tokio::time::sleep(wait))
                     .await
                     .is_none()
@@ -162,13 +166,16 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
     let elapsed = started.elapsed();
     match result {
         Ok(saved) => {
-            worker.log(format_args!(
-                "{} {url} -> {} ({}, {:.2}s)",
-                saved.http_status,
-                shown.display(),
-                human_bytes(saved.bytes),
-                elapsed.as_secs_f64()
-            ));
+            worker.log(|| {
+                format!(
+                    "{} {} -> {} ({}, {:.2}s)",
+                    saved.http_status,
+                    url(),
+                    shown.display(),
+                    human_bytes(saved.bytes),
+                    elapsed.as_secs_f64()
+                )
+            });
             let ending = Ending::Ok {
                 http_status: saved.http_status,
                 bytes: saved.bytes,
@@ -178,7 +185,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
             Outcome::of(entry, output_dir, attempts, elapsed, ending)
         }
         Err(failure) => {
-            worker.log(format_args!("failed {url}: {:#}", failure.error));
+            worker.log(|| format!("failed {}: {:#}", url(), failure.error));
             let error = format!("{:#}", failure.error);
             Outcome::failed(
                 entry,

@@ -109,12 +109,14 @@ pub async fn send(
             let _ = next.set_username(entry.url.username());
             let _ = next.set_password(entry.url.password());
         }
-        worker.log(format_args!(
-            "{} {} -> {}",
-            status.as_u16(),
-            redact_url(url.as_str()),
-            redact_url(next.as_str())
-        ));
+        worker.log(|| {
+            format!(
+                "{} {} -> {}",
+                status.as_u16(),
+                redact_url(url.as_str()),
+                redact_url(next.as_str())
+            )
+        });
         url = next;
         redirects += 1;
     }

@@ -61,11 +61,13 @@ pub async fn attempt(
             return finish_complete_part(entry, policy, &part_at, target, have)
                 .map_err(|f| f.status(response.status()));
         }
-        worker.log(format_args!(
-            "{} refused the range of {}; starting over",
-            redact_url(entry.url.as_str()),
-            part_at.display()
-        ));
+        worker.log(|| {
+            format!(
+                "{} refused the range of {}; starting over",
+                redact_url(entry.url.as_str()),
+                part_at.display()
+            )
+        });
         resume_from = None;
     };
     let status = response.status();
