@@ -449,6 +449,50 @@ fn continue_against_a_server_that_ignores_range_starts_over() {
 }
 
 #[test]
+fn continue_without_a_digest_resumes_by_length() {
+    // Text mode and no sha256=: nothing is hashed, and the resumed bytes are taken by length.
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(100_000, 24);
+    let b = body.clone();
+    let server = Server::start(move |req| Reply::ranged(req, &b));
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/big.bin.part"), &body[..25_000]).unwrap();
+    let (code, report, _) = run(dir.path(), &[server.url("/big.bin")], &["--continue"]);
+    assert_eq!(code, 0, "{report:?}");
+    assert!(report[0].starts_with("ok          206"), "{}", report[0]);
+    assert_eq!(server.requests()[0].header("range"), Some("bytes=25000-"));
+    assert_eq!(std::fs::read(dir.path().join("out/big.bin")).unwrap(), body);
+    assert_eq!(out_files(dir.path()), ["big.bin"]);
+}
+
+#[test]
+fn a_listed_sha256_checks_the_resumed_bytes_in_text_mode_too() {
+    // The .part's first bytes are not the server's: only a digest over the whole file, old
+    // bytes included, can tell, and text mode computes it because the list asks.
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(100_000, 25);
+    let b = body.clone();
+    let server = Server::start(move |req| Reply::ranged(req, &b));
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let mut wrong = body[..40_000].to_vec();
+    wrong[100] ^= 0xff;
+    std::fs::write(dir.path().join("out/big.bin.part"), &wrong).unwrap();
+    let sha = crate::support::sha256_hex(&body);
+    let (code, report, _) = run(
+        dir.path(),
+        &[format!("{} sha256={sha}", server.url("/big.bin"))],
+        &["--continue"],
+    );
+    assert_eq!(code, 1);
+    assert!(report[0].contains("sha256 mismatch"), "{}", report[0]);
+    assert_eq!(server.requests()[0].header("range"), Some("bytes=40000-"));
+    assert!(
+        out_files(dir.path()).is_empty(),
+        "no target, and the .part that cannot be right is removed"
+    );
+}
+
+#[test]
 fn continue_with_a_complete_part_verifies_it() {
     let dir = tempfile::tempdir().unwrap();
     let body = payload(30_000, 23);
