@@ -125,7 +125,7 @@ impl Outcome {
             index: bad.index,
             seq: bad.seq,
             line: bad.line,
-            url: redact_url(&bad.text),
+            url: bad.text.clone(),
             path: None,
             attempts: 0,
             elapsed: Duration::ZERO,

@@ -14,8 +14,12 @@ const SECRET_PARAMS: [&str; 9] = [
     "secret",
 ];
 
+/// Whether a query parameter carries a credential; the name is compared percent-decoded, so
+/// `%74oken` is `token`.
 fn is_secret_param(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
+    let lower = percent_encoding::percent_decode_str(name)
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
     if SECRET_PARAMS.contains(&lower.as_str()) {
         return true;
     }
@@ -26,62 +30,81 @@ fn is_secret_param(name: &str) -> bool {
             .any(|w| lower.contains(w))
 }
 
-/// Hides the password of `user:pass@` and the values of credential query parameters. Works on
-/// raw text, so a line that failed to parse as a URL is redacted too.
-pub fn redact_url(raw: &str) -> String {
-    let (before_fragment, fragment) = match raw.find('#') {
-        Some(i) => raw.split_at(i),
-        None => (raw, ""),
-    };
-    let (base, query) = match before_fragment.find('?') {
-        Some(i) => (&before_fragment[..i], Some(&before_fragment[i + 1..])),
-        None => (before_fragment, None),
-    };
+/// Hides the credentials of a URL that parsed: the password of `user:pass@` (or the user name
+/// itself when there is no password, as in `https://TOKEN@host/`, how many CI systems pass a
+/// token) and the values of credential query parameters. A parsed URL percent-encodes its
+/// userinfo, so that ends at the authority, and an `@` later in the path is only a path.
+pub fn redact_url(url: &str) -> String {
+    redact(url, Userinfo::InAuthority)
+}
+
+/// The same for text that did not parse as a URL, where a password may hold a `/`, `?`, `#` or
+/// space: everything between `://` and the text's last `@` is taken for userinfo.
+pub fn redact_text(text: &str) -> String {
+    redact(text, Userinfo::BeforeLastAt)
+}
+
+/// Where userinfo can end.
+#[derive(Clone, Copy)]
+enum Userinfo {
+    InAuthority,
+    BeforeLastAt,
+}
+
+fn redact(raw: &str, userinfo: Userinfo) -> String {
     let mut out = String::with_capacity(raw.len());
-    // userinfo: between "://" and the first '@' of the authority.
-    match base.find("://") {
-        Some(start) => {
-            let auth_start = start + 3;
-            let auth_end = base[auth_start..]
-                .find('/')
-                .map_or(base.len(), |i| auth_start + i);
-            let authority = &base[auth_start..auth_end];
-            out.push_str(&base[..auth_start]);
-            match authority.rfind('@') {
-                Some(at) => {
-                    let userinfo = &authority[..at];
-                    match userinfo.find(':') {
-                        Some(colon) => {
-                            out.push_str(&userinfo[..colon]);
-                            out.push_str(":***");
-                        }
-                        None => out.push_str(userinfo),
-                    }
-                    out.push_str(&authority[at..]);
-                }
-                None => out.push_str(authority),
-            }
-            out.push_str(&base[auth_end..]);
+    let Some(scheme_end) = raw.find("://").map(|i| i + 3) else {
+        redact_query_and_fragment(raw, &mut out);
+        return out;
+    };
+    out.push_str(&raw[..scheme_end]);
+    let rest = &raw[scheme_end..];
+    let at = match userinfo {
+        Userinfo::InAuthority => {
+            let authority = rest.find(['/', '?', '#']).map_or(rest, |end| &rest[..end]);
+            authority.rfind('@')
         }
-        None => out.push_str(base),
-    }
-    if let Some(query) = query {
-        out.push('?');
-        for (i, pair) in query.split('&').enumerate() {
-            if i > 0 {
-                out.push('&');
-            }
-            match pair.split_once('=') {
-                Some((name, _)) if is_secret_param(name) => {
-                    out.push_str(name);
-                    out.push_str("=***");
+        Userinfo::BeforeLastAt => rest.rfind('@'),
+    };
+    let rest = match at {
+        Some(at) => {
+            match rest[..at].split_once(':') {
+                Some((user, _password)) => {
+                    out.push_str(user);
+                    out.push_str(":***");
                 }
-                _ => out.push_str(pair),
+                None => out.push_str("***"),
             }
+            &rest[at..]
+        }
+        None => rest,
+    };
+    redact_query_and_fragment(rest, &mut out);
+    out
+}
+
+/// Copies `rest` (host, path, query, fragment) with the values of credential parameters hidden.
+fn redact_query_and_fragment(rest: &str, out: &mut String) {
+    let (before_fragment, fragment) = rest.split_at(rest.find('#').unwrap_or(rest.len()));
+    let Some((base, query)) = before_fragment.split_once('?') else {
+        out.push_str(rest);
+        return;
+    };
+    out.push_str(base);
+    out.push('?');
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((name, _)) if is_secret_param(name) => {
+                out.push_str(name);
+                out.push_str("=***");
+            }
+            _ => out.push_str(pair),
         }
     }
     out.push_str(fragment);
-    out
 }
 
 #[cfg(test)]
@@ -94,7 +117,7 @@ mod tests {
             redact_url("https://user:pass@h.com/a?x=1"),
             "https://user:***@h.com/a?x=1"
         );
-        assert_eq!(redact_url("https://user@h.com/"), "https://user@h.com/");
+        assert_eq!(redact_url("https://TOKEN@h.com/"), "https://***@h.com/");
         assert_eq!(
             redact_url("https://h.com/a?token=abc&id=7&API_KEY=k&sig=s#frag"),
             "https://h.com/a?token=***&id=7&API_KEY=***&sig=***#frag"
@@ -116,5 +139,30 @@ mod tests {
         // The '@' of a path is not userinfo.
         assert_eq!(redact_url("https://h.com/a:b@c"), "https://h.com/a:b@c");
         assert_eq!(redact_url("not a url"), "not a url");
+        assert_eq!(
+            redact_url("https://h/?%74oken=abc&%4B%45Y=k&x=1"),
+            "https://h/?%74oken=***&%4B%45Y=***&x=1"
+        );
+    }
+
+    #[test]
+    fn text_that_did_not_parse() {
+        for (raw, want) in [
+            ("http://user:pa/ss@host/", "http://user:***@host/"),
+            ("http://user:pa#ss@host/x", "http://user:***@host/x"),
+            (
+                "http://user:pa?ss@host/x?token=t",
+                "http://user:***@host/x?token=***",
+            ),
+            (
+                "http://user:pa ss@host/ out=x",
+                "http://user:***@host/ out=x",
+            ),
+            ("http://tok/en@host/", "http://***@host/"),
+            ("ftp://u:p@h/?sig=1#f", "ftp://u:***@h/?sig=***#f"),
+            ("no scheme ?token=1", "no scheme ?token=***"),
+        ] {
+            assert_eq!(redact_text(raw), want, "{raw}");
+        }
     }
 }

@@ -14,6 +14,7 @@ use crate::cli::Shard;
 use crate::config::{Config, ListSource};
 use crate::interrupt;
 use crate::naming::{self, Namer};
+use crate::redact::redact_text;
 
 mod parse;
 
@@ -65,7 +66,7 @@ pub struct BadLine {
     pub index: usize,
     pub seq: usize,
     pub line: usize,
-    /// The line's first field, for the report's `url`.
+    /// The line's first field with any credentials hidden: safe to print as the report's `url`.
     pub text: String,
     /// `LIST:LINE: reason`.
     pub error: String,
@@ -225,7 +226,9 @@ impl Entries {
             index: self.index,
             seq: 0,
             line: self.line,
-            text: first_field(raw).to_string(),
+            // Redacted as a whole line first: a password may hold a space, and its first half
+            // would otherwise be the first field.
+            text: first_field(&redact_text(raw)).to_string(),
             error: format!("{}:{}: {reason}", self.name, self.line),
             raw: raw.trim().to_string(),
         });

@@ -161,8 +161,7 @@ pub fn plan(entries: Entries, config: &Config) -> usize {
             }
             Item::Bad(b) => {
                 bad += 1;
-                let url = redact_url(&b.text);
-                render::plan_line(config.json, b.index, b.line, &url, None, Some(&b.error))
+                render::plan_line(config.json, b.index, b.line, &b.text, None, Some(&b.error))
             }
         };
         if writeln!(out, "{line}").is_err() {

@@ -148,6 +148,14 @@ fn secrets_are_redacted_everywhere() {
         with_secrets("/a"),
         with_secrets("/missing"),
         "ftp://bob:pw-SECRET@h/x".into(),
+        // Passwords that keep the line from parsing: a '/', '#', '?' or space in them.
+        "http://carol:sl/ash-SECRET@127.0.0.1/x".into(),
+        "http://carol:ha#sh-SECRET@127.0.0.1/x".into(),
+        "http://carol:qu?ery-SECRET@127.0.0.1/x".into(),
+        "http://carol:spa ce-SECRET@127.0.0.1/x".into(),
+        // A token as the user name, and a percent-encoded parameter name.
+        server.url("/b").replace("http://", "http://usertok-SECRET@"),
+        server.url("/c") + "?%74oken=enc-SECRET",
     ];
     let list = write_list(dir.path(), "urls.txt", &urls);
     for args in [
@@ -173,6 +181,12 @@ fn secrets_are_redacted_everywhere() {
             "amz-SECRET",
             "key-SECRET",
             "pw-SECRET",
+            "sl/ash",
+            "ha#sh",
+            "qu?ery",
+            "spa",
+            "usertok",
+            "enc-SECRET",
         ] {
             assert!(!all.contains(secret), "{args:?} printed {secret}:\n{all}");
         }
@@ -180,7 +194,8 @@ fn secrets_are_redacted_everywhere() {
         assert!(all.contains("token=***"), "{args:?}: {all}");
     }
     // The credentials still reach the server.
-    let req = &server.requests()[0];
+    let requests = server.requests();
+    let req = requests.iter().find(|r| r.path() == "/a").unwrap();
     assert!(req.target.contains("token=tok-SECRET"));
     assert!(
         req.header("authorization")
