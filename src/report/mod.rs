@@ -7,7 +7,7 @@ mod render;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -28,35 +28,63 @@ pub struct Reporter<'a> {
     stdout_closed: bool,
 }
 
-/// `--failed-out`: what a re-run must still fetch, as a list.
+/// `--failed-out`: what a re-run must still fetch, as a list. It holds full URLs, credentials
+/// included, so it is written as a new file only its owner can read, beside FILE, and renamed
+/// over FILE when the report ends: an existing FILE readable by others (or a symlink there) is
+/// replaced, never written through.
 struct FailedOut {
     path: PathBuf,
+    temp: PathBuf,
     file: BufWriter<File>,
     /// A write failed; said once at the end, without losing the report.
     broken: bool,
+    placed: bool,
+}
+
+impl FailedOut {
+    fn create(path: &Path) -> anyhow::Result<FailedOut> {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .with_context(|| format!("cannot create --failed-out {}", path.display()))?;
+        Ok(FailedOut {
+            path: path.to_path_buf(),
+            temp,
+            file: BufWriter::new(file),
+            broken: false,
+            placed: false,
+        })
+    }
+
+    /// Flushes the list and puts it in place; false if any of it could not be written.
+    fn place(&mut self) -> bool {
+        let written = self.file.flush().is_ok() && !self.broken;
+        self.placed = std::fs::rename(&self.temp, &self.path).is_ok();
+        written && self.placed
+    }
+}
+
+impl Drop for FailedOut {
+    /// A run that ends before its report does leaves no stray copy of the credentials.
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
 }
 
 impl<'a> Reporter<'a> {
     /// Opens `--failed-out` (a fatal error if it cannot be created: nothing has run yet).
     pub fn new(config: &Config, progress: &'a Progress) -> anyhow::Result<Reporter<'a>> {
-        let failed_out = match &config.failed_out {
-            Some(path) => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    // It holds full URLs, credentials included.
-                    .mode(0o600)
-                    .open(path)
-                    .with_context(|| format!("cannot create --failed-out {}", path.display()))?;
-                Some(FailedOut {
-                    path: path.clone(),
-                    file: BufWriter::new(file),
-                    broken: false,
-                })
-            }
-            None => None,
-        };
+        let failed_out = config
+            .failed_out
+            .as_deref()
+            .map(FailedOut::create)
+            .transpose()?;
         Ok(Reporter {
             json: config.json,
             quiet: config.quiet,
@@ -113,7 +141,7 @@ impl<'a> Reporter<'a> {
             let _ = print_line(&render::json_summary(&summary));
         }
         if let Some(out) = &mut self.failed_out
-            && (out.file.flush().is_err() || out.broken)
+            && !out.place()
         {
             self.progress.println(&format!(
                 "fetchpool: could not write all of {}",

@@ -154,7 +154,9 @@ fn secrets_are_redacted_everywhere() {
         "http://carol:qu?ery-SECRET@127.0.0.1/x".into(),
         "http://carol:spa ce-SECRET@127.0.0.1/x".into(),
         // A token as the user name, and a percent-encoded parameter name.
-        server.url("/b").replace("http://", "http://usertok-SECRET@"),
+        server
+            .url("/b")
+            .replace("http://", "http://usertok-SECRET@"),
         server.url("/c") + "?%74oken=enc-SECRET",
     ];
     let list = write_list(dir.path(), "urls.txt", &urls);

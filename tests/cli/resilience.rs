@@ -552,6 +552,51 @@ fn fail_fast_reports_the_rest_not_started() {
 }
 
 #[test]
+fn failed_out_replaces_a_readable_file_and_a_symlink_with_a_private_one() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::status(404));
+    let url = server
+        .url("/gone")
+        .replace("http://", "http://ann:pw-SECRET@");
+    // An old list others can read, and a symlink that points at a file to keep.
+    let old = dir.path().join("rest.txt");
+    std::fs::write(&old, "old\n").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me\n").unwrap();
+    symlink(&victim, dir.path().join("link.txt")).unwrap();
+    for name in ["rest.txt", "link.txt"] {
+        let (code, _, _) = run(
+            dir.path(),
+            std::slice::from_ref(&url),
+            &["--failed-out", name],
+        );
+        assert_eq!(code, 1);
+        let path = dir.path().join(name);
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file(), "{name} is a regular file now");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("pw-SECRET")
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["link.txt", "out", "rest.txt", "urls.txt", "victim.txt"],
+        "no temp left"
+    );
+}
+
+#[test]
 fn failed_out_is_a_list_of_what_to_retry() {
     let dir = tempfile::tempdir().unwrap();
     let fixed = Arc::new(AtomicUsize::new(0));
