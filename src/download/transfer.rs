@@ -80,22 +80,42 @@ pub async fn attempt(
     }
     let fail = |f: Failure| f.status(status);
 
-    // Appending is only safe when the server sends exactly the bytes after ours.
-    let append_from = match resume_from {
-        Some(have) if status == StatusCode::PARTIAL_CONTENT => {
-            if content_range(&response).map(|r| r.start) != Some(have) {
+    // Appending is only safe when the server sends exactly the bytes after ours, and a 206 says
+    // which bytes of how many it holds: `body_end` is the file's length after this body,
+    // `declared` its length when complete.
+    let (append_from, body_end, declared) = if status == StatusCode::PARTIAL_CONTENT {
+        let Some(have) = resume_from else {
+            return Err(fail(Failure::fatal(anyhow!(
+                "the server sent part of the file (206) although no range was asked for"
+            ))));
+        };
+        match content_range(&response) {
+            Some(ContentRange {
+                start,
+                end: Some(end),
+                total: Some(total),
+            }) if start == have && end >= start && end < total => {
+                if response
+                    .content_length()
+                    .is_some_and(|len| len != end - start + 1)
+                {
+                    return Err(fail(Failure::transient(anyhow!(
+                        "the server's Content-Length does not match its Content-Range"
+                    ))));
+                }
+                (Some(have), Some(end + 1), Some(total))
+            }
+            _ => {
                 let _ = std::fs::remove_file(&part_at);
                 return Err(fail(Failure::transient(anyhow!(
                     "the server answered the resume request with another range; starting over"
                 ))));
             }
-            Some(have)
         }
-        _ => None,
+    } else {
+        let len = response.content_length();
+        (None, len, len)
     };
-    let declared = response
-        .content_length()
-        .map(|len| len + append_from.unwrap_or(0));
     if let (Some(declared), Some(size)) = (declared, entry.options.size)
         && declared != size
     {
@@ -155,11 +175,20 @@ pub async fn attempt(
         )
         .await
         .map_err(fail)?;
-    if let Some(declared) = declared
-        && len != declared
+    if let Some(body_end) = body_end
+        && len != body_end
     {
         return Err(fail(Failure::transient(anyhow!(
-            "truncated: received {len} of {declared} bytes"
+            "truncated: received {len} of {body_end} bytes"
+        ))));
+    }
+    if let Some(declared) = declared
+        && len < declared
+    {
+        // A 206 that ends before the file does: its bytes are good, and the next attempt
+        // (or `--continue` run) asks for the rest. Never placed short.
+        return Err(fail(Failure::transient(anyhow!(
+            "the server sent bytes up to {len} of {declared}; the rest is still to come"
         ))));
     }
     let digest = digest.finish();
@@ -296,9 +325,11 @@ fn finish_complete_part(
     })
 }
 
-/// `Content-Range: bytes START-END/TOTAL` or `bytes */TOTAL`.
+/// `Content-Range: bytes START-END/TOTAL` or `bytes */TOTAL` (then START is `u64::MAX` and
+/// END is `None`).
 struct ContentRange {
     start: u64,
+    end: Option<u64>,
     total: Option<u64>,
 }
 
@@ -313,11 +344,14 @@ fn parse_content_range(value: &str) -> Option<ContentRange> {
         "*" => None,
         t => Some(t.parse().ok()?),
     };
-    let start = match range.trim() {
-        "*" => u64::MAX,
-        r => r.split_once('-')?.0.trim().parse().ok()?,
+    let (start, end) = match range.trim() {
+        "*" => (u64::MAX, None),
+        r => {
+            let (start, end) = r.split_once('-')?;
+            (start.trim().parse().ok()?, Some(end.trim().parse().ok()?))
+        }
     };
-    Some(ContentRange { start, total })
+    Some(ContentRange { start, end, total })
 }
 
 #[cfg(test)]
@@ -327,11 +361,12 @@ mod tests {
     #[test]
     fn content_ranges() {
         let r = parse_content_range("bytes 100-199/200").unwrap();
-        assert_eq!((r.start, r.total), (100, Some(200)));
+        assert_eq!((r.start, r.end, r.total), (100, Some(199), Some(200)));
         let r = parse_content_range("bytes */1234").unwrap();
-        assert_eq!(r.total, Some(1234));
+        assert_eq!((r.end, r.total), (None, Some(1234)));
         let r = parse_content_range("bytes 0-9/*").unwrap();
-        assert_eq!((r.start, r.total), (0, None));
+        assert_eq!((r.start, r.end, r.total), (0, Some(9), None));
+        assert!(parse_content_range("bytes 5-/10").is_none());
         assert!(parse_content_range("items 0-1/2").is_none());
         assert!(parse_content_range("bytes x-1/2").is_none());
     }

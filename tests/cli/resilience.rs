@@ -492,6 +492,82 @@ fn a_listed_sha256_checks_the_resumed_bytes_in_text_mode_too() {
     );
 }
 
+/// Answers a Range request with at most `cap` bytes (and an honest Content-Range), and a plain
+/// request with a 206 of the first `cap` bytes that nobody asked for.
+fn stingy_ranges(body: Vec<u8>, cap: usize) -> Server {
+    Server::start(move |req| {
+        let start = req
+            .header("range")
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.strip_suffix('-'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        let end = (start + cap).min(body.len());
+        Reply {
+            status: 206,
+            ..Reply::ok(body[start..end].to_vec())
+        }
+        .header(
+            "Content-Range",
+            &format!("bytes {start}-{}/{}", end - 1, body.len()),
+        )
+    })
+}
+
+#[test]
+fn a_206_short_of_the_end_is_continued_never_placed_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(100_000, 26);
+    let server = stingy_ranges(body.clone(), 40_000);
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/f.bin.part"), &body[..10_000]).unwrap();
+
+    // No retries: the first 206 ends at 50,000 of 100,000; nothing is placed, the bytes are kept.
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &["--continue", "--retries", "0"],
+    );
+    assert_eq!(code, 1);
+    assert!(report[0].contains("50000 of 100000"), "{}", report[0]);
+    assert_eq!(out_files(dir.path()), ["f.bin.part"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("out/f.bin.part")).unwrap(),
+        &body[..50_000]
+    );
+
+    // With retries, each attempt asks for what is still missing, until the file is whole.
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &["--continue", "--json"],
+    );
+    assert_eq!(code, 0, "{report:?}");
+    assert_eq!(json(&report[0])["attempts"], 2);
+    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    let ranges: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("range").unwrap_or("-").to_string())
+        .collect();
+    assert_eq!(ranges, ["bytes=10000-", "bytes=50000-", "bytes=90000-"]);
+    assert_eq!(out_files(dir.path()), ["f.bin"]);
+}
+
+#[test]
+fn an_unasked_206_is_not_a_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = stingy_ranges(payload(100_000, 27), 100);
+    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--retries", "0"]);
+    assert_eq!(code, 1);
+    assert!(
+        report[0].contains("no range was asked for"),
+        "{}",
+        report[0]
+    );
+    assert!(out_files(dir.path()).is_empty());
+}
+
 #[test]
 fn continue_with_a_complete_part_verifies_it() {
     let dir = tempfile::tempdir().unwrap();
