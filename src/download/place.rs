@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -65,10 +65,12 @@ pub fn check_existing(
     )
 }
 
-/// The length of a `.part` worth resuming: a regular file (not a symlink) with bytes in it.
+/// The length of a `.part` worth resuming: a regular file (not a symlink) with bytes in it and
+/// no other name. Appending to a file with another hard link would change that other file too;
+/// such a `.part` is started over instead (its name unlinked, the other name left as it is).
 pub fn resumable_len(part: &Path) -> Option<u64> {
     let meta = fs::symlink_metadata(part).ok()?;
-    (meta.is_file() && meta.len() > 0).then_some(meta.len())
+    (meta.is_file() && meta.len() > 0 && meta.nlink() == 1).then_some(meta.len())
 }
 
 /// Creates the directories between the output directory and the target, refusing to pass
@@ -152,8 +154,14 @@ impl PartFile {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .with_context(|| format!("cannot reopen {}", path.display()))?;
-        if !file.metadata().is_ok_and(|m| m.is_file()) {
-            bail!("{} is not a regular file", path.display());
+        // Checked again on what was opened: the name may have been swapped since it was looked at.
+        match file.metadata() {
+            Ok(meta) if !meta.is_file() => bail!("{} is not a regular file", path.display()),
+            Ok(meta) if meta.nlink() != 1 => {
+                bail!("{} has other hard links; not resuming it", path.display())
+            }
+            Ok(_) => {}
+            Err(e) => return Err(anyhow!(e).context(format!("cannot inspect {}", path.display()))),
         }
         Ok(PartFile {
             path,

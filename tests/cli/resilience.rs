@@ -569,6 +569,28 @@ fn an_unasked_206_is_not_a_whole_file() {
 }
 
 #[test]
+fn continue_never_appends_to_a_part_with_other_hard_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(100_000, 28);
+    let b = body.clone();
+    let server = Server::start(move |req| Reply::ranged(req, &b));
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let other = dir.path().join("other.bin");
+    std::fs::write(&other, &body[..30_000]).unwrap();
+    std::fs::hard_link(&other, dir.path().join("out/f.bin.part")).unwrap();
+    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--continue"]);
+    assert_eq!(code, 0, "{report:?}");
+    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    assert_eq!(
+        std::fs::read(&other).unwrap(),
+        &body[..30_000],
+        "the other name is untouched"
+    );
+    assert_eq!(server.requests()[0].header("range"), None, "started over");
+    assert_eq!(out_files(dir.path()), ["f.bin"]);
+}
+
+#[test]
 fn continue_with_a_complete_part_verifies_it() {
     let dir = tempfile::tempdir().unwrap();
     let body = payload(30_000, 23);
