@@ -1009,6 +1009,27 @@ fn sigint_during_a_retry_wait_ends_it() {
 }
 
 #[test]
+fn a_stalled_attempt_ends_at_max_time_not_at_the_idle_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::Stall(1_000)));
+    let started = Instant::now();
+    let (code, report, _) = run(
+        dir.path(),
+        &[server.url("/stall")],
+        &["--timeout", "30", "--max-time", "1", "--retries", "0"],
+    );
+    // The idle limit alone would hold it for 30 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, 1);
+    assert!(report[0].contains("--max-time 1s"), "{}", report[0]);
+    assert!(out_files(dir.path()).is_empty());
+}
+
+#[test]
 fn limit_rate_waits_end_at_max_time() {
     let dir = tempfile::tempdir().unwrap();
     // 200 KB at 1 KiB/s would take minutes; --max-time 2 must end it, sleeping or not.
