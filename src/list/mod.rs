@@ -17,6 +17,8 @@ use crate::naming::{self, Namer};
 use crate::redact::redact_text;
 
 mod parse;
+#[cfg(test)]
+mod properties;
 
 use parse::parse_line;
 pub use parse::{Options, to_hex};

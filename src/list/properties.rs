@@ -1,0 +1,74 @@
+//! Property tests: whatever a list holds, reading it never panics, every target stays inside the
+//! output directory as one safe relative path, and the targets of one run are distinct.
+
+use std::collections::HashSet;
+use std::io::Cursor;
+use std::path::Component;
+
+use proptest::prelude::*;
+
+use super::{Entries, Item};
+use crate::naming::{MAX_NAME, PART_SUFFIX};
+
+/// Reads `list` and checks every entry's target.
+fn check(list: Vec<u8>) -> Result<(), TestCaseError> {
+    let mut seen = HashSet::new();
+    for item in Entries::new(Cursor::new(list), "l".into()) {
+        let Item::Entry(entry) = item else { continue };
+        let target = &entry.target;
+        prop_assert!(target.is_relative(), "{target:?}");
+        prop_assert!(target.components().count() > 0, "{target:?}");
+        for component in target.components() {
+            let Component::Normal(name) = component else {
+                return Err(TestCaseError::fail(format!("{target:?} has {component:?}")));
+            };
+            let name = name.to_string_lossy();
+            prop_assert!(name.len() + PART_SUFFIX.len() <= 255, "{target:?}");
+            prop_assert!(name.len() <= MAX_NAME, "{target:?}");
+            prop_assert!(
+                !name.chars().any(|c| c.is_control() || c == '\\'),
+                "{target:?}"
+            );
+        }
+        prop_assert!(seen.insert(target.clone()), "{target:?} given twice");
+    }
+    Ok(())
+}
+
+/// Lines that look like list entries: a URL with a hostile path, maybe an `out=`.
+fn url_line() -> impl Strategy<Value = String> {
+    let path = prop_oneof![
+        "[ -~]{0,40}",
+        Just("..".to_string()),
+        Just("%2e%2e/%2e%2e/x".to_string()),
+        Just("a/%2F..%2Fb".to_string()),
+        Just("x%00y%0a%5c".to_string()),
+        "[a-z.]{0,300}",
+    ];
+    let out = prop_oneof![
+        Just(String::new()),
+        "[ -~&&[^ ]]{0,30}".prop_map(|o| format!(" out={o}")),
+        Just(" out=../x".to_string()),
+        Just(" out=/etc/x".to_string()),
+        Just(" out=a/./b".to_string()),
+        "[a-z]{240,260}".prop_map(|o| format!(" out={o}")),
+    ];
+    ("https?://[a-z0-9.]{1,12}(:[0-9]{1,5})?/", path, out)
+        .prop_map(|(base, path, out)| format!("{base}{path}{out}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_bytes_as_a_list(lines in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..120), 0..12)) {
+        check(lines.join(&b'\n'))?;
+    }
+
+    #[test]
+    fn hostile_urls_and_out_values(lines in prop::collection::vec(url_line(), 1..24)) {
+        // Repeat the list once, so collisions are sure to be met.
+        let text = lines.join("\n");
+        check(format!("{text}\n{text}\n").into_bytes())?;
+    }
+}
