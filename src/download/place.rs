@@ -106,47 +106,39 @@ pub fn create_parents(output_dir: &Path, relative: &Path) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// A `NAME.part` of this run; removed on drop unless it was put in place or is kept for
-/// `--continue`.
+/// A `NAME.part` of this run, locked (`flock`, exclusive) for as long as this run writes it, so
+/// that no other fetchpool removes, appends to or places it meanwhile. Removed on drop unless it
+/// was put in place or is kept for `--continue`; only ever the inode this run opened.
 pub struct PartFile {
     pub path: PathBuf,
     pub file: File,
     /// Keep the bytes for a later resume (they are a prefix of the body the server sent).
     pub keep: bool,
+    /// Device and inode of `file`: what the path must still name to be placed or removed.
+    id: (u64, u64),
     done: bool,
 }
 
 impl PartFile {
-    /// Creates a fresh `.part` exclusively, which never follows a symlink. One left by an
-    /// earlier run (or planted there) is unlinked, never opened, and the create tried again:
-    /// creating first saves a lookup per file in the usual case where there is none.
+    /// Creates a fresh `.part` exclusively, which never follows a symlink. One that is there
+    /// already is left by an earlier run, planted, or being written by another run: the first two
+    /// are unlinked (never written) and the create tried again; the third fails the entry.
+    /// Creating first saves a lookup per file in the usual case where there is none.
     pub fn create(path: PathBuf, keep: bool) -> anyhow::Result<PartFile> {
         let create = || OpenOptions::new().write(true).create_new(true).open(&path);
         let file = match create() {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                match fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(
-                            anyhow!(e).context(format!("cannot remove stale {}", path.display()))
-                        );
-                    }
-                }
+                remove_stale(&path)?;
                 create()
             }
             other => other,
         }
         .with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(PartFile {
-            path,
-            file,
-            keep,
-            done: false,
-        })
+        PartFile::locked(path, file, keep)
     }
 
-    /// Opens an existing `.part` to resume it: never through a symlink, only a regular file.
+    /// Opens an existing `.part` to resume it: never through a symlink, only a regular file with
+    /// no other name, and only if no other run is writing it.
     pub fn reopen(path: PathBuf, keep: bool) -> anyhow::Result<PartFile> {
         let file = OpenOptions::new()
             .read(true)
@@ -163,12 +155,32 @@ impl PartFile {
             Ok(_) => {}
             Err(e) => return Err(anyhow!(e).context(format!("cannot inspect {}", path.display()))),
         }
+        PartFile::locked(path, file, keep)
+    }
+
+    fn locked(path: PathBuf, file: File, keep: bool) -> anyhow::Result<PartFile> {
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => bail!(being_downloaded(&path)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(anyhow!(e).context(format!("cannot lock {}", path.display())));
+            }
+        }
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot inspect {}", path.display()))?;
         Ok(PartFile {
             path,
             file,
             keep,
+            id: (meta.dev(), meta.ino()),
             done: false,
         })
+    }
+
+    /// Whether the path still names the file this run opened.
+    fn still_ours(&self) -> bool {
+        fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
     }
 
     /// Puts the finished file in place. Without `overwrite` the target must not exist, and that
@@ -176,6 +188,14 @@ impl PartFile {
     /// a rename, which would race.
     pub fn persist(mut self, target: &Path, overwrite: bool) -> anyhow::Result<()> {
         let shown = target.display();
+        // Only the inode this run wrote is ever placed, whatever the path names now.
+        if !self.still_ours() {
+            self.keep = true;
+            bail!(
+                "{} was replaced while downloading; not placing it",
+                self.path.display()
+            );
+        }
         let appeared =
             || anyhow!("{shown} appeared while downloading (use --overwrite to replace it)");
         if overwrite {
@@ -208,9 +228,53 @@ impl PartFile {
 
 impl Drop for PartFile {
     fn drop(&mut self) {
-        if !self.done && !self.keep {
+        if !self.done && !self.keep && self.still_ours() {
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+fn being_downloaded(part: &Path) -> String {
+    format!(
+        "{} is being downloaded by another fetchpool; not touching it",
+        part.display()
+    )
+}
+
+/// Removes a `.part` that is in the way of a fresh one, unless another run is writing it (it
+/// holds the lock). A regular file is opened read-only, without following a link, only to try
+/// its lock; anything else there (a symlink, a directory, a FIFO) is unlinked unopened.
+fn remove_stale(path: &Path) -> anyhow::Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(anyhow!(e).context(format!("cannot inspect {}", path.display()))),
+    };
+    // Held until the unlink: nobody can start writing it in between.
+    let _lock = if meta.is_file() {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path);
+        match file {
+            Ok(file) => match file.try_lock() {
+                Ok(()) => Some(file),
+                Err(std::fs::TryLockError::WouldBlock) => bail!(being_downloaded(path)),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(anyhow!(e).context(format!("cannot lock {}", path.display())));
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            // Swapped for something that cannot be opened: remove the name all the same.
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow!(e).context(format!("cannot remove stale {}", path.display()))),
     }
 }
 

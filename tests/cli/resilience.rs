@@ -1049,3 +1049,113 @@ fn limit_rate_waits_end_at_max_time() {
     assert!(report[0].contains("--max-time 2s"), "{}", report[0]);
     assert!(out_files(dir.path()).is_empty());
 }
+
+/// Starts fetchpool on `urls.txt` in `dir` (already written) with `args`, in the background.
+fn spawn_run(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    fetchpool_std(dir)
+        .args(["urls.txt", "-o", "out", "--min-speed", "0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(path: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_second_run_never_touches_a_part_the_first_is_writing() {
+    for resume in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let body = payload(3_000, 29);
+        let b = body.clone();
+        // About three seconds a download, and ranges honoured, so -c has something to resume.
+        let server = Server::start(move |req| {
+            Reply::ranged(req, &b).framing(Body::Drip(Duration::from_millis(1)))
+        });
+        write_list(dir.path(), "urls.txt", &[server.url("/slow.bin")]);
+        let args: &[&str] = if resume { &["--continue"] } else { &[] };
+        let first = spawn_run(dir.path(), args);
+        let part = dir.path().join("out/slow.bin.part");
+        wait_for(&part);
+        std::thread::sleep(Duration::from_millis(300));
+
+        let (code, report, _) = run(dir.path(), &[server.url("/slow.bin")], args);
+        assert_eq!(code, 1, "resume={resume}: {report:?}");
+        assert!(
+            report[0].contains("being downloaded by another fetchpool"),
+            "resume={resume}: {}",
+            report[0]
+        );
+        assert!(
+            part.exists(),
+            "resume={resume}: the live .part is still there"
+        );
+
+        let out = first.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "resume={resume}: {out:?}");
+        assert_eq!(
+            std::fs::read(dir.path().join("out/slow.bin")).unwrap(),
+            body,
+            "resume={resume}: the first run's file is whole"
+        );
+        assert_eq!(out_files(dir.path()), ["slow.bin"]);
+    }
+}
+
+#[test]
+fn a_stale_part_without_a_lock_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("fresh bytes"));
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/f.bin.part"), "stale").unwrap();
+    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &[]);
+    assert_eq!(code, 0, "{report:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/f.bin")).unwrap(),
+        "fresh bytes"
+    );
+    assert_eq!(out_files(dir.path()), ["f.bin"]);
+}
+
+#[test]
+fn only_the_file_this_run_wrote_is_placed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| {
+        Reply::ok(payload(2_000, 30)).framing(Body::Drip(Duration::from_millis(1)))
+    });
+    write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
+    let child = spawn_run(dir.path(), &[]);
+    let part = dir.path().join("out/f.bin.part");
+    wait_for(&part);
+    // Someone else moves the .part aside and puts their own file at its name.
+    std::fs::rename(&part, dir.path().join("out/moved")).unwrap();
+    std::fs::write(&part, "impostor").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = lines(&out.stdout);
+    assert!(
+        report[0].contains("was replaced while downloading"),
+        "{}",
+        report[0]
+    );
+    assert!(
+        !dir.path().join("out/f.bin").exists(),
+        "the impostor is not placed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&part).unwrap(),
+        "impostor",
+        "nor removed"
+    );
+}
