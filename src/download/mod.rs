@@ -37,6 +37,7 @@ pub struct Shared<'a> {
     progress: &'a Progress,
     throttle: Throttle,
     tls: rustls::ClientConfig,
+    root: place::Dir,
 }
 
 impl<'a> Shared<'a> {
@@ -51,6 +52,7 @@ impl<'a> Shared<'a> {
             progress,
             throttle: Throttle::new(limit_rate),
             tls: request::tls_config()?,
+            root: place::open_root(&policy.output_dir)?,
         })
     }
 }
@@ -96,6 +98,7 @@ impl<'a> Engine<'a> {
             throttle: &self.shared.throttle,
             client: &self.client,
             name: &self.name,
+            root: &self.shared.root,
         };
         self.runtime.block_on(fetch(entry, &worker))
     }
@@ -105,12 +108,12 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
     let started = Instant::now();
     let policy = worker.policy;
     let output_dir = policy.output_dir.as_path();
-    let target = output_dir.join(&entry.target);
     let shown = shown_path(output_dir, &entry.target);
-
-    match place::check_existing(&target, &shown, entry, policy) {
-        Ok(place::Existing::Absent | place::Existing::Replace) => {}
-        Ok(place::Existing::Skip { bytes }) => {
+    let existing = place::Spot::find(worker.root, &entry.target, shown)
+        .and_then(|spot| Ok((spot.check_existing(entry, policy)?, spot)));
+    let mut spot = match existing {
+        Ok((place::Existing::Absent | place::Existing::Replace, spot)) => spot,
+        Ok((place::Existing::Skip { bytes }, _)) => {
             let ending = Ending::Skipped {
                 bytes,
                 note: "already exists".into(),
@@ -121,7 +124,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
             let error = format!("{error:#}");
             return Outcome::failed(entry, output_dir, 0, started.elapsed(), None, error);
         }
-    }
+    };
 
     let task = worker.progress.start(worker.name, &entry.target);
     let url = || redact_url(entry.url.as_str());
@@ -136,7 +139,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
             n => worker.log(|| format!("GET {} (attempt {n})", url())),
         }
         task.restart();
-        match transfer::attempt(entry, worker, &target, &task).await {
+        match transfer::attempt(entry, worker, &mut spot, &task).await {
             Ok(saved) => break Ok(saved),
             Err(failure) if failure.retryable && attempts <= policy.retries => {
                 let wait = failure.wait(attempts);
@@ -171,7 +174,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
                     "{} {} -> {} ({}, {:.2}s)",
                     saved.http_status,
                     url(),
-                    shown.display(),
+                    spot.shown.display(),
                     human_bytes(saved.bytes),
                     elapsed.as_secs_f64()
                 )

@@ -1,17 +1,39 @@
-//! Where bytes land: the decision about an existing target, the directories on the way (never
-//! through a symlink), the exclusive `NAME.part` a download writes, and the no-clobber placement
-//! of a finished file. The one `unsafe` of the program, `renameat2`, is here.
+//! Where bytes land, and the one way there: every file under the output directory is reached
+//! from a descriptor of that directory, component by component, never through a symbolic link,
+//! and every stat, open, rename and unlink is made relative to the directory found that way. On
+//! top of that walk: the decision about an existing target, the exclusive and locked
+//! `NAME.part` a download writes, and the no-clobber placement of a finished file.
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Stat};
+use rustix::io::Errno;
 
 use super::verify;
 use crate::config::Policy;
 use crate::list::Entry;
+use crate::naming::PART_SUFFIX;
+
+/// A directory under (or at) the output directory, open.
+pub type Dir = Arc<OwnedFd>;
+
+/// Opens the output directory itself (following a link there: the user named it), once a run.
+pub fn open_root(output_dir: &Path) -> anyhow::Result<Dir> {
+    let fd = rustix::fs::open(
+        output_dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io::Error::from)
+    .with_context(|| format!("cannot open the output directory {}", output_dir.display()))?;
+    Ok(Arc::new(fd))
+}
 
 /// What to do about the target before any request is made.
 pub enum Existing {
@@ -20,175 +42,288 @@ pub enum Existing {
     Skip { bytes: u64 },
 }
 
-/// Decides about `target` (shown to the user as `shown`) from the flags and the list's
-/// `size=`/`sha256=`; an existing target without a flag that says what to do fails the entry.
-pub fn check_existing(
-    target: &Path,
-    shown: &Path,
-    entry: &Entry,
-    policy: &Policy,
-) -> anyhow::Result<Existing> {
-    // symlink_metadata: a symlink at the target is something that exists, never followed.
-    let meta = match fs::symlink_metadata(target) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Existing::Absent),
-        Err(e) => return Err(anyhow!(e).context(format!("cannot inspect {}", shown.display()))),
-    };
-    if meta.is_dir() {
-        bail!("{} exists and is a directory", shown.display());
-    }
-    // With --continue a complete target is done, exactly as with --skip-existing.
-    if policy.skip_existing || policy.resume {
-        let wants_check = entry.options.size.is_some() || entry.options.sha256.is_some();
-        let mismatch = if !wants_check {
-            None
-        } else if !meta.is_file() {
-            Some("is not a regular file".to_string())
-        } else {
-            verify::existing_mismatch(target, meta.len(), entry)?
+/// One entry's place: the directory its target is in and the names there.
+pub struct Spot {
+    root: Dir,
+    /// The target relative to the output directory.
+    relative: PathBuf,
+    /// The target's directory; `None` while a directory on the way does not exist yet.
+    dir: Option<Dir>,
+    name: OsString,
+    part: OsString,
+    /// The target and its `.part` as the user sees them.
+    pub shown: PathBuf,
+    pub part_shown: PathBuf,
+}
+
+impl Spot {
+    /// Walks to `relative`'s directory from `root`, refusing to pass through a symbolic link or
+    /// anything that is not a directory. Creates nothing.
+    pub fn find(root: &Dir, relative: &Path, shown: PathBuf) -> anyhow::Result<Spot> {
+        let name = relative.file_name().unwrap_or_default().to_os_string();
+        let mut part = name.clone();
+        part.push(PART_SUFFIX);
+        let mut spot = Spot {
+            root: Arc::clone(root),
+            relative: relative.to_path_buf(),
+            dir: None,
+            part_shown: shown.with_file_name(&part),
+            name,
+            part,
+            shown,
         };
-        match mismatch {
-            None => return Ok(Existing::Skip { bytes: meta.len() }),
-            Some(why) if !policy.overwrite => bail!(
-                "{} exists but {why}; use --overwrite to download it again",
-                shown.display()
-            ),
-            Some(_) => {}
+        spot.dir = spot.walk(false)?;
+        Ok(spot)
+    }
+
+    /// Creates the directories on the way that do not exist yet, with the same walk.
+    pub fn make_parents(&mut self) -> anyhow::Result<()> {
+        if self.dir.is_none() {
+            self.dir = self.walk(true)?;
         }
+        Ok(())
     }
-    if policy.overwrite {
-        return Ok(Existing::Replace);
-    }
-    bail!(
-        "{} already exists (use --overwrite to replace it, or --skip-existing to keep it)",
-        shown.display()
-    )
-}
 
-/// The length of a `.part` worth resuming: a regular file (not a symlink) with bytes in it and
-/// no other name. Appending to a file with another hard link would change that other file too;
-/// such a `.part` is started over instead (its name unlinked, the other name left as it is).
-pub fn resumable_len(part: &Path) -> Option<u64> {
-    let meta = fs::symlink_metadata(part).ok()?;
-    (meta.is_file() && meta.len() > 0 && meta.nlink() == 1).then_some(meta.len())
-}
-
-/// Creates the directories between the output directory and the target, refusing to pass
-/// through a symlink, so no `out=` can be steered outside the output directory.
-pub fn create_parents(output_dir: &Path, relative: &Path) -> anyhow::Result<()> {
-    let Some(parent) = relative.parent() else {
-        return Ok(());
-    };
-    let mut dir = output_dir.to_path_buf();
-    for component in parent.components() {
-        dir.push(component);
-        loop {
-            match fs::symlink_metadata(&dir) {
-                Ok(meta) if meta.is_dir() => break,
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    bail!("{} is a symbolic link; not following it", dir.display())
-                }
-                Ok(_) => bail!("{} exists and is not a directory", dir.display()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&dir) {
-                    // Another worker may have made it meanwhile: look again.
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                    other => {
-                        other.with_context(|| format!("cannot create {}", dir.display()))?;
-                        break;
+    fn walk(&self, create: bool) -> anyhow::Result<Option<Dir>> {
+        let mut dir = Arc::clone(&self.root);
+        let mut shown = self.shown.clone();
+        let depth = self.relative.components().count();
+        for _ in 0..depth {
+            shown.pop();
+        }
+        let Some(parents) = self.relative.parent() else {
+            return Ok(Some(dir));
+        };
+        for component in parents.components() {
+            let Component::Normal(name) = component else {
+                bail!("{} is not a plain relative path", self.relative.display());
+            };
+            shown.push(name);
+            let open = || {
+                rustix::fs::openat(
+                    &*dir,
+                    name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+            };
+            let opened = match open() {
+                Err(Errno::NOENT) if create => {
+                    match rustix::fs::mkdirat(&*dir, name, mode(0o777)) {
+                        // Another worker may have made it meanwhile.
+                        Ok(()) | Err(Errno::EXIST) => open(),
+                        Err(e) => {
+                            return Err(anyhow!(io::Error::from(e))
+                                .context(format!("cannot create {}", shown.display())));
+                        }
                     }
-                },
-                Err(e) => {
-                    return Err(anyhow!(e).context(format!("cannot inspect {}", dir.display())));
                 }
+                other => other,
+            };
+            dir = match opened {
+                Ok(fd) => Arc::new(fd),
+                Err(Errno::NOENT) => return Ok(None),
+                Err(e) => {
+                    return Err(match stat(&dir, name) {
+                        Ok(Some(st)) if file_type(&st) == FileType::Symlink => {
+                            anyhow!("{} is a symbolic link; not following it", shown.display())
+                        }
+                        Ok(Some(st)) if file_type(&st) != FileType::Directory => {
+                            anyhow!("{} exists and is not a directory", shown.display())
+                        }
+                        _ => anyhow!(io::Error::from(e))
+                            .context(format!("cannot open {}", shown.display())),
+                    });
+                }
+            };
+        }
+        Ok(Some(dir))
+    }
+
+    /// Decides about the target from the flags and the list's `size=`/`sha256=`; an existing
+    /// target without a flag that says what to do fails the entry.
+    pub fn check_existing(&self, entry: &Entry, policy: &Policy) -> anyhow::Result<Existing> {
+        let shown = &self.shown;
+        let Some(dir) = &self.dir else {
+            return Ok(Existing::Absent);
+        };
+        // Not followed: a symlink at the target is something that exists.
+        let st = match stat(dir, &self.name) {
+            Ok(Some(st)) => st,
+            Ok(None) => return Ok(Existing::Absent),
+            Err(e) => return Err(anyhow!(e).context(format!("cannot inspect {}", shown.display()))),
+        };
+        let kind = file_type(&st);
+        if kind == FileType::Directory {
+            bail!("{} exists and is a directory", shown.display());
+        }
+        // With --continue a complete target is done, exactly as with --skip-existing.
+        if policy.skip_existing || policy.resume {
+            let wants_check = entry.options.size.is_some() || entry.options.sha256.is_some();
+            let len = st.st_size as u64;
+            let mismatch = if !wants_check {
+                None
+            } else if kind != FileType::RegularFile {
+                Some("is not a regular file".to_string())
+            } else {
+                let open = || self.open_read(&self.name);
+                verify::existing_mismatch(len, entry, open)
+                    .with_context(|| format!("cannot read {} to check it", shown.display()))?
+            };
+            match mismatch {
+                None => return Ok(Existing::Skip { bytes: len }),
+                Some(why) if !policy.overwrite => bail!(
+                    "{} exists but {why}; use --overwrite to download it again",
+                    shown.display()
+                ),
+                Some(_) => {}
             }
         }
+        if policy.overwrite {
+            return Ok(Existing::Replace);
+        }
+        bail!(
+            "{} already exists (use --overwrite to replace it, or --skip-existing to keep it)",
+            shown.display()
+        )
     }
-    Ok(())
+
+    /// The length of a `.part` worth resuming: a regular file (not a symlink) with bytes in it and
+    /// no other name. Appending to a file with another hard link would change that other file
+    /// too; such a `.part` is started over instead (its name unlinked, the other name left as it
+    /// is).
+    pub fn resumable_len(&self) -> Option<u64> {
+        let st = stat(self.dir.as_ref()?, &self.part).ok()??;
+        let len = st.st_size as u64;
+        (file_type(&st) == FileType::RegularFile && len > 0 && st.st_nlink == 1).then_some(len)
+    }
+
+    /// Removes a `.part` that is in the way (unless another run is writing it).
+    pub fn remove_stale_part(&self) -> anyhow::Result<()> {
+        match &self.dir {
+            Some(dir) => remove_stale(dir, &self.part, &self.part_shown),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates a fresh `.part` exclusively, which never follows a symlink. One that is there
+    /// already is left by an earlier run, planted, or being written by another run: the first two
+    /// are unlinked (never written) and the create tried again; the third fails the entry.
+    /// Creating first saves a lookup per file in the usual case where there is none.
+    pub fn create_part(&self, keep: bool) -> anyhow::Result<PartFile> {
+        let dir = self.existing_dir()?;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+        let create = || rustix::fs::openat(&*dir, &self.part, flags, mode(0o666));
+        let fd = match create() {
+            Err(Errno::EXIST) => {
+                remove_stale(dir, &self.part, &self.part_shown)?;
+                create()
+            }
+            other => other,
+        }
+        .map_err(io::Error::from)
+        .with_context(|| format!("cannot create {}", self.part_shown.display()))?;
+        self.locked(File::from(fd), keep)
+    }
+
+    /// Opens the existing `.part` to resume it: never through a symlink, only a regular file with
+    /// no other name, and only if no other run is writing it.
+    pub fn reopen_part(&self, keep: bool) -> anyhow::Result<PartFile> {
+        let dir = self.existing_dir()?;
+        let flags = OFlags::RDWR | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let shown = self.part_shown.display();
+        let fd = rustix::fs::openat(&**dir, &self.part, flags, Mode::empty())
+            .map_err(io::Error::from)
+            .with_context(|| format!("cannot reopen {shown}"))?;
+        let file = File::from(fd);
+        // Checked again on what was opened: the name may have been swapped since it was looked at.
+        let st = rustix::fs::fstat(&file)
+            .map_err(io::Error::from)
+            .with_context(|| format!("cannot inspect {shown}"))?;
+        if file_type(&st) != FileType::RegularFile {
+            bail!("{shown} is not a regular file");
+        }
+        if st.st_nlink != 1 {
+            bail!("{shown} has other hard links; not resuming it");
+        }
+        self.locked(file, keep)
+    }
+
+    fn locked(&self, file: File, keep: bool) -> anyhow::Result<PartFile> {
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => bail!(being_downloaded(&self.part_shown)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(
+                    anyhow!(e).context(format!("cannot lock {}", self.part_shown.display()))
+                );
+            }
+        }
+        let st = rustix::fs::fstat(&file)
+            .map_err(io::Error::from)
+            .with_context(|| format!("cannot inspect {}", self.part_shown.display()))?;
+        Ok(PartFile {
+            dir: Arc::clone(self.existing_dir()?),
+            part: self.part.clone(),
+            name: self.name.clone(),
+            path: self.part_shown.clone(),
+            shown: self.shown.clone(),
+            file,
+            keep,
+            id: (st.st_dev, st.st_ino),
+            done: false,
+        })
+    }
+
+    fn existing_dir(&self) -> anyhow::Result<&Dir> {
+        self.dir
+            .as_ref()
+            .ok_or_else(|| anyhow!("the directory of {} does not exist", self.shown.display()))
+    }
+
+    fn open_read(&self, name: &OsStr) -> io::Result<File> {
+        let dir = self.existing_dir().map_err(io::Error::other)?;
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        Ok(File::from(rustix::fs::openat(
+            &**dir,
+            name,
+            flags,
+            Mode::empty(),
+        )?))
+    }
 }
 
 /// A `NAME.part` of this run, locked (`flock`, exclusive) for as long as this run writes it, so
 /// that no other fetchpool removes, appends to or places it meanwhile. Removed on drop unless it
 /// was put in place or is kept for `--continue`; only ever the inode this run opened.
 pub struct PartFile {
+    dir: Dir,
+    part: OsString,
+    /// The target's name, in the same directory.
+    name: OsString,
+    /// The `.part` and the target as the user sees them.
     pub path: PathBuf,
+    shown: PathBuf,
     pub file: File,
     /// Keep the bytes for a later resume (they are a prefix of the body the server sent).
     pub keep: bool,
-    /// Device and inode of `file`: what the path must still name to be placed or removed.
+    /// Device and inode of `file`: what the name must still stand for to be placed or removed.
     id: (u64, u64),
     done: bool,
 }
 
 impl PartFile {
-    /// Creates a fresh `.part` exclusively, which never follows a symlink. One that is there
-    /// already is left by an earlier run, planted, or being written by another run: the first two
-    /// are unlinked (never written) and the create tried again; the third fails the entry.
-    /// Creating first saves a lookup per file in the usual case where there is none.
-    pub fn create(path: PathBuf, keep: bool) -> anyhow::Result<PartFile> {
-        let create = || OpenOptions::new().write(true).create_new(true).open(&path);
-        let file = match create() {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                remove_stale(&path)?;
-                create()
-            }
-            other => other,
-        }
-        .with_context(|| format!("cannot create {}", path.display()))?;
-        PartFile::locked(path, file, keep)
-    }
-
-    /// Opens an existing `.part` to resume it: never through a symlink, only a regular file with
-    /// no other name, and only if no other run is writing it.
-    pub fn reopen(path: PathBuf, keep: bool) -> anyhow::Result<PartFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .with_context(|| format!("cannot reopen {}", path.display()))?;
-        // Checked again on what was opened: the name may have been swapped since it was looked at.
-        match file.metadata() {
-            Ok(meta) if !meta.is_file() => bail!("{} is not a regular file", path.display()),
-            Ok(meta) if meta.nlink() != 1 => {
-                bail!("{} has other hard links; not resuming it", path.display())
-            }
-            Ok(_) => {}
-            Err(e) => return Err(anyhow!(e).context(format!("cannot inspect {}", path.display()))),
-        }
-        PartFile::locked(path, file, keep)
-    }
-
-    fn locked(path: PathBuf, file: File, keep: bool) -> anyhow::Result<PartFile> {
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => bail!(being_downloaded(&path)),
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(anyhow!(e).context(format!("cannot lock {}", path.display())));
-            }
-        }
-        let meta = file
-            .metadata()
-            .with_context(|| format!("cannot inspect {}", path.display()))?;
-        Ok(PartFile {
-            path,
-            file,
-            keep,
-            id: (meta.dev(), meta.ino()),
-            done: false,
-        })
-    }
-
-    /// Whether the path still names the file this run opened.
+    /// Whether the `.part` name still stands for the file this run opened.
     fn still_ours(&self) -> bool {
-        fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
+        matches!(stat(&self.dir, &self.part), Ok(Some(st)) if (st.st_dev, st.st_ino) == self.id)
     }
 
     /// Puts the finished file in place. Without `overwrite` the target must not exist, and that
     /// is checked atomically by the rename itself (or a hard link), never by a check followed by
     /// a rename, which would race.
-    pub fn persist(mut self, target: &Path, overwrite: bool) -> anyhow::Result<()> {
-        let shown = target.display();
-        // Only the inode this run wrote is ever placed, whatever the path names now.
+    pub fn persist(mut self, overwrite: bool) -> anyhow::Result<()> {
+        let shown = self.shown.display();
+        // Only the inode this run wrote is ever placed, whatever the name stands for now.
         if !self.still_ours() {
             self.keep = true;
             bail!(
@@ -198,27 +333,32 @@ impl PartFile {
         }
         let appeared =
             || anyhow!("{shown} appeared while downloading (use --overwrite to replace it)");
-        if overwrite {
-            fs::rename(&self.path, target).with_context(|| format!("cannot rename to {shown}"))?;
+        let (dir, part, name) = (&*self.dir, &self.part, &self.name);
+        let flags = if overwrite {
+            RenameFlags::empty()
         } else {
-            match rename_noreplace(&self.path, target) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(appeared()),
-                // A file system without RENAME_NOREPLACE: a hard link fails just as atomically.
-                Err(_) => match fs::hard_link(&self.path, target) {
+            RenameFlags::NOREPLACE
+        };
+        match rustix::fs::renameat_with(dir, part, dir, name, flags) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => return Err(appeared()),
+            // A file system without RENAME_NOREPLACE: a hard link fails just as atomically.
+            Err(Errno::INVAL | Errno::NOSYS) if !overwrite => {
+                match rustix::fs::linkat(dir, part, dir, name, AtFlags::empty()) {
                     Ok(()) => {
-                        let _ = fs::remove_file(&self.path);
+                        let _ = rustix::fs::unlinkat(dir, part, AtFlags::empty());
                     }
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(appeared()),
-                    // Nor hard links: check, then rename (the only racy path left).
-                    Err(_) => {
-                        if fs::symlink_metadata(target).is_ok() {
-                            return Err(appeared());
-                        }
-                        fs::rename(&self.path, target)
-                            .with_context(|| format!("cannot rename to {shown}"))?;
+                    Err(Errno::EXIST) => return Err(appeared()),
+                    Err(e) => {
+                        return Err(anyhow!(io::Error::from(e))
+                            .context(format!("cannot put {shown} in place")));
                     }
-                },
+                }
+            }
+            Err(e) => {
+                return Err(
+                    anyhow!(io::Error::from(e)).context(format!("cannot put {shown} in place"))
+                );
             }
         }
         self.done = true;
@@ -229,7 +369,7 @@ impl PartFile {
 impl Drop for PartFile {
     fn drop(&mut self) {
         if !self.done && !self.keep && self.still_ours() {
-            let _ = fs::remove_file(&self.path);
+            let _ = rustix::fs::unlinkat(&*self.dir, &self.part, AtFlags::empty());
         }
     }
 }
@@ -244,68 +384,56 @@ fn being_downloaded(part: &Path) -> String {
 /// Removes a `.part` that is in the way of a fresh one, unless another run is writing it (it
 /// holds the lock). A regular file is opened read-only, without following a link, only to try
 /// its lock; anything else there (a symlink, a directory, a FIFO) is unlinked unopened.
-fn remove_stale(path: &Path) -> anyhow::Result<()> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(anyhow!(e).context(format!("cannot inspect {}", path.display()))),
+fn remove_stale(dir: &Dir, part: &OsStr, shown: &Path) -> anyhow::Result<()> {
+    let st = match stat(dir, part) {
+        Ok(Some(st)) => st,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(anyhow!(e).context(format!("cannot inspect {}", shown.display()))),
     };
     // Held until the unlink: nobody can start writing it in between.
-    let _lock = if meta.is_file() {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path);
-        match file {
-            Ok(file) => match file.try_lock() {
-                Ok(()) => Some(file),
-                Err(std::fs::TryLockError::WouldBlock) => bail!(being_downloaded(path)),
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(anyhow!(e).context(format!("cannot lock {}", path.display())));
+    let _lock = if file_type(&st) == FileType::RegularFile {
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        match rustix::fs::openat(&**dir, part, flags, Mode::empty()) {
+            Ok(fd) => {
+                let file = File::from(fd);
+                match file.try_lock() {
+                    Ok(()) => Some(file),
+                    Err(std::fs::TryLockError::WouldBlock) => bail!(being_downloaded(shown)),
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        return Err(anyhow!(e).context(format!("cannot lock {}", shown.display())));
+                    }
                 }
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            }
+            Err(Errno::NOENT) => return Ok(()),
             // Swapped for something that cannot be opened: remove the name all the same.
             Err(_) => None,
         }
     } else {
         None
     };
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(anyhow!(e).context(format!("cannot remove stale {}", path.display()))),
+    match rustix::fs::unlinkat(&**dir, part, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => {
+            Err(anyhow!(io::Error::from(e))
+                .context(format!("cannot remove stale {}", shown.display())))
+        }
     }
 }
 
-/// `rename(2)` that fails with EEXIST instead of replacing the target: one directory operation,
-/// where a hard link and an unlink are two (they contend for the directory's lock when many
-/// workers finish small files at once).
-#[cfg(target_os = "linux")]
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let from = CString::new(from.as_os_str().as_bytes())?;
-    let to = CString::new(to.as_os_str().as_bytes())?;
-    // SAFETY: both arguments are valid NUL-terminated paths that outlive the call, and AT_FDCWD
-    // makes them resolve exactly as rename(2) would.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+/// `name` in `dir`, not followed if it is a link; `None` if there is nothing by that name.
+fn stat(dir: &Dir, name: &OsStr) -> io::Result<Option<Stat>> {
+    match rustix::fs::statat(&**dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn rename_noreplace(_from: &Path, _to: &Path) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
+fn file_type(st: &Stat) -> FileType {
+    FileType::from_raw_mode(st.st_mode)
+}
+
+fn mode(bits: u32) -> Mode {
+    Mode::from_raw_mode(bits)
 }

@@ -4,7 +4,6 @@
 //! is created before the server has said 2xx.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
@@ -12,14 +11,13 @@ use reqwest::header::CONTENT_RANGE;
 use reqwest::{Response, StatusCode};
 
 use super::limits::Limits;
-use super::place::{self, PartFile};
+use super::place::{PartFile, Spot};
 use super::request;
 use super::retry::Failure;
 use super::verify::{self, Digest};
 use super::worker::Worker;
 use crate::config::Policy;
 use crate::list::{Entry, to_hex};
-use crate::naming::part_path;
 use crate::progress::Task;
 use crate::redact::redact_url;
 use crate::units::human_bytes;
@@ -37,14 +35,13 @@ pub struct Saved {
 pub async fn attempt(
     entry: &Entry,
     worker: &Worker<'_>,
-    target: &Path,
+    spot: &mut Spot,
     task: &Task<'_>,
 ) -> Result<Saved, Failure> {
     let policy = worker.policy;
     let limits = Limits::start(policy);
-    let part_at = part_path(target);
     let mut resume_from = if policy.resume {
-        place::resumable_len(&part_at)
+        spot.resumable_len()
     } else {
         None
     };
@@ -58,14 +55,14 @@ pub async fn attempt(
         }
         // 416: either the .part is already whole, or it is not what the server has now.
         if content_range(&response).and_then(|r| r.total) == Some(have) {
-            return finish_complete_part(entry, policy, &part_at, target, have)
+            return finish_complete_part(entry, policy, spot, have)
                 .map_err(|f| f.status(response.status()));
         }
         worker.log(|| {
             format!(
                 "{} refused the range of {}; starting over",
                 redact_url(entry.url.as_str()),
-                part_at.display()
+                spot.part_shown.display()
             )
         });
         resume_from = None;
@@ -106,7 +103,7 @@ pub async fn attempt(
                 (Some(have), Some(end + 1), Some(total))
             }
             _ => {
-                let _ = std::fs::remove_file(&part_at);
+                let _ = spot.remove_stale_part();
                 return Err(fail(Failure::transient(anyhow!(
                     "the server answered the resume request with another range; starting over"
                 ))));
@@ -132,13 +129,13 @@ pub async fn attempt(
     }
     task.set_length(declared.or(entry.options.size).unwrap_or(0));
 
-    place::create_parents(&policy.output_dir, &entry.target)
-        .map_err(|e| fail(Failure::fatal(e)))?;
+    spot.make_parents().map_err(|e| fail(Failure::fatal(e)))?;
     let mut digest = Digest::for_entry(entry, policy.digest);
     let mut part = match append_from {
         Some(have) => {
-            let mut part =
-                PartFile::reopen(part_at, policy.resume).map_err(|e| fail(Failure::fatal(e)))?;
+            let mut part = spot
+                .reopen_part(policy.resume)
+                .map_err(|e| fail(Failure::fatal(e)))?;
             // The digest covers the old bytes too; without one, the length alone is checked.
             let len = if digest.is_on() {
                 digest.read_file(&mut part.file)
@@ -157,7 +154,9 @@ pub async fn attempt(
             task.advance(have);
             part
         }
-        None => PartFile::create(part_at, policy.resume).map_err(|e| fail(Failure::fatal(e)))?,
+        None => spot
+            .create_part(policy.resume)
+            .map_err(|e| fail(Failure::fatal(e)))?,
     };
 
     let body = Body {
@@ -196,7 +195,7 @@ pub async fn attempt(
         part.keep = false;
         fail(Failure::fatal(e))
     })?;
-    part.persist(target, policy.overwrite)
+    part.persist(policy.overwrite)
         .map_err(|e| fail(Failure::fatal(e)))?;
     Ok(Saved {
         http_status: status.as_u16(),
@@ -298,11 +297,10 @@ impl Body<'_> {
 fn finish_complete_part(
     entry: &Entry,
     policy: &Policy,
-    part_at: &Path,
-    target: &Path,
+    spot: &Spot,
     len: u64,
 ) -> Result<Saved, Failure> {
-    let mut part = PartFile::reopen(part_at.to_path_buf(), true).map_err(Failure::fatal)?;
+    let mut part = spot.reopen_part(true).map_err(Failure::fatal)?;
     let mut digest = Digest::for_entry(entry, policy.digest);
     if digest.is_on() {
         digest
@@ -315,8 +313,7 @@ fn finish_complete_part(
         part.keep = false;
         return Err(Failure::fatal(e));
     }
-    part.persist(target, policy.overwrite)
-        .map_err(Failure::fatal)?;
+    part.persist(policy.overwrite).map_err(Failure::fatal)?;
     Ok(Saved {
         http_status: StatusCode::RANGE_NOT_SATISFIABLE.as_u16(),
         bytes: len,

@@ -4,9 +4,8 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use sha2::{Digest as _, Sha256};
 
 use crate::interrupt;
@@ -84,22 +83,21 @@ pub fn check(entry: &Entry, len: u64, digest: Option<&[u8; 32]>) -> anyhow::Resu
 }
 
 /// An existing file of `len` bytes against the list's `size=`/`sha256=`; `Some(reason)` on a
-/// mismatch.
-pub fn existing_mismatch(target: &Path, len: u64, entry: &Entry) -> anyhow::Result<Option<String>> {
+/// mismatch. `open` opens it for reading when the digest must be checked.
+pub fn existing_mismatch(
+    len: u64,
+    entry: &Entry,
+    open: impl FnOnce() -> io::Result<File>,
+) -> io::Result<Option<String>> {
     if let Some(size) = entry.options.size
         && size != len
     {
         return Ok(Some(format!("has {len} bytes, not size={size}")));
     }
     if entry.options.sha256.is_some() {
-        let read = || -> io::Result<Option<[u8; 32]>> {
-            let mut digest = Digest::for_entry(entry, true);
-            digest.read_file(&mut File::open(target)?)?;
-            Ok(digest.finish())
-        };
-        let got =
-            read().with_context(|| format!("cannot read {} to check it", target.display()))?;
-        if got != entry.options.sha256 {
+        let mut digest = Digest::for_entry(entry, true);
+        digest.read_file(&mut open()?)?;
+        if digest.finish() != entry.options.sha256 {
             return Ok(Some("its sha256 does not match".into()));
         }
     }

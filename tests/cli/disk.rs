@@ -254,3 +254,49 @@ fn body_without_length_is_saved_and_marked() {
         expected
     );
 }
+
+#[test]
+fn no_flag_reaches_through_a_symlinked_directory() {
+    let body = payload(30_000, 31);
+    for flags in [
+        &["--continue"][..],
+        &["--continue", "--overwrite"][..],
+        &["--skip-existing"][..],
+        &["--overwrite"][..],
+        &[][..],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let b = body.clone();
+        let server = Server::start(move |req| Reply::ranged(req, &b));
+        // Outside the output directory: a file to keep and a complete .part (a 416 to -c).
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("victim"), "precious").unwrap();
+        std::fs::write(outside.join("victim.part"), &body).unwrap();
+        std::fs::create_dir(dir.path().join("out")).unwrap();
+        symlink(&outside, dir.path().join("out/up")).unwrap();
+        let line = format!("{} out=up/victim size=8", server.url("/victim"));
+        let (code, report, _) = run(dir.path(), &[line], flags);
+        assert_eq!(code, 1, "{flags:?}: {report:?}");
+        assert!(
+            report[0].contains("out/up is a symbolic link; not following it"),
+            "{flags:?}: {}",
+            report[0]
+        );
+        assert_eq!(
+            server.request_count(),
+            0,
+            "{flags:?}: refused before any request"
+        );
+        assert_eq!(
+            files_below(&outside),
+            ["victim", "victim.part"],
+            "{flags:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(outside.join("victim")).unwrap(),
+            "precious"
+        );
+        assert_eq!(std::fs::read(outside.join("victim.part")).unwrap(), body);
+    }
+}
