@@ -266,8 +266,7 @@ fn no_flag_reaches_through_a_symlinked_directory() {
         &[][..],
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let b = body.clone();
-        let server = Server::start(move |req| Reply::ranged(req, &b));
+        let server = Server::ranged(&body);
         // Outside the output directory: a file to keep and a complete .part (a 416 to -c).
         let outside = dir.path().join("outside");
         std::fs::create_dir(&outside).unwrap();

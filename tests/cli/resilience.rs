@@ -405,8 +405,7 @@ fn endless_body_is_stopped_by_max_size() {
 fn continue_resumes_with_range() {
     let dir = tempfile::tempdir().unwrap();
     let body = payload(100_000, 21);
-    let b = body.clone();
-    let server = Server::start(move |req| Reply::ranged(req, &b));
+    let server = Server::ranged(&body);
     std::fs::create_dir(dir.path().join("out")).unwrap();
     std::fs::write(dir.path().join("out/big.bin.part"), &body[..40_000]).unwrap();
     let sha = crate::support::sha256_hex(&body);
@@ -453,8 +452,7 @@ fn continue_without_a_digest_resumes_by_length() {
     // Text mode and no sha256=: nothing is hashed, and the resumed bytes are taken by length.
     let dir = tempfile::tempdir().unwrap();
     let body = payload(100_000, 24);
-    let b = body.clone();
-    let server = Server::start(move |req| Reply::ranged(req, &b));
+    let server = Server::ranged(&body);
     std::fs::create_dir(dir.path().join("out")).unwrap();
     std::fs::write(dir.path().join("out/big.bin.part"), &body[..25_000]).unwrap();
     let (code, report, _) = run(dir.path(), &[server.url("/big.bin")], &["--continue"]);
@@ -471,8 +469,7 @@ fn a_listed_sha256_checks_the_resumed_bytes_in_text_mode_too() {
     // bytes included, can tell, and text mode computes it because the list asks.
     let dir = tempfile::tempdir().unwrap();
     let body = payload(100_000, 25);
-    let b = body.clone();
-    let server = Server::start(move |req| Reply::ranged(req, &b));
+    let server = Server::ranged(&body);
     std::fs::create_dir(dir.path().join("out")).unwrap();
     let mut wrong = body[..40_000].to_vec();
     wrong[100] ^= 0xff;
@@ -572,8 +569,7 @@ fn an_unasked_206_is_not_a_whole_file() {
 fn continue_never_appends_to_a_part_with_other_hard_links() {
     let dir = tempfile::tempdir().unwrap();
     let body = payload(100_000, 28);
-    let b = body.clone();
-    let server = Server::start(move |req| Reply::ranged(req, &b));
+    let server = Server::ranged(&body);
     std::fs::create_dir(dir.path().join("out")).unwrap();
     let other = dir.path().join("other.bin");
     std::fs::write(&other, &body[..30_000]).unwrap();
@@ -594,8 +590,7 @@ fn continue_never_appends_to_a_part_with_other_hard_links() {
 fn continue_with_a_complete_part_verifies_it() {
     let dir = tempfile::tempdir().unwrap();
     let body = payload(30_000, 23);
-    let b = body.clone();
-    let server = Server::start(move |req| Reply::ranged(req, &b));
+    let server = Server::ranged(&body);
     std::fs::create_dir(dir.path().join("out")).unwrap();
     std::fs::write(dir.path().join("out/f.bin.part"), &body).unwrap();
     let (code, report, _) = run(
@@ -956,11 +951,7 @@ fn sigint_while_a_piped_list_is_silent_ends_the_run() {
     use std::io::Write as _;
     writeln!(stdin, "{}", server.url("/first")).unwrap();
     stdin.flush().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !dir.path().join("out/first").exists() {
-        assert!(Instant::now() < deadline, "the first entry never finished");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&dir.path().join("out/first"));
     let (out, took) = interrupt_and_wait(child);
     drop(stdin);
     assert!(took < Duration::from_secs(5), "took {took:?}");

@@ -174,6 +174,12 @@ impl Server {
     }
 
     /// Serves `files` (path → bytes) with a correct Content-Length; anything else is a 404.
+    /// One body at every path, with Range requests honoured (206, or 416 past the end).
+    pub fn ranged(body: &[u8]) -> Server {
+        let body = body.to_vec();
+        Server::start(move |req| Reply::ranged(req, &body))
+    }
+
     pub fn files(files: HashMap<String, Vec<u8>>) -> Server {
         Server::start(move |req| match files.get(req.path()) {
             Some(body) => Reply::ok(body.clone()),
