@@ -250,15 +250,7 @@ impl Spot {
     }
 
     fn locked(&self, file: File, keep: bool) -> anyhow::Result<PartFile> {
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => bail!(being_downloaded(&self.part_shown)),
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(
-                    anyhow!(e).context(format!("cannot lock {}", self.part_shown.display()))
-                );
-            }
-        }
+        lock(&file, &self.part_shown)?;
         let st = rustix::fs::fstat(&file)
             .map_err(io::Error::from)
             .with_context(|| format!("cannot inspect {}", self.part_shown.display()))?;
@@ -374,11 +366,19 @@ impl Drop for PartFile {
     }
 }
 
-fn being_downloaded(part: &Path) -> String {
-    format!(
-        "{} is being downloaded by another fetchpool; not touching it",
-        part.display()
-    )
+/// Takes the exclusive lock on a `.part` (shown to the user as `shown`), without waiting: one
+/// held elsewhere belongs to another run that is writing it.
+fn lock(file: &File, shown: &Path) -> anyhow::Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "{} is being downloaded by another fetchpool; not touching it",
+            shown.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow!(e).context(format!("cannot lock {}", shown.display())))
+        }
+    }
 }
 
 /// Removes a `.part` that is in the way of a fresh one, unless another run is writing it (it
@@ -397,13 +397,8 @@ fn remove_stale(dir: &Dir, part: &OsStr, shown: &Path) -> anyhow::Result<()> {
         match rustix::fs::openat(&**dir, part, flags, Mode::empty()) {
             Ok(fd) => {
                 let file = File::from(fd);
-                match file.try_lock() {
-                    Ok(()) => Some(file),
-                    Err(std::fs::TryLockError::WouldBlock) => bail!(being_downloaded(shown)),
-                    Err(std::fs::TryLockError::Error(e)) => {
-                        return Err(anyhow!(e).context(format!("cannot lock {}", shown.display())));
-                    }
-                }
+                lock(&file, shown)?;
+                Some(file)
             }
             Err(Errno::NOENT) => return Ok(()),
             // Swapped for something that cannot be opened: remove the name all the same.
