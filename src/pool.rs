@@ -219,8 +219,6 @@ struct Collector<'a> {
     progress: &'a Progress,
     output_dir: &'a Path,
     fail_fast: bool,
-    workers: usize,
-    serial: bool,
     state: Mutex<Ordered<'a>>,
     /// Set when no new download should start (`--fail-fast` after a failure, or stdout closed).
     stop: AtomicBool,
@@ -240,8 +238,6 @@ impl<'a> Collector<'a> {
             progress,
             output_dir: &config.download.output_dir,
             fail_fast: config.fail_fast,
-            workers: config.workers(),
-            serial: config.mode == Mode::Serial,
             state: Mutex::new(Ordered {
                 next: 0,
                 pending: BTreeMap::new(),
@@ -322,11 +318,8 @@ impl<'a> Collector<'a> {
         for outcome in std::mem::take(&mut state.pending).into_values() {
             state.reporter.report(&outcome);
         }
-        state.reporter.finish(
-            started.elapsed(),
-            self.workers,
-            self.serial,
-            interrupt::requested(),
-        )
+        state
+            .reporter
+            .finish(started.elapsed(), interrupt::requested())
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::list::{Entries, Item};
 use crate::outcome::{Outcome, Status, Summary, Tally, shown_path};
 use crate::progress::Progress;
@@ -21,6 +21,9 @@ use crate::redact::redact_url;
 pub struct Reporter<'a> {
     json: bool,
     quiet: bool,
+    /// How the run was scheduled, for the summary: worker count and whether serial.
+    workers: usize,
+    serial: bool,
     progress: &'a Progress,
     failed_out: Option<FailedOut>,
     tally: Tally,
@@ -88,6 +91,8 @@ impl<'a> Reporter<'a> {
         Ok(Reporter {
             json: config.json,
             quiet: config.quiet,
+            workers: config.workers(),
+            serial: config.mode == Mode::Serial,
             progress,
             failed_out,
             tally: Tally::default(),
@@ -121,19 +126,13 @@ impl<'a> Reporter<'a> {
 
     /// Ends the report: the JSON summary on stdout, the progress cleared, the summary line on
     /// stderr. `interrupted` says whether a signal cut the run short.
-    pub fn finish(
-        mut self,
-        wall: std::time::Duration,
-        workers: usize,
-        serial: bool,
-        interrupted: bool,
-    ) -> Summary {
+    pub fn finish(mut self, wall: std::time::Duration, interrupted: bool) -> Summary {
         self.tally.interrupted = interrupted;
         let summary = Summary {
             tally: self.tally,
             wall,
-            workers,
-            serial,
+            workers: self.workers,
+            serial: self.serial,
         };
         self.progress.finish();
         let tally = &summary.tally;
