@@ -4,11 +4,9 @@
 //! download races [`cancelled`] against each of its waits, so running transfers end at once, and
 //! threads blocked on a channel select on [`signal`].
 
-use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex};
-use std::task::Poll;
 
 use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender};
@@ -69,17 +67,4 @@ pub async fn cancelled() {
         return;
     }
     notified.await;
-}
-
-/// Polls `fut` to its end, unless the run is asked to stop first (`None`).
-pub async fn unless_cancelled<F: Future>(fut: F) -> Option<F::Output> {
-    let mut fut = pin!(fut);
-    let mut stop = pin!(cancelled());
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(value) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(value));
-        }
-        stop.as_mut().poll(cx).map(|()| None)
-    })
-    .await
 }

@@ -30,6 +30,15 @@ impl Limits {
         }
     }
 
+    /// The clock between attempts: no idle limit and no deadline, only Ctrl-C.
+    pub fn between_attempts() -> Limits {
+        Limits {
+            idle: Duration::ZERO,
+            max_time: None,
+            deadline: None,
+        }
+    }
+
     /// Waits for bytes (or headers) from the server: fails when none come within the idle
     /// limit, at the deadline, and at once on Ctrl-C.
     pub async fn wait<F: Future>(&self, fut: F) -> Result<F::Output, Failure> {

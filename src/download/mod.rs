@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
+use limits::Limits;
 use retry::Failure;
 use worker::Worker;
 
@@ -155,10 +156,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
                         failure.error
                     )
                 });
-                if interrupt::unless_cancelled(tokio::time::sleep(wait))
-                    .await
-                    .is_none()
-                {
+                if Limits::between_attempts().sleep(wait).await.is_err() {
                     break Err(failure.context("interrupted while waiting to retry".into()));
                 }
             }
