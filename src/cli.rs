@@ -11,16 +11,48 @@ use clap::{Parser, ValueEnum};
 
 use crate::units::parse_size;
 
-const EXAMPLES: &str = "\
-Examples:
-  Download every URL in urls.txt with 8 workers into the current directory:
-    fetchpool urls.txt
+/// Three real uses, for `--help` and the man page: what it does, and the command.
+pub const EXAMPLES: [(&str, &str); 3] = [
+    (
+        "Download every URL in urls.txt with 8 workers into the current directory:",
+        "fetchpool urls.txt",
+    ),
+    (
+        "Read the list from a pipe, 16 workers, into ./downloads, keeping files already there:",
+        "grep '\\.iso$' mirrors.txt | fetchpool - -j 16 -o downloads --skip-existing",
+    ),
+    (
+        "Machine-readable results, one JSON object per line, for a CI step:",
+        "fetchpool urls.txt --json --progress never > results.ndjson",
+    ),
+];
 
-  Read the list from a pipe, 16 workers, into ./downloads, keeping files already there:
-    grep '\\.iso$' mirrors.txt | fetchpool - -j 16 -o downloads --skip-existing
+/// What each exit status means, for `--help` and the man page (`exit_code` holds the numbers
+/// the program uses; a test there keeps the two in step).
+pub const EXIT_STATUS: [(u8, &str); 4] = [
+    (0, "every entry is ok or skipped (an empty list too)"),
+    (1, "at least one entry failed or was not started"),
+    (
+        2,
+        "bad usage, or LIST could not be read: nothing was downloaded",
+    ),
+    (
+        130,
+        "interrupted (Ctrl-C or SIGTERM); every entry is still reported",
+    ),
+];
 
-  Machine-readable results, one JSON object per line, for a CI step:
-    fetchpool urls.txt --json --progress never > results.ndjson";
+fn after_help() -> String {
+    let mut text = String::from("Examples:\n");
+    for (what, command) in EXAMPLES {
+        text.push_str(&format!("  {what}\n    {command}\n\n"));
+    }
+    text.push_str("Exit status:\n");
+    for (code, meaning) in EXIT_STATUS {
+        text.push_str(&format!("  {code:<4} {meaning}\n"));
+    }
+    text.trim_end().to_string()
+}
 
 /// Download a list of URLs with a fixed pool of worker threads.
 ///
@@ -31,12 +63,13 @@ Examples:
     name = "fetchpool",
     version,
     about,
-    after_help = EXAMPLES,
+    override_usage = "fetchpool [OPTIONS] <LIST>\n       fetchpool --generate <KIND>",
+    after_help = after_help(),
     max_term_width = 100
 )]
 pub struct Cli {
     /// File with one URL per line, or '-' for standard input.
-    #[arg(value_name = "LIST", required_unless_present = "generate")]
+    #[arg(value_name = "LIST", required = true)]
     pub list: Option<PathBuf>,
 
     /// Worker threads in the pool (1..=1024).
@@ -90,7 +123,7 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
     pub timeout: Duration,
 
-    /// An attempt fails when its average rate stays below RATE (bytes/s; K, M, G) for `--timeout`
+    /// An attempt fails when its average rate stays below RATE (bytes/s: 500K, 1.5M, 2MiB) for `--timeout`
     /// seconds.
     ///
     /// A server that drips a byte a second defeats any idle limit; this does not. 0 turns it off.
@@ -116,7 +149,7 @@ pub struct Cli {
     #[arg(short = 'A', long, value_name = "UA")]
     pub user_agent: Option<String>,
 
-    /// Fail a download whose announced or received size passes BYTES (K, M, G).
+    /// Fail a download whose announced or received size passes BYTES (4096, 500K, 1.5M, 2GiB).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub max_size: Option<u64>,
 
@@ -126,7 +159,7 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub per_host: Option<NonZeroUsize>,
 
-    /// Total bandwidth cap for the whole run, in bytes/s (K, M, G), shared by every worker.
+    /// Total bandwidth cap for the whole run, in bytes/s (500K, 1.5M, 2MiB), shared by every worker.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub limit_rate: Option<u64>,
 

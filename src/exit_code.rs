@@ -1,4 +1,4 @@
-//! The four exit statuses of SPEC §6, from what the run reported.
+//! The four exit statuses, from what the run reported.
 
 use std::process::ExitCode;
 
@@ -51,5 +51,11 @@ mod tests {
         assert_eq!(code(&t), 1);
         t.interrupted = true;
         assert_eq!(code(&t), 130);
+    }
+
+    #[test]
+    fn help_names_the_codes_the_program_uses() {
+        let documented: Vec<u8> = crate::cli::EXIT_STATUS.iter().map(|(c, _)| *c).collect();
+        assert_eq!(documented, [SUCCESS, FAILURE, USAGE, INTERRUPTED]);
     }
 }

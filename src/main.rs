@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod download;
 mod exit_code;
+mod generate;
 mod interrupt;
 mod list;
 mod naming;
@@ -23,10 +24,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{CommandFactory, Parser};
-use clap_complete::Shell;
+use clap::Parser;
 
-use crate::cli::{Cli, Generate};
+use crate::cli::Cli;
 use crate::config::Config;
 use crate::progress::Progress;
 use crate::report::Reporter;
@@ -45,8 +45,13 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     if let Some(kind) = cli.generate {
-        generate(kind)?;
-        return Ok(ExitCode::SUCCESS);
+        return match generate::write(kind, &mut std::io::stdout().lock()) {
+            // `fetchpool --generate man | head` is not an error.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(anyhow::Error::new(e).context("cannot write to stdout"))
+            }
+            _ => Ok(ExitCode::SUCCESS),
+        };
     }
     let config = Config::from_cli(cli)?;
     let entries = list::open(&config)?;
@@ -66,23 +71,4 @@ fn run() -> anyhow::Result<ExitCode> {
     interrupt::install(exit_code::INTERRUPTED)?;
     let summary = pool::run(entries, &config, &progress, reporter)?;
     Ok(exit_code::from(&summary.tally))
-}
-
-/// `--generate`: a man page or a completion script on stdout, as ripgrep does.
-fn generate(kind: Generate) -> anyhow::Result<()> {
-    let mut cmd = Cli::command();
-    let mut out = std::io::stdout().lock();
-    let shell = match kind {
-        Generate::Man => {
-            return clap_mangen::Man::new(cmd)
-                .render(&mut out)
-                .context("cannot write the man page");
-        }
-        Generate::CompleteBash => Shell::Bash,
-        Generate::CompleteZsh => Shell::Zsh,
-        Generate::CompleteFish => Shell::Fish,
-        Generate::CompletePowershell => Shell::PowerShell,
-    };
-    clap_complete::generate(shell, &mut cmd, "fetchpool", &mut out);
-    Ok(())
 }

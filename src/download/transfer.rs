@@ -20,7 +20,7 @@ use crate::config::Policy;
 use crate::list::{Entry, to_hex};
 use crate::progress::Task;
 use crate::redact::redact_url;
-use crate::units::human_bytes;
+use crate::units::human_rate;
 
 /// What a successful attempt produced.
 pub struct Saved {
@@ -278,10 +278,10 @@ impl Body<'_> {
                 let rate = window_bytes as f64 / window.as_secs_f64();
                 if rate < policy.min_speed as f64 {
                     return Err(Failure::transient(anyhow!(
-                        "too slow: {}/s over {:.0}s, below --min-speed {}/s",
-                        human_bytes(rate as u64),
+                        "too slow: {} over {:.0}s, below --min-speed {}",
+                        human_rate(rate),
                         window.as_secs_f64(),
-                        human_bytes(policy.min_speed)
+                        human_rate(policy.min_speed as f64)
                     )));
                 }
                 window_start = Instant::now();

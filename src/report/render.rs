@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::outcome::{Ending, Outcome, Status, Summary};
-use crate::units::human_bytes;
+use crate::units::{human_bytes, human_rate};
 
 /// One text line: status, HTTP status, size, time, target path, and for failures the reason.
 pub fn text_line(o: &Outcome) -> String {
@@ -102,14 +102,14 @@ pub fn json_summary(s: &Summary) -> String {
 pub fn text_summary(s: &Summary) -> String {
     let t = &s.tally;
     format!(
-        "{} ok, {} failed, {} skipped, {} not-started; {} in {:.2}s ({}/s); {}; speed-up {:.2}x",
+        "{} ok, {} failed, {} skipped, {} not-started; {} in {:.2}s ({}); {}; speed-up {:.2}x",
         t.ok,
         t.failed,
         t.skipped,
         t.not_started,
         human_bytes(t.bytes),
         s.wall.as_secs_f64(),
-        human_bytes(s.rate() as u64),
+        human_rate(s.rate()),
         mode_text(s),
         s.speedup(),
     )

@@ -402,6 +402,40 @@ fn help_and_version() {
         help.contains("Examples:") && help.contains("fetchpool urls.txt"),
         "{help}"
     );
+    // LIST is required (only `--generate` goes without it), and help says what exit codes mean.
+    assert!(help.contains("Usage: fetchpool [OPTIONS] <LIST>"), "{help}");
+    assert!(
+        help.contains("  <LIST>") && !help.contains("[LIST]"),
+        "{help}"
+    );
+    assert!(
+        help.contains("Exit status:") && help.contains("130"),
+        "{help}"
+    );
+    let out = fetchpool(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("<LIST>"));
+    for size in ["1.5M", "2MiB", "512 KiB", "1G"] {
+        let out = fetchpool(dir.path())
+            .args([
+                "--limit-rate",
+                size,
+                "--max-size",
+                size,
+                "--min-speed",
+                size,
+                "-h",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{size}");
+    }
+    let out = fetchpool(dir.path())
+        .args(["--limit-rate", "2XB", "urls.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown unit"));
     let out = fetchpool(dir.path()).arg("--version").output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

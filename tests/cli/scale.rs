@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, files_below, lines, payload, slow_server, write_list};
+use crate::support::{
+    fetchpool, fetchpool_std, files_below, lines, payload, slow_server, write_list,
+};
 
 #[test]
 fn per_host_caps_each_host_while_others_keep_the_pool_busy() {
@@ -45,7 +47,8 @@ fn limit_rate_caps_the_whole_run() {
     let server = Server::start(|_| Reply::ok(payload(512 * 1024, 5)));
     let urls: Vec<String> = (0..4).map(|i| server.url(&format!("/r{i}"))).collect();
     let list = write_list(dir.path(), "urls.txt", &urls);
-    for jobs in ["1", "4"] {
+    // Sizes are read as the output writes them: `1MiB`, `1.0 MiB`, `0.5M` + ... all the same.
+    for (jobs, rate) in [("1", "1MiB"), ("4", "1.0 MiB")] {
         let started = Instant::now();
         fetchpool(dir.path())
             .arg(&list)
@@ -55,7 +58,7 @@ fn limit_rate_caps_the_whole_run() {
                 "-j",
                 jobs,
                 "--limit-rate",
-                "1M",
+                rate,
             ])
             .assert()
             .success();
@@ -164,6 +167,26 @@ fn generate_man_and_completions() {
         &man[..200]
     );
     assert!(man.contains("per\\-host"));
+    // Examples as commands on lines of their own, and the exit statuses; no catch-all section.
+    assert!(man.contains(".SH EXAMPLES"), "{man}");
+    assert!(
+        man.contains(".nf\n\\fBfetchpool urls.txt\\fR\n.fi"),
+        "{man}"
+    );
+    assert!(man.contains(".SH \"EXIT STATUS\""), "{man}");
+    assert!(man.contains("130"), "{man}");
+    assert!(!man.contains("EXTRA"), "{man}");
+    // The man page and completions may be cut short by a pager or `head` without an error.
+    let mut out = fetchpool_std(dir.path())
+        .args(["--generate", "man"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(out.stdout.take());
+    let out = out.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     for (kind, marker) in [
         ("complete-bash", "complete -F"),
         ("complete-zsh", "#compdef fetchpool"),
