@@ -3,7 +3,7 @@
 //! outcomes to the report in list order as soon as every earlier entry is reported.
 //!
 //! Ctrl-C needs nothing here but to stop handing out work: running downloads end at once by
-//! themselves, and what was never started is reported so.
+//! themselves, and every entry not started, queued or still in the list, is reported so.
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{self, AssertUnwindSafe};
@@ -43,12 +43,10 @@ pub fn run(
     match config.mode {
         Mode::Serial => {
             let engine = Engine::new(&shared, "serial".into())?;
+            // After Ctrl-C the rest of the list is still read and reported, as not-started.
             for item in entries {
                 if let Some(entry) = collector.admit(item) {
                     collector.push(collector.run_one(&engine, &entry));
-                }
-                if interrupt::requested() {
-                    break;
                 }
             }
         }
@@ -98,11 +96,9 @@ fn run_pool<'scope, 'env, 'run: 'env>(
     }
     drop(rx);
     // This thread is the dispatcher: entries go out as lines arrive, so downloads start before a
-    // slow producer on stdin has finished.
+    // slow producer on stdin has finished. Once the run stops (Ctrl-C, --fail-fast), `admit`
+    // reports the rest of the list as not-started rather than sending it.
     for item in entries {
-        if interrupt::requested() {
-            break;
-        }
         if let Some(entry) = collector.admit(item)
             && let Err(unsent) = tx.send(entry)
         {

@@ -198,11 +198,12 @@ impl Entries {
         Some(item)
     }
 
-    /// The next line into `self.buf`: `Ok(false)` at the end of the list, or when a piped list is
-    /// still open but the run is asked to stop.
+    /// The next line into `self.buf`: `Ok(false)` at the end of the list. After Ctrl-C a piped
+    /// list yields only the lines that have arrived (they are reported, as not-started), and
+    /// ends without waiting for its producer.
     fn read_line(&mut self) -> io::Result<bool> {
         self.buf.clear();
-        match &mut self.source {
+        let line = match &mut self.source {
             Source::Direct(reader) => loop {
                 match reader.read_until(b'\n', &mut self.buf) {
                     Ok(n) => return Ok(n > 0),
@@ -210,16 +211,18 @@ impl Entries {
                     Err(e) => return Err(e),
                 }
             },
+            Source::Piped(lines) if interrupt::requested() => lines.try_recv().ok(),
             Source::Piped(lines) => crossbeam_channel::select! {
-                recv(lines) -> line => match line {
-                    Ok(line) => {
-                        self.buf = line?;
-                        Ok(true)
-                    }
-                    Err(_) => Ok(false),
-                },
-                recv(interrupt::signal()) -> _ => Ok(false),
+                recv(lines) -> line => line.ok(),
+                recv(interrupt::signal()) -> _ => lines.try_recv().ok(),
             },
+        };
+        match line {
+            Some(line) => {
+                self.buf = line?;
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::server::{Body, Reply, Server};
 use crate::support::{
-    fetchpool, fetchpool_std, files_below, json, lines, out_files, payload, run, write_list,
+    fetchpool, fetchpool_std, files_below, interrupt_and_wait, json, lines, out_files, payload,
+    run, spawn_run, wait_for, write_list,
 };
 
 /// A server whose first `failures` answers to each path come from `fault`, then `ok`.
@@ -924,17 +925,6 @@ fn a_second_sigint_exits_at_once() {
 }
 
 /// Sends SIGINT to `child` and waits for it to end; returns its output and how long it took.
-fn interrupt_and_wait(child: std::process::Child) -> (std::process::Output, Duration) {
-    let sent = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    (out, sent.elapsed())
-}
-
 #[test]
 fn sigint_while_a_piped_list_is_silent_ends_the_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -1042,28 +1032,6 @@ fn limit_rate_waits_end_at_max_time() {
 }
 
 /// Starts fetchpool on `urls.txt` in `dir` (already written) with `args`, in the background.
-fn spawn_run(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
-    fetchpool_std(dir)
-        .args(["urls.txt", "-o", "out", "--min-speed", "0"])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn wait_for(path: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn a_second_run_never_touches_a_part_the_first_is_writing() {
     for resume in [false, true] {

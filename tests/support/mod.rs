@@ -145,3 +145,41 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Sends SIGINT to `child` and waits for it: its output, and how long it took to end.
+pub fn interrupt_and_wait(
+    child: std::process::Child,
+) -> (std::process::Output, std::time::Duration) {
+    let sent = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    (out, sent.elapsed())
+}
+
+/// `fetchpool urls.txt -o out --min-speed 0 ARGS` in `dir`, with stdout and stderr piped.
+pub fn spawn_run(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    fetchpool_std(dir)
+        .args(["urls.txt", "-o", "out", "--min-speed", "0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (up to 10 s) until `path` exists.
+pub fn wait_for(path: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

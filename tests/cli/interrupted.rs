@@ -1,0 +1,117 @@
+//! A batch that tells the truth after Ctrl-C: every entry of the list is reported (the rest as
+//! not-started), `--failed-out` holds exactly what a re-run must fetch, and the byte counts say
+//! what crossed the network.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::support::server::{Reply, Server};
+use crate::support::{
+    fetchpool, fetchpool_std, interrupt_and_wait, json, lines, out_files, spawn_run, wait_for,
+    write_list,
+};
+
+/// A server that answers `/fN` with `body N`, slowly while `slow` is set.
+fn switchable_server(slow: Arc<AtomicBool>) -> Server {
+    Server::start(move |req| {
+        let reply = Reply::ok(format!("body {}", req.path()));
+        if slow.load(Ordering::SeqCst) {
+            reply.delay(Duration::from_millis(150))
+        } else {
+            reply
+        }
+    })
+}
+
+#[test]
+fn ctrl_c_reports_every_entry_and_failed_out_finishes_the_batch() {
+    const N: usize = 400;
+    for mode in [&["-j", "3"][..], &["--serial"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let slow = Arc::new(AtomicBool::new(true));
+        let server = switchable_server(Arc::clone(&slow));
+        let mut urls: Vec<String> = (0..N).map(|i| server.url(&format!("/f{i}"))).collect();
+        urls.insert(7, "ftp://nowhere/bad".into());
+        write_list(dir.path(), "urls.txt", &urls);
+        let mut args = vec!["--json", "--failed-out", "rest.txt"];
+        args.extend_from_slice(mode);
+        let child = spawn_run(dir.path(), &args);
+        wait_for(&dir.path().join("out/f3"));
+        let (out, took) = interrupt_and_wait(child);
+        assert!(took < Duration::from_secs(5), "{mode:?}: took {took:?}");
+        assert_eq!(out.status.code(), Some(130), "{mode:?}");
+
+        // A result per entry, in list order, then the summary with the list's total.
+        let report: Vec<_> = lines(&out.stdout).iter().map(|l| json(l)).collect();
+        assert_eq!(report.len(), N + 2, "{mode:?}");
+        for (i, result) in report[..=N].iter().enumerate() {
+            assert_eq!(result["type"], "result");
+            assert_eq!(result["index"], i, "{mode:?}");
+        }
+        let summary = &report[N + 1];
+        assert_eq!(summary["total"], N + 1, "{summary}");
+        let count = |status: &str| report.iter().filter(|r| r["status"] == status).count();
+        let (ok, failed, not_started) = (count("ok"), count("failed"), count("not-started"));
+        assert!((4..N / 2).contains(&ok), "{mode:?}: {ok} ok");
+        assert!(not_started > N / 2, "{mode:?}: {not_started} not started");
+        assert_eq!(ok + failed + not_started, N + 1);
+        assert_eq!(summary["ok"], ok);
+        assert_eq!(summary["not_started"], not_started);
+
+        // --failed-out holds exactly what is left: the entries that did not end ok (the bad
+        // line commented out), so running it finishes the batch.
+        let rest = std::fs::read_to_string(dir.path().join("rest.txt")).unwrap();
+        let relisted: Vec<&str> = rest.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(relisted.len(), N - ok, "{mode:?}");
+        slow.store(false, Ordering::SeqCst);
+        let out = fetchpool(dir.path())
+            .args(["rest.txt", "-o", "out"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {out:?}");
+        let mut files = out_files(dir.path());
+        files.sort();
+        let mut want: Vec<String> = (0..N).map(|i| format!("f{i}")).collect();
+        want.sort();
+        assert_eq!(files, want, "{mode:?}");
+        for i in [0, N / 2, N - 1] {
+            let body = std::fs::read(dir.path().join(format!("out/f{i}"))).unwrap();
+            assert_eq!(body, format!("body /f{i}").as_bytes());
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_on_a_piped_list_reports_the_lines_that_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = Arc::new(AtomicBool::new(true));
+    let server = switchable_server(slow);
+    let mut child = fetchpool_std(dir.path())
+        .args(["-", "-o", "out", "-j", "2", "--failed-out", "rest.txt"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // 60 lines, then the producer goes quiet without closing the pipe.
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write as _;
+    for i in 0..60 {
+        writeln!(stdin, "{}", server.url(&format!("/f{i}"))).unwrap();
+    }
+    stdin.flush().unwrap();
+    wait_for(&dir.path().join("out/f1"));
+    std::thread::sleep(Duration::from_millis(200));
+    let (out, took) = interrupt_and_wait(child);
+    drop(stdin);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(out.status.code(), Some(130));
+    let report = lines(&out.stdout);
+    assert_eq!(report.len(), 60, "{report:?}");
+    let ok = report.iter().filter(|l| l.starts_with("ok ")).count();
+    let rest = std::fs::read_to_string(dir.path().join("rest.txt")).unwrap();
+    assert_eq!(rest.lines().count(), 60 - ok);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not-started"), "{stderr}");
+}
