@@ -70,6 +70,9 @@ pub struct Outcome {
     pub path: Option<PathBuf>,
     pub attempts: u32,
     pub elapsed: Duration,
+    /// Bytes that crossed the network for this entry in this run, every attempt: a resumed
+    /// download counts only its new bytes, an interrupted one what it got.
+    pub received: u64,
     pub ending: Ending,
 }
 
@@ -90,8 +93,15 @@ impl Outcome {
             path: Some(shown_path(output_dir, &entry.target)),
             attempts,
             elapsed,
+            received: 0,
             ending,
         }
+    }
+
+    /// The same outcome, having received `bytes` over the network.
+    pub fn with_received(mut self, bytes: u64) -> Outcome {
+        self.received = bytes;
+        self
     }
 
     /// `entry` failed: `error` says why, and `--failed-out` gets it back as a list line.
@@ -129,6 +139,7 @@ impl Outcome {
             path: None,
             attempts: 0,
             elapsed: Duration::ZERO,
+            received: 0,
             ending: Ending::Failed {
                 http_status: None,
                 error: bad.error.clone(),
@@ -191,6 +202,8 @@ pub struct Tally {
     pub not_started: usize,
     /// Bytes written by downloads that ended `ok`.
     pub bytes: u64,
+    /// Bytes that crossed the network, whatever the entries' endings.
+    pub received: u64,
     /// The sum of per-entry times: what the run would take one at a time.
     pub busy: Duration,
     /// The run was interrupted by a signal.
@@ -208,6 +221,7 @@ impl Tally {
             Status::Skipped => self.skipped += 1,
             Status::NotStarted => self.not_started += 1,
         }
+        self.received += outcome.received;
         self.busy += outcome.elapsed;
     }
 
@@ -235,13 +249,14 @@ impl Summary {
         self.tally.busy.as_secs_f64() / wall
     }
 
-    /// Bytes per second over the run.
+    /// Bytes received per second over the run: what the network did, not what the files hold
+    /// (a resumed file counts only its new bytes).
     pub fn rate(&self) -> f64 {
         let wall = self.wall.as_secs_f64();
         if wall <= 0.0 {
             0.0
         } else {
-            self.tally.bytes as f64 / wall
+            self.tally.received as f64 / wall
         }
     }
 }
@@ -305,9 +320,19 @@ mod tests {
             },
         );
         assert_eq!(ok.relist(), None);
-        t.add(&ok);
+        t.add(&ok.with_received(4));
         t.add(&Outcome::not_started(&entry(), Path::new(".")));
-        assert_eq!((t.ok, t.not_started, t.bytes, t.total()), (1, 1, 10, 2));
+        let failed = Outcome::failed(
+            &entry(),
+            Path::new("."),
+            1,
+            Duration::ZERO,
+            None,
+            "x".into(),
+        );
+        t.add(&failed.with_received(7));
+        assert_eq!((t.ok, t.not_started, t.bytes, t.total()), (1, 1, 10, 3));
+        assert_eq!(t.received, 11);
         assert_eq!(t.busy, Duration::from_secs(2));
     }
 }

@@ -39,6 +39,9 @@ pub fn run(
 ) -> anyhow::Result<Summary> {
     let shared = Shared::new(&config.download, progress, config.limit_rate)?;
     let collector = Collector::new(config, progress, reporter);
+    if let Some(total) = entries.total() {
+        progress.set_total(total);
+    }
     let started = Instant::now();
     match config.mode {
         Mode::Serial => {
@@ -49,6 +52,7 @@ pub fn run(
                     collector.push(collector.run_one(&engine, &entry));
                 }
             }
+            progress.list_read();
         }
         Mode::Pool(workers) => {
             // Every engine is built before any download starts, so a failure to build one is a
@@ -106,6 +110,7 @@ fn run_pool<'scope, 'env, 'run: 'env>(
             collector.push(collector.not_started(&unsent.0));
         }
     }
+    collector.progress.list_read();
     Ok(())
 }
 

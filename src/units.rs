@@ -63,6 +63,16 @@ pub fn human_rate(bytes_per_sec: f64) -> String {
     format!("{}/s", human_bytes(bytes_per_sec.max(0.0) as u64))
 }
 
+/// A duration for an ETA or an elapsed time, to the second: `45s`, `2m05s`, `1h02m`.
+pub fn human_secs(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +128,13 @@ mod tests {
         assert_eq!(human_bytes(1_048_000), "1023.4 KiB");
         assert_eq!(human_rate(1_048_575.0), "1.0 MiB/s");
         assert_eq!(human_rate(-3.0), "0 B/s");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_secs(0.4), "0s");
+        assert_eq!(human_secs(59.4), "59s");
+        assert_eq!(human_secs(125.0), "2m05s");
+        assert_eq!(human_secs(3720.0), "1h02m");
     }
 }

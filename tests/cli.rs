@@ -4,6 +4,8 @@ mod support;
 
 #[path = "cli/disk.rs"]
 mod disk;
+#[path = "cli/display.rs"]
+mod display;
 #[path = "cli/interrupted.rs"]
 mod interrupted;
 #[path = "cli/list_format.rs"]

@@ -163,6 +163,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
             Err(failure) => break Err(failure),
         }
     };
+    let received = task.received();
     drop(task);
     let elapsed = started.elapsed();
     match result {
@@ -183,7 +184,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
                 sha256: saved.sha256,
                 length_unverified: saved.length_unverified,
             };
-            Outcome::of(entry, output_dir, attempts, elapsed, ending)
+            Outcome::of(entry, output_dir, attempts, elapsed, ending).with_received(received)
         }
         Err(failure) => {
             worker.log(|| format!("failed {}: {:#}", url(), failure.error));
@@ -196,6 +197,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
                 failure.http_status,
                 error,
             )
+            .with_received(received)
         }
     }
 }

@@ -151,7 +151,7 @@ pub async fn attempt(
                     part.path.display()
                 ))));
             }
-            task.advance(have);
+            task.resumed(have);
             part
         }
         None => spot

@@ -20,8 +20,8 @@ mod parse;
 #[cfg(test)]
 mod properties;
 
-use parse::parse_line;
 pub use parse::{Options, to_hex};
+use parse::{is_blank_or_comment, parse_line};
 
 /// One downloadable line of the list.
 #[derive(Debug, Clone)]
@@ -95,6 +95,8 @@ pub struct Entries {
     shard: Option<Shard>,
     /// Items handed out so far.
     emitted: usize,
+    /// How many items this run will hand out, when known before reading (a file LIST).
+    total: Option<u64>,
 }
 
 /// Where lines come from.
@@ -111,6 +113,7 @@ const PIPED_LINES: usize = 1024;
 
 /// Opens LIST (a file or stdin). Failing to open it is fatal: nothing has been downloaded yet.
 pub fn open(config: &Config) -> anyhow::Result<Entries> {
+    let mut total = None;
     let (reader, regular): (Box<dyn Read + Send>, bool) = match &config.list {
         ListSource::Stdin => (Box::new(io::stdin()), false),
         ListSource::File(path) => {
@@ -120,7 +123,14 @@ pub fn open(config: &Config) -> anyhow::Result<Entries> {
             if meta.as_ref().is_ok_and(|m| m.is_dir()) {
                 anyhow::bail!("cannot read {}: it is a directory", path.display());
             }
-            (Box::new(file), meta.is_ok_and(|m| m.is_file()))
+            let regular = meta.is_ok_and(|m| m.is_file());
+            if regular {
+                // One quick read, so progress can say "12/2040 files" from the start.
+                total = File::open(path).ok().and_then(|f| {
+                    count_items(BufReader::with_capacity(64 * 1024, f), config.shard)
+                });
+            }
+            (Box::new(file), regular)
         }
     };
     let reader = Box::new(BufReader::with_capacity(64 * 1024, reader));
@@ -131,7 +141,33 @@ pub fn open(config: &Config) -> anyhow::Result<Entries> {
     };
     let mut entries = Entries::from_source(source, config.list.display_name());
     entries.shard = config.shard;
+    entries.total = total;
     Ok(entries)
+}
+
+/// How many items (entries and bad lines: every line that is not blank or a comment) a list
+/// yields for `shard`, or `None` if it cannot be read through.
+fn count_items(mut reader: impl BufRead, shard: Option<Shard>) -> Option<u64> {
+    let mut line = Vec::new();
+    let (mut index, mut count, mut first) = (0, 0, true);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return Some(count);
+        }
+        let item = match std::str::from_utf8(&line) {
+            Ok(text) if first => !is_blank_or_comment(text.trim_start_matches('\u{feff}')),
+            Ok(text) => !is_blank_or_comment(text),
+            Err(_) => true,
+        };
+        first = false;
+        if item {
+            if shard.is_none_or(|s| s.includes(index)) {
+                count += 1;
+            }
+            index += 1;
+        }
+    }
 }
 
 /// Reads lines on a thread of its own, handing them over as they come. The thread ends at the
@@ -180,7 +216,13 @@ impl Entries {
             done: false,
             shard: None,
             emitted: 0,
+            total: None,
         }
+    }
+
+    /// How many items this run's share of the list holds, when it is known up front.
+    pub fn total(&self) -> Option<u64> {
+        self.total
     }
 
     /// Hands an item out if this shard handles it, numbering it in report order. Every line is

@@ -11,12 +11,18 @@ pub struct Options {
     pub sha256: Option<[u8; 32]>,
 }
 
+/// A blank line or a comment: not an entry, and not counted.
+pub fn is_blank_or_comment(line: &str) -> bool {
+    let line = line.trim();
+    line.is_empty() || line.starts_with('#')
+}
+
 /// Parses one line: `Ok(None)` for blank lines and comments.
 pub fn parse_line(line: &str) -> Result<Option<(Url, Options)>, String> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
+    if is_blank_or_comment(line) {
         return Ok(None);
     }
+    let line = line.trim();
     let mut fields = line.split_whitespace();
     let raw_url = fields.next().unwrap_or_default();
     let url = parse_url(raw_url)?;

@@ -1,5 +1,6 @@
 //! Property tests: whatever a list holds, reading it never panics, every target stays inside the
-//! output directory as one safe relative path, and the targets of one run are distinct.
+//! output directory as one safe relative path, the targets of one run are distinct, and the
+//! count made up front for progress is the number of items the run reports.
 
 use std::collections::HashSet;
 use std::io::Cursor;
@@ -7,7 +8,8 @@ use std::path::Component;
 
 use proptest::prelude::*;
 
-use super::{Entries, Item};
+use super::{Entries, Item, count_items};
+use crate::cli::Shard;
 use crate::naming::{MAX_NAME, PART_SUFFIX};
 
 /// Reads `list` and checks every entry's target.
@@ -63,6 +65,26 @@ proptest! {
     #[test]
     fn any_bytes_as_a_list(lines in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..120), 0..12)) {
         check(lines.join(&b'\n'))?;
+    }
+
+    #[test]
+    fn the_count_up_front_is_what_is_read(
+        lines in prop::collection::vec(prop_oneof![
+            url_line(),
+            Just(String::new()),
+            Just("  # comment".to_string()),
+            Just("\u{feff}https://e.com/bom".to_string()),
+            Just(" \t\r".to_string()),
+            "[ -~]{0,20}",
+        ], 0..30),
+        shard in prop::option::of((0usize..3, 1usize..4)),
+    ) {
+        let list = lines.join("\n").into_bytes();
+        let shard = shard.filter(|(k, n)| k < n).map(|(k, n)| Shard { k, n });
+        let mut entries = Entries::new(Cursor::new(list.clone()), "l".into());
+        entries.shard = shard;
+        let read = entries.count() as u64;
+        prop_assert_eq!(count_items(Cursor::new(list), shard), Some(read));
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub fn json_line(o: &Outcome) -> String {
         "status": o.status().as_str(),
         "http_status": o.http_status(),
         "bytes": o.bytes(),
+        "received": o.received,
         "attempts": o.attempts,
         "elapsed_ms": o.elapsed.as_millis() as u64,
         "sha256": sha256,
@@ -90,6 +91,7 @@ pub fn json_summary(s: &Summary) -> String {
         "skipped": s.tally.skipped,
         "not_started": s.tally.not_started,
         "bytes": s.tally.bytes,
+        "received": s.tally.received,
         "elapsed_ms": s.wall.as_millis() as u64,
         "workers": s.workers,
         "mode": if s.serial { "serial" } else { "pool" },
@@ -107,12 +109,26 @@ pub fn text_summary(s: &Summary) -> String {
         t.failed,
         t.skipped,
         t.not_started,
-        human_bytes(t.bytes),
+        bytes_text(t.bytes, t.received),
         s.wall.as_secs_f64(),
         human_rate(s.rate()),
         mode_text(s),
         s.speedup(),
     )
+}
+
+/// What the files hold and what crossed the network, which differ when a download was resumed,
+/// retried or cut short: `12.0 MiB`, or `500.0 MiB saved, 150.0 MiB received`.
+fn bytes_text(saved: u64, received: u64) -> String {
+    if saved == received {
+        human_bytes(saved)
+    } else {
+        format!(
+            "{} saved, {} received",
+            human_bytes(saved),
+            human_bytes(received)
+        )
+    }
 }
 
 fn mode_text(s: &Summary) -> String {
@@ -168,6 +184,7 @@ mod tests {
             path: Some(PathBuf::from("out/a.bin")),
             attempts: 1,
             elapsed: Duration::from_millis(210),
+            received: 4096,
             ending,
         }
     }
@@ -233,6 +250,8 @@ mod tests {
         assert_eq!(v["status"], "ok");
         assert_eq!(v["http_status"], 200);
         assert_eq!(v["bytes"], 12288);
+        // Resumed: the file holds 12 KiB, 4 KiB of it came over the network in this run.
+        assert_eq!(v["received"], 4096);
         assert_eq!(v["attempts"], 1);
         assert_eq!(v["elapsed_ms"], 210);
         assert_eq!(v["sha256"], "ab".repeat(32));
@@ -255,6 +274,7 @@ mod tests {
                 ok: 2,
                 failed: 1,
                 bytes: 3 * 1024 * 1024,
+                received: 3 * 1024 * 1024,
                 busy: Duration::from_secs(8),
                 ..Tally::default()
             },
@@ -279,6 +299,29 @@ mod tests {
             ..s
         };
         assert!(text_summary(&serial).contains("; serial;"));
+        // A resumed run: the rate is what crossed the network, not the files' size.
+        let resumed = Summary {
+            tally: Tally {
+                ok: 1,
+                bytes: 500 << 20,
+                received: 150 << 20,
+                ..Tally::default()
+            },
+            wall: Duration::from_secs(3),
+            workers: 8,
+            serial: false,
+        };
+        assert!(
+            text_summary(&resumed)
+                .contains("; 500.0 MiB saved, 150.0 MiB received in 3.00s (50.0 MiB/s);"),
+            "{}",
+            text_summary(&resumed)
+        );
+        let v: serde_json::Value = serde_json::from_str(&json_summary(&resumed)).unwrap();
+        assert_eq!(
+            (v["bytes"].as_u64(), v["received"].as_u64()),
+            (Some(500 << 20), Some(150 << 20))
+        );
     }
 
     #[test]

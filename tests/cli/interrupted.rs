@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::server::{Reply, Server};
 use crate::support::{
-    fetchpool, fetchpool_std, interrupt_and_wait, json, lines, out_files, spawn_run, wait_for,
+    fetchpool, fetchpool_std, interrupt_and_wait, json, lines, out_files, run, spawn_run, wait_for,
     write_list,
 };
 
@@ -114,4 +114,53 @@ fn ctrl_c_on_a_piped_list_reports_the_lines_that_arrived() {
     assert_eq!(rest.lines().count(), 60 - ok);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not-started"), "{stderr}");
+}
+
+#[test]
+fn received_counts_what_crossed_the_network() {
+    // A resumed download: the file holds 100,000 bytes, 60,000 of them came in this run.
+    let dir = tempfile::tempdir().unwrap();
+    let body = crate::support::payload(100_000, 21);
+    let server = Server::ranged(&body);
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/big.bin.part"), &body[..40_000]).unwrap();
+    let (code, report, _) = run(dir.path(), &[server.url("/big.bin")], &["-c", "--json"]);
+    assert_eq!(code, 0, "{report:?}");
+    let (result, summary) = (json(&report[0]), json(&report[1]));
+    assert_eq!(
+        (result["bytes"].as_u64(), result["received"].as_u64()),
+        (Some(100_000), Some(60_000))
+    );
+    assert_eq!(
+        (summary["bytes"].as_u64(), summary["received"].as_u64()),
+        (Some(100_000), Some(60_000))
+    );
+    // In text, both, and the rate from what was received.
+    std::fs::remove_file(dir.path().join("out/big.bin")).unwrap();
+    std::fs::write(dir.path().join("out/big.bin.part"), &body[..40_000]).unwrap();
+    let (code, _, stderr) = run(dir.path(), &[server.url("/big.bin")], &["-c"]);
+    assert_eq!(code, 0);
+    assert!(
+        stderr.contains("; 97.7 KiB saved, 58.6 KiB received in "),
+        "{stderr}"
+    );
+
+    // An interrupted download counts what it got, though nothing was saved.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| {
+        Reply::ok(crate::support::payload(200_000, 3))
+            .framing(crate::support::server::Body::Stall(50_000))
+    });
+    write_list(dir.path(), "urls.txt", &[server.url("/stuck")]);
+    let child = spawn_run(dir.path(), &["--json"]);
+    wait_for(&dir.path().join("out/stuck.part"));
+    std::thread::sleep(Duration::from_millis(300));
+    let (out, _) = interrupt_and_wait(child);
+    let report: Vec<_> = lines(&out.stdout).iter().map(|l| json(l)).collect();
+    assert_eq!(report[0]["status"], "failed");
+    assert_eq!(report[0]["received"], 50_000);
+    assert_eq!(
+        (report[1]["bytes"].as_u64(), report[1]["received"].as_u64()),
+        (Some(0), Some(50_000))
+    );
 }

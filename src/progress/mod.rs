@@ -1,0 +1,370 @@
+//! Progress on stderr: on a terminal, one frame (a total line and a line per busy worker) redrawn
+//! a few times a second; without one, a plain line every few seconds; or nothing.
+//!
+//! Downloads only bump atomic counters (one `advance` per piece of body, no lock); a ticker
+//! thread reads them, measures recent rates and hands a [`frame::Snapshot`] to the pure
+//! functions in `frame` that make the text.
+
+mod frame;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle};
+
+use frame::{Snapshot, TaskView, Window};
+
+/// How often a plain progress line is printed without a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+/// How often the frame is redrawn on a terminal.
+const FRAME_EVERY: Duration = Duration::from_millis(200);
+/// Rates are measured over this much of the recent past, the run's and each worker's alike, so
+/// the total agrees with the sum of the worker lines.
+const RATE_WINDOW: Duration = Duration::from_secs(3);
+
+/// The length of a download that did not say how long it is.
+const UNKNOWN: u64 = u64::MAX;
+
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressStyle {
+    /// A frame redrawn in place: a total line and one per busy worker.
+    Bars,
+    /// No terminal: a plain line every few seconds.
+    Plain,
+    /// Nothing.
+    Hidden,
+}
+
+/// The run's progress display. Cheap to share: every method takes `&self`.
+pub struct Progress {
+    shared: Arc<Shared>,
+    ticker: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+struct Shared {
+    style: ProgressStyle,
+    color: bool,
+    start: Instant,
+    /// The frame, drawn as one multi-line message; `None` without a terminal.
+    bar: Option<ProgressBar>,
+    files_total: AtomicU64,
+    files_known: AtomicU64,
+    files_done: AtomicU64,
+    /// Bytes that crossed the network in this run, retries included.
+    received: AtomicU64,
+    running: Mutex<Running>,
+    stop: (Mutex<bool>, Condvar),
+}
+
+/// Downloads in progress, and what finished ones add to the byte totals.
+#[derive(Default)]
+struct Running {
+    tasks: Vec<Arc<TaskState>>,
+    next_id: u64,
+    started: u64,
+    /// Bytes in the files of finished downloads: done and expected alike.
+    ended_bytes: u64,
+}
+
+struct TaskState {
+    id: u64,
+    worker: String,
+    name: String,
+    len: AtomicU64,
+    /// Bytes in the file so far (resumed bytes included).
+    pos: AtomicU64,
+    /// Bytes received by this download, every attempt.
+    received: AtomicU64,
+}
+
+/// One running download's share of the display.
+pub struct Task<'a> {
+    progress: &'a Progress,
+    state: Arc<TaskState>,
+}
+
+impl Progress {
+    /// The display in `style`; `color` is off when `NO_COLOR` asks.
+    pub fn new(style: ProgressStyle, color: bool) -> Progress {
+        let bar = (style == ProgressStyle::Bars).then(|| {
+            // `term_like` draws whether or not stderr is a terminal, which `--progress always`
+            // asks for; `auto` only gets here with a terminal.
+            let target =
+                ProgressDrawTarget::term_like_with_hz(Box::new(console::Term::stderr()), 8);
+            let bar = ProgressBar::with_draw_target(None, target);
+            bar.set_style(BarStyle::with_template("{msg}").expect("valid template"));
+            bar
+        });
+        let shared = Arc::new(Shared {
+            style,
+            color,
+            start: Instant::now(),
+            bar,
+            files_total: AtomicU64::new(UNKNOWN),
+            files_known: AtomicU64::new(0),
+            files_done: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            running: Mutex::default(),
+            stop: (Mutex::new(false), Condvar::new()),
+        });
+        let ticker = match style {
+            ProgressStyle::Hidden => None,
+            ProgressStyle::Bars => Some(spawn_ticker(Arc::clone(&shared), FRAME_EVERY)),
+            ProgressStyle::Plain => Some(spawn_ticker(Arc::clone(&shared), PLAIN_EVERY)),
+        };
+        Progress {
+            shared,
+            ticker: Mutex::new(ticker),
+        }
+    }
+
+    /// The list holds `total` entries for this run (counted up front, or read to its end).
+    pub fn set_total(&self, total: u64) {
+        self.shared.files_total.store(total, Ordering::Relaxed);
+    }
+
+    /// One more entry is read from the list.
+    pub fn queued(&self) {
+        self.shared.files_known.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The whole list has been read: what was read is the total.
+    pub fn list_read(&self) {
+        let known = self.shared.files_known.load(Ordering::Relaxed);
+        self.set_total(known);
+    }
+
+    /// A download starts on `worker` into `target`.
+    pub fn start(&self, worker: &str, target: &Path) -> Task<'_> {
+        let tracked = self.shared.style != ProgressStyle::Hidden;
+        let mut running = if tracked {
+            Some(self.shared.lock())
+        } else {
+            None
+        };
+        let id = running.as_mut().map_or(0, |r| {
+            r.next_id += 1;
+            r.started += 1;
+            r.next_id
+        });
+        // Names are only made for a display that shows them.
+        let (worker, name) = if tracked {
+            (worker.to_string(), target.display().to_string())
+        } else {
+            (String::new(), String::new())
+        };
+        let state = Arc::new(TaskState {
+            id,
+            worker,
+            name,
+            len: AtomicU64::new(UNKNOWN),
+            pos: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+        });
+        if let Some(running) = &mut running {
+            running.tasks.push(Arc::clone(&state));
+        }
+        Task {
+            progress: self,
+            state,
+        }
+    }
+
+    /// An entry is finished, whatever its outcome.
+    pub fn entry_done(&self) {
+        self.shared.files_done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A line on stderr (a `-v` log line) that does not tear the frame.
+    pub fn println(&self, line: &str) {
+        match &self.shared.bar {
+            Some(bar) => bar.suspend(|| eprintln_quiet(line)),
+            None => eprintln_quiet(line),
+        }
+    }
+
+    /// Runs `f` (which prints to stdout) with the frame cleared, so report lines and the frame
+    /// do not interleave on one terminal.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.shared.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    /// Stops the ticker and clears the frame; the summary line follows on a clean stderr.
+    pub fn finish(&self) {
+        {
+            let (lock, cvar) = &self.shared.stop;
+            *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            cvar.notify_all();
+        }
+        if let Some(handle) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = handle.join();
+        }
+        if let Some(bar) = &self.shared.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Progress {
+    /// A run that ends early (a fatal error after the display started) leaves a clean screen.
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl Task<'_> {
+    /// The file will be `len` bytes long when complete.
+    pub fn set_length(&self, len: u64) {
+        self.state.len.store(len, Ordering::Relaxed);
+    }
+
+    /// A new attempt starts from nothing. (What earlier attempts received stays counted.)
+    pub fn restart(&self) {
+        self.state.len.store(UNKNOWN, Ordering::Relaxed);
+        self.state.pos.store(0, Ordering::Relaxed);
+    }
+
+    /// The attempt builds on `have` bytes already in the file: on disk, but not received now.
+    pub fn resumed(&self, have: u64) {
+        self.state.pos.store(have, Ordering::Relaxed);
+    }
+
+    /// `n` more bytes arrived and are on disk.
+    pub fn advance(&self, n: u64) {
+        self.state.pos.fetch_add(n, Ordering::Relaxed);
+        self.state.received.fetch_add(n, Ordering::Relaxed);
+        self.progress
+            .shared
+            .received
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Bytes this download received over the network, every attempt.
+    pub fn received(&self) -> u64 {
+        self.state.received.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Task<'_> {
+    fn drop(&mut self) {
+        if self.state.id == 0 {
+            return;
+        }
+        let mut running = self.progress.shared.lock();
+        running.ended_bytes += self.state.pos.load(Ordering::Relaxed);
+        running.tasks.retain(|t| t.id != self.state.id);
+    }
+}
+
+fn spawn_ticker(shared: Arc<Shared>, every: Duration) -> thread::JoinHandle<()> {
+    thread::Builder::new()
+        .name("progress".into())
+        .spawn(move || {
+            let mut rates = Rates {
+                run: Window::starting_at(shared.start, 0, RATE_WINDOW),
+                tasks: HashMap::new(),
+                ticks: 0,
+            };
+            let (lock, cvar) = &shared.stop;
+            let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let (guard, _) = cvar
+                    .wait_timeout(stopped, every)
+                    .unwrap_or_else(|e| e.into_inner());
+                stopped = guard;
+                if *stopped {
+                    return;
+                }
+                shared.tick(&mut rates);
+            }
+        })
+        .expect("spawn the progress thread")
+}
+
+/// The ticker's memory of recent counts, for rates.
+struct Rates {
+    run: Window,
+    tasks: HashMap<u64, Window>,
+    ticks: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Running> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn snapshot(&self, rates: &mut Rates) -> Snapshot {
+        let now = Instant::now();
+        let total = self.files_total.load(Ordering::Relaxed);
+        let received = self.received.load(Ordering::Relaxed);
+        let mut snapshot = Snapshot {
+            elapsed: self.start.elapsed(),
+            files_done: self.files_done.load(Ordering::Relaxed),
+            files_known: self.files_known.load(Ordering::Relaxed),
+            files_total: (total != UNKNOWN).then_some(total),
+            rate: rates.run.rate(now, received),
+            ..Snapshot::default()
+        };
+        let running = self.lock();
+        snapshot.started = running.started;
+        snapshot.bytes_done = running.ended_bytes;
+        snapshot.bytes_expected = running.ended_bytes;
+        for task in &running.tasks {
+            let pos = task.pos.load(Ordering::Relaxed);
+            let len = task.len.load(Ordering::Relaxed);
+            let len = (len != UNKNOWN).then_some(len);
+            snapshot.bytes_done += pos;
+            snapshot.bytes_expected += len.unwrap_or(pos).max(pos);
+            let received = task.received.load(Ordering::Relaxed);
+            let window = rates
+                .tasks
+                .entry(task.id)
+                .or_insert_with(|| Window::starting_at(now, received, RATE_WINDOW));
+            snapshot.tasks.push(TaskView {
+                worker: task.worker.clone(),
+                name: task.name.clone(),
+                len,
+                pos,
+                rate: window.rate(now, received),
+            });
+        }
+        rates
+            .tasks
+            .retain(|id, _| running.tasks.iter().any(|t| t.id == *id));
+        snapshot
+    }
+
+    fn tick(&self, rates: &mut Rates) {
+        let snapshot = self.snapshot(rates);
+        rates.ticks += 1;
+        match (&self.bar, self.style) {
+            (Some(bar), _) => {
+                let (rows, cols) = console::Term::stderr().size();
+                bar.set_message(frame::frame(
+                    &snapshot,
+                    cols.into(),
+                    rows.into(),
+                    self.color,
+                    rates.ticks,
+                ));
+            }
+            (None, ProgressStyle::Plain) => eprintln_quiet(&frame::plain(&snapshot)),
+            (None, _) => {}
+        }
+    }
+}
+
+/// stderr may be closed too; progress is never worth a panic.
+fn eprintln_quiet(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}

@@ -1,0 +1,168 @@
+//! What a user sees on stderr: the progress frame in a real (pseudo-)terminal at 120 and 60
+//! columns, a clean screen after Ctrl-C, and the plain lines a CI log gets.
+
+use std::time::{Duration, Instant};
+
+use crate::support::pty::Pty;
+use crate::support::server::{Reply, Server};
+use crate::support::{fetchpool, fetchpool_std, lines, payload, write_list};
+
+const LONG: &str = "a-release-tarball-whose-name-is-far-too-long-for-any-column-2026.11.23.tar.gz";
+
+/// Four 512 KiB files (one with a long name) and two small ones.
+fn corpus(dir: &std::path::Path) -> Server {
+    let server = Server::start(|req| match req.path() {
+        p if p.starts_with("/small") => Reply::ok("small"),
+        _ => Reply::ok(payload(512 * 1024, 9)),
+    });
+    let urls = [
+        server.url(&format!("/{LONG}")),
+        server.url("/b1.bin"),
+        server.url("/b2.bin"),
+        server.url("/b3.bin"),
+        server.url("/small1"),
+        server.url("/small2"),
+    ];
+    write_list(dir, "urls.txt", &urls);
+    server
+}
+
+/// Polls the screen until `ready` holds (up to 10 s).
+fn screen_when(pty: &Pty, ready: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let screen = pty.screen();
+        if ready(&screen) {
+            return screen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never ready:\n{}",
+            screen.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_frame_fits_the_terminal_and_ctrl_c_leaves_a_clean_screen() {
+    for cols in [120u16, 60] {
+        let dir = tempfile::tempdir().unwrap();
+        let _server = corpus(dir.path());
+        let mut cmd = fetchpool_std(dir.path());
+        cmd.args(["urls.txt", "-o", "out", "-j", "2", "--limit-rate", "256K"])
+            .env("TERM", "xterm");
+        let mut pty = Pty::spawn(cmd, cols, 24);
+        // Both workers busy, rates measured.
+        let screen = screen_when(&pty, |s| {
+            s.iter().filter(|r| r.starts_with("  worker-")).count() == 2
+                && s.iter().any(|r| r.contains(" KiB/s"))
+        });
+        let text = screen.join("\n");
+        // The list was counted up front: the total is there from the start.
+        let total = screen
+            .iter()
+            .find(|r| r.contains(" files"))
+            .unwrap_or_else(|| panic!("{cols}: no total line:\n{text}"));
+        assert!(total.contains("/6 files"), "{cols}: {total}");
+        assert!(total.contains("ETA "), "{cols}: {total}");
+        assert!(total.contains("/s"), "{cols}: {total}");
+        // Bytes done of bytes expected, in the report's units.
+        assert!(
+            total.contains(" KiB/") || total.contains(" MiB/"),
+            "{cols}: {total}"
+        );
+        let workers: Vec<&String> = screen
+            .iter()
+            .filter(|r| r.starts_with("  worker-"))
+            .collect();
+        for worker in &workers {
+            assert!(worker.contains('%'), "{cols}: {worker}");
+        }
+        // The long name is cut in the middle, keeping its extension.
+        assert!(
+            workers
+                .iter()
+                .any(|w| w.contains('…') && w.contains(".tar.gz")),
+            "{cols}:\n{text}"
+        );
+        // Every line of the frame fits: one too long would spill into the row below it.
+        for row in screen.iter().filter(|r| !r.is_empty()) {
+            let spinner = row.starts_with(|c| ('\u{2800}'..='\u{28ff}').contains(&c));
+            assert!(
+                spinner || row.starts_with("  worker-"),
+                "{cols}: {row:?}\n{text}"
+            );
+        }
+
+        pty.ctrl_c();
+        let (out, screen) = pty.wait();
+        assert_eq!(out.status.code(), Some(130), "{cols}");
+        let text = screen.join("\n");
+        // Nothing of the frame is left: only the summary (and the echoed ^C, if anywhere).
+        assert!(!text.contains("files"), "{cols}: stale frame:\n{text}");
+        assert!(!text.contains("worker-"), "{cols}: stale frame:\n{text}");
+        assert!(!text.contains('%'), "{cols}: stale frame:\n{text}");
+        assert!(text.contains("(interrupted)"), "{cols}:\n{text}");
+        // And the report on stdout has every entry.
+        assert_eq!(lines(&out.stdout).len(), 6, "{cols}");
+    }
+}
+
+#[test]
+fn a_finished_run_leaves_only_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let _server = corpus(dir.path());
+    let mut cmd = fetchpool_std(dir.path());
+    cmd.args(["urls.txt", "-o", "out", "-j", "4", "--limit-rate", "4M"])
+        .env("TERM", "xterm");
+    let pty = Pty::spawn(cmd, 80, 24);
+    let (out, screen) = pty.wait();
+    assert_eq!(out.status.code(), Some(0));
+    let shown: Vec<&String> = screen.iter().filter(|r| !r.is_empty()).collect();
+    assert_eq!(shown.len(), 2, "{screen:#?}");
+    assert!(
+        shown[0].starts_with("fetchpool: 6 ok, 0 failed"),
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn without_a_terminal_plain_lines_name_the_total_and_what_is_still_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        "/small" => Reply::ok("small"),
+        _ => Reply::ok(payload(3 << 20, 4)),
+    });
+    let urls = [
+        server.url("/big1"),
+        server.url("/big2"),
+        server.url("/small"),
+    ];
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    // 6 MiB at 1 MiB/s: one plain line after 5 s.
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-j", "2", "--limit-rate", "1M"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let plain = stderr
+        .lines()
+        .find(|l| l.contains(" files"))
+        .unwrap_or_else(|| panic!("no progress line: {stderr}"));
+    // The list's total, known from the start; which files are done by 5 s is the throttle's call.
+    assert!(plain.starts_with("fetchpool: "), "{plain}");
+    assert!(
+        plain.contains("/3 files (1 running), ") || plain.contains("/3 files (2 running), "),
+        "{plain}"
+    );
+    assert!(plain.contains(" still expected, "), "{plain}");
+    assert!(plain.contains(" received, "), "{plain}");
+    assert!(plain.contains("ETA "), "{plain}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "no escape codes without a terminal: {stderr:?}"
+    );
+}
