@@ -28,9 +28,10 @@ pub fn from(tally: &Tally) -> ExitCode {
     ExitCode::from(code(tally))
 }
 
-/// A dry run fails as the real run would: when the list has invalid lines.
-pub fn from_plan(invalid_lines: usize) -> ExitCode {
-    ExitCode::from(if invalid_lines > 0 { FAILURE } else { SUCCESS })
+/// A dry run fails as the real run would: when the list has invalid lines or entries the run
+/// would fail before any request (an existing target without a flag that says what to do).
+pub fn from_plan(failing: usize) -> ExitCode {
+    ExitCode::from(if failing > 0 { FAILURE } else { SUCCESS })
 }
 
 #[cfg(test)]

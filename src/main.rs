@@ -23,7 +23,6 @@ mod units;
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Parser;
 
 use crate::cli::Cli;
@@ -56,18 +55,12 @@ fn run() -> anyhow::Result<ExitCode> {
     let config = Config::from_cli(cli)?;
     let entries = list::open(&config)?;
     if config.dry_run {
-        let invalid = report::plan(entries, &config);
-        return Ok(exit_code::from_plan(invalid));
+        let planner = download::Planner::new(&config.download)?;
+        let failing = report::plan(entries, &config, |entry| planner.intent(entry));
+        return Ok(exit_code::from_plan(failing));
     }
     let progress = Progress::new(config.progress, config.color);
     let reporter = Reporter::new(&config, &progress)?;
-    let output_dir = &config.download.output_dir;
-    std::fs::create_dir_all(output_dir).with_context(|| {
-        format!(
-            "cannot create the output directory {}",
-            output_dir.display()
-        )
-    })?;
     interrupt::install(exit_code::INTERRUPTED)?;
     let summary = pool::run(entries, &config, &progress, reporter)?;
     Ok(exit_code::from(&summary.tally))

@@ -8,6 +8,24 @@ use std::time::Duration;
 use crate::list::{BadLine, Entry};
 use crate::redact::redact_url;
 
+/// What a run would do with an entry, as `--dry-run` tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    Download,
+    /// `--continue` would resume the `.part`, which holds this many bytes.
+    Resume {
+        from: u64,
+    },
+    /// `--overwrite` would replace the existing target.
+    Replace,
+    /// The existing target would be reported `skipped`.
+    Skip {
+        bytes: u64,
+    },
+    /// The run would fail the entry before any request, for this reason.
+    Fail(String),
+}
+
 /// How an entry ended, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

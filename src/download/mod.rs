@@ -26,7 +26,7 @@ use worker::Worker;
 use crate::config::Policy;
 use crate::interrupt;
 use crate::list::Entry;
-use crate::outcome::{Ending, Outcome, shown_path};
+use crate::outcome::{Ending, Intent, Outcome, shown_path};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::throttle::Throttle;
@@ -102,6 +102,42 @@ impl<'a> Engine<'a> {
             root: &self.shared.root,
         };
         self.runtime.block_on(fetch(entry, &worker))
+    }
+}
+
+/// Decides each entry's [`Intent`] as a run would, from what is on disk, without creating
+/// anything or making a request.
+pub struct Planner<'a> {
+    policy: &'a Policy,
+    root: Option<place::Dir>,
+}
+
+impl<'a> Planner<'a> {
+    /// Fails as a run would start to when the output directory cannot be used.
+    pub fn new(policy: &'a Policy) -> anyhow::Result<Planner<'a>> {
+        Ok(Planner {
+            policy,
+            root: place::open_existing_root(&policy.output_dir)?,
+        })
+    }
+
+    pub fn intent(&self, entry: &Entry) -> Intent {
+        // An output directory still to be created holds nothing in the way.
+        let Some(root) = &self.root else {
+            return Intent::Download;
+        };
+        let shown = shown_path(&self.policy.output_dir, &entry.target);
+        let existing = place::Spot::find(root, &entry.target, shown)
+            .and_then(|spot| Ok((spot.check_existing(entry, self.policy)?, spot)));
+        match existing {
+            Ok((place::Existing::Absent, spot)) => match spot.resumable_len() {
+                Some(from) if self.policy.resume => Intent::Resume { from },
+                _ => Intent::Download,
+            },
+            Ok((place::Existing::Replace, _)) => Intent::Replace,
+            Ok((place::Existing::Skip { bytes }, _)) => Intent::Skip { bytes },
+            Err(error) => Intent::Fail(format!("{error:#}")),
+        }
     }
 }
 

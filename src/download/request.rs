@@ -73,8 +73,13 @@ pub async fn send(
             request = request.header(RANGE, format!("bytes={from}-"));
         }
         let response = limits.wait(request.send()).await?.map_err(|e| {
-            let retryable = !e.is_builder();
-            let error = anyhow!(e.without_url()).context("request failed");
+            let hint = tls_hint(&e);
+            // A certificate the client refuses now, it refuses on every attempt.
+            let retryable = !e.is_builder() && hint.is_none();
+            let mut error = anyhow!(e.without_url()).context("request failed");
+            if let Some(hint) = hint {
+                error = error.context(hint);
+            }
             Failure {
                 retryable,
                 ..Failure::fatal(error)
@@ -120,4 +125,39 @@ pub async fn send(
         url = next;
         redirects += 1;
     }
+}
+
+/// What the user can do about a refused certificate, if that is what `error` is.
+fn tls_hint(error: &reqwest::Error) -> Option<&'static str> {
+    use rustls::CertificateError as Cert;
+    let mut link: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = link {
+        if let Some(rustls::Error::InvalidCertificate(cert)) = rustls_error(e) {
+            return Some(match cert {
+                Cert::UnknownIssuer => {
+                    "the server's certificate is signed by a CA this system does not trust; if it \
+                     is your organisation's CA, set SSL_CERT_FILE to a PEM file that holds it"
+                }
+                Cert::NotValidForName | Cert::NotValidForNameContext { .. } => {
+                    "the server's certificate is for another host name"
+                }
+                Cert::Expired | Cert::ExpiredContext { .. } => {
+                    "the server's certificate has expired (or this machine's clock is wrong)"
+                }
+                _ => "the server's certificate was refused",
+            });
+        }
+        link = e.source();
+    }
+    None
+}
+
+/// The rustls error in `e`, looking inside `io::Error`s: the handshake's error arrives wrapped in
+/// two of them, and an `io::Error`'s `source()` skips what it wraps.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    rustls_error(inner)
 }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::config::{Config, Mode};
-use crate::list::{Entries, Item};
-use crate::outcome::{Outcome, Status, Summary, Tally, shown_path};
+use crate::list::{Entries, Entry, Item};
+use crate::outcome::{Intent, Outcome, Status, Summary, Tally, shown_path};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 
@@ -166,36 +166,40 @@ impl<'a> Reporter<'a> {
     }
 }
 
-/// `--dry-run`: the plan, entry by entry, with no request made and no file touched. Bad lines
-/// are shown as they would be reported. Returns how many lines are invalid.
-pub fn plan(entries: Entries, config: &Config) -> usize {
+/// `--dry-run`: the plan, entry by entry, with no request made and no file touched: where each
+/// entry would go and what the run would do there (`intent` decides, from what is on disk).
+/// Bad lines are shown as they would be reported. Returns how many entries a real run would
+/// fail (bad lines included).
+pub fn plan(entries: Entries, config: &Config, intent: impl Fn(&Entry) -> Intent) -> usize {
     let mut out = io::stdout().lock();
     let output_dir = &config.download.output_dir;
-    let mut bad = 0;
+    let mut failing = 0;
     for item in entries {
         let line = match &item {
             Item::Entry(entry) => {
                 let url = redact_url(entry.url.as_str());
                 let path = shown_path(output_dir, &entry.target);
-                render::plan_line(
-                    config.json,
-                    entry.index,
-                    entry.line,
-                    &url,
-                    Some(&path),
-                    None,
-                )
+                let intent = intent(entry);
+                if matches!(intent, Intent::Fail(_)) {
+                    failing += 1;
+                }
+                let planned = render::Planned::Entry {
+                    path: &path,
+                    intent: &intent,
+                };
+                render::plan_line(config.json, entry.index, entry.line, &url, planned)
             }
             Item::Bad(b) => {
-                bad += 1;
-                render::plan_line(config.json, b.index, b.line, &b.text, None, Some(&b.error))
+                failing += 1;
+                let planned = render::Planned::Invalid { error: &b.error };
+                render::plan_line(config.json, b.index, b.line, &b.text, planned)
             }
         };
         if writeln!(out, "{line}").is_err() {
             break;
         }
     }
-    bad
+    failing
 }
 
 /// One line on stdout, flushed at once so a pipe sees each entry as it is reported.

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::outcome::{Ending, Outcome, Status, Summary};
+use crate::outcome::{Ending, Intent, Outcome, Status, Summary};
 use crate::units::{human_bytes, human_rate};
 
 /// One text line: status, HTTP status, size, time, target path, and for failures the reason.
@@ -141,30 +141,57 @@ fn mode_text(s: &Summary) -> String {
     }
 }
 
-/// One line of the `--dry-run` plan: where an entry would go, or why it cannot be run.
-pub fn plan_line(
-    json: bool,
-    index: usize,
-    line: usize,
-    url: &str,
-    path: Option<&std::path::Path>,
-    error: Option<&str>,
-) -> String {
+/// One entry of the `--dry-run` plan: where it would go and what the run would do, or why the
+/// line is not an entry.
+pub enum Planned<'a> {
+    Entry {
+        path: &'a std::path::Path,
+        intent: &'a Intent,
+    },
+    Invalid {
+        error: &'a str,
+    },
+}
+
+/// One line of the `--dry-run` plan.
+pub fn plan_line(json: bool, index: usize, line: usize, url: &str, planned: Planned) -> String {
+    let (path, intent) = match planned {
+        Planned::Invalid { error } if json => {
+            return json!({
+                "type": "plan", "index": index, "line": line, "url": url, "path": null,
+                "action": "invalid", "error": error,
+            })
+            .to_string();
+        }
+        Planned::Invalid { error } => return format!("invalid  {error}"),
+        Planned::Entry { path, intent } => (path.display(), intent),
+    };
     if json {
-        return json!({
-            "type": "plan",
-            "index": index,
-            "line": line,
-            "url": url,
-            "path": path.map(|p| p.display().to_string()),
-            "error": error,
-        })
-        .to_string();
+        let (action, error) = match intent {
+            Intent::Download => ("download", None),
+            Intent::Resume { .. } => ("resume", None),
+            Intent::Replace => ("replace", None),
+            Intent::Skip { .. } => ("skip", None),
+            Intent::Fail(error) => ("fail", Some(error.as_str())),
+        };
+        let mut v = json!({
+            "type": "plan", "index": index, "line": line, "url": url,
+            "path": path.to_string(), "action": action, "error": error,
+        });
+        if let Intent::Resume { from } = intent {
+            v["resume_from"] = json!(from);
+        }
+        return v.to_string();
     }
-    match (path, error) {
-        (_, Some(error)) => format!("invalid  {error}"),
-        (Some(path), None) => format!("plan     {url} -> {}", path.display()),
-        (None, None) => format!("plan     {url}"),
+    match intent {
+        Intent::Download => format!("plan     {url} -> {path}"),
+        Intent::Resume { from } => format!(
+            "plan     {url} -> {path}  (would resume after {} already there)",
+            human_bytes(*from)
+        ),
+        Intent::Replace => format!("plan     {url} -> {path}  (exists: would be replaced)"),
+        Intent::Skip { .. } => format!("plan     {url} -> {path}  (exists: would be skipped)"),
+        Intent::Fail(error) => format!("fail     {url} -> {path}  {error}"),
     }
 }
 
@@ -327,20 +354,56 @@ mod tests {
     #[test]
     fn plan_lines() {
         let p = std::path::Path::new("out/a.bin");
+        let line = |intent: &Intent| {
+            plan_line(
+                false,
+                0,
+                1,
+                "https://e.com/a.bin",
+                Planned::Entry { path: p, intent },
+            )
+        };
         assert_eq!(
-            plan_line(false, 0, 1, "https://e.com/a.bin", Some(p), None),
+            line(&Intent::Download),
             "plan     https://e.com/a.bin -> out/a.bin"
         );
         assert_eq!(
-            plan_line(false, 1, 2, "x", None, Some("l:2: not a valid URL")),
+            line(&Intent::Resume { from: 40_000 }),
+            "plan     https://e.com/a.bin -> out/a.bin  (would resume after 39.1 KiB already there)"
+        );
+        assert!(line(&Intent::Skip { bytes: 3 }).ends_with("  (exists: would be skipped)"));
+        assert!(line(&Intent::Replace).ends_with("  (exists: would be replaced)"));
+        assert_eq!(
+            line(&Intent::Fail("out/a.bin already exists".into())),
+            "fail     https://e.com/a.bin -> out/a.bin  out/a.bin already exists"
+        );
+        let invalid = Planned::Invalid {
+            error: "l:2: not a valid URL",
+        };
+        assert_eq!(
+            plan_line(false, 1, 2, "x", invalid),
             "invalid  l:2: not a valid URL"
         );
-        let v: serde_json::Value =
-            serde_json::from_str(&plan_line(true, 3, 7, "u", Some(p), None)).unwrap();
+        let intent = Intent::Resume { from: 7 };
+        let v: serde_json::Value = serde_json::from_str(&plan_line(
+            true,
+            3,
+            7,
+            "u",
+            Planned::Entry {
+                path: p,
+                intent: &intent,
+            },
+        ))
+        .unwrap();
         assert_eq!(
             (v["type"].as_str(), v["index"].as_u64()),
             (Some("plan"), Some(3))
         );
         assert_eq!(v["path"], "out/a.bin");
+        assert_eq!(
+            (v["action"].as_str(), v["resume_from"].as_u64()),
+            (Some("resume"), Some(7))
+        );
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::symlink;
 
 use crate::support::server::{Body, Reply, Server};
-use crate::support::{fetchpool, files_below, payload, run, write_list};
+use crate::support::{fetchpool, files_below, json, payload, run, write_list};
 
 fn one_file_server(body: &[u8]) -> Server {
     Server::files(HashMap::from([("/f.bin".to_string(), body.to_vec())]))
@@ -298,4 +298,88 @@ fn no_flag_reaches_through_a_symlinked_directory() {
         );
         assert_eq!(std::fs::read(outside.join("victim.part")).unwrap(), body);
     }
+}
+
+#[test]
+fn an_unknown_ca_fails_once_with_a_hint_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::support::tls::TlsServer::start(b"over tls");
+    let (code, report, _) = run(dir.path(), &[server.url("/t.bin")], &["--json"]);
+    assert_eq!(code, 1);
+    let result = json(&report[0]);
+    let error = result["error"].as_str().unwrap();
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    assert!(error.contains("a CA this system does not trust"), "{error}");
+    assert!(error.contains("SSL_CERT_FILE"), "{error}");
+    // Not retried: the same certificate would be refused again.
+    assert_eq!(result["attempts"], 1);
+    // The advice works: trust the CA's PEM.
+    std::fs::write(dir.path().join("ca.pem"), &server.ca_pem).unwrap();
+    let out = crate::support::fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out"])
+        .env("SSL_CERT_FILE", dir.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("out/t.bin")).unwrap(),
+        b"over tls"
+    );
+}
+
+#[test]
+fn an_output_directory_that_cannot_be_written_is_found_before_any_request() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_file_server(b"data");
+    write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = crate::support::fetchpool_std(dir.path());
+    cmd.args(["urls.txt", "-o", "ro"]);
+    // Root writes anywhere: run as nobody, as a user would meet it.
+    if rustix::process::geteuid().is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot write to the output directory ro: Permission denied"),
+        "{stderr}"
+    );
+    assert_eq!(server.requests().len(), 0, "no request was made");
+    assert!(std::fs::read_dir(&ro).unwrap().next().is_none());
+}
+
+#[test]
+fn bad_output_paths_are_named_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_file_server(b"data");
+    write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
+    std::fs::write(dir.path().join("afile"), "x").unwrap();
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "afile"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "fetchpool: cannot use afile as the output directory: it is not a directory\n"
+    );
+    // --failed-out that cannot be created: exit 2, and the output directory was not made.
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out", "--failed-out", "afile/rest.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot create --failed-out afile/rest.txt"),
+        "{out:?}"
+    );
+    assert!(!dir.path().join("out").exists());
+    assert_eq!(server.requests().len(), 0);
 }

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, fetchpool_std, files_below, lines, payload, write_list};
+use crate::support::{fetchpool, fetchpool_std, files_below, json, lines, payload, write_list};
 
 #[test]
 fn json_report_has_every_field() {
@@ -286,6 +286,80 @@ fn dry_run_makes_no_request_and_touches_no_file() {
     );
     assert_eq!(server.request_count(), 0);
     assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn dry_run_says_what_the_run_would_do_with_what_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x"));
+    let urls = [
+        server.url("/new.bin"),
+        server.url("/here.bin"),
+        server.url("/half.bin"),
+    ];
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/here.bin"), "old").unwrap();
+    std::fs::write(dir.path().join("out/half.bin.part"), vec![7u8; 2048]).unwrap();
+    let plan = |args: &[&str]| {
+        let out = fetchpool(dir.path())
+            .arg(&list)
+            .args(["-o", "out", "--dry-run"])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), lines(&out.stdout))
+    };
+    // No flag: the existing target would fail, and the dry run says so (and exits 1).
+    let (code, lines) = plan(&[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(lines[0], format!("plan     {} -> out/new.bin", urls[0]));
+    assert!(
+        lines[1].starts_with(&format!(
+            "fail     {} -> out/here.bin  out/here.bin already exists",
+            urls[1]
+        )),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("--overwrite") && lines[1].contains("--skip-existing"));
+    let (code, lines) = plan(&["--skip-existing"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        lines[1].ends_with("out/here.bin  (exists: would be skipped)"),
+        "{lines:?}"
+    );
+    let (code, lines) = plan(&["--overwrite", "-c"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        lines[1].ends_with("  (exists: would be skipped)"),
+        "-c counts a whole file done: {lines:?}"
+    );
+    assert!(
+        lines[2].ends_with("out/half.bin  (would resume after 2.0 KiB already there)"),
+        "{lines:?}"
+    );
+    let (_, lines) = plan(&["--overwrite"]);
+    assert!(
+        lines[1].ends_with("  (exists: would be replaced)"),
+        "{lines:?}"
+    );
+    let (_, lines) = plan(&["-c", "--json"]);
+    let actions: Vec<String> = lines
+        .iter()
+        .map(|l| json(l)["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["download", "skip", "resume"]);
+    assert_eq!(json(&lines[2])["resume_from"], 2048);
+    // Nothing was touched, no request made.
+    assert_eq!(server.request_count(), 0);
+    assert_eq!(
+        std::fs::read(dir.path().join("out/here.bin")).unwrap(),
+        b"old"
+    );
+    assert_eq!(
+        crate::support::out_files(dir.path()),
+        ["half.bin.part", "here.bin"]
+    );
 }
 
 #[test]

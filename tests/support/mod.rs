@@ -5,6 +5,7 @@
 
 pub mod pty;
 pub mod server;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
