@@ -154,10 +154,16 @@ fn build_fetchpool() -> Result<PathBuf, String> {
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "--bin", "fetchpool"]);
+    build.args(["build", "--bin", "fetchpool"]);
     if release {
         build.arg("--release");
     }
+    // Say what the wait is for; cargo's own progress follows on stderr.
+    eprintln!(
+        "demo: building the fetchpool binary (cargo build{} --bin fetchpool); a first release \
+         build takes a minute or two",
+        if release { " --release" } else { "" }
+    );
     let status = build
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;

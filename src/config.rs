@@ -120,7 +120,7 @@ impl Config {
             overwrite: cli.overwrite,
             resume: cli.resume,
             retries: cli.retries,
-            // SPEC §5: the digest is computed only where something shows or checks it (a
+            // The digest is computed only where something shows or checks it (a
             // `sha256=` in the list turns it on for that entry).
             digest: cli.json,
             verbose: cli.verbose,

@@ -1,4 +1,4 @@
-//! Ctrl-C and SIGTERM (SPEC §7): the first asks the run to stop, the second exits at once.
+//! Ctrl-C and SIGTERM: the first asks the run to stop, the second exits at once.
 //!
 //! The handler (the `ctrlc` crate's own thread) sets a flag and wakes whoever waits: every
 //! download races [`cancelled`] against each of its waits, so running transfers end at once, and

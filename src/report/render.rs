@@ -47,7 +47,7 @@ pub fn text_line(o: &Outcome) -> String {
     line
 }
 
-/// One NDJSON result object (SPEC §5); field names are stable once released.
+/// One NDJSON result object (README, `--json`); field names are stable once released.
 pub fn json_line(o: &Outcome) -> String {
     let (sha256, length_unverified) = match &o.ending {
         Ending::Ok {

@@ -1,4 +1,4 @@
-//! SPEC §3 on disk: existing targets, symlinks, non-2xx bodies, truncated and unframed bodies.
+//! Where bytes go, on disk: existing targets, symlinks, non-2xx bodies, truncated and unframed bodies.
 
 use std::collections::HashMap;
 use std::os::unix::fs::symlink;

@@ -1,4 +1,4 @@
-//! SPEC §2: comments, blank lines, CRLF, options, and bad lines reported at their place.
+//! The list: comments, blank lines, CRLF, options, and bad lines reported at their place.
 
 use std::collections::HashMap;
 

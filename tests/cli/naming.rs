@@ -1,4 +1,4 @@
-//! SPEC §3 names: hostile URLs and `out=` values never escape the output directory; collisions
+//! Names: hostile URLs and `out=` values never escape the output directory; collisions
 //! get `-2`, `-3` in list order.
 
 use crate::support::server::{Reply, Server};

@@ -1,5 +1,5 @@
-//! SPEC §4–§6: text and JSON reports, -q, -v, redaction, progress without a terminal, dry runs,
-//! exit codes and a closed stdout.
+//! What the user reads (README: Output, Exit status): text and JSON reports, -q, -v, redaction,
+//! progress without a terminal, dry runs, exit codes and a closed stdout.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

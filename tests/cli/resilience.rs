@@ -1,5 +1,6 @@
-//! SPEC §1 network flags, §3a and §7: retries, time limits, redirects, size limits, resuming,
-//! --fail-fast, --failed-out, interruption and write failures, against a fault-injecting server.
+//! Bad networks, bad servers, Ctrl-C (README): network flags, retries, time limits, redirects,
+//! size limits, resuming, --fail-fast, --failed-out, interruption and write failures, against a
+//! fault-injecting server.
 
 use std::collections::HashMap;
 use std::sync::Arc;
