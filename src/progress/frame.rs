@@ -320,7 +320,7 @@ impl Window {
         }
         let (t0, c0) = self.samples[0];
         let secs = now.duration_since(t0).as_secs_f64();
-        if secs < 0.1 {
+        if secs < 0.05 {
             return 0.0;
         }
         count.saturating_sub(c0) as f64 / secs

@@ -74,6 +74,7 @@ struct Running {
 
 struct TaskState {
     id: u64,
+    started: Instant,
     worker: String,
     name: String,
     len: AtomicU64,
@@ -161,6 +162,7 @@ impl Progress {
         };
         let state = Arc::new(TaskState {
             id,
+            started: Instant::now(),
             worker,
             name,
             len: AtomicU64::new(UNKNOWN),
@@ -328,7 +330,7 @@ impl Shared {
             let window = rates
                 .tasks
                 .entry(task.id)
-                .or_insert_with(|| Window::starting_at(now, received, RATE_WINDOW));
+                .or_insert_with(|| Window::starting_at(task.started, 0, RATE_WINDOW));
             snapshot.tasks.push(TaskView {
                 worker: task.worker.clone(),
                 name: task.name.clone(),
