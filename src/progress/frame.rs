@@ -217,7 +217,8 @@ fn bar(fraction: f64, width: usize, color: bool) -> String {
         text.push_str(&" ".repeat(width - filled - 1));
     }
     if color {
-        style(text).cyan().to_string()
+        // Forced: console would ask whether stdout is a terminal, and stdout is often the report.
+        style(text).cyan().force_styling(true).to_string()
     } else {
         text
     }
@@ -393,6 +394,17 @@ mod tests {
         assert!(narrow.contains("12/20 files"), "{narrow}");
         assert!(narrow.contains("ETA 36s"), "{narrow}");
         assert!(narrow.contains("33%"), "{narrow}");
+    }
+
+    #[test]
+    fn colour_is_what_the_caller_says() {
+        assert!(bar(0.5, 10, true).contains("\x1b[36m"));
+        assert!(!bar(0.5, 10, false).contains('\x1b'));
+        // Escape codes take no columns.
+        let coloured = frame(&snapshot(), 80, 30, true, 0);
+        for line in coloured.lines() {
+            assert!(measure_text_width(line) <= 80, "{line:?}");
+        }
     }
 
     #[test]
