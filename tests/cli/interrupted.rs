@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::support::server::{Reply, Server};
 use crate::support::{
-    fetchpool, fetchpool_std, interrupt_and_wait, json, lines, out_files, run, spawn_run, wait_for,
-    write_list,
+    fetchpool, interrupt_and_wait, json, lines, out_files, run, spawn_reading_stdin, spawn_run,
+    wait_for, write_list,
 };
 
 /// A server that answers `/fN` with `body N`, slowly while `slow` is set.
@@ -87,13 +87,7 @@ fn ctrl_c_on_a_piped_list_reports_the_lines_that_arrived() {
     let dir = tempfile::tempdir().unwrap();
     let slow = Arc::new(AtomicBool::new(true));
     let server = switchable_server(slow);
-    let mut child = fetchpool_std(dir.path())
-        .args(["-", "-o", "out", "-j", "2", "--failed-out", "rest.txt"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_reading_stdin(dir.path(), &["-j", "2", "--failed-out", "rest.txt"]);
     // 60 lines, then the producer goes quiet without closing the pipe.
     let mut stdin = child.stdin.take().unwrap();
     use std::io::Write as _;

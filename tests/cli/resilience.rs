@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::support::server::{Body, Reply, Server};
 use crate::support::{
     fetchpool, fetchpool_std, files_below, interrupt_and_wait, json, lines, out_files, payload,
-    run, spawn_run, wait_for, write_list,
+    run, spawn_reading_stdin, spawn_run, wait_for, write_list,
 };
 
 /// A server whose first `failures` answers to each path come from `fault`, then `ok`.
@@ -762,18 +762,8 @@ fn sigint_mid_download_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let sent = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        sent.elapsed() < Duration::from_secs(5),
-        "took {:?} to stop",
-        sent.elapsed()
-    );
+    let (out, took) = interrupt_and_wait(child);
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop");
     assert_eq!(out.status.code(), Some(130));
     let report = lines(&out.stdout);
     for (i, line) in report[..3].iter().enumerate() {
@@ -925,18 +915,11 @@ fn a_second_sigint_exits_at_once() {
     assert!(lines(&out.stdout).len() < urls.len());
 }
 
-/// Sends SIGINT to `child` and waits for it to end; returns its output and how long it took.
 #[test]
 fn sigint_while_a_piped_list_is_silent_ends_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(|_| Reply::ok("body"));
-    let mut child = fetchpool_std(dir.path())
-        .args(["-", "-o", "out"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_reading_stdin(dir.path(), &[]);
     // One line, then the producer goes quiet without closing the pipe.
     let mut stdin = child.stdin.take().unwrap();
     use std::io::Write as _;

@@ -173,6 +173,19 @@ pub fn spawn_run(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+/// `fetchpool - -o out ARGS` in `dir`, the list on a pipe the test writes to; stdout and stderr
+/// piped.
+pub fn spawn_reading_stdin(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    fetchpool_std(dir)
+        .args(["-", "-o", "out"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits (up to 10 s) until `path` exists.
 pub fn wait_for(path: &std::path::Path) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
