@@ -192,6 +192,40 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Write the NDJSON results to FILE as well, while stdout keeps the text report.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Write a JUnit XML report to FILE: a testcase per entry, failures with their reason.
+    ///
+    /// Jenkins, GitLab and the GitHub test-report actions read it. Not-started entries are
+    /// skipped testcases; entries skipped because the file exists pass.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Trust the CA certificates in this PEM file as well as the system's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify TLS certificates (a warning on stderr says so).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// Credentials per host from ~/.netrc (or $NETRC), as curl reads them.
+    ///
+    /// Used only for the host a line names, never after a redirect to another origin, never
+    /// printed. Credentials in the URL itself win.
+    #[arg(long, conflicts_with = "netrc_file")]
+    pub netrc: bool,
+
+    /// Credentials per host from FILE, as --netrc reads ~/.netrc.
+    #[arg(long, value_name = "FILE")]
+    pub netrc_file: Option<PathBuf>,
+
+    /// Never negotiate HTTP/2 (by default it is used over TLS when the server offers it).
+    #[arg(long = "http1.1")]
+    pub http1_1: bool,
+
     /// Progress bars on stderr: `auto` draws them only when stderr is a terminal.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = ProgressWhen::Auto)]
     pub progress: ProgressWhen,

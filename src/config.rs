@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 use crate::cli::{Cli, ProgressWhen, Shard};
+use crate::netrc::Netrc;
 use crate::progress::ProgressStyle;
 
 /// How entries are scheduled.
@@ -27,6 +28,17 @@ pub enum ListSource {
 }
 
 impl ListSource {
+    /// The list's file name, without its directory (`stdin` for `-`): the JUnit suite's name.
+    pub fn file_name(&self) -> String {
+        match self {
+            ListSource::Stdin => "stdin".to_string(),
+            ListSource::File(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        }
+    }
+
     /// The name used in `LIST:LINE` messages.
     pub fn display_name(&self) -> String {
         match self {
@@ -64,6 +76,21 @@ pub struct Policy {
     pub max_time: Option<Duration>,
     pub max_redirects: u32,
     pub max_size: Option<u64>,
+    /// How TLS and HTTP versions are set up for every client of the run.
+    pub tls: TlsSettings,
+    /// `--netrc`/`--netrc-file`: credentials per host, for the listed URL's origin only.
+    pub netrc: Option<Netrc>,
+}
+
+/// `--cacert`, `-k`, `--http1.1`.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// A PEM file of CA certificates trusted as well as the system's.
+    pub cacert: Option<PathBuf>,
+    /// Certificates are not verified at all.
+    pub insecure: bool,
+    /// HTTP/2 is never negotiated.
+    pub http1_only: bool,
 }
 
 /// Every setting a run needs, validated.
@@ -79,6 +106,10 @@ pub struct Config {
     pub color: bool,
     pub fail_fast: bool,
     pub failed_out: Option<PathBuf>,
+    /// `--report FILE`: NDJSON results written there too.
+    pub report: Option<PathBuf>,
+    /// `--junit FILE`.
+    pub junit: Option<PathBuf>,
     /// `--per-host`: downloads in flight per origin.
     pub per_host: Option<NonZeroUsize>,
     /// `--limit-rate`: bytes/s for the whole run.
@@ -114,6 +145,15 @@ impl Config {
             std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
         );
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let netrc_path = match (cli.netrc, cli.netrc_file) {
+            (_, Some(path)) => Some(path),
+            (true, None) => Some(default_netrc()?),
+            (false, None) => None,
+        };
+        let warn = |message: String| eprintln!("fetchpool: {message}");
+        let netrc = netrc_path
+            .map(|path| Netrc::load(&path, warn))
+            .transpose()?;
         let download = Policy {
             output_dir: cli.output_dir,
             skip_existing: cli.skip_existing,
@@ -122,7 +162,7 @@ impl Config {
             retries: cli.retries,
             // The digest is computed only where something shows or checks it (a
             // `sha256=` in the list turns it on for that entry).
-            digest: cli.json,
+            digest: cli.json || cli.report.is_some(),
             verbose: cli.verbose,
             user_agent: cli
                 .user_agent
@@ -134,6 +174,12 @@ impl Config {
             max_time: cli.max_time,
             max_redirects: cli.max_redirects,
             max_size: cli.max_size,
+            tls: TlsSettings {
+                cacert: cli.cacert,
+                insecure: cli.insecure,
+                http1_only: cli.http1_1,
+            },
+            netrc,
         };
         Ok(Config {
             list,
@@ -145,6 +191,8 @@ impl Config {
             color,
             fail_fast: cli.fail_fast,
             failed_out: cli.failed_out,
+            report: cli.report,
+            junit: cli.junit,
             per_host: cli.per_host,
             limit_rate: cli.limit_rate,
             shard: cli.shard,
@@ -159,6 +207,17 @@ impl Config {
             Mode::Serial => 1,
         }
     }
+}
+
+/// `--netrc` reads `$NETRC` if set, else `~/.netrc`, as curl does.
+fn default_netrc() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("NETRC").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("--netrc: HOME is not set (use --netrc-file FILE)"))?;
+    Ok(PathBuf::from(home).join(".netrc"))
 }
 
 /// Bars need a terminal that can take escape codes; `always` insists even without one, but

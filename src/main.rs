@@ -12,6 +12,7 @@ mod generate;
 mod interrupt;
 mod list;
 mod naming;
+mod netrc;
 mod outcome;
 mod pool;
 mod progress;
@@ -58,6 +59,12 @@ fn run() -> anyhow::Result<ExitCode> {
         let planner = download::Planner::new(&config.download)?;
         let failing = report::plan(entries, &config, |entry| planner.intent(entry));
         return Ok(exit_code::from_plan(failing));
+    }
+    if config.download.tls.insecure {
+        eprintln!(
+            "fetchpool: warning: --insecure: TLS certificates are not checked; anyone on the way \
+             to the servers can read and change what is downloaded"
+        );
     }
     let progress = Progress::new(config.progress, config.color);
     let reporter = Reporter::new(&config, &progress)?;

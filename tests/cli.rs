@@ -2,6 +2,8 @@
 
 mod support;
 
+#[path = "cli/ci.rs"]
+mod ci;
 #[path = "cli/disk.rs"]
 mod disk;
 #[path = "cli/display.rs"]

@@ -52,7 +52,7 @@ impl<'a> Shared<'a> {
             policy,
             progress,
             throttle: Throttle::new(limit_rate),
-            tls: request::tls_config()?,
+            tls: request::tls_config(&policy.tls)?,
             root: place::open_root(&policy.output_dir)?,
         })
     }

@@ -2,6 +2,7 @@
 //! client itself, and one GET with its redirects followed by hand (only to http and https, and
 //! with the `-H` headers and URL credentials only on the listed URL's origin).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
@@ -11,41 +12,126 @@ use reqwest::{Client, Response};
 use super::limits::Limits;
 use super::retry::Failure;
 use super::worker::Worker;
-use crate::config::Policy;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use crate::config::{Policy, TlsSettings};
 use crate::list::Entry;
+use crate::netrc::Credentials;
 use crate::redact::redact_url;
 
 /// The TLS configuration of the run: built once, because loading the system's certificate
-/// store per client made start-up at `-j 8` four times slower. HTTP/1.1 only: one connection
-/// per worker is what batch downloads want.
-pub fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
+/// store per client made start-up at `-j 8` four times slower. ALPN offers HTTP/2 and HTTP/1.1
+/// (HTTP/1.1 alone with `--http1.1`).
+pub fn tls_config(settings: &TlsSettings) -> anyhow::Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
-        .context("cannot load the system's TLS certificate store")?;
+    let verifier: Arc<dyn ServerCertVerifier> = if settings.insecure {
+        Arc::new(NoVerification(Arc::clone(&provider)))
+    } else {
+        let extra = match &settings.cacert {
+            Some(path) => read_cacert(path)?,
+            None => Vec::new(),
+        };
+        let verifier =
+            rustls_platform_verifier::Verifier::new_with_extra_roots(extra, Arc::clone(&provider))
+                .context("cannot load the system's TLS certificate store")?;
+        Arc::new(verifier)
+    };
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("cannot set up TLS")?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tls.alpn_protocols = if settings.http1_only {
+        vec![b"http/1.1".to_vec()]
+    } else {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    };
     Ok(tls)
+}
+
+/// The certificates of a `--cacert` PEM file; a file without one is an error, not a no-op.
+fn read_cacert(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let shown = path.display();
+    let certs = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("cannot read --cacert {shown}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("cannot read --cacert {shown}: not PEM"))?;
+    if certs.is_empty() {
+        anyhow::bail!("--cacert {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+    }
+    Ok(certs)
+}
+
+/// `-k`: every certificate is accepted. The handshake's signatures are still checked (they
+/// prove the server holds the key of the certificate it sent), which is all that is left.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// One worker's client. Its pooled connections belong to the runtime that opens them, so each
 /// worker has its own.
 pub fn client(policy: &Policy, tls: &rustls::ClientConfig) -> anyhow::Result<Client> {
-    Client::builder()
+    let builder = Client::builder()
         .user_agent(&policy.user_agent)
         .referer(false)
         // Redirects are followed by hand: only to http/https, and without -H headers across
         // origins.
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(policy.connect_timeout)
-        .tls_backend_preconfigured(tls.clone())
-        .http1_only()
-        .build()
-        .context("cannot set up the HTTP client")
+        .tls_backend_preconfigured(tls.clone());
+    let builder = if policy.tls.http1_only {
+        builder.http1_only()
+    } else {
+        builder
+    };
+    builder.build().context("cannot set up the HTTP client")
 }
 
 /// Sends the GET for `entry` (from byte `range_from` on, when resuming) and follows redirects
@@ -63,8 +149,21 @@ pub async fn send(
         if let Some(pause) = worker.throttle.host_pause(&url) {
             limits.sleep(pause).await?;
         }
-        let mut request = worker.client.get(url.clone());
-        if redirects == 0 || url.origin() == entry.url.origin() {
+        let same_origin = redirects == 0 || url.origin() == entry.url.origin();
+        let netrc = netrc_credentials(policy, &entry.url).filter(|_| same_origin);
+        let mut request = match netrc {
+            Some(creds) => {
+                // In place of the URL's user name, which would make a second Authorization.
+                let mut bare = url.clone();
+                let _ = bare.set_username("");
+                worker
+                    .client
+                    .get(bare)
+                    .basic_auth(&creds.login, Some(&creds.password))
+            }
+            None => worker.client.get(url.clone()),
+        };
+        if same_origin {
             for (name, value) in &policy.headers {
                 request = request.header(name, value);
             }
@@ -127,6 +226,16 @@ pub async fn send(
     }
 }
 
+/// The netrc entry for the listed URL's host, unless the URL carries a password itself (a user
+/// name alone picks the entry with that login, as in curl).
+fn netrc_credentials<'a>(policy: &'a Policy, url: &reqwest::Url) -> Option<&'a Credentials> {
+    if url.password().is_some() {
+        return None;
+    }
+    let login = Some(url.username()).filter(|u| !u.is_empty());
+    policy.netrc.as_ref()?.lookup(url.host_str()?, login)
+}
+
 /// What the user can do about a refused certificate, if that is what `error` is.
 fn tls_hint(error: &reqwest::Error) -> Option<&'static str> {
     use rustls::CertificateError as Cert;
@@ -136,7 +245,8 @@ fn tls_hint(error: &reqwest::Error) -> Option<&'static str> {
             return Some(match cert {
                 Cert::UnknownIssuer => {
                     "the server's certificate is signed by a CA this system does not trust; if it \
-                     is your organisation's CA, set SSL_CERT_FILE to a PEM file that holds it"
+                     is your organisation's CA, pass its PEM file with --cacert FILE (or set \
+                     SSL_CERT_FILE to it)"
                 }
                 Cert::NotValidForName | Cert::NotValidForNameContext { .. } => {
                     "the server's certificate is for another host name"

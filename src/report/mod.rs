@@ -1,7 +1,10 @@
 //! The report: what the user reads of each outcome and of the run. The [`Reporter`] is the sink
 //! the pool hands outcomes to in list order; it chooses text, NDJSON or quiet, keeps
-//! `--failed-out`, tallies, and ends with the summary. `render` makes the lines.
+//! `--failed-out`, `--report`, `--junit` and the GitHub Actions annotations, tallies, and ends
+//! with the summary. `render` makes the lines; `junit` and `github` the CI formats.
 
+mod github;
+mod junit;
 mod render;
 
 use std::fs::{File, OpenOptions};
@@ -25,17 +28,21 @@ pub struct Reporter<'a> {
     workers: usize,
     serial: bool,
     progress: &'a Progress,
-    failed_out: Option<FailedOut>,
+    failed_out: Option<Staged>,
+    /// `--report FILE`: the NDJSON report, whatever stdout shows.
+    report_file: Option<Staged>,
+    junit: Option<junit::Junit>,
+    github: Option<github::Github>,
     tally: Tally,
     /// Nobody reads stdout any more; nothing more is printed there.
     stdout_closed: bool,
 }
 
-/// `--failed-out`: what a re-run must still fetch, as a list. It holds full URLs, credentials
-/// included, so it is written as a new file only its owner can read, beside FILE, and renamed
-/// over FILE when the report ends: an existing FILE readable by others (or a symlink there) is
-/// replaced, never written through.
-struct FailedOut {
+/// A file the report writes as it goes and puts in place when the run ends: written as a new
+/// file beside FILE and renamed over it, so FILE is never half-written and an existing FILE (or
+/// a symlink there) is replaced, never written through. `--failed-out` holds full URLs,
+/// credentials included: it is made readable by its owner alone.
+struct Staged {
     path: PathBuf,
     temp: PathBuf,
     file: BufWriter<File>,
@@ -44,17 +51,17 @@ struct FailedOut {
     placed: bool,
 }
 
-impl FailedOut {
-    fn create(path: &Path) -> anyhow::Result<FailedOut> {
+impl Staged {
+    fn create(path: &Path, flag: &str, mode: u32) -> anyhow::Result<Staged> {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&temp)
-            .with_context(|| format!("cannot create --failed-out {}", path.display()))?;
-        Ok(FailedOut {
+            .with_context(|| format!("cannot create {flag} {}", path.display()))?;
+        Ok(Staged {
             path: path.to_path_buf(),
             temp,
             file: BufWriter::new(file),
@@ -63,7 +70,13 @@ impl FailedOut {
         })
     }
 
-    /// Flushes the list and puts it in place; false if any of it could not be written.
+    fn write_line(&mut self, line: &str) {
+        if writeln!(self.file, "{line}").is_err() {
+            self.broken = true;
+        }
+    }
+
+    /// Flushes the file and puts it in place; false if any of it could not be written.
     fn place(&mut self) -> bool {
         let written = self.file.flush().is_ok() && !self.broken;
         self.placed = std::fs::rename(&self.temp, &self.path).is_ok();
@@ -71,8 +84,8 @@ impl FailedOut {
     }
 }
 
-impl Drop for FailedOut {
-    /// A run that ends before its report does leaves no stray copy of the credentials.
+impl Drop for Staged {
+    /// A run that ends before its report does leaves no stray copy behind.
     fn drop(&mut self) {
         if !self.placed {
             let _ = std::fs::remove_file(&self.temp);
@@ -81,12 +94,23 @@ impl Drop for FailedOut {
 }
 
 impl<'a> Reporter<'a> {
-    /// Opens `--failed-out` (a fatal error if it cannot be created: nothing has run yet).
+    /// Opens `--failed-out`, `--report` and `--junit` (a fatal error if one cannot be created:
+    /// nothing has run yet).
     pub fn new(config: &Config, progress: &'a Progress) -> anyhow::Result<Reporter<'a>> {
         let failed_out = config
             .failed_out
             .as_deref()
-            .map(FailedOut::create)
+            .map(|path| Staged::create(path, "--failed-out", 0o600))
+            .transpose()?;
+        let report_file = config
+            .report
+            .as_deref()
+            .map(|path| Staged::create(path, "--report", 0o644))
+            .transpose()?;
+        let junit = config
+            .junit
+            .as_deref()
+            .map(|path| junit::Junit::create(path, &config.list.file_name()))
             .transpose()?;
         Ok(Reporter {
             json: config.json,
@@ -95,6 +119,9 @@ impl<'a> Reporter<'a> {
             serial: config.mode == Mode::Serial,
             progress,
             failed_out,
+            report_file,
+            junit,
+            github: github::Github::from_env(&config.list.display_name()),
             tally: Tally::default(),
             stdout_closed: false,
         })
@@ -104,10 +131,23 @@ impl<'a> Reporter<'a> {
     /// more (`fetchpool list | head`): the run should start nothing new and end quietly.
     pub fn report(&mut self, outcome: &Outcome) -> bool {
         self.tally.add(outcome);
-        if let (Some(out), Some(line)) = (&mut self.failed_out, outcome.relist())
-            && writeln!(out.file, "{line}").is_err()
+        if let (Some(out), Some(line)) = (&mut self.failed_out, outcome.relist()) {
+            out.write_line(line);
+        }
+        if let Some(out) = &mut self.report_file {
+            out.write_line(&render::json_line(outcome));
+        }
+        if let Some(junit) = &mut self.junit
+            && junit.add(outcome).is_err()
         {
-            out.broken = true;
+            self.progress
+                .println("fetchpool: could not write the --junit report");
+            self.junit = None;
+        }
+        if let Some(command) = self.github.as_mut().and_then(|g| g.add(outcome)) {
+            // On stderr: the runner reads workflow commands there too, and stdout stays the
+            // report (NDJSON with --json).
+            self.progress.println(&command);
         }
         let hidden = self.quiet && matches!(outcome.status(), Status::Ok | Status::Skipped);
         if self.stdout_closed || hidden {
@@ -139,12 +179,32 @@ impl<'a> Reporter<'a> {
         if self.json && !self.quiet && !self.stdout_closed {
             let _ = print_line(&render::json_summary(&summary));
         }
-        if let Some(out) = &mut self.failed_out
-            && !out.place()
+        if let Some(out) = &mut self.report_file {
+            out.write_line(&render::json_summary(&summary));
+        }
+        for out in [&mut self.failed_out, &mut self.report_file]
+            .into_iter()
+            .flatten()
+        {
+            if !out.place() {
+                self.progress.println(&format!(
+                    "fetchpool: could not write all of {}",
+                    out.path.display()
+                ));
+            }
+        }
+        if let Some(junit) = self.junit.take() {
+            let path = junit.path().display().to_string();
+            if let Err(e) = junit.finish(&summary) {
+                self.progress
+                    .println(&format!("fetchpool: could not write {path}: {e}"));
+            }
+        }
+        if let Some(github) = self.github.take()
+            && let Err(e) = github.finish(&summary)
         {
             self.progress.println(&format!(
-                "fetchpool: could not write all of {}",
-                out.path.display()
+                "fetchpool: could not append to GITHUB_STEP_SUMMARY: {e}"
             ));
         }
         if tally.total() == 0 && !tally.interrupted {

@@ -1,0 +1,151 @@
+//! GitHub Actions, when `GITHUB_ACTIONS=true`: an `::error` workflow command per failed entry,
+//! which the runner shows as an annotation on the list's line, and, when `GITHUB_STEP_SUMMARY`
+//! names a file, a Markdown summary appended to it. Nothing of this happens anywhere else.
+
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use crate::outcome::{Ending, Outcome, Summary};
+use crate::units::{human_bytes, human_rate};
+
+/// Failures listed in the step summary, at most: GitHub caps a summary at 1 MiB.
+const SUMMARY_ROWS: usize = 200;
+
+pub struct Github {
+    /// The list as GitHub should name the annotated file (`urls.txt`).
+    list: String,
+    summary: Option<PathBuf>,
+    failures: Vec<String>,
+    more_failures: usize,
+}
+
+impl Github {
+    /// The GitHub Actions sink, if the environment says this is GitHub Actions.
+    pub fn from_env(list: &str) -> Option<Github> {
+        if std::env::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
+            return None;
+        }
+        Some(Github {
+            list: list.to_string(),
+            summary: std::env::var_os("GITHUB_STEP_SUMMARY")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+            failures: Vec::new(),
+            more_failures: 0,
+        })
+    }
+
+    /// The `::error` line for a failed entry (`None` for anything else); remembers it for the
+    /// summary.
+    pub fn add(&mut self, o: &Outcome) -> Option<String> {
+        let Ending::Failed { error, .. } = &o.ending else {
+            return None;
+        };
+        if self.failures.len() < SUMMARY_ROWS {
+            let path = o
+                .path
+                .as_ref()
+                .map_or_else(|| "-".into(), |p| p.display().to_string());
+            self.failures.push(format!(
+                "| {} | {} | {} | {} |",
+                o.line,
+                cell(&o.url),
+                cell(&path),
+                cell(error)
+            ));
+        } else {
+            self.more_failures += 1;
+        }
+        Some(error_command(
+            &self.list,
+            o.line,
+            &format!("{}: {error}", o.url),
+        ))
+    }
+
+    /// Appends the Markdown summary to `GITHUB_STEP_SUMMARY`, if set.
+    pub fn finish(self, summary: &Summary) -> io::Result<()> {
+        let Some(path) = &self.summary else {
+            return Ok(());
+        };
+        let t = &summary.tally;
+        let mut md = String::new();
+        let _ = writeln!(md, "### fetchpool: {}\n", self.list);
+        let _ = writeln!(
+            md,
+            "| ok | failed | skipped | not started | bytes | received | time |"
+        );
+        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {:.2} s ({}) |",
+            t.ok,
+            t.failed,
+            t.skipped,
+            t.not_started,
+            human_bytes(t.bytes),
+            human_bytes(t.received),
+            summary.wall.as_secs_f64(),
+            human_rate(summary.rate())
+        );
+        if t.interrupted {
+            md.push_str("\nThe run was interrupted.\n");
+        }
+        if !self.failures.is_empty() {
+            md.push_str("\n| line | URL | target | reason |\n|---:|---|---|---|\n");
+            for row in &self.failures {
+                md.push_str(row);
+                md.push('\n');
+            }
+            if self.more_failures > 0 {
+                let _ = writeln!(md, "\n… and {} more failures.", self.more_failures);
+            }
+        }
+        md.push('\n');
+        let mut file = OpenOptions::new().append(true).create(true).open(path)?;
+        file.write_all(md.as_bytes())
+    }
+}
+
+/// `::error file=LIST,line=N,title=fetchpool::MESSAGE`, escaped as the runner unescapes it.
+pub fn error_command(list: &str, line: usize, message: &str) -> String {
+    format!(
+        "::error file={},line={line},title=fetchpool::{}",
+        escape_property(list),
+        escape_data(message)
+    )
+}
+
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Text in a Markdown table cell: no line breaks, no column separators, no HTML.
+fn cell(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_commands_are_escaped() {
+        assert_eq!(
+            error_command("dir,a:b/urls.txt", 7, "https://h/x?a=1%2: HTTP 404\nsecond"),
+            "::error file=dir%2Ca%3Ab/urls.txt,line=7,title=fetchpool::https://h/x?a=1%252: HTTP 404%0Asecond"
+        );
+        assert_eq!(cell("a|b\nc<d>"), "a\\|b c&lt;d>");
+    }
+}

@@ -1,0 +1,180 @@
+//! `--junit FILE`: a JUnit XML report, as Jenkins, GitLab and the GitHub test-report actions read
+//! it: one `testsuite` for the list, one `testcase` per entry (name: the target path; classname:
+//! the list's file name; time), a `failure` with the reason for failed entries, `skipped` for
+//! entries that were not started.
+//!
+//! The suite's counts come first in the file but are known only at the end, so testcases are
+//! streamed to a scratch file beside FILE and the report is put together when the run ends:
+//! memory does not grow with the list.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::outcome::{Ending, Outcome, Summary};
+
+pub struct Junit {
+    path: PathBuf,
+    suite: String,
+    cases: BufWriter<File>,
+    scratch: PathBuf,
+}
+
+impl Junit {
+    /// Starts the report for a list called `suite`; fails (before anything runs) if FILE's
+    /// directory cannot take it.
+    pub fn create(path: &Path, suite: &str) -> anyhow::Result<Junit> {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let scratch = path.with_file_name(format!(".{name}.{}.cases", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&scratch)
+            .with_context(|| format!("cannot create --junit {}", path.display()))?;
+        Ok(Junit {
+            path: path.to_path_buf(),
+            suite: suite.to_string(),
+            cases: BufWriter::new(file),
+            scratch,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn add(&mut self, outcome: &Outcome) -> io::Result<()> {
+        self.cases
+            .write_all(testcase(outcome, &self.suite).as_bytes())
+    }
+
+    /// Writes FILE: the counts, then the testcases. FILE is replaced as a whole.
+    pub fn finish(mut self, summary: &Summary) -> io::Result<()> {
+        self.cases.flush()?;
+        let mut cases = self.cases.get_ref().try_clone()?;
+        cases.rewind()?;
+        let temp = self.scratch.with_extension("tmp");
+        let result = (|| {
+            let mut out = BufWriter::new(File::create(&temp)?);
+            out.write_all(header(summary, &self.suite).as_bytes())?;
+            io::copy(&mut cases, &mut out)?;
+            out.write_all(b"  </testsuite>\n</testsuites>\n")?;
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&temp, &self.path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+}
+
+impl Drop for Junit {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.scratch);
+    }
+}
+
+fn header(summary: &Summary, suite: &str) -> String {
+    let t = &summary.tally;
+    let time = seconds(summary.wall);
+    let tests = t.total();
+    let suite = escape(suite);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <testsuites name=\"fetchpool\" tests=\"{tests}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{time}\">\n  \
+         <testsuite name=\"{suite}\" tests=\"{tests}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{time}\">\n",
+        t.failed, t.not_started, t.failed, t.not_started
+    )
+}
+
+/// One entry as a `<testcase>` element.
+pub fn testcase(o: &Outcome, suite: &str) -> String {
+    // A bad line has no target: it is named by its place in the list.
+    let name = match &o.path {
+        Some(path) => path.display().to_string(),
+        None => format!("{suite}:{}", o.line),
+    };
+    let mut xml = format!(
+        "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"",
+        escape(&name),
+        escape(suite),
+        seconds(o.elapsed)
+    );
+    match &o.ending {
+        Ending::Ok { .. } => xml.push_str("/>\n"),
+        Ending::Skipped { note, .. } => {
+            // Passed: the file is there. Say why nothing was fetched.
+            let _ = write!(
+                xml,
+                ">\n      <system-out>skipped: {}</system-out>\n    </testcase>\n",
+                escape(note)
+            );
+        }
+        Ending::Failed {
+            http_status, error, ..
+        } => {
+            let kind = match http_status {
+                Some(status) => format!("HTTP {status}"),
+                None => "error".to_string(),
+            };
+            let _ = write!(
+                xml,
+                ">\n      <failure message=\"{}\" type=\"{}\">{}\nline {}: {}</failure>\n    </testcase>\n",
+                escape(error),
+                escape(&kind),
+                escape(error),
+                o.line,
+                escape(&o.url)
+            );
+        }
+        Ending::NotStarted { .. } => {
+            xml.push_str(">\n      <skipped message=\"not started\"/>\n    </testcase>\n")
+        }
+    }
+    xml
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
+}
+
+/// Text as XML 1.0 allows it in content and attribute values: markup escaped, and the control
+/// characters XML cannot hold at all (not even as references) replaced.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Kept as references so attribute values keep them.
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if (c as u32) < 0x20 || matches!(c, '\u{FFFE}' | '\u{FFFF}') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
+        assert_eq!(escape("x\u{1}y\u{0}"), "x\u{FFFD}y\u{FFFD}");
+        assert_eq!(escape("l1\nl2"), "l1&#10;l2");
+        assert_eq!(escape("日本"), "日本");
+    }
+}

@@ -1,0 +1,386 @@
+//! At home in CI: `--report`, `--junit`, GitHub Actions annotations and step summary, `.netrc`
+//! credentials, and TLS options against a loopback HTTPS server with a throwaway CA.
+
+use crate::support::server::{Reply, Server};
+use crate::support::tls::TlsServer;
+use crate::support::{fetchpool, json, lines, write_list};
+
+/// A server with a good file, a missing one, and a 503.
+fn mixed_server() -> Server {
+    Server::start(|req| match req.path() {
+        "/ok.bin" => Reply::ok("fine"),
+        "/busy" => Reply::status(503),
+        _ => Reply::status(404),
+    })
+}
+
+fn mixed_list(dir: &std::path::Path, server: &Server) -> Vec<String> {
+    let urls = vec![
+        server.url("/ok.bin"),
+        // Markup, quotes and a secret in the URL: escaped and redacted everywhere.
+        format!("{}?token=s3cret&x=<&\"'>", server.url("/missing")),
+        "ftp://nowhere/<bad>&".to_string(),
+        server.url("/busy"),
+    ];
+    write_list(dir, "urls.txt", &urls);
+    urls
+}
+
+#[test]
+fn report_file_has_the_ndjson_while_stdout_keeps_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = mixed_server();
+    mixed_list(dir.path(), &server);
+    let out = fetchpool(dir.path())
+        .args([
+            "urls.txt",
+            "-o",
+            "out",
+            "--retries",
+            "0",
+            "--report",
+            "r.ndjson",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = lines(&out.stdout);
+    assert!(text[0].starts_with("ok "), "{text:?}");
+    let report: Vec<_> = std::fs::read_to_string(dir.path().join("r.ndjson"))
+        .unwrap()
+        .lines()
+        .map(json)
+        .collect();
+    assert_eq!(report.len(), 5);
+    assert_eq!(report[0]["status"], "ok");
+    // --report turns the digest on, as --json does.
+    assert_eq!(report[0]["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(report[1]["http_status"], 404);
+    assert!(!report[1]["url"].as_str().unwrap().contains("s3cret"));
+    assert_eq!(report[4]["type"], "summary");
+    assert_eq!(report[4]["total"], 4);
+    // A report that cannot be created stops the run before anything happens.
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out2", "--report", "no/such/dir/r.ndjson"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("cannot create --report no/such/dir/r.ndjson")
+    );
+    assert!(!dir.path().join("out2").exists());
+}
+
+#[test]
+fn junit_is_valid_xml_with_a_testcase_per_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = mixed_server();
+    mixed_list(dir.path(), &server);
+    let out = fetchpool(dir.path())
+        .args([
+            "urls.txt",
+            "-o",
+            "out",
+            "--retries",
+            "0",
+            "--junit",
+            "junit.xml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    // A real XML parser, strict about escaping and characters.
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    assert_eq!(suite.attribute("name"), Some("urls.txt"));
+    assert_eq!(suite.attribute("tests"), Some("4"));
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 4);
+    assert_eq!(cases[0].attribute("name"), Some("out/ok.bin"));
+    assert_eq!(cases[0].attribute("classname"), Some("urls.txt"));
+    assert!(cases[0].attribute("time").unwrap().parse::<f64>().is_ok());
+    assert!(
+        cases[0].children().all(|c| !c.is_element()),
+        "ok has no failure: {xml}"
+    );
+    let failure = cases[1]
+        .children()
+        .find(|c| c.has_tag_name("failure"))
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert!(
+        failure.attribute("message").unwrap().contains("404"),
+        "{xml}"
+    );
+    assert!(failure.text().unwrap().contains("token=***&x="), "{xml}");
+    assert!(!xml.contains("s3cret"), "{xml}");
+    // The bad line is named by its place in the list.
+    assert_eq!(cases[2].attribute("name"), Some("urls.txt:3"));
+    let bad = cases[2]
+        .children()
+        .find(|c| c.has_tag_name("failure"))
+        .unwrap();
+    assert!(
+        bad.text().unwrap().contains("ftp://nowhere/<bad>&"),
+        "escaped, read back: {xml}"
+    );
+    assert!(
+        cases[3].children().any(|c| c.has_tag_name("failure")),
+        "{xml}"
+    );
+    assert_eq!(suite.attribute("failures"), Some("3"));
+    assert_eq!(suite.attribute("skipped"), Some("0"));
+    // No scratch files left beside it.
+    let stray: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+
+    // Not started (here after --fail-fast): a skipped testcase. Present and skipped-as-existing:
+    // a passing one that says why.
+    write_list(
+        dir.path(),
+        "second.txt",
+        &[server.url("/busy"), server.url("/ok.bin")],
+    );
+    let out = fetchpool(dir.path())
+        .args([
+            "second.txt",
+            "-o",
+            "out",
+            "--retries",
+            "0",
+            "--fail-fast",
+            "-j",
+            "1",
+        ])
+        .args(["--junit", "second.xml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let xml = std::fs::read_to_string(dir.path().join("second.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let skipped = cases[1].children().find(|c| c.has_tag_name("skipped"));
+    assert_eq!(
+        skipped.and_then(|s| s.attribute("message")),
+        Some("not started"),
+        "{xml}"
+    );
+    let out = fetchpool(dir.path())
+        .args([
+            "second.txt",
+            "-o",
+            "out",
+            "--skip-existing",
+            "--junit",
+            "third.xml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "/busy still fails");
+    let xml = std::fs::read_to_string(dir.path().join("third.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let ok = doc
+        .descendants()
+        .find(|n| n.attribute("name") == Some("out/ok.bin"))
+        .unwrap();
+    assert!(
+        !ok.children()
+            .any(|c| c.has_tag_name("failure") || c.has_tag_name("skipped"))
+    );
+    assert!(ok.children().any(|c| c.has_tag_name("system-out")), "{xml}");
+}
+
+#[test]
+fn github_actions_get_annotations_and_a_step_summary_and_nobody_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = mixed_server();
+    mixed_list(dir.path(), &server);
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out", "--retries", "0", "--json"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // stdout stays NDJSON.
+    for line in lines(&out.stdout) {
+        json(&line);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
+    assert_eq!(errors.len(), 3, "{stderr}");
+    assert!(
+        errors[0].starts_with("::error file=urls.txt,line=2,title=fetchpool::http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        errors[0].contains("token=***") && !stderr.contains("s3cret"),
+        "{stderr}"
+    );
+    assert!(errors[0].ends_with(": HTTP 404 Not Found"), "{stderr}");
+    assert!(errors[1].contains("line=3,"), "{stderr}");
+    assert!(
+        errors[2].contains("line=4,") && errors[2].contains("503"),
+        "{stderr}"
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("earlier step\n### fetchpool: urls.txt"),
+        "appended: {md}"
+    );
+    assert!(md.contains("| 1 | 3 | 0 | 0 |"), "{md}");
+    assert!(md.contains("| 2 | http://127.0.0.1:"), "{md}");
+    assert!(!md.contains("s3cret"), "{md}");
+
+    // Anywhere else: nothing of this.
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out2", "--retries", "0"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("::error"));
+    assert_eq!(std::fs::read_to_string(&summary).unwrap(), md);
+}
+
+#[test]
+fn netrc_credentials_go_only_to_their_host_and_never_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = Server::start(|_| Reply::ok("other"));
+    let target = other.url("/landed");
+    let server = Server::start(move |req| match req.path() {
+        "/away" => Reply::status(302).header("Location", &target),
+        _ => Reply::ok("secret stuff"),
+    });
+    let urls = [
+        server.url("/a.bin"),
+        server.url("/away"),
+        other.url("/b.bin"),
+    ];
+    write_list(dir.path(), "urls.txt", &urls);
+    let netrc = dir.path().join("netrc");
+    std::fs::write(&netrc, "machine 127.0.0.1 login ci password hunter2\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = fetchpool(dir.path())
+        .args([
+            "urls.txt",
+            "-o",
+            "out",
+            "-v",
+            "--json",
+            "--netrc-file",
+            "netrc",
+            "-j",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let basic = "Basic Y2k6aHVudGVyMg=="; // ci:hunter2
+    let asked = server.requests();
+    assert!(
+        asked
+            .iter()
+            .all(|r| r.header("authorization") == Some(basic)),
+        "{asked:?}"
+    );
+    // Both servers are 127.0.0.1, but the redirect went to another origin (port): nothing there,
+    // nor for the other server's own entry, whose origin the netrc entry does match by host.
+    let landed = other.requests();
+    let after_redirect = landed.iter().find(|r| r.path() == "/landed").unwrap();
+    assert_eq!(after_redirect.header("authorization"), None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+    assert!(
+        !stderr.contains("warning"),
+        "a private netrc gets no warning: {stderr}"
+    );
+
+    // A netrc others can read works, with a warning; --netrc reads $NETRC.
+    std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out2", "--netrc"])
+        .env("NETRC", &netrc)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("can be read by other users"), "{stderr}");
+    assert!(!stderr.contains("hunter2"));
+    // A netrc that cannot be read is a usage error.
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "--netrc-file", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the netrc file nope"));
+}
+
+#[test]
+fn cacert_and_insecure_against_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TlsServer::start(b"over tls");
+    write_list(dir.path(), "urls.txt", &[server.url("/t.bin")]);
+    // Unknown CA: the hint names both ways to trust it.
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("--cacert FILE") && report.contains("SSL_CERT_FILE"),
+        "{report}"
+    );
+    // --cacert: trusted, byte for byte.
+    std::fs::write(dir.path().join("ca.pem"), &server.ca_pem).unwrap();
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out", "--cacert", "ca.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("out/t.bin")).unwrap(),
+        b"over tls"
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+    // -k: works, and says once that nothing was checked.
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out-k", "-k"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("warning: --insecure").count(), 1, "{stderr}");
+    // A --cacert that is not a certificate is a usage error.
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out-j", "--cacert", "junk.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds no PEM certificate"),
+        "{out:?}"
+    );
+}
