@@ -16,6 +16,15 @@ struct Nginx {
 
 impl Nginx {
     fn start(root: &Path, www: &Path) -> Option<Nginx> {
+        let www = www.display().to_string();
+        Nginx::start_with(root, |port| {
+            format!("server {{\n    listen 127.0.0.1:{port};\n    root {www};\n  }}")
+        })
+    }
+
+    /// nginx with `server` (given the port) as its one server block, and an access log of
+    /// `URI PROTOCOL STATUS` lines in ROOT/access.log.
+    fn start_with(root: &Path, server: impl Fn(u16) -> String) -> Option<Nginx> {
         let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
             .into_iter()
             .find(|p| Path::new(p).exists());
@@ -36,12 +45,13 @@ impl Nginx {
             format!(
                 "worker_processes 1;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
                  events {{ worker_connections 64; }}\n\
-                 http {{\n  access_log off;\n  sendfile on;\n  keepalive_timeout 30;\n\
+                 http {{\n  log_format proto '$request_uri $server_protocol $status';\n\
+                 access_log {r}/access.log proto;\n  sendfile on;\n  keepalive_timeout 30;\n\
                  default_type application/octet-stream;\n\
                  client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
                  fastcgi_temp_path {r}/fastcgi;\n  uwsgi_temp_path {r}/uwsgi;\n  scgi_temp_path {r}/scgi;\n\
-                 server {{\n    listen 127.0.0.1:{port};\n    root {};\n  }}\n}}\n",
-                www.display()
+                 {}\n}}\n",
+                server(port)
             ),
         )
         .unwrap();
@@ -74,6 +84,16 @@ impl Nginx {
 
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn https(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The access log so far: `URI PROTOCOL STATUS` per request.
+    fn access_log(&self) -> String {
+        let root = self.conf.parent().unwrap();
+        std::fs::read_to_string(root.join("access.log")).unwrap_or_default()
     }
 }
 
@@ -169,4 +189,109 @@ fn real_nginx_mixed_list_and_resume() {
     assert_eq!(v["sha256"], sha256_hex(&files[2].1));
     assert_eq!(read("big.bin"), files[2].1);
     assert!(!work.join("out/big.bin.part").exists());
+}
+
+#[test]
+fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = root.path().join("www");
+    std::fs::create_dir_all(www.join("private")).unwrap();
+    let body = payload(2_000_000, 8);
+    std::fs::write(www.join("data.bin"), &body).unwrap();
+    std::fs::write(www.join("private/report.txt"), b"for ci only").unwrap();
+    // A throwaway CA and a certificate for 127.0.0.1 and localhost.
+    let ca = crate::support::tls::TestCa::new();
+    let r = root.path().display().to_string();
+    std::fs::write(root.path().join("leaf.pem"), &ca.leaf_pem).unwrap();
+    std::fs::write(root.path().join("leaf.key"), &ca.leaf_key_pem).unwrap();
+    std::fs::write(root.path().join("htpasswd"), "ci:{PLAIN}hunter2\n").unwrap();
+    let w = www.display().to_string();
+    let Some(nginx) = Nginx::start_with(root.path(), |port| {
+        format!(
+            "server {{\n    listen 127.0.0.1:{port} ssl http2;\n\
+             ssl_certificate {r}/leaf.pem;\n    ssl_certificate_key {r}/leaf.key;\n\
+             root {w};\n\
+             location /private/ {{ auth_basic \"ci\"; auth_basic_user_file {r}/htpasswd; }}\n  }}"
+        )
+    }) else {
+        return;
+    };
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(work.join("ca.pem"), &ca.ca_pem).unwrap();
+    let list = write_list(&work, "urls.txt", &[nginx.https("/data.bin")]);
+    let run = |out: &str, args: &[&str]| {
+        fetchpool(&work)
+            .arg(&list)
+            .args(["-o", out, "--retries", "0"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // The CA is unknown: a failure that says how to trust it.
+    let out = run("unknown", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("UnknownIssuer") && report.contains("--cacert"),
+        "{report}"
+    );
+
+    // --cacert: byte for byte, over HTTP/2 (nginx logs the protocol).
+    let out = run("trusted", &["--cacert", "ca.pem"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(std::fs::read(work.join("trusted/data.bin")).unwrap(), body);
+    let log = nginx.access_log();
+    assert!(log.contains("/data.bin HTTP/2.0 200"), "{log}");
+
+    // --http1.1: the same download over HTTP/1.1.
+    let out = run("h1", &["--cacert", "ca.pem", "--http1.1"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(std::fs::read(work.join("h1/data.bin")).unwrap(), body);
+    let log = nginx.access_log();
+    assert!(
+        log.lines()
+            .last()
+            .unwrap()
+            .ends_with("/data.bin HTTP/1.1 200"),
+        "{log}"
+    );
+
+    // -k: works without the CA, and warns.
+    let out = run("insecure", &["-k"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(std::fs::read(work.join("insecure/data.bin")).unwrap(), body);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: --insecure"));
+
+    // Basic auth from a netrc file: without it 401, with it the file.
+    let list = write_list(&work, "private.txt", &[nginx.https("/private/report.txt")]);
+    let netrc = work.join("netrc");
+    std::fs::write(
+        &netrc,
+        "machine 127.0.0.1\n  login ci\n  password hunter2\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let private = |out: &str, args: &[&str]| {
+        fetchpool(&work)
+            .arg(&list)
+            .args(["-o", out, "--cacert", "ca.pem"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = private("noauth", &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("failed      401"),
+        "{out:?}"
+    );
+    let out = private("auth", &["--netrc-file", "netrc"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read(work.join("auth/report.txt")).unwrap(),
+        b"for ci only"
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
 }

@@ -1,4 +1,4 @@
-//! A loopback HTTPS server with a throwaway CA: the CA and a leaf certificate for 127.0.0.1 and
+//! A throwaway CA for TLS tests, and a loopback HTTPS server with it: the CA and a leaf certificate for 127.0.0.1 and
 //! localhost are made with rcgen, the server speaks rustls over std sockets and answers every
 //! request with the same body.
 
@@ -10,15 +10,17 @@ use std::thread;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// A running HTTPS server and the PEM of the CA that signed its certificate.
-pub struct TlsServer {
-    pub port: u16,
+/// A throwaway CA and a leaf certificate it signed for 127.0.0.1 and localhost, as PEM.
+pub struct TestCa {
     pub ca_pem: String,
+    pub leaf_pem: String,
+    pub leaf_key_pem: String,
+    leaf_der: rustls::pki_types::CertificateDer<'static>,
+    leaf_key_der: Vec<u8>,
 }
 
-impl TlsServer {
-    /// Serves `body` with status 200 on every path.
-    pub fn start(body: &'static [u8]) -> TlsServer {
+impl TestCa {
+    pub fn new() -> TestCa {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -31,10 +33,30 @@ impl TlsServer {
         let leaf_params =
             CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
         let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        TestCa {
+            ca_pem: ca_cert.pem(),
+            leaf_pem: leaf.pem(),
+            leaf_key_pem: leaf_key.serialize_pem(),
+            leaf_der: leaf.der().clone(),
+            leaf_key_der: leaf_key.serialize_der(),
+        }
+    }
+}
+
+/// A running HTTPS server and the PEM of the CA that signed its certificate.
+pub struct TlsServer {
+    pub port: u16,
+    pub ca_pem: String,
+}
+
+impl TlsServer {
+    /// Serves `body` with status 200 on every path.
+    pub fn start(body: &'static [u8]) -> TlsServer {
+        let ca = TestCa::new();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ca.leaf_key_der.clone()));
         let config = rustls::ServerConfig::builder()
             .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone()], key)
+            .with_single_cert(vec![ca.leaf_der.clone()], key)
             .unwrap();
         let config = Arc::new(config);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -67,7 +89,7 @@ impl TlsServer {
         });
         TlsServer {
             port,
-            ca_pem: ca_cert.pem(),
+            ca_pem: ca.ca_pem,
         }
     }
 
