@@ -4,8 +4,9 @@
 Run through benches/compare.sh, which installs the tools and builds fetchpool. Environment:
   RUNS=5            runs per tool and scenario (the median is reported)
   J=8               parallelism for every tool
-  SCENARIOS=...     subset of: small large latency ratelimited huge-list
-  TOOLS=...         subset of: fetchpool fetchpool-json fetchpool-serial curl aria2 wget2 xargs-curl
+  SCENARIOS=...     subset of: small large latency latency-tls ratelimited huge-list
+  TOOLS=...         subset of: fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl aria2
+                    wget2 xargs-curl (fetchpool-h1, fetchpool with --http1.1, runs only over TLS)
   OUT=BENCHMARKS.md where the report goes
 
 Every run goes to a fresh output directory, and a run counts only if every file is there with
@@ -33,9 +34,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FETCHPOOL = os.path.join(ROOT, "target", "release", "fetchpool")
 RUNS = int(os.environ.get("RUNS", "5"))
 J = int(os.environ.get("J", "8"))
-SCENARIOS = os.environ.get("SCENARIOS", "small large latency ratelimited huge-list").split()
+SCENARIOS = os.environ.get("SCENARIOS", "small large latency latency-tls ratelimited huge-list").split()
 TOOLS = os.environ.get(
-    "TOOLS", "fetchpool fetchpool-json fetchpool-serial curl aria2 wget2 xargs-curl"
+    "TOOLS", "fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl aria2 wget2 xargs-curl"
 ).split()
 OUT = os.environ.get("OUT", os.path.join(ROOT, "BENCHMARKS.md"))
 # Downloads land on tmpfs: this measures the downloaders, not ext4 (which slows every tool
@@ -45,9 +46,9 @@ KIB, MIB = 1024, 1024 * 1024
 
 
 class Scenario:
-    def __init__(self, name, folder, count, size, what, delay=None, rate=None):
+    def __init__(self, name, folder, count, size, what, delay=None, rate=None, tls=False):
         self.name, self.folder, self.count, self.size = name, folder, count, size
-        self.what, self.delay, self.rate = what, delay, rate
+        self.what, self.delay, self.rate, self.tls = what, delay, rate, tls
         self.files = [f"{folder[0]}{i:06d}.bin" for i in range(count)]
 
     def ideal(self):
@@ -60,6 +61,10 @@ SCENARIO_DEFS = {
     "small": Scenario("small", "small", 20_000, 4 * KIB, "20,000 x 4 KiB"),
     "large": Scenario("large", "large", 4, 256 * MIB, "4 x 256 MiB"),
     "latency": Scenario("latency", "latency", 200, 16 * KIB, "200 x 16 KiB, each delayed 100 ms", delay=0.1),
+    "latency-tls": Scenario(
+        "latency-tls", "latency", 200, 16 * KIB,
+        "200 x 16 KiB, each delayed 100 ms, over TLS with HTTP/2 offered", delay=0.1, tls=True
+    ),
     "ratelimited": Scenario(
         "ratelimited", "rate", 16, 2 * MIB, "16 x 2 MiB at 2 MiB/s per connection", rate=2 * MIB
     ),
@@ -114,8 +119,35 @@ http {{
         location /latency/ {{ echo_sleep 0.1; echo_exec @static; }}
         location @static {{ }}
     }}
+    server {{
+        listen 127.0.0.1:{tls_port} ssl http2;
+        ssl_certificate {tmp}/leaf.pem;
+        ssl_certificate_key {tmp}/leaf.key;
+        root {www};
+        location /latency/ {{ echo_sleep 0.1; echo_exec @static; }}
+        location @static {{ }}
+    }}
 }}
 """
+
+
+TLS_PORT = None
+
+
+def make_certificates(tmp):
+    """A throwaway CA ({tmp}/ca.pem) and a certificate it signed for 127.0.0.1, with openssl."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", f"{tmp}/ca.key", "-out", f"{tmp}/ca.pem", "-days", "2",
+            "-subj", "/CN=fetchpool bench CA")
+    openssl("req", *ec, "-keyout", f"{tmp}/leaf.key", "-out", f"{tmp}/leaf.csr", "-subj", "/CN=127.0.0.1")
+    with open(f"{tmp}/leaf.ext", "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", f"{tmp}/leaf.csr", "-CA", f"{tmp}/ca.pem", "-CAkey", f"{tmp}/ca.key",
+            "-CAcreateserial", "-out", f"{tmp}/leaf.pem", "-days", "2", "-extfile", f"{tmp}/leaf.ext")
+    # nginx's workers run unprivileged.
+    os.chmod(f"{tmp}/leaf.key", 0o644)
 
 
 PACED_PORT = None
@@ -138,10 +170,12 @@ def start_paced(www):
 
 
 def start_nginx(tmp, www):
-    port = free_port()
+    global TLS_PORT
+    port, TLS_PORT = free_port(), free_port()
+    make_certificates(tmp)
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(tmp=tmp, www=www, port=port))
+        f.write(NGINX_CONF.format(tmp=tmp, www=www, port=port, tls_port=TLS_PORT))
     subprocess.run(["nginx", "-t", "-q", "-c", conf, "-e", os.path.join(tmp, "nginx-error.log")], check=True)
     subprocess.run(["nginx", "-c", conf, "-e", os.path.join(tmp, "nginx-error.log")], check=True)
     return port, conf
@@ -157,9 +191,25 @@ def stop_nginx(conf, tmp):
             time.sleep(0.1)
 
 
-def tool_command(tool, lists, out, count):
-    """argv (or a shell string) for one tool downloading a scenario's list into `out`."""
+def tool_command(tool, lists, out, count, ca=None):
+    """argv (or a shell string) for one tool downloading a scenario's list into `out`; `ca` is the
+    CA's PEM file over TLS. None for a tool that does not apply."""
     urls, curl_config = lists
+    if ca:
+        tls = {
+            "fetchpool": [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q", "--cacert", ca],
+            "fetchpool-h1": [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q", "--cacert", ca, "--http1.1"],
+            "curl": ["curl", "--parallel", "--parallel-immediate", "--parallel-max", str(J), "-s", "--fail",
+                     "--cacert", ca, "--remote-name-all", "--output-dir", out, "-K", curl_config],
+            "aria2": ["aria2c", "-i", urls, "-d", out, "-j", str(J), "-x", "1", "-q", "--summary-interval=0",
+                      "--file-allocation=none", "--auto-file-renaming=false", "--allow-overwrite=true",
+                      f"--ca-certificate={ca}"],
+            "wget2": ["wget2", "-i", urls, "-P", out, f"--max-threads={J}", "-q", "--no-robots",
+                      f"--ca-certificate={ca}"],
+        }
+        return tls.get(tool)
+    if tool == "fetchpool-h1":
+        return None
     if tool == "fetchpool":
         return [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q", "--progress", "never"]
     if tool == "fetchpool-json":
@@ -255,6 +305,8 @@ def bench_scenario(sc, port, tmp, server_pids):
     base = f"http://127.0.0.1:{port}/{sc.folder}/"
     if sc.rate:
         base = f"http://127.0.0.1:{PACED_PORT}/{sc.folder}/"
+    if sc.tls:
+        base = f"https://127.0.0.1:{TLS_PORT}/{sc.folder}/"
     urls = os.path.join(tmp, f"{sc.name}.txt")
     curl_config = os.path.join(tmp, f"{sc.name}.curl")
     with open(urls, "w") as f:
@@ -262,10 +314,12 @@ def bench_scenario(sc, port, tmp, server_pids):
     with open(curl_config, "w") as f:
         f.writelines(f'url = "{base}{name}"\n' for name in sc.files)
     out = tempfile.mkdtemp(prefix="fetchpool-bench-out-", dir=OUT_BASE)
-    rows = {tool: {"tool": tool, "runs": [], "failure": None,
-                   "cmd": tool_command(tool, (urls, curl_config), out, sc.count)} for tool in TOOLS}
+    ca = os.path.join(tmp, "ca.pem") if sc.tls else None
+    commands = {tool: tool_command(tool, (urls, curl_config), out, sc.count, ca) for tool in TOOLS}
+    tools = [tool for tool in TOOLS if commands[tool] is not None]
+    rows = {tool: {"tool": tool, "runs": [], "failure": None, "cmd": commands[tool]} for tool in tools}
     for round_ in range(RUNS):
-        for tool in (TOOLS if round_ % 2 == 0 else TOOLS[::-1]):
+        for tool in (tools if round_ % 2 == 0 else tools[::-1]):
             row = rows[tool]
             if row["failure"]:
                 continue

@@ -18,6 +18,7 @@ command -v aria2c >/dev/null || need+=(aria2)
 command -v wget2 >/dev/null || need+=(wget2)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
+command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}" >&2
