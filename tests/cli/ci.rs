@@ -303,11 +303,13 @@ fn netrc_credentials_go_only_to_their_host_and_never_show() {
             .all(|r| r.header("authorization") == Some(basic)),
         "{asked:?}"
     );
-    // Both servers are 127.0.0.1, but the redirect went to another origin (port): nothing there,
-    // nor for the other server's own entry, whose origin the netrc entry does match by host.
+    // Both servers are 127.0.0.1. The redirect went to another origin (another port): nothing
+    // was sent there. The other server's own entry gets them: netrc matches hosts, as in curl.
     let landed = other.requests();
     let after_redirect = landed.iter().find(|r| r.path() == "/landed").unwrap();
     assert_eq!(after_redirect.header("authorization"), None);
+    let listed = landed.iter().find(|r| r.path() == "/b.bin").unwrap();
+    assert_eq!(listed.header("authorization"), Some(basic));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
