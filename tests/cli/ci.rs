@@ -343,19 +343,34 @@ fn cacert_and_insecure_against_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     let server = TlsServer::start(b"over tls");
     write_list(dir.path(), "urls.txt", &[server.url("/t.bin")]);
-    // Unknown CA: the hint names both ways to trust it.
+    // Unknown CA: one attempt (the same certificate would be refused again), and a hint that
+    // names both ways to trust it.
     let out = fetchpool(dir.path())
-        .args(["urls.txt", "-o", "out"])
+        .args(["urls.txt", "-o", "out", "--json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let report = String::from_utf8_lossy(&out.stdout);
+    let result = json(&lines(&out.stdout)[0]);
+    let error = result["error"].as_str().unwrap();
+    assert!(error.contains("UnknownIssuer"), "{error}");
     assert!(
-        report.contains("--cacert FILE") && report.contains("SSL_CERT_FILE"),
-        "{report}"
+        error.contains("--cacert FILE") && error.contains("SSL_CERT_FILE"),
+        "{error}"
     );
-    // --cacert: trusted, byte for byte.
+    assert_eq!(result["attempts"], 1);
+    // Both work: SSL_CERT_FILE ...
     std::fs::write(dir.path().join("ca.pem"), &server.ca_pem).unwrap();
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out-env"])
+        .env("SSL_CERT_FILE", dir.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("out-env/t.bin")).unwrap(),
+        b"over tls"
+    );
+    // ... and --cacert, byte for byte.
     let out = fetchpool(dir.path())
         .args(["urls.txt", "-o", "out", "--cacert", "ca.pem"])
         .output()

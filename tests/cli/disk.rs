@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::symlink;
 
 use crate::support::server::{Body, Reply, Server};
-use crate::support::{fetchpool, files_below, json, payload, run, write_list};
+use crate::support::{fetchpool, files_below, payload, run, write_list};
 
 fn one_file_server(body: &[u8]) -> Server {
     Server::files(HashMap::from([("/f.bin".to_string(), body.to_vec())]))
@@ -298,33 +298,6 @@ fn no_flag_reaches_through_a_symlinked_directory() {
         );
         assert_eq!(std::fs::read(outside.join("victim.part")).unwrap(), body);
     }
-}
-
-#[test]
-fn an_unknown_ca_fails_once_with_a_hint_that_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = crate::support::tls::TlsServer::start(b"over tls");
-    let (code, report, _) = run(dir.path(), &[server.url("/t.bin")], &["--json"]);
-    assert_eq!(code, 1);
-    let result = json(&report[0]);
-    let error = result["error"].as_str().unwrap();
-    assert!(error.contains("UnknownIssuer"), "{error}");
-    assert!(error.contains("a CA this system does not trust"), "{error}");
-    assert!(error.contains("SSL_CERT_FILE"), "{error}");
-    // Not retried: the same certificate would be refused again.
-    assert_eq!(result["attempts"], 1);
-    // The advice works: trust the CA's PEM.
-    std::fs::write(dir.path().join("ca.pem"), &server.ca_pem).unwrap();
-    let out = crate::support::fetchpool(dir.path())
-        .args(["urls.txt", "-o", "out"])
-        .env("SSL_CERT_FILE", dir.path().join("ca.pem"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        std::fs::read(dir.path().join("out/t.bin")).unwrap(),
-        b"over tls"
-    );
 }
 
 #[test]
