@@ -126,10 +126,7 @@ impl<'a> Planner<'a> {
         let Some(root) = &self.root else {
             return Intent::Download;
         };
-        let shown = shown_path(&self.policy.output_dir, &entry.target);
-        let existing = place::Spot::find(root, &entry.target, shown)
-            .and_then(|spot| Ok((spot.check_existing(entry, self.policy)?, spot)));
-        match existing {
+        match existing(root, self.policy, entry) {
             Ok((place::Existing::Absent, spot)) => match spot.resumable_len() {
                 Some(from) if self.policy.resume => Intent::Resume { from },
                 _ => Intent::Download,
@@ -141,14 +138,23 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// The entry's place under the output directory and what to do about a target already there:
+/// where a run and a dry run both start.
+fn existing(
+    root: &place::Dir,
+    policy: &Policy,
+    entry: &Entry,
+) -> anyhow::Result<(place::Existing, place::Spot)> {
+    let shown = shown_path(&policy.output_dir, &entry.target);
+    let spot = place::Spot::find(root, &entry.target, shown)?;
+    Ok((spot.check_existing(entry, policy)?, spot))
+}
+
 async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
     let started = Instant::now();
     let policy = worker.policy;
     let output_dir = policy.output_dir.as_path();
-    let shown = shown_path(output_dir, &entry.target);
-    let existing = place::Spot::find(worker.root, &entry.target, shown)
-        .and_then(|spot| Ok((spot.check_existing(entry, policy)?, spot)));
-    let mut spot = match existing {
+    let mut spot = match existing(worker.root, policy, entry) {
         Ok((place::Existing::Absent | place::Existing::Replace, spot)) => spot,
         Ok((place::Existing::Skip { bytes }, _)) => {
             let ending = Ending::Skipped {
