@@ -15,11 +15,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::Staged;
 use crate::outcome::{Ending, Outcome, Summary};
 
 pub struct Junit {
-    path: PathBuf,
+    /// FILE, written when the run ends.
+    out: Staged,
     suite: String,
+    /// The testcases so far, in a scratch file beside FILE.
     cases: BufWriter<File>,
     scratch: PathBuf,
 }
@@ -28,6 +31,7 @@ impl Junit {
     /// Starts the report for a list called `suite`; fails (before anything runs) if FILE's
     /// directory cannot take it.
     pub fn create(path: &Path, suite: &str) -> anyhow::Result<Junit> {
+        let out = Staged::create(path, "--junit", 0o644)?;
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let scratch = path.with_file_name(format!(".{name}.{}.cases", std::process::id()));
         let file = OpenOptions::new()
@@ -37,7 +41,7 @@ impl Junit {
             .open(&scratch)
             .with_context(|| format!("cannot create --junit {}", path.display()))?;
         Ok(Junit {
-            path: path.to_path_buf(),
+            out,
             suite: suite.to_string(),
             cases: BufWriter::new(file),
             scratch,
@@ -45,7 +49,7 @@ impl Junit {
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.out.path
     }
 
     pub fn add(&mut self, outcome: &Outcome) -> io::Result<()> {
@@ -53,24 +57,18 @@ impl Junit {
             .write_all(testcase(outcome, &self.suite).as_bytes())
     }
 
-    /// Writes FILE: the counts, then the testcases. FILE is replaced as a whole.
-    pub fn finish(mut self, summary: &Summary) -> io::Result<()> {
-        self.cases.flush()?;
-        let mut cases = self.cases.get_ref().try_clone()?;
-        cases.rewind()?;
-        let temp = self.scratch.with_extension("tmp");
-        let result = (|| {
-            let mut out = BufWriter::new(File::create(&temp)?);
+    /// Writes FILE: the counts, then the testcases; false if any of it could not be written.
+    pub fn finish(mut self, summary: &Summary) -> bool {
+        let copied = (|| {
+            self.cases.flush()?;
+            let mut cases = self.cases.get_ref().try_clone()?;
+            cases.rewind()?;
+            let out = &mut self.out.file;
             out.write_all(header(summary, &self.suite).as_bytes())?;
-            io::copy(&mut cases, &mut out)?;
-            out.write_all(b"  </testsuite>\n</testsuites>\n")?;
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            std::fs::rename(&temp, &self.path)
+            io::copy(&mut cases, out)?;
+            out.write_all(b"  </testsuite>\n</testsuites>\n")
         })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        result
+        copied.is_ok() && self.out.place()
     }
 }
 

@@ -195,9 +195,9 @@ impl<'a> Reporter<'a> {
         }
         if let Some(junit) = self.junit.take() {
             let path = junit.path().display().to_string();
-            if let Err(e) = junit.finish(&summary) {
+            if !junit.finish(&summary) {
                 self.progress
-                    .println(&format!("fetchpool: could not write {path}: {e}"));
+                    .println(&format!("fetchpool: could not write all of {path}"));
             }
         }
         if let Some(github) = self.github.take()
