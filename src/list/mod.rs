@@ -14,6 +14,7 @@ use crate::cli::Shard;
 use crate::config::{Config, ListSource};
 use crate::interrupt;
 use crate::naming::{self, Namer};
+use crate::progress::ProgressStyle;
 use crate::redact::redact_text;
 
 mod parse;
@@ -124,8 +125,9 @@ pub fn open(config: &Config) -> anyhow::Result<Entries> {
                 anyhow::bail!("cannot read {}: it is a directory", path.display());
             }
             let regular = meta.is_ok_and(|m| m.is_file());
-            if regular {
-                // One quick read, so progress can say "12/2040 files" from the start.
+            if regular && config.progress != ProgressStyle::Hidden {
+                // One quick read, so progress can say "12/2040 files" from the start; not made
+                // when no progress is shown.
                 total = File::open(path).ok().and_then(|f| {
                     count_items(BufReader::with_capacity(64 * 1024, f), config.shard)
                 });
