@@ -1015,7 +1015,6 @@ fn limit_rate_waits_end_at_max_time() {
     assert!(out_files(dir.path()).is_empty());
 }
 
-/// Starts fetchpool on `urls.txt` in `dir` (already written) with `args`, in the background.
 #[test]
 fn a_second_run_never_touches_a_part_the_first_is_writing() {
     for resume in [false, true] {
