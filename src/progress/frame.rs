@@ -146,22 +146,34 @@ fn total_line(s: &Snapshot, width: usize, color: bool, tick: usize) -> String {
         return fit(&format!("{spinner} {elapsed}  {}", s.files_text()), width);
     }
     let rate = human_rate(s.rate);
-    // Dropped from the left of this list first when the terminal is narrow.
-    let mut parts = vec![elapsed, s.files_text(), s.bytes_text(), rate, eta];
-    loop {
-        let text = parts.join("  ");
-        let used = 2 + measure_text_width(&text);
-        let bar_width = width.saturating_sub(used + 3).min(40);
-        if bar_width >= 10 {
-            let bar = bar(s.fraction(), bar_width, color);
-            let (first, rest) = text.split_once("  ").unwrap_or((&text, ""));
-            return format!("{spinner} {first} [{bar}] {rest}");
+    let parts = [elapsed, s.files_text(), s.bytes_text(), rate, eta];
+    let text = parts.join("  ");
+    let bar_width = width
+        .saturating_sub(2 + measure_text_width(&text) + 3)
+        .min(40);
+    if bar_width >= 10 {
+        let bar = bar(s.fraction(), bar_width, color);
+        let [elapsed, rest @ ..] = &parts;
+        return format!("{spinner} {elapsed} [{bar}] {}", rest.join("  "));
+    }
+    // Narrow: no bar, and the parts least needed go first: the elapsed time, the bytes, the
+    // rate, then the ETA. The file count stays.
+    let mut keep = [true; 5];
+    for drop in [None, Some(0), Some(2), Some(3), Some(4)] {
+        if let Some(i) = drop {
+            keep[i] = false;
         }
-        if used <= width || parts.len() == 1 {
+        let text = parts
+            .iter()
+            .zip(keep)
+            .filter_map(|(part, kept)| kept.then_some(part.as_str()))
+            .collect::<Vec<_>>()
+            .join("  ");
+        if 2 + measure_text_width(&text) <= width || drop == Some(4) {
             return fit(&format!("{spinner} {text}"), width);
         }
-        parts.remove(0);
     }
+    unreachable!("the last layout is always returned")
 }
 
 /// `  worker-3  big-file…name.iso  [=====>     ]  45%  1.4 MiB/3.0 MiB  2.0 MiB/s`

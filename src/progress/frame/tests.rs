@@ -59,6 +59,18 @@ fn frames_fit_the_terminal_at_any_width() {
     assert!(no_length.contains("…"), "{no_length}");
     assert!(no_length.contains(".tar.gz"), "{no_length}");
     assert!(!no_length.contains('%'), "{no_length}");
+    // Very narrow: the file count stays to the last, the ETA longest after it.
+    let tiny = frame(&snapshot(), 30, 30, false, 0);
+    let total = tiny.lines().nth(1).unwrap();
+    assert!(
+        total.contains("12/20 files") && total.contains("ETA"),
+        "{total}"
+    );
+    let tinier = frame(&snapshot(), 20, 30, false, 0);
+    assert!(
+        tinier.lines().nth(1).unwrap().contains("12/20 files"),
+        "{tinier}"
+    );
     // At 60 columns the bars go but the counts, rate and ETA stay.
     let narrow = frame(&snapshot(), 60, 30, false, 0);
     assert!(narrow.contains("12/20 files"), "{narrow}");
