@@ -98,6 +98,15 @@ pub struct Cli {
     #[arg(long)]
     pub overwrite: bool,
 
+    /// Fetch an existing target again only if it changed on the server.
+    ///
+    /// Sends If-None-Match (the ETag kept with the file) and If-Modified-Since (the file's time,
+    /// set from Last-Modified when it was downloaded). A 304 is reported `unchanged` and the file
+    /// left alone; a 200 replaces it atomically. With size= or sha256= in the list, a file that
+    /// matches them is `unchanged` without a request.
+    #[arg(short = 'u', long, conflicts_with = "skip_existing")]
+    pub update: bool,
+
     /// Resume `NAME.part` with a Range request; a complete target counts as `skipped`.
     ///
     /// A server that ignores the Range request (answers 200) is downloaded from the start again.

@@ -57,6 +57,8 @@ pub struct Policy {
     pub skip_existing: bool,
     /// `--overwrite`: an existing target (that is not skipped) is replaced.
     pub overwrite: bool,
+    /// `--update`: an existing target is revalidated, and replaced only if it changed.
+    pub update: bool,
     /// `--continue`: resume `.part` files and keep them on failure.
     pub resume: bool,
     pub retries: u32,
@@ -158,6 +160,7 @@ impl Config {
             output_dir: cli.output_dir,
             skip_existing: cli.skip_existing,
             overwrite: cli.overwrite,
+            update: cli.update,
             resume: cli.resume,
             retries: cli.retries,
             // The digest is computed only where something shows or checks it (a

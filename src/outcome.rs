@@ -22,6 +22,10 @@ pub enum Intent {
     Skip {
         bytes: u64,
     },
+    /// `--update` would ask the server whether the existing target changed.
+    Revalidate,
+    /// `--update`: the existing target matches the list's size=/sha256=.
+    Unchanged,
     /// The run would fail the entry before any request, for this reason.
     Fail(String),
 }
@@ -32,6 +36,8 @@ pub enum Status {
     Ok,
     Failed,
     Skipped,
+    /// `--update`: the server (or the list's size=/sha256=) says the file in place is current.
+    Unchanged,
     NotStarted,
 }
 
@@ -41,6 +47,7 @@ impl Status {
             Status::Ok => "ok",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::Unchanged => "unchanged",
             Status::NotStarted => "not-started",
         }
     }
@@ -62,6 +69,12 @@ pub enum Ending {
         bytes: u64,
         /// Why (shown in parentheses).
         note: String,
+    },
+    Unchanged {
+        /// 304, or `None` when the list's size=/sha256= decided without a request.
+        http_status: Option<u16>,
+        /// The size of the file in place, left as it was.
+        bytes: u64,
     },
     Failed {
         http_status: Option<u16>,
@@ -171,6 +184,7 @@ impl Outcome {
         match self.ending {
             Ending::Ok { .. } => Status::Ok,
             Ending::Skipped { .. } => Status::Skipped,
+            Ending::Unchanged { .. } => Status::Unchanged,
             Ending::Failed { .. } => Status::Failed,
             Ending::NotStarted { .. } => Status::NotStarted,
         }
@@ -180,15 +194,19 @@ impl Outcome {
     pub fn http_status(&self) -> Option<u16> {
         match self.ending {
             Ending::Ok { http_status, .. } => Some(http_status),
-            Ending::Failed { http_status, .. } => http_status,
+            Ending::Failed { http_status, .. } | Ending::Unchanged { http_status, .. } => {
+                http_status
+            }
             Ending::Skipped { .. } | Ending::NotStarted { .. } => None,
         }
     }
 
-    /// The size of the file in place (ok or skipped), else 0.
+    /// The size of the file in place (ok, skipped or unchanged), else 0.
     pub fn bytes(&self) -> u64 {
         match self.ending {
-            Ending::Ok { bytes, .. } | Ending::Skipped { bytes, .. } => bytes,
+            Ending::Ok { bytes, .. }
+            | Ending::Skipped { bytes, .. }
+            | Ending::Unchanged { bytes, .. } => bytes,
             Ending::Failed { .. } | Ending::NotStarted { .. } => 0,
         }
     }
@@ -197,7 +215,7 @@ impl Outcome {
     pub fn relist(&self) -> Option<&str> {
         match &self.ending {
             Ending::Failed { relist, .. } | Ending::NotStarted { relist } => Some(relist),
-            Ending::Ok { .. } | Ending::Skipped { .. } => None,
+            Ending::Ok { .. } | Ending::Skipped { .. } | Ending::Unchanged { .. } => None,
         }
     }
 }
@@ -217,6 +235,7 @@ pub struct Tally {
     pub ok: usize,
     pub failed: usize,
     pub skipped: usize,
+    pub unchanged: usize,
     pub not_started: usize,
     /// Bytes written by downloads that ended `ok`.
     pub bytes: u64,
@@ -237,6 +256,7 @@ impl Tally {
             }
             Status::Failed => self.failed += 1,
             Status::Skipped => self.skipped += 1,
+            Status::Unchanged => self.unchanged += 1,
             Status::NotStarted => self.not_started += 1,
         }
         self.received += outcome.received;
@@ -244,7 +264,7 @@ impl Tally {
     }
 
     pub fn total(&self) -> usize {
-        self.ok + self.failed + self.skipped + self.not_started
+        self.ok + self.failed + self.skipped + self.unchanged + self.not_started
     }
 }
 

@@ -12,6 +12,7 @@ mod place;
 mod request;
 mod retry;
 mod transfer;
+mod validators;
 mod verify;
 mod worker;
 
@@ -133,6 +134,8 @@ impl<'a> Planner<'a> {
             },
             Ok((place::Existing::Replace, _)) => Intent::Replace,
             Ok((place::Existing::Skip { bytes }, _)) => Intent::Skip { bytes },
+            Ok((place::Existing::Revalidate(_), _)) => Intent::Revalidate,
+            Ok((place::Existing::Unchanged { .. }, _)) => Intent::Unchanged,
             Err(error) => Intent::Fail(format!("{error:#}")),
         }
     }
@@ -155,7 +158,23 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
     let policy = worker.policy;
     let output_dir = policy.output_dir.as_path();
     let mut spot = match existing(worker.root, policy, entry) {
-        Ok((place::Existing::Absent | place::Existing::Replace, spot)) => spot,
+        Ok((place::Existing::Absent, spot)) => spot,
+        Ok((place::Existing::Replace, mut spot)) => {
+            spot.replace = true;
+            spot
+        }
+        Ok((place::Existing::Revalidate(validators), mut spot)) => {
+            spot.replace = true;
+            spot.revalidate = Some(validators);
+            spot
+        }
+        Ok((place::Existing::Unchanged { bytes }, _)) => {
+            let ending = Ending::Unchanged {
+                http_status: None,
+                bytes,
+            };
+            return Outcome::of(entry, output_dir, 0, started.elapsed(), ending);
+        }
         Ok((place::Existing::Skip { bytes }, _)) => {
             let ending = Ending::Skipped {
                 bytes,
@@ -209,7 +228,15 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
     drop(task);
     let elapsed = started.elapsed();
     match result {
-        Ok(saved) => {
+        Ok(transfer::Done::Unchanged { bytes }) => {
+            worker.log(|| format!("304 {}: {} is unchanged", url(), spot.shown.display()));
+            let ending = Ending::Unchanged {
+                http_status: Some(304),
+                bytes,
+            };
+            Outcome::of(entry, output_dir, attempts, elapsed, ending).with_received(received)
+        }
+        Ok(transfer::Done::Saved(saved)) => {
             worker.log(|| {
                 format!(
                     "{} {} -> {} ({}, {:.2}s)",

@@ -15,6 +15,7 @@ use anyhow::{Context as _, anyhow, bail};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Stat};
 use rustix::io::Errno;
 
+use super::validators::Validators;
 use super::verify;
 use crate::config::Policy;
 use crate::list::Entry;
@@ -84,7 +85,15 @@ pub fn open_existing_root(output_dir: &Path) -> anyhow::Result<Option<Dir>> {
 pub enum Existing {
     Absent,
     Replace,
-    Skip { bytes: u64 },
+    Skip {
+        bytes: u64,
+    },
+    /// `--update`: ask the server whether this file changed.
+    Revalidate(Validators),
+    /// `--update`: the file matches the list's size=/sha256=; nothing to ask.
+    Unchanged {
+        bytes: u64,
+    },
 }
 
 /// One entry's place: the directory its target is in and the names there.
@@ -99,6 +108,11 @@ pub struct Spot {
     /// The target and its `.part` as the user sees them.
     pub shown: PathBuf,
     pub part_shown: PathBuf,
+    /// A finished download replaces what is at the target (`--overwrite`, or `--update` for a
+    /// file that changed).
+    pub replace: bool,
+    /// `--update`: the existing file's validators, sent with the request.
+    pub revalidate: Option<Validators>,
 }
 
 impl Spot {
@@ -116,6 +130,8 @@ impl Spot {
             name,
             part,
             shown,
+            replace: false,
+            revalidate: None,
         };
         spot.dir = spot.walk(false)?;
         Ok(spot)
@@ -202,6 +218,9 @@ impl Spot {
         if kind == FileType::Directory {
             bail!("{} exists and is a directory", shown.display());
         }
+        if policy.update {
+            return self.revalidation(entry, &st, kind);
+        }
         // With --continue a complete target is done, exactly as with --skip-existing.
         if policy.skip_existing || policy.resume {
             let wants_check = entry.options.size.is_some() || entry.options.sha256.is_some();
@@ -228,9 +247,40 @@ impl Spot {
             return Ok(Existing::Replace);
         }
         bail!(
-            "{} already exists (use --overwrite to replace it, or --skip-existing to keep it)",
+            "{} already exists (use --overwrite to replace it, --skip-existing to keep it, or \
+             --update to fetch it again only if it changed)",
             shown.display()
         )
+    }
+
+    /// `--update` on an existing target: the list's size=/sha256= decide when given, else the
+    /// server is asked with the file's validators.
+    fn revalidation(
+        &self,
+        entry: &Entry,
+        st: &rustix::fs::Stat,
+        kind: FileType,
+    ) -> anyhow::Result<Existing> {
+        let shown = self.shown.display();
+        if kind != FileType::RegularFile {
+            bail!("{shown} exists and is not a regular file; use --overwrite to replace it");
+        }
+        let len = st.st_size as u64;
+        if entry.options.size.is_some() || entry.options.sha256.is_some() {
+            let open = || self.open_read(&self.name);
+            let mismatch = verify::existing_mismatch(len, entry, open)
+                .with_context(|| format!("cannot read {shown} to check it"))?;
+            return Ok(match mismatch {
+                None => Existing::Unchanged { bytes: len },
+                Some(_) => Existing::Replace,
+            });
+        }
+        let file = self
+            .open_read(&self.name)
+            .with_context(|| format!("cannot read {shown}"))?;
+        let validators =
+            Validators::of(&file).with_context(|| format!("cannot inspect {shown}"))?;
+        Ok(Existing::Revalidate(validators))
     }
 
     /// The length of a `.part` worth resuming: a regular file (not a symlink) with bytes in it and

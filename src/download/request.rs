@@ -11,6 +11,7 @@ use reqwest::{Client, Response};
 
 use super::limits::Limits;
 use super::retry::Failure;
+use super::validators::Validators;
 use super::worker::Worker;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::CertificateDer;
@@ -141,6 +142,7 @@ pub async fn send(
     worker: &Worker<'_>,
     limits: &Limits,
     range_from: Option<u64>,
+    conditions: Option<&Validators>,
 ) -> Result<Response, Failure> {
     let policy = worker.policy;
     let mut url = entry.url.clone();
@@ -170,6 +172,11 @@ pub async fn send(
         }
         if let Some(from) = range_from {
             request = request.header(RANGE, format!("bytes={from}-"));
+        }
+        // About the resource, not the origin: sent on every hop, as the final response's
+        // validators are the ones kept.
+        for (name, value) in conditions.map(Validators::headers).unwrap_or_default() {
+            request = request.header(name, value);
         }
         let response = limits.wait(request.send()).await?.map_err(|e| {
             let hint = tls_hint(&e);

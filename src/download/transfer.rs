@@ -14,6 +14,7 @@ use super::limits::Limits;
 use super::place::{PartFile, Spot};
 use super::request;
 use super::retry::Failure;
+use super::validators::Stamp;
 use super::verify::{self, Digest};
 use super::worker::Worker;
 use crate::config::Policy;
@@ -22,7 +23,16 @@ use crate::progress::Task;
 use crate::redact::redact_url;
 use crate::units::human_rate;
 
-/// What a successful attempt produced.
+/// How a successful attempt ended.
+pub enum Done {
+    Saved(Saved),
+    /// `--update`: the server answered 304; the file in place (this size) is current.
+    Unchanged {
+        bytes: u64,
+    },
+}
+
+/// What a download that saved a file produced.
 pub struct Saved {
     pub http_status: u16,
     /// The size of the file put in place.
@@ -37,16 +47,17 @@ pub async fn attempt(
     worker: &Worker<'_>,
     spot: &mut Spot,
     task: &Task<'_>,
-) -> Result<Saved, Failure> {
+) -> Result<Done, Failure> {
     let policy = worker.policy;
     let limits = Limits::start(policy);
+    let conditions = spot.revalidate.as_ref();
     let mut resume_from = if policy.resume {
         spot.resumable_len()
     } else {
         None
     };
     let mut response = loop {
-        let response = request::send(entry, worker, &limits, resume_from).await?;
+        let response = request::send(entry, worker, &limits, resume_from, conditions).await?;
         let Some(have) = resume_from else {
             break response;
         };
@@ -56,6 +67,7 @@ pub async fn attempt(
         // 416: either the .part is already whole, or it is not what the server has now.
         if content_range(&response).and_then(|r| r.total) == Some(have) {
             return finish_complete_part(entry, policy, spot, have)
+                .map(Done::Saved)
                 .map_err(|f| f.status(response.status()));
         }
         worker.log(|| {
@@ -68,6 +80,11 @@ pub async fn attempt(
         resume_from = None;
     };
     let status = response.status();
+    if let (StatusCode::NOT_MODIFIED, Some(conditions)) = (status, conditions) {
+        return Ok(Done::Unchanged {
+            bytes: conditions.bytes,
+        });
+    }
     if !status.is_success() {
         return Err(Failure::from_status(
             status,
@@ -76,6 +93,7 @@ pub async fn attempt(
         ));
     }
     let fail = |f: Failure| f.status(status);
+    let stamp = Stamp::from_headers(response.headers());
 
     // Appending is only safe when the server sends exactly the bytes after ours, and a 206 says
     // which bytes of how many it holds: `body_end` is the file's length after this body,
@@ -195,14 +213,18 @@ pub async fn attempt(
         part.keep = false;
         fail(Failure::fatal(e))
     })?;
-    part.persist(policy.overwrite)
+    stamp
+        .apply(&part.file)
+        .with_context(|| format!("cannot set the time of {}", part.path.display()))
         .map_err(|e| fail(Failure::fatal(e)))?;
-    Ok(Saved {
+    part.persist(policy.overwrite || spot.replace)
+        .map_err(|e| fail(Failure::fatal(e)))?;
+    Ok(Done::Saved(Saved {
         http_status: status.as_u16(),
         bytes: len,
         sha256: digest.map(|d| to_hex(&d)),
         length_unverified: declared.is_none(),
-    })
+    }))
 }
 
 /// A body on its way to disk, and what it answers to.
@@ -313,7 +335,8 @@ fn finish_complete_part(
         part.keep = false;
         return Err(Failure::fatal(e));
     }
-    part.persist(policy.overwrite).map_err(Failure::fatal)?;
+    part.persist(policy.overwrite || spot.replace)
+        .map_err(Failure::fatal)?;
     Ok(Saved {
         http_status: StatusCode::RANGE_NOT_SATISFIABLE.as_u16(),
         bytes: len,

@@ -75,15 +75,16 @@ impl Github {
         let _ = writeln!(md, "### fetchpool: {}\n", self.list);
         let _ = writeln!(
             md,
-            "| ok | failed | skipped | not started | bytes | received | time |"
+            "| ok | failed | skipped | unchanged | not started | bytes | received | time |"
         );
-        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|");
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {:.2} s ({}) |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2} s ({}) |",
             t.ok,
             t.failed,
             t.skipped,
+            t.unchanged,
             t.not_started,
             human_bytes(t.bytes),
             human_bytes(t.received),

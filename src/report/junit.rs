@@ -106,6 +106,9 @@ pub fn testcase(o: &Outcome, suite: &str) -> String {
     );
     match &o.ending {
         Ending::Ok { .. } => xml.push_str("/>\n"),
+        Ending::Unchanged { .. } => xml.push_str(
+            ">\n      <system-out>unchanged: the file in place is current</system-out>\n    </testcase>\n",
+        ),
         Ending::Skipped { note, .. } => {
             // Passed: the file is there. Say why nothing was fetched.
             let _ = write!(

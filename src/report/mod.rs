@@ -149,7 +149,11 @@ impl<'a> Reporter<'a> {
             // report (NDJSON with --json).
             self.progress.println(&command);
         }
-        let hidden = self.quiet && matches!(outcome.status(), Status::Ok | Status::Skipped);
+        let hidden = self.quiet
+            && matches!(
+                outcome.status(),
+                Status::Ok | Status::Skipped | Status::Unchanged
+            );
         if self.stdout_closed || hidden {
             return !self.stdout_closed;
         }

@@ -13,7 +13,7 @@ pub fn text_line(o: &Outcome) -> String {
         .http_status()
         .map_or_else(|| "-".to_string(), |s| s.to_string());
     let size = match status {
-        Status::Ok | Status::Skipped => human_bytes(o.bytes()),
+        Status::Ok | Status::Skipped | Status::Unchanged => human_bytes(o.bytes()),
         Status::Failed | Status::NotStarted => "-".to_string(),
     };
     let time = match status {
@@ -42,7 +42,10 @@ pub fn text_line(o: &Outcome) -> String {
             line.push_str("  ");
             line.push_str(error);
         }
-        Ending::Ok { .. } | Ending::NotStarted { .. } => {}
+        Ending::Unchanged {
+            http_status: None, ..
+        } => line.push_str("  (matches the list's size=/sha256=)"),
+        Ending::Ok { .. } | Ending::Unchanged { .. } | Ending::NotStarted { .. } => {}
     }
     line
 }
@@ -89,6 +92,7 @@ pub fn json_summary(s: &Summary) -> String {
         "ok": s.tally.ok,
         "failed": s.tally.failed,
         "skipped": s.tally.skipped,
+        "unchanged": s.tally.unchanged,
         "not_started": s.tally.not_started,
         "bytes": s.tally.bytes,
         "received": s.tally.received,
@@ -103,8 +107,14 @@ pub fn json_summary(s: &Summary) -> String {
 /// The summary line for stderr.
 pub fn text_summary(s: &Summary) -> String {
     let t = &s.tally;
+    // Only runs that revalidate have anything unchanged; the others keep the shorter line.
+    let unchanged = if t.unchanged > 0 {
+        format!(", {} unchanged", t.unchanged)
+    } else {
+        String::new()
+    };
     format!(
-        "{} ok, {} failed, {} skipped, {} not-started; {} in {:.2}s ({}); {}; speed-up {:.2}x",
+        "{} ok, {} failed, {} skipped{unchanged}, {} not-started; {} in {:.2}s ({}); {}; speed-up {:.2}x",
         t.ok,
         t.failed,
         t.skipped,
@@ -172,6 +182,8 @@ pub fn plan_line(json: bool, index: usize, line: usize, url: &str, planned: Plan
             Intent::Resume { .. } => ("resume", None),
             Intent::Replace => ("replace", None),
             Intent::Skip { .. } => ("skip", None),
+            Intent::Revalidate => ("revalidate", None),
+            Intent::Unchanged => ("unchanged", None),
             Intent::Fail(error) => ("fail", Some(error.as_str())),
         };
         let mut v = json!({
@@ -191,6 +203,12 @@ pub fn plan_line(json: bool, index: usize, line: usize, url: &str, planned: Plan
         ),
         Intent::Replace => format!("plan     {url} -> {path}  (exists: would be replaced)"),
         Intent::Skip { .. } => format!("plan     {url} -> {path}  (exists: would be skipped)"),
+        Intent::Revalidate => {
+            format!("plan     {url} -> {path}  (exists: would ask the server whether it changed)")
+        }
+        Intent::Unchanged => {
+            format!("plan     {url} -> {path}  (exists and matches the list: unchanged)")
+        }
         Intent::Fail(error) => format!("fail     {url} -> {path}  {error}"),
     }
 }

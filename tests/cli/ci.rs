@@ -247,7 +247,7 @@ fn github_actions_get_annotations_and_a_step_summary_and_nobody_else_does() {
         md.starts_with("earlier step\n### fetchpool: urls.txt"),
         "appended: {md}"
     );
-    assert!(md.contains("| 1 | 3 | 0 | 0 |"), "{md}");
+    assert!(md.contains("| 1 | 3 | 0 | 0 | 0 |"), "{md}");
     assert!(md.contains("| 2 | http://127.0.0.1:"), "{md}");
     assert!(!md.contains("s3cret"), "{md}");
 

@@ -1,0 +1,140 @@
+//! What a download remembers of the version it fetched, for `--update`: the response's
+//! `Last-Modified` becomes the file's modification time (as `wget` and `curl -R` do) and its
+//! `ETag` is kept in the user extended attribute `user.fetchpool.etag`. A revalidation sends
+//! them back as `If-None-Match` and `If-Modified-Since`. On a file system without extended
+//! attributes the ETag is not kept, and the date alone is used.
+
+use std::fs::File;
+use std::io;
+use std::time::SystemTime;
+
+use reqwest::header::{ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+
+/// Where the ETag is kept.
+const ETAG_ATTR: &str = "user.fetchpool.etag";
+/// Longer ETags are not kept (and not sent): no server needs one this long.
+const MAX_ETAG: usize = 1024;
+
+/// An existing file's validators, as a revalidation sends them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub modified: SystemTime,
+    /// The file's size, reported when it is unchanged.
+    pub bytes: u64,
+}
+
+impl Validators {
+    /// Of the file open as `file`.
+    pub fn of(file: &File) -> io::Result<Validators> {
+        let meta = file.metadata()?;
+        Ok(Validators {
+            etag: read_etag(file),
+            modified: meta.modified()?,
+            bytes: meta.len(),
+        })
+    }
+
+    /// The conditional request headers.
+    pub fn headers(&self) -> Vec<(reqwest::header::HeaderName, String)> {
+        let mut headers = Vec::with_capacity(2);
+        if let Some(etag) = &self.etag {
+            headers.push((IF_NONE_MATCH, etag.clone()));
+        }
+        headers.push((IF_MODIFIED_SINCE, httpdate::fmt_http_date(self.modified)));
+        headers
+    }
+}
+
+/// What a response says about the version it carries, to keep with the file.
+#[derive(Debug, Clone, Default)]
+pub struct Stamp {
+    etag: Option<String>,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    pub fn from_headers(headers: &HeaderMap) -> Stamp {
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        Stamp {
+            etag: text(ETAG)
+                .filter(|e| !e.is_empty() && e.len() <= MAX_ETAG)
+                .map(str::to_string),
+            modified: text(LAST_MODIFIED).and_then(|d| httpdate::parse_http_date(d).ok()),
+        }
+    }
+
+    /// Marks `file` (the `.part`, before it is put in place) with the response's date and ETag.
+    /// A file system that keeps no extended attributes keeps the date alone.
+    pub fn apply(&self, file: &File) -> io::Result<()> {
+        if let Some(modified) = self.modified {
+            file.set_modified(modified)?;
+        }
+        if let Some(etag) = &self.etag {
+            let set = rustix::fs::fsetxattr(
+                file,
+                ETAG_ATTR,
+                etag.as_bytes(),
+                rustix::fs::XattrFlags::empty(),
+            );
+            match set {
+                Ok(()) => {}
+                // No user extended attributes here (ramfs, some network file systems).
+                Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::PERM => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_etag(file: &File) -> Option<String> {
+    let mut buf = vec![0u8; MAX_ETAG];
+    let n = rustix::fs::fgetxattr(file, ETAG_ATTR, &mut buf).ok()?;
+    buf.truncate(n);
+    String::from_utf8(buf).ok().filter(|e| !e.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_stamp_is_read_back_as_validators() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("f")).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(ETAG, "\"5f-61a\"".parse().unwrap());
+        headers.insert(
+            LAST_MODIFIED,
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        Stamp::from_headers(&headers).apply(&file).unwrap();
+        let v = Validators::of(&file).unwrap();
+        assert_eq!(
+            v.modified,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(784111777)
+        );
+        // tmpfs and ext4 keep user attributes; where they do not, the date alone is kept.
+        if let Some(etag) = &v.etag {
+            assert_eq!(etag, "\"5f-61a\"");
+        }
+        let headers = v.headers();
+        assert_eq!(
+            headers.last().unwrap().1,
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "If-Modified-Since is the file's time"
+        );
+    }
+
+    #[test]
+    fn no_validators_in_the_response_leave_the_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("f")).unwrap();
+        let before = file.metadata().unwrap().modified().unwrap();
+        Stamp::from_headers(&HeaderMap::new()).apply(&file).unwrap();
+        let v = Validators::of(&file).unwrap();
+        assert_eq!((v.etag, v.modified), (None, before));
+    }
+}
