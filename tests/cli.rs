@@ -24,3 +24,5 @@ mod pipeline;
 mod resilience;
 #[path = "cli/scale.rs"]
 mod scale;
+#[path = "cli/update.rs"]
+mod update;

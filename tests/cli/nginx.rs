@@ -295,3 +295,174 @@ fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
 }
+
+/// `(inode, mtime)` of a file: what "left alone" means.
+fn identity(path: &Path) -> (u64, std::time::SystemTime) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap();
+    (meta.ino(), meta.modified().unwrap())
+}
+
+/// An hour ago, in whole seconds: what an HTTP date can say.
+fn hour_ago() -> std::time::SystemTime {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.as_secs() - 3600)
+}
+
+/// Sets a file's modification time, as a server's file would have.
+fn set_mtime(path: &Path, time: std::time::SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+}
+
+#[test]
+fn real_nginx_update_fetches_only_what_changed() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = root.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let names = ["a.bin", "b.bin", "c.bin", "d.bin"];
+    let hour_ago = hour_ago();
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(www.join(name), payload(10_000 + i, i as u64)).unwrap();
+        set_mtime(&www.join(name), hour_ago);
+    }
+    let Some(nginx) = Nginx::start(root.path(), &www) else {
+        return;
+    };
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let urls: Vec<String> = names.iter().map(|n| nginx.url(&format!("/{n}"))).collect();
+    let list = write_list(&work, "urls.txt", &urls);
+    let run = |args: &[&str]| {
+        let out = fetchpool(&work)
+            .arg(&list)
+            .args(["-o", "out", "-j", "2", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        let report: Vec<serde_json::Value> = lines(&out.stdout)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (out.status.code(), report)
+    };
+    let out = |name: &str| work.join("out").join(name);
+
+    // First run: every file, with the server's date as its time.
+    let (code, _) = run(&[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(identity(&out("a.bin")).1, identity(&www.join("a.bin")).1);
+    let before: Vec<_> = names.iter().map(|n| identity(&out(n))).collect();
+
+    // Second run with --update: all unchanged, 304s in nginx's log, files left alone.
+    let (code, report) = run(&["--update"]);
+    assert_eq!(code, Some(0), "{report:?}");
+    for result in &report[..4] {
+        assert_eq!(
+            (result["status"].as_str(), result["http_status"].as_u64()),
+            (Some("unchanged"), Some(304))
+        );
+    }
+    assert_eq!(report[4]["unchanged"], 4);
+    assert_eq!(report[4]["received"], 0);
+    let log = nginx.access_log();
+    assert_eq!(
+        log.lines().filter(|l| l.ends_with(" 304")).count(),
+        4,
+        "{log}"
+    );
+    let after: Vec<_> = names.iter().map(|n| identity(&out(n))).collect();
+    assert_eq!(before, after, "same inode, same time");
+
+    // One file changes on the server: only it is fetched, and replaced whole.
+    std::fs::write(www.join("b.bin"), b"new content").unwrap();
+    // Another changes but keeps its date: its ETag (size and time in nginx's) gives it away.
+    std::fs::write(www.join("c.bin"), payload(20_000, 99)).unwrap();
+    set_mtime(&www.join("c.bin"), hour_ago);
+    let (code, report) = run(&["--update"]);
+    assert_eq!(code, Some(0), "{report:?}");
+    let statuses: Vec<&str> = report[..4]
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["unchanged", "ok", "ok", "unchanged"]);
+    assert_eq!(std::fs::read(out("b.bin")).unwrap(), b"new content");
+    assert_eq!(std::fs::read(out("c.bin")).unwrap(), payload(20_000, 99));
+    assert_eq!(identity(&out("a.bin")), before[0]);
+    assert_ne!(
+        identity(&out("b.bin")).0,
+        before[1].0,
+        "replaced by a new file"
+    );
+    assert!(
+        files_below(&work.join("out"))
+            .iter()
+            .all(|f| !f.ends_with(".part"))
+    );
+}
+
+#[test]
+fn real_nginx_update_without_extended_attributes_goes_by_date() {
+    // ramfs keeps no user extended attributes. Mounting needs root; CI runs as root.
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("not root: the ramfs part of the --update test did not run");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = root.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let hour_ago = hour_ago();
+    std::fs::write(www.join("a.bin"), payload(5_000, 1)).unwrap();
+    set_mtime(&www.join("a.bin"), hour_ago);
+    let Some(nginx) = Nginx::start(root.path(), &www) else {
+        return;
+    };
+    let mnt = root.path().join("ram");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "ramfs", "ramfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount ramfs");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mnt);
+    let list = write_list(root.path(), "urls.txt", &[nginx.url("/a.bin")]);
+    let run = |args: &[&str]| {
+        fetchpool(root.path())
+            .arg(&list)
+            .arg("-o")
+            .arg(&mnt)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&[]).status.code(), Some(0));
+    let out = run(&["--update"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        lines(&out.stdout)[0].starts_with("unchanged   304"),
+        "{out:?}"
+    );
+    // A newer file on the server is fetched by date alone.
+    std::fs::write(www.join("a.bin"), b"newer").unwrap();
+    let out = run(&["--update"]);
+    assert!(
+        lines(&out.stdout)[0].starts_with("ok          200"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read(mnt.join("a.bin")).unwrap(), b"newer");
+}

@@ -1,0 +1,166 @@
+//! `--update` against the loopback server: what the list's size=/sha256= decide without a
+//! request, how it goes with --continue, --failed-out and --dry-run, and a server that keeps no
+//! validators.
+
+use crate::support::server::{Reply, Server};
+use crate::support::{fetchpool, json, lines, payload, sha256_hex, write_list};
+
+#[test]
+fn the_lists_checksums_decide_without_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(3_000, 1);
+    let served = body.clone();
+    let server = Server::start(move |_| Reply::ok(served.clone()));
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/same.bin"), &body).unwrap();
+    std::fs::write(dir.path().join("out/stale.bin"), b"old bytes").unwrap();
+    let sha = sha256_hex(&body);
+    let list = [
+        format!("{} sha256={sha}", server.url("/same.bin")),
+        format!("{} size=3000", server.url("/stale.bin")),
+    ];
+    write_list(dir.path(), "urls.txt", &list);
+    let run = |args: &[&str]| {
+        fetchpool(dir.path())
+            .args(["urls.txt", "-o", "out", "--json"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let plan = run(&["-u", "--dry-run"]);
+    let actions: Vec<String> = lines(&plan.stdout)
+        .iter()
+        .map(|l| json(l)["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["unchanged", "replace"]);
+    let out = run(&["-u", "--failed-out", "rest.txt"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report: Vec<_> = lines(&out.stdout).iter().map(|l| json(l)).collect();
+    assert_eq!(report[0]["status"], "unchanged");
+    assert!(
+        report[0]["http_status"].is_null(),
+        "no request: {}",
+        report[0]
+    );
+    assert_eq!(report[1]["status"], "ok");
+    assert_eq!(
+        std::fs::read(dir.path().join("out/stale.bin")).unwrap(),
+        body
+    );
+    // One request, for the file that did not match.
+    let asked: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.path().to_string())
+        .collect();
+    assert_eq!(asked, ["/stale.bin"]);
+    // Nothing is left to retry: unchanged is done.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("rest.txt")).unwrap(),
+        ""
+    );
+}
+
+#[test]
+fn update_with_continue_revalidates_what_is_there_and_resumes_what_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(50_000, 4);
+    let server = Server::ranged(&body);
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    // A target in place (that the server does not vouch for: no validators, so a 200 replaces
+    // it) and a .part to resume.
+    std::fs::write(dir.path().join("out/whole.bin"), b"old").unwrap();
+    std::fs::write(dir.path().join("out/half.bin.part"), &body[..20_000]).unwrap();
+    write_list(
+        dir.path(),
+        "urls.txt",
+        &[server.url("/whole.bin"), server.url("/half.bin")],
+    );
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out", "-u", "-c", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report: Vec<_> = lines(&out.stdout).iter().map(|l| json(l)).collect();
+    assert_eq!(report[0]["http_status"], 200);
+    assert_eq!(report[1]["http_status"], 206);
+    assert_eq!(report[1]["received"], 30_000);
+    for name in ["whole.bin", "half.bin"] {
+        assert_eq!(
+            std::fs::read(dir.path().join("out").join(name)).unwrap(),
+            body
+        );
+    }
+    let requests = server.requests();
+    let whole = requests.iter().find(|r| r.path() == "/whole.bin").unwrap();
+    assert!(whole.header("if-modified-since").is_some(), "revalidated");
+    assert_eq!(whole.header("range"), None);
+    let half = requests.iter().find(|r| r.path() == "/half.bin").unwrap();
+    assert_eq!(half.header("range"), Some("bytes=20000-"));
+    assert_eq!(
+        half.header("if-modified-since"),
+        None,
+        "nothing in place to revalidate"
+    );
+}
+
+#[test]
+fn an_unchanged_file_is_left_alone_and_a_304_without_asking_is_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| {
+        if req.path() == "/rogue" {
+            return Reply::status(304);
+        }
+        match req.header("if-none-match") {
+            Some("\"v1\"") => Reply::status(304),
+            _ => Reply::ok("version one")
+                .header("ETag", "\"v1\"")
+                .header("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        }
+    });
+    write_list(
+        dir.path(),
+        "urls.txt",
+        &[server.url("/f.txt"), server.url("/rogue")],
+    );
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = lines(&out.stdout);
+    assert!(
+        report[1].starts_with("failed      304"),
+        "a 304 nobody asked for: {report:?}"
+    );
+    let path = dir.path().join("out/f.txt");
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    assert_eq!(
+        modified,
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(784111777),
+        "the file's time is the server's Last-Modified"
+    );
+    write_list(dir.path(), "urls.txt", &[server.url("/f.txt")]);
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out", "-u"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        lines(&out.stdout)[0].starts_with("unchanged   304"),
+        "{out:?}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(", 1 unchanged,"), "{stderr}");
+    // The ETag went back as If-None-Match (tmpfs and ext4 keep user attributes).
+    let last = server.requests().pop().unwrap();
+    assert_eq!(last.header("if-none-match"), Some("\"v1\""));
+    assert_eq!(
+        last.header("if-modified-since"),
+        Some("Sun, 06 Nov 1994 08:49:37 GMT")
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+}
