@@ -4,7 +4,7 @@
 Run through benches/compare.sh, which installs the tools and builds fetchpool. Environment:
   RUNS=5            runs per tool and scenario (the median is reported)
   J=8               parallelism for every tool
-  SCENARIOS=...     subset of: small large latency latency-tls ratelimited huge-list
+  SCENARIOS=...     subset of: small large latency latency-tls ratelimited huge-list update
   TOOLS=...         subset of: fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl aria2
                     wget2 xargs-curl (fetchpool-h1, fetchpool with --http1.1, runs only over TLS)
   OUT=BENCHMARKS.md where the report goes
@@ -34,7 +34,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FETCHPOOL = os.path.join(ROOT, "target", "release", "fetchpool")
 RUNS = int(os.environ.get("RUNS", "5"))
 J = int(os.environ.get("J", "8"))
-SCENARIOS = os.environ.get("SCENARIOS", "small large latency latency-tls ratelimited huge-list").split()
+SCENARIOS = os.environ.get(
+    "SCENARIOS", "small large latency latency-tls ratelimited huge-list update"
+).split()
 TOOLS = os.environ.get(
     "TOOLS", "fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl aria2 wget2 xargs-curl"
 ).split()
@@ -46,9 +48,12 @@ KIB, MIB = 1024, 1024 * 1024
 
 
 class Scenario:
-    def __init__(self, name, folder, count, size, what, delay=None, rate=None, tls=False):
+    def __init__(self, name, folder, count, size, what, delay=None, rate=None, tls=False,
+                 revalidate=False):
         self.name, self.folder, self.count, self.size = name, folder, count, size
         self.what, self.delay, self.rate, self.tls = what, delay, rate, tls
+        # Each timed run re-runs over a complete earlier download and must fetch nothing again.
+        self.revalidate = revalidate
         self.files = [f"{folder[0]}{i:06d}.bin" for i in range(count)]
 
     def ideal(self):
@@ -69,6 +74,10 @@ SCENARIO_DEFS = {
         "ratelimited", "rate", 16, 2 * MIB, "16 x 2 MiB at 2 MiB/s per connection", rate=2 * MIB
     ),
     "huge-list": Scenario("huge-list", "huge", 100_000, 1, "100,000 x 1 byte"),
+    "update": Scenario(
+        "update", "update", 2_000, 16 * KIB,
+        "2,000 x 16 KiB already downloaded, re-run to revalidate (nothing changed)", revalidate=True
+    ),
 }
 
 
@@ -191,6 +200,32 @@ def stop_nginx(conf, tmp):
             time.sleep(0.1)
 
 
+def revalidate_commands(tool, urls, out):
+    """(prime, timed) for a revalidation scenario: the first download, then the re-run that asks
+    the server whether anything changed. None for a tool that cannot revalidate a list."""
+    if tool == "fetchpool":
+        first = [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q"]
+        return first, first + ["--update"]
+    if tool == "wget2":
+        cmd = ["wget2", "-i", urls, "-P", out, f"--max-threads={J}", "-q", "--no-robots", "-N"]
+        return cmd, cmd
+    if tool == "aria2":
+        cmd = ["aria2c", "-i", urls, "-d", out, "-j", str(J), "-x", "1", "-q", "--summary-interval=0",
+               "--file-allocation=none", "--auto-file-renaming=false", "--allow-overwrite=true",
+               "--conditional-get=true", "--remote-time=true"]
+        return cmd, cmd
+    return None
+
+
+def snapshot(sc, out):
+    """(inode, mtime) of every file: what a revalidation must leave as it was."""
+    result = {}
+    for name in sc.files:
+        st = os.stat(os.path.join(out, name))
+        result[name] = (st.st_ino, st.st_mtime_ns)
+    return result
+
+
 def tool_command(tool, lists, out, count, ca=None):
     """argv (or a shell string) for one tool downloading a scenario's list into `out`; `ca` is the
     CA's PEM file over TLS. None for a tool that does not apply."""
@@ -261,7 +296,7 @@ def process_cpu(pids):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def run_once(cmd, out, rss_file, server_pids):
+def run_once(cmd, out, rss_file, server_pids, fresh=True):
     """Wall seconds, the peak RSS (KiB) of the biggest process the command ran, its CPU seconds,
     and the server's CPU seconds meanwhile.
 
@@ -269,8 +304,9 @@ def run_once(cmd, out, rss_file, server_pids):
     (Linux keeps ru_maxrss across exec), a child of `time` only time's small one. Its own start
     costs about a millisecond, the same for every tool.
     """
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
+    if fresh:
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
     argv = ["sh", "-c", cmd] if isinstance(cmd, str) else cmd
     server_before = process_cpu(server_pids)
     started = time.perf_counter()
@@ -315,7 +351,10 @@ def bench_scenario(sc, port, tmp, server_pids):
         f.writelines(f'url = "{base}{name}"\n' for name in sc.files)
     out = tempfile.mkdtemp(prefix="fetchpool-bench-out-", dir=OUT_BASE)
     ca = os.path.join(tmp, "ca.pem") if sc.tls else None
-    commands = {tool: tool_command(tool, (urls, curl_config), out, sc.count, ca) for tool in TOOLS}
+    if sc.revalidate:
+        commands = {tool: revalidate_commands(tool, urls, out) for tool in TOOLS}
+    else:
+        commands = {tool: tool_command(tool, (urls, curl_config), out, sc.count, ca) for tool in TOOLS}
     tools = [tool for tool in TOOLS if commands[tool] is not None]
     rows = {tool: {"tool": tool, "runs": [], "failure": None, "cmd": commands[tool]} for tool in tools}
     for round_ in range(RUNS):
@@ -323,8 +362,22 @@ def bench_scenario(sc, port, tmp, server_pids):
             row = rows[tool]
             if row["failure"]:
                 continue
-            run = run_once(row["cmd"], out, os.path.join(tmp, "rss"), server_pids)
-            problem = verify(sc, out)
+            if sc.revalidate:
+                prime, timed = row["cmd"]
+                shutil.rmtree(out, ignore_errors=True)
+                os.makedirs(out)
+                subprocess.run(prime, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                problem = verify(sc, out)
+                before = None if problem else snapshot(sc, out)
+                run = run_once(timed, out, os.path.join(tmp, "rss"), server_pids, fresh=False)
+                problem = problem or verify(sc, out)
+                if not problem:
+                    after = snapshot(sc, out)
+                    changed = sum(1 for name in sc.files if after[name] != before[name])
+                    problem = f"{changed} files fetched again" if changed else None
+            else:
+                run = run_once(row["cmd"], out, os.path.join(tmp, "rss"), server_pids)
+                problem = verify(sc, out)
             if run["code"] != 0 or problem:
                 row["failure"] = (f"exit {run['code']}; {problem or 'all files present'}; "
                                   f"{run['err'].strip()[-120:]}")
@@ -332,7 +385,8 @@ def bench_scenario(sc, port, tmp, server_pids):
                 row["runs"].append(run)
         shutil.rmtree(out, ignore_errors=True)
     for row in rows.values():
-        shown = row["cmd"] if isinstance(row["cmd"], str) else shlex.join(row["cmd"])
+        cmd = row["cmd"][1] if sc.revalidate else row["cmd"]
+        shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
         row["cmd"] = shown.replace(out, "$OUT").replace(tmp, "$TMP").replace(FETCHPOOL, "fetchpool")
         times = [r["elapsed"] for r in row["runs"]]
         status = row["failure"] or f"median {statistics.median(times):.3f}s over {len(times)} runs"

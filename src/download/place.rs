@@ -278,9 +278,7 @@ impl Spot {
         let file = self
             .open_read(&self.name)
             .with_context(|| format!("cannot read {shown}"))?;
-        let validators =
-            Validators::of(&file).with_context(|| format!("cannot inspect {shown}"))?;
-        Ok(Existing::Revalidate(validators))
+        Ok(Existing::Revalidate(Validators::of(&file, st)))
     }
 
     /// The length of a `.part` worth resuming: a regular file (not a symlink) with bytes in it and
