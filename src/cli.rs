@@ -30,7 +30,10 @@ pub const EXAMPLES: [(&str, &str); 3] = [
 /// What each exit status means, for `--help` and the man page (`exit_code` holds the numbers
 /// the program uses; a test there keeps the two in step).
 pub const EXIT_STATUS: [(u8, &str); 4] = [
-    (0, "every entry is ok or skipped (an empty list too)"),
+    (
+        0,
+        "every entry is ok, skipped or unchanged (an empty list too)",
+    ),
     (1, "at least one entry failed or was not started"),
     (
         2,
