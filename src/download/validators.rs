@@ -94,7 +94,10 @@ fn read_etag(file: &File) -> Option<String> {
     let mut buf = vec![0u8; MAX_ETAG];
     let n = rustix::fs::fgetxattr(file, ETAG_ATTR, &mut buf).ok()?;
     buf.truncate(n);
-    String::from_utf8(buf).ok().filter(|e| !e.is_empty())
+    // Only what can go back in a header: anything else (an attribute someone else set) is not
+    // sent, and the date alone is used.
+    let printable = !buf.is_empty() && buf.iter().all(|b| (0x20..0x7f).contains(b));
+    printable.then(|| String::from_utf8(buf).ok()).flatten()
 }
 
 #[cfg(test)]
@@ -131,6 +134,21 @@ mod tests {
             "Sun, 06 Nov 1994 08:49:37 GMT",
             "If-Modified-Since is the file's time"
         );
+    }
+
+    #[test]
+    fn an_attribute_that_cannot_be_a_header_is_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("f")).unwrap();
+        let set = rustix::fs::fsetxattr(
+            &file,
+            ETAG_ATTR,
+            b"bad\nvalue",
+            rustix::fs::XattrFlags::empty(),
+        );
+        if set.is_ok() {
+            assert_eq!(validators(&file).etag, None);
+        }
     }
 
     #[test]
