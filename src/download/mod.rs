@@ -11,6 +11,7 @@ mod limits;
 mod place;
 mod request;
 mod retry;
+mod root;
 mod transfer;
 mod validators;
 mod verify;
@@ -54,7 +55,7 @@ impl<'a> Shared<'a> {
             progress,
             throttle: Throttle::new(limit_rate),
             tls: request::tls_config(&policy.tls)?,
-            root: place::open_root(&policy.output_dir)?,
+            root: root::open_root(&policy.output_dir)?,
         })
     }
 }
@@ -118,7 +119,7 @@ impl<'a> Planner<'a> {
     pub fn new(policy: &'a Policy) -> anyhow::Result<Planner<'a>> {
         Ok(Planner {
             policy,
-            root: place::open_existing_root(&policy.output_dir)?,
+            root: root::open_existing_root(&policy.output_dir)?,
         })
     }
 
