@@ -151,19 +151,15 @@ pub fn open(config: &Config) -> anyhow::Result<Entries> {
 /// yields for `shard`, or `None` if it cannot be read through.
 fn count_items(mut reader: impl BufRead, shard: Option<Shard>) -> Option<u64> {
     let mut line = Vec::new();
-    let (mut index, mut count, mut first) = (0, 0, true);
+    let (mut index, mut count, mut number) = (0, 0, 0);
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line).ok()? == 0 {
             return Some(count);
         }
-        let item = match std::str::from_utf8(&line) {
-            Ok(text) if first => !is_blank_or_comment(text.trim_start_matches('\u{feff}')),
-            Ok(text) => !is_blank_or_comment(text),
-            Err(_) => true,
-        };
-        first = false;
-        if item {
+        number += 1;
+        // A line that is not UTF-8 is an item too: it is reported as a bad line.
+        if line_text(&line, number).is_none_or(|text| !is_blank_or_comment(text)) {
             if shard.is_none_or(|s| s.includes(index)) {
                 count += 1;
             }
@@ -307,21 +303,13 @@ impl Iterator for Entries {
             }
             self.line += 1;
             let raw = std::mem::take(&mut self.buf);
-            let text = match std::str::from_utf8(&raw) {
-                Ok(t) => t,
-                Err(_) => {
-                    self.buf = raw;
-                    let item = self.bad("", "the line is not valid UTF-8");
-                    match self.emit(item) {
-                        Some(item) => return Some(item),
-                        None => continue,
-                    }
+            let Some(text) = line_text(&raw, self.line) else {
+                self.buf = raw;
+                let item = self.bad("", "the line is not valid UTF-8");
+                match self.emit(item) {
+                    Some(item) => return Some(item),
+                    None => continue,
                 }
-            };
-            let text = if self.line == 1 {
-                text.trim_start_matches('\u{feff}')
-            } else {
-                text
             };
             let item = match parse_line(text) {
                 Ok(None) => None,
@@ -356,6 +344,17 @@ impl Iterator for Entries {
         }
         None
     }
+}
+
+/// Line `number` (1-based) as text, without the byte-order mark a first line may start with;
+/// `None` if it is not UTF-8. How the reader and the up-front count both see a line.
+fn line_text(raw: &[u8], number: usize) -> Option<&str> {
+    let text = std::str::from_utf8(raw).ok()?;
+    Some(if number == 1 {
+        text.trim_start_matches('\u{feff}')
+    } else {
+        text
+    })
 }
 
 fn first_field(line: &str) -> &str {
