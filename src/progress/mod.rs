@@ -56,20 +56,21 @@ struct Shared {
     files_total: AtomicU64,
     files_known: AtomicU64,
     files_done: AtomicU64,
-    /// Bytes that crossed the network in this run, retries included.
-    received: AtomicU64,
     running: Mutex<Running>,
     stop: (Mutex<bool>, Condvar),
 }
 
-/// Downloads in progress, and what finished ones add to the byte totals.
+/// Downloads in progress, and what finished ones add to the totals. The run's bytes received
+/// are summed here when the display asks, not counted by every worker on every piece of body.
 #[derive(Default)]
 struct Running {
     tasks: Vec<Arc<TaskState>>,
-    next_id: u64,
+    /// Downloads started so far; the last one's id.
     started: u64,
     /// Bytes in the files of finished downloads: done and expected alike.
     ended_bytes: u64,
+    /// Bytes finished downloads received, every attempt.
+    ended_received: u64,
 }
 
 struct TaskState {
@@ -110,7 +111,6 @@ impl Progress {
             files_total: AtomicU64::new(UNKNOWN),
             files_known: AtomicU64::new(0),
             files_done: AtomicU64::new(0),
-            received: AtomicU64::new(0),
             running: Mutex::default(),
             stop: (Mutex::new(false), Condvar::new()),
         });
@@ -150,9 +150,8 @@ impl Progress {
             None
         };
         let id = running.as_mut().map_or(0, |r| {
-            r.next_id += 1;
             r.started += 1;
-            r.next_id
+            r.started
         });
         // Names are only made for a display that shows them.
         let (worker, name) = if tracked {
@@ -244,10 +243,6 @@ impl Task<'_> {
     pub fn advance(&self, n: u64) {
         self.state.pos.fetch_add(n, Ordering::Relaxed);
         self.state.received.fetch_add(n, Ordering::Relaxed);
-        self.progress
-            .shared
-            .received
-            .fetch_add(n, Ordering::Relaxed);
     }
 
     /// Bytes this download received over the network, every attempt.
@@ -263,6 +258,7 @@ impl Drop for Task<'_> {
         }
         let mut running = self.progress.shared.lock();
         running.ended_bytes += self.state.pos.load(Ordering::Relaxed);
+        running.ended_received += self.state.received.load(Ordering::Relaxed);
         running.tasks.retain(|t| t.id != self.state.id);
     }
 }
@@ -307,19 +303,18 @@ impl Shared {
     fn snapshot(&self, rates: &mut Rates) -> Snapshot {
         let now = Instant::now();
         let total = self.files_total.load(Ordering::Relaxed);
-        let received = self.received.load(Ordering::Relaxed);
         let mut snapshot = Snapshot {
             elapsed: self.start.elapsed(),
             files_done: self.files_done.load(Ordering::Relaxed),
             files_known: self.files_known.load(Ordering::Relaxed),
             files_total: (total != UNKNOWN).then_some(total),
-            rate: rates.run.rate(now, received),
             ..Snapshot::default()
         };
         let running = self.lock();
         snapshot.started = running.started;
         snapshot.bytes_done = running.ended_bytes;
         snapshot.bytes_expected = running.ended_bytes;
+        let mut run_received = running.ended_received;
         for task in &running.tasks {
             let pos = task.pos.load(Ordering::Relaxed);
             let len = task.len.load(Ordering::Relaxed);
@@ -327,6 +322,7 @@ impl Shared {
             snapshot.bytes_done += pos;
             snapshot.bytes_expected += len.unwrap_or(pos).max(pos);
             let received = task.received.load(Ordering::Relaxed);
+            run_received += received;
             let window = rates
                 .tasks
                 .entry(task.id)
@@ -342,6 +338,7 @@ impl Shared {
         rates
             .tasks
             .retain(|id, _| running.tasks.iter().any(|t| t.id == *id));
+        snapshot.rate = rates.run.rate(now, run_received);
         snapshot
     }
 
