@@ -8,6 +8,7 @@
 //! file at the target name, and the `.part` it created is removed (kept for `--continue`).
 
 mod limits;
+mod part;
 mod place;
 mod request;
 mod retry;

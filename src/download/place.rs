@@ -1,8 +1,8 @@
 //! Where bytes land, and the one way there: every file under the output directory is reached
 //! from a descriptor of that directory, component by component, never through a symbolic link,
 //! and every stat, open, rename and unlink is made relative to the directory found that way. On
-//! top of that walk: the decision about an existing target, the exclusive and locked
-//! `NAME.part` a download writes, and the no-clobber placement of a finished file.
+//! top of that walk: the decision about an existing target, and the opening of the `NAME.part`
+//! a download writes (`part.rs` owns that file from then on, up to its placement).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -12,9 +12,10 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Stat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
+use super::part::{Names, PartFile, remove_stale};
 use super::validators::Validators;
 use super::verify;
 use crate::config::Policy;
@@ -286,21 +287,14 @@ impl Spot {
     }
 
     fn locked(&self, file: File, keep: bool) -> anyhow::Result<PartFile> {
-        lock(&file, &self.part_shown)?;
-        let st = rustix::fs::fstat(&file)
-            .map_err(io::Error::from)
-            .with_context(|| format!("cannot inspect {}", self.part_shown.display()))?;
-        Ok(PartFile {
+        let names = Names {
             dir: Arc::clone(self.existing_dir()?),
             part: self.part.clone(),
             name: self.name.clone(),
-            path: self.part_shown.clone(),
+            part_shown: self.part_shown.clone(),
             shown: self.shown.clone(),
-            file,
-            keep,
-            id: (st.st_dev, st.st_ino),
-            done: false,
-        })
+        };
+        PartFile::locked(file, names, keep)
     }
 
     fn existing_dir(&self) -> anyhow::Result<&Dir> {
@@ -321,139 +315,8 @@ impl Spot {
     }
 }
 
-/// A `NAME.part` of this run, locked (`flock`, exclusive) for as long as this run writes it, so
-/// that no other fetchpool removes, appends to or places it meanwhile. Removed on drop unless it
-/// was put in place or is kept for `--continue`; only ever the inode this run opened.
-pub struct PartFile {
-    dir: Dir,
-    part: OsString,
-    /// The target's name, in the same directory.
-    name: OsString,
-    /// The `.part` and the target as the user sees them.
-    pub path: PathBuf,
-    shown: PathBuf,
-    pub file: File,
-    /// Keep the bytes for a later resume (they are a prefix of the body the server sent).
-    pub keep: bool,
-    /// Device and inode of `file`: what the name must still stand for to be placed or removed.
-    id: (u64, u64),
-    done: bool,
-}
-
-impl PartFile {
-    /// Whether the `.part` name still stands for the file this run opened.
-    fn still_ours(&self) -> bool {
-        matches!(stat(&self.dir, &self.part), Ok(Some(st)) if (st.st_dev, st.st_ino) == self.id)
-    }
-
-    /// Puts the finished file in place. Without `overwrite` the target must not exist, and that
-    /// is checked atomically by the rename itself (or a hard link), never by a check followed by
-    /// a rename, which would race.
-    pub fn persist(mut self, overwrite: bool) -> anyhow::Result<()> {
-        let shown = self.shown.display();
-        // Only the inode this run wrote is ever placed, whatever the name stands for now.
-        if !self.still_ours() {
-            self.keep = true;
-            bail!(
-                "{} was replaced while downloading; not placing it",
-                self.path.display()
-            );
-        }
-        let appeared =
-            || anyhow!("{shown} appeared while downloading (use --overwrite to replace it)");
-        let (dir, part, name) = (&*self.dir, &self.part, &self.name);
-        let flags = if overwrite {
-            RenameFlags::empty()
-        } else {
-            RenameFlags::NOREPLACE
-        };
-        match rustix::fs::renameat_with(dir, part, dir, name, flags) {
-            Ok(()) => {}
-            Err(Errno::EXIST) => return Err(appeared()),
-            // A file system without RENAME_NOREPLACE: a hard link fails just as atomically.
-            Err(Errno::INVAL | Errno::NOSYS) if !overwrite => {
-                match rustix::fs::linkat(dir, part, dir, name, AtFlags::empty()) {
-                    Ok(()) => {
-                        let _ = rustix::fs::unlinkat(dir, part, AtFlags::empty());
-                    }
-                    Err(Errno::EXIST) => return Err(appeared()),
-                    Err(e) => {
-                        return Err(anyhow!(io::Error::from(e))
-                            .context(format!("cannot put {shown} in place")));
-                    }
-                }
-            }
-            Err(e) => {
-                return Err(
-                    anyhow!(io::Error::from(e)).context(format!("cannot put {shown} in place"))
-                );
-            }
-        }
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        if !self.done && !self.keep && self.still_ours() {
-            let _ = rustix::fs::unlinkat(&*self.dir, &self.part, AtFlags::empty());
-        }
-    }
-}
-
-/// Takes the exclusive lock on a `.part` (shown to the user as `shown`), without waiting: one
-/// held elsewhere belongs to another run that is writing it.
-fn lock(file: &File, shown: &Path) -> anyhow::Result<()> {
-    match file.try_lock() {
-        Ok(()) => Ok(()),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "{} is being downloaded by another fetchpool; not touching it",
-            shown.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(anyhow!(e).context(format!("cannot lock {}", shown.display())))
-        }
-    }
-}
-
-/// Removes a `.part` that is in the way of a fresh one, unless another run is writing it (it
-/// holds the lock). A regular file is opened read-only, without following a link, only to try
-/// its lock; anything else there (a symlink, a directory, a FIFO) is unlinked unopened.
-fn remove_stale(dir: &Dir, part: &OsStr, shown: &Path) -> anyhow::Result<()> {
-    let st = match stat(dir, part) {
-        Ok(Some(st)) => st,
-        Ok(None) => return Ok(()),
-        Err(e) => return Err(anyhow!(e).context(format!("cannot inspect {}", shown.display()))),
-    };
-    // Held until the unlink: nobody can start writing it in between.
-    let _lock = if file_type(&st) == FileType::RegularFile {
-        let flags =
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-        match rustix::fs::openat(&**dir, part, flags, Mode::empty()) {
-            Ok(fd) => {
-                let file = File::from(fd);
-                lock(&file, shown)?;
-                Some(file)
-            }
-            Err(Errno::NOENT) => return Ok(()),
-            // Swapped for something that cannot be opened: remove the name all the same.
-            Err(_) => None,
-        }
-    } else {
-        None
-    };
-    match rustix::fs::unlinkat(&**dir, part, AtFlags::empty()) {
-        Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(e) => {
-            Err(anyhow!(io::Error::from(e))
-                .context(format!("cannot remove stale {}", shown.display())))
-        }
-    }
-}
-
 /// `name` in `dir`, not followed if it is a link; `None` if there is nothing by that name.
-fn stat(dir: &Dir, name: &OsStr) -> io::Result<Option<Stat>> {
+pub fn stat(dir: &Dir, name: &OsStr) -> io::Result<Option<Stat>> {
     match rustix::fs::statat(&**dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => Ok(Some(st)),
         Err(Errno::NOENT) => Ok(None),
@@ -461,7 +324,7 @@ fn stat(dir: &Dir, name: &OsStr) -> io::Result<Option<Stat>> {
     }
 }
 
-fn file_type(st: &Stat) -> FileType {
+pub fn file_type(st: &Stat) -> FileType {
     FileType::from_raw_mode(st.st_mode)
 }
 

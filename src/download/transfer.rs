@@ -11,7 +11,8 @@ use reqwest::header::CONTENT_RANGE;
 use reqwest::{Response, StatusCode};
 
 use super::limits::Limits;
-use super::place::{PartFile, Spot};
+use super::part::PartFile;
+use super::place::Spot;
 use super::request;
 use super::retry::Failure;
 use super::validators::Stamp;
