@@ -175,6 +175,19 @@ pub struct Cli {
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub limit_rate: Option<u64>,
 
+    /// Fetch a large file as up to N ranges at once, on workers that are idle.
+    ///
+    /// Only for a server that answers with `Accept-Ranges: bytes` and a length of at least two
+    /// --split-min pieces. Each range is written at its offset into NAME.part; the file is
+    /// verified and placed whole. Workers busy with files of their own never take ranges, so a
+    /// long list still runs one file per worker.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_count)]
+    pub split: NonZeroUsize,
+
+    /// The smallest range --split makes (512K, 2M, 1GiB).
+    #[arg(long, value_name = "SIZE", default_value = "2M", value_parser = parse_split_min)]
+    pub split_min: u64,
+
     /// Handle only the entries whose 0-based index i has i % N == K (for example 0/4).
     ///
     /// Splits one list across machines: shards are disjoint, together they cover the list, and
@@ -290,6 +303,13 @@ fn parse_count(s: &str) -> Result<NonZeroUsize, String> {
     s.trim()
         .parse::<NonZeroUsize>()
         .map_err(|_| format!("'{s}' is not a whole number of at least 1"))
+}
+
+fn parse_split_min(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err("a range must hold at least one byte".into()),
+        n => Ok(n),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<u64, String> {

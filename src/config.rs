@@ -78,6 +78,10 @@ pub struct Policy {
     pub max_time: Option<Duration>,
     pub max_redirects: u32,
     pub max_size: Option<u64>,
+    /// `--split`: at most this many ranges of one file at once (1: never split).
+    pub split: usize,
+    /// `--split-min`: the smallest range a split makes.
+    pub split_min: u64,
     /// How TLS and HTTP versions are set up for every client of the run.
     pub tls: TlsSettings,
     /// `--netrc`/`--netrc-file`: credentials per host, for the listed URL's origin only.
@@ -177,6 +181,8 @@ impl Config {
             max_time: cli.max_time,
             max_redirects: cli.max_redirects,
             max_size: cli.max_size,
+            split: cli.split.get(),
+            split_min: cli.split_min,
             tls: TlsSettings {
                 cacert: cli.cacert,
                 insecure: cli.insecure,

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::{Config, Mode};
-use crate::download::{Engine, Shared};
+use crate::download::{Engine, Shared, Split};
 use crate::interrupt;
 use crate::list::{Entries, Entry, Item};
 use crate::outcome::{Outcome, Status, Summary};
@@ -37,7 +37,7 @@ pub fn run(
     progress: &Progress,
     reporter: Reporter,
 ) -> anyhow::Result<Summary> {
-    let shared = Shared::new(&config.download, progress, config.limit_rate)?;
+    let mut shared = Shared::new(&config.download, progress, config.limit_rate)?;
     let collector = Collector::new(config, progress, reporter);
     if let Some(total) = entries.total() {
         progress.set_total(total);
@@ -57,17 +57,25 @@ pub fn run(
         Mode::Pool(workers) => {
             // Every engine is built before any download starts, so a failure to build one is a
             // fatal error of the run rather than a worker that is silently missing.
+            let offers = shared.take_offers();
+            let shared = shared;
             let engines = (1..=workers.get())
                 .map(|i| Engine::new(&shared, format!("worker-{i}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let slots = config.per_host.map(|n| HostSlots::new(n.get()));
             let (tx, rx) = crossbeam_channel::bounded(workers.get() * QUEUE_PER_WORKER);
+            let running = AtomicUsize::new(0);
+            let jobs = Jobs {
+                entries: rx,
+                offers,
+                running: &running,
+            };
             thread::scope(|scope| {
                 run_pool(
                     scope,
                     entries,
                     engines,
-                    (tx, rx),
+                    (tx, jobs),
                     slots.as_ref(),
                     &collector,
                 )
@@ -81,37 +89,132 @@ fn run_pool<'scope, 'env, 'run: 'env>(
     scope: &'scope thread::Scope<'scope, 'env>,
     entries: Entries,
     engines: Vec<Engine<'env>>,
-    (tx, rx): (Sender<Entry>, Receiver<Entry>),
+    (tx, jobs): (Sender<Entry>, Jobs<'env>),
     slots: Option<&'env HostSlots>,
     collector: &'env Collector<'run>,
 ) -> anyhow::Result<()> {
+    let running = jobs.running;
     for engine in engines {
-        let rx = rx.clone();
+        let jobs = jobs.clone();
         thread::Builder::new()
             .name(engine.name().to_string())
             .spawn_scoped(scope, move || {
-                let run = |entry: &Entry| collector.push(collector.run_one(&engine, entry));
+                let work = Work {
+                    engine: &engine,
+                    collector,
+                    running,
+                };
                 match slots {
-                    Some(slots) => slots.work(&rx, run),
-                    None => rx.iter().for_each(|entry| run(&entry)),
+                    Some(slots) => slots.work(&jobs, &work),
+                    None => {
+                        while let Some(job) = jobs.next() {
+                            match job {
+                                Job::Entry(entry) => work.run(&entry),
+                                Job::Help(split) => work.help(&split),
+                            }
+                        }
+                    }
                 }
             })
             .context("cannot start a worker thread")?;
     }
-    drop(rx);
+    drop(jobs);
     // This thread is the dispatcher: entries go out as lines arrive, so downloads start before a
     // slow producer on stdin has finished. Once the run stops (Ctrl-C, --fail-fast), `admit`
     // reports the rest of the list as not-started rather than sending it.
     for item in entries {
-        if let Some(entry) = collector.admit(item)
-            && let Err(unsent) = tx.send(entry)
-        {
-            // Only if every worker is gone; report rather than lose the entry.
-            collector.push(collector.not_started(&unsent.0));
+        if let Some(entry) = collector.admit(item) {
+            running.fetch_add(1, Ordering::SeqCst);
+            if let Err(unsent) = tx.send(entry) {
+                // Only if every worker is gone; report rather than lose the entry.
+                running.fetch_sub(1, Ordering::SeqCst);
+                collector.push(collector.not_started(&unsent.0));
+            }
         }
     }
     collector.progress.list_read();
     Ok(())
+}
+
+/// What an idle worker does next.
+// Moved once per entry, as the channel moves an Entry anyway; boxing would allocate per file.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    Entry(Entry),
+    /// Take pieces of another worker's split download.
+    Help(Arc<Split>),
+}
+
+/// Where idle workers find work: pieces of running split downloads first, then the list.
+#[derive(Clone)]
+struct Jobs<'a> {
+    entries: Receiver<Entry>,
+    /// `--split` in a pool: pieces offered by the downloads running.
+    offers: Option<Receiver<Arc<Split>>>,
+    /// Entries sent to the workers and not yet finished: while there are any, a piece may still
+    /// be offered.
+    running: &'a AtomicUsize,
+}
+
+impl Jobs<'_> {
+    /// Waits for the next job; `None` once the list is done and no download is left that could
+    /// offer a piece.
+    fn next(&self) -> Option<Job> {
+        let Some(offers) = &self.offers else {
+            return self.entries.recv().ok().map(Job::Entry);
+        };
+        if let Ok(split) = offers.try_recv() {
+            return Some(Job::Help(split));
+        }
+        crossbeam_channel::select! {
+            recv(offers) -> split => return split.ok().map(Job::Help),
+            recv(self.entries) -> entry => if let Ok(entry) = entry {
+                return Some(Job::Entry(entry));
+            },
+        }
+        // The list is done: the downloads still running may offer pieces.
+        loop {
+            match offers.recv_timeout(IDLE_LOOK) {
+                Ok(split) => return Some(Job::Help(split)),
+                Err(_) if self.running.load(Ordering::SeqCst) == 0 => return None,
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// How often a worker with nothing left in the list looks whether the run is over.
+const IDLE_LOOK: Duration = Duration::from_millis(50);
+
+/// One worker's means to carry out a job.
+struct Work<'w, 'run> {
+    engine: &'w Engine<'w>,
+    collector: &'w Collector<'run>,
+    running: &'w AtomicUsize,
+}
+
+impl Work<'_, '_> {
+    fn run(&self, entry: &Entry) {
+        let collector = self.collector;
+        collector.push(collector.run_one(self.engine, entry));
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Fetches pieces of `split` unless the run is stopping. A panic here is a bug: it ends
+    /// that split (its owner reports the entry failed) rather than leave the owner waiting.
+    fn help(&self, split: &Split) {
+        if self.collector.stopping() {
+            return;
+        }
+        let helped = panic::catch_unwind(AssertUnwindSafe(|| self.engine.help(split)));
+        if helped.is_err() {
+            split.broken(format!(
+                "internal error: {} panicked fetching a range (a bug in fetchpool; please \
+                 report it)",
+                self.engine.name()
+            ));
+        }
+    }
 }
 
 /// Entries a worker may hold back while their host is at its `--per-host` limit, at most: past
@@ -147,9 +250,9 @@ impl HostSlots {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A worker's loop: run entries from the channel and from the set-aside ones, never more
-    /// than `limit` per host at once.
-    fn work(&self, rx: &Receiver<Entry>, run: impl Fn(&Entry)) {
+    /// A worker's loop: run entries from the channel and from the set-aside ones, and pieces
+    /// of split downloads, never more than `limit` downloads or ranges per host at once.
+    fn work(&self, jobs: &Jobs, work: &Work) {
         let mut channel_open = true;
         loop {
             let next = {
@@ -174,8 +277,17 @@ impl HostSlots {
             };
             let (host, entry) = match next {
                 Some(job) => job,
-                None => match rx.recv() {
-                    Ok(entry) => {
+                None => match jobs.next() {
+                    Some(Job::Help(split)) => {
+                        // A piece for a host at its limit is left to its owner.
+                        let host = host_key(split.url());
+                        if self.try_take(&host) {
+                            work.help(&split);
+                            self.give_back(&host);
+                        }
+                        continue;
+                    }
+                    Some(Job::Entry(entry)) => {
                         let host = host_key(&entry.url);
                         let mut state = self.lock();
                         let busy = state.busy.entry(host.clone()).or_insert(0);
@@ -186,20 +298,35 @@ impl HostSlots {
                         *busy += 1;
                         (host, entry)
                     }
-                    Err(_) => {
+                    None => {
                         channel_open = false;
                         continue;
                     }
                 },
             };
-            run(&entry);
-            let mut state = self.lock();
-            if let Some(busy) = state.busy.get_mut(&host) {
-                *busy -= 1;
-            }
-            drop(state);
-            self.freed.notify_all();
+            work.run(&entry);
+            self.give_back(&host);
         }
+    }
+
+    /// Takes a slot of `host` if it has one free.
+    fn try_take(&self, host: &str) -> bool {
+        let mut state = self.lock();
+        let busy = state.busy.entry(host.to_string()).or_insert(0);
+        let free = *busy < self.limit;
+        if free {
+            *busy += 1;
+        }
+        free
+    }
+
+    fn give_back(&self, host: &str) {
+        let mut state = self.lock();
+        if let Some(busy) = state.busy.get_mut(host) {
+            *busy -= 1;
+        }
+        drop(state);
+        self.freed.notify_all();
     }
 
     /// The oldest set-aside entry whose host has a free slot, with the slot taken.

@@ -24,5 +24,7 @@ mod pipeline;
 mod resilience;
 #[path = "cli/scale.rs"]
 mod scale;
+#[path = "cli/split.rs"]
+mod split;
 #[path = "cli/update.rs"]
 mod update;

@@ -13,17 +13,23 @@ mod place;
 mod request;
 mod retry;
 mod root;
+mod sidecar;
+mod split;
 mod transfer;
 mod validators;
 mod verify;
 mod worker;
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use crossbeam_channel::Receiver;
 
 use anyhow::Context as _;
 
 use limits::Limits;
 use retry::Failure;
+pub use split::Split;
 use worker::Worker;
 
 use crate::config::Policy;
@@ -42,6 +48,8 @@ pub struct Shared<'a> {
     throttle: Throttle,
     tls: rustls::ClientConfig,
     root: place::Dir,
+    /// `--split`: pieces of files offered to idle workers (the receiving end is the pool's).
+    offers: Option<(split::Offers, Receiver<Arc<Split>>)>,
 }
 
 impl<'a> Shared<'a> {
@@ -57,7 +65,19 @@ impl<'a> Shared<'a> {
             throttle: Throttle::new(limit_rate),
             tls: request::tls_config(&policy.tls)?,
             root: root::open_root(&policy.output_dir)?,
+            offers: None,
         })
+    }
+
+    /// Lets split downloads offer their pieces to idle workers, who take them from the
+    /// returned end. Without it (`--serial`), the owner fetches every piece itself.
+    pub fn take_offers(&mut self) -> Option<Receiver<Arc<Split>>> {
+        if self.policy.split < 2 {
+            return None;
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.offers = Some((tx, rx.clone()));
+        Some(rx)
     }
 }
 
@@ -94,17 +114,27 @@ impl<'a> Engine<'a> {
         &self.name
     }
 
-    /// Downloads `entry` on the calling thread.
-    pub fn fetch(&self, entry: &Entry) -> Outcome {
-        let worker = Worker {
+    fn worker(&self) -> Worker<'_> {
+        Worker {
             policy: self.shared.policy,
             progress: self.shared.progress,
             throttle: &self.shared.throttle,
             client: &self.client,
             name: &self.name,
             root: &self.shared.root,
-        };
-        self.runtime.block_on(fetch(entry, &worker))
+            offers: self.shared.offers.as_ref().map(|(tx, _)| tx),
+        }
+    }
+
+    /// Downloads `entry` on the calling thread.
+    pub fn fetch(&self, entry: &Entry) -> Outcome {
+        self.runtime.block_on(fetch(entry, &self.worker()))
+    }
+
+    /// Fetches pieces of another worker's split download on the calling thread, while there
+    /// are pieces left to take.
+    pub fn help(&self, split: &Split) {
+        self.runtime.block_on(split::help(split, &self.worker()));
     }
 }
 

@@ -7,12 +7,14 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use super::place::{Dir, file_type, stat};
+use super::sidecar;
 
 /// A `NAME.part` of this run, locked (`flock`, exclusive) for as long as this run writes it, so
 /// that no other fetchpool removes, appends to or places it meanwhile. Removed on drop unless it
@@ -31,6 +33,8 @@ pub struct PartFile {
     /// Device and inode of `file`: what the name must still stand for to be placed or removed.
     id: (u64, u64),
     done: bool,
+    /// A split download's ranges are recorded beside it (`NAME.part.ranges`), to go with it.
+    ranges: bool,
 }
 
 /// Where a `.part` is and what it is for: its directory, its name and its target's.
@@ -60,7 +64,15 @@ impl PartFile {
             keep,
             id: (st.st_dev, st.st_ino),
             done: false,
+            ranges: false,
         })
+    }
+
+    /// From now on the `.part` has a record of its ranges beside it, written with
+    /// [`sidecar::write`] in this directory under this name; it goes when the `.part` does.
+    pub fn record_ranges(&mut self) -> (Dir, OsString) {
+        self.ranges = true;
+        (Arc::clone(&self.dir), self.part.clone())
     }
 
     /// Whether the `.part` name still stands for the file this run opened.
@@ -112,6 +124,9 @@ impl PartFile {
             }
         }
         self.done = true;
+        if self.ranges {
+            sidecar::remove(&self.dir, &self.part);
+        }
         Ok(())
     }
 }
@@ -120,6 +135,9 @@ impl Drop for PartFile {
     fn drop(&mut self) {
         if !self.done && !self.keep && self.still_ours() {
             let _ = rustix::fs::unlinkat(&*self.dir, &self.part, AtFlags::empty());
+            if self.ranges {
+                sidecar::remove(&self.dir, &self.part);
+            }
         }
     }
 }

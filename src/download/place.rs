@@ -16,6 +16,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use super::part::{Names, PartFile, remove_stale};
+use super::sidecar;
 use super::validators::Validators;
 use super::verify;
 use crate::config::Policy;
@@ -57,6 +58,8 @@ pub struct Spot {
     pub replace: bool,
     /// `--update`: the existing file's validators, sent with the request.
     pub revalidate: Option<Validators>,
+    /// `--split` is off for this entry: its server answered a range with the whole file.
+    pub one_stream: bool,
 }
 
 impl Spot {
@@ -76,6 +79,7 @@ impl Spot {
             shown,
             replace: false,
             revalidate: None,
+            one_stream: false,
         };
         spot.dir = spot.walk(false)?;
         Ok(spot)
@@ -235,10 +239,15 @@ impl Spot {
         (file_type(&st) == FileType::RegularFile && len > 0 && st.st_nlink == 1).then_some(len)
     }
 
-    /// Removes a `.part` that is in the way (unless another run is writing it).
+    /// Removes a `.part` that is in the way (unless another run is writing it), and the record
+    /// of ranges beside it.
     pub fn remove_stale_part(&self) -> anyhow::Result<()> {
         match &self.dir {
-            Some(dir) => remove_stale(dir, &self.part, &self.part_shown),
+            Some(dir) => {
+                remove_stale(dir, &self.part, &self.part_shown)?;
+                sidecar::remove(dir, &self.part);
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -247,27 +256,51 @@ impl Spot {
     /// already is left by an earlier run, planted, or being written by another run: the first two
     /// are unlinked (never written) and the create tried again; the third fails the entry.
     /// Creating first saves a lookup per file in the usual case where there is none.
+    ///
+    /// A record of ranges left beside an old `.part` would describe bytes this one does not
+    /// have, so it goes too: when a stale `.part` was in the way, and whenever this one may be
+    /// kept for a later `--continue` (the only reader of records).
     pub fn create_part(&self, keep: bool) -> anyhow::Result<PartFile> {
         let dir = self.existing_dir()?;
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+        // Readable too: a split download reads its file back for the digest.
+        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
         let create = || rustix::fs::openat(&*dir, &self.part, flags, mode(0o666));
+        let mut stale = false;
         let fd = match create() {
             Err(Errno::EXIST) => {
                 remove_stale(dir, &self.part, &self.part_shown)?;
+                stale = true;
                 create()
             }
             other => other,
         }
         .map_err(io::Error::from)
         .with_context(|| format!("cannot create {}", self.part_shown.display()))?;
-        self.locked(File::from(fd), keep)
+        let part = self.locked(File::from(fd), keep)?;
+        if stale || keep {
+            sidecar::remove(dir, &self.part);
+        }
+        Ok(part)
+    }
+
+    /// What is recorded beside the `.part` of a split download, if anything.
+    pub fn ranges(&self) -> sidecar::Found {
+        match &self.dir {
+            Some(dir) => sidecar::read(dir, &self.part),
+            None => sidecar::Found::None,
+        }
     }
 
     /// Opens the existing `.part` to resume it: never through a symlink, only a regular file with
     /// no other name, and only if no other run is writing it.
-    pub fn reopen_part(&self, keep: bool) -> anyhow::Result<PartFile> {
+    /// With `append`, every write goes to its end; without, writes go where they are told
+    /// (Linux puts even a positioned write at the end of a file opened to append).
+    pub fn reopen_part(&self, keep: bool, append: bool) -> anyhow::Result<PartFile> {
         let dir = self.existing_dir()?;
-        let flags = OFlags::RDWR | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        if append {
+            flags |= OFlags::APPEND;
+        }
         let shown = self.part_shown.display();
         let fd = rustix::fs::openat(&**dir, &self.part, flags, Mode::empty())
             .map_err(io::Error::from)

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
-use reqwest::header::{LOCATION, RANGE};
+use reqwest::header::{IF_RANGE, LOCATION, RANGE};
 use reqwest::{Client, Response};
 
 use super::limits::Limits;
@@ -135,14 +135,24 @@ pub fn client(policy: &Policy, tls: &rustls::ClientConfig) -> anyhow::Result<Cli
     builder.build().context("cannot set up the HTTP client")
 }
 
-/// Sends the GET for `entry` (from byte `range_from` on, when resuming) and follows redirects
-/// to a final response. Every wait is under the attempt's `limits`.
+/// What a GET asks for beyond the resource itself.
+#[derive(Clone, Copy, Default)]
+pub struct Ask<'a> {
+    /// `Range`: the bytes from the first offset on, up to and including the second if given.
+    pub range: Option<(u64, Option<u64>)>,
+    /// `If-Range`: the range only if the file is still this version (else all of it, 200).
+    pub if_range: Option<&'a str>,
+    /// `--update`: the validators of the file in place (`If-None-Match`, `If-Modified-Since`).
+    pub conditions: Option<&'a Validators>,
+}
+
+/// Sends the GET for `entry` with what `ask` adds and follows redirects to a final response.
+/// Every wait is under the attempt's `limits`.
 pub async fn send(
     entry: &Entry,
     worker: &Worker<'_>,
     limits: &Limits,
-    range_from: Option<u64>,
-    conditions: Option<&Validators>,
+    ask: Ask<'_>,
 ) -> Result<Response, Failure> {
     let policy = worker.policy;
     let mut url = entry.url.clone();
@@ -170,12 +180,17 @@ pub async fn send(
                 request = request.header(name, value);
             }
         }
-        if let Some(from) = range_from {
-            request = request.header(RANGE, format!("bytes={from}-"));
+        match ask.range {
+            Some((from, Some(to))) => request = request.header(RANGE, format!("bytes={from}-{to}")),
+            Some((from, None)) => request = request.header(RANGE, format!("bytes={from}-")),
+            None => {}
+        }
+        if let Some(version) = ask.if_range {
+            request = request.header(IF_RANGE, version);
         }
         // About the resource, not the origin: sent on every hop, as the final response's
         // validators are the ones kept.
-        for (name, value) in conditions.map(Validators::headers).unwrap_or_default() {
+        for (name, value) in ask.conditions.map(Validators::headers).unwrap_or_default() {
             request = request.header(name, value);
         }
         let response = limits.wait(request.send()).await?.map_err(|e| {

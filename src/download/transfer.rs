@@ -11,16 +11,17 @@ use reqwest::header::CONTENT_RANGE;
 use reqwest::{Response, StatusCode};
 
 use super::limits::Limits;
-use super::part::PartFile;
 use super::place::Spot;
-use super::request;
+use super::request::{self, Ask};
 use super::retry::Failure;
+use super::sidecar::{Found, Record};
+use super::split;
 use super::validators::Stamp;
 use super::verify::{self, Digest};
 use super::worker::Worker;
 use crate::config::Policy;
 use crate::list::{Entry, to_hex};
-use crate::progress::Task;
+use crate::progress::{Counter, Task};
 use crate::redact::redact_url;
 use crate::units::human_rate;
 
@@ -42,8 +43,24 @@ pub struct Saved {
     pub length_unverified: bool,
 }
 
-/// Downloads `entry` to `target` once.
+/// Downloads `entry` to `target` once; a split download whose ranges the server turns out to
+/// ignore goes on at once as one stream, within the same attempt.
 pub async fn attempt(
+    entry: &Entry,
+    worker: &Worker<'_>,
+    spot: &mut Spot,
+    task: &Task<'_>,
+) -> Result<Done, Failure> {
+    let split_allowed = !spot.one_stream;
+    let result = attempt_once(entry, worker, spot, task).await;
+    if result.is_err() && split_allowed && spot.one_stream {
+        task.restart();
+        return attempt_once(entry, worker, spot, task).await;
+    }
+    result
+}
+
+async fn attempt_once(
     entry: &Entry,
     worker: &Worker<'_>,
     spot: &mut Spot,
@@ -52,13 +69,37 @@ pub async fn attempt(
     let policy = worker.policy;
     let limits = Limits::start(policy);
     let conditions = spot.revalidate.as_ref();
+    if policy.resume && !spot.one_stream {
+        match spot.ranges() {
+            Found::Record(record) => {
+                let job = split::Job {
+                    entry,
+                    worker,
+                    task,
+                    limits: &limits,
+                    replace: spot.replace,
+                };
+                if let Some(ended) = split::resume(job, spot, record).await? {
+                    return ended.into_done(spot);
+                }
+            }
+            // The .part beside it may have holes nothing describes now.
+            Found::Unusable => spot.remove_stale_part().map_err(Failure::fatal)?,
+            Found::None => {}
+        }
+    }
     let mut resume_from = if policy.resume {
         spot.resumable_len()
     } else {
         None
     };
     let mut response = loop {
-        let response = request::send(entry, worker, &limits, resume_from, conditions).await?;
+        let ask = Ask {
+            range: resume_from.map(|from| (from, None)),
+            if_range: None,
+            conditions,
+        };
+        let response = request::send(entry, worker, &limits, ask).await?;
         let Some(have) = resume_from else {
             break response;
         };
@@ -149,11 +190,33 @@ pub async fn attempt(
     task.set_length(declared.or(entry.options.size).unwrap_or(0));
 
     spot.make_parents().map_err(|e| fail(Failure::fatal(e)))?;
+    if append_from.is_none()
+        && !spot.one_stream
+        && let Some(spans) = split::plan(policy, &response, declared)
+    {
+        let part = spot
+            .create_part(policy.resume)
+            .map_err(|e| fail(Failure::fatal(e)))?;
+        let record = Record {
+            len: spans.last().map_or(0, |s| s.end),
+            version: stamp.if_range(),
+            spans,
+        };
+        let job = split::Job {
+            entry,
+            worker,
+            task,
+            limits: &limits,
+            replace: spot.replace,
+        };
+        let ended = split::download(job, part, response, record, stamp).await?;
+        return ended.into_done(spot);
+    }
     let mut digest = Digest::for_entry(entry, policy.digest);
     let mut part = match append_from {
         Some(have) => {
             let mut part = spot
-                .reopen_part(policy.resume)
+                .reopen_part(policy.resume, true)
                 .map_err(|e| fail(Failure::fatal(e)))?;
             // The digest covers the old bytes too; without one, the length alone is checked.
             let len = if digest.is_on() {
@@ -178,21 +241,40 @@ pub async fn attempt(
             .map_err(|e| fail(Failure::fatal(e)))?,
     };
 
+    let counter = task.counter();
     let body = Body {
-        entry,
         worker,
         limits: &limits,
-        task,
+        counter: &counter,
     };
-    let len = body
-        .receive(
-            &mut response,
-            &mut part,
-            &mut digest,
-            append_from.unwrap_or(0),
-        )
-        .await
-        .map_err(fail)?;
+    let mut len = append_from.unwrap_or(0);
+    body.receive(&mut response, |chunk: &[u8]| {
+        let n = chunk.len() as u64;
+        if let Some(size) = entry.options.size
+            && len + n > size
+        {
+            part.keep = false;
+            return Err(Failure::fatal(anyhow!(
+                "the body is longer than size={size}; stopped"
+            )));
+        }
+        if let Some(max) = policy.max_size
+            && len + n > max
+        {
+            part.keep = false;
+            return Err(Failure::fatal(anyhow!(
+                "the body passed --max-size {max}; stopped"
+            )));
+        }
+        digest.update(chunk);
+        (&part.file).write_all(chunk).map_err(|e| {
+            Failure::fatal(anyhow!(e).context(format!("cannot write {}", part.path.display())))
+        })?;
+        len += n;
+        Ok((n, Flow::More))
+    })
+    .await
+    .map_err(fail)?;
     if let Some(body_end) = body_end
         && len != body_end
     {
@@ -228,31 +310,41 @@ pub async fn attempt(
     }))
 }
 
-/// A body on its way to disk, and what it answers to.
-struct Body<'a> {
-    entry: &'a Entry,
-    worker: &'a Worker<'a>,
-    limits: &'a Limits,
-    task: &'a Task<'a>,
+/// A body on its way to disk, and what it answers to: the attempt's limits, the run's
+/// bandwidth cap and `--min-speed`. Where its bytes go is the caller's [`Sink`].
+pub struct Body<'a> {
+    pub worker: &'a Worker<'a>,
+    pub limits: &'a Limits,
+    pub counter: &'a Counter,
 }
 
+/// Whether a body's receiver wants more of it.
+pub enum Flow {
+    More,
+    /// Enough: the rest of the body is not wanted (a range that reached bytes someone else is
+    /// fetching).
+    Stop,
+}
+
+/// Takes each piece of a body as it arrives; says how many of its bytes it kept (and so are in
+/// the file now) and whether it wants more.
+pub trait Sink: FnMut(&[u8]) -> Result<(u64, Flow), Failure> {}
+impl<F: FnMut(&[u8]) -> Result<(u64, Flow), Failure>> Sink for F {}
+
 impl Body<'_> {
-    /// Writes the body into the `.part` chunk by chunk as hyper hands them over (no copy through
-    /// a buffer of our own), enforcing every limit as bytes arrive. Returns the length of the
-    /// file: bytes resumed plus bytes received.
-    async fn receive(
+    /// Hands the body to `sink` piece by piece as hyper hands them over (no copy through a
+    /// buffer of our own), enforcing every limit as bytes arrive, until it ends or the sink has
+    /// enough.
+    pub async fn receive(
         &self,
         response: &mut Response,
-        part: &mut PartFile,
-        digest: &mut Digest,
-        resumed: u64,
-    ) -> Result<u64, Failure> {
+        mut sink: impl Sink,
+    ) -> Result<(), Failure> {
         let policy = self.worker.policy;
-        let mut total = resumed;
+        let mut received: u64 = 0;
         let mut window_start = Instant::now();
         let mut window_bytes: u64 = 0;
         loop {
-            let received = total - resumed;
             let broke_off =
                 |f: Failure| f.context(format!("the body broke off after {received} bytes"));
             let chunk = match self
@@ -262,37 +354,21 @@ impl Body<'_> {
                 .map_err(broke_off)?
             {
                 Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
+                Ok(None) => return Ok(()),
                 Err(e) => return Err(broke_off(Failure::transient(anyhow!(e.without_url())))),
             };
             let n = chunk.len() as u64;
-            if let Some(size) = self.entry.options.size
-                && total + n > size
-            {
-                part.keep = false;
-                return Err(Failure::fatal(anyhow!(
-                    "the body is longer than size={size}; stopped"
-                )));
-            }
-            if let Some(max) = policy.max_size
-                && total + n > max
-            {
-                part.keep = false;
-                return Err(Failure::fatal(anyhow!(
-                    "the body passed --max-size {max}; stopped"
-                )));
-            }
-            digest.update(&chunk);
-            (&part.file).write_all(&chunk).map_err(|e| {
-                Failure::fatal(anyhow!(e).context(format!("cannot write {}", part.path.display())))
-            })?;
-            total += n;
-            self.task.advance(n);
+            let (kept, flow) = sink(&chunk)?;
+            received += n;
+            self.counter.advance(kept, n);
             let held = self.worker.throttle.debt(n);
             if !held.is_zero() {
                 self.limits.sleep(held).await?;
                 // Time spent held back by --limit-rate is not the server's slowness.
                 window_start += held;
+            }
+            if let Flow::Stop = flow {
+                return Ok(());
             }
             self.limits.check()?;
             window_bytes += n;
@@ -311,7 +387,6 @@ impl Body<'_> {
                 window_bytes = 0;
             }
         }
-        Ok(total)
     }
 }
 
@@ -323,7 +398,7 @@ fn finish_complete_part(
     spot: &Spot,
     len: u64,
 ) -> Result<Saved, Failure> {
-    let mut part = spot.reopen_part(true).map_err(Failure::fatal)?;
+    let mut part = spot.reopen_part(true, true).map_err(Failure::fatal)?;
     let mut digest = Digest::for_entry(entry, policy.digest);
     if digest.is_on() {
         digest
@@ -348,13 +423,13 @@ fn finish_complete_part(
 
 /// `Content-Range: bytes START-END/TOTAL` or `bytes */TOTAL` (then START is `u64::MAX` and
 /// END is `None`).
-struct ContentRange {
-    start: u64,
-    end: Option<u64>,
-    total: Option<u64>,
+pub struct ContentRange {
+    pub start: u64,
+    pub end: Option<u64>,
+    pub total: Option<u64>,
 }
 
-fn content_range(response: &Response) -> Option<ContentRange> {
+pub fn content_range(response: &Response) -> Option<ContentRange> {
     parse_content_range(response.headers().get(CONTENT_RANGE)?.to_str().ok()?)
 }
 

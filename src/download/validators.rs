@@ -66,6 +66,24 @@ impl Stamp {
         }
     }
 
+    /// What ties a range to this version (`If-Range`): a strong ETag, else the date; `None`
+    /// when the response named neither. A weak ETag cannot be used for ranges.
+    pub fn if_range(&self) -> Option<String> {
+        match (&self.etag, self.modified) {
+            (Some(etag), _) if !etag.starts_with("W/") => Some(etag.clone()),
+            (_, Some(modified)) => Some(httpdate::fmt_http_date(modified)),
+            _ => None,
+        }
+    }
+
+    /// Whether `later`, a response for the same URL, is certainly of another version: its ETag
+    /// or its date differ from what this one said.
+    pub fn differs(&self, later: &Stamp) -> bool {
+        let etags = self.etag.as_ref().zip(later.etag.as_ref());
+        let dates = self.modified.zip(later.modified);
+        etags.is_some_and(|(a, b)| a != b) || dates.is_some_and(|(a, b)| a != b)
+    }
+
     /// Marks `file` (the `.part`, before it is put in place) with the response's date and ETag.
     /// A file system that keeps no extended attributes keeps the date alone.
     pub fn apply(&self, file: &File) -> io::Result<()> {
@@ -134,6 +152,37 @@ mod tests {
             "Sun, 06 Nov 1994 08:49:37 GMT",
             "If-Modified-Since is the file's time"
         );
+    }
+
+    fn stamp(etag: Option<&str>, date: Option<&str>) -> Stamp {
+        let mut headers = HeaderMap::new();
+        if let Some(etag) = etag {
+            headers.insert(ETAG, etag.parse().unwrap());
+        }
+        if let Some(date) = date {
+            headers.insert(LAST_MODIFIED, date.parse().unwrap());
+        }
+        Stamp::from_headers(&headers)
+    }
+
+    #[test]
+    fn ranges_are_tied_to_a_strong_etag_or_else_the_date() {
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let strong = stamp(Some("\"a1\""), Some(date));
+        assert_eq!(strong.if_range().as_deref(), Some("\"a1\""));
+        let weak = stamp(Some("W/\"a1\""), Some(date));
+        assert_eq!(weak.if_range().as_deref(), Some(date));
+        assert_eq!(stamp(Some("W/\"a1\""), None).if_range(), None);
+        assert_eq!(stamp(None, None).if_range(), None);
+    }
+
+    #[test]
+    fn a_version_differs_only_by_what_both_responses_name() {
+        let old = stamp(Some("\"a1\""), Some("Sun, 06 Nov 1994 08:49:37 GMT"));
+        assert!(!old.differs(&stamp(None, None)));
+        assert!(!old.differs(&stamp(Some("\"a1\""), None)));
+        assert!(old.differs(&stamp(Some("\"b2\""), None)));
+        assert!(old.differs(&stamp(None, Some("Mon, 07 Nov 1994 08:49:37 GMT"))));
     }
 
     #[test]

@@ -239,15 +239,28 @@ impl Task<'_> {
         self.state.pos.store(have, Ordering::Relaxed);
     }
 
-    /// `n` more bytes arrived and are on disk.
-    pub fn advance(&self, n: u64) {
-        self.state.pos.fetch_add(n, Ordering::Relaxed);
-        self.state.received.fetch_add(n, Ordering::Relaxed);
+    /// The download's byte counters, for whoever receives its bytes (its worker, and with
+    /// `--split` the workers fetching its ranges).
+    pub fn counter(&self) -> Counter {
+        Counter(Arc::clone(&self.state))
     }
 
     /// Bytes this download received over the network, every attempt.
     pub fn received(&self) -> u64 {
         self.state.received.load(Ordering::Relaxed)
+    }
+}
+
+/// One running download's byte counters, shareable between the workers that fill its file.
+#[derive(Clone)]
+pub struct Counter(Arc<TaskState>);
+
+impl Counter {
+    /// `received` more bytes arrived, of which `kept` are now on disk (a range cut at its end
+    /// keeps less than it received).
+    pub fn advance(&self, kept: u64, received: u64) {
+        self.0.pos.fetch_add(kept, Ordering::Relaxed);
+        self.0.received.fetch_add(received, Ordering::Relaxed);
     }
 }
 

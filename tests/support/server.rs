@@ -61,6 +61,9 @@ pub enum Body {
     Endless,
     /// This Content-Length is announced, and the connection closes without a body.
     Announce(u64),
+    /// With a correct Content-Length, at most this many bytes per second on this connection
+    /// (a CDN's per-connection cap); the connection stays open.
+    Paced(u64),
 }
 
 /// What the handler wants sent back.
@@ -107,29 +110,37 @@ impl Reply {
         self
     }
 
-    /// Serves `body` honouring a `Range: bytes=N-` request as a real server would: 206 with
-    /// Content-Range, or 416 with `bytes */LEN` when N is at or past the end.
+    /// Serves `body` honouring a `Range: bytes=N-` or `bytes=N-M` request as a real server
+    /// would: 206 with Content-Range, or 416 with `bytes */LEN` when N is at or past the end.
     pub fn ranged(req: &Request, body: &[u8]) -> Reply {
-        let start = req
-            .header("range")
-            .and_then(|r| r.strip_prefix("bytes="))
-            .and_then(|r| r.strip_suffix('-'))
-            .and_then(|n| n.parse::<usize>().ok());
-        match start {
+        match byte_range(req) {
             None => Reply::ok(body.to_vec()),
-            Some(n) if n >= body.len() => {
+            Some((n, _)) if n >= body.len() => {
                 Reply::status(416).header("Content-Range", &format!("bytes */{}", body.len()))
             }
-            Some(n) => Reply {
-                status: 206,
-                ..Reply::ok(body[n..].to_vec())
+            Some((n, last)) => {
+                let last = last.unwrap_or(usize::MAX).min(body.len() - 1);
+                Reply {
+                    status: 206,
+                    ..Reply::ok(body[n..=last].to_vec())
+                }
+                .header("Content-Range", &format!("bytes {n}-{last}/{}", body.len()))
             }
-            .header(
-                "Content-Range",
-                &format!("bytes {n}-{}/{}", body.len() - 1, body.len()),
-            ),
         }
     }
+}
+
+/// The request's `Range: bytes=FIRST-[LAST]`, if it has one.
+pub fn byte_range(req: &Request) -> Option<(usize, Option<usize>)> {
+    let (first, last) = req
+        .header("range")?
+        .strip_prefix("bytes=")?
+        .split_once('-')?;
+    let last = match last {
+        "" => None,
+        n => Some(n.parse().ok()?),
+    };
+    Some((first.parse().ok()?, last))
 }
 
 type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
@@ -294,7 +305,7 @@ fn write_reply(
     let body = &reply.body;
     let full_length = format!("Content-Length: {}\r\n", body.len());
     match reply.framing {
-        Body::Full | Body::Drip(_) => head.push_str(&full_length),
+        Body::Full | Body::Drip(_) | Body::Paced(_) => head.push_str(&full_length),
         Body::Truncated(_) | Body::Reset(_) | Body::Stall(_) => {
             head.push_str(&full_length);
             head.push_str("Connection: close\r\n");
@@ -358,6 +369,21 @@ fn write_reply(
             Ok(())
         }
         Body::Announce(_) => Ok(()),
+        Body::Paced(rate) => {
+            // Slices of a twentieth of a second, each sent on time.
+            let slice = (rate as usize / 20).max(1);
+            let start = std::time::Instant::now();
+            for (i, piece) in body.chunks(slice).enumerate() {
+                let due = start + Duration::from_secs_f64(i as f64 / 20.0);
+                if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                    thread::sleep(wait);
+                }
+                if stream.write_all(piece).is_err() || stopped.load(Ordering::SeqCst) {
+                    return false;
+                }
+            }
+            return true;
+        }
     };
     let _ = sent;
     let _ = stream.flush();

@@ -1,0 +1,770 @@
+//! `--split`: one large file fetched as several ranges at once, by workers that are idle.
+//!
+//! The worker that has the entry (its owner) cuts the file into pieces, keeps streaming its
+//! first response into the first piece, and on into the next for as long as nobody else has
+//! taken it, and offers the pieces to the pool: an idle worker takes the last free piece and
+//! asks for it with a Range tied to the version (`If-Range`). Every piece is written at its
+//! offset into `NAME.part`, and what is on disk is recorded beside it (`sidecar.rs`) for
+//! `--continue`. A piece that fails goes back, to be asked for again from where it stopped; a
+//! server that answers a range with the whole file ends the split (the download goes on as one
+//! stream); a file that changes on the server ends it too (the download starts over). Only when
+//! every piece is whole is the file verified and placed: never a file with a hole in it.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Seek as _;
+use std::os::unix::fs::FileExt as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use reqwest::header::ACCEPT_RANGES;
+use reqwest::{Response, StatusCode, Url};
+
+use super::limits::Limits;
+use super::part::PartFile;
+use super::place::{Dir, Spot};
+use super::request::{self, Ask};
+use super::retry::Failure;
+use super::sidecar::{self, Record, Span};
+use super::transfer::{Body, Done, Flow, Saved, content_range};
+use super::validators::Stamp;
+use super::verify::{self, Digest};
+use super::worker::Worker;
+use crate::config::Policy;
+use crate::interrupt;
+use crate::list::{Entry, to_hex};
+use crate::progress::{Counter, Task};
+use crate::redact::redact_url;
+
+/// How idle workers hear of pieces to take: one message per piece offered.
+pub type Offers = crossbeam_channel::Sender<Arc<Split>>;
+
+/// The longest the owner waits before looking again at pieces, Ctrl-C and retry times.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// The pieces of a response's file, when `--split` applies to it: the server says it takes
+/// byte ranges and the file holds at least two pieces of `--split-min`.
+pub fn plan(policy: &Policy, response: &Response, len: Option<u64>) -> Option<Vec<Span>> {
+    let len = len?;
+    let ranges = response
+        .headers()
+        .get(ACCEPT_RANGES)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|u| u.trim().eq_ignore_ascii_case("bytes")));
+    if policy.split < 2 || !ranges || response.status() != StatusCode::OK {
+        return None;
+    }
+    let count = (len / policy.split_min).min(policy.split as u64);
+    (count >= 2).then(|| spans(len, count))
+}
+
+/// `len` bytes cut into `count` pieces of nearly equal size.
+fn spans(len: u64, count: u64) -> Vec<Span> {
+    let size = len.div_ceil(count);
+    (0..count)
+        .map(|i| Span {
+            start: i * size,
+            end: ((i + 1) * size).min(len),
+            done: 0,
+        })
+        .filter(|s| s.start < s.end)
+        .collect()
+}
+
+/// One attempt's side of a split download.
+pub struct Job<'a> {
+    pub entry: &'a Entry,
+    pub worker: &'a Worker<'a>,
+    pub task: &'a Task<'a>,
+    pub limits: &'a Limits,
+    /// The finished file replaces what is at the target (`--overwrite`, `--update`).
+    pub replace: bool,
+}
+
+/// How a split download ended, when it did not fail.
+pub enum Ended {
+    Saved(Saved),
+    /// The server answered a range with the whole file: fetch it as one stream.
+    OneStream,
+}
+
+impl Ended {
+    /// What the attempt makes of it.
+    pub fn into_done(self, spot: &mut Spot) -> Result<Done, Failure> {
+        match self {
+            Ended::Saved(saved) => Ok(Done::Saved(saved)),
+            Ended::OneStream => {
+                spot.one_stream = true;
+                Err(Failure::transient(anyhow!(
+                    "the server answered a range request with the whole file; fetching it as one \
+                     stream"
+                )))
+            }
+        }
+    }
+}
+
+/// A fresh split download: `response` is the whole file (200), `record` its pieces.
+pub async fn download(
+    job: Job<'_>,
+    part: PartFile,
+    response: Response,
+    record: Record,
+    stamp: Stamp,
+) -> Result<Ended, Failure> {
+    run(job, part, response, 0, record, stamp, StatusCode::OK).await
+}
+
+/// `--continue` on a split download: asks for the file from its first missing byte on, tied
+/// to the recorded version. `Ok(None)` when the bytes on disk cannot be used (no version was
+/// recorded, the file changed, the `.part` is gone): they are removed, and the caller starts
+/// afresh.
+pub async fn resume(
+    job: Job<'_>,
+    spot: &Spot,
+    mut record: Record,
+) -> Result<Option<Ended>, Failure> {
+    let start_over = |why: String| {
+        job.worker
+            .log(|| format!("{}: {why}; starting over", spot.part_shown.display()));
+        spot.remove_stale_part().map_err(Failure::fatal)
+    };
+    let Some(version) = record.version.clone() else {
+        start_over("no version of the file was recorded with its ranges".into())?;
+        return Ok(None);
+    };
+    if spot.resumable_len().is_none_or(|len| len > record.len) {
+        start_over("it does not match the ranges recorded beside it".into())?;
+        return Ok(None);
+    }
+    let from = match record.spans.iter().find(|s| s.done < s.end - s.start) {
+        Some(s) => s.start + s.done,
+        // All there: the last byte again, to hear that this is still the version.
+        None => {
+            let last = record.spans.last_mut().expect("a record has ranges");
+            last.done -= 1;
+            record.len - 1
+        }
+    };
+    let ask = Ask {
+        range: Some((from, None)),
+        if_range: Some(&version),
+        conditions: None,
+    };
+    let response = request::send(job.entry, job.worker, job.limits, ask).await?;
+    let status = response.status();
+    let fits = status == StatusCode::PARTIAL_CONTENT
+        && content_range(&response).is_some_and(|r| r.start == from && r.total == Some(record.len));
+    if !fits {
+        start_over(format!(
+            "the server no longer has that version of the file (it answered {})",
+            status.as_u16()
+        ))?;
+        return Ok(None);
+    }
+    let stamp = Stamp::from_headers(response.headers());
+    let part = spot.reopen_part(true, false).map_err(Failure::fatal)?;
+    job.task.set_length(record.len);
+    job.task.resumed(record.done());
+    run(job, part, response, from, record, stamp, status)
+        .await
+        .map(Some)
+}
+
+/// The owner's part: stream `response` (whose body starts at byte `from`) into its pieces,
+/// offer the rest, fetch what nobody took, wait for the others, then verify and place.
+async fn run(
+    job: Job<'_>,
+    mut part: PartFile,
+    mut response: Response,
+    from: u64,
+    record: Record,
+    stamp: Stamp,
+    status: StatusCode,
+) -> Result<Ended, Failure> {
+    let worker = job.worker;
+    let fatal = |e: anyhow::Error| Failure::fatal(e).status(status);
+    let shown = part.path.clone();
+    let file = part
+        .file
+        .try_clone()
+        .with_context(|| format!("cannot open {}", shown.display()))
+        .map_err(fatal)?;
+    let split = Arc::new(Split::new(
+        job.entry.clone(),
+        file,
+        &record,
+        &stamp,
+        job.task.counter(),
+        worker.policy.retries,
+        part.record_ranges(),
+        shown.clone(),
+    ));
+    // Recorded before any byte lands at an offset: a `.part` with holes never stands alone.
+    split
+        .save(&split.lock())
+        .with_context(|| format!("cannot record the ranges of {}", shown.display()))
+        .map_err(fatal)?;
+    let first = split.claim_at(from);
+    worker.log(|| {
+        format!(
+            "{} in {} ranges of {}",
+            redact_url(job.entry.url.as_str()),
+            split.bounds.len(),
+            crate::units::human_bytes(split.bounds[0].1 - split.bounds[0].0)
+        )
+    });
+    split.offer(worker);
+    let (cur, streamed) = split
+        .stream(first, &mut response, from, worker, job.limits)
+        .await;
+    drop(response);
+    split.release(cur, streamed, worker);
+    match split.finish(worker).await {
+        Finish::Whole => {}
+        Finish::OneStream => {
+            part.keep = false;
+            return Ok(Ended::OneStream);
+        }
+        Finish::Changed(why) => {
+            part.keep = false;
+            return Err(Failure::transient(anyhow!("{why}; starting over")).status(status));
+        }
+        Finish::Failed(failure) => return Err(failure),
+    }
+    let len = split.len;
+    let on_disk = part
+        .file
+        .metadata()
+        .with_context(|| format!("cannot inspect {}", shown.display()))
+        .map_err(fatal)?
+        .len();
+    if on_disk != len {
+        part.keep = false;
+        return Err(fatal(anyhow!(
+            "{} holds {on_disk} bytes after its ranges, not {len}",
+            shown.display()
+        )));
+    }
+    let mut digest = Digest::for_entry(job.entry, worker.policy.digest);
+    if digest.is_on() {
+        part.file
+            .rewind()
+            .and_then(|()| digest.read_file(&mut part.file))
+            .with_context(|| format!("cannot read {}", shown.display()))
+            .map_err(fatal)?;
+    }
+    let digest = digest.finish();
+    verify::check(job.entry, len, digest.as_ref()).map_err(|e| {
+        part.keep = false;
+        fatal(e)
+    })?;
+    stamp
+        .apply(&part.file)
+        .with_context(|| format!("cannot set the time of {}", shown.display()))
+        .map_err(fatal)?;
+    part.persist(worker.policy.overwrite || job.replace)
+        .map_err(fatal)?;
+    Ok(Ended::Saved(Saved {
+        http_status: status.as_u16(),
+        bytes: len,
+        sha256: digest.map(|d| to_hex(&d)),
+        length_unverified: false,
+    }))
+}
+
+/// An idle worker's part: fetch the last free pieces of `split` until none is left.
+pub async fn help(split: &Split, worker: &Worker<'_>) {
+    while let Some(i) = split.claim(Pick::Last) {
+        split.fetch(i, worker).await;
+    }
+}
+
+/// One file's pieces, shared by its owner and the workers that help.
+pub struct Split {
+    entry: Entry,
+    /// The `.part`, for writes at offsets (its own descriptor, so it stays open for a helper
+    /// whatever the owner does).
+    file: File,
+    shown: PathBuf,
+    len: u64,
+    /// Each piece's bytes: `start..end`.
+    bounds: Vec<(u64, u64)>,
+    /// The version the pieces are of, and what ties a range to it.
+    version: Stamp,
+    if_range: Option<String>,
+    counter: Counter,
+    retries: u32,
+    /// Where the record of ranges goes: the `.part`'s directory and name.
+    record_at: (Dir, OsString),
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Set when the split has ended badly: every stream stops at its next piece of body.
+    stopping: AtomicBool,
+}
+
+struct State {
+    pieces: Vec<Piece>,
+    end: Option<End>,
+    /// A range was answered with the whole file: no more range requests.
+    no_ranges: bool,
+    /// A helper died (a bug): the pieces it had will never be given back.
+    broken: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Piece {
+    /// Bytes of the piece on disk, from its start.
+    done: u64,
+    claim: Claim,
+    failures: u32,
+    /// A failed piece waits until then before it is asked for again.
+    not_before: Option<Instant>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    Free,
+    Taken,
+    Whole,
+}
+
+/// Why a split ended before its pieces were whole.
+enum End {
+    Changed(String),
+    Failed(Failure),
+}
+
+/// Why one stream into a piece stopped before the piece was whole.
+enum Stop {
+    Failed(Failure),
+    Changed(String),
+    /// A range was answered with the whole file.
+    WholeFile,
+    /// The split ended elsewhere; nothing wrong with this piece.
+    Abandoned,
+}
+
+enum Finish {
+    Whole,
+    OneStream,
+    Changed(String),
+    Failed(Failure),
+}
+
+/// Which free piece a worker takes: the owner the first (where its stream would go), a helper
+/// the last (as far as possible from the owner's stream, which runs on while it can).
+#[derive(Clone, Copy)]
+enum Pick {
+    First,
+    Last,
+}
+
+impl Split {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        entry: Entry,
+        file: File,
+        record: &Record,
+        stamp: &Stamp,
+        counter: Counter,
+        retries: u32,
+        record_at: (Dir, OsString),
+        shown: PathBuf,
+    ) -> Split {
+        let pieces = record
+            .spans
+            .iter()
+            .map(|s| Piece {
+                done: s.done,
+                claim: if s.done == s.end - s.start {
+                    Claim::Whole
+                } else {
+                    Claim::Free
+                },
+                failures: 0,
+                not_before: None,
+            })
+            .collect();
+        Split {
+            entry,
+            file,
+            shown,
+            len: record.len,
+            bounds: record.spans.iter().map(|s| (s.start, s.end)).collect(),
+            version: stamp.clone(),
+            if_range: record.version.clone(),
+            counter,
+            retries,
+            record_at,
+            state: Mutex::new(State {
+                pieces,
+                end: None,
+                no_ranges: false,
+                broken: false,
+            }),
+            changed: Condvar::new(),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// The URL whose host the ranges are asked of (`--per-host` counts them).
+    pub fn url(&self) -> &Url {
+        &self.entry.url
+    }
+
+    /// Ends the split after a helper panicked: its owner stops waiting and fails the entry.
+    pub fn broken(&self, why: String) {
+        let mut state = self.lock();
+        state.broken = true;
+        state
+            .end
+            .get_or_insert(End::Failed(Failure::fatal(anyhow!(why))));
+        self.stopping.store(true, Ordering::Relaxed);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the record of what is on disk.
+    fn save(&self, state: &State) -> std::io::Result<()> {
+        let spans = self
+            .bounds
+            .iter()
+            .zip(&state.pieces)
+            .map(|(&(start, end), p)| Span {
+                start,
+                end,
+                done: p.done,
+            })
+            .collect();
+        let record = Record {
+            len: self.len,
+            version: self.if_range.clone(),
+            spans,
+        };
+        sidecar::write(&self.record_at.0, &self.record_at.1, &record)
+    }
+
+    /// Takes the piece whose next missing byte is `from`, where the owner's response begins.
+    fn claim_at(&self, from: u64) -> usize {
+        let mut state = self.lock();
+        let i = self
+            .bounds
+            .iter()
+            .zip(&state.pieces)
+            .position(|(&(start, _), p)| start + p.done == from && p.claim == Claim::Free)
+            .expect("the response starts at a piece's first missing byte");
+        state.pieces[i].claim = Claim::Taken;
+        i
+    }
+
+    /// Tells idle workers about every free piece.
+    fn offer(self: &Arc<Self>, worker: &Worker<'_>) {
+        let Some(offers) = worker.offers else {
+            return;
+        };
+        let free = self
+            .lock()
+            .pieces
+            .iter()
+            .filter(|p| p.claim == Claim::Free)
+            .count();
+        for _ in 0..free {
+            let _ = offers.send(Arc::clone(self));
+        }
+    }
+
+    /// Takes a free piece that may be asked for now, unless the split is over or ranges are
+    /// not answered.
+    fn claim(&self, pick: Pick) -> Option<usize> {
+        let mut state = self.lock();
+        let i = self.ready(&state, pick)?;
+        state.pieces[i].claim = Claim::Taken;
+        Some(i)
+    }
+
+    fn ready(&self, state: &State, pick: Pick) -> Option<usize> {
+        if state.end.is_some() || state.no_ranges {
+            return None;
+        }
+        let now = Instant::now();
+        let free = |i: &usize| {
+            let p = &state.pieces[*i];
+            p.claim == Claim::Free && p.not_before.is_none_or(|t| t <= now)
+        };
+        let mut all = 0..state.pieces.len();
+        match pick {
+            Pick::First => all.find(free),
+            Pick::Last => all.rev().find(free),
+        }
+    }
+
+    /// Asks for what is missing of piece `i` (taken by the caller) and writes it.
+    async fn fetch(&self, i: usize, worker: &Worker<'_>) {
+        let from = self.bounds[i].0 + self.lock().pieces[i].done;
+        let to = self.bounds[i].1 - 1;
+        worker.log(|| {
+            format!(
+                "GET {} (bytes {from}-{to})",
+                redact_url(self.entry.url.as_str())
+            )
+        });
+        let limits = Limits::start(worker.policy);
+        let ask = Ask {
+            range: Some((from, Some(to))),
+            if_range: self.if_range.as_deref(),
+            conditions: None,
+        };
+        let (cur, result) = match request::send(&self.entry, worker, &limits, ask).await {
+            Err(failure) => (i, Err(Stop::Failed(failure))),
+            Ok(mut response) => match self.check(&response, from) {
+                Err(stop) => (i, Err(stop)),
+                Ok(()) => self.stream(i, &mut response, from, worker, &limits).await,
+            },
+        };
+        self.release(cur, result, worker);
+    }
+
+    /// Whether the answer to a range request from `from` carries that range of this version.
+    fn check(&self, response: &Response, from: u64) -> Result<(), Stop> {
+        let status = response.status();
+        if self
+            .version
+            .differs(&Stamp::from_headers(response.headers()))
+        {
+            return Err(Stop::Changed(
+                "the file changed on the server while its ranges were fetched".into(),
+            ));
+        }
+        match status {
+            StatusCode::PARTIAL_CONTENT => match content_range(response) {
+                Some(r) if r.total.is_some_and(|t| t != self.len) => Err(Stop::Changed(
+                    "the file's length changed on the server while its ranges were fetched".into(),
+                )),
+                Some(r) if r.start == from && r.end.is_some_and(|end| end >= from) => Ok(()),
+                _ => Err(Stop::Failed(
+                    Failure::transient(anyhow!(
+                        "the server answered the range from byte {from} with another range"
+                    ))
+                    .status(status),
+                )),
+            },
+            StatusCode::OK => Err(Stop::WholeFile),
+            StatusCode::RANGE_NOT_SATISFIABLE => Err(Stop::Changed(
+                "the server refused a range inside the file (416): it changed meanwhile".into(),
+            )),
+            _ => Err(Stop::Failed(Failure::from_status(
+                status,
+                response.headers(),
+                response.url(),
+            ))),
+        }
+    }
+
+    /// Writes `response`'s body (byte `from` on) into piece `first`, and on into the pieces
+    /// after it while they are free and empty. Returns the piece it was in when it stopped.
+    async fn stream(
+        &self,
+        first: usize,
+        response: &mut Response,
+        from: u64,
+        worker: &Worker<'_>,
+        limits: &Limits,
+    ) -> (usize, Result<(), Stop>) {
+        let (mut cur, mut pos) = (first, from);
+        let body = Body {
+            worker,
+            limits,
+            counter: &self.counter,
+        };
+        let received = body
+            .receive(response, |chunk: &[u8]| {
+                self.write(&mut cur, &mut pos, chunk)
+            })
+            .await;
+        let end = self.bounds[cur].1;
+        let result = match received {
+            Err(failure) => Err(Stop::Failed(failure)),
+            Ok(()) if pos == end => Ok(()),
+            Ok(()) if self.stopping.load(Ordering::Relaxed) => Err(Stop::Abandoned),
+            Ok(()) => Err(Stop::Failed(Failure::transient(anyhow!(
+                "truncated: the range ended at byte {pos}, before {end}"
+            )))),
+        };
+        (cur, result)
+    }
+
+    /// Puts a piece of body at `pos`, moving `cur` on to the next piece at a piece's end when
+    /// that one is free and empty; stops at a piece someone else has.
+    fn write(&self, cur: &mut usize, pos: &mut u64, chunk: &[u8]) -> Result<(u64, Flow), Failure> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Ok((0, Flow::Stop));
+        }
+        let mut rest = chunk;
+        let mut kept = 0;
+        while !rest.is_empty() {
+            let end = self.bounds[*cur].1;
+            if *pos == end {
+                match self.step(*cur) {
+                    Some(next) => {
+                        *cur = next;
+                        continue;
+                    }
+                    None => return Ok((kept, Flow::Stop)),
+                }
+            }
+            let take = (end - *pos).min(rest.len() as u64);
+            let (now, later) = rest.split_at(take as usize);
+            self.file.write_all_at(now, *pos).map_err(|e| {
+                Failure::fatal(anyhow!(e).context(format!("cannot write {}", self.shown.display())))
+            })?;
+            // Counted only once on disk: the record never claims a byte that is not.
+            self.lock().pieces[*cur].done += take;
+            *pos += take;
+            kept += take;
+            rest = later;
+        }
+        Ok((kept, Flow::More))
+    }
+
+    /// Piece `cur` is whole; takes the next one if it is free and empty.
+    fn step(&self, cur: usize) -> Option<usize> {
+        let mut state = self.lock();
+        state.pieces[cur].claim = Claim::Whole;
+        let _ = self.save(&state);
+        let next = cur + 1;
+        let free = state.end.is_none()
+            && state
+                .pieces
+                .get(next)
+                .is_some_and(|p| p.claim == Claim::Free && p.done == 0);
+        if free {
+            state.pieces[next].claim = Claim::Taken;
+        }
+        drop(state);
+        self.changed.notify_all();
+        free.then_some(next)
+    }
+
+    /// Gives piece `i` back: whole, or to be asked for again (after a wait), or with the
+    /// split's end.
+    fn release(&self, i: usize, result: Result<(), Stop>, worker: &Worker<'_>) {
+        let mut state = self.lock();
+        let (start, end) = self.bounds[i];
+        let piece = &mut state.pieces[i];
+        piece.claim = if result.is_ok() {
+            Claim::Whole
+        } else {
+            Claim::Free
+        };
+        match result {
+            Ok(()) | Err(Stop::Abandoned) => {}
+            Err(Stop::WholeFile) => state.no_ranges = true,
+            Err(Stop::Changed(why)) => {
+                state.end.get_or_insert(End::Changed(why));
+            }
+            Err(Stop::Failed(failure))
+                if failure.retryable && !failure.interrupted && piece.failures < self.retries =>
+            {
+                piece.failures += 1;
+                let wait = failure.wait(piece.failures);
+                piece.not_before = Some(Instant::now() + wait);
+                if let Some(host) = &failure.busy_host {
+                    worker.throttle.pause_host(host, wait);
+                }
+                let failures = piece.failures;
+                worker.log(|| {
+                    format!(
+                        "retry {failures}/{} of bytes {start}-{} in {:.1}s: {:#}",
+                        self.retries,
+                        end - 1,
+                        wait.as_secs_f64(),
+                        failure.error
+                    )
+                });
+            }
+            Err(Stop::Failed(failure)) => {
+                let failure = failure.context(format!("bytes {start}-{} of the file", end - 1));
+                state.end.get_or_insert(End::Failed(failure));
+            }
+        }
+        if state.end.is_some() {
+            self.stopping.store(true, Ordering::Relaxed);
+        }
+        let _ = self.save(&state);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// The owner, once its own stream is over: fetches the free pieces nobody took, and waits
+    /// for the ones others have.
+    async fn finish(&self, worker: &Worker<'_>) -> Finish {
+        loop {
+            let next = {
+                let mut state = self.lock();
+                loop {
+                    if interrupt::requested() && state.end.is_none() {
+                        state.end = Some(End::Failed(Failure::interrupted()));
+                        self.stopping.store(true, Ordering::Relaxed);
+                    }
+                    let taken = state.pieces.iter().any(|p| p.claim == Claim::Taken);
+                    let whole = state.pieces.iter().all(|p| p.claim == Claim::Whole);
+                    let over = state.end.is_some() || state.no_ranges;
+                    if whole || (over && !taken) || state.broken {
+                        break None;
+                    }
+                    if let Some(i) = self.ready(&state, Pick::First) {
+                        state.pieces[i].claim = Claim::Taken;
+                        break Some(i);
+                    }
+                    state = self
+                        .changed
+                        .wait_timeout(state, LOOK_EVERY)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            };
+            match next {
+                Some(i) => self.fetch(i, worker).await,
+                None => break,
+            }
+        }
+        let mut state = self.lock();
+        match state.end.take() {
+            Some(End::Changed(why)) => Finish::Changed(why),
+            Some(End::Failed(failure)) => Finish::Failed(failure),
+            None if state.no_ranges && state.pieces.iter().any(|p| p.claim != Claim::Whole) => {
+                Finish::OneStream
+            }
+            None => Finish::Whole,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_the_file_in_order() {
+        for (len, count) in [(100, 2), (101, 8), (8, 8), (64 << 20, 8), (17, 3)] {
+            let spans = spans(len, count);
+            assert!(spans.len() as u64 <= count);
+            assert_eq!(spans[0].start, 0);
+            assert_eq!(spans.last().unwrap().end, len);
+            for pair in spans.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+            }
+            let sizes: Vec<u64> = spans.iter().map(|s| s.end - s.start).collect();
+            let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+            assert!(max - min <= count, "{len}/{count}: {sizes:?}");
+        }
+    }
+}

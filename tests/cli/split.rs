@@ -1,0 +1,402 @@
+//! `--split`: one file fetched as ranges by idle workers, against a server that caps each
+//! connection's rate and counts what it is asked.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::support::server::{Body, Reply, Request, Server, byte_range};
+use crate::support::{
+    fetchpool, interrupt_and_wait, json, payload, run, spawn_run, wait_for, write_list,
+};
+
+const MIB: usize = 1024 * 1024;
+
+/// A file behind a CDN-like server: ranges honoured and tied to an ETag by `If-Range` (a range
+/// of another version gets the whole file, 200), every connection capped at `rate` bytes/s.
+/// The file and the cap can be changed while it serves.
+#[derive(Clone)]
+struct Origin {
+    version: Arc<Mutex<(Vec<u8>, String)>>,
+    rate: Arc<AtomicU64>,
+}
+
+impl Origin {
+    fn new(body: Vec<u8>, rate: u64) -> Origin {
+        Origin {
+            version: Arc::new(Mutex::new((body, "\"v1\"".into()))),
+            rate: Arc::new(AtomicU64::new(rate)),
+        }
+    }
+
+    fn reply(&self, req: &Request) -> Reply {
+        let (body, etag) = self.version.lock().unwrap().clone();
+        let stale = req.header("if-range").is_some_and(|v| v != etag);
+        let reply = if stale {
+            Reply::ok(body)
+        } else {
+            Reply::ranged(req, &body)
+        };
+        let reply = reply.header("Accept-Ranges", "bytes").header("ETag", &etag);
+        if reply.status == 416 {
+            return reply;
+        }
+        reply.framing(Body::Paced(self.rate.load(Ordering::SeqCst)))
+    }
+
+    fn serve(&self) -> Server {
+        let origin = self.clone();
+        Server::start(move |req| origin.reply(req))
+    }
+}
+
+/// The ranges asked for, in the order they were asked.
+fn ranges(server: &Server) -> Vec<(usize, Option<usize>)> {
+    server.requests().iter().filter_map(byte_range).collect()
+}
+
+#[test]
+fn a_split_file_is_fetched_in_parallel_ranges_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(8 * MIB, 1);
+    let origin = Origin::new(body.clone(), 2 * MIB as u64);
+    let server = origin.serve();
+    let (code, lines, stderr) = run(
+        dir.path(),
+        &[server.url("/big.iso")],
+        &["-j", "4", "--split", "4", "--split-min", "1M", "--json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read(dir.path().join("out/big.iso")).unwrap(), body);
+    let result = json(&lines[0]);
+    assert_eq!(result["status"], "ok");
+    assert_eq!(result["bytes"], 8 * MIB);
+    assert_eq!(
+        result["sha256"],
+        crate::support::sha256_hex(&body),
+        "the digest is of the whole file"
+    );
+    // One plain GET, then the three last quarters as ranges of that version.
+    let requests = server.requests();
+    assert_eq!(requests[0].header("range"), None);
+    let mut asked = ranges(&server);
+    asked.sort();
+    let q = 2 * MIB;
+    assert_eq!(
+        asked,
+        vec![
+            (q, Some(2 * q - 1)),
+            (2 * q, Some(3 * q - 1)),
+            (3 * q, Some(4 * q - 1))
+        ]
+    );
+    assert!(
+        requests[1..]
+            .iter()
+            .all(|r| r.header("if-range") == Some("\"v1\"")),
+        "every range is tied to the version"
+    );
+    assert_eq!(server.max_in_flight(), 4, "four connections at once");
+    assert_eq!(
+        crate::support::out_files(dir.path()),
+        vec!["big.iso"],
+        "no .part and no record of ranges left"
+    );
+}
+
+#[test]
+fn workers_busy_with_files_of_their_own_take_no_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let bodies: Vec<Vec<u8>> = (0..2).map(|i| payload(4 * MIB, 10 + i)).collect();
+    let served = bodies.clone();
+    // Fast enough that neither worker is idle while the other still has pieces to give.
+    let server = Server::start(move |req| {
+        let i = if req.path() == "/a.bin" { 0 } else { 1 };
+        Reply::ranged(req, &served[i]).header("Accept-Ranges", "bytes")
+    });
+    let (code, lines, stderr) = run(
+        dir.path(),
+        &[server.url("/a.bin"), server.url("/b.bin")],
+        &["-j", "2", "--split", "4", "--split-min", "1M"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(lines[0].starts_with("ok") && lines[0].ends_with("out/a.bin"));
+    assert!(lines[1].starts_with("ok") && lines[1].ends_with("out/b.bin"));
+    assert_eq!(lines.len(), 2, "one line per entry: {lines:?}");
+    for (name, body) in ["a.bin", "b.bin"].iter().zip(&bodies) {
+        assert_eq!(
+            &std::fs::read(dir.path().join("out").join(name)).unwrap(),
+            body
+        );
+    }
+    // Both files were started before any range was asked for.
+    let requests = server.requests();
+    assert!(requests[..2].iter().all(|r| r.header("range").is_none()));
+}
+
+#[test]
+fn a_server_that_ignores_ranges_gets_one_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 2);
+    let served = body.clone();
+    // It says it takes ranges, and answers every one with the whole file.
+    let server = Server::start(move |_| {
+        Reply::ok(served.clone())
+            .header("Accept-Ranges", "bytes")
+            .framing(Body::Paced(8 * MIB as u64))
+    });
+    let (code, lines, stderr) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &[
+            "-j",
+            "4",
+            "--split",
+            "4",
+            "--split-min",
+            "1M",
+            "--retries",
+            "0",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}\n{lines:?}");
+    assert!(lines[0].starts_with("ok"), "{lines:?}");
+    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    assert_eq!(crate::support::out_files(dir.path()), vec!["f.bin"]);
+}
+
+#[test]
+fn a_range_that_fails_is_asked_for_again_from_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 3);
+    let served = body.clone();
+    let last = 3 * MIB;
+    let cut = 300_000;
+    let failed = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&failed);
+    let server = Server::start(move |req| {
+        let reply = Reply::ranged(req, &served).header("Accept-Ranges", "bytes");
+        // The first request for the last quarter breaks off with a reset.
+        if byte_range(req).is_some_and(|(first, _)| first == last)
+            && seen.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            return reply.framing(Body::Reset(cut));
+        }
+        reply.framing(Body::Paced(8 * MIB as u64))
+    });
+    let (code, lines, stderr) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &["-j", "4", "--split", "4", "--split-min", "1M", "-v"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(lines[0].starts_with("ok"));
+    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    let asked = ranges(&server);
+    let again: Vec<_> = asked
+        .iter()
+        .filter(|(first, end)| *first > last && *end == Some(4 * MIB - 1))
+        .collect();
+    assert_eq!(
+        again.len(),
+        1,
+        "the last quarter asked for again from where it broke off: {asked:?}"
+    );
+    assert!(again[0].0 <= last + cut, "{asked:?}");
+    // Only that range was asked for twice.
+    let first_quarters = asked.iter().filter(|(first, _)| *first < last).count();
+    assert_eq!(first_quarters, 2, "{asked:?}");
+    assert!(stderr.contains("retry 1/3 of bytes"), "{stderr}");
+}
+
+#[test]
+fn a_file_that_changes_while_its_ranges_come_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = payload(4 * MIB, 4);
+    let new = payload(4 * MIB, 5);
+    let origin = Origin::new(old, 8 * MIB as u64);
+    let served = origin.clone();
+    let replacement = new.clone();
+    // The file is replaced just after the first plain GET was answered.
+    let server = Server::start(move |req| {
+        let reply = served.reply(req);
+        if req.header("range").is_none() {
+            let mut version = served.version.lock().unwrap();
+            if version.1 == "\"v1\"" {
+                *version = (replacement.clone(), "\"v2\"".into());
+            }
+        }
+        reply
+    });
+    let (code, lines, stderr) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &["-j", "4", "--split", "4", "--split-min", "1M", "-v"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(lines[0].starts_with("ok"), "{lines:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("out/f.bin")).unwrap(),
+        new,
+        "the new version, whole: no piece of the old one"
+    );
+    assert!(stderr.contains("changed on the server"), "{stderr}");
+    let versions: Vec<_> = server
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("if-range").map(str::to_string))
+        .collect();
+    assert!(versions.contains(&"\"v1\"".to_string()), "{versions:?}");
+    assert!(versions.contains(&"\"v2\"".to_string()), "{versions:?}");
+}
+
+#[test]
+fn per_host_counts_every_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 6);
+    let server = Origin::new(body.clone(), 4 * MIB as u64).serve();
+    let (code, _, stderr) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &[
+            "-j",
+            "4",
+            "--split",
+            "4",
+            "--split-min",
+            "1M",
+            "--per-host",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    assert_eq!(server.max_in_flight(), 2);
+    assert!(!ranges(&server).is_empty(), "one worker still helped");
+}
+
+#[test]
+fn ctrl_c_then_continue_fetches_only_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 7);
+    let origin = Origin::new(body.clone(), 256 * 1024);
+    let server = origin.serve();
+    write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
+    let args = ["-j", "4", "--split", "4", "--split-min", "1M", "-c"];
+    let child = spawn_run(dir.path(), &args);
+    let record = dir.path().join("out/f.bin.part.ranges");
+    wait_for(&record);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (out, _) = interrupt_and_wait(child);
+    assert_eq!(out.status.code(), Some(130));
+    let text = std::fs::read_to_string(&record).unwrap();
+    // START END DONE for each quarter; some done in each, none whole yet.
+    let spans: Vec<(usize, usize, usize)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("range "))
+        .map(|l| {
+            let n: Vec<usize> = l.split(' ').map(|n| n.parse().unwrap()).collect();
+            (n[0], n[1], n[2])
+        })
+        .collect();
+    assert_eq!(spans.len(), 4, "{text}");
+    assert!(spans.iter().all(|&(_, _, done)| done > 0), "{text}");
+    let part = std::fs::read(dir.path().join("out/f.bin.part")).unwrap();
+    for &(start, _, done) in &spans {
+        assert_eq!(
+            part[start..start + done],
+            body[start..start + done],
+            "{text}"
+        );
+    }
+
+    // Again, fast now: only the missing bytes are asked for.
+    origin.rate.store(64 * MIB as u64, Ordering::SeqCst);
+    let before = server.request_count();
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    assert!(!record.exists() && !dir.path().join("out/f.bin.part").exists());
+    let requests = &server.requests()[before..];
+    let firsts: Vec<usize> = requests
+        .iter()
+        .map(|r| byte_range(r).expect("every request a range").0)
+        .collect();
+    for &(start, _, done) in &spans {
+        assert!(firsts.contains(&(start + done)), "{firsts:?} / {text}");
+    }
+    assert_eq!(requests[0].header("if-range"), Some("\"v1\""));
+}
+
+#[test]
+fn a_record_beside_a_part_of_another_version_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 8);
+    let origin = Origin::new(body.clone(), 64 * MIB as u64);
+    let server = origin.serve();
+    // A split download of version "v0" left half of each quarter.
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("f.bin.part"), vec![b'x'; 4 * MIB]).unwrap();
+    let q = MIB;
+    let mut record = format!("fetchpool-ranges 1\nlength {}\nversion \"v0\"\n", 4 * MIB);
+    for i in 0..4 {
+        record.push_str(&format!("range {} {} {}\n", i * q, (i + 1) * q, q / 2));
+    }
+    std::fs::write(out.join("f.bin.part.ranges"), record).unwrap();
+    let (code, lines, stderr) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &["--split", "4", "--split-min", "1M", "-c", "-v"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(lines[0].starts_with("ok"));
+    assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
+    assert!(stderr.contains("starting over"), "{stderr}");
+}
+#[test]
+fn ranges_answered_with_the_whole_file_after_the_first_stream_stopped_start_one_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 9);
+    let served = body.clone();
+    // The plain GET comes at once, and its stream reaches the second quarter, taken by a
+    // helper still waiting for its answer: the whole file, late.
+    let server = Server::start(move |req| {
+        let reply = Reply::ok(served.clone()).header("Accept-Ranges", "bytes");
+        match req.header("range") {
+            Some(_) => reply.delay(std::time::Duration::from_millis(500)),
+            None => reply,
+        }
+    });
+    let (code, lines, stderr) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &[
+            "-j",
+            "4",
+            "--split",
+            "4",
+            "--split-min",
+            "1M",
+            "--retries",
+            "0",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(lines[0].starts_with("ok"), "{lines:?}");
+    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    let plain = server
+        .requests()
+        .iter()
+        .filter(|r| r.header("range").is_none())
+        .count();
+    assert_eq!(plain, 2, "the file again, as one stream");
+    assert_eq!(crate::support::out_files(dir.path()), vec!["f.bin"]);
+}
