@@ -16,6 +16,9 @@ pub const MAX_NAME: usize = 250;
 
 /// The suffix of the temporary file a download is streamed into.
 pub const PART_SUFFIX: &str = ".part";
+/// What a download keeps beside its target: the `.part`, and a split download's record of its
+/// ranges (`NAME.part.ranges`).
+const BESIDE: [&str; 2] = [PART_SUFFIX, ".part.ranges"];
 
 /// Name used when the URL has no usable path segment.
 const DEFAULT_NAME: &str = "index.html";
@@ -132,24 +135,24 @@ impl Namer {
         candidate
     }
 
+    /// Whether `path` is taken, or is a name a taken target keeps beside it while it downloads,
+    /// or keeps such a name beside itself that is taken.
     fn clashes(&self, path: &Path) -> bool {
-        if self.used.contains(path) || self.used.contains(&part_path(path)) {
+        if self.used.contains(path) {
             return true;
         }
-        let s = path.as_os_str().as_encoded_bytes();
-        s.ends_with(PART_SUFFIX.as_bytes())
-            && self.used.contains(Path::new(
-                // Safe to slice: we cut off an ASCII suffix we just matched.
-                &*String::from_utf8_lossy(&s[..s.len() - PART_SUFFIX.len()]),
-            ))
+        let s = path.as_os_str();
+        BESIDE.iter().any(|suffix| {
+            let mut beside = s.to_owned();
+            beside.push(suffix);
+            let stem = s.as_encoded_bytes().strip_suffix(suffix.as_bytes());
+            self.used.contains(Path::new(&beside))
+                || stem.is_some_and(|stem| {
+                    self.used
+                        .contains(Path::new(&*String::from_utf8_lossy(stem)))
+                })
+        })
     }
-}
-
-/// `NAME.part`, beside `NAME`.
-pub fn part_path(target: &Path) -> PathBuf {
-    let mut s = target.as_os_str().to_owned();
-    s.push(PART_SUFFIX);
-    PathBuf::from(s)
 }
 
 /// `report.pdf` → `report-2.pdf`; `data.tar.gz` → `data-2.tar.gz`; `README` → `README-2`.
@@ -288,6 +291,9 @@ mod tests {
         // A target and another entry's temporary file never coincide.
         assert_eq!(claim(&mut namer, "x"), "x");
         assert_eq!(claim(&mut namer, "x.part"), "x-2.part");
+        assert_eq!(claim(&mut namer, "x.part.ranges"), "x.part-2.ranges");
+        assert_eq!(claim(&mut namer, "z.part.ranges"), "z.part.ranges");
+        assert_eq!(claim(&mut namer, "z"), "z-2");
         assert_eq!(claim(&mut namer, "y.part"), "y.part");
         assert_eq!(claim(&mut namer, "y"), "y-2");
     }

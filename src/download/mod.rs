@@ -160,10 +160,19 @@ impl<'a> Planner<'a> {
             return Intent::Download;
         };
         match existing(root, self.policy, entry) {
-            Ok((place::Existing::Absent, spot)) => match spot.resumable_len() {
-                Some(from) if self.policy.resume => Intent::Resume { from },
-                _ => Intent::Download,
-            },
+            Ok((place::Existing::Absent, spot)) if self.policy.resume => {
+                // A split download's `.part` has holes: only its record says what is there.
+                let from = match spot.ranges() {
+                    sidecar::Found::Record(record) => Some(record.done()),
+                    sidecar::Found::Unusable => None,
+                    sidecar::Found::None => spot.resumable_len(),
+                };
+                match from {
+                    Some(from) if from > 0 => Intent::Resume { from },
+                    _ => Intent::Download,
+                }
+            }
+            Ok((place::Existing::Absent, _)) => Intent::Download,
             Ok((place::Existing::Replace, _)) => Intent::Replace,
             Ok((place::Existing::Skip { bytes }, _)) => Intent::Skip { bytes },
             Ok((place::Existing::Revalidate(_), _)) => Intent::Revalidate,

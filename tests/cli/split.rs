@@ -309,6 +309,17 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
         );
     }
 
+    // A dry run counts what the record says is there, not the length of the file with holes.
+    let plan = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out", "--dry-run", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let plan = json(&crate::support::lines(&plan.stdout)[0]);
+    assert_eq!(plan["action"], "resume");
+    let done: usize = spans.iter().map(|s| s.2).sum();
+    assert_eq!(plan["resume_from"], done);
+
     // Again, fast now: only the missing bytes are asked for.
     origin.rate.store(64 * MIB as u64, Ordering::SeqCst);
     let before = server.request_count();
@@ -399,4 +410,25 @@ fn ranges_answered_with_the_whole_file_after_the_first_stream_stopped_start_one_
         .count();
     assert_eq!(plain, 2, "the file again, as one stream");
     assert_eq!(crate::support::out_files(dir.path()), vec!["f.bin"]);
+}
+
+#[test]
+fn update_fetches_a_changed_file_in_ranges_and_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 11);
+    let server = Origin::new(body.clone(), 64 * MIB as u64).serve();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("f.bin"), "an older version").unwrap();
+    let (code, lines, stderr) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &["-j", "4", "--split", "4", "--split-min", "1M", "--update"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(lines[0].starts_with("ok"), "{lines:?}");
+    assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
+    assert!(!ranges(&server).is_empty(), "fetched in ranges");
+    // Asked whether it changed (the file has no ETag: its date), then ranges of the new version.
+    assert!(server.requests()[0].header("if-modified-since").is_some());
 }
