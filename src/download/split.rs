@@ -12,9 +12,11 @@
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::future::Future;
 use std::io::Seek as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -233,7 +235,7 @@ async fn run(
             part.keep = false;
             return Err(Failure::transient(anyhow!("{why}; starting over")).status(status));
         }
-        Finish::Failed(failure) => return Err(failure),
+        Finish::Failed(failure) => return Err(failure.status(status)),
     }
     let len = split.len;
     let on_disk = part
@@ -313,6 +315,8 @@ struct State {
     no_ranges: bool,
     /// A helper died (a bug): the pieces it had will never be given back.
     broken: bool,
+    /// The owner is done with the split: a late helper (an old offer) takes nothing.
+    closed: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -405,6 +409,7 @@ impl Split {
                 end: None,
                 no_ranges: false,
                 broken: false,
+                closed: false,
             }),
             changed: Condvar::new(),
             stopping: AtomicBool::new(false),
@@ -491,7 +496,7 @@ impl Split {
     }
 
     fn ready(&self, state: &State, pick: Pick) -> Option<usize> {
-        if state.end.is_some() || state.no_ranges {
+        if state.closed || state.end.is_some() || state.no_ranges {
             return None;
         }
         let now = Instant::now();
@@ -522,14 +527,31 @@ impl Split {
             if_range: self.if_range.as_deref(),
             conditions: None,
         };
-        let (cur, result) = match request::send(&self.entry, worker, &limits, ask).await {
-            Err(failure) => (i, Err(Stop::Failed(failure))),
-            Ok(mut response) => match self.check(&response, from) {
+        let sent = self
+            .unless_stopped(request::send(&self.entry, worker, &limits, ask))
+            .await;
+        let (cur, result) = match sent {
+            None => (i, Err(Stop::Abandoned)),
+            Some(Err(failure)) => (i, Err(Stop::Failed(failure))),
+            Some(Ok(mut response)) => match self.check(&response, from) {
                 Err(stop) => (i, Err(stop)),
                 Ok(()) => self.stream(i, &mut response, from, worker, &limits).await,
             },
         };
         self.release(cur, result, worker);
+    }
+
+    /// Waits for `fut` unless the split ends meanwhile: a helper waiting for a slow server's
+    /// answer must not keep the owner waiting once the split is over.
+    async fn unless_stopped<F: Future>(&self, fut: F) -> Option<F::Output> {
+        let mut fut = pin!(fut);
+        loop {
+            match tokio::time::timeout(LOOK_EVERY, fut.as_mut()).await {
+                Ok(output) => return Some(output),
+                Err(_) if self.stopping.load(Ordering::Relaxed) => return None,
+                Err(_) => {}
+            }
+        }
     }
 
     /// Whether the answer to a range request from `from` carries that range of this version.
@@ -737,6 +759,7 @@ impl Split {
             }
         }
         let mut state = self.lock();
+        state.closed = true;
         match state.end.take() {
             Some(End::Changed(why)) => Finish::Changed(why),
             Some(End::Failed(failure)) => Finish::Failed(failure),

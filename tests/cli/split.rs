@@ -432,3 +432,58 @@ fn update_fetches_a_changed_file_in_ranges_and_replaces_it() {
     // Asked whether it changed (the file has no ETag: its date), then ranges of the new version.
     assert!(server.requests()[0].header("if-modified-since").is_some());
 }
+
+#[test]
+fn ctrl_c_without_continue_leaves_no_part_and_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Origin::new(payload(4 * MIB, 12), 256 * 1024).serve();
+    write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
+    let child = spawn_run(
+        dir.path(),
+        &["-j", "4", "--split", "4", "--split-min", "1M"],
+    );
+    wait_for(&dir.path().join("out/f.bin.part.ranges"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (out, _) = interrupt_and_wait(child);
+    assert_eq!(out.status.code(), Some(130));
+    // Late helpers (offers still queued) must not bring either back.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(crate::support::out_files(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_range_that_keeps_failing_fails_the_entry_and_nothing_is_placed() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 13);
+    let served = body.clone();
+    let server = Server::start(move |req| {
+        let reply = Reply::ranged(req, &served).header("Accept-Ranges", "bytes");
+        // The last quarter never comes: 503 to its range, and the plain GET breaks off
+        // before it.
+        match byte_range(req) {
+            Some((first, _)) if first >= 3 * MIB => Reply::status(503),
+            Some(_) => reply,
+            None => reply.framing(Body::Truncated(3 * MIB)),
+        }
+    });
+    let (code, lines, stderr) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &[
+            "-j",
+            "4",
+            "--split",
+            "4",
+            "--split-min",
+            "1M",
+            "--retries",
+            "1",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("failed") && lines[0].contains("503"),
+        "{lines:?}"
+    );
+    assert_eq!(crate::support::out_files(dir.path()), Vec::<String>::new());
+}
