@@ -4,7 +4,8 @@
 Run through benches/compare.sh, which installs the tools and builds fetchpool. Environment:
   RUNS=5            runs per tool and scenario (the median is reported)
   J=8               parallelism for every tool
-  SCENARIOS=...     subset of: small large latency latency-tls ratelimited huge-list update
+  SCENARIOS=...     subset of: small large latency latency-tls ratelimited huge-list update split
+                    split-paced
   TOOLS=...         subset of: fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl aria2
                     wget2 xargs-curl (fetchpool-h1, fetchpool with --http1.1, runs only over TLS)
   OUT=BENCHMARKS.md where the report goes
@@ -35,7 +36,7 @@ FETCHPOOL = os.path.join(ROOT, "target", "release", "fetchpool")
 RUNS = int(os.environ.get("RUNS", "5"))
 J = int(os.environ.get("J", "8"))
 SCENARIOS = os.environ.get(
-    "SCENARIOS", "small large latency latency-tls ratelimited huge-list update"
+    "SCENARIOS", "small large latency latency-tls ratelimited huge-list update split split-paced"
 ).split()
 TOOLS = os.environ.get(
     "TOOLS", "fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl aria2 wget2 xargs-curl"
@@ -49,15 +50,19 @@ KIB, MIB = 1024, 1024 * 1024
 
 class Scenario:
     def __init__(self, name, folder, count, size, what, delay=None, rate=None, tls=False,
-                 revalidate=False):
+                 revalidate=False, split=None):
         self.name, self.folder, self.count, self.size = name, folder, count, size
         self.what, self.delay, self.rate, self.tls = what, delay, rate, tls
+        # One file in `split` ranges, each connection capped by nginx at `rate`.
+        self.split = split
         # Each timed run re-runs over a complete earlier download and must fetch nothing again.
         self.revalidate = revalidate
         self.files = [f"{folder[0]}{i:06d}.bin" for i in range(count)]
 
     def ideal(self):
         """Wall time a perfect J-way pool needs when each file takes a fixed time."""
+        if self.split:
+            return self.count * self.size / (self.split * self.rate)
         per_file = self.delay if self.delay else (self.size / self.rate if self.rate else None)
         return None if per_file is None else math.ceil(self.count / J) * per_file
 
@@ -72,6 +77,16 @@ SCENARIO_DEFS = {
     ),
     "ratelimited": Scenario(
         "ratelimited", "rate", 16, 2 * MIB, "16 x 2 MiB at 2 MiB/s per connection", rate=2 * MIB
+    ),
+    "split": Scenario(
+        "split", "split", 1, 64 * MIB,
+        "one 64 MiB file, nginx limit_rate 4m (per request, a second's worth up front), 8 ranges "
+        "at once", rate=4 * MIB, split=8
+    ),
+    "split-paced": Scenario(
+        "split-paced", "split", 1, 64 * MIB,
+        "one 64 MiB file, each connection paced at 4 MiB/s with no burst, 8 ranges at once",
+        rate=4 * MIB, split=8
     ),
     "huge-list": Scenario("huge-list", "huge", 100_000, 1, "100,000 x 1 byte"),
     "update": Scenario(
@@ -127,6 +142,7 @@ http {{
         root {www};
         location /latency/ {{ echo_sleep 0.1; echo_exec @static; }}
         location @static {{ }}
+        location /split/ {{ limit_rate 4m; }}
     }}
     server {{
         listen 127.0.0.1:{tls_port} ssl http2;
@@ -159,19 +175,19 @@ def make_certificates(tmp):
     os.chmod(f"{tmp}/leaf.key", 0o644)
 
 
-PACED_PORT = None
+PACED_PORTS = [None, None]
 
 
-def start_paced(www):
-    """The per-connection rate limit for `ratelimited`, paced byte by byte (see paced_server.py)."""
-    global PACED_PORT
-    PACED_PORT = free_port()
+def start_paced(www, rate):
+    """A server that caps each connection at `rate` bytes/s with no burst (see paced_server.py):
+    (process, port)."""
+    port = free_port()
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "benches", "paced_server.py"),
-                             www, str(PACED_PORT), str(2 * MIB)])
+                             www, str(port), str(rate)])
     for _ in range(100):
         try:
-            socket.create_connection(("127.0.0.1", PACED_PORT), timeout=0.1).close()
-            return proc
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc, port
         except OSError:
             time.sleep(0.05)
     proc.kill()
@@ -215,6 +231,27 @@ def revalidate_commands(tool, urls, out):
                "--conditional-get=true", "--remote-time=true"]
         return cmd, cmd
     return None
+
+
+def split_command(tool, urls, out):
+    """argv for the `split` scenario: one file in 8 ranges at once, or as one stream. aria2's
+    -s8 splits only into pieces of at least --min-split-size (20M by default: three pieces of a
+    64 MiB file), so it runs both as asked and with -k2M, fetchpool's --split-min."""
+    aria2 = ["aria2c", "-i", urls, "-d", out, "-q", "--summary-interval=0", "--file-allocation=none",
+             "--auto-file-renaming=false", "--allow-overwrite=true"]
+    return {
+        "fetchpool-split": [FETCHPOOL, urls, "-j", "8", "--split", "8", "-o", out, "-q",
+                            "--progress", "never"],
+        "aria2-x8-s8": aria2 + ["-x", "8", "-s", "8"],
+        "aria2-x8-s8-k2M": aria2 + ["-x", "8", "-s", "8", "-k", "2M"],
+        "fetchpool-one-stream": [FETCHPOOL, urls, "-o", out, "-q", "--progress", "never"],
+        "curl-one-stream": ["curl", "-s", "--fail", "--remote-name-all", "--output-dir", out,
+                            "-K", urls + ".curl"],
+    }.get(tool)
+
+
+SPLIT_TOOLS = ["fetchpool-split", "aria2-x8-s8", "aria2-x8-s8-k2M", "fetchpool-one-stream",
+               "curl-one-stream"]
 
 
 def snapshot(sc, out):
@@ -339,8 +376,10 @@ def fmt_rate(sc, seconds):
 
 def bench_scenario(sc, port, tmp, server_pids):
     base = f"http://127.0.0.1:{port}/{sc.folder}/"
-    if sc.rate:
-        base = f"http://127.0.0.1:{PACED_PORT}/{sc.folder}/"
+    if sc.name == "ratelimited":
+        base = f"http://127.0.0.1:{PACED_PORTS[0]}/{sc.folder}/"
+    if sc.name == "split-paced":
+        base = f"http://127.0.0.1:{PACED_PORTS[1]}/{sc.folder}/"
     if sc.tls:
         base = f"https://127.0.0.1:{TLS_PORT}/{sc.folder}/"
     urls = os.path.join(tmp, f"{sc.name}.txt")
@@ -351,11 +390,14 @@ def bench_scenario(sc, port, tmp, server_pids):
         f.writelines(f'url = "{base}{name}"\n' for name in sc.files)
     out = tempfile.mkdtemp(prefix="fetchpool-bench-out-", dir=OUT_BASE)
     ca = os.path.join(tmp, "ca.pem") if sc.tls else None
-    if sc.revalidate:
+    if sc.split:
+        shutil.copy(curl_config, urls + ".curl")
+        commands = {tool: split_command(tool, urls, out) for tool in SPLIT_TOOLS}
+    elif sc.revalidate:
         commands = {tool: revalidate_commands(tool, urls, out) for tool in TOOLS}
     else:
         commands = {tool: tool_command(tool, (urls, curl_config), out, sc.count, ca) for tool in TOOLS}
-    tools = [tool for tool in TOOLS if commands[tool] is not None]
+    tools = [tool for tool in commands if commands[tool] is not None]
     rows = {tool: {"tool": tool, "runs": [], "failure": None, "cmd": commands[tool]} for tool in tools}
     for round_ in range(RUNS):
         for tool in (tools if round_ % 2 == 0 else tools[::-1]):
@@ -400,7 +442,10 @@ def table(sc, rows):
     best = min((median(r, "elapsed") for r in anchors), default=None)
     ideal = sc.ideal()
     lines = [f"### {sc.name}: {sc.what}", ""]
-    if ideal:
+    if ideal and sc.split:
+        lines.append(f"Ideal (size / ({sc.split} x per-connection rate)): {ideal:.2f} s")
+        lines.append("")
+    elif ideal:
         lines.append(f"Ideal (ceil(N/J) x per-file time): {ideal:.2f} s")
         lines.append("")
     head = ("| tool | median s | min s | vs best anchor |" + (" vs ideal |" if ideal else "")
@@ -443,11 +488,11 @@ def fmt_cpu(seconds):
 
 
 def server_pids(master_pidfile, paced):
-    """nginx's worker processes (the master only supervises) and the paced server."""
+    """nginx's worker processes (the master only supervises) and the paced servers."""
     with open(master_pidfile) as f:
         master = f.read().strip()
     children = subprocess.run(["pgrep", "-P", master], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in children] + [paced.pid]
+    return [int(p) for p in children] + [proc.pid for proc in paced]
 
 
 def startup_one_url(port, tmp):
@@ -514,14 +559,19 @@ def main():
     # nginx's workers run as an unprivileged user: they must be able to read the corpus.
     os.chmod(tmp, 0o755)
     www = os.path.join(tmp, "www")
-    conf = paced = None
+    global PACED_PORTS
+    conf = None
+    paced = []
     try:
         scenarios = [SCENARIO_DEFS[s] for s in SCENARIOS]
         for sc in scenarios:
             print(f"corpus: {sc.name} ({sc.what})", flush=True)
             make_corpus(www, sc)
         port, conf = start_nginx(tmp, www)
-        paced = start_paced(www)
+        # `ratelimited` at 2 MiB/s per connection, `split-paced` at 4 MiB/s.
+        started = [start_paced(www, 2 * MIB), start_paced(www, 4 * MIB)]
+        paced = [proc for proc, _ in started]
+        PACED_PORTS = [port for _, port in started]
         print(f"nginx on 127.0.0.1:{port}; J={J}; {RUNS} runs per tool", flush=True)
         report = [
             "# Benchmarks",
@@ -536,7 +586,10 @@ def main():
             "Peak RSS is GNU time's maximum resident set size of the tool's process tree's largest "
             "process (for xargs-curl, one curl). `ratelimited` is served by benches/paced_server.py "
             "(nginx's limit_rate grants a second's worth of bytes up front, so 2 MiB at 2 MiB/s "
-            "would arrive at once); `latency` by nginx's echo module (echo_sleep 0.1).",
+            "would arrive at once), and so is `split-paced`, which paces each connection across "
+            "its requests; `split` is nginx's limit_rate as it is, per request with its burst "
+            "(a tool that asks for many small ranges gets a burst with each); `latency` by "
+            "nginx's echo module (echo_sleep 0.1).",
             "",
             "Tools: " + "; ".join([
                 version([FETCHPOOL, "--version"]),
@@ -568,8 +621,8 @@ def main():
             f.write("\n".join(report))
         print(f"\nwrote {OUT}")
     finally:
-        if paced:
-            paced.kill()
+        for proc in paced:
+            proc.kill()
         if conf:
             stop_nginx(conf, tmp)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -113,6 +113,9 @@ fn run_pool<'scope, 'env, 'run: 'env>(
                                 Job::Help(split) => work.help(&split),
                             }
                         }
+                        while let Some(split) = jobs.after_list() {
+                            work.help(&split);
+                        }
                     }
                 }
             })
@@ -157,8 +160,8 @@ struct Jobs<'a> {
 }
 
 impl Jobs<'_> {
-    /// Waits for the next job; `None` once the list is done and no download is left that could
-    /// offer a piece.
+    /// Waits for the next job; `None` once the list is done (pieces may still be offered: see
+    /// [`Jobs::after_list`]).
     fn next(&self) -> Option<Job> {
         let Some(offers) = &self.offers else {
             return self.entries.recv().ok().map(Job::Entry);
@@ -167,15 +170,18 @@ impl Jobs<'_> {
             return Some(Job::Help(split));
         }
         crossbeam_channel::select! {
-            recv(offers) -> split => return split.ok().map(Job::Help),
-            recv(self.entries) -> entry => if let Ok(entry) = entry {
-                return Some(Job::Entry(entry));
-            },
+            recv(offers) -> split => split.ok().map(Job::Help),
+            recv(self.entries) -> entry => entry.ok().map(Job::Entry),
         }
-        // The list is done: the downloads still running may offer pieces.
+    }
+
+    /// Once the list is done: waits for a piece offered by the downloads still running; `None`
+    /// when none is left that could offer one.
+    fn after_list(&self) -> Option<Arc<Split>> {
+        let offers = self.offers.as_ref()?;
         loop {
             match offers.recv_timeout(IDLE_LOOK) {
-                Ok(split) => return Some(Job::Help(split)),
+                Ok(split) => return Some(split),
                 Err(_) if self.running.load(Ordering::SeqCst) == 0 => return None,
                 Err(_) => {}
             }
@@ -265,7 +271,7 @@ impl HostSlots {
                         break None;
                     }
                     if !channel_open && state.deferred.is_empty() {
-                        return;
+                        break None;
                     }
                     // Everything set aside waits for a busy host; its workers will wake us.
                     state = self
@@ -277,14 +283,10 @@ impl HostSlots {
             };
             let (host, entry) = match next {
                 Some(job) => job,
+                None if !channel_open => break,
                 None => match jobs.next() {
                     Some(Job::Help(split)) => {
-                        // A piece for a host at its limit is left to its owner.
-                        let host = host_key(split.url());
-                        if self.try_take(&host) {
-                            work.help(&split);
-                            self.give_back(&host);
-                        }
+                        self.help(&split, work);
                         continue;
                     }
                     Some(Job::Entry(entry)) => {
@@ -305,6 +307,19 @@ impl HostSlots {
                 },
             };
             work.run(&entry);
+            self.give_back(&host);
+        }
+        while let Some(split) = jobs.after_list() {
+            self.help(&split, work);
+        }
+    }
+
+    /// Fetches pieces of `split` if its host has a slot free; a piece for a host at its limit
+    /// is left to the worker that has the entry.
+    fn help(&self, split: &Split, work: &Work) {
+        let host = host_key(split.url());
+        if self.try_take(&host) {
+            work.help(split);
             self.give_back(&host);
         }
     }

@@ -31,7 +31,7 @@ use super::place::Dir;
 const MAGIC: &str = "fetchpool-ranges 1";
 /// A record is a few hundred bytes; a file past this is not one.
 const MAX_LEN: u64 = 64 * 1024;
-/// More ranges than anyone splits a file into.
+/// More ranges than a file is ever split into.
 const MAX_RANGES: usize = 4096;
 
 /// The ranges of one split download.

@@ -47,8 +47,15 @@ pub type Offers = crossbeam_channel::Sender<Arc<Split>>;
 /// The longest the owner waits before looking again at pieces, Ctrl-C and retry times.
 const LOOK_EVERY: Duration = Duration::from_millis(100);
 
+/// Pieces per range fetched at once: more pieces than connections let a fast connection take
+/// more of the file than a slow one, and a piece that fails costs less.
+const PIECES_PER_RANGE: u64 = 4;
+/// The most pieces a file is cut into.
+const MAX_PIECES: u64 = 1024;
+
 /// The pieces of a response's file, when `--split` applies to it: the server says it takes
-/// byte ranges and the file holds at least two pieces of `--split-min`.
+/// byte ranges and the file holds at least two pieces of `--split-min`. Up to four per range
+/// fetched at once, none smaller than `--split-min`.
 pub fn plan(policy: &Policy, response: &Response, len: Option<u64>) -> Option<Vec<Span>> {
     let len = len?;
     let ranges = response
@@ -59,7 +66,8 @@ pub fn plan(policy: &Policy, response: &Response, len: Option<u64>) -> Option<Ve
     if policy.split < 2 || !ranges || response.status() != StatusCode::OK {
         return None;
     }
-    let count = (len / policy.split_min).min(policy.split as u64);
+    let most = (policy.split as u64).saturating_mul(PIECES_PER_RANGE);
+    let count = (len / policy.split_min).min(most).min(MAX_PIECES);
     (count >= 2).then(|| spans(len, count))
 }
 
@@ -190,21 +198,10 @@ async fn run(
     let worker = job.worker;
     let fatal = |e: anyhow::Error| Failure::fatal(e).status(status);
     let shown = part.path.clone();
-    let file = part
-        .file
-        .try_clone()
+    let split = Split::new(&job, &mut part, &record, &stamp)
         .with_context(|| format!("cannot open {}", shown.display()))
         .map_err(fatal)?;
-    let split = Arc::new(Split::new(
-        job.entry.clone(),
-        file,
-        &record,
-        &stamp,
-        job.task.counter(),
-        worker.policy.retries,
-        part.record_ranges(),
-        shown.clone(),
-    ));
+    let split = Arc::new(split);
     // Recorded before any byte lands at an offset: a `.part` with holes never stands alone.
     split
         .save(&split.lock())
@@ -300,6 +297,8 @@ pub struct Split {
     if_range: Option<String>,
     counter: Counter,
     retries: u32,
+    /// `--split`: at most this many pieces are fetched at once.
+    at_once: usize,
     /// Where the record of ranges goes: the `.part`'s directory and name.
     record_at: (Dir, OsString),
     state: Mutex<State>,
@@ -368,17 +367,16 @@ enum Pick {
 }
 
 impl Split {
-    #[allow(clippy::too_many_arguments)]
+    /// The split of `record`'s pieces into `part`, for the version `stamp` names.
     fn new(
-        entry: Entry,
-        file: File,
+        job: &Job<'_>,
+        part: &mut PartFile,
         record: &Record,
         stamp: &Stamp,
-        counter: Counter,
-        retries: u32,
-        record_at: (Dir, OsString),
-        shown: PathBuf,
-    ) -> Split {
+    ) -> std::io::Result<Split> {
+        let policy = job.worker.policy;
+        let file = part.file.try_clone()?;
+        let shown = part.path.clone();
         let pieces = record
             .spans
             .iter()
@@ -393,17 +391,18 @@ impl Split {
                 not_before: None,
             })
             .collect();
-        Split {
-            entry,
+        Ok(Split {
+            entry: job.entry.clone(),
             file,
             shown,
             len: record.len,
             bounds: record.spans.iter().map(|s| (s.start, s.end)).collect(),
             version: stamp.clone(),
             if_range: record.version.clone(),
-            counter,
-            retries,
-            record_at,
+            counter: job.task.counter(),
+            retries: policy.retries,
+            at_once: policy.split,
+            record_at: part.record_ranges(),
             state: Mutex::new(State {
                 pieces,
                 end: None,
@@ -413,7 +412,7 @@ impl Split {
             }),
             changed: Condvar::new(),
             stopping: AtomicBool::new(false),
-        }
+        })
     }
 
     /// The URL whose host the ranges are asked of (`--per-host` counts them).
@@ -470,7 +469,8 @@ impl Split {
         i
     }
 
-    /// Tells idle workers about every free piece.
+    /// Offers the free pieces to as many idle workers as may fetch at once beside the owner;
+    /// each takes piece after piece until none is left to take.
     fn offer(self: &Arc<Self>, worker: &Worker<'_>) {
         let Some(offers) = worker.offers else {
             return;
@@ -481,7 +481,7 @@ impl Split {
             .iter()
             .filter(|p| p.claim == Claim::Free)
             .count();
-        for _ in 0..free {
+        for _ in 0..free.min(self.at_once - 1) {
             let _ = offers.send(Arc::clone(self));
         }
     }
@@ -497,6 +497,10 @@ impl Split {
 
     fn ready(&self, state: &State, pick: Pick) -> Option<usize> {
         if state.closed || state.end.is_some() || state.no_ranges {
+            return None;
+        }
+        let taken = state.pieces.iter().filter(|p| p.claim == Claim::Taken);
+        if taken.count() >= self.at_once {
             return None;
         }
         let now = Instant::now();
