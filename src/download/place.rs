@@ -233,10 +233,27 @@ impl Spot {
     /// no other name. Appending to a file with another hard link would change that other file
     /// too; such a `.part` is started over instead (its name unlinked, the other name left as it
     /// is).
+    ///
+    /// Nor one with a hole: a split download's `.part` whose record of ranges is gone says
+    /// nothing by its length (appending to it would place a file with a hole in it).
     pub fn resumable_len(&self) -> Option<u64> {
+        self.part_len().filter(|&len| !self.part_has_hole(len))
+    }
+
+    /// The length of a `.part` that may be written again: a regular file (not a symlink) with
+    /// bytes in it and no other name. (A split download's has holes where ranges are to come.)
+    pub fn part_len(&self) -> Option<u64> {
         let st = stat(self.dir.as_ref()?, &self.part).ok()??;
         let len = st.st_size as u64;
         (file_type(&st) == FileType::RegularFile && len > 0 && st.st_nlink == 1).then_some(len)
+    }
+
+    /// Whether the `.part` has a hole before `len` (where the file system can tell).
+    fn part_has_hole(&self, len: u64) -> bool {
+        let Ok(file) = self.open_read(&self.part) else {
+            return true;
+        };
+        rustix::fs::seek(&file, rustix::fs::SeekFrom::Hole(0)).is_ok_and(|hole| hole < len)
     }
 
     /// Removes a `.part` that is in the way (unless another run is writing it), and the record

@@ -146,7 +146,7 @@ pub async fn resume(
         start_over("no version of the file was recorded with its ranges".into())?;
         return Ok(None);
     };
-    if spot.resumable_len().is_none_or(|len| len > record.len) {
+    if spot.part_len().is_none_or(|len| len > record.len) {
         start_over("it does not match the ranges recorded beside it".into())?;
         return Ok(None);
     }
@@ -166,7 +166,19 @@ pub async fn resume(
     };
     let response = request::send(job.entry, job.worker, job.limits, ask).await?;
     let status = response.status();
+    // A server error says nothing about the bytes on disk: they stay for the next attempt.
+    if !matches!(status.as_u16(), 200 | 206 | 416) {
+        return Err(Failure::from_status(
+            status,
+            response.headers(),
+            response.url(),
+        ));
+    }
+    let stamp = Stamp::from_headers(response.headers());
+    // An ETag recorded is an ETag answered; a date was checked by If-Range itself.
+    let same_etag = !version.starts_with('"') || stamp.if_range().as_deref() == Some(&version);
     let fits = status == StatusCode::PARTIAL_CONTENT
+        && same_etag
         && content_range(&response).is_some_and(|r| r.start == from && r.total == Some(record.len));
     if !fits {
         start_over(format!(
@@ -175,7 +187,6 @@ pub async fn resume(
         ))?;
         return Ok(None);
     }
-    let stamp = Stamp::from_headers(response.headers());
     let part = spot.reopen_part(true, false).map_err(Failure::fatal)?;
     job.task.set_length(record.len);
     job.task.resumed(record.done());
@@ -210,10 +221,11 @@ async fn run(
     let first = split.claim_at(from);
     worker.log(|| {
         format!(
-            "{} in {} ranges of {}",
+            "{} in {} pieces of {}, up to {} at once",
             redact_url(job.entry.url.as_str()),
             split.bounds.len(),
-            crate::units::human_bytes(split.bounds[0].1 - split.bounds[0].0)
+            crate::units::human_bytes(split.bounds[0].1 - split.bounds[0].0),
+            split.at_once
         )
     });
     split.offer(worker);

@@ -69,9 +69,9 @@ async fn attempt_once(
     let policy = worker.policy;
     let limits = Limits::start(policy);
     let conditions = spot.revalidate.as_ref();
-    if policy.resume && !spot.one_stream {
+    if policy.resume {
         match spot.ranges() {
-            Found::Record(record) => {
+            Found::Record(record) if !spot.one_stream => {
                 let job = split::Job {
                     entry,
                     worker,
@@ -83,8 +83,11 @@ async fn attempt_once(
                     return ended.into_done(spot);
                 }
             }
-            // The .part beside it may have holes nothing describes now.
-            Found::Unusable => spot.remove_stale_part().map_err(Failure::fatal)?,
+            // Unreadable, or this entry now goes as one stream: the .part beside it may have
+            // holes, and is started over.
+            Found::Record(_) | Found::Unusable => {
+                spot.remove_stale_part().map_err(Failure::fatal)?
+            }
             Found::None => {}
         }
     }

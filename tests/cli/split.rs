@@ -490,3 +490,72 @@ fn a_range_that_keeps_failing_fails_the_entry_and_nothing_is_placed() {
     );
     assert_eq!(crate::support::out_files(dir.path()), Vec::<String>::new());
 }
+
+#[test]
+fn a_server_error_on_resuming_a_split_keeps_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 14);
+    let origin = Origin::new(body.clone(), 64 * MIB as u64);
+    let served = origin.clone();
+    let down = Arc::new(AtomicUsize::new(1));
+    let unavailable = Arc::clone(&down);
+    let server = Server::start(move |req| {
+        if unavailable.load(Ordering::SeqCst) == 1 {
+            return Reply::status(503);
+        }
+        served.reply(req)
+    });
+    // Half of each quarter of version "v1" is on disk.
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let q = MIB;
+    let mut part = vec![0u8; 4 * MIB];
+    let mut record = format!("fetchpool-ranges 1\nlength {}\nversion \"v1\"\n", 4 * MIB);
+    for i in 0..4 {
+        let start = i * q;
+        part[start..start + q / 2].copy_from_slice(&body[start..start + q / 2]);
+        record.push_str(&format!("range {start} {} {}\n", start + q, q / 2));
+    }
+    std::fs::write(out.join("f.bin.part"), &part).unwrap();
+    std::fs::write(out.join("f.bin.part.ranges"), &record).unwrap();
+    let args = ["--split", "4", "--split-min", "1M", "-c", "--retries", "0"];
+    let (code, _, stderr) = run(dir.path(), &[server.url("/f.bin")], &args);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(std::fs::read(out.join("f.bin.part")).unwrap(), part);
+    assert_eq!(
+        std::fs::read_to_string(out.join("f.bin.part.ranges")).unwrap(),
+        record
+    );
+
+    // The server is back: only the missing halves are asked for.
+    down.store(0, Ordering::SeqCst);
+    let before = server.request_count();
+    let (code, _, stderr) = run(dir.path(), &[server.url("/f.bin")], &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
+    let firsts: Vec<usize> = server.requests()[before..]
+        .iter()
+        .map(|r| byte_range(r).expect("only ranges").0)
+        .collect();
+    for i in 0..4 {
+        assert!(firsts.contains(&(i * q + q / 2)), "{firsts:?}");
+    }
+}
+
+#[test]
+fn a_split_part_whose_record_is_gone_is_not_appended_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 15);
+    let server = Server::ranged(&body);
+    // The last quarter written at its offset, nothing before it: a hole of 3 MiB.
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let part = std::fs::File::create(out.join("f.bin.part")).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&part, &body[3 * MIB..], 3 * MIB as u64).unwrap();
+    drop(part);
+    let (code, _, stderr) = run(dir.path(), &[server.url("/f.bin")], &["-c"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
+    // Fetched whole, not from byte 4 MiB on (which a 416 would have called complete).
+    assert_eq!(server.requests()[0].header("range"), None);
+}
