@@ -67,8 +67,10 @@ pub fn run(
             let running = AtomicUsize::new(0);
             let jobs = Jobs {
                 entries: rx,
+                // Counted only where pieces may be offered: a shared counter every worker bumps
+                // for every file costs a many-small-files run for nothing.
+                running: offers.is_some().then_some(&running),
                 offers,
-                running: &running,
             };
             thread::scope(|scope| {
                 run_pool(
@@ -127,10 +129,14 @@ fn run_pool<'scope, 'env, 'run: 'env>(
     // reports the rest of the list as not-started rather than sending it.
     for item in entries {
         if let Some(entry) = collector.admit(item) {
-            running.fetch_add(1, Ordering::SeqCst);
+            if let Some(running) = running {
+                running.fetch_add(1, Ordering::SeqCst);
+            }
             if let Err(unsent) = tx.send(entry) {
                 // Only if every worker is gone; report rather than lose the entry.
-                running.fetch_sub(1, Ordering::SeqCst);
+                if let Some(running) = running {
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }
                 collector.push(collector.not_started(&unsent.0));
             }
         }
@@ -155,8 +161,8 @@ struct Jobs<'a> {
     /// `--split` in a pool: pieces offered by the downloads running.
     offers: Option<Receiver<Arc<Split>>>,
     /// Entries sent to the workers and not yet finished: while there are any, a piece may still
-    /// be offered.
-    running: &'a AtomicUsize,
+    /// be offered. Kept only when pieces are.
+    running: Option<&'a AtomicUsize>,
 }
 
 impl Jobs<'_> {
@@ -182,7 +188,9 @@ impl Jobs<'_> {
         loop {
             match offers.recv_timeout(IDLE_LOOK) {
                 Ok(split) => return Some(split),
-                Err(_) if self.running.load(Ordering::SeqCst) == 0 => return None,
+                Err(_) if self.running.is_none_or(|r| r.load(Ordering::SeqCst) == 0) => {
+                    return None;
+                }
                 Err(_) => {}
             }
         }
@@ -196,14 +204,16 @@ const IDLE_LOOK: Duration = Duration::from_millis(50);
 struct Work<'w, 'run> {
     engine: &'w Engine<'w>,
     collector: &'w Collector<'run>,
-    running: &'w AtomicUsize,
+    running: Option<&'w AtomicUsize>,
 }
 
 impl Work<'_, '_> {
     fn run(&self, entry: &Entry) {
         let collector = self.collector;
         collector.push(collector.run_one(self.engine, entry));
-        self.running.fetch_sub(1, Ordering::SeqCst);
+        if let Some(running) = self.running {
+            running.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// Fetches pieces of `split` unless the run is stopping. A panic here is a bug: it ends
