@@ -466,3 +466,53 @@ fn real_nginx_update_without_extended_attributes_goes_by_date() {
     );
     assert_eq!(std::fs::read(mnt.join("a.bin")).unwrap(), b"newer");
 }
+
+#[test]
+fn real_nginx_split_with_a_per_connection_cap() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = root.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let body = payload(8 * 1024 * 1024, 21);
+    std::fs::write(www.join("big.iso"), &body).unwrap();
+    let w = www.display().to_string();
+    let Some(nginx) = Nginx::start_with(root.path(), |port| {
+        format!("server {{\n    listen 127.0.0.1:{port};\n    root {w};\n    limit_rate 2m;\n  }}")
+    }) else {
+        return;
+    };
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let list = write_list(&work, "urls.txt", &[nginx.url("/big.iso")]);
+    let out = fetchpool(&work)
+        .arg(&list)
+        .args([
+            "-o",
+            "out",
+            "-j",
+            "4",
+            "--split",
+            "4",
+            "--split-min",
+            "1M",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(work.join("out/big.iso")).unwrap(), body);
+    let report = crate::support::json(&lines(&out.stdout)[0]);
+    assert_eq!(report["sha256"], sha256_hex(&body));
+    assert_eq!(files_below(&work.join("out")), vec!["big.iso"]);
+    // The whole file asked for once, and ranges that nginx answered with 206 (it checks
+    // If-Range against its ETag). nginx logs a request when it ends, in any order.
+    let log = nginx.access_log();
+    let statuses: Vec<&str> = log.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "200").count(), 1, "{log}");
+    let ranges = statuses.iter().filter(|s| **s == "206").count();
+    assert!(ranges >= 3 && ranges == statuses.len() - 1, "{log}");
+}
