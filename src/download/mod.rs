@@ -7,6 +7,7 @@
 //! A failure is data (an [`Outcome`] that ended `Failed`), never a panic; no failure leaves a
 //! file at the target name, and the `.part` it created is removed (kept for `--continue`).
 
+mod at;
 mod limits;
 mod part;
 mod place;
@@ -47,7 +48,7 @@ pub struct Shared<'a> {
     progress: &'a Progress,
     throttle: Throttle,
     tls: rustls::ClientConfig,
-    root: place::Dir,
+    root: at::Dir,
     /// `--split`: pieces of files offered to idle workers (the receiving end is the pool's).
     offers: Option<(split::Offers, Receiver<Arc<Split>>)>,
 }
@@ -142,7 +143,7 @@ impl<'a> Engine<'a> {
 /// anything or making a request.
 pub struct Planner<'a> {
     policy: &'a Policy,
-    root: Option<place::Dir>,
+    root: Option<at::Dir>,
 }
 
 impl<'a> Planner<'a> {
@@ -185,7 +186,7 @@ impl<'a> Planner<'a> {
 /// The entry's place under the output directory and what to do about a target already there:
 /// where a run and a dry run both start.
 fn existing(
-    root: &place::Dir,
+    root: &at::Dir,
     policy: &Policy,
     entry: &Entry,
 ) -> anyhow::Result<(place::Existing, place::Spot)> {

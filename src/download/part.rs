@@ -13,7 +13,7 @@ use anyhow::{Context as _, anyhow, bail};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
-use super::place::{Dir, file_type, stat};
+use super::at::{Dir, file_type, stat};
 use super::sidecar;
 
 /// A `NAME.part` of this run, locked (`flock`, exclusive) for as long as this run writes it, so

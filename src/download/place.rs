@@ -7,14 +7,14 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
+use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::at::{Dir, file_type, mode, stat};
 use super::part::{Names, PartFile, remove_stale};
 use super::sidecar;
 use super::validators::Validators;
@@ -22,9 +22,6 @@ use super::verify;
 use crate::config::Policy;
 use crate::list::Entry;
 use crate::naming::PART_SUFFIX;
-
-/// A directory under (or at) the output directory, open.
-pub type Dir = Arc<OwnedFd>;
 
 /// What to do about the target before any request is made.
 pub enum Existing {
@@ -363,21 +360,4 @@ impl Spot {
             Mode::empty(),
         )?))
     }
-}
-
-/// `name` in `dir`, not followed if it is a link; `None` if there is nothing by that name.
-pub fn stat(dir: &Dir, name: &OsStr) -> io::Result<Option<Stat>> {
-    match rustix::fs::statat(&**dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(st)),
-        Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-pub fn file_type(st: &Stat) -> FileType {
-    FileType::from_raw_mode(st.st_mode)
-}
-
-fn mode(bits: u32) -> Mode {
-    Mode::from_raw_mode(bits)
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use rustix::fs::{Mode, OFlags};
 
-use super::place::Dir;
+use super::at::Dir;
 
 /// Creates the output directory if it is missing (with its parents) and opens it, once a run
 /// (following a link there: the user named it). A directory this process cannot create files

@@ -26,7 +26,7 @@ use std::io::{self, Read, Write};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::place::Dir;
+use super::at::Dir;
 
 const MAGIC: &str = "fetchpool-ranges 1";
 /// A record is a few hundred bytes; a file past this is not one.

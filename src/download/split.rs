@@ -25,9 +25,10 @@ use anyhow::{Context as _, anyhow};
 use reqwest::header::ACCEPT_RANGES;
 use reqwest::{Response, StatusCode, Url};
 
+use super::at::Dir;
 use super::limits::Limits;
 use super::part::PartFile;
-use super::place::{Dir, Spot};
+use super::place::Spot;
 use super::request::{self, Ask};
 use super::retry::Failure;
 use super::sidecar::{self, Record, Span};

@@ -1,7 +1,7 @@
 //! One worker as its downloads see it: the run's policy and the services every worker shares,
 //! with the worker's own client and name.
 
-use super::place::Dir;
+use super::at::Dir;
 use super::split::Offers;
 use crate::config::Policy;
 use crate::progress::Progress;
