@@ -8,6 +8,7 @@
 //! file at the target name, and the `.part` it created is removed (kept for `--continue`).
 
 mod at;
+mod body;
 mod limits;
 mod part;
 mod place;
@@ -123,13 +124,13 @@ impl<'a> Engine<'a> {
             client: &self.client,
             name: &self.name,
             root: &self.shared.root,
-            offers: self.shared.offers.as_ref().map(|(tx, _)| tx),
         }
     }
 
     /// Downloads `entry` on the calling thread.
     pub fn fetch(&self, entry: &Entry) -> Outcome {
-        self.runtime.block_on(fetch(entry, &self.worker()))
+        let offers = self.shared.offers.as_ref().map(|(tx, _)| tx);
+        self.runtime.block_on(fetch(entry, &self.worker(), offers))
     }
 
     /// Fetches pieces of another worker's split download on the calling thread, while there
@@ -195,7 +196,7 @@ fn existing(
     Ok((spot.check_existing(entry, policy)?, spot))
 }
 
-async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
+async fn fetch(entry: &Entry, worker: &Worker<'_>, offers: Option<&split::Offers>) -> Outcome {
     let started = Instant::now();
     let policy = worker.policy;
     let output_dir = policy.output_dir.as_path();
@@ -243,7 +244,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>) -> Outcome {
             n => worker.log(|| format!("GET {} (attempt {n})", url())),
         }
         task.restart();
-        match transfer::attempt(entry, worker, &mut spot, &task).await {
+        match transfer::attempt(entry, worker, &mut spot, &task, offers).await {
             Ok(saved) => break Ok(saved),
             Err(failure) if failure.retryable && attempts <= policy.retries => {
                 let wait = failure.wait(attempts);

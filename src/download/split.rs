@@ -26,13 +26,13 @@ use reqwest::header::ACCEPT_RANGES;
 use reqwest::{Response, StatusCode, Url};
 
 use super::at::Dir;
+use super::body::{Body, Flow, Saved};
 use super::limits::Limits;
 use super::part::PartFile;
 use super::place::Spot;
-use super::request::{self, Ask};
+use super::request::{self, Ask, content_range};
 use super::retry::Failure;
 use super::sidecar::{self, Record, Span};
-use super::transfer::{Body, Done, Flow, Saved, content_range};
 use super::validators::Stamp;
 use super::verify::{self, Digest};
 use super::worker::Worker;
@@ -93,6 +93,8 @@ pub struct Job<'a> {
     pub limits: &'a Limits,
     /// The finished file replaces what is at the target (`--overwrite`, `--update`).
     pub replace: bool,
+    /// Where pieces are offered to idle workers; `None` when nobody would take them.
+    pub offers: Option<&'a Offers>,
 }
 
 /// How a split download ended, when it did not fail.
@@ -100,22 +102,6 @@ pub enum Ended {
     Saved(Saved),
     /// The server answered a range with the whole file: fetch it as one stream.
     OneStream,
-}
-
-impl Ended {
-    /// What the attempt makes of it.
-    pub fn into_done(self, spot: &mut Spot) -> Result<Done, Failure> {
-        match self {
-            Ended::Saved(saved) => Ok(Done::Saved(saved)),
-            Ended::OneStream => {
-                spot.one_stream = true;
-                Err(Failure::transient(anyhow!(
-                    "the server answered a range request with the whole file; fetching it as one \
-                     stream"
-                )))
-            }
-        }
-    }
 }
 
 /// A fresh split download: `response` is the whole file (200), `record` its pieces.
@@ -229,7 +215,7 @@ async fn run(
             split.at_once
         )
     });
-    split.offer(worker);
+    split.offer(job.offers);
     let (cur, streamed) = split
         .stream(first, &mut response, from, worker, job.limits)
         .await;
@@ -484,8 +470,8 @@ impl Split {
 
     /// Offers the free pieces to as many idle workers as may fetch at once beside the owner;
     /// each takes piece after piece until none is left to take.
-    fn offer(self: &Arc<Self>, worker: &Worker<'_>) {
-        let Some(offers) = worker.offers else {
+    fn offer(self: &Arc<Self>, offers: Option<&Offers>) {
+        let Some(offers) = offers else {
             return;
         };
         let free = self

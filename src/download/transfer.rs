@@ -4,26 +4,24 @@
 //! is created before the server has said 2xx.
 
 use std::io::Write;
-use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
-use reqwest::header::CONTENT_RANGE;
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 
+use super::body::{Body, Flow, Saved};
 use super::limits::Limits;
 use super::place::Spot;
-use super::request::{self, Ask};
+use super::request::{self, Ask, ContentRange, content_range};
 use super::retry::Failure;
 use super::sidecar::{Found, Record};
-use super::split;
+use super::split::{self, Offers};
 use super::validators::Stamp;
 use super::verify::{self, Digest};
 use super::worker::Worker;
 use crate::config::Policy;
 use crate::list::{Entry, to_hex};
-use crate::progress::{Counter, Task};
+use crate::progress::Task;
 use crate::redact::redact_url;
-use crate::units::human_rate;
 
 /// How a successful attempt ended.
 pub enum Done {
@@ -34,28 +32,21 @@ pub enum Done {
     },
 }
 
-/// What a download that saved a file produced.
-pub struct Saved {
-    pub http_status: u16,
-    /// The size of the file put in place.
-    pub bytes: u64,
-    pub sha256: Option<String>,
-    pub length_unverified: bool,
-}
-
 /// Downloads `entry` to `target` once; a split download whose ranges the server turns out to
 /// ignore goes on at once as one stream, within the same attempt.
+/// `offers` is where a split download offers its pieces to idle workers.
 pub async fn attempt(
     entry: &Entry,
     worker: &Worker<'_>,
     spot: &mut Spot,
     task: &Task<'_>,
+    offers: Option<&Offers>,
 ) -> Result<Done, Failure> {
     let split_allowed = !spot.one_stream;
-    let result = attempt_once(entry, worker, spot, task).await;
+    let result = attempt_once(entry, worker, spot, task, offers).await;
     if result.is_err() && split_allowed && spot.one_stream {
         task.restart();
-        return attempt_once(entry, worker, spot, task).await;
+        return attempt_once(entry, worker, spot, task, offers).await;
     }
     result
 }
@@ -65,6 +56,7 @@ async fn attempt_once(
     worker: &Worker<'_>,
     spot: &mut Spot,
     task: &Task<'_>,
+    offers: Option<&Offers>,
 ) -> Result<Done, Failure> {
     let policy = worker.policy;
     let limits = Limits::start(policy);
@@ -78,9 +70,10 @@ async fn attempt_once(
                     task,
                     limits: &limits,
                     replace: spot.replace,
+                    offers,
                 };
                 if let Some(ended) = split::resume(job, spot, record).await? {
-                    return ended.into_done(spot);
+                    return done(ended, spot);
                 }
             }
             // Unreadable, or this entry now goes as one stream: the .part beside it may have
@@ -211,9 +204,10 @@ async fn attempt_once(
             task,
             limits: &limits,
             replace: spot.replace,
+            offers,
         };
         let ended = split::download(job, part, response, record, stamp).await?;
-        return ended.into_done(spot);
+        return done(ended, spot);
     }
     let mut digest = Digest::for_entry(entry, policy.digest);
     let mut part = match append_from {
@@ -313,82 +307,16 @@ async fn attempt_once(
     }))
 }
 
-/// A body on its way to disk, and what it answers to: the attempt's limits, the run's
-/// bandwidth cap and `--min-speed`. Where its bytes go is the caller's [`Sink`].
-pub struct Body<'a> {
-    pub worker: &'a Worker<'a>,
-    pub limits: &'a Limits,
-    pub counter: &'a Counter,
-}
-
-/// Whether a body's receiver wants more of it.
-pub enum Flow {
-    More,
-    /// Enough: the rest of the body is not wanted (a range that reached bytes someone else is
-    /// fetching).
-    Stop,
-}
-
-/// Takes each piece of a body as it arrives; says how many of its bytes it kept (and so are in
-/// the file now) and whether it wants more.
-pub trait Sink: FnMut(&[u8]) -> Result<(u64, Flow), Failure> {}
-impl<F: FnMut(&[u8]) -> Result<(u64, Flow), Failure>> Sink for F {}
-
-impl Body<'_> {
-    /// Hands the body to `sink` piece by piece as hyper hands them over (no copy through a
-    /// buffer of our own), enforcing every limit as bytes arrive, until it ends or the sink has
-    /// enough.
-    pub async fn receive(
-        &self,
-        response: &mut Response,
-        mut sink: impl Sink,
-    ) -> Result<(), Failure> {
-        let policy = self.worker.policy;
-        let mut received: u64 = 0;
-        let mut window_start = Instant::now();
-        let mut window_bytes: u64 = 0;
-        loop {
-            let broke_off =
-                |f: Failure| f.context(format!("the body broke off after {received} bytes"));
-            let chunk = match self
-                .limits
-                .wait(response.chunk())
-                .await
-                .map_err(broke_off)?
-            {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(broke_off(Failure::transient(anyhow!(e.without_url())))),
-            };
-            let n = chunk.len() as u64;
-            let (kept, flow) = sink(&chunk)?;
-            received += n;
-            self.counter.advance(kept, n);
-            let held = self.worker.throttle.debt(n);
-            if !held.is_zero() {
-                self.limits.sleep(held).await?;
-                // Time spent held back by --limit-rate is not the server's slowness.
-                window_start += held;
-            }
-            if let Flow::Stop = flow {
-                return Ok(());
-            }
-            self.limits.check()?;
-            window_bytes += n;
-            let window = window_start.elapsed();
-            if policy.min_speed > 0 && window >= policy.idle_timeout {
-                let rate = window_bytes as f64 / window.as_secs_f64();
-                if rate < policy.min_speed as f64 {
-                    return Err(Failure::transient(anyhow!(
-                        "too slow: {} over {:.0}s, below --min-speed {}",
-                        human_rate(rate),
-                        window.as_secs_f64(),
-                        human_rate(policy.min_speed as f64)
-                    )));
-                }
-                window_start = Instant::now();
-                window_bytes = 0;
-            }
+/// What the attempt makes of a split download's end.
+fn done(ended: split::Ended, spot: &mut Spot) -> Result<Done, Failure> {
+    match ended {
+        split::Ended::Saved(saved) => Ok(Done::Saved(saved)),
+        split::Ended::OneStream => {
+            spot.one_stream = true;
+            Err(Failure::transient(anyhow!(
+                "the server answered a range request with the whole file; fetching it as one \
+                 stream"
+            )))
         }
     }
 }
@@ -422,51 +350,4 @@ fn finish_complete_part(
         sha256: digest.map(|d| to_hex(&d)),
         length_unverified: false,
     })
-}
-
-/// `Content-Range: bytes START-END/TOTAL` or `bytes */TOTAL` (then START is `u64::MAX` and
-/// END is `None`).
-pub struct ContentRange {
-    pub start: u64,
-    pub end: Option<u64>,
-    pub total: Option<u64>,
-}
-
-pub fn content_range(response: &Response) -> Option<ContentRange> {
-    parse_content_range(response.headers().get(CONTENT_RANGE)?.to_str().ok()?)
-}
-
-fn parse_content_range(value: &str) -> Option<ContentRange> {
-    let rest = value.trim().strip_prefix("bytes")?.trim_start();
-    let (range, total) = rest.split_once('/')?;
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse().ok()?),
-    };
-    let (start, end) = match range.trim() {
-        "*" => (u64::MAX, None),
-        r => {
-            let (start, end) = r.split_once('-')?;
-            (start.trim().parse().ok()?, Some(end.trim().parse().ok()?))
-        }
-    };
-    Some(ContentRange { start, end, total })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_ranges() {
-        let r = parse_content_range("bytes 100-199/200").unwrap();
-        assert_eq!((r.start, r.end, r.total), (100, Some(199), Some(200)));
-        let r = parse_content_range("bytes */1234").unwrap();
-        assert_eq!((r.end, r.total), (None, Some(1234)));
-        let r = parse_content_range("bytes 0-9/*").unwrap();
-        assert_eq!((r.start, r.end, r.total), (0, Some(9), None));
-        assert!(parse_content_range("bytes 5-/10").is_none());
-        assert!(parse_content_range("items 0-1/2").is_none());
-        assert!(parse_content_range("bytes x-1/2").is_none());
-    }
 }

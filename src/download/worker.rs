@@ -2,7 +2,6 @@
 //! with the worker's own client and name.
 
 use super::at::Dir;
-use super::split::Offers;
 use crate::config::Policy;
 use crate::progress::Progress;
 use crate::throttle::Throttle;
@@ -18,9 +17,6 @@ pub struct Worker<'a> {
     pub name: &'a str,
     /// The output directory, open: every file is reached from it.
     pub root: &'a Dir,
-    /// Where a split download offers its pieces to idle workers; `None` when nobody would take
-    /// them (`--serial`, `--split 1`).
-    pub offers: Option<&'a Offers>,
 }
 
 impl Worker<'_> {
