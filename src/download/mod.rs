@@ -11,6 +11,7 @@ mod at;
 mod body;
 mod limits;
 mod part;
+mod pieces;
 mod place;
 mod request;
 mod retry;

@@ -10,43 +10,33 @@
 //! stream); a file that changes on the server ends it too (the download starts over). Only when
 //! every piece is whole is the file verified and placed: never a file with a hole in it.
 
-use std::ffi::OsString;
-use std::fs::File;
 use std::future::Future;
 use std::io::Seek as _;
-use std::os::unix::fs::FileExt as _;
-use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 use reqwest::header::ACCEPT_RANGES;
 use reqwest::{Response, StatusCode, Url};
 
-use super::at::Dir;
-use super::body::{Body, Flow, Saved};
+use super::body::{Body, Saved};
 use super::limits::Limits;
 use super::part::PartFile;
+use super::pieces::{Finish, LOOK_EVERY, Pick, Pieces, Stop};
 use super::place::Spot;
 use super::request::{self, Ask, content_range};
 use super::retry::Failure;
-use super::sidecar::{self, Record, Span};
+use super::sidecar::{Record, Span};
 use super::validators::Stamp;
 use super::verify::{self, Digest};
 use super::worker::Worker;
 use crate::config::Policy;
-use crate::interrupt;
 use crate::list::{Entry, to_hex};
 use crate::progress::{Counter, Task};
 use crate::redact::redact_url;
 
 /// How idle workers hear of pieces to take: one message per piece offered.
 pub type Offers = crossbeam_channel::Sender<Arc<Split>>;
-
-/// The longest the owner waits before looking again at pieces, Ctrl-C and retry times.
-const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 /// Pieces per range fetched at once: more pieces than connections let a fast connection take
 /// more of the file than a slow one, and a piece that fails costs less.
@@ -196,23 +186,37 @@ async fn run(
     let worker = job.worker;
     let fatal = |e: anyhow::Error| Failure::fatal(e).status(status);
     let shown = part.path.clone();
-    let split = Split::new(&job, &mut part, &record, &stamp)
+    let file = part
+        .file
+        .try_clone()
         .with_context(|| format!("cannot open {}", shown.display()))
         .map_err(fatal)?;
-    let split = Arc::new(split);
+    let pieces = Pieces::new(
+        file,
+        shown.clone(),
+        &record,
+        worker.policy,
+        part.record_ranges(),
+    );
     // Recorded before any byte lands at an offset: a `.part` with holes never stands alone.
-    split
-        .save(&split.lock())
+    pieces
+        .record()
         .with_context(|| format!("cannot record the ranges of {}", shown.display()))
         .map_err(fatal)?;
-    let first = split.claim_at(from);
+    let split = Arc::new(Split {
+        entry: job.entry.clone(),
+        version: stamp.clone(),
+        counter: job.task.counter(),
+        pieces,
+    });
+    let first = split.pieces.claim_at(from);
     worker.log(|| {
+        let (count, size) = split.pieces.shape();
         format!(
-            "{} in {} pieces of {}, up to {} at once",
+            "{} in {count} pieces of {}, up to {} at once",
             redact_url(job.entry.url.as_str()),
-            split.bounds.len(),
-            crate::units::human_bytes(split.bounds[0].1 - split.bounds[0].0),
-            split.at_once
+            crate::units::human_bytes(size),
+            split.pieces.at_once
         )
     });
     split.offer(job.offers);
@@ -220,7 +224,7 @@ async fn run(
         .stream(first, &mut response, from, worker, job.limits)
         .await;
     drop(response);
-    split.release(cur, streamed, worker);
+    split.give_back(cur, streamed, worker);
     match split.finish(worker).await {
         Finish::Whole => {}
         Finish::OneStream => {
@@ -233,7 +237,7 @@ async fn run(
         }
         Finish::Failed(failure) => return Err(failure.status(status)),
     }
-    let len = split.len;
+    let len = split.pieces.len;
     let on_disk = part
         .file
         .metadata()
@@ -276,144 +280,21 @@ async fn run(
 
 /// An idle worker's part: fetch the last free pieces of `split` until none is left.
 pub async fn help(split: &Split, worker: &Worker<'_>) {
-    while let Some(i) = split.claim(Pick::Last) {
+    while let Some(i) = split.pieces.claim(Pick::Last) {
         split.fetch(i, worker).await;
     }
 }
 
-/// One file's pieces, shared by its owner and the workers that help.
+/// A split download as its owner and helpers see it: the entry, the version its pieces are of,
+/// and the piece table.
 pub struct Split {
     entry: Entry,
-    /// The `.part`, for writes at offsets (its own descriptor, so it stays open for a helper
-    /// whatever the owner does).
-    file: File,
-    shown: PathBuf,
-    len: u64,
-    /// Each piece's bytes: `start..end`.
-    bounds: Vec<(u64, u64)>,
-    /// The version the pieces are of, and what ties a range to it.
     version: Stamp,
-    if_range: Option<String>,
     counter: Counter,
-    retries: u32,
-    /// `--split`: at most this many pieces are fetched at once.
-    at_once: usize,
-    /// Where the record of ranges goes: the `.part`'s directory and name.
-    record_at: (Dir, OsString),
-    state: Mutex<State>,
-    changed: Condvar,
-    /// Set when the split has ended badly: every stream stops at its next piece of body.
-    stopping: AtomicBool,
-}
-
-struct State {
-    pieces: Vec<Piece>,
-    end: Option<End>,
-    /// A range was answered with the whole file: no more range requests.
-    no_ranges: bool,
-    /// A helper died (a bug): the pieces it had will never be given back.
-    broken: bool,
-    /// The owner is done with the split: a late helper (an old offer) takes nothing.
-    closed: bool,
-}
-
-#[derive(Clone, Copy)]
-struct Piece {
-    /// Bytes of the piece on disk, from its start.
-    done: u64,
-    claim: Claim,
-    failures: u32,
-    /// A failed piece waits until then before it is asked for again.
-    not_before: Option<Instant>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Claim {
-    Free,
-    Taken,
-    Whole,
-}
-
-/// Why a split ended before its pieces were whole.
-enum End {
-    Changed(String),
-    Failed(Failure),
-}
-
-/// Why one stream into a piece stopped before the piece was whole.
-enum Stop {
-    Failed(Failure),
-    Changed(String),
-    /// A range was answered with the whole file.
-    WholeFile,
-    /// The split ended elsewhere; nothing wrong with this piece.
-    Abandoned,
-}
-
-enum Finish {
-    Whole,
-    OneStream,
-    Changed(String),
-    Failed(Failure),
-}
-
-/// Which free piece a worker takes: the owner the first (where its stream would go), a helper
-/// the last (as far as possible from the owner's stream, which runs on while it can).
-#[derive(Clone, Copy)]
-enum Pick {
-    First,
-    Last,
+    pieces: Pieces,
 }
 
 impl Split {
-    /// The split of `record`'s pieces into `part`, for the version `stamp` names.
-    fn new(
-        job: &Job<'_>,
-        part: &mut PartFile,
-        record: &Record,
-        stamp: &Stamp,
-    ) -> std::io::Result<Split> {
-        let policy = job.worker.policy;
-        let file = part.file.try_clone()?;
-        let shown = part.path.clone();
-        let pieces = record
-            .spans
-            .iter()
-            .map(|s| Piece {
-                done: s.done,
-                claim: if s.done == s.end - s.start {
-                    Claim::Whole
-                } else {
-                    Claim::Free
-                },
-                failures: 0,
-                not_before: None,
-            })
-            .collect();
-        Ok(Split {
-            entry: job.entry.clone(),
-            file,
-            shown,
-            len: record.len,
-            bounds: record.spans.iter().map(|s| (s.start, s.end)).collect(),
-            version: stamp.clone(),
-            if_range: record.version.clone(),
-            counter: job.task.counter(),
-            retries: policy.retries,
-            at_once: policy.split,
-            record_at: part.record_ranges(),
-            state: Mutex::new(State {
-                pieces,
-                end: None,
-                no_ranges: false,
-                broken: false,
-                closed: false,
-            }),
-            changed: Condvar::new(),
-            stopping: AtomicBool::new(false),
-        })
-    }
-
     /// The URL whose host the ranges are asked of (`--per-host` counts them).
     pub fn url(&self) -> &Url {
         &self.entry.url
@@ -421,51 +302,7 @@ impl Split {
 
     /// Ends the split after a helper panicked: its owner stops waiting and fails the entry.
     pub fn broken(&self, why: String) {
-        let mut state = self.lock();
-        state.broken = true;
-        state
-            .end
-            .get_or_insert(End::Failed(Failure::fatal(anyhow!(why))));
-        self.stopping.store(true, Ordering::Relaxed);
-        drop(state);
-        self.changed.notify_all();
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Writes the record of what is on disk.
-    fn save(&self, state: &State) -> std::io::Result<()> {
-        let spans = self
-            .bounds
-            .iter()
-            .zip(&state.pieces)
-            .map(|(&(start, end), p)| Span {
-                start,
-                end,
-                done: p.done,
-            })
-            .collect();
-        let record = Record {
-            len: self.len,
-            version: self.if_range.clone(),
-            spans,
-        };
-        sidecar::write(&self.record_at.0, &self.record_at.1, &record)
-    }
-
-    /// Takes the piece whose next missing byte is `from`, where the owner's response begins.
-    fn claim_at(&self, from: u64) -> usize {
-        let mut state = self.lock();
-        let i = self
-            .bounds
-            .iter()
-            .zip(&state.pieces)
-            .position(|(&(start, _), p)| start + p.done == from && p.claim == Claim::Free)
-            .expect("the response starts at a piece's first missing byte");
-        state.pieces[i].claim = Claim::Taken;
-        i
+        self.pieces.broken(why);
     }
 
     /// Offers the free pieces to as many idle workers as may fetch at once beside the owner;
@@ -474,50 +311,14 @@ impl Split {
         let Some(offers) = offers else {
             return;
         };
-        let free = self
-            .lock()
-            .pieces
-            .iter()
-            .filter(|p| p.claim == Claim::Free)
-            .count();
-        for _ in 0..free.min(self.at_once - 1) {
+        for _ in 0..self.pieces.free().min(self.pieces.at_once - 1) {
             let _ = offers.send(Arc::clone(self));
-        }
-    }
-
-    /// Takes a free piece that may be asked for now, unless the split is over or ranges are
-    /// not answered.
-    fn claim(&self, pick: Pick) -> Option<usize> {
-        let mut state = self.lock();
-        let i = self.ready(&state, pick)?;
-        state.pieces[i].claim = Claim::Taken;
-        Some(i)
-    }
-
-    fn ready(&self, state: &State, pick: Pick) -> Option<usize> {
-        if state.closed || state.end.is_some() || state.no_ranges {
-            return None;
-        }
-        let taken = state.pieces.iter().filter(|p| p.claim == Claim::Taken);
-        if taken.count() >= self.at_once {
-            return None;
-        }
-        let now = Instant::now();
-        let free = |i: &usize| {
-            let p = &state.pieces[*i];
-            p.claim == Claim::Free && p.not_before.is_none_or(|t| t <= now)
-        };
-        let mut all = 0..state.pieces.len();
-        match pick {
-            Pick::First => all.find(free),
-            Pick::Last => all.rev().find(free),
         }
     }
 
     /// Asks for what is missing of piece `i` (taken by the caller) and writes it.
     async fn fetch(&self, i: usize, worker: &Worker<'_>) {
-        let from = self.bounds[i].0 + self.lock().pieces[i].done;
-        let to = self.bounds[i].1 - 1;
+        let (from, to) = self.pieces.missing(i);
         worker.log(|| {
             format!(
                 "GET {} (bytes {from}-{to})",
@@ -527,7 +328,7 @@ impl Split {
         let limits = Limits::start(worker.policy);
         let ask = Ask {
             range: Some((from, Some(to))),
-            if_range: self.if_range.as_deref(),
+            if_range: self.pieces.version(),
             conditions: None,
         };
         let sent = self
@@ -541,7 +342,7 @@ impl Split {
                 Ok(()) => self.stream(i, &mut response, from, worker, &limits).await,
             },
         };
-        self.release(cur, result, worker);
+        self.give_back(cur, result, worker);
     }
 
     /// Waits for `fut` unless the split ends meanwhile: a helper waiting for a slow server's
@@ -551,7 +352,7 @@ impl Split {
         loop {
             match tokio::time::timeout(LOOK_EVERY, fut.as_mut()).await {
                 Ok(output) => return Some(output),
-                Err(_) if self.stopping.load(Ordering::Relaxed) => return None,
+                Err(_) if self.pieces.stopping() => return None,
                 Err(_) => {}
             }
         }
@@ -570,7 +371,7 @@ impl Split {
         }
         match status {
             StatusCode::PARTIAL_CONTENT => match content_range(response) {
-                Some(r) if r.total.is_some_and(|t| t != self.len) => Err(Stop::Changed(
+                Some(r) if r.total.is_some_and(|t| t != self.pieces.len) => Err(Stop::Changed(
                     "the file's length changed on the server while its ranges were fetched".into(),
                 )),
                 Some(r) if r.start == from && r.end.is_some_and(|end| end >= from) => Ok(()),
@@ -611,166 +412,45 @@ impl Split {
         };
         let received = body
             .receive(response, |chunk: &[u8]| {
-                self.write(&mut cur, &mut pos, chunk)
+                self.pieces.write(&mut cur, &mut pos, chunk)
             })
             .await;
-        let end = self.bounds[cur].1;
         let result = match received {
             Err(failure) => Err(Stop::Failed(failure)),
-            Ok(()) if pos == end => Ok(()),
-            Ok(()) if self.stopping.load(Ordering::Relaxed) => Err(Stop::Abandoned),
-            Ok(()) => Err(Stop::Failed(Failure::transient(anyhow!(
-                "truncated: the range ended at byte {pos}, before {end}"
-            )))),
+            Ok(()) => self.pieces.stopped_at(cur, pos),
         };
         (cur, result)
     }
 
-    /// Puts a piece of body at `pos`, moving `cur` on to the next piece at a piece's end when
-    /// that one is free and empty; stops at a piece someone else has.
-    fn write(&self, cur: &mut usize, pos: &mut u64, chunk: &[u8]) -> Result<(u64, Flow), Failure> {
-        if self.stopping.load(Ordering::Relaxed) {
-            return Ok((0, Flow::Stop));
-        }
-        let mut rest = chunk;
-        let mut kept = 0;
-        while !rest.is_empty() {
-            let end = self.bounds[*cur].1;
-            if *pos == end {
-                match self.step(*cur) {
-                    Some(next) => {
-                        *cur = next;
-                        continue;
-                    }
-                    None => return Ok((kept, Flow::Stop)),
-                }
-            }
-            let take = (end - *pos).min(rest.len() as u64);
-            let (now, later) = rest.split_at(take as usize);
-            self.file.write_all_at(now, *pos).map_err(|e| {
-                Failure::fatal(anyhow!(e).context(format!("cannot write {}", self.shown.display())))
-            })?;
-            // Counted only once on disk: the record never claims a byte that is not.
-            self.lock().pieces[*cur].done += take;
-            *pos += take;
-            kept += take;
-            rest = later;
-        }
-        Ok((kept, Flow::More))
-    }
-
-    /// Piece `cur` is whole; takes the next one if it is free and empty.
-    fn step(&self, cur: usize) -> Option<usize> {
-        let mut state = self.lock();
-        state.pieces[cur].claim = Claim::Whole;
-        let _ = self.save(&state);
-        let next = cur + 1;
-        let free = state.end.is_none()
-            && state
-                .pieces
-                .get(next)
-                .is_some_and(|p| p.claim == Claim::Free && p.done == 0);
-        if free {
-            state.pieces[next].claim = Claim::Taken;
-        }
-        drop(state);
-        self.changed.notify_all();
-        free.then_some(next)
-    }
-
-    /// Gives piece `i` back: whole, or to be asked for again (after a wait), or with the
-    /// split's end.
-    fn release(&self, i: usize, result: Result<(), Stop>, worker: &Worker<'_>) {
-        let mut state = self.lock();
-        let (start, end) = self.bounds[i];
-        let piece = &mut state.pieces[i];
-        piece.claim = if result.is_ok() {
-            Claim::Whole
-        } else {
-            Claim::Free
+    /// Gives piece `i` back to the table; a piece to be asked for again pauses its host when the
+    /// server asked for that (429, 503), and says so under `-v`.
+    fn give_back(&self, i: usize, result: Result<(), Stop>, worker: &Worker<'_>) {
+        let Some(retry) = self.pieces.release(i, result) else {
+            return;
         };
-        match result {
-            Ok(()) | Err(Stop::Abandoned) => {}
-            Err(Stop::WholeFile) => state.no_ranges = true,
-            Err(Stop::Changed(why)) => {
-                state.end.get_or_insert(End::Changed(why));
-            }
-            Err(Stop::Failed(failure))
-                if failure.retryable && !failure.interrupted && piece.failures < self.retries =>
-            {
-                piece.failures += 1;
-                let wait = failure.wait(piece.failures);
-                piece.not_before = Some(Instant::now() + wait);
-                if let Some(host) = &failure.busy_host {
-                    worker.throttle.pause_host(host, wait);
-                }
-                let failures = piece.failures;
-                worker.log(|| {
-                    format!(
-                        "retry {failures}/{} of bytes {start}-{} in {:.1}s: {:#}",
-                        self.retries,
-                        end - 1,
-                        wait.as_secs_f64(),
-                        failure.error
-                    )
-                });
-            }
-            Err(Stop::Failed(failure)) => {
-                let failure = failure.context(format!("bytes {start}-{} of the file", end - 1));
-                state.end.get_or_insert(End::Failed(failure));
-            }
+        if let Some(host) = &retry.failure.busy_host {
+            worker.throttle.pause_host(host, retry.wait);
         }
-        if state.end.is_some() {
-            self.stopping.store(true, Ordering::Relaxed);
-        }
-        let _ = self.save(&state);
-        drop(state);
-        self.changed.notify_all();
+        worker.log(|| {
+            format!(
+                "retry {}/{} of bytes {}-{} in {:.1}s: {:#}",
+                retry.failures,
+                retry.retries,
+                retry.first,
+                retry.last,
+                retry.wait.as_secs_f64(),
+                retry.failure.error
+            )
+        });
     }
 
-    /// The owner, once its own stream is over: fetches the free pieces nobody took, and waits
-    /// for the ones others have.
+    /// The owner, once its own stream is over: fetches the free pieces nobody took, waits for
+    /// the ones others have, and closes the split.
     async fn finish(&self, worker: &Worker<'_>) -> Finish {
-        loop {
-            let next = {
-                let mut state = self.lock();
-                loop {
-                    if interrupt::requested() && state.end.is_none() {
-                        state.end = Some(End::Failed(Failure::interrupted()));
-                        self.stopping.store(true, Ordering::Relaxed);
-                    }
-                    let taken = state.pieces.iter().any(|p| p.claim == Claim::Taken);
-                    let whole = state.pieces.iter().all(|p| p.claim == Claim::Whole);
-                    let over = state.end.is_some() || state.no_ranges;
-                    if whole || (over && !taken) || state.broken {
-                        break None;
-                    }
-                    if let Some(i) = self.ready(&state, Pick::First) {
-                        state.pieces[i].claim = Claim::Taken;
-                        break Some(i);
-                    }
-                    state = self
-                        .changed
-                        .wait_timeout(state, LOOK_EVERY)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
-            };
-            match next {
-                Some(i) => self.fetch(i, worker).await,
-                None => break,
-            }
+        while let Some(i) = self.pieces.next_for_owner() {
+            self.fetch(i, worker).await;
         }
-        let mut state = self.lock();
-        state.closed = true;
-        match state.end.take() {
-            Some(End::Changed(why)) => Finish::Changed(why),
-            Some(End::Failed(failure)) => Finish::Failed(failure),
-            None if state.no_ranges && state.pieces.iter().any(|p| p.claim != Claim::Whole) => {
-                Finish::OneStream
-            }
-            None => Finish::Whole,
-        }
+        self.pieces.close()
     }
 }
 

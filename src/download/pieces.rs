@@ -1,0 +1,437 @@
+//! The piece table of a split download: which bytes of `NAME.part` are on disk, which pieces are
+//! free, taken or whole, and how the split ends. The worker that has the entry and the idle ones
+//! that help share it under one lock; every change is recorded beside the `.part`
+//! (`sidecar.rs`). No network here: `split.rs` asks for the pieces.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+
+use super::at::Dir;
+use super::body::Flow;
+use super::retry::Failure;
+use super::sidecar::{self, Record, Span};
+use crate::config::Policy;
+use crate::interrupt;
+
+/// The longest a wait in a split goes without looking again at the pieces, Ctrl-C and retry
+/// times.
+pub const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// The pieces of one file, shared by its owner and the workers that help.
+pub struct Pieces {
+    /// The `.part`, for writes at offsets (its own descriptor, so it stays open for a helper
+    /// whatever the owner does).
+    file: File,
+    shown: PathBuf,
+    pub len: u64,
+    /// Each piece's bytes: `start..end`.
+    bounds: Vec<(u64, u64)>,
+    /// What ties the pieces to one version of the file (`If-Range`), as recorded.
+    version: Option<String>,
+    retries: u32,
+    /// `--split`: at most this many pieces are fetched at once.
+    pub at_once: usize,
+    /// Where the record goes: the `.part`'s directory and name.
+    record_at: (Dir, OsString),
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Set when the split has ended badly: every stream stops at its next piece of body.
+    stopping: AtomicBool,
+}
+
+struct State {
+    pieces: Vec<Piece>,
+    end: Option<End>,
+    /// A range was answered with the whole file: no more range requests.
+    no_ranges: bool,
+    /// A helper died (a bug): the pieces it had will never be given back.
+    broken: bool,
+    /// The owner is done with the split: a late helper (an old offer) takes nothing.
+    closed: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Piece {
+    /// Bytes of the piece on disk, from its start.
+    done: u64,
+    claim: Claim,
+    failures: u32,
+    /// A failed piece waits until then before it is asked for again.
+    not_before: Option<Instant>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    Free,
+    Taken,
+    Whole,
+}
+
+/// Why a split ended before its pieces were whole.
+enum End {
+    Changed(String),
+    Failed(Failure),
+}
+
+/// Why one stream into a piece stopped before the piece was whole.
+pub enum Stop {
+    Failed(Failure),
+    Changed(String),
+    /// A range was answered with the whole file.
+    WholeFile,
+    /// The split ended elsewhere; nothing wrong with this piece.
+    Abandoned,
+}
+
+/// How the split ended, for its owner.
+pub enum Finish {
+    Whole,
+    /// Ranges were answered with the whole file, and pieces are still missing.
+    OneStream,
+    Changed(String),
+    Failed(Failure),
+}
+
+/// Which free piece a worker takes: the owner the first (where its stream would go), a helper
+/// the last (as far as possible from the owner's stream, which runs on while it can).
+#[derive(Clone, Copy)]
+pub enum Pick {
+    First,
+    Last,
+}
+
+/// A failed piece (its bytes `first..=last`) that will be asked for again after `wait`.
+pub struct Retry {
+    pub failure: Failure,
+    pub failures: u32,
+    pub retries: u32,
+    pub wait: Duration,
+    pub first: u64,
+    pub last: u64,
+}
+
+impl Pieces {
+    /// The table of `record`'s pieces in `file` (the `.part` at `record_at`, shown as `shown`).
+    pub fn new(
+        file: File,
+        shown: PathBuf,
+        record: &Record,
+        policy: &Policy,
+        record_at: (Dir, OsString),
+    ) -> Pieces {
+        let pieces = record
+            .spans
+            .iter()
+            .map(|s| Piece {
+                done: s.done,
+                claim: if s.done == s.end - s.start {
+                    Claim::Whole
+                } else {
+                    Claim::Free
+                },
+                failures: 0,
+                not_before: None,
+            })
+            .collect();
+        Pieces {
+            file,
+            shown,
+            len: record.len,
+            bounds: record.spans.iter().map(|s| (s.start, s.end)).collect(),
+            version: record.version.clone(),
+            retries: policy.retries,
+            at_once: policy.split,
+            record_at,
+            state: Mutex::new(State {
+                pieces,
+                end: None,
+                no_ranges: false,
+                broken: false,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What ties a range to the version the pieces are of (`If-Range`), if anything does.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// How many pieces, and the size of the first.
+    pub fn shape(&self) -> (usize, u64) {
+        (self.bounds.len(), self.bounds[0].1 - self.bounds[0].0)
+    }
+
+    /// Writes the record of what is on disk now.
+    pub fn record(&self) -> io::Result<()> {
+        self.save(&self.lock())
+    }
+
+    fn save(&self, state: &State) -> io::Result<()> {
+        let spans = self
+            .bounds
+            .iter()
+            .zip(&state.pieces)
+            .map(|(&(start, end), p)| Span {
+                start,
+                end,
+                done: p.done,
+            })
+            .collect();
+        let record = Record {
+            len: self.len,
+            version: self.version.clone(),
+            spans,
+        };
+        sidecar::write(&self.record_at.0, &self.record_at.1, &record)
+    }
+
+    /// Whether the split has ended badly: streams stop.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Pieces nobody has taken yet.
+    pub fn free(&self) -> usize {
+        let state = self.lock();
+        state
+            .pieces
+            .iter()
+            .filter(|p| p.claim == Claim::Free)
+            .count()
+    }
+
+    /// The missing bytes of piece `i`: from its first missing byte to its last byte.
+    pub fn missing(&self, i: usize) -> (u64, u64) {
+        let (start, end) = self.bounds[i];
+        (start + self.lock().pieces[i].done, end - 1)
+    }
+
+    /// Takes the piece whose next missing byte is `from`, where the owner's response begins.
+    pub fn claim_at(&self, from: u64) -> usize {
+        let mut state = self.lock();
+        let i = self
+            .bounds
+            .iter()
+            .zip(&state.pieces)
+            .position(|(&(start, _), p)| start + p.done == from && p.claim == Claim::Free)
+            .expect("the response starts at a piece's first missing byte");
+        state.pieces[i].claim = Claim::Taken;
+        i
+    }
+
+    /// Takes a free piece that may be asked for now, unless the split is over, ranges are not
+    /// answered, or as many pieces as may be are being fetched.
+    pub fn claim(&self, pick: Pick) -> Option<usize> {
+        let mut state = self.lock();
+        let i = self.ready(&state, pick)?;
+        state.pieces[i].claim = Claim::Taken;
+        Some(i)
+    }
+
+    fn ready(&self, state: &State, pick: Pick) -> Option<usize> {
+        if state.closed || state.end.is_some() || state.no_ranges {
+            return None;
+        }
+        let taken = state.pieces.iter().filter(|p| p.claim == Claim::Taken);
+        if taken.count() >= self.at_once {
+            return None;
+        }
+        let now = Instant::now();
+        let free = |i: &usize| {
+            let p = &state.pieces[*i];
+            p.claim == Claim::Free && p.not_before.is_none_or(|t| t <= now)
+        };
+        let mut all = 0..state.pieces.len();
+        match pick {
+            Pick::First => all.find(free),
+            Pick::Last => all.rev().find(free),
+        }
+    }
+
+    /// Puts a piece of body at `pos`, moving `cur` on to the next piece at a piece's end when
+    /// that one is free and empty; stops at a piece someone else has.
+    pub fn write(
+        &self,
+        cur: &mut usize,
+        pos: &mut u64,
+        chunk: &[u8],
+    ) -> Result<(u64, Flow), Failure> {
+        if self.stopping() {
+            return Ok((0, Flow::Stop));
+        }
+        let mut rest = chunk;
+        let mut kept = 0;
+        while !rest.is_empty() {
+            let end = self.bounds[*cur].1;
+            if *pos == end {
+                match self.step(*cur) {
+                    Some(next) => {
+                        *cur = next;
+                        continue;
+                    }
+                    None => return Ok((kept, Flow::Stop)),
+                }
+            }
+            let take = (end - *pos).min(rest.len() as u64);
+            let (now, later) = rest.split_at(take as usize);
+            self.file.write_all_at(now, *pos).map_err(|e| {
+                Failure::fatal(anyhow!(e).context(format!("cannot write {}", self.shown.display())))
+            })?;
+            // Counted only once on disk: the record never claims a byte that is not.
+            self.lock().pieces[*cur].done += take;
+            *pos += take;
+            kept += take;
+            rest = later;
+        }
+        Ok((kept, Flow::More))
+    }
+
+    /// Piece `cur` is whole; takes the next one if it is free and empty.
+    fn step(&self, cur: usize) -> Option<usize> {
+        let mut state = self.lock();
+        state.pieces[cur].claim = Claim::Whole;
+        let _ = self.save(&state);
+        let next = cur + 1;
+        let free = state.end.is_none()
+            && state
+                .pieces
+                .get(next)
+                .is_some_and(|p| p.claim == Claim::Free && p.done == 0);
+        if free {
+            state.pieces[next].claim = Claim::Taken;
+        }
+        drop(state);
+        self.changed.notify_all();
+        free.then_some(next)
+    }
+
+    /// Where a stream into piece `cur` that stopped at `pos` leaves it.
+    pub fn stopped_at(&self, cur: usize, pos: u64) -> Result<(), Stop> {
+        let end = self.bounds[cur].1;
+        if pos == end {
+            Ok(())
+        } else if self.stopping() {
+            Err(Stop::Abandoned)
+        } else {
+            Err(Stop::Failed(Failure::transient(anyhow!(
+                "truncated: the range ended at byte {pos}, before {end}"
+            ))))
+        }
+    }
+
+    /// Gives piece `i` back: whole, or to be asked for again after a wait (returned), or with
+    /// the split's end.
+    pub fn release(&self, i: usize, result: Result<(), Stop>) -> Option<Retry> {
+        let mut state = self.lock();
+        let (start, end) = self.bounds[i];
+        let piece = &mut state.pieces[i];
+        piece.claim = if result.is_ok() {
+            Claim::Whole
+        } else {
+            Claim::Free
+        };
+        let mut retry = None;
+        match result {
+            Ok(()) | Err(Stop::Abandoned) => {}
+            Err(Stop::WholeFile) => state.no_ranges = true,
+            Err(Stop::Changed(why)) => {
+                state.end.get_or_insert(End::Changed(why));
+            }
+            Err(Stop::Failed(failure))
+                if failure.retryable && !failure.interrupted && piece.failures < self.retries =>
+            {
+                piece.failures += 1;
+                let wait = failure.wait(piece.failures);
+                piece.not_before = Some(Instant::now() + wait);
+                retry = Some(Retry {
+                    failure,
+                    failures: piece.failures,
+                    retries: self.retries,
+                    wait,
+                    first: start,
+                    last: end - 1,
+                });
+            }
+            Err(Stop::Failed(failure)) => {
+                let failure = failure.context(format!("bytes {start}-{} of the file", end - 1));
+                state.end.get_or_insert(End::Failed(failure));
+            }
+        }
+        if state.end.is_some() {
+            self.stopping.store(true, Ordering::Relaxed);
+        }
+        let _ = self.save(&state);
+        drop(state);
+        self.changed.notify_all();
+        retry
+    }
+
+    /// Ends the split after a helper panicked: its owner stops waiting and fails the entry.
+    pub fn broken(&self, why: String) {
+        let mut state = self.lock();
+        state.broken = true;
+        state
+            .end
+            .get_or_insert(End::Failed(Failure::fatal(anyhow!(why))));
+        self.stopping.store(true, Ordering::Relaxed);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// The owner, once its own stream is over: the next free piece for it to fetch, waiting
+    /// while others fetch theirs (and on Ctrl-C ending the split); `None` when nothing is left
+    /// for it to do.
+    pub fn next_for_owner(&self) -> Option<usize> {
+        let mut state = self.lock();
+        loop {
+            if interrupt::requested() && state.end.is_none() {
+                state.end = Some(End::Failed(Failure::interrupted()));
+                self.stopping.store(true, Ordering::Relaxed);
+            }
+            let taken = state.pieces.iter().any(|p| p.claim == Claim::Taken);
+            let whole = state.pieces.iter().all(|p| p.claim == Claim::Whole);
+            let over = state.end.is_some() || state.no_ranges;
+            if whole || (over && !taken) || state.broken {
+                return None;
+            }
+            if let Some(i) = self.ready(&state, Pick::First) {
+                state.pieces[i].claim = Claim::Taken;
+                return Some(i);
+            }
+            state = self
+                .changed
+                .wait_timeout(state, LOOK_EVERY)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Closes the split (a late helper takes nothing) and says how it ended.
+    pub fn close(&self) -> Finish {
+        let mut state = self.lock();
+        state.closed = true;
+        match state.end.take() {
+            Some(End::Changed(why)) => Finish::Changed(why),
+            Some(End::Failed(failure)) => Finish::Failed(failure),
+            None if state.no_ranges && state.pieces.iter().any(|p| p.claim != Claim::Whole) => {
+                Finish::OneStream
+            }
+            None => Finish::Whole,
+        }
+    }
+}
