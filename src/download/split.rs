@@ -195,7 +195,7 @@ async fn run(
         file,
         shown.clone(),
         &record,
-        worker.policy,
+        (worker.policy.retries, worker.policy.split),
         part.record_ranges(),
     );
     // Recorded before any byte lands at an offset: a `.part` with holes never stands alone.
