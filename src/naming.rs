@@ -17,7 +17,7 @@ pub const MAX_NAME: usize = 250;
 /// The suffix of the temporary file a download is streamed into.
 pub const PART_SUFFIX: &str = ".part";
 /// What a download keeps beside its target: the `.part`, and a split download's record of its
-/// ranges (`NAME.part.ranges`).
+/// ranges (`NAME.part.ranges`). Each begins with the one before it.
 const BESIDE: [&str; 2] = [PART_SUFFIX, ".part.ranges"];
 
 /// Name used when the URL has no usable path segment.
@@ -142,15 +142,19 @@ impl Namer {
             return true;
         }
         let s = path.as_os_str();
-        BESIDE.iter().any(|suffix| {
-            let mut beside = s.to_owned();
-            beside.push(suffix);
-            let stem = s.as_encoded_bytes().strip_suffix(suffix.as_bytes());
-            self.used.contains(Path::new(&beside))
-                || stem.is_some_and(|stem| {
+        let stem_used = |suffix: &str| {
+            s.as_encoded_bytes()
+                .strip_suffix(suffix.as_bytes())
+                .is_some_and(|stem| {
                     self.used
                         .contains(Path::new(&*String::from_utf8_lossy(stem)))
                 })
+        };
+        // `NAME.part`, then `NAME.part.ranges`, grown in one buffer.
+        let mut beside = s.to_owned();
+        BESIDE.iter().any(|suffix| {
+            beside.push(&suffix[beside.len() - s.len()..]);
+            self.used.contains(Path::new(&beside)) || stem_used(suffix)
         })
     }
 }

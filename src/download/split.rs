@@ -48,13 +48,16 @@ const MAX_PIECES: u64 = 1024;
 /// byte ranges and the file holds at least two pieces of `--split-min`. Up to four per range
 /// fetched at once, none smaller than `--split-min`.
 pub fn plan(policy: &Policy, response: &Response, len: Option<u64>) -> Option<Vec<Span>> {
+    if policy.split < 2 {
+        return None;
+    }
     let len = len?;
     let ranges = response
         .headers()
         .get(ACCEPT_RANGES)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|u| u.trim().eq_ignore_ascii_case("bytes")));
-    if policy.split < 2 || !ranges || response.status() != StatusCode::OK {
+    if !ranges || response.status() != StatusCode::OK {
         return None;
     }
     let most = (policy.split as u64).saturating_mul(PIECES_PER_RANGE);
