@@ -61,18 +61,19 @@ async fn attempt_once(
     let policy = worker.policy;
     let limits = Limits::start(policy);
     let conditions = spot.revalidate.as_ref();
+    let replace = spot.replace;
+    let split_job = || split::Job {
+        entry,
+        worker,
+        task,
+        limits: &limits,
+        replace,
+        offers,
+    };
     if policy.resume {
         match spot.ranges() {
             Found::Record(record) if !spot.one_stream => {
-                let job = split::Job {
-                    entry,
-                    worker,
-                    task,
-                    limits: &limits,
-                    replace: spot.replace,
-                    offers,
-                };
-                if let Some(ended) = split::resume(job, spot, record).await? {
+                if let Some(ended) = split::resume(split_job(), spot, record).await? {
                     return done(ended, spot);
                 }
             }
@@ -198,15 +199,7 @@ async fn attempt_once(
             version: stamp.if_range(),
             spans,
         };
-        let job = split::Job {
-            entry,
-            worker,
-            task,
-            limits: &limits,
-            replace: spot.replace,
-            offers,
-        };
-        let ended = split::download(job, part, response, record, stamp).await?;
+        let ended = split::download(split_job(), part, response, record, stamp).await?;
         return done(ended, spot);
     }
     let mut digest = Digest::for_entry(entry, policy.digest);

@@ -49,6 +49,13 @@ impl Origin {
     }
 }
 
+/// `-j 4 --split 4 --split-min 1M`, then `extra`.
+fn split4(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut args = vec!["-j", "4", "--split", "4", "--split-min", "1M"];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// The ranges asked for, in the order they were asked.
 fn ranges(server: &Server) -> Vec<(usize, Option<usize>)> {
     server.requests().iter().filter_map(byte_range).collect()
@@ -60,11 +67,7 @@ fn a_split_file_is_fetched_in_parallel_ranges_byte_for_byte() {
     let body = payload(8 * MIB, 1);
     let origin = Origin::new(body.clone(), 2 * MIB as u64);
     let server = origin.serve();
-    let (code, lines, stderr) = run(
-        dir.path(),
-        &[server.url("/big.iso")],
-        &["-j", "4", "--split", "4", "--split-min", "1M", "--json"],
-    );
+    let (code, lines, stderr) = run(dir.path(), &[server.url("/big.iso")], &split4(&["--json"]));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(std::fs::read(dir.path().join("out/big.iso")).unwrap(), body);
     let result = json(&lines[0]);
@@ -150,16 +153,7 @@ fn a_server_that_ignores_ranges_gets_one_stream() {
     let (code, lines, stderr) = run(
         dir.path(),
         &[server.url("/f.bin")],
-        &[
-            "-j",
-            "4",
-            "--split",
-            "4",
-            "--split-min",
-            "1M",
-            "--retries",
-            "0",
-        ],
+        &split4(&["--retries", "0"]),
     );
     assert_eq!(code, 0, "{stderr}\n{lines:?}");
     assert!(lines[0].starts_with("ok"), "{lines:?}");
@@ -186,11 +180,7 @@ fn a_range_that_fails_is_asked_for_again_from_where_it_stopped() {
         }
         reply.framing(Body::Paced(8 * MIB as u64))
     });
-    let (code, lines, stderr) = run(
-        dir.path(),
-        &[server.url("/f.bin")],
-        &["-j", "4", "--split", "4", "--split-min", "1M", "-v"],
-    );
+    let (code, lines, stderr) = run(dir.path(), &[server.url("/f.bin")], &split4(&["-v"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(lines[0].starts_with("ok"));
     assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
@@ -230,11 +220,7 @@ fn a_file_that_changes_while_its_ranges_come_starts_over() {
         }
         reply
     });
-    let (code, lines, stderr) = run(
-        dir.path(),
-        &[server.url("/f.bin")],
-        &["-j", "4", "--split", "4", "--split-min", "1M", "-v"],
-    );
+    let (code, lines, stderr) = run(dir.path(), &[server.url("/f.bin")], &split4(&["-v"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(lines[0].starts_with("ok"), "{lines:?}");
     assert_eq!(
@@ -260,16 +246,7 @@ fn per_host_counts_every_range() {
     let (code, _, stderr) = run(
         dir.path(),
         &[server.url("/f.bin")],
-        &[
-            "-j",
-            "4",
-            "--split",
-            "4",
-            "--split-min",
-            "1M",
-            "--per-host",
-            "2",
-        ],
+        &split4(&["--per-host", "2"]),
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
@@ -284,7 +261,7 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
     let origin = Origin::new(body.clone(), 256 * 1024);
     let server = origin.serve();
     write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
-    let args = ["-j", "4", "--split", "4", "--split-min", "1M", "-c"];
+    let args = split4(&["-c"]);
     let child = spawn_run(dir.path(), &args);
     let record = dir.path().join("out/f.bin.part.ranges");
     wait_for(&record);
@@ -315,7 +292,7 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
     // A dry run counts what the record says is there, not the length of the file with holes.
     let plan = fetchpool(dir.path())
         .args(["urls.txt", "-o", "out", "--dry-run", "--json"])
-        .args(args)
+        .args(&args)
         .output()
         .unwrap();
     let plan = json(&crate::support::lines(&plan.stdout)[0]);
@@ -328,7 +305,7 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
     let before = server.request_count();
     let out = fetchpool(dir.path())
         .args(["urls.txt", "-o", "out"])
-        .args(args)
+        .args(&args)
         .output()
         .unwrap();
     assert!(
@@ -392,16 +369,7 @@ fn ranges_answered_with_the_whole_file_after_the_first_stream_stopped_start_one_
     let (code, lines, stderr) = run(
         dir.path(),
         &[server.url("/f.bin")],
-        &[
-            "-j",
-            "4",
-            "--split",
-            "4",
-            "--split-min",
-            "1M",
-            "--retries",
-            "0",
-        ],
+        &split4(&["--retries", "0"]),
     );
     assert_eq!(code, 0, "{stderr}");
     assert!(lines[0].starts_with("ok"), "{lines:?}");
@@ -423,11 +391,7 @@ fn update_fetches_a_changed_file_in_ranges_and_replaces_it() {
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("f.bin"), "an older version").unwrap();
-    let (code, lines, stderr) = run(
-        dir.path(),
-        &[server.url("/f.bin")],
-        &["-j", "4", "--split", "4", "--split-min", "1M", "--update"],
-    );
+    let (code, lines, stderr) = run(dir.path(), &[server.url("/f.bin")], &split4(&["--update"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(lines[0].starts_with("ok"), "{lines:?}");
     assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
@@ -441,10 +405,7 @@ fn ctrl_c_without_continue_leaves_no_part_and_no_record() {
     let dir = tempfile::tempdir().unwrap();
     let server = Origin::new(payload(4 * MIB, 12), 256 * 1024).serve();
     write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
-    let child = spawn_run(
-        dir.path(),
-        &["-j", "4", "--split", "4", "--split-min", "1M"],
-    );
+    let child = spawn_run(dir.path(), &split4(&[]));
     wait_for(&dir.path().join("out/f.bin.part.ranges"));
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (out, _) = interrupt_and_wait(child);
@@ -472,16 +433,7 @@ fn a_range_that_keeps_failing_fails_the_entry_and_nothing_is_placed() {
     let (code, lines, stderr) = run(
         dir.path(),
         &[server.url("/f.bin")],
-        &[
-            "-j",
-            "4",
-            "--split",
-            "4",
-            "--split-min",
-            "1M",
-            "--retries",
-            "1",
-        ],
+        &split4(&["--retries", "1"]),
     );
     assert_eq!(code, 1, "{stderr}");
     assert!(
