@@ -1,0 +1,150 @@
+//! Scheduling: a bounded crossbeam channel feeding N named worker threads (or, with `--serial`,
+//! the calling thread alone), each with its own download engine, and the collector that hands
+//! outcomes to the report in list order as soon as every earlier entry is reported
+//! (`collector.rs`). Idle workers take pieces of split downloads before new entries (`jobs.rs`);
+//! `--per-host` keeps each host's share (`slots.rs`).
+//!
+//! Ctrl-C needs nothing here but to stop handing out work: running downloads end at once by
+//! themselves, and every entry not started, queued or still in the list, is reported so.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use crossbeam_channel::Sender;
+
+mod collector;
+mod jobs;
+mod slots;
+
+use collector::Collector;
+use jobs::{Job, Jobs, Work};
+use slots::HostSlots;
+
+use crate::config::{Config, Mode};
+use crate::download::{Engine, Shared};
+use crate::list::{Entries, Entry};
+use crate::outcome::Summary;
+use crate::progress::Progress;
+use crate::report::Reporter;
+
+/// Entries waiting in the channel per worker: enough that a worker never waits for the reader,
+/// small enough that a huge list is not held in memory.
+const QUEUE_PER_WORKER: usize = 2;
+
+/// Runs every entry of the list, handing each outcome to `reporter` in list order; returns the
+/// run's summary once the report is finished.
+pub fn run(
+    entries: Entries,
+    config: &Config,
+    progress: &Progress,
+    reporter: Reporter,
+) -> anyhow::Result<Summary> {
+    let mut shared = Shared::new(&config.download, progress, config.limit_rate)?;
+    let collector = Collector::new(config, progress, reporter);
+    if let Some(total) = entries.total() {
+        progress.set_total(total);
+    }
+    let started = Instant::now();
+    match config.mode {
+        Mode::Serial => {
+            let engine = Engine::new(&shared, "serial".into())?;
+            // After Ctrl-C the rest of the list is still read and reported, as not-started.
+            for item in entries {
+                if let Some(entry) = collector.admit(item) {
+                    collector.push(collector.run_one(&engine, &entry));
+                }
+            }
+            progress.list_read();
+        }
+        Mode::Pool(workers) => {
+            // Every engine is built before any download starts, so a failure to build one is a
+            // fatal error of the run rather than a worker that is silently missing.
+            let offers = shared.take_offers();
+            let shared = shared;
+            let engines = (1..=workers.get())
+                .map(|i| Engine::new(&shared, format!("worker-{i}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let slots = config.per_host.map(|n| HostSlots::new(n.get()));
+            let (tx, rx) = crossbeam_channel::bounded(workers.get() * QUEUE_PER_WORKER);
+            let running = AtomicUsize::new(0);
+            let jobs = Jobs {
+                entries: rx,
+                // Counted only where pieces may be offered: a shared counter every worker bumps
+                // for every file costs a many-small-files run for nothing.
+                running: offers.is_some().then_some(&running),
+                offers,
+            };
+            thread::scope(|scope| {
+                run_pool(
+                    scope,
+                    entries,
+                    engines,
+                    (tx, jobs),
+                    slots.as_ref(),
+                    &collector,
+                )
+            })?;
+        }
+    }
+    Ok(collector.finish(started))
+}
+
+fn run_pool<'scope, 'env, 'run: 'env>(
+    scope: &'scope thread::Scope<'scope, 'env>,
+    entries: Entries,
+    engines: Vec<Engine<'env>>,
+    (tx, jobs): (Sender<Entry>, Jobs<'env>),
+    slots: Option<&'env HostSlots>,
+    collector: &'env Collector<'run>,
+) -> anyhow::Result<()> {
+    let running = jobs.running;
+    for engine in engines {
+        let jobs = jobs.clone();
+        thread::Builder::new()
+            .name(engine.name().to_string())
+            .spawn_scoped(scope, move || {
+                let work = Work {
+                    engine: &engine,
+                    collector,
+                    running,
+                };
+                match slots {
+                    Some(slots) => slots.work(&jobs, &work),
+                    None => {
+                        while let Some(job) = jobs.next() {
+                            match job {
+                                Job::Entry(entry) => work.run(&entry),
+                                Job::Help(split) => work.help(&split),
+                            }
+                        }
+                        while let Some(split) = jobs.after_list() {
+                            work.help(&split);
+                        }
+                    }
+                }
+            })
+            .context("cannot start a worker thread")?;
+    }
+    drop(jobs);
+    // This thread is the dispatcher: entries go out as lines arrive, so downloads start before a
+    // slow producer on stdin has finished. Once the run stops (Ctrl-C, --fail-fast), `admit`
+    // reports the rest of the list as not-started rather than sending it.
+    for item in entries {
+        if let Some(entry) = collector.admit(item) {
+            if let Some(running) = running {
+                running.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Err(unsent) = tx.send(entry) {
+                // Only if every worker is gone; report rather than lose the entry.
+                if let Some(running) = running {
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }
+                collector.push(collector.not_started(&unsent.0));
+            }
+        }
+    }
+    collector.progress.list_read();
+    Ok(())
+}
