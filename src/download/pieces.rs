@@ -24,6 +24,33 @@ use crate::interrupt;
 /// times.
 pub const LOOK_EVERY: Duration = Duration::from_millis(100);
 
+/// Pieces per range fetched at once: more pieces than connections let a fast connection take
+/// more of the file than a slow one, and a piece that fails costs less.
+const PIECES_PER_RANGE: u64 = 4;
+/// The most pieces a file is cut into.
+const MAX_PIECES: u64 = 1024;
+
+/// A file of `len` bytes cut for `at_once` ranges at a time: up to four pieces per range,
+/// none smaller than `min`; `None` when it does not make two.
+pub fn cut(len: u64, at_once: usize, min: u64) -> Option<Vec<Span>> {
+    let most = (at_once as u64).saturating_mul(PIECES_PER_RANGE);
+    let count = (len / min).min(most).min(MAX_PIECES);
+    (count >= 2).then(|| spans(len, count))
+}
+
+/// `len` bytes cut into `count` pieces of nearly equal size.
+fn spans(len: u64, count: u64) -> Vec<Span> {
+    let size = len.div_ceil(count);
+    (0..count)
+        .map(|i| Span {
+            start: i * size,
+            end: ((i + 1) * size).min(len),
+            done: 0,
+        })
+        .filter(|s| s.start < s.end)
+        .collect()
+}
+
 /// The pieces of one file, shared by its owner and the workers that help.
 pub struct Pieces {
     /// The `.part`, for writes at offsets (its own descriptor, so it stays open for a helper

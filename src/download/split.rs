@@ -22,7 +22,7 @@ use reqwest::{Response, StatusCode, Url};
 use super::body::{Body, Saved};
 use super::limits::Limits;
 use super::part::PartFile;
-use super::pieces::{Finish, LOOK_EVERY, Pick, Pieces, Stop};
+use super::pieces::{self, Finish, LOOK_EVERY, Pick, Pieces, Stop};
 use super::place::Spot;
 use super::request::{self, Ask, content_range};
 use super::retry::Failure;
@@ -38,15 +38,8 @@ use crate::redact::redact_url;
 /// How idle workers hear of pieces to take: one message per piece offered.
 pub type Offers = crossbeam_channel::Sender<Arc<Split>>;
 
-/// Pieces per range fetched at once: more pieces than connections let a fast connection take
-/// more of the file than a slow one, and a piece that fails costs less.
-const PIECES_PER_RANGE: u64 = 4;
-/// The most pieces a file is cut into.
-const MAX_PIECES: u64 = 1024;
-
 /// The pieces of a response's file, when `--split` applies to it: the server says it takes
-/// byte ranges and the file holds at least two pieces of `--split-min`. Up to four per range
-/// fetched at once, none smaller than `--split-min`.
+/// byte ranges, and the file is long enough to cut (`pieces::cut`).
 pub fn plan(policy: &Policy, response: &Response, len: Option<u64>) -> Option<Vec<Span>> {
     if policy.split < 2 {
         return None;
@@ -60,22 +53,7 @@ pub fn plan(policy: &Policy, response: &Response, len: Option<u64>) -> Option<Ve
     if !ranges || response.status() != StatusCode::OK {
         return None;
     }
-    let most = (policy.split as u64).saturating_mul(PIECES_PER_RANGE);
-    let count = (len / policy.split_min).min(most).min(MAX_PIECES);
-    (count >= 2).then(|| spans(len, count))
-}
-
-/// `len` bytes cut into `count` pieces of nearly equal size.
-fn spans(len: u64, count: u64) -> Vec<Span> {
-    let size = len.div_ceil(count);
-    (0..count)
-        .map(|i| Span {
-            start: i * size,
-            end: ((i + 1) * size).min(len),
-            done: 0,
-        })
-        .filter(|s| s.start < s.end)
-        .collect()
+    pieces::cut(len, policy.split, policy.split_min)
 }
 
 /// One attempt's side of a split download.
@@ -454,26 +432,5 @@ impl Split {
             self.fetch(i, worker).await;
         }
         self.pieces.close()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pieces_cover_the_file_in_order() {
-        for (len, count) in [(100, 2), (101, 8), (8, 8), (64 << 20, 8), (17, 3)] {
-            let spans = spans(len, count);
-            assert!(spans.len() as u64 <= count);
-            assert_eq!(spans[0].start, 0);
-            assert_eq!(spans.last().unwrap().end, len);
-            for pair in spans.windows(2) {
-                assert_eq!(pair[0].end, pair[1].start);
-            }
-            let sizes: Vec<u64> = spans.iter().map(|s| s.end - s.start).collect();
-            let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
-            assert!(max - min <= count, "{len}/{count}: {sizes:?}");
-        }
     }
 }

@@ -88,3 +88,31 @@ fn a_failed_piece_keeps_its_bytes_and_waits_before_it_is_asked_for_again() {
     assert!(t.stopping());
     assert_eq!(t.claim(Pick::Last), None);
 }
+
+#[test]
+fn pieces_cover_the_file_in_order() {
+    for (len, count) in [(100, 2), (101, 8), (8, 8), (64 << 20, 8), (17, 3)] {
+        let spans = spans(len, count);
+        assert!(spans.len() as u64 <= count);
+        assert_eq!(spans[0].start, 0);
+        assert_eq!(spans.last().unwrap().end, len);
+        for pair in spans.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+        }
+        let sizes: Vec<u64> = spans.iter().map(|s| s.end - s.start).collect();
+        let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(max - min <= count, "{len}/{count}: {sizes:?}");
+    }
+}
+
+#[test]
+fn a_file_is_cut_in_up_to_four_pieces_per_range_none_below_the_minimum() {
+    const M: u64 = 1 << 20;
+    let count = |len, at_once, min| cut(len, at_once, min).map(|s| s.len());
+    assert_eq!(count(64 * M, 8, 2 * M), Some(32));
+    assert_eq!(count(8 * M, 4, M), Some(8), "none below 1 MiB");
+    assert_eq!(count(1 << 40, 8, 2 * M), Some(32), "four per range");
+    assert_eq!(count(3 * M, 8, 2 * M), None, "not two pieces of 2 MiB");
+    assert_eq!(count(4 * M, 8, 2 * M), Some(2));
+    assert_eq!(count(1 << 40, 1000, 1), Some(1024), "at most 1024");
+}
