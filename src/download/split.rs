@@ -5,7 +5,7 @@
 //! taken it, and offers the pieces to the pool: an idle worker takes the last free piece and
 //! asks for it with a Range tied to the version (`If-Range`). Every piece is written at its
 //! offset into `NAME.part`, and what is on disk is recorded beside it (`sidecar.rs`) for
-//! `--continue`. A piece that fails goes back, to be asked for again from where it stopped; a
+//! `--continue`; the table of pieces is `pieces.rs`. A piece that fails goes back, to be asked for again from where it stopped; a
 //! server that answers a range with the whole file ends the split (the download goes on as one
 //! stream); a file that changes on the server ends it too (the download starts over). Only when
 //! every piece is whole is the file verified and placed: never a file with a hole in it.

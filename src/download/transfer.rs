@@ -1,7 +1,8 @@
 //! One attempt at one entry: the request, then the body into `NAME.part` under its limits (idle,
 //! `--min-speed`, `--max-time`, `--max-size`, `size=`, the bandwidth cap), resuming with a Range
-//! where `--continue` has bytes to build on; then the file is verified and put in place. Nothing
-//! is created before the server has said 2xx.
+//! where `--continue` has bytes to build on; then the file is verified and put in place. A large
+//! file whose server takes ranges is handed to `split.rs` instead (and a split `.part` is resumed
+//! there). Nothing is created before the server has said 2xx.
 
 use std::io::Write;
 
