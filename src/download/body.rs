@@ -53,6 +53,7 @@ impl Body<'_> {
         mut sink: impl Sink,
     ) -> Result<(), Failure> {
         let policy = self.worker.policy;
+        let _stream = self.counter.stream();
         let mut received: u64 = 0;
         let mut window_start = Instant::now();
         let mut window_bytes: u64 = 0;

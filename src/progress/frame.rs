@@ -39,6 +39,8 @@ pub struct TaskView {
     pub len: Option<u64>,
     pub pos: u64,
     pub rate: f64,
+    /// Connections receiving it (`--split`); shown when more than one.
+    pub streams: u64,
 }
 
 impl Snapshot {
@@ -179,6 +181,10 @@ fn total_line(s: &Snapshot, width: usize, color: bool, tick: usize) -> String {
 /// `  worker-3  big-file…name.iso  [=====>     ]  45%  1.4 MiB/3.0 MiB  2.0 MiB/s`
 fn task_line(t: &TaskView, width: usize, color: bool) -> String {
     let head = format!("  {:<9} ", t.worker);
+    let streams = match t.streams {
+        0 | 1 => String::new(),
+        n => format!("×{n} "),
+    };
     let rate = format!("{:>11}", human_rate(t.rate));
     let (percent, sizes, fraction) = match t.len {
         Some(len) if len > 0 => {
@@ -197,7 +203,7 @@ fn task_line(t: &TaskView, width: usize, color: bool) -> String {
     };
     // Wide: name, bar, percent, sizes, rate. Narrower: the bar goes, then the sizes.
     for (bar_width, with_sizes) in [(20, true), (10, true), (0, true), (0, false)] {
-        let mut right = String::new();
+        let mut right = streams.clone();
         if bar_width > 0 {
             match fraction {
                 Some(f) => right.push_str(&format!("[{}] ", bar(f, bar_width, color))),

@@ -83,6 +83,8 @@ struct TaskState {
     pos: AtomicU64,
     /// Bytes received by this download, every attempt.
     received: AtomicU64,
+    /// Connections receiving it now (more than one when `--split` fetches its ranges).
+    streams: AtomicU64,
 }
 
 /// One running download's share of the display.
@@ -167,6 +169,7 @@ impl Progress {
             len: AtomicU64::new(UNKNOWN),
             pos: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            streams: AtomicU64::new(0),
         });
         if let Some(running) = &mut running {
             running.tasks.push(Arc::clone(&state));
@@ -256,11 +259,26 @@ impl Task<'_> {
 pub struct Counter(Arc<TaskState>);
 
 impl Counter {
+    /// A connection starts receiving this download; it counts until the guard is dropped.
+    pub fn stream(&self) -> Stream<'_> {
+        self.0.streams.fetch_add(1, Ordering::Relaxed);
+        Stream(self)
+    }
+
     /// `received` more bytes arrived, of which `kept` are now on disk (a range cut at its end
     /// keeps less than it received).
     pub fn advance(&self, kept: u64, received: u64) {
         self.0.pos.fetch_add(kept, Ordering::Relaxed);
         self.0.received.fetch_add(received, Ordering::Relaxed);
+    }
+}
+
+/// One connection receiving a download, for as long as it lives.
+pub struct Stream<'a>(&'a Counter);
+
+impl Drop for Stream<'_> {
+    fn drop(&mut self) {
+        self.0.0.streams.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -346,6 +364,7 @@ impl Shared {
                 len,
                 pos,
                 rate: window.rate(now, received),
+                streams: task.streams.load(Ordering::Relaxed),
             });
         }
         rates

@@ -9,6 +9,7 @@ fn task(name: &str, len: Option<u64>, pos: u64) -> TaskView {
         len,
         pos,
         rate: 2.0 * 1024.0 * 1024.0,
+        streams: 1,
     }
 }
 
@@ -184,4 +185,17 @@ fn windows_measure_recent_rates() {
         rate = w.rate(start + Duration::from_millis(100 * i), count);
     }
     assert!((rate - 1.25 * 1048576.0).abs() < 0.1 * 1048576.0, "{rate}");
+}
+
+#[test]
+fn a_split_download_shows_how_many_connections_feed_it() {
+    let mut t = task("big.iso", Some(64 << 20), 32 << 20);
+    assert!(!task_line(&t, 120, false).contains('×'));
+    t.streams = 8;
+    let line = task_line(&t, 120, false);
+    assert!(line.contains("×8 ["), "{line}");
+    assert!(measure_text_width(&line) <= 120, "{line}");
+    // Narrow: the count stays with the percentage.
+    let line = task_line(&t, 40, false);
+    assert!(line.contains("×8"), "{line}");
 }
