@@ -511,3 +511,38 @@ fn a_split_part_whose_record_is_gone_is_not_appended_to() {
     // Fetched whole, not from byte 4 MiB on (which a 416 would have called complete).
     assert_eq!(server.requests()[0].header("range"), None);
 }
+
+#[test]
+fn a_split_behind_a_redirect_asks_every_range_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 16);
+    let origin = Origin::new(body.clone(), 16 * MIB as u64);
+    let served = origin.clone();
+    let server = Server::start(move |req| match req.path() {
+        "/latest" => Reply::status(302).header("Location", "/f-1.2.bin"),
+        _ => served.reply(req),
+    });
+    let (code, lines, stderr) = run(dir.path(), &[server.url("/latest")], &split4(&[]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(lines[0].starts_with("ok"), "{lines:?}");
+    // Named after the listed URL, as every download is.
+    assert_eq!(std::fs::read(dir.path().join("out/latest")).unwrap(), body);
+    let requests = server.requests();
+    let ranged: Vec<_> = requests
+        .iter()
+        .filter(|r| byte_range(r).is_some())
+        .collect();
+    let through = |path| ranged.iter().filter(|r| r.path() == path).count();
+    assert!(through("/f-1.2.bin") >= 1, "{requests:?}");
+    assert_eq!(
+        through("/latest"),
+        through("/f-1.2.bin"),
+        "each range: the redirect, then the file: {requests:?}"
+    );
+    assert!(
+        ranged
+            .iter()
+            .all(|r| r.header("if-range") == Some("\"v1\"")),
+        "If-Range on every hop"
+    );
+}
