@@ -179,7 +179,7 @@ pub struct Cli {
     ///
     /// Only for a server that answers with `Accept-Ranges: bytes` and a length of at least two
     /// --split-min pieces. Each range is written at its offset into NAME.part; the file is
-    /// verified and placed whole. Workers busy with files of their own never take ranges, so a
+    /// verified and placed whole. A worker takes the list's next file before any range, so a
     /// long list still runs one file per worker.
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_count)]
     pub split: NonZeroUsize,

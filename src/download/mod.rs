@@ -8,6 +8,7 @@
 //! file at the target name, and the `.part` it created is removed (kept for `--continue`).
 
 mod at;
+mod board;
 mod body;
 mod limits;
 mod part;
@@ -23,13 +24,11 @@ mod validators;
 mod verify;
 mod worker;
 
-use std::sync::Arc;
 use std::time::Instant;
-
-use crossbeam_channel::Receiver;
 
 use anyhow::Context as _;
 
+pub use board::Board;
 use limits::Limits;
 use retry::Failure;
 pub use split::Split;
@@ -51,8 +50,8 @@ pub struct Shared<'a> {
     throttle: Throttle,
     tls: rustls::ClientConfig,
     root: at::Dir,
-    /// `--split`: pieces of files offered to idle workers (the receiving end is the pool's).
-    offers: Option<(split::Offers, Receiver<Arc<Split>>)>,
+    /// `--split` in a pool: where split downloads show their pieces to idle workers.
+    board: Option<Board<Split>>,
 }
 
 impl<'a> Shared<'a> {
@@ -68,19 +67,21 @@ impl<'a> Shared<'a> {
             throttle: Throttle::new(limit_rate),
             tls: request::tls_config(&policy.tls)?,
             root: root::open_root(&policy.output_dir)?,
-            offers: None,
+            board: None,
         })
     }
 
-    /// Lets split downloads offer their pieces to idle workers, who take them from the
-    /// returned end. Without it (`--serial`), the owner fetches every piece itself.
-    pub fn take_offers(&mut self) -> Option<Receiver<Arc<Split>>> {
-        if self.policy.split < 2 {
-            return None;
+    /// Lets split downloads show their pieces to the `workers` of a pool, who look on the
+    /// board when idle. Without it (`--serial`), the owner fetches every piece itself.
+    pub fn with_board(&mut self, workers: usize) {
+        if self.policy.split >= 2 {
+            self.board = Some(Board::new(workers));
         }
-        let (tx, rx) = crossbeam_channel::unbounded();
-        self.offers = Some((tx, rx.clone()));
-        Some(rx)
+    }
+
+    /// The board idle workers look on, when pieces may be shown there.
+    pub fn board(&self) -> Option<&Board<Split>> {
+        self.board.as_ref()
     }
 }
 
@@ -130,8 +131,8 @@ impl<'a> Engine<'a> {
 
     /// Downloads `entry` on the calling thread.
     pub fn fetch(&self, entry: &Entry) -> Outcome {
-        let offers = self.shared.offers.as_ref().map(|(tx, _)| tx);
-        self.runtime.block_on(fetch(entry, &self.worker(), offers))
+        let board = self.shared.board.as_ref();
+        self.runtime.block_on(fetch(entry, &self.worker(), board))
     }
 
     /// Fetches pieces of another worker's split download on the calling thread, while there
@@ -197,7 +198,7 @@ fn existing(
     Ok((spot.check_existing(entry, policy)?, spot))
 }
 
-async fn fetch(entry: &Entry, worker: &Worker<'_>, offers: Option<&split::Offers>) -> Outcome {
+async fn fetch(entry: &Entry, worker: &Worker<'_>, board: Option<&Board<Split>>) -> Outcome {
     let started = Instant::now();
     let policy = worker.policy;
     let output_dir = policy.output_dir.as_path();
@@ -245,7 +246,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>, offers: Option<&split::Offers
             n => worker.log(|| format!("GET {} (attempt {n})", url())),
         }
         task.restart();
-        match transfer::attempt(entry, worker, &mut spot, &task, offers).await {
+        match transfer::attempt(entry, worker, &mut spot, &task, board).await {
             Ok(saved) => break Ok(saved),
             Err(failure) if failure.retryable && attempts <= policy.retries => {
                 let wait = failure.wait(attempts);

@@ -270,6 +270,11 @@ impl Pieces {
         Some(i)
     }
 
+    /// Whether a helper could take a piece now.
+    pub fn takeable(&self) -> bool {
+        self.ready(&self.lock(), Pick::Last).is_some()
+    }
+
     fn ready(&self, state: &State, pick: Pick) -> Option<usize> {
         if state.closed || state.end.is_some() || state.no_ranges {
             return None;

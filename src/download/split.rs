@@ -2,13 +2,14 @@
 //!
 //! The worker that has the entry (its owner) cuts the file into pieces, keeps streaming its
 //! first response into the first piece, and on into the next for as long as nobody else has
-//! taken it, and offers the pieces to the pool: an idle worker takes the last free piece and
-//! asks for it with a Range tied to the version (`If-Range`). Every piece is written at its
-//! offset into `NAME.part`, and what is on disk is recorded beside it (`sidecar.rs`) for
-//! `--continue`; the table of pieces is `pieces.rs`. A piece that fails goes back, to be asked for again from where it stopped; a
-//! server that answers a range with the whole file ends the split (the download goes on as one
-//! stream); a file that changes on the server ends it too (the download starts over). Only when
-//! every piece is whole is the file verified and placed: never a file with a hole in it.
+//! taken it, and posts the split on the board (`board.rs`): a worker the list has nothing for
+//! takes the last free piece and asks for it with a Range tied to the version (`If-Range`).
+//! Every piece is written at its offset into `NAME.part`, and what is on disk is recorded
+//! beside it (`sidecar.rs`) for `--continue`; the table of pieces is `pieces.rs`. A piece that
+//! fails goes back, to be asked for again from where it stopped; a server that answers a range
+//! with the whole file ends the split (the download goes on as one stream); a file that changes
+//! on the server ends it too (the download starts over). Only when every piece is whole is the
+//! file verified and placed: never a file with a hole in it.
 
 use std::future::Future;
 use std::io::Seek as _;
@@ -19,6 +20,7 @@ use anyhow::{Context as _, anyhow};
 use reqwest::header::ACCEPT_RANGES;
 use reqwest::{Response, StatusCode, Url};
 
+use super::board::{Board, Wanted};
 use super::body::{Body, Saved};
 use super::limits::Limits;
 use super::part::PartFile;
@@ -34,9 +36,6 @@ use crate::config::Policy;
 use crate::list::{Entry, to_hex};
 use crate::progress::{Counter, Task};
 use crate::redact::redact_url;
-
-/// How idle workers hear of pieces to take: one message per piece offered.
-pub type Offers = crossbeam_channel::Sender<Arc<Split>>;
 
 /// The pieces of a response's file, when `--split` applies to it: the server says it takes
 /// byte ranges, and the file is long enough to cut (`pieces::cut`).
@@ -64,8 +63,8 @@ pub struct Job<'a> {
     pub limits: &'a Limits,
     /// The finished file replaces what is at the target (`--overwrite`, `--update`).
     pub replace: bool,
-    /// Where pieces are offered to idle workers; `None` when nobody would take them.
-    pub offers: Option<&'a Offers>,
+    /// Where pieces are shown to idle workers; `None` when nobody would take them.
+    pub board: Option<&'a Board<Split>>,
 }
 
 /// How a split download ended, when it did not fail.
@@ -200,13 +199,17 @@ async fn run(
             split.pieces.at_once
         )
     });
-    split.offer(job.offers);
+    // Shown to idle workers until the split is over.
+    let wake = split.pieces.free().min(split.pieces.at_once - 1);
+    let posted = job.board.map(|board| board.post(&split, wake));
     let (cur, streamed) = split
         .stream(first, &mut response, from, worker, job.limits)
         .await;
     drop(response);
     split.give_back(cur, streamed, worker);
-    match split.finish(worker).await {
+    let finish = split.finish(worker).await;
+    drop(posted);
+    match finish {
         Finish::Whole => {}
         Finish::OneStream => {
             part.keep = false;
@@ -275,6 +278,12 @@ pub struct Split {
     pieces: Pieces,
 }
 
+impl Wanted for Split {
+    fn wants_help(&self) -> bool {
+        self.pieces.takeable()
+    }
+}
+
 impl Split {
     /// The URL whose host the ranges are asked of (`--per-host` counts them).
     pub fn url(&self) -> &Url {
@@ -284,17 +293,6 @@ impl Split {
     /// Ends the split after a helper panicked: its owner stops waiting and fails the entry.
     pub fn broken(&self, why: String) {
         self.pieces.broken(why);
-    }
-
-    /// Offers the free pieces to as many idle workers as may fetch at once beside the owner;
-    /// each takes piece after piece until none is left to take.
-    fn offer(self: &Arc<Self>, offers: Option<&Offers>) {
-        let Some(offers) = offers else {
-            return;
-        };
-        for _ in 0..self.pieces.free().min(self.pieces.at_once - 1) {
-            let _ = offers.send(Arc::clone(self));
-        }
     }
 
     /// Asks for what is missing of piece `i` (taken by the caller) and writes it.

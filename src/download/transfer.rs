@@ -9,13 +9,14 @@ use std::io::Write;
 use anyhow::{Context as _, anyhow};
 use reqwest::StatusCode;
 
+use super::board::Board;
 use super::body::{Body, Flow, Saved};
 use super::limits::Limits;
 use super::place::Spot;
 use super::request::{self, Ask, ContentRange, content_range};
 use super::retry::Failure;
 use super::sidecar::{Found, Record};
-use super::split::{self, Offers};
+use super::split::{self, Split};
 use super::validators::Stamp;
 use super::verify::{self, Digest};
 use super::worker::Worker;
@@ -35,19 +36,19 @@ pub enum Done {
 
 /// Downloads `entry` to `target` once; a split download whose ranges the server turns out to
 /// ignore goes on at once as one stream, within the same attempt.
-/// `offers` is where a split download offers its pieces to idle workers.
+/// `board` is where a split download shows its pieces to idle workers.
 pub async fn attempt(
     entry: &Entry,
     worker: &Worker<'_>,
     spot: &mut Spot,
     task: &Task<'_>,
-    offers: Option<&Offers>,
+    board: Option<&Board<Split>>,
 ) -> Result<Done, Failure> {
     let split_allowed = !spot.one_stream;
-    let result = attempt_once(entry, worker, spot, task, offers).await;
+    let result = attempt_once(entry, worker, spot, task, board).await;
     if result.is_err() && split_allowed && spot.one_stream {
         task.restart();
-        return attempt_once(entry, worker, spot, task, offers).await;
+        return attempt_once(entry, worker, spot, task, board).await;
     }
     result
 }
@@ -57,7 +58,7 @@ async fn attempt_once(
     worker: &Worker<'_>,
     spot: &mut Spot,
     task: &Task<'_>,
-    offers: Option<&Offers>,
+    board: Option<&Board<Split>>,
 ) -> Result<Done, Failure> {
     let policy = worker.policy;
     let limits = Limits::start(policy);
@@ -69,7 +70,7 @@ async fn attempt_once(
         task,
         limits: &limits,
         replace,
-        offers,
+        board,
     };
     if policy.resume {
         match spot.ranges() {

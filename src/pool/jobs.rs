@@ -1,15 +1,15 @@
-//! What an idle worker does next: a piece of another worker's split download if one is
-//! offered, else the next entry of the list; and the worker's means to do either.
+//! What a worker does next: the next entry of the list, or, when there is none for it (it is
+//! idle), a piece of another worker's split download; and the worker's means to do either.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::collector::Collector;
-use crate::download::{Engine, Split};
+use crate::download::{Board, Engine, Split};
 use crate::list::Entry;
 
 /// What an idle worker does next.
@@ -21,45 +21,54 @@ pub enum Job {
     Help(Arc<Split>),
 }
 
-/// Where idle workers find work: pieces of running split downloads first, then the list.
+/// Where workers find work: the list first, and when it has nothing for them, the pieces that
+/// running split downloads show on the board.
 #[derive(Clone)]
 pub struct Jobs<'a> {
     pub entries: Receiver<Entry>,
-    /// `--split` in a pool: pieces offered by the downloads running.
-    pub offers: Option<Receiver<Arc<Split>>>,
+    /// `--split` in a pool: where split downloads show their pieces.
+    pub board: Option<&'a Board<Split>>,
     /// Entries sent to the workers and not yet finished: while there are any, a piece may still
-    /// be offered. Kept only when pieces are.
+    /// be shown. Kept only with a board.
     pub running: Option<&'a AtomicUsize>,
 }
 
 impl Jobs<'_> {
-    /// Waits for the next job; `None` once the list is done (pieces may still be offered: see
-    /// [`Jobs::after_list`]).
+    /// Waits for the next job: an entry if one is waiting, else a piece of a split download;
+    /// `None` once the list is done (pieces may still be shown: see [`Jobs::after_list`]).
     pub fn next(&self) -> Option<Job> {
-        let Some(offers) = &self.offers else {
+        let Some(board) = self.board else {
             return self.entries.recv().ok().map(Job::Entry);
         };
-        if let Ok(split) = offers.try_recv() {
-            return Some(Job::Help(split));
-        }
-        crossbeam_channel::select! {
-            recv(offers) -> split => split.ok().map(Job::Help),
-            recv(self.entries) -> entry => entry.ok().map(Job::Entry),
+        loop {
+            match self.entries.try_recv() {
+                Ok(entry) => return Some(Job::Entry(entry)),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            // Idle: the list has nothing for this worker right now.
+            if let Some(split) = board.pick() {
+                return Some(Job::Help(split));
+            }
+            crossbeam_channel::select! {
+                recv(self.entries) -> entry => return entry.ok().map(Job::Entry),
+                recv(board.bell()) -> _ => {}
+            }
         }
     }
 
-    /// Once the list is done: waits for a piece offered by the downloads still running; `None`
-    /// when none is left that could offer one.
+    /// Once the list is done: waits for a piece shown by the downloads still running; `None`
+    /// when none is left that could show one.
     pub fn after_list(&self) -> Option<Arc<Split>> {
-        let offers = self.offers.as_ref()?;
+        let board = self.board?;
         loop {
-            match offers.recv_timeout(IDLE_LOOK) {
-                Ok(split) => return Some(split),
-                Err(_) if self.running.is_none_or(|r| r.load(Ordering::SeqCst) == 0) => {
-                    return None;
-                }
-                Err(_) => {}
+            if let Some(split) = board.pick() {
+                return Some(split);
             }
+            if self.running.is_none_or(|r| r.load(Ordering::SeqCst) == 0) {
+                return None;
+            }
+            let _ = board.bell().recv_timeout(IDLE_LOOK);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Scheduling: a bounded crossbeam channel feeding N named worker threads (or, with `--serial`,
 //! the calling thread alone), each with its own download engine, and the collector that hands
 //! outcomes to the report in list order as soon as every earlier entry is reported
-//! (`collector.rs`). Idle workers take pieces of split downloads before new entries (`jobs.rs`);
+//! (`collector.rs`). A worker the list has nothing for takes pieces of split downloads (`jobs.rs`);
 //! `--per-host` keeps each host's share (`slots.rs`).
 //!
 //! Ctrl-C needs nothing here but to stop handing out work: running downloads end at once by
@@ -59,10 +59,10 @@ pub fn run(
             progress.list_read();
         }
         Mode::Pool(workers) => {
+            shared.with_board(workers.get());
+            let shared = shared;
             // Every engine is built before any download starts, so a failure to build one is a
             // fatal error of the run rather than a worker that is silently missing.
-            let offers = shared.take_offers();
-            let shared = shared;
             let engines = (1..=workers.get())
                 .map(|i| Engine::new(&shared, format!("worker-{i}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
@@ -71,10 +71,10 @@ pub fn run(
             let running = AtomicUsize::new(0);
             let jobs = Jobs {
                 entries: rx,
-                // Counted only where pieces may be offered: a shared counter every worker bumps
+                // Counted only where pieces may be shown: a shared counter every worker bumps
                 // for every file costs a many-small-files run for nothing.
-                running: offers.is_some().then_some(&running),
-                offers,
+                running: shared.board().is_some().then_some(&running),
+                board: shared.board(),
             };
             thread::scope(|scope| {
                 run_pool(

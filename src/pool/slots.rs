@@ -102,12 +102,16 @@ impl HostSlots {
     }
 
     /// Fetches pieces of `split` if its host has a slot free; a piece for a host at its limit
-    /// is left to the worker that has the entry.
+    /// is left to the worker that has the entry (this one waits a moment for a slot before it
+    /// looks again, rather than pick the same split over and over).
     fn help(&self, split: &Split, work: &Work) {
         let host = host_key(split.url());
         if self.try_take(&host) {
             work.help(split);
             self.give_back(&host);
+        } else {
+            let state = self.lock();
+            let _ = self.freed.wait_timeout(state, Duration::from_millis(50));
         }
     }
 

@@ -110,33 +110,51 @@ fn a_split_file_is_fetched_in_parallel_ranges_byte_for_byte() {
 }
 
 #[test]
-fn workers_busy_with_files_of_their_own_take_no_ranges() {
+fn workers_take_the_next_file_before_any_range() {
     let dir = tempfile::tempdir().unwrap();
-    let bodies: Vec<Vec<u8>> = (0..2).map(|i| payload(4 * MIB, 10 + i)).collect();
+    // Two workers, three files; b takes twice as long as a. When a is done, its worker takes c,
+    // the list's next file, not a piece of b: ranges are for workers with nothing else to do.
+    let bodies: Vec<Vec<u8>> = [2, 4, 2]
+        .iter()
+        .enumerate()
+        .map(|(i, mib)| payload(mib * MIB, 10 + i as u64))
+        .collect();
     let served = bodies.clone();
-    // Fast enough that neither worker is idle while the other still has pieces to give.
     let server = Server::start(move |req| {
-        let i = if req.path() == "/a.bin" { 0 } else { 1 };
-        Reply::ranged(req, &served[i]).header("Accept-Ranges", "bytes")
+        let i = match req.path() {
+            "/a.bin" => 0,
+            "/b.bin" => 1,
+            _ => 2,
+        };
+        Reply::ranged(req, &served[i])
+            .header("Accept-Ranges", "bytes")
+            .framing(Body::Paced(2 * MIB as u64))
     });
+    let urls = ["/a.bin", "/b.bin", "/c.bin"].map(|p| server.url(p));
     let (code, lines, stderr) = run(
         dir.path(),
-        &[server.url("/a.bin"), server.url("/b.bin")],
+        &urls,
         &["-j", "2", "--split", "4", "--split-min", "1M"],
     );
     assert_eq!(code, 0, "{stderr}");
-    assert!(lines[0].starts_with("ok") && lines[0].ends_with("out/a.bin"));
-    assert!(lines[1].starts_with("ok") && lines[1].ends_with("out/b.bin"));
-    assert_eq!(lines.len(), 2, "one line per entry: {lines:?}");
-    for (name, body) in ["a.bin", "b.bin"].iter().zip(&bodies) {
+    assert_eq!(lines.len(), 3, "one line per entry: {lines:?}");
+    for ((line, name), body) in lines.iter().zip(["a.bin", "b.bin", "c.bin"]).zip(&bodies) {
+        assert!(
+            line.starts_with("ok") && line.ends_with(&format!("out/{name}")),
+            "{line}"
+        );
         assert_eq!(
             &std::fs::read(dir.path().join("out").join(name)).unwrap(),
             body
         );
     }
-    // Both files were started before any range was asked for.
     let requests = server.requests();
-    assert!(requests[..2].iter().all(|r| r.header("range").is_none()));
+    let plain: Vec<&str> = requests[..3].iter().map(|r| r.path()).collect();
+    assert!(
+        requests[..3].iter().all(|r| r.header("range").is_none()),
+        "the three files first, then ranges: {requests:?}"
+    );
+    assert_eq!(plain.last(), Some(&"/c.bin"));
 }
 
 #[test]
