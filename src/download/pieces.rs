@@ -80,7 +80,7 @@ struct State {
     no_ranges: bool,
     /// A helper died (a bug): the pieces it had will never be given back.
     broken: bool,
-    /// The owner is done with the split: a late helper (an old offer) takes nothing.
+    /// The owner is done with the split: a helper that comes late takes nothing.
     closed: bool,
 }
 
