@@ -1,7 +1,7 @@
 //! Where split downloads show idle workers that they have pieces to take: the splits running,
 //! held weakly (a finished one costs nothing and holds no file open), and a bell that wakes idle
 //! workers, bounded by the number of workers (ringing a full bell changes nothing: that many
-//! will look anyway). Workers busy with entries of their own never look, so offers cannot pile
+//! will look anyway). Workers busy with entries of their own never look, and nothing piles
 //! up behind a long list.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};

@@ -153,7 +153,8 @@ pub async fn resume(
 }
 
 /// The owner's part: stream `response` (whose body starts at byte `from`) into its pieces,
-/// offer the rest, fetch what nobody took, wait for the others, then verify and place.
+/// post the split for idle workers, fetch what nobody took, wait for the others, then verify
+/// and place.
 async fn run(
     job: Job<'_>,
     mut part: PartFile,
