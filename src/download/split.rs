@@ -12,7 +12,6 @@
 //! file verified and placed: never a file with a hole in it.
 
 use std::future::Future;
-use std::io::Seek as _;
 use std::pin::pin;
 use std::sync::Arc;
 
@@ -236,15 +235,9 @@ async fn run(
             shown.display()
         )));
     }
-    let mut digest = Digest::for_entry(job.entry, worker.policy.digest);
-    if digest.is_on() {
-        part.file
-            .rewind()
-            .and_then(|()| digest.read_file(&mut part.file))
-            .with_context(|| format!("cannot read {}", shown.display()))
-            .map_err(fatal)?;
-    }
-    let digest = digest.finish();
+    let digest = Digest::of_file(job.entry, worker.policy.digest, &mut part.file)
+        .with_context(|| format!("cannot read {}", shown.display()))
+        .map_err(fatal)?;
     verify::check(job.entry, len, digest.as_ref()).map_err(|e| {
         part.keep = false;
         fatal(e)

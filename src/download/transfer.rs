@@ -325,14 +325,9 @@ fn finish_complete_part(
     len: u64,
 ) -> Result<Saved, Failure> {
     let mut part = spot.reopen_part(true, true).map_err(Failure::fatal)?;
-    let mut digest = Digest::for_entry(entry, policy.digest);
-    if digest.is_on() {
-        digest
-            .read_file(&mut part.file)
-            .with_context(|| format!("cannot read {}", part.path.display()))
-            .map_err(Failure::fatal)?;
-    }
-    let digest = digest.finish();
+    let digest = Digest::of_file(entry, policy.digest, &mut part.file)
+        .with_context(|| format!("cannot read {}", part.path.display()))
+        .map_err(Failure::fatal)?;
     if let Err(e) = verify::check(entry, len, digest.as_ref()) {
         part.keep = false;
         return Err(Failure::fatal(e));

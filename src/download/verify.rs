@@ -3,7 +3,7 @@
 //! GiB that a text-mode run without `sha256=` has no reader for.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek as _};
 
 use anyhow::bail;
 use sha2::{Digest as _, Sha256};
@@ -40,6 +40,17 @@ impl Digest {
             out.copy_from_slice(&hasher.finalize());
             out
         })
+    }
+
+    /// The SHA-256 of all of `file` (a file whole on disk) for `entry`, when the report shows
+    /// it (`report`) or the list checks it; `None` when nothing asks for it.
+    pub fn of_file(entry: &Entry, report: bool, file: &mut File) -> io::Result<Option<[u8; 32]>> {
+        let mut digest = Digest::for_entry(entry, report);
+        if digest.is_on() {
+            file.rewind()?;
+            digest.read_file(file)?;
+        }
+        Ok(digest.finish())
     }
 
     /// Feeds the rest of `file` in; returns how many bytes it read. Stops on Ctrl-C.
@@ -94,12 +105,10 @@ pub fn existing_mismatch(
     {
         return Ok(Some(format!("has {len} bytes, not size={size}")));
     }
-    if entry.options.sha256.is_some() {
-        let mut digest = Digest::for_entry(entry, true);
-        digest.read_file(&mut open()?)?;
-        if digest.finish() != entry.options.sha256 {
-            return Ok(Some("its sha256 does not match".into()));
-        }
+    if entry.options.sha256.is_some()
+        && Digest::of_file(entry, true, &mut open()?)? != entry.options.sha256
+    {
+        return Ok(Some("its sha256 does not match".into()));
     }
     Ok(None)
 }
