@@ -8,7 +8,6 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -69,8 +68,6 @@ pub struct Pieces {
     record_at: (Dir, OsString),
     state: Mutex<State>,
     changed: Condvar,
-    /// Set when the split has ended badly: every stream stops at its next piece of body.
-    stopping: AtomicBool,
 }
 
 struct State {
@@ -185,7 +182,6 @@ impl Pieces {
                 closed: false,
             }),
             changed: Condvar::new(),
-            stopping: AtomicBool::new(false),
         }
     }
 
@@ -227,9 +223,11 @@ impl Pieces {
         sidecar::write(&self.record_at.0, &self.record_at.1, &record)
     }
 
-    /// Whether the split has ended badly: streams stop.
+    /// Whether the split has ended (badly, or its owner closed it): every stream stops at its
+    /// next piece of body.
     pub fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
+        let state = self.lock();
+        state.end.is_some() || state.closed
     }
 
     /// Pieces nobody has taken yet.
@@ -404,9 +402,6 @@ impl Pieces {
                 state.end.get_or_insert(End::Failed(failure));
             }
         }
-        if state.end.is_some() {
-            self.stopping.store(true, Ordering::Relaxed);
-        }
         let _ = self.save(&state);
         drop(state);
         self.changed.notify_all();
@@ -420,7 +415,6 @@ impl Pieces {
         state
             .end
             .get_or_insert(End::Failed(Failure::fatal(anyhow!(why))));
-        self.stopping.store(true, Ordering::Relaxed);
         drop(state);
         self.changed.notify_all();
     }
@@ -433,7 +427,6 @@ impl Pieces {
         loop {
             if interrupt::requested() && state.end.is_none() {
                 state.end = Some(End::Failed(Failure::interrupted()));
-                self.stopping.store(true, Ordering::Relaxed);
             }
             let taken = state.pieces.iter().any(|p| p.claim == Claim::Taken);
             let whole = state.pieces.iter().all(|p| p.claim == Claim::Whole);
