@@ -18,7 +18,9 @@ pub const MAX_NAME: usize = 250;
 pub const PART_SUFFIX: &str = ".part";
 /// What a download keeps beside its target: the `.part`, and a split download's record of its
 /// ranges (`NAME.part.ranges`). Each begins with the one before it.
-const BESIDE: [&str; 2] = [PART_SUFFIX, ".part.ranges"];
+const BESIDE: [&str; 2] = [PART_SUFFIX, RANGES_SUFFIX];
+/// A split download's record of its ranges, beside its `.part`.
+pub const RANGES_SUFFIX: &str = ".part.ranges";
 
 /// Name used when the URL has no usable path segment.
 const DEFAULT_NAME: &str = "index.html";

@@ -27,6 +27,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::at::Dir;
+use crate::naming::{PART_SUFFIX, RANGES_SUFFIX};
 
 const MAGIC: &str = "fetchpool-ranges 1";
 /// A record is a few hundred bytes; a file past this is not one.
@@ -113,9 +114,10 @@ impl Record {
     }
 }
 
+/// `NAME.part.ranges`, beside `NAME.part`.
 fn name(part: &OsStr) -> OsString {
     let mut name = part.to_os_string();
-    name.push(".ranges");
+    name.push(&RANGES_SUFFIX[PART_SUFFIX.len()..]);
     name
 }
 
