@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::list::Shard;
 use crate::units::parse_size;
 
 /// Three real uses, for `--help` and the man page: what it does, and the command.
@@ -273,19 +274,6 @@ pub enum Generate {
     CompleteZsh,
     CompleteFish,
     CompletePowershell,
-}
-
-/// `--shard K/N`: this process handles index i when i % n == k.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub k: usize,
-    pub n: usize,
-}
-
-impl Shard {
-    pub fn includes(self, index: usize) -> bool {
-        index % self.n == self.k
-    }
 }
 
 /// When progress is drawn on stderr.

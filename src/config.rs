@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::cli::{Cli, ProgressWhen, Shard};
+use crate::cli::{Cli, ProgressWhen};
+use crate::list::{ListSource, Shard, Sources};
 use crate::netrc::Netrc;
 use crate::progress::ProgressStyle;
 
@@ -18,34 +19,6 @@ pub enum Mode {
     Pool(NonZeroUsize),
     /// One entry at a time on the calling thread.
     Serial,
-}
-
-/// Where the list comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListSource {
-    Stdin,
-    File(PathBuf),
-}
-
-impl ListSource {
-    /// The list's file name, without its directory (`stdin` for `-`): the JUnit suite's name.
-    pub fn file_name(&self) -> String {
-        match self {
-            ListSource::Stdin => "stdin".to_string(),
-            ListSource::File(p) => p.file_name().map_or_else(
-                || p.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
-        }
-    }
-
-    /// The name used in `LIST:LINE` messages.
-    pub fn display_name(&self) -> String {
-        match self {
-            ListSource::Stdin => "<stdin>".to_string(),
-            ListSource::File(p) => p.display().to_string(),
-        }
-    }
 }
 
 /// The settings every download follows: what a download reads, and all it reads, of the
@@ -207,6 +180,15 @@ impl Config {
             shard: cli.shard,
             download,
         })
+    }
+
+    /// What the list stage reads, and how.
+    pub fn sources(&self) -> Sources<'_> {
+        Sources {
+            list: &self.list,
+            shard: self.shard,
+            count: self.progress != ProgressStyle::Hidden,
+        }
     }
 
     /// Worker count for the summary and the JSON report (1 in serial mode).

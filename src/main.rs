@@ -7,6 +7,7 @@
 mod cli;
 mod config;
 mod download;
+mod entry;
 mod exit_code;
 mod generate;
 mod interrupt;
@@ -54,7 +55,7 @@ fn run() -> anyhow::Result<ExitCode> {
         };
     }
     let config = Config::from_cli(cli)?;
-    let entries = list::open(&config)?;
+    let entries = list::open(&config.sources())?;
     if config.dry_run {
         let planner = download::Planner::new(&config.download)?;
         let failing = report::plan(entries, &config, |entry| planner.intent(entry));

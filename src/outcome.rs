@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::list::{BadLine, Entry};
+use crate::entry::{BadLine, Entry};
 use crate::redact::redact_url;
 
 /// What a run would do with an entry, as `--dry-run` tells it.

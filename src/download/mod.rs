@@ -35,8 +35,8 @@ pub use split::Split;
 use worker::Worker;
 
 use crate::config::Policy;
+use crate::entry::Entry;
 use crate::interrupt;
-use crate::list::Entry;
 use crate::outcome::{Ending, Intent, Outcome, shown_path};
 use crate::progress::Progress;
 use crate::redact::redact_url;

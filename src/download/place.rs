@@ -20,7 +20,7 @@ use super::sidecar;
 use super::validators::Validators;
 use super::verify;
 use crate::config::Policy;
-use crate::list::Entry;
+use crate::entry::Entry;
 use crate::naming::PART_SUFFIX;
 
 /// What to do about the target before any request is made.

@@ -18,7 +18,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::config::{Policy, TlsSettings};
-use crate::list::Entry;
+use crate::entry::Entry;
 use crate::netrc::Credentials;
 use crate::redact::redact_url;
 

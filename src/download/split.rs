@@ -32,7 +32,7 @@ use super::validators::Stamp;
 use super::verify::{self, Digest};
 use super::worker::Worker;
 use crate::config::Policy;
-use crate::list::{Entry, to_hex};
+use crate::entry::{Entry, to_hex};
 use crate::progress::{Counter, Task};
 use crate::redact::redact_url;
 

@@ -8,8 +8,8 @@ use std::io::{self, Read, Seek as _};
 use anyhow::bail;
 use sha2::{Digest as _, Sha256};
 
+use crate::entry::{Entry, to_hex};
 use crate::interrupt;
-use crate::list::{Entry, to_hex};
 
 /// Bytes read per call when hashing a file already on disk.
 const READ_BUF: usize = 256 * 1024;

@@ -4,85 +4,22 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::PathBuf;
 
 use anyhow::Context;
 use crossbeam_channel::Receiver;
-use reqwest::Url;
 
-use crate::cli::Shard;
-use crate::config::{Config, ListSource};
+use crate::entry::{BadLine, Entry, Item};
 use crate::interrupt;
 use crate::naming::{self, Namer};
-use crate::progress::ProgressStyle;
 use crate::redact::redact_text;
 
 mod parse;
 #[cfg(test)]
 mod properties;
+mod source;
 
-pub use parse::{Options, to_hex};
 use parse::{is_blank_or_comment, parse_line};
-
-/// One downloadable line of the list.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// 0-based position among entries (comments and blank lines do not count).
-    pub index: usize,
-    /// 0-based position among the items this run handles: the report's order. Equal to
-    /// `index` unless `--shard` leaves entries out.
-    pub seq: usize,
-    /// 1-based line in LIST.
-    pub line: usize,
-    pub url: Url,
-    /// Target path relative to the output directory, unique within the run.
-    pub target: PathBuf,
-    pub options: Options,
-}
-
-impl Entry {
-    /// The entry as a line of a list, for `--failed-out`: the full URL (credentials included:
-    /// the file is for re-running) and the options, with `out=` set to the target this run chose
-    /// so a re-run writes to the same place. A target containing whitespace cannot be written as
-    /// `out=`; it is left to the URL, which names it the same way unless it was suffixed.
-    pub fn list_line(&self) -> String {
-        let mut line = self.url.as_str().to_string();
-        let target = self.target.to_string_lossy();
-        if !target.contains(char::is_whitespace) {
-            line.push_str(" out=");
-            line.push_str(&target);
-        }
-        if let Some(size) = self.options.size {
-            line.push_str(&format!(" size={size}"));
-        }
-        if let Some(sha) = &self.options.sha256 {
-            line.push_str(" sha256=");
-            line.push_str(&to_hex(sha));
-        }
-        line
-    }
-}
-
-/// A line that is not a valid entry. It still has an index: it is reported at its place.
-#[derive(Debug, Clone)]
-pub struct BadLine {
-    pub index: usize,
-    pub seq: usize,
-    pub line: usize,
-    /// The line's first field with any credentials hidden: safe to print as the report's `url`.
-    pub text: String,
-    /// `LIST:LINE: reason`.
-    pub error: String,
-    /// The line as it was (trimmed), for `--failed-out`.
-    pub raw: String,
-}
-
-/// What one line of the list yields.
-#[derive(Debug, Clone)]
-pub enum Item {
-    Entry(Entry),
-    Bad(BadLine),
-}
+pub use source::{ListSource, Shard, Sources};
 
 /// The list as an iterator of items, read lazily.
 pub struct Entries {
@@ -113,9 +50,9 @@ enum Source {
 const PIPED_LINES: usize = 1024;
 
 /// Opens LIST (a file or stdin). Failing to open it is fatal: nothing has been downloaded yet.
-pub fn open(config: &Config) -> anyhow::Result<Entries> {
+pub fn open(sources: &Sources) -> anyhow::Result<Entries> {
     let mut total = None;
-    let (reader, regular): (Box<dyn Read + Send>, bool) = match &config.list {
+    let (reader, regular): (Box<dyn Read + Send>, bool) = match sources.list {
         ListSource::Stdin => (Box::new(io::stdin()), false),
         ListSource::File(path) => {
             let file =
@@ -125,11 +62,10 @@ pub fn open(config: &Config) -> anyhow::Result<Entries> {
                 anyhow::bail!("cannot read {}: it is a directory", path.display());
             }
             let regular = meta.is_ok_and(|m| m.is_file());
-            if regular && config.progress != ProgressStyle::Hidden {
-                // One quick read, so progress can say "12/2040 files" from the start; not made
-                // when no progress is shown.
+            if regular && sources.count {
+                // One quick read, so progress can say "12/2040 files" from the start.
                 total = File::open(path).ok().and_then(|f| {
-                    count_items(BufReader::with_capacity(64 * 1024, f), config.shard)
+                    count_items(BufReader::with_capacity(64 * 1024, f), sources.shard)
                 });
             }
             (Box::new(file), regular)
@@ -141,8 +77,8 @@ pub fn open(config: &Config) -> anyhow::Result<Entries> {
     } else {
         Source::Piped(spawn_reader(reader)?)
     };
-    let mut entries = Entries::from_source(source, config.list.display_name());
-    entries.shard = config.shard;
+    let mut entries = Entries::from_source(source, sources.list.display_name());
+    entries.shard = sources.shard;
     entries.total = total;
     Ok(entries)
 }

@@ -8,8 +8,8 @@ use std::path::Component;
 
 use proptest::prelude::*;
 
+use super::Shard;
 use super::{Entries, Item, count_items};
-use crate::cli::Shard;
 use crate::naming::{MAX_NAME, PART_SUFFIX};
 
 /// Reads `list` and checks every entry's target.

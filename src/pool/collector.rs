@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::download::Engine;
+use crate::entry::{Entry, Item};
 use crate::interrupt;
-use crate::list::{Entry, Item};
 use crate::outcome::{Outcome, Status, Summary};
 use crate::progress::Progress;
 use crate::report::Reporter;

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::collector::Collector;
 use crate::download::{Board, Engine, Split};
-use crate::list::Entry;
+use crate::entry::Entry;
 
 /// What an idle worker does next.
 // Moved once per entry, as the channel moves an Entry anyway; boxing would allocate per file.

@@ -24,7 +24,8 @@ use slots::HostSlots;
 
 use crate::config::{Config, Mode};
 use crate::download::{Engine, Shared};
-use crate::list::{Entries, Entry};
+use crate::entry::Entry;
+use crate::list::Entries;
 use crate::outcome::Summary;
 use crate::progress::Progress;
 use crate::report::Reporter;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::jobs::{Job, Jobs, Work};
 use crate::download::Split;
-use crate::list::Entry;
+use crate::entry::Entry;
 use crate::throttle::host_key;
 
 /// Entries a worker may hold back while their host is at its `--per-host` limit, at most: past

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::config::{Config, Mode};
-use crate::list::{Entries, Entry, Item};
+use crate::entry::{Entry, Item};
+use crate::list::Entries;
 use crate::outcome::{Intent, Outcome, Status, Summary, Tally, shown_path};
 use crate::progress::Progress;
 use crate::redact::redact_url;
