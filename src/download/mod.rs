@@ -7,17 +7,11 @@
 //! A failure is data (an [`Outcome`] that ended `Failed`), never a panic; no failure leaves a
 //! file at the target name, and the `.part` it created is removed (kept for `--continue`).
 
-mod at;
-mod board;
 mod body;
+mod disk;
 mod limits;
-mod part;
-mod pieces;
-mod place;
 mod request;
 mod retry;
-mod root;
-mod sidecar;
 mod split;
 mod transfer;
 mod validators;
@@ -28,10 +22,10 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-pub use board::Board;
+use disk::{at, place, record, root};
 use limits::Limits;
 use retry::Failure;
-pub use split::Split;
+pub use split::{Board, Split};
 use worker::Worker;
 
 use crate::config::Policy;
@@ -167,9 +161,9 @@ impl<'a> Planner<'a> {
             Ok((place::Existing::Absent, spot)) if self.policy.resume => {
                 // A split download's `.part` has holes: only its record says what is there.
                 let from = match spot.ranges() {
-                    sidecar::Found::Record(record) => Some(record.done()),
-                    sidecar::Found::Unusable => None,
-                    sidecar::Found::None => spot.resumable_len(),
+                    record::Found::Record(record) => Some(record.done()),
+                    record::Found::Unusable => None,
+                    record::Found::None => spot.resumable_len(),
                 };
                 match from {
                     Some(from) if from > 0 => Intent::Resume { from },

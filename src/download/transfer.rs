@@ -1,7 +1,7 @@
 //! One attempt at one entry: the request, then the body into `NAME.part` under its limits (idle,
 //! `--min-speed`, `--max-time`, `--max-size`, `size=`, the bandwidth cap), resuming with a Range
 //! where `--continue` has bytes to build on; then the file is verified and put in place. A large
-//! file whose server takes ranges is handed to `split.rs` instead (and a split `.part` is resumed
+//! file whose server takes ranges is handed to `split/` instead (and a split `.part` is resumed
 //! there). Nothing is created before the server has said 2xx.
 
 use std::io::Write;
@@ -9,14 +9,13 @@ use std::io::Write;
 use anyhow::{Context as _, anyhow};
 use reqwest::StatusCode;
 
-use super::board::Board;
 use super::body::{Body, Flow, Saved};
+use super::disk::place::Spot;
+use super::disk::record::{Found, Record};
 use super::limits::Limits;
-use super::place::Spot;
 use super::request::{self, Ask, ContentRange, content_range};
 use super::retry::Failure;
-use super::sidecar::{Found, Record};
-use super::split::{self, Split};
+use super::split::{self, Board, Split};
 use super::validators::Stamp;
 use super::verify::{self, Digest};
 use super::worker::Worker;

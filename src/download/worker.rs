@@ -1,7 +1,7 @@
 //! One worker as its downloads see it: the run's policy and the services every worker shares,
 //! with the worker's own client and name.
 
-use super::at::Dir;
+use super::disk::at::Dir;
 use crate::config::Policy;
 use crate::progress::Progress;
 use crate::throttle::Throttle;

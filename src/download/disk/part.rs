@@ -14,7 +14,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use super::at::{Dir, file_type, stat};
-use super::sidecar;
+use super::record;
 
 /// A `NAME.part` of this run, locked (`flock`, exclusive) for as long as this run writes it, so
 /// that no other fetchpool removes, appends to or places it meanwhile. Removed on drop unless it
@@ -69,7 +69,7 @@ impl PartFile {
     }
 
     /// From now on the `.part` has a record of its ranges beside it, written with
-    /// [`sidecar::write`] in this directory under this name; it goes when the `.part` does.
+    /// [`record::write`] in this directory under this name; it goes when the `.part` does.
     pub fn record_ranges(&mut self) -> (Dir, OsString) {
         self.ranges = true;
         (Arc::clone(&self.dir), self.part.clone())
@@ -125,7 +125,7 @@ impl PartFile {
         }
         self.done = true;
         if self.ranges {
-            sidecar::remove(&self.dir, &self.part);
+            record::remove(&self.dir, &self.part);
         }
         Ok(())
     }
@@ -136,7 +136,7 @@ impl Drop for PartFile {
         if !self.done && !self.keep && self.still_ours() {
             let _ = rustix::fs::unlinkat(&*self.dir, &self.part, AtFlags::empty());
             if self.ranges {
-                sidecar::remove(&self.dir, &self.part);
+                record::remove(&self.dir, &self.part);
             }
         }
     }

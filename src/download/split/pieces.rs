@@ -1,7 +1,7 @@
 //! The piece table of a split download: which bytes of `NAME.part` are on disk, which pieces are
 //! free, taken or whole, and how the split ends. The worker that has the entry and the idle ones
 //! that help share it under one lock; every change is recorded beside the `.part`
-//! (`sidecar.rs`). No network here: `split.rs` asks for the pieces.
+//! (`disk/record.rs`). No network here: `split/mod.rs` asks for the pieces.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 
-use super::at::Dir;
-use super::body::Flow;
-use super::retry::Failure;
-use super::sidecar::{self, Record, Span};
+use crate::download::body::Flow;
+use crate::download::disk::at::Dir;
+use crate::download::disk::record::{self, Record, Span};
+use crate::download::retry::Failure;
 use crate::interrupt;
 
 /// The longest a wait in a split goes without looking again at the pieces, Ctrl-C and retry
@@ -220,7 +220,7 @@ impl Pieces {
             version: self.version.clone(),
             spans,
         };
-        sidecar::write(&self.record_at.0, &self.record_at.1, &record)
+        record::write(&self.record_at.0, &self.record_at.1, &record)
     }
 
     /// Whether the split has ended (badly, or its owner closed it): every stream stops at its

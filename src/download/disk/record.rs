@@ -55,7 +55,7 @@ pub struct Span {
 pub enum Found {
     None,
     Record(Record),
-    /// A sidecar that cannot be read as one: the `.part` beside it cannot be trusted.
+    /// A record that cannot be read as one: the `.part` beside it cannot be trusted.
     Unusable,
 }
 

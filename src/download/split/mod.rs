@@ -5,11 +5,14 @@
 //! taken it, and posts the split on the board (`board.rs`): a worker the list has nothing for
 //! takes the last free piece and asks for it with a Range tied to the version (`If-Range`).
 //! Every piece is written at its offset into `NAME.part`, and what is on disk is recorded
-//! beside it (`sidecar.rs`) for `--continue`; the table of pieces is `pieces.rs`. A piece that
+//! beside it (`disk/record.rs`) for `--continue`; the table of pieces is `pieces.rs`. A piece that
 //! fails goes back, to be asked for again from where it stopped; a server that answers a range
 //! with the whole file ends the split (the download goes on as one stream); a file that changes
 //! on the server ends it too (the download starts over). Only when every piece is whole is the
 //! file verified and placed: never a file with a hole in it.
+
+mod board;
+mod pieces;
 
 use std::future::Future;
 use std::pin::pin;
@@ -19,15 +22,13 @@ use anyhow::{Context as _, anyhow};
 use reqwest::header::ACCEPT_RANGES;
 use reqwest::{Response, StatusCode, Url};
 
-use super::board::{Board, Wanted};
 use super::body::{Body, Saved};
+use super::disk::part::PartFile;
+use super::disk::place::Spot;
+use super::disk::record::{Record, Span};
 use super::limits::Limits;
-use super::part::PartFile;
-use super::pieces::{self, Finish, LOOK_EVERY, Pick, Pieces, Stop};
-use super::place::Spot;
 use super::request::{self, Ask, content_range};
 use super::retry::Failure;
-use super::sidecar::{Record, Span};
 use super::validators::Stamp;
 use super::verify::{self, Digest};
 use super::worker::Worker;
@@ -35,6 +36,9 @@ use crate::config::Policy;
 use crate::entry::{Entry, to_hex};
 use crate::progress::{Counter, Task};
 use crate::redact::redact_url;
+pub use board::Board;
+use board::Wanted;
+use pieces::{Finish, LOOK_EVERY, Pick, Pieces, Stop};
 
 /// The pieces of a response's file, when `--split` applies to it: the server says it takes
 /// byte ranges, and the file is long enough to cut (`pieces::cut`).

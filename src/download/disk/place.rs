@@ -16,10 +16,10 @@ use rustix::io::Errno;
 
 use super::at::{Dir, file_type, mode, stat};
 use super::part::{Names, PartFile, remove_stale};
-use super::sidecar;
-use super::validators::Validators;
-use super::verify;
+use super::record;
 use crate::config::Policy;
+use crate::download::validators::Validators;
+use crate::download::verify;
 use crate::entry::Entry;
 use crate::naming::PART_SUFFIX;
 
@@ -259,7 +259,7 @@ impl Spot {
         match &self.dir {
             Some(dir) => {
                 remove_stale(dir, &self.part, &self.part_shown)?;
-                sidecar::remove(dir, &self.part);
+                record::remove(dir, &self.part);
                 Ok(())
             }
             None => Ok(()),
@@ -292,16 +292,16 @@ impl Spot {
         .with_context(|| format!("cannot create {}", self.part_shown.display()))?;
         let part = self.locked(File::from(fd), keep)?;
         if stale || keep {
-            sidecar::remove(dir, &self.part);
+            record::remove(dir, &self.part);
         }
         Ok(part)
     }
 
     /// What is recorded beside the `.part` of a split download, if anything.
-    pub fn ranges(&self) -> sidecar::Found {
+    pub fn ranges(&self) -> record::Found {
         match &self.dir {
-            Some(dir) => sidecar::read(dir, &self.part),
-            None => sidecar::Found::None,
+            Some(dir) => record::read(dir, &self.part),
+            None => record::Found::None,
         }
     }
 
