@@ -16,11 +16,14 @@ pub const MAX_NAME: usize = 250;
 
 /// The suffix of the temporary file a download is streamed into.
 pub const PART_SUFFIX: &str = ".part";
-/// What a download keeps beside its target: the `.part`, and a split download's record of its
-/// ranges (`NAME.part.ranges`). Each begins with the one before it.
-const BESIDE: [&str; 2] = [PART_SUFFIX, RANGES_SUFFIX];
+/// What a download keeps beside its target: the `.part`, a split download's record of its
+/// ranges (`NAME.part.ranges`) and the record's temporary name. Each begins with the one
+/// before it.
+pub const BESIDE: [&str; 3] = [PART_SUFFIX, RANGES_SUFFIX, RANGES_TEMP_SUFFIX];
 /// A split download's record of its ranges, beside its `.part`.
 pub const RANGES_SUFFIX: &str = ".part.ranges";
+/// Where the record is written before it is renamed over the last one.
+pub const RANGES_TEMP_SUFFIX: &str = ".part.ranges.tmp";
 
 /// Name used when the URL has no usable path segment.
 const DEFAULT_NAME: &str = "index.html";
@@ -152,7 +155,7 @@ impl Namer {
                         .contains(Path::new(&*String::from_utf8_lossy(stem)))
                 })
         };
-        // `NAME.part`, then `NAME.part.ranges`, grown in one buffer.
+        // `NAME.part`, `NAME.part.ranges`, `NAME.part.ranges.tmp`, grown in one buffer.
         let mut beside = s.to_owned();
         BESIDE.iter().any(|suffix| {
             beside.push(&suffix[beside.len() - s.len()..]);
@@ -302,6 +305,13 @@ mod tests {
         assert_eq!(claim(&mut namer, "z"), "z-2");
         assert_eq!(claim(&mut namer, "y.part"), "y.part");
         assert_eq!(claim(&mut namer, "y"), "y-2");
+        // The record's temporary name is kept too, either way round.
+        assert_eq!(
+            claim(&mut namer, "x.part.ranges.tmp"),
+            "x.part.ranges-2.tmp"
+        );
+        assert_eq!(claim(&mut namer, "w.part.ranges.tmp"), "w.part.ranges.tmp");
+        assert_eq!(claim(&mut namer, "w"), "w-2");
     }
 
     #[test]

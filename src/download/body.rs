@@ -1,6 +1,6 @@
 //! A response body on its way to disk: the loop that takes each piece as it arrives under every
 //! limit of its attempt (idle, `--max-time`, Ctrl-C, `--limit-rate`, `--min-speed`) and hands it
-//! to whoever writes it; and what a download that saved a file produced.
+//! to whoever writes it.
 
 use std::time::Instant;
 
@@ -12,15 +12,6 @@ use super::retry::Failure;
 use super::worker::Worker;
 use crate::progress::Counter;
 use crate::units::human_rate;
-
-/// What a download that saved a file produced.
-pub struct Saved {
-    pub http_status: u16,
-    /// The size of the file put in place.
-    pub bytes: u64,
-    pub sha256: Option<String>,
-    pub length_unverified: bool,
-}
 
 /// A body on its way to disk, and what it answers to: the attempt's limits, the run's
 /// bandwidth cap and `--min-speed`. Where its bytes go is the caller's [`Sink`].

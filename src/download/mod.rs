@@ -9,7 +9,10 @@
 
 mod body;
 mod disk;
+mod finish;
+mod held;
 mod limits;
+mod pin;
 mod request;
 mod retry;
 mod split;
@@ -23,9 +26,11 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use disk::{at, place, record, root};
+use held::Held;
 use limits::Limits;
 use retry::Failure;
 pub use split::{Board, Split};
+use transfer::Attempt;
 use worker::Worker;
 
 use crate::config::Policy;
@@ -160,10 +165,15 @@ impl<'a> Planner<'a> {
         match existing(root, self.policy, entry) {
             Ok((place::Existing::Absent, spot)) if self.policy.resume => {
                 // A split download's `.part` has holes: only its record says what is there.
+                // Other bytes are built on only when their version is known, or the list's
+                // sha256= would catch a mix.
+                let vouched = || {
+                    entry.options.sha256.is_some() || spot.part_pin().is_some_and(|p| p.vouches())
+                };
                 let from = match spot.ranges() {
-                    record::Found::Record(record) => Some(record.done()),
-                    record::Found::Unusable => None,
-                    record::Found::None => spot.resumable_len(),
+                    record::Found::Record(record) if record.pin.vouches() => Some(record.done()),
+                    record::Found::Record(_) | record::Found::Unusable => None,
+                    record::Found::None => spot.resumable_len().filter(|_| vouched()),
                 };
                 match from {
                     Some(from) if from > 0 => Intent::Resume { from },
@@ -229,6 +239,15 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>, board: Option<&Board<Split>>)
 
     let task = worker.progress.start(worker.name, &entry.target);
     let url = || redact_url(entry.url.as_str());
+    let job = Attempt {
+        entry,
+        worker,
+        task: &task,
+        board,
+    };
+    // What is on disk, and of which version: kept from attempt to attempt, so a retry asks
+    // only for the rest.
+    let mut held = Held::new(entry, policy.digest);
     let mut attempts = 0;
     let result = loop {
         if interrupt::requested() {
@@ -240,7 +259,7 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>, board: Option<&Board<Split>>)
             n => worker.log(|| format!("GET {} (attempt {n})", url())),
         }
         task.restart();
-        match transfer::attempt(entry, worker, &mut spot, &task, board).await {
+        match transfer::attempt(&job, &mut spot, &mut held).await {
             Ok(saved) => break Ok(saved),
             Err(failure) if failure.retryable && attempts <= policy.retries => {
                 let wait = failure.wait(attempts);
@@ -263,6 +282,8 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>, board: Option<&Board<Split>>)
             Err(failure) => break Err(failure),
         }
     };
+    // Removes the .part of a failed download (kept for --continue).
+    drop(held);
     let received = task.received();
     drop(task);
     let elapsed = started.elapsed();

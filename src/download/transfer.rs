@@ -1,26 +1,26 @@
-//! One attempt at one entry: the request, then the body into `NAME.part` under its limits (idle,
-//! `--min-speed`, `--max-time`, `--max-size`, `size=`, the bandwidth cap), resuming with a Range
-//! where `--continue` has bytes to build on; then the file is verified and put in place. A large
-//! file whose server takes ranges is handed to `split/` instead (and a split `.part` is resumed
-//! there). Nothing is created before the server has said 2xx.
+//! One attempt at one entry, as its steps: decide what to ask for (the rest of what is held,
+//! tied to its version, or the whole file), ask, check the answer against the pin, stream the
+//! body into `NAME.part` under its limits and never past the end the answer names, finish. A
+//! large file whose server takes ranges goes to `split/` instead, and so does a split `.part`
+//! being resumed. Nothing is created before the server has said 2xx.
 
-use std::io::Write;
+use std::os::unix::fs::FileExt as _;
 
-use anyhow::{Context as _, anyhow};
-use reqwest::StatusCode;
+use anyhow::anyhow;
+use reqwest::{Response, StatusCode};
 
-use super::body::{Body, Flow, Saved};
+use super::body::{Body, Flow};
 use super::disk::place::Spot;
-use super::disk::record::{Found, Record};
+use super::finish::{self, Saved, Whole};
+use super::held::{Bytes, Held};
 use super::limits::Limits;
-use super::request::{self, Ask, ContentRange, content_range};
+use super::pin::Pin;
+use super::request::{self, Ask, content_range};
 use super::retry::Failure;
 use super::split::{self, Board, Split};
-use super::validators::Stamp;
-use super::verify::{self, Digest};
+use super::verify;
 use super::worker::Worker;
-use crate::config::Policy;
-use crate::entry::{Entry, to_hex};
+use crate::entry::Entry;
 use crate::progress::Task;
 use crate::redact::redact_url;
 
@@ -33,276 +33,419 @@ pub enum Done {
     },
 }
 
-/// Downloads `entry` to `target` once; a split download whose ranges the server turns out to
-/// ignore goes on at once as one stream, within the same attempt.
-/// `board` is where a split download shows its pieces to idle workers.
-pub async fn attempt(
-    entry: &Entry,
-    worker: &Worker<'_>,
-    spot: &mut Spot,
-    task: &Task<'_>,
-    board: Option<&Board<Split>>,
-) -> Result<Done, Failure> {
+/// One attempt's entry, and what it works with and reports to.
+pub struct Attempt<'a> {
+    pub entry: &'a Entry,
+    pub worker: &'a Worker<'a>,
+    pub task: &'a Task<'a>,
+    /// Where a split download shows its pieces to idle workers.
+    pub board: Option<&'a Board<Split>>,
+}
+
+/// What an answer's body holds: the bytes from `from` up to `end` (exclusive; unknown without a
+/// length) of a file of `total` bytes (unknown likewise).
+#[derive(Clone, Copy)]
+struct Carries {
+    from: u64,
+    end: Option<u64>,
+    total: Option<u64>,
+}
+
+/// What an answer means for the entry.
+enum Answer {
+    /// `--update`: 304, the file in place (this size) is current.
+    Unchanged(u64),
+    /// 416 to a request for the rest: the held bytes are already the whole file.
+    Complete,
+    /// The rest of the held version.
+    Rest(Carries),
+    /// The whole file: the first answer, or another version (what was held is dropped).
+    Whole(Carries),
+}
+
+/// Why an answer cannot be used as it is.
+enum Refused {
+    /// The held bytes cannot be built on: ask again for the whole file.
+    StartOver(String),
+    Failed(Failure),
+}
+
+/// Downloads the entry once, building on what `held` has; a split download whose ranges the
+/// server turns out to ignore goes on at once as one stream, within the same attempt.
+pub async fn attempt(job: &Attempt<'_>, spot: &mut Spot, held: &mut Held) -> Result<Done, Failure> {
     let split_allowed = !spot.one_stream;
-    let result = attempt_once(entry, worker, spot, task, board).await;
+    let result = attempt_once(job, spot, held).await;
     if result.is_err() && split_allowed && spot.one_stream {
-        task.restart();
-        return attempt_once(entry, worker, spot, task, board).await;
+        job.task.restart();
+        return attempt_once(job, spot, held).await;
     }
     result
 }
 
 async fn attempt_once(
-    entry: &Entry,
-    worker: &Worker<'_>,
+    job: &Attempt<'_>,
     spot: &mut Spot,
-    task: &Task<'_>,
-    board: Option<&Board<Split>>,
+    held: &mut Held,
 ) -> Result<Done, Failure> {
-    let policy = worker.policy;
-    let limits = Limits::start(policy);
-    let conditions = spot.revalidate.as_ref();
+    let (entry, worker) = (job.entry, job.worker);
+    let limits = Limits::start(worker.policy);
+    held.load(spot, entry, worker)?;
     let replace = spot.replace;
     let split_job = || split::Job {
         entry,
         worker,
-        task,
+        task: job.task,
         limits: &limits,
         replace,
-        board,
+        board: job.board,
     };
-    if policy.resume {
-        match spot.ranges() {
-            Found::Record(record) if !spot.one_stream => {
-                if let Some(ended) = split::resume(split_job(), spot, record).await? {
-                    return done(ended, spot);
-                }
-            }
-            // Unreadable, or this entry now goes as one stream: the .part beside it may have
-            // holes, and is started over.
-            Found::Record(_) | Found::Unusable => {
-                spot.remove_stale_part().map_err(Failure::fatal)?
-            }
-            Found::None => {}
+    if let Bytes::Pieces(_) = held.bytes {
+        if spot.one_stream {
+            held.start_over();
+        } else if let Some(ended) = split::resume(split_job(), spot, held).await? {
+            return ended_split(ended, spot);
         }
     }
-    let mut resume_from = if policy.resume {
-        spot.resumable_len()
-    } else {
-        None
-    };
-    let mut response = loop {
-        let ask = Ask {
-            range: resume_from.map(|from| (from, None)),
-            if_range: None,
-            conditions,
-        };
-        let response = request::send(entry, worker, &limits, ask).await?;
-        let Some(have) = resume_from else {
-            break response;
-        };
-        if response.status() != StatusCode::RANGE_NOT_SATISFIABLE {
-            break response;
-        }
-        // 416: either the .part is already whole, or it is not what the server has now.
-        if content_range(&response).and_then(|r| r.total) == Some(have) {
-            return finish_complete_part(entry, policy, spot, have)
-                .map(Done::Saved)
-                .map_err(|f| f.status(response.status()));
-        }
-        worker.log(|| {
-            format!(
-                "{} refused the range of {}; starting over",
-                redact_url(entry.url.as_str()),
-                spot.part_shown.display()
-            )
-        });
-        resume_from = None;
-    };
+    let (mut response, answer) = ask(job, spot, held, &limits).await?;
     let status = response.status();
-    if let (StatusCode::NOT_MODIFIED, Some(conditions)) = (status, conditions) {
-        return Ok(Done::Unchanged {
-            bytes: conditions.bytes,
-        });
-    }
-    if !status.is_success() {
-        return Err(Failure::from_status(
-            status,
-            response.headers(),
-            response.url(),
-        ));
-    }
+    let carries = match answer {
+        Answer::Unchanged(bytes) => return Ok(Done::Unchanged { bytes }),
+        Answer::Complete => return finish_held(job, spot, held, status),
+        Answer::Rest(carries) => {
+            held.pin
+                .get_or_insert_with(|| Pin::of(response.headers(), carries.total));
+            carries
+        }
+        Answer::Whole(carries) => {
+            if held.part.is_some() {
+                worker.log(|| {
+                    format!(
+                        "{}: the server sent the whole file ({}): it has another version, or \
+                         ignores ranges; starting over",
+                        redact_url(entry.url.as_str()),
+                        status.as_u16()
+                    )
+                });
+            }
+            held.start_over();
+            held.pin = Some(Pin::of(response.headers(), carries.total));
+            carries
+        }
+    };
     let fail = |f: Failure| f.status(status);
-    let stamp = Stamp::from_headers(response.headers());
+    check_length(job, carries.total).map_err(fail)?;
+    spot.make_parents().map_err(|e| fail(Failure::fatal(e)))?;
+    if carries.from == 0
+        && !spot.one_stream
+        && let Some(spans) = split::plan(worker.policy, &response, carries.total)
+    {
+        let keep = worker.policy.resume;
+        held.part = Some(
+            spot.create_part(keep)
+                .map_err(|e| fail(Failure::fatal(e)))?,
+        );
+        let ended = split::download(split_job(), held, response, spans).await?;
+        return ended_split(ended, spot);
+    }
+    open_part(job, spot, held, carries).map_err(fail)?;
+    stream(job, held, &mut response, &limits, carries)
+        .await
+        .map_err(fail)?;
+    drop(response);
+    finish_held(job, spot, held, status)
+}
 
-    // Appending is only safe when the server sends exactly the bytes after ours, and a 206 says
-    // which bytes of how many it holds: `body_end` is the file's length after this body,
-    // `declared` its length when complete.
-    let (append_from, body_end, declared) = if status == StatusCode::PARTIAL_CONTENT {
-        let Some(have) = resume_from else {
-            return Err(fail(Failure::fatal(anyhow!(
-                "the server sent part of the file (206) although no range was asked for"
-            ))));
+/// Asks for what `held` lacks and reads what the answer means; an answer that the held bytes
+/// cannot be built on (another version, another range, a 416 that does not say they are whole)
+/// drops them, and the whole file is asked for at once.
+async fn ask(
+    job: &Attempt<'_>,
+    spot: &Spot,
+    held: &mut Held,
+    limits: &Limits,
+) -> Result<(Response, Answer), Failure> {
+    loop {
+        let from = held.rest_from(job.entry);
+        let if_range = from.and(held.pin.as_ref()).and_then(Pin::if_range);
+        let ask = Ask {
+            range: from.map(|from| (from, None)),
+            if_range: if_range.as_deref(),
+            conditions: spot.revalidate.as_ref(),
         };
-        match content_range(&response) {
-            Some(ContentRange {
-                start,
+        let response = request::send(job.entry, job.worker, limits, ask).await?;
+        match answer(&response, from, held, spot) {
+            Ok(answer) => return Ok((response, answer)),
+            Err(Refused::Failed(failure)) => return Err(failure),
+            Err(Refused::StartOver(why)) => {
+                job.worker.log(|| {
+                    format!(
+                        "{}: {why}; starting over",
+                        redact_url(job.entry.url.as_str())
+                    )
+                });
+                held.start_over();
+            }
+        }
+    }
+}
+
+/// What `response`, the answer to a request for the bytes from `from` on (the whole file when
+/// `None`), means for what is held. Nothing is written before this says so.
+fn answer(
+    response: &Response,
+    from: Option<u64>,
+    held: &Held,
+    spot: &Spot,
+) -> Result<Answer, Refused> {
+    let status = response.status();
+    let headers = response.headers();
+    if let (StatusCode::NOT_MODIFIED, Some(conditions)) = (status, &spot.revalidate) {
+        return Ok(Answer::Unchanged(conditions.bytes));
+    }
+    let Some(from) = from else {
+        return match status {
+            s if !s.is_success() => Err(Refused::Failed(Failure::from_status(
+                s,
+                headers,
+                response.url(),
+            ))),
+            StatusCode::PARTIAL_CONTENT => Err(Refused::Failed(
+                Failure::fatal(anyhow!(
+                    "the server sent part of the file (206) although no range was asked for"
+                ))
+                .status(status),
+            )),
+            _ => Ok(Answer::Whole(Carries {
+                from: 0,
+                end: response.content_length(),
+                total: response.content_length(),
+            })),
+        };
+    };
+    match status {
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            // Whole only if the server says the file is as long as what is held, and of the
+            // same version as far as it says.
+            let total = content_range(response).and_then(|r| r.total);
+            let same = held
+                .pin
+                .as_ref()
+                .is_none_or(|pin| pin.differs(headers, total).is_none());
+            if total == Some(from) && same {
+                Ok(Answer::Complete)
+            } else {
+                Err(Refused::StartOver(
+                    "the server refused the range (416) and does not say the file is whole".into(),
+                ))
+            }
+        }
+        s if !s.is_success() => Err(Refused::Failed(Failure::from_status(
+            s,
+            headers,
+            response.url(),
+        ))),
+        StatusCode::PARTIAL_CONTENT => {
+            let pin = held.pin.clone().unwrap_or_else(|| Pin::of(headers, None));
+            let (end, total) = pin
+                .admits(headers, content_range(response), from)
+                .map_err(|refusal| Refused::StartOver(refusal.why()))?;
+            if response
+                .content_length()
+                .is_some_and(|len| len != end - from)
+            {
+                return Err(Refused::Failed(
+                    Failure::transient(anyhow!(
+                        "the server's Content-Length does not match its Content-Range"
+                    ))
+                    .status(status),
+                ));
+            }
+            Ok(Answer::Rest(Carries {
+                from,
                 end: Some(end),
                 total: Some(total),
-            }) if start == have && end >= start && end < total => {
-                if response
-                    .content_length()
-                    .is_some_and(|len| len != end - start + 1)
-                {
-                    return Err(fail(Failure::transient(anyhow!(
-                        "the server's Content-Length does not match its Content-Range"
-                    ))));
-                }
-                (Some(have), Some(end + 1), Some(total))
-            }
-            _ => {
-                let _ = spot.remove_stale_part();
-                return Err(fail(Failure::transient(anyhow!(
-                    "the server answered the resume request with another range; starting over"
-                ))));
-            }
+            }))
         }
-    } else {
-        let len = response.content_length();
-        (None, len, len)
-    };
-    if let (Some(declared), Some(size)) = (declared, entry.options.size)
-        && declared != size
-    {
-        return Err(fail(Failure::fatal(anyhow!(
-            "the server announces {declared} bytes but the list says size={size}"
-        ))));
+        // The whole file (200): the server has another version, or ignores ranges. The entry
+        // starts over with it.
+        _ => Ok(Answer::Whole(Carries {
+            from: 0,
+            end: response.content_length(),
+            total: response.content_length(),
+        })),
     }
-    if let (Some(declared), Some(max)) = (declared, policy.max_size)
-        && declared > max
-    {
-        return Err(fail(Failure::fatal(anyhow!(
-            "the server announces {declared} bytes, more than --max-size {max}"
-        ))));
-    }
-    task.set_length(declared.or(entry.options.size).unwrap_or(0));
+}
 
-    spot.make_parents().map_err(|e| fail(Failure::fatal(e)))?;
-    if append_from.is_none()
-        && !spot.one_stream
-        && let Some(spans) = split::plan(policy, &response, declared)
+/// The file's length as the answer gives it, against the list's `size=` and `--max-size`, and
+/// for the progress display.
+fn check_length(job: &Attempt<'_>, total: Option<u64>) -> Result<(), Failure> {
+    let (size, max) = (job.entry.options.size, job.worker.policy.max_size);
+    if let (Some(total), Some(size)) = (total, size)
+        && total != size
     {
-        let part = spot
-            .create_part(policy.resume)
-            .map_err(|e| fail(Failure::fatal(e)))?;
-        let record = Record {
-            len: spans.last().map_or(0, |s| s.end),
-            version: stamp.if_range(),
-            spans,
-        };
-        let ended = split::download(split_job(), part, response, record, stamp).await?;
-        return done(ended, spot);
+        return Err(Failure::fatal(anyhow!(
+            "the server announces {total} bytes but the list says size={size}"
+        )));
     }
-    let mut digest = Digest::for_entry(entry, policy.digest);
-    let mut part = match append_from {
-        Some(have) => {
-            let mut part = spot
-                .reopen_part(policy.resume, true)
-                .map_err(|e| fail(Failure::fatal(e)))?;
-            // The digest covers the old bytes too; without one, the length alone is checked.
-            let len = if digest.is_on() {
-                digest.read_file(&mut part.file)
-            } else {
-                part.file.metadata().map(|m| m.len())
-            }
-            .with_context(|| format!("cannot read {}", part.path.display()))
-            .map_err(|e| fail(Failure::fatal(e)))?;
-            if len != have {
-                part.keep = false;
-                return Err(fail(Failure::transient(anyhow!(
-                    "{} changed while resuming; starting over",
-                    part.path.display()
-                ))));
-            }
-            task.resumed(have);
-            part
+    if let (Some(total), Some(max)) = (total, max)
+        && total > max
+    {
+        return Err(Failure::fatal(anyhow!(
+            "the server announces {total} bytes, more than --max-size {max}"
+        )));
+    }
+    job.task.set_length(total.or(size).unwrap_or(0));
+    Ok(())
+}
+
+/// Makes sure a `.part` is open for the answer's bytes: a fresh one (its pin kept with it for a
+/// later `--continue`) for the whole file, or the held one, its digest brought up to date, for
+/// the rest.
+fn open_part(
+    job: &Attempt<'_>,
+    spot: &Spot,
+    held: &mut Held,
+    carries: Carries,
+) -> Result<(), Failure> {
+    if held.part.is_none() {
+        let keep = job.worker.policy.resume;
+        let part = spot.create_part(keep).map_err(Failure::fatal)?;
+        if let (true, Some(pin)) = (keep, &held.pin) {
+            pin.store(&part.file).map_err(|e| {
+                Failure::fatal(anyhow!(e).context("cannot keep the file's version"))
+            })?;
         }
-        None => spot
-            .create_part(policy.resume)
-            .map_err(|e| fail(Failure::fatal(e)))?,
-    };
+        held.part = Some(part);
+    }
+    if carries.from > 0 {
+        held.hash_prefix()?;
+        held.joined = true;
+        job.task.resumed(carries.from);
+    }
+    Ok(())
+}
 
-    let counter = task.counter();
+/// Writes the body after the held prefix, up to the end the answer names and not a byte further
+/// (whatever its framing: a server that sends more has failed this attempt), checking `size=`
+/// and `--max-size` as it goes. Whatever reached the disk stays held for the next attempt.
+async fn stream(
+    job: &Attempt<'_>,
+    held: &mut Held,
+    response: &mut Response,
+    limits: &Limits,
+    carries: Carries,
+) -> Result<(), Failure> {
+    let (Some(part), Bytes::Prefix { len, digest, .. }) = (&mut held.part, &mut held.bytes) else {
+        unreachable!("a one-stream download holds a prefix in an open .part");
+    };
+    let (size, max) = (job.entry.options.size, job.worker.policy.max_size);
+    let counter = job.task.counter();
     let body = Body {
-        worker,
-        limits: &limits,
+        worker: job.worker,
+        limits,
         counter: &counter,
     };
-    let mut len = append_from.unwrap_or(0);
-    body.receive(&mut response, |chunk: &[u8]| {
-        let n = chunk.len() as u64;
-        if let Some(size) = entry.options.size
-            && len + n > size
-        {
-            part.keep = false;
-            return Err(Failure::fatal(anyhow!(
-                "the body is longer than size={size}; stopped"
-            )));
-        }
-        if let Some(max) = policy.max_size
-            && len + n > max
-        {
-            part.keep = false;
-            return Err(Failure::fatal(anyhow!(
-                "the body passed --max-size {max}; stopped"
-            )));
-        }
-        digest.update(chunk);
-        (&part.file).write_all(chunk).map_err(|e| {
-            Failure::fatal(anyhow!(e).context(format!("cannot write {}", part.path.display())))
-        })?;
-        len += n;
-        Ok((n, Flow::More))
-    })
-    .await
-    .map_err(fail)?;
-    if let Some(body_end) = body_end
-        && len != body_end
-    {
-        return Err(fail(Failure::transient(anyhow!(
-            "truncated: received {len} of {body_end} bytes"
-        ))));
+    let received = body
+        .receive(response, |chunk: &[u8]| {
+            let room = carries.end.map_or(u64::MAX, |end| end.saturating_sub(*len));
+            let kept = &chunk[..chunk.len().min(room as usize)];
+            let n = kept.len() as u64;
+            if let Some(size) = size
+                && *len + n > size
+            {
+                part.keep = false;
+                return Err(Failure::fatal(anyhow!(
+                    "the body is longer than size={size}; stopped"
+                )));
+            }
+            if let Some(max) = max
+                && *len + n > max
+            {
+                part.keep = false;
+                return Err(Failure::fatal(anyhow!(
+                    "the body passed --max-size {max}; stopped"
+                )));
+            }
+            digest.update(kept);
+            part.file.write_all_at(kept, *len).map_err(|e| {
+                Failure::fatal(anyhow!(e).context(format!("cannot write {}", part.path.display())))
+            })?;
+            *len += n;
+            if kept.len() < chunk.len() {
+                return Err(Failure::transient(anyhow!(
+                    "the server sent more than the {} bytes it announced",
+                    carries.end.unwrap_or(0) - carries.from
+                )));
+            }
+            Ok((n, Flow::More))
+        })
+        .await;
+    let fatal = received.as_ref().is_err_and(|f| !f.retryable);
+    if fatal && !part.keep {
+        held.start_over();
     }
-    if let Some(declared) = declared
-        && len < declared
+    received?;
+    let len = held.prefix_len();
+    if let Some(end) = carries.end
+        && len != end
+    {
+        return Err(Failure::transient(anyhow!(
+            "truncated: received {} of {} bytes",
+            len - carries.from,
+            end - carries.from
+        )));
+    }
+    if let Some(total) = carries.total
+        && len < total
     {
         // A 206 that ends before the file does: its bytes are good, and the next attempt
         // (or `--continue` run) asks for the rest. Never placed short.
-        return Err(fail(Failure::transient(anyhow!(
-            "the server sent bytes up to {len} of {declared}; the rest is still to come"
-        ))));
+        return Err(Failure::transient(anyhow!(
+            "the server sent bytes up to {len} of {total}; the rest is still to come"
+        )));
     }
-    let digest = digest.finish();
-    verify::check(entry, len, digest.as_ref()).map_err(|e| {
+    Ok(())
+}
+
+/// The held prefix is the whole file: verify, stamp and place it. A digest that does not match
+/// bytes of more than one answer may be a mix of versions: they are dropped, and a retry starts
+/// over.
+fn finish_held(
+    job: &Attempt<'_>,
+    spot: &Spot,
+    held: &mut Held,
+    status: StatusCode,
+) -> Result<Done, Failure> {
+    held.hash_prefix().map_err(|f| f.status(status))?;
+    let len = held.prefix_len();
+    let digest = held.finish_digest();
+    let mut part = held.part.take().expect("a finished download has its .part");
+    if held.joined
+        && let Err(e) = verify::check(job.entry, len, digest.as_ref())
+    {
         part.keep = false;
-        fail(Failure::fatal(e))
-    })?;
-    stamp
-        .apply(&part.file)
-        .with_context(|| format!("cannot set the time of {}", part.path.display()))
-        .map_err(|e| fail(Failure::fatal(e)))?;
-    part.persist(policy.overwrite || spot.replace)
-        .map_err(|e| fail(Failure::fatal(e)))?;
-    Ok(Done::Saved(Saved {
-        http_status: status.as_u16(),
-        bytes: len,
-        sha256: digest.map(|d| to_hex(&d)),
-        length_unverified: declared.is_none(),
-    }))
+        held.start_over();
+        return Err(Failure::transient(
+            e.context("the file was joined from more than one answer; starting over"),
+        )
+        .status(status));
+    }
+    let pin = held.pin.take();
+    let stamp = pin.as_ref().map(|p| p.stamp.clone()).unwrap_or_default();
+    let whole = Whole {
+        len,
+        digest,
+        stamp: &stamp,
+        status,
+        // A 416 says how long the file is, as a Content-Length does.
+        length_unverified: status != StatusCode::RANGE_NOT_SATISFIABLE
+            && pin.as_ref().is_none_or(|p| p.len.is_none()),
+    };
+    finish::place(job.entry, job.worker.policy, part, whole, spot.replace).map(Done::Saved)
 }
 
 /// What the attempt makes of a split download's end.
-fn done(ended: split::Ended, spot: &mut Spot) -> Result<Done, Failure> {
+fn ended_split(ended: split::Ended, spot: &mut Spot) -> Result<Done, Failure> {
     match ended {
         split::Ended::Saved(saved) => Ok(Done::Saved(saved)),
         split::Ended::OneStream => {
@@ -313,30 +456,4 @@ fn done(ended: split::Ended, spot: &mut Spot) -> Result<Done, Failure> {
             )))
         }
     }
-}
-
-/// `--continue` met a 416 whose Content-Range says the `.part` is already whole: verify it and
-/// put it in place.
-fn finish_complete_part(
-    entry: &Entry,
-    policy: &Policy,
-    spot: &Spot,
-    len: u64,
-) -> Result<Saved, Failure> {
-    let mut part = spot.reopen_part(true, true).map_err(Failure::fatal)?;
-    let digest = Digest::of_file(entry, policy.digest, &mut part.file)
-        .with_context(|| format!("cannot read {}", part.path.display()))
-        .map_err(Failure::fatal)?;
-    if let Err(e) = verify::check(entry, len, digest.as_ref()) {
-        part.keep = false;
-        return Err(Failure::fatal(e));
-    }
-    part.persist(policy.overwrite || spot.replace)
-        .map_err(Failure::fatal)?;
-    Ok(Saved {
-        http_status: StatusCode::RANGE_NOT_SATISFIABLE.as_u16(),
-        bytes: len,
-        sha256: digest.map(|d| to_hex(&d)),
-        length_unverified: false,
-    })
 }

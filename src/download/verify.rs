@@ -20,7 +20,11 @@ pub struct Digest(Option<Sha256>);
 impl Digest {
     /// A digest for `entry`: on when the report shows it (`report`) or the list checks it.
     pub fn for_entry(entry: &Entry, report: bool) -> Digest {
-        let on = report || entry.options.sha256.is_some();
+        Digest::new(report || entry.options.sha256.is_some())
+    }
+
+    /// A digest of nothing yet; `on` says whether it is computed at all.
+    pub fn new(on: bool) -> Digest {
         Digest(on.then(Sha256::new))
     }
 

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 
 use super::Shard;
 use super::{Entries, Item, count_items};
-use crate::naming::{MAX_NAME, PART_SUFFIX};
+use crate::naming::{BESIDE, MAX_NAME, PART_SUFFIX};
 
 /// Reads `list` and checks every entry's target.
 fn check(list: Vec<u8>) -> Result<(), TestCaseError> {
@@ -34,6 +34,17 @@ fn check(list: Vec<u8>) -> Result<(), TestCaseError> {
         }
         prop_assert!(seen.insert(target.clone()), "{target:?} given twice");
     }
+    // No target is a name another one keeps beside it while it downloads.
+    for target in &seen {
+        for suffix in BESIDE {
+            let mut beside = target.clone().into_os_string();
+            beside.push(suffix);
+            prop_assert!(
+                !seen.contains(&std::path::PathBuf::from(&beside)),
+                "{beside:?}"
+            );
+        }
+    }
     Ok(())
 }
 
@@ -53,6 +64,10 @@ fn url_line() -> impl Strategy<Value = String> {
         Just(" out=../x".to_string()),
         Just(" out=/etc/x".to_string()),
         Just(" out=a/./b".to_string()),
+        Just(" out=a".to_string()),
+        Just(" out=a.part".to_string()),
+        Just(" out=a.part.ranges".to_string()),
+        Just(" out=a.part.ranges.tmp".to_string()),
         "[a-z]{240,260}".prop_map(|o| format!(" out={o}")),
     ];
     ("https?://[a-z0-9.]{1,12}(:[0-9]{1,5})?/", path, out)

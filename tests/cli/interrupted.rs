@@ -115,9 +115,10 @@ fn received_counts_what_crossed_the_network() {
     // A resumed download: the file holds 100,000 bytes, 60,000 of them came in this run.
     let dir = tempfile::tempdir().unwrap();
     let body = crate::support::payload(100_000, 21);
-    let server = Server::ranged(&body);
+    let server = Server::versioned(&body, "\"v1\"");
     std::fs::create_dir(dir.path().join("out")).unwrap();
-    std::fs::write(dir.path().join("out/big.bin.part"), &body[..40_000]).unwrap();
+    let part = dir.path().join("out/big.bin.part");
+    crate::support::plant_part(&part, &body[..40_000], "\"v1\"", 100_000);
     let (code, report, _) = run(dir.path(), &[server.url("/big.bin")], &["-c", "--json"]);
     assert_eq!(code, 0, "{report:?}");
     let (result, summary) = (json(&report[0]), json(&report[1]));
@@ -131,7 +132,7 @@ fn received_counts_what_crossed_the_network() {
     );
     // In text, both, and the rate from what was received.
     std::fs::remove_file(dir.path().join("out/big.bin")).unwrap();
-    std::fs::write(dir.path().join("out/big.bin.part"), &body[..40_000]).unwrap();
+    crate::support::plant_part(&part, &body[..40_000], "\"v1\"", 100_000);
     let (code, _, stderr) = run(dir.path(), &[server.url("/big.bin")], &["-c"]);
     assert_eq!(code, 0);
     assert!(

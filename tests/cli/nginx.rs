@@ -173,9 +173,16 @@ fn real_nginx_mixed_list_and_resume() {
     assert_eq!(read("empty"), files[3].1);
     assert_eq!(files_below(&work.join("out")).len(), 4);
 
-    // --continue against nginx's own Range support: a third of big.bin is already here.
+    // --continue against nginx's own Range and If-Range support: a third of big.bin is already
+    // here, of the version nginx serves (its ETag is the file's time and size in hex).
     std::fs::remove_file(work.join("out/big.bin")).unwrap();
-    std::fs::write(work.join("out/big.bin.part"), &files[2].1[..1_000_000]).unwrap();
+    let etag = nginx_etag(&www.join("big.bin"));
+    crate::support::plant_part(
+        &work.join("out/big.bin.part"),
+        &files[2].1[..1_000_000],
+        &etag,
+        3_000_000,
+    );
     let list = write_list(&work, "again.txt", &[nginx.url("/big.bin")]);
     let out = fetchpool(&work)
         .arg(&list)
@@ -189,6 +196,18 @@ fn real_nginx_mixed_list_and_resume() {
     assert_eq!(v["sha256"], sha256_hex(&files[2].1));
     assert_eq!(read("big.bin"), files[2].1);
     assert!(!work.join("out/big.bin.part").exists());
+}
+
+/// The ETag nginx gives a static file: its modification time and size, in hex.
+fn nginx_etag(path: &Path) -> String {
+    let meta = std::fs::metadata(path).unwrap();
+    let secs = meta
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!("\"{secs:x}-{:x}\"", meta.len())
 }
 
 #[test]

@@ -300,7 +300,15 @@ fn dry_run_says_what_the_run_would_do_with_what_is_there() {
     let list = write_list(dir.path(), "urls.txt", &urls);
     std::fs::create_dir(dir.path().join("out")).unwrap();
     std::fs::write(dir.path().join("out/here.bin"), "old").unwrap();
-    std::fs::write(dir.path().join("out/half.bin.part"), vec![7u8; 2048]).unwrap();
+    // Left by an interrupted `-c` run, with the version it is of.
+    crate::support::plant_part(
+        &dir.path().join("out/half.bin.part"),
+        &[7u8; 2048],
+        "\"v1\"",
+        4096,
+    );
+    // Bytes of no known version are not built on: fetched whole.
+    std::fs::write(dir.path().join("out/new.bin.part"), vec![7u8; 100]).unwrap();
     let plan = |args: &[&str]| {
         let out = fetchpool(dir.path())
             .arg(&list)
@@ -358,7 +366,7 @@ fn dry_run_says_what_the_run_would_do_with_what_is_there() {
     );
     assert_eq!(
         crate::support::out_files(dir.path()),
-        ["half.bin.part", "here.bin"]
+        ["half.bin.part", "here.bin", "new.bin.part"]
     );
 }
 

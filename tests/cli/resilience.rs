@@ -438,29 +438,50 @@ fn continue_against_a_server_that_ignores_range_starts_over() {
     let dir = tempfile::tempdir().unwrap();
     let body = payload(50_000, 22);
     let b = body.clone();
-    let server = Server::start(move |_| Reply::ok(b.clone()));
+    // Same version, but every request gets the whole file.
+    let server = Server::start(move |_| Reply::ok(b.clone()).header("ETag", "\"v1\""));
     std::fs::create_dir(dir.path().join("out")).unwrap();
     // The stale .part holds other bytes: appending to it would corrupt the file.
-    std::fs::write(dir.path().join("out/f.bin.part"), vec![b'?'; 20_000]).unwrap();
-    let (code, _, _) = run(dir.path(), &[server.url("/f.bin")], &["--continue"]);
-    assert_eq!(code, 0);
-    assert_eq!(server.requests()[0].header("range"), Some("bytes=20000-"));
+    let part = dir.path().join("out/f.bin.part");
+    crate::support::plant_part(&part, &[b'?'; 20_000], "\"v1\"", 50_000);
+    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--continue"]);
+    assert_eq!(code, 0, "{report:?}");
+    let requests = server.requests();
+    assert_eq!(requests[0].header("range"), Some("bytes=20000-"));
+    assert_eq!(requests[0].header("if-range"), Some("\"v1\""));
+    assert_eq!(requests.len(), 1, "the 200's own body is the file");
     assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
     assert_eq!(out_files(dir.path()), ["f.bin"]);
 }
 
 #[test]
-fn continue_without_a_digest_resumes_by_length() {
-    // Text mode and no sha256=: nothing is hashed, and the resumed bytes are taken by length.
+fn continue_builds_on_a_part_only_when_its_version_is_known() {
+    // Text mode and no sha256=: nothing is hashed, and only the version kept with the .part
+    // (here its ETag) can vouch for its bytes.
     let dir = tempfile::tempdir().unwrap();
     let body = payload(100_000, 24);
-    let server = Server::ranged(&body);
+    let server = Server::versioned(&body, "\"v1\"");
     std::fs::create_dir(dir.path().join("out")).unwrap();
-    std::fs::write(dir.path().join("out/big.bin.part"), &body[..25_000]).unwrap();
+    let part = dir.path().join("out/big.bin.part");
+    crate::support::plant_part(&part, &body[..25_000], "\"v1\"", 100_000);
     let (code, report, _) = run(dir.path(), &[server.url("/big.bin")], &["--continue"]);
     assert_eq!(code, 0, "{report:?}");
     assert!(report[0].starts_with("ok          206"), "{}", report[0]);
     assert_eq!(server.requests()[0].header("range"), Some("bytes=25000-"));
+    assert_eq!(server.requests()[0].header("if-range"), Some("\"v1\""));
+    assert_eq!(std::fs::read(dir.path().join("out/big.bin")).unwrap(), body);
+    assert_eq!(out_files(dir.path()), ["big.bin"]);
+
+    // A .part of no known version (another tool's, or an older fetchpool's) is not built on:
+    // the same bytes by length alone could be of another version.
+    std::fs::remove_file(dir.path().join("out/big.bin")).unwrap();
+    std::fs::write(&part, &body[..25_000]).unwrap();
+    let before = server.request_count();
+    let (code, report, stderr) = run(dir.path(), &[server.url("/big.bin")], &["--continue", "-v"]);
+    assert_eq!(code, 0, "{report:?}");
+    assert!(report[0].starts_with("ok          200"), "{}", report[0]);
+    assert_eq!(server.requests()[before].header("range"), None);
+    assert!(stderr.contains("is not known"), "{stderr}");
     assert_eq!(std::fs::read(dir.path().join("out/big.bin")).unwrap(), body);
     assert_eq!(out_files(dir.path()), ["big.bin"]);
 }
@@ -468,31 +489,42 @@ fn continue_without_a_digest_resumes_by_length() {
 #[test]
 fn a_listed_sha256_checks_the_resumed_bytes_in_text_mode_too() {
     // The .part's first bytes are not the server's: only a digest over the whole file, old
-    // bytes included, can tell, and text mode computes it because the list asks.
+    // bytes included, can tell, and text mode computes it because the list asks. With the
+    // digest to catch a mix, a .part of no known version is built on; when it does not match,
+    // the joined bytes are dropped and the file is fetched whole.
     let dir = tempfile::tempdir().unwrap();
     let body = payload(100_000, 25);
     let server = Server::ranged(&body);
     std::fs::create_dir(dir.path().join("out")).unwrap();
     let mut wrong = body[..40_000].to_vec();
     wrong[100] ^= 0xff;
-    std::fs::write(dir.path().join("out/big.bin.part"), &wrong).unwrap();
+    let part = dir.path().join("out/big.bin.part");
+    std::fs::write(&part, &wrong).unwrap();
     let sha = crate::support::sha256_hex(&body);
-    let (code, report, _) = run(
-        dir.path(),
-        &[format!("{} sha256={sha}", server.url("/big.bin"))],
-        &["--continue"],
-    );
+    let line = [format!("{} sha256={sha}", server.url("/big.bin"))];
+    let (code, report, _) = run(dir.path(), &line, &["--continue", "--retries", "0"]);
     assert_eq!(code, 1);
     assert!(report[0].contains("sha256 mismatch"), "{}", report[0]);
+    assert!(report[0].contains("starting over"), "{}", report[0]);
     assert_eq!(server.requests()[0].header("range"), Some("bytes=40000-"));
     assert!(
         out_files(dir.path()).is_empty(),
         "no target, and the .part that cannot be right is removed"
     );
+
+    // With a retry, the second attempt fetches the file whole.
+    std::fs::write(&part, &wrong).unwrap();
+    let before = server.request_count();
+    let (code, report, _) = run(dir.path(), &line, &["--continue", "--json"]);
+    assert_eq!(code, 0, "{report:?}");
+    assert_eq!(json(&report[0])["attempts"], 2);
+    assert_eq!(json(&report[0])["sha256"], sha);
+    assert_eq!(server.requests()[before + 1].header("range"), None);
+    assert_eq!(std::fs::read(dir.path().join("out/big.bin")).unwrap(), body);
 }
 
-/// Answers a Range request with at most `cap` bytes (and an honest Content-Range), and a plain
-/// request with a 206 of the first `cap` bytes that nobody asked for.
+/// Answers a Range request with at most `cap` bytes (an honest Content-Range, and the ETag
+/// "s1"), and a plain request with a 206 of the first `cap` bytes that nobody asked for.
 fn stingy_ranges(body: Vec<u8>, cap: usize) -> Server {
     Server::start(move |req| {
         let start = req
@@ -510,6 +542,7 @@ fn stingy_ranges(body: Vec<u8>, cap: usize) -> Server {
             "Content-Range",
             &format!("bytes {start}-{}/{}", end - 1, body.len()),
         )
+        .header("ETag", "\"s1\"")
     })
 }
 
@@ -519,7 +552,8 @@ fn a_206_short_of_the_end_is_continued_never_placed_short() {
     let body = payload(100_000, 26);
     let server = stingy_ranges(body.clone(), 40_000);
     std::fs::create_dir(dir.path().join("out")).unwrap();
-    std::fs::write(dir.path().join("out/f.bin.part"), &body[..10_000]).unwrap();
+    let part = dir.path().join("out/f.bin.part");
+    crate::support::plant_part(&part, &body[..10_000], "\"s1\"", 100_000);
 
     // No retries: the first 206 ends at 50,000 of 100,000; nothing is placed, the bytes are kept.
     let (code, report, _) = run(
@@ -530,10 +564,7 @@ fn a_206_short_of_the_end_is_continued_never_placed_short() {
     assert_eq!(code, 1);
     assert!(report[0].contains("50000 of 100000"), "{}", report[0]);
     assert_eq!(out_files(dir.path()), ["f.bin.part"]);
-    assert_eq!(
-        std::fs::read(dir.path().join("out/f.bin.part")).unwrap(),
-        &body[..50_000]
-    );
+    assert_eq!(std::fs::read(&part).unwrap(), &body[..50_000]);
 
     // With retries, each attempt asks for what is still missing, until the file is whole.
     let (code, report, _) = run(
@@ -592,9 +623,10 @@ fn continue_never_appends_to_a_part_with_other_hard_links() {
 fn continue_with_a_complete_part_verifies_it() {
     let dir = tempfile::tempdir().unwrap();
     let body = payload(30_000, 23);
-    let server = Server::ranged(&body);
+    let server = Server::versioned(&body, "\"v1\"");
     std::fs::create_dir(dir.path().join("out")).unwrap();
-    std::fs::write(dir.path().join("out/f.bin.part"), &body).unwrap();
+    let part = dir.path().join("out/f.bin.part");
+    crate::support::plant_part(&part, &body, "\"v1\"", 30_000);
     let (code, report, _) = run(
         dir.path(),
         &[format!("{} size=30000", server.url("/f.bin"))],

@@ -424,7 +424,7 @@ fn ctrl_c_without_continue_leaves_no_part_and_no_record() {
     let server = Origin::new(payload(4 * MIB, 12), 256 * 1024).serve();
     write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
     let child = spawn_run(dir.path(), &split4(&[]));
-    wait_for(&dir.path().join("out/f.bin.part.ranges"));
+    wait_for(&dir.path().join("out/f.bin.part"));
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (out, _) = interrupt_and_wait(child);
     assert_eq!(out.status.code(), Some(130));

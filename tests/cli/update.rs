@@ -65,12 +65,17 @@ fn the_lists_checksums_decide_without_a_request() {
 fn update_with_continue_revalidates_what_is_there_and_resumes_what_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let body = payload(50_000, 4);
-    let server = Server::ranged(&body);
+    let server = Server::versioned(&body, "\"v1\"");
     std::fs::create_dir(dir.path().join("out")).unwrap();
-    // A target in place (that the server does not vouch for: no validators, so a 200 replaces
-    // it) and a .part to resume.
+    // A target in place (that the server does not vouch for: it answers no condition, so a 200
+    // replaces it) and a .part to resume, of the server's version.
     std::fs::write(dir.path().join("out/whole.bin"), b"old").unwrap();
-    std::fs::write(dir.path().join("out/half.bin.part"), &body[..20_000]).unwrap();
+    crate::support::plant_part(
+        &dir.path().join("out/half.bin.part"),
+        &body[..20_000],
+        "\"v1\"",
+        50_000,
+    );
     write_list(
         dir.path(),
         "urls.txt",

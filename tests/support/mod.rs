@@ -58,6 +58,21 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Writes `bytes` at `path` as an interrupted `fetchpool -c` leaves a `.part`: with the version
+/// it is of (this ETag, a file of `len` bytes) kept with it. Panics where the file system keeps
+/// no user extended attributes (the tests' temporary directories do).
+pub fn plant_part(path: &Path, bytes: &[u8], etag: &str, len: usize) {
+    std::fs::write(path, bytes).unwrap();
+    let pin = format!("fetchpool-pin 1\nlength {len}\netag {etag}\n");
+    rustix::fs::setxattr(
+        path,
+        "user.fetchpool.pin",
+        pin.as_bytes(),
+        rustix::fs::XattrFlags::empty(),
+    )
+    .expect("user extended attributes");
+}
+
 /// stdout as text, split into lines.
 pub fn lines(out: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(out)

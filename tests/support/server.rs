@@ -130,6 +130,20 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// [`Reply::ranged`] for one version of a file, as nginx serves it: its ETag on every
+    /// answer, and a range tied by `If-Range` to another version answered with the whole file.
+    pub fn versioned(req: &Request, body: &[u8], etag: &str) -> Reply {
+        let stale = req.header("if-range").is_some_and(|v| v != etag);
+        let reply = if stale {
+            Reply::ok(body.to_vec())
+        } else {
+            Reply::ranged(req, body)
+        };
+        reply.header("ETag", etag).header("Accept-Ranges", "bytes")
+    }
+}
+
 /// The request's `Range: bytes=FIRST-[LAST]`, if it has one.
 pub fn byte_range(req: &Request) -> Option<(usize, Option<usize>)> {
     let (first, last) = req
@@ -189,6 +203,12 @@ impl Server {
     pub fn ranged(body: &[u8]) -> Server {
         let body = body.to_vec();
         Server::start(move |req| Reply::ranged(req, &body))
+    }
+
+    /// One version of one body at every path: [`Reply::versioned`].
+    pub fn versioned(body: &[u8], etag: &str) -> Server {
+        let (body, etag) = (body.to_vec(), etag.to_string());
+        Server::start(move |req| Reply::versioned(req, &body, &etag))
     }
 
     pub fn files(files: HashMap<String, Vec<u8>>) -> Server {

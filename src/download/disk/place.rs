@@ -18,6 +18,7 @@ use super::at::{Dir, file_type, mode, stat};
 use super::part::{Names, PartFile, remove_stale};
 use super::record;
 use crate::config::Policy;
+use crate::download::pin::Pin;
 use crate::download::validators::Validators;
 use crate::download::verify;
 use crate::entry::Entry;
@@ -245,6 +246,11 @@ impl Spot {
         (file_type(&st) == FileType::RegularFile && len > 0 && st.st_nlink == 1).then_some(len)
     }
 
+    /// The version kept with the `.part` (for a dry run: nothing is locked or changed).
+    pub fn part_pin(&self) -> Option<Pin> {
+        Pin::load(&self.open_read(&self.part).ok()?)
+    }
+
     /// Whether the `.part` has a hole before `len` (where the file system can tell).
     fn part_has_hole(&self, len: u64) -> bool {
         let Ok(file) = self.open_read(&self.part) else {
@@ -306,15 +312,11 @@ impl Spot {
     }
 
     /// Opens the existing `.part` to resume it: never through a symlink, only a regular file with
-    /// no other name, and only if no other run is writing it.
-    /// With `append`, every write goes to its end; without, writes go where they are told
-    /// (Linux puts even a positioned write at the end of a file opened to append).
-    pub fn reopen_part(&self, keep: bool, append: bool) -> anyhow::Result<PartFile> {
+    /// no other name, and only if no other run is writing it. Bytes go where they are told
+    /// (positioned writes), never simply to its end.
+    pub fn reopen_part(&self, keep: bool) -> anyhow::Result<PartFile> {
         let dir = self.existing_dir()?;
-        let mut flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        if append {
-            flags |= OFlags::APPEND;
-        }
+        let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let shown = self.part_shown.display();
         let fd = rustix::fs::openat(&**dir, &self.part, flags, Mode::empty())
             .map_err(io::Error::from)

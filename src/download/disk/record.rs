@@ -2,34 +2,43 @@
 //! `--continue` fetches only what is missing. A split `.part` has holes where ranges are still to
 //! come, so its length says nothing; whenever a `.part` has this file beside it, only the ranges
 //! recorded here count. It is written before the first byte lands at an offset and rewritten
-//! (to a temporary name, then renamed over) as ranges finish; it never records more than is on
-//! disk.
+//! (to `NAME.part.ranges.tmp`, then renamed over) as ranges finish, and only after the `.part`'s
+//! data is on disk: it never records a byte that is not.
 //!
 //! The format is a few lines of text:
 //!
 //! ```text
-//! fetchpool-ranges 1
+//! fetchpool-ranges 2
 //! length 67108864
-//! version "5f-61a"
+//! etag "5f-61a"
+//! modified Sun, 06 Nov 1994 08:49:37 GMT
 //! range 0 33554432 33554432
 //! range 33554432 67108864 1048576
 //! ```
 //!
 //! Each `range` is START END DONE: the bytes START..END, of which the first DONE are written.
-//! `version` is what the ranges were fetched for (a strong ETag or a date, sent back as
-//! `If-Range`); without one, the bytes cannot be tied to a version and are not resumed.
+//! `etag` and `modified` are the version the ranges were fetched of (the pin); without either,
+//! the bytes cannot be tied to a version and are not resumed. (Format 1 kept one `version`
+//! line, a strong ETag or a date; it is still read.)
+//!
+//! Only a file that reads as a record is ever removed or replaced here: a file of someone
+//! else's at one of these names is left alone, and the split that needs the name fails.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::at::Dir;
-use crate::naming::{PART_SUFFIX, RANGES_SUFFIX};
+use super::at::{Dir, file_type, stat};
+use crate::download::pin::Pin;
+use crate::naming::{PART_SUFFIX, RANGES_SUFFIX, RANGES_TEMP_SUFFIX};
 
-const MAGIC: &str = "fetchpool-ranges 1";
+const MAGIC: &str = "fetchpool-ranges 2";
+/// What every record starts with, whatever its format.
+const MAGIC_PREFIX: &str = "fetchpool-ranges ";
+const MAGIC_V1: &str = "fetchpool-ranges 1";
 /// A record is a few hundred bytes; a file past this is not one.
 const MAX_LEN: u64 = 64 * 1024;
 /// More ranges than a file is ever split into.
@@ -39,7 +48,8 @@ const MAX_RANGES: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub len: u64,
-    pub version: Option<String>,
+    /// The version the bytes are of (its `len` is the record's).
+    pub pin: Pin,
     pub spans: Vec<Span>,
 }
 
@@ -66,10 +76,11 @@ impl Record {
     }
 
     fn render(&self) -> String {
-        let mut text = format!("{MAGIC}\nlength {}\n", self.len);
-        if let Some(version) = &self.version {
-            text.push_str(&format!("version {version}\n"));
-        }
+        let pin = Pin {
+            len: Some(self.len),
+            ..self.pin.clone()
+        };
+        let mut text = format!("{MAGIC}\n{}", pin.lines());
         for s in &self.spans {
             text.push_str(&format!("range {} {} {}\n", s.start, s.end, s.done));
         }
@@ -78,24 +89,35 @@ impl Record {
 
     fn parse(text: &str) -> Option<Record> {
         let mut lines = text.lines();
-        if lines.next()? != MAGIC {
-            return None;
-        }
-        let len = lines.next()?.strip_prefix("length ")?.parse().ok()?;
-        let mut version = None;
+        let v1 = match lines.next()? {
+            MAGIC => false,
+            MAGIC_V1 => true,
+            _ => return None,
+        };
+        let mut pin = Pin::empty();
         let mut spans = Vec::new();
         for line in lines {
-            if let Some(v) = line.strip_prefix("version ") {
-                version = Some(v.to_string());
-            } else {
-                let mut n = line.strip_prefix("range ")?.split(' ').map(str::parse);
+            if let Some(range) = line.strip_prefix("range ") {
+                let mut n = range.split(' ').map(str::parse);
                 let (start, end, done) = (n.next()?.ok()?, n.next()?.ok()?, n.next()?.ok()?);
                 spans.push(Span { start, end, done });
+            } else if let (true, Some(version)) = (v1, line.strip_prefix("version ")) {
+                // A strong ETag is quoted; anything else was a date.
+                let key = if version.starts_with('"') {
+                    "etag"
+                } else {
+                    "modified"
+                };
+                if !pin.read_line(&format!("{key} {version}")) {
+                    return None;
+                }
+            } else if !pin.read_line(line) {
+                return None;
             }
         }
         let record = Record {
-            len,
-            version,
+            len: pin.len?,
+            pin,
             spans,
         };
         record.is_whole().then_some(record)
@@ -114,18 +136,25 @@ impl Record {
     }
 }
 
-/// `NAME.part.ranges`, beside `NAME.part`.
-fn name(part: &OsStr) -> OsString {
-    let mut name = part.to_os_string();
-    name.push(&RANGES_SUFFIX[PART_SUFFIX.len()..]);
-    name
+/// `NAME.part.ranges` and its temporary name, beside `NAME.part`.
+fn names(part: &OsStr) -> (OsString, OsString) {
+    let grown = |suffix: &str| {
+        let mut name = part.to_os_string();
+        name.push(&suffix[PART_SUFFIX.len()..]);
+        name
+    };
+    (grown(RANGES_SUFFIX), grown(RANGES_TEMP_SUFFIX))
+}
+
+fn open_read(dir: &Dir, name: &OsStr) -> rustix::io::Result<File> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    rustix::fs::openat(&**dir, name, flags, Mode::empty()).map(File::from)
 }
 
 /// The record beside the `.part` named `part` in `dir`. Never follows a symbolic link.
 pub fn read(dir: &Dir, part: &OsStr) -> Found {
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let file = match rustix::fs::openat(&**dir, name(part), flags, Mode::empty()) {
-        Ok(fd) => File::from(fd),
+    let file = match open_read(dir, &names(part).0) {
+        Ok(file) => file,
         Err(Errno::NOENT) => return Found::None,
         Err(_) => return Found::Unusable,
     };
@@ -136,21 +165,52 @@ pub fn read(dir: &Dir, part: &OsStr) -> Found {
     }
 }
 
+/// Whether `name` in `dir` is nothing, or a file that reads as one of fetchpool's records (a
+/// regular file with one name that starts as a record does): only such a name is ever removed
+/// or replaced. An empty file counts as one: a run stopped between creating it and writing it.
+fn ours_or_absent(dir: &Dir, name: &OsStr) -> io::Result<bool> {
+    let Some(st) = stat(dir, name)? else {
+        return Ok(true);
+    };
+    if file_type(&st) != FileType::RegularFile || st.st_nlink != 1 {
+        return Ok(false);
+    }
+    let file = match open_read(dir, name) {
+        Ok(file) => file,
+        Err(Errno::NOENT) => return Ok(true),
+        Err(e) => return Err(e.into()),
+    };
+    let mut start = Vec::with_capacity(MAGIC_PREFIX.len());
+    file.take(MAGIC_PREFIX.len() as u64)
+        .read_to_end(&mut start)?;
+    Ok(start.is_empty() || start == MAGIC_PREFIX.as_bytes())
+}
+
+fn in_the_way(name: &OsStr) -> io::Error {
+    io::Error::other(format!(
+        "{} is in the way and is not a record of fetchpool's; not touching it",
+        name.to_string_lossy()
+    ))
+}
+
 /// Writes `record` beside the `.part` named `part`: to a temporary name first, then renamed over
 /// the old record, so a reader finds the old one or the new one, never half of one. The caller
-/// holds the `.part`'s lock, so no other run writes here meanwhile.
+/// holds the `.part`'s lock, so no other run writes here meanwhile, and has made sure every byte
+/// the record claims is on disk.
 pub fn write(dir: &Dir, part: &OsStr, record: &Record) -> io::Result<()> {
-    let final_name = name(part);
-    let mut temp = final_name.clone();
-    temp.push(".tmp");
+    let (final_name, temp) = names(part);
+    if !ours_or_absent(dir, &final_name)? {
+        return Err(in_the_way(&final_name));
+    }
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let create = || rustix::fs::openat(&**dir, &temp, flags, Mode::from_raw_mode(0o666));
     let fd = match create() {
         // Left by a run that stopped between create and rename; ours to replace.
-        Err(Errno::EXIST) => {
+        Err(Errno::EXIST) if ours_or_absent(dir, &temp)? => {
             rustix::fs::unlinkat(&**dir, &temp, AtFlags::empty())?;
             create()
         }
+        Err(Errno::EXIST) => return Err(in_the_way(&temp)),
         other => other,
     }?;
     let written = File::from(fd).write_all(record.render().as_bytes());
@@ -162,9 +222,12 @@ pub fn write(dir: &Dir, part: &OsStr, record: &Record) -> io::Result<()> {
     Ok(())
 }
 
-/// Removes the record beside the `.part` named `part`, if there is one.
+/// Removes the record beside the `.part` named `part`, if there is one of fetchpool's there.
 pub fn remove(dir: &Dir, part: &OsStr) {
-    let _ = rustix::fs::unlinkat(&**dir, name(part), AtFlags::empty());
+    let (final_name, _) = names(part);
+    if ours_or_absent(dir, &final_name).unwrap_or(false) {
+        let _ = rustix::fs::unlinkat(&**dir, &final_name, AtFlags::empty());
+    }
 }
 
 #[cfg(test)]
@@ -172,9 +235,13 @@ mod tests {
     use super::*;
 
     fn record() -> Record {
+        let mut pin = Pin::empty();
+        assert!(pin.read_line("etag \"5f-61a\""));
+        assert!(pin.read_line("modified Sun, 06 Nov 1994 08:49:37 GMT"));
+        pin.len = Some(100);
         Record {
             len: 100,
-            version: Some("\"5f-61a\"".into()),
+            pin,
             spans: vec![
                 Span {
                     start: 0,
@@ -195,8 +262,25 @@ mod tests {
         let r = record();
         assert_eq!(Record::parse(&r.render()), Some(r.clone()));
         assert_eq!(r.done(), 67);
-        let bare = Record { version: None, ..r };
+        let bare = Record {
+            pin: Pin {
+                len: Some(100),
+                ..Pin::empty()
+            },
+            ..r
+        };
         assert_eq!(Record::parse(&bare.render()), Some(bare));
+    }
+
+    #[test]
+    fn a_record_of_the_first_format_still_reads() {
+        let v1 = "fetchpool-ranges 1\nlength 100\nversion \"5f-61a\"\nrange 0 100 7\n";
+        let r = Record::parse(v1).unwrap();
+        assert_eq!(r.pin.if_range().as_deref(), Some("\"5f-61a\""));
+        assert_eq!((r.len, r.done()), (100, 7));
+        let dated = v1.replace("\"5f-61a\"", "Sun, 06 Nov 1994 08:49:37 GMT");
+        let r = Record::parse(&dated).unwrap();
+        assert!(r.pin.stamp.modified.is_some() && r.pin.stamp.etag.is_none());
     }
 
     #[test]
@@ -207,37 +291,73 @@ mod tests {
             text.replace("range 60 100 7", "range 59 100 7"),
             text.replace("range 60 100 7", "range 60 100 41"),
             text.replace("length 100", "length 101"),
-            text.replace("fetchpool-ranges 1", "fetchpool-ranges 2"),
+            text.replace("length 100\n", ""),
+            text.replace("fetchpool-ranges 2", "fetchpool-ranges 3"),
             text.replace("range 60 100 7", "range 60 100"),
+            text.replace("etag \"5f-61a\"", "colour blue"),
             String::new(),
         ] {
             assert_eq!(Record::parse(&bad), None, "{bad}");
         }
     }
 
+    fn open_dir(path: &std::path::Path) -> Dir {
+        std::sync::Arc::new(
+            rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap(),
+        )
+    }
+
     #[test]
     fn written_atomically_and_never_through_a_link() {
         let dir = tempfile::tempdir().unwrap();
-        let fd: Dir = std::sync::Arc::new(
-            rustix::fs::open(
-                dir.path(),
-                OFlags::RDONLY | OFlags::DIRECTORY,
-                Mode::empty(),
-            )
-            .unwrap(),
-        );
+        let fd = open_dir(dir.path());
         let part = OsStr::new("a.bin.part");
         assert!(matches!(read(&fd, part), Found::None));
-        // A stale temporary file is replaced; a link there is not followed.
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "keep").unwrap();
-        std::os::unix::fs::symlink(&victim, dir.path().join("a.bin.part.ranges.tmp")).unwrap();
+        // A stale temporary file of ours is replaced.
+        std::fs::write(
+            dir.path().join("a.bin.part.ranges.tmp"),
+            "fetchpool-ranges 2\nle",
+        )
+        .unwrap();
         write(&fd, part, &record()).unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         assert!(matches!(read(&fd, part), Found::Record(r) if r == record()));
-        std::fs::write(dir.path().join("a.bin.part.ranges"), "junk").unwrap();
+        assert!(!dir.path().join("a.bin.part.ranges.tmp").exists());
+        std::fs::write(
+            dir.path().join("a.bin.part.ranges"),
+            "fetchpool-ranges 2\njunk",
+        )
+        .unwrap();
         assert!(matches!(read(&fd, part), Found::Unusable));
         remove(&fd, part);
         assert!(matches!(read(&fd, part), Found::None));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_record_is_never_removed_or_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd = open_dir(dir.path());
+        let part = OsStr::new("a.bin.part");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let temp = dir.path().join("a.bin.part.ranges.tmp");
+        let record_path = dir.path().join("a.bin.part.ranges");
+        // A link at the temporary name is neither followed nor removed.
+        std::os::unix::fs::symlink(&victim, &temp).unwrap();
+        assert!(write(&fd, part, &record()).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(temp.is_symlink());
+        std::fs::remove_file(&temp).unwrap();
+        // Someone's notes at the record's name: not replaced, not removed.
+        std::fs::write(&record_path, "my notes").unwrap();
+        let err = write(&fd, part, &record()).unwrap_err();
+        assert!(err.to_string().contains("not a record"), "{err}");
+        remove(&fd, part);
+        assert_eq!(std::fs::read_to_string(&record_path).unwrap(), "my notes");
+        assert!(!temp.exists());
+        // A hard link to someone else's file is not ours either.
+        std::fs::remove_file(&record_path).unwrap();
+        std::fs::hard_link(&victim, &record_path).unwrap();
+        remove(&fd, part);
+        assert!(record_path.exists());
     }
 }

@@ -22,18 +22,19 @@ use anyhow::{Context as _, anyhow};
 use reqwest::header::ACCEPT_RANGES;
 use reqwest::{Response, StatusCode, Url};
 
-use super::body::{Body, Saved};
-use super::disk::part::PartFile;
+use super::body::Body;
 use super::disk::place::Spot;
 use super::disk::record::{Record, Span};
+use super::finish::{self, Saved, Whole};
+use super::held::{Bytes, Held};
 use super::limits::Limits;
+use super::pin::Refusal;
 use super::request::{self, Ask, content_range};
 use super::retry::Failure;
-use super::validators::Stamp;
-use super::verify::{self, Digest};
+use super::verify::Digest;
 use super::worker::Worker;
 use crate::config::Policy;
-use crate::entry::{Entry, to_hex};
+use crate::entry::Entry;
 use crate::progress::{Counter, Task};
 use crate::redact::redact_url;
 pub use board::Board;
@@ -77,39 +78,28 @@ pub enum Ended {
     OneStream,
 }
 
-/// A fresh split download: `response` is the whole file (200), `record` its pieces.
+/// A fresh split download: `response` is the whole file (200), `spans` its pieces; `held` has
+/// the fresh `.part` and the pin.
 pub async fn download(
     job: Job<'_>,
-    part: PartFile,
+    held: &mut Held,
     response: Response,
-    record: Record,
-    stamp: Stamp,
+    spans: Vec<Span>,
 ) -> Result<Ended, Failure> {
-    run(job, part, response, 0, record, stamp, StatusCode::OK).await
+    let pin = held.pin.clone().expect("a 2xx answer pinned the version");
+    let len = spans.last().map_or(0, |s| s.end);
+    held.bytes = Bytes::Pieces(Record { len, pin, spans });
+    run(job, held, response, (0, len), StatusCode::OK).await
 }
 
-/// `--continue` on a split download: asks for the file from its first missing byte on, tied
-/// to the recorded version. `Ok(None)` when the bytes on disk cannot be used (no version was
-/// recorded, the file changed, the `.part` is gone): they are removed, and the caller starts
-/// afresh.
-pub async fn resume(
-    job: Job<'_>,
-    spot: &Spot,
-    mut record: Record,
-) -> Result<Option<Ended>, Failure> {
-    let start_over = |why: String| {
-        job.worker
-            .log(|| format!("{}: {why}; starting over", spot.part_shown.display()));
-        spot.remove_stale_part().map_err(Failure::fatal)
+/// A split download's pieces held (from this run, or recorded by an earlier one): asks for the
+/// file from its first missing byte on, tied to its version. `Ok(None)` when the bytes on disk
+/// cannot be built on (the server has another version, or did not say it has this one): they
+/// are dropped, and the caller starts afresh.
+pub async fn resume(job: Job<'_>, spot: &Spot, held: &mut Held) -> Result<Option<Ended>, Failure> {
+    let (Bytes::Pieces(record), Some(pin)) = (&mut held.bytes, &held.pin) else {
+        unreachable!("a split is resumed from its pieces and their version");
     };
-    let Some(version) = record.version.clone() else {
-        start_over("no version of the file was recorded with its ranges".into())?;
-        return Ok(None);
-    };
-    if spot.part_len().is_none_or(|len| len > record.len) {
-        start_over("it does not match the ranges recorded beside it".into())?;
-        return Ok(None);
-    }
     let from = match record.spans.iter().find(|s| s.done < s.end - s.start) {
         Some(s) => s.start + s.done,
         // All there: the last byte again, to hear that this is still the version.
@@ -119,9 +109,10 @@ pub async fn resume(
             record.len - 1
         }
     };
+    let if_range = pin.if_range();
     let ask = Ask {
         range: Some((from, None)),
-        if_range: Some(&version),
+        if_range: if_range.as_deref(),
         conditions: None,
     };
     let response = request::send(job.entry, job.worker, job.limits, ask).await?;
@@ -134,54 +125,56 @@ pub async fn resume(
             response.url(),
         ));
     }
-    let stamp = Stamp::from_headers(response.headers());
-    // An ETag recorded is an ETag answered; a date was checked by If-Range itself.
-    let same_etag = !version.starts_with('"') || stamp.if_range().as_deref() == Some(&version);
-    let fits = status == StatusCode::PARTIAL_CONTENT
-        && same_etag
-        && content_range(&response).is_some_and(|r| r.start == from && r.total == Some(record.len));
-    if !fits {
-        start_over(format!(
+    let admitted = match status {
+        StatusCode::PARTIAL_CONTENT => pin
+            .admits(response.headers(), content_range(&response), from)
+            .map_err(Refusal::why),
+        _ => Err(format!(
             "the server no longer has that version of the file (it answered {})",
             status.as_u16()
-        ))?;
-        return Ok(None);
-    }
-    let part = spot.reopen_part(true, false).map_err(Failure::fatal)?;
+        )),
+    };
+    let (end, _) = match admitted {
+        Ok(range) => range,
+        Err(why) => {
+            job.worker
+                .log(|| format!("{}: {why}; starting over", spot.part_shown.display()));
+            held.start_over();
+            return Ok(None);
+        }
+    };
     job.task.set_length(record.len);
     job.task.resumed(record.done());
-    run(job, part, response, from, record, stamp, status)
+    run(job, held, response, (from, end), status)
         .await
         .map(Some)
 }
 
-/// The owner's part: stream `response` (whose body starts at byte `from`) into its pieces,
-/// post the split for idle workers, fetch what nobody took, wait for the others, then verify
-/// and place.
+/// The owner's part: stream `response` (the bytes `from..end` of the file) into its pieces, post
+/// the split for idle workers, fetch what nobody took, wait for the others, then verify and
+/// place. A split that fails leaves its pieces held, for the next attempt to resume.
 async fn run(
     job: Job<'_>,
-    mut part: PartFile,
+    held: &mut Held,
     mut response: Response,
-    from: u64,
-    record: Record,
-    stamp: Stamp,
+    (from, end): (u64, u64),
     status: StatusCode,
 ) -> Result<Ended, Failure> {
     let worker = job.worker;
     let fatal = |e: anyhow::Error| Failure::fatal(e).status(status);
+    let (Some(part), Bytes::Pieces(record)) = (&mut held.part, &held.bytes) else {
+        unreachable!("a split runs on its pieces in an open .part");
+    };
     let shown = part.path.clone();
     let file = part
         .file
         .try_clone()
         .with_context(|| format!("cannot open {}", shown.display()))
         .map_err(fatal)?;
-    let pieces = Pieces::new(
-        file,
-        shown.clone(),
-        &record,
-        (worker.policy.retries, worker.policy.split),
-        part.record_ranges(),
-    );
+    // Recorded beside the `.part` only for a later `--continue`, the record's one reader.
+    let record_at = worker.policy.resume.then(|| part.record_ranges());
+    let settings = (worker.policy.retries, worker.policy.split);
+    let pieces = Pieces::new(file, shown.clone(), record, settings, record_at);
     // Recorded before any byte lands at an offset: a `.part` with holes never stands alone.
     pieces
         .record()
@@ -189,7 +182,6 @@ async fn run(
         .map_err(fatal)?;
     let split = Arc::new(Split {
         entry: job.entry.clone(),
-        version: stamp.clone(),
         counter: job.task.counter(),
         pieces,
     });
@@ -207,7 +199,7 @@ async fn run(
     let wake = split.pieces.free().min(split.pieces.at_once - 1);
     let posted = job.board.map(|board| board.post(&split, wake));
     let (cur, streamed) = split
-        .stream(first, &mut response, from, worker, job.limits)
+        .stream(first, &mut response, (from, end), worker, job.limits)
         .await;
     drop(response);
     split.give_back(cur, streamed, worker);
@@ -216,16 +208,20 @@ async fn run(
     match finish {
         Finish::Whole => {}
         Finish::OneStream => {
-            part.keep = false;
+            held.start_over();
             return Ok(Ended::OneStream);
         }
         Finish::Changed(why) => {
-            part.keep = false;
+            held.start_over();
             return Err(Failure::transient(anyhow!("{why}; starting over")).status(status));
         }
-        Finish::Failed(failure) => return Err(failure.status(status)),
+        Finish::Failed(failure) => {
+            held.bytes = Bytes::Pieces(split.pieces.snapshot());
+            return Err(failure.status(status));
+        }
     }
     let len = split.pieces.len;
+    let mut part = held.part.take().expect("the split's .part");
     let on_disk = part
         .file
         .metadata()
@@ -242,22 +238,14 @@ async fn run(
     let digest = Digest::of_file(job.entry, worker.policy.digest, &mut part.file)
         .with_context(|| format!("cannot read {}", shown.display()))
         .map_err(fatal)?;
-    verify::check(job.entry, len, digest.as_ref()).map_err(|e| {
-        part.keep = false;
-        fatal(e)
-    })?;
-    stamp
-        .apply(&part.file)
-        .with_context(|| format!("cannot set the time of {}", shown.display()))
-        .map_err(fatal)?;
-    part.persist(worker.policy.overwrite || job.replace)
-        .map_err(fatal)?;
-    Ok(Ended::Saved(Saved {
-        http_status: status.as_u16(),
-        bytes: len,
-        sha256: digest.map(|d| to_hex(&d)),
+    let whole = Whole {
+        len,
+        digest,
+        stamp: &split.pieces.pin.stamp,
+        status,
         length_unverified: false,
-    }))
+    };
+    finish::place(job.entry, worker.policy, part, whole, job.replace).map(Ended::Saved)
 }
 
 /// An idle worker's part: fetch the last free pieces of `split` until none is left.
@@ -267,11 +255,10 @@ pub async fn help(split: &Split, worker: &Worker<'_>) {
     }
 }
 
-/// A split download as its owner and helpers see it: the entry, the version its pieces are of,
-/// and the piece table.
+/// A split download as its owner and helpers see it: the entry, its byte counters, and the
+/// piece table (which knows the version the pieces are of).
 pub struct Split {
     entry: Entry,
-    version: Stamp,
     counter: Counter,
     pieces: Pieces,
 }
@@ -303,9 +290,10 @@ impl Split {
             )
         });
         let limits = Limits::start(worker.policy);
+        let if_range = self.pieces.pin.if_range();
         let ask = Ask {
             range: Some((from, Some(to))),
-            if_range: self.pieces.version(),
+            if_range: if_range.as_deref(),
             conditions: None,
         };
         let sent = self
@@ -316,7 +304,10 @@ impl Split {
             Some(Err(failure)) => (i, Err(Stop::Failed(failure))),
             Some(Ok(mut response)) => match self.check(&response, from) {
                 Err(stop) => (i, Err(stop)),
-                Ok(()) => self.stream(i, &mut response, from, worker, &limits).await,
+                Ok(end) => {
+                    self.stream(i, &mut response, (from, end), worker, &limits)
+                        .await
+                }
             },
         };
         self.give_back(cur, result, worker);
@@ -335,49 +326,49 @@ impl Split {
         }
     }
 
-    /// Whether the answer to a range request from `from` carries that range of this version.
-    fn check(&self, response: &Response, from: u64) -> Result<(), Stop> {
+    /// Whether the answer to a range request from `from` carries that range of this version;
+    /// where its bytes end (exclusive) if it does.
+    fn check(&self, response: &Response, from: u64) -> Result<u64, Stop> {
         let status = response.status();
-        if self
-            .version
-            .differs(&Stamp::from_headers(response.headers()))
-        {
-            return Err(Stop::Changed(
-                "the file changed on the server while its ranges were fetched".into(),
-            ));
-        }
+        let headers = response.headers();
+        let pin = &self.pieces.pin;
         match status {
-            StatusCode::PARTIAL_CONTENT => match content_range(response) {
-                Some(r) if r.total.is_some_and(|t| t != self.pieces.len) => Err(Stop::Changed(
-                    "the file's length changed on the server while its ranges were fetched".into(),
-                )),
-                Some(r) if r.start == from && r.end.is_some_and(|end| end >= from) => Ok(()),
-                _ => Err(Stop::Failed(
-                    Failure::transient(anyhow!(
-                        "the server answered the range from byte {from} with another range"
-                    ))
-                    .status(status),
-                )),
+            StatusCode::PARTIAL_CONTENT => {
+                match pin.admits(headers, content_range(response), from) {
+                    Ok((end, _)) => Ok(end),
+                    Err(Refusal::Changed(why)) => Err(Stop::Changed(format!(
+                        "{why} while its ranges were fetched"
+                    ))),
+                    Err(Refusal::Range(why)) => Err(Stop::Failed(
+                        Failure::transient(anyhow!(why)).status(status),
+                    )),
+                }
+            }
+            StatusCode::OK => match pin.differs(headers, response.content_length()) {
+                Some(why) => Err(Stop::Changed(format!(
+                    "the file changed on the server while its ranges were fetched: {why}"
+                ))),
+                None => Err(Stop::WholeFile),
             },
-            StatusCode::OK => Err(Stop::WholeFile),
             StatusCode::RANGE_NOT_SATISFIABLE => Err(Stop::Changed(
                 "the server refused a range inside the file (416): it changed meanwhile".into(),
             )),
             _ => Err(Stop::Failed(Failure::from_status(
                 status,
-                response.headers(),
+                headers,
                 response.url(),
             ))),
         }
     }
 
-    /// Writes `response`'s body (byte `from` on) into piece `first`, and on into the pieces
-    /// after it while they are free and empty. Returns the piece it was in when it stopped.
+    /// Writes `response`'s body (the bytes `from..end`) into piece `first`, and on into the
+    /// pieces after it while they are free and empty, never past `end`. Returns the piece it was
+    /// in when it stopped.
     async fn stream(
         &self,
         first: usize,
         response: &mut Response,
-        from: u64,
+        (from, end): (u64, u64),
         worker: &Worker<'_>,
         limits: &Limits,
     ) -> (usize, Result<(), Stop>) {
@@ -389,7 +380,7 @@ impl Split {
         };
         let received = body
             .receive(response, |chunk: &[u8]| {
-                self.pieces.write(&mut cur, &mut pos, chunk)
+                self.pieces.write(&mut cur, &mut pos, chunk, end)
             })
             .await;
         let result = match received {

@@ -1,7 +1,9 @@
 //! The piece table of a split download: which bytes of `NAME.part` are on disk, which pieces are
 //! free, taken or whole, and how the split ends. The worker that has the entry and the idle ones
-//! that help share it under one lock; every change is recorded beside the `.part`
-//! (`disk/record.rs`). No network here: `split/mod.rs` asks for the pieces.
+//! that help share it under one lock; with `--continue` every change is recorded beside the
+//! `.part` (`disk/record.rs`), once the bytes it claims are on disk. No writer reaches past the
+//! end its answer names, nor into a piece someone else has. No network here: `split/mod.rs`
+//! asks for the pieces.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -16,6 +18,7 @@ use anyhow::anyhow;
 use crate::download::body::Flow;
 use crate::download::disk::at::Dir;
 use crate::download::disk::record::{self, Record, Span};
+use crate::download::pin::Pin;
 use crate::download::retry::Failure;
 use crate::interrupt;
 
@@ -59,13 +62,15 @@ pub struct Pieces {
     pub len: u64,
     /// Each piece's bytes: `start..end`.
     bounds: Vec<(u64, u64)>,
-    /// What ties the pieces to one version of the file (`If-Range`), as recorded.
-    version: Option<String>,
+    /// The version every piece is of: what a range answer must be, and what `If-Range` sends.
+    pub pin: Pin,
     retries: u32,
     /// `--split`: at most this many pieces are fetched at once.
     pub at_once: usize,
-    /// Where the record goes: the `.part`'s directory and name.
-    record_at: (Dir, OsString),
+    /// Where the record goes (the `.part`'s directory and name), with `--continue`.
+    record_at: Option<(Dir, OsString)>,
+    /// Held while the record is written: one writer at a time, each with the newest state.
+    recording: Mutex<()>,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -142,14 +147,14 @@ pub struct Retry {
 }
 
 impl Pieces {
-    /// The table of `record`'s pieces in `file` (the `.part` at `record_at`, shown as `shown`),
-    /// under `--retries` and `--split`.
+    /// The table of `record`'s pieces in `file` (the `.part` shown as `shown`, recorded at
+    /// `record_at` if anywhere), under `--retries` and `--split`.
     pub fn new(
         file: File,
         shown: PathBuf,
         record: &Record,
         (retries, at_once): (u32, usize),
-        record_at: (Dir, OsString),
+        record_at: Option<(Dir, OsString)>,
     ) -> Pieces {
         let pieces = record
             .spans
@@ -170,10 +175,11 @@ impl Pieces {
             shown,
             len: record.len,
             bounds: record.spans.iter().map(|s| (s.start, s.end)).collect(),
-            version: record.version.clone(),
+            pin: record.pin.clone(),
             retries,
             at_once,
             record_at,
+            recording: Mutex::new(()),
             state: Mutex::new(State {
                 pieces,
                 end: None,
@@ -189,22 +195,31 @@ impl Pieces {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What ties a range to the version the pieces are of (`If-Range`), if anything does.
-    pub fn version(&self) -> Option<&str> {
-        self.version.as_deref()
-    }
-
     /// How many pieces, and the size of the first.
     pub fn shape(&self) -> (usize, u64) {
         (self.bounds.len(), self.bounds[0].1 - self.bounds[0].0)
     }
 
-    /// Writes the record of what is on disk now.
+    /// Records what is on disk now beside the `.part`, if anything is recorded (`--continue`).
+    /// The `.part`'s data is synced first: a record never claims a byte a crash could lose.
     pub fn record(&self) -> io::Result<()> {
-        self.save(&self.lock())
+        let Some((dir, name)) = &self.record_at else {
+            return Ok(());
+        };
+        let _one_writer = self.recording.lock().unwrap_or_else(|e| e.into_inner());
+        if self.lock().closed {
+            // The owner is done: the record went (or stays) with its `.part`.
+            return Ok(());
+        }
+        // Every byte counted in the table was written before it was counted.
+        let record = self.snapshot();
+        self.file.sync_data()?;
+        record::write(dir, name, &record)
     }
 
-    fn save(&self, state: &State) -> io::Result<()> {
+    /// The table as it stands: what a retry of the split resumes from.
+    pub fn snapshot(&self) -> Record {
+        let state = self.lock();
         let spans = self
             .bounds
             .iter()
@@ -215,12 +230,11 @@ impl Pieces {
                 done: p.done,
             })
             .collect();
-        let record = Record {
+        Record {
             len: self.len,
-            version: self.version.clone(),
+            pin: self.pin.clone(),
             spans,
-        };
-        record::write(&self.record_at.0, &self.record_at.1, &record)
+        }
     }
 
     /// Whether the split has ended (badly, or its owner closed it): every stream stops at its
@@ -294,17 +308,20 @@ impl Pieces {
     }
 
     /// Puts a piece of body at `pos`, moving `cur` on to the next piece at a piece's end when
-    /// that one is free and empty; stops at a piece someone else has.
+    /// that one is free and empty; stops at a piece someone else has. Nothing goes at or past
+    /// `end`, the end of the bytes the answer said it holds: more is a failure of that answer.
     pub fn write(
         &self,
         cur: &mut usize,
         pos: &mut u64,
         chunk: &[u8],
+        end: u64,
     ) -> Result<(u64, Flow), Failure> {
         if self.stopping() {
             return Ok((0, Flow::Stop));
         }
-        let mut rest = chunk;
+        let room = end.saturating_sub(*pos).min(chunk.len() as u64) as usize;
+        let (mut rest, over) = chunk.split_at(room);
         let mut kept = 0;
         while !rest.is_empty() {
             let end = self.bounds[*cur].1;
@@ -328,6 +345,12 @@ impl Pieces {
             kept += take;
             rest = later;
         }
+        if !over.is_empty() {
+            return Err(Failure::transient(anyhow!(
+                "the server sent more than the range it announced (bytes past {})",
+                end.saturating_sub(1)
+            )));
+        }
         Ok((kept, Flow::More))
     }
 
@@ -335,7 +358,6 @@ impl Pieces {
     fn step(&self, cur: usize) -> Option<usize> {
         let mut state = self.lock();
         state.pieces[cur].claim = Claim::Whole;
-        let _ = self.save(&state);
         let next = cur + 1;
         let free = state.end.is_none()
             && state
@@ -347,6 +369,7 @@ impl Pieces {
         }
         drop(state);
         self.changed.notify_all();
+        let _ = self.record();
         free.then_some(next)
     }
 
@@ -370,14 +393,13 @@ impl Pieces {
         let mut state = self.lock();
         let (start, end) = self.bounds[i];
         let piece = &mut state.pieces[i];
-        piece.claim = if result.is_ok() {
-            Claim::Whole
-        } else {
-            Claim::Free
-        };
+        let whole = piece.done == end - start;
+        piece.claim = if whole { Claim::Whole } else { Claim::Free };
         let mut retry = None;
         match result {
             Ok(()) | Err(Stop::Abandoned) => {}
+            // Every byte of it is there: what went wrong after them changes nothing.
+            Err(Stop::Failed(_)) if whole => {}
             Err(Stop::WholeFile) => state.no_ranges = true,
             Err(Stop::Changed(why)) => {
                 state.end.get_or_insert(End::Changed(why));
@@ -402,9 +424,9 @@ impl Pieces {
                 state.end.get_or_insert(End::Failed(failure));
             }
         }
-        let _ = self.save(&state);
         drop(state);
         self.changed.notify_all();
+        let _ = self.record();
         retry
     }
 
@@ -446,8 +468,10 @@ impl Pieces {
         }
     }
 
-    /// Closes the split (a late helper takes nothing) and says how it ended.
+    /// Closes the split (a late helper takes nothing, and records nothing) and says how it
+    /// ended. Waits for a record being written: once this returns, none is.
     pub fn close(&self) -> Finish {
+        let _no_writer = self.recording.lock().unwrap_or_else(|e| e.into_inner());
         let mut state = self.lock();
         state.closed = true;
         match state.end.take() {

@@ -19,9 +19,12 @@ fn table(dir: &tempfile::TempDir) -> Pieces {
             done: 0,
         })
         .collect();
+    let mut pin = Pin::empty();
+    assert!(pin.read_line("etag \"v\""));
+    pin.len = Some(40);
     let record = Record {
         len: 40,
-        version: Some("\"v\"".into()),
+        pin,
         spans,
     };
     Pieces::new(
@@ -29,7 +32,7 @@ fn table(dir: &tempfile::TempDir) -> Pieces {
         "f.part".into(),
         &record,
         (1, 2),
-        (root, "f.part".into()),
+        Some((root, "f.part".into())),
     )
 }
 
@@ -54,11 +57,11 @@ fn a_stream_runs_on_into_free_pieces_and_stops_at_a_taken_one() {
     let t = table(&dir);
     assert_eq!(t.claim(Pick::Last), Some(3));
     let (mut cur, mut pos) = (t.claim_at(0), 0);
-    let (kept, flow) = t.write(&mut cur, &mut pos, &[7; 25]).ok().unwrap();
+    let (kept, flow) = t.write(&mut cur, &mut pos, &[7; 25], 40).ok().unwrap();
     assert_eq!((kept, cur, pos), (25, 2, 25));
     assert!(matches!(flow, Flow::More));
     // Piece 3 is someone else's: the stream stops at its first byte.
-    let (kept, flow) = t.write(&mut cur, &mut pos, &[7; 10]).ok().unwrap();
+    let (kept, flow) = t.write(&mut cur, &mut pos, &[7; 10], 40).ok().unwrap();
     assert_eq!((kept, cur, pos), (5, 2, 30));
     assert!(matches!(flow, Flow::Stop));
     assert!(t.stopped_at(cur, pos).is_ok());
@@ -72,7 +75,7 @@ fn a_failed_piece_keeps_its_bytes_and_waits_before_it_is_asked_for_again() {
     let dir = tempfile::tempdir().unwrap();
     let t = table(&dir);
     let (mut cur, mut pos) = (t.claim_at(0), 0);
-    assert!(t.write(&mut cur, &mut pos, &[7; 4]).is_ok());
+    assert!(t.write(&mut cur, &mut pos, &[7; 4], 40).is_ok());
     let reset = Failure::transient(anyhow!("reset"));
     let retry = t.release(0, Err(Stop::Failed(reset))).expect("retried");
     assert_eq!((retry.failures, retry.first, retry.last), (1, 0, 9));
@@ -87,6 +90,49 @@ fn a_failed_piece_keeps_its_bytes_and_waits_before_it_is_asked_for_again() {
     assert!(t.release(0, Err(Stop::Failed(reset))).is_none());
     assert!(t.stopping());
     assert_eq!(t.claim(Pick::Last), None);
+}
+
+#[test]
+fn no_stream_writes_past_the_end_its_answer_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = table(&dir);
+    // A range answer for bytes 20..30 that goes on past them: piece 3 is free, and still
+    // nothing lands in it.
+    let (mut cur, mut pos) = (t.claim_at(20), 20);
+    let failed = t.write(&mut cur, &mut pos, &[9; 15], 30);
+    let Err(failure) = failed else {
+        panic!("more than the range is a failure")
+    };
+    assert!(failure.retryable, "{:#}", failure.error);
+    assert_eq!((cur, pos), (2, 30));
+    // Its bytes are all there: the piece is whole, and nothing is asked for again.
+    assert!(t.release(cur, Err(Stop::Failed(failure))).is_none());
+    assert!(!t.stopping());
+    let part = std::fs::read(dir.path().join("f.part")).unwrap();
+    assert_eq!(&part[20..30], &[9; 10]);
+    assert!(part.len() == 30, "not a byte of piece 3");
+    assert!(recorded(&dir).contains("range 20 30 10\nrange 30 40 0\n"));
+    assert_eq!(t.claim(Pick::Last), Some(3));
+    assert_eq!(t.missing(3), (30, 39));
+}
+
+#[test]
+fn without_continue_nothing_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = table(&dir);
+    let record = fresh.snapshot();
+    let file = File::create(dir.path().join("g.part")).unwrap();
+    let t = Pieces::new(file, "g.part".into(), &record, (1, 2), None);
+    t.record().unwrap();
+    let (mut cur, mut pos) = (t.claim_at(0), 0);
+    assert!(t.write(&mut cur, &mut pos, &[1; 10], 40).is_ok());
+    t.release(cur, Ok(()));
+    assert!(!dir.path().join("g.part.ranges").exists());
+    assert_eq!(
+        t.snapshot().done(),
+        10,
+        "the table still knows, for a retry"
+    );
 }
 
 #[test]
