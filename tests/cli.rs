@@ -28,3 +28,5 @@ mod scale;
 mod split;
 #[path = "cli/update.rs"]
 mod update;
+#[path = "cli/versions.rs"]
+mod versions;

@@ -48,6 +48,8 @@ pub enum Body {
     Truncated(usize),
     /// No Content-Length; the connection closes after the body.
     Unframed,
+    /// `Transfer-Encoding: chunked`, the whole body in chunks of 16 KiB, properly ended.
+    Chunked,
     /// Content-Length of the whole body, this many bytes, then a TCP reset (RST).
     Reset(usize),
     /// `Transfer-Encoding: chunked`, this many bytes in one chunk, then a close without the
@@ -331,6 +333,7 @@ fn write_reply(
             head.push_str("Connection: close\r\n");
         }
         Body::Unframed | Body::Endless => head.push_str("Connection: close\r\n"),
+        Body::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
         Body::ChunkedCut(_) => head.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n"),
         Body::Announce(n) => {
             head.push_str(&format!("Content-Length: {n}\r\nConnection: close\r\n"))
@@ -347,6 +350,19 @@ fn write_reply(
         Body::Full => return stream.write_all(body).is_ok(),
         Body::Truncated(n) => stream.write_all(&body[..n.min(body.len())]),
         Body::Unframed => stream.write_all(body),
+        Body::Chunked => {
+            for chunk in body.chunks(16 * 1024) {
+                let head = format!("{:x}\r\n", chunk.len());
+                let sent = stream
+                    .write_all(head.as_bytes())
+                    .and_then(|_| stream.write_all(chunk))
+                    .and_then(|_| stream.write_all(b"\r\n"));
+                if sent.is_err() {
+                    return false;
+                }
+            }
+            return stream.write_all(b"0\r\n\r\n").is_ok();
+        }
         Body::Reset(n) => {
             let _ = stream.write_all(&body[..n.min(body.len())]);
             let _ = stream.flush();

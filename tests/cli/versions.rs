@@ -1,0 +1,381 @@
+//! One version per entry, attacked: servers that change the file between two requests (the
+//! same length or another; an ETag only, a date only, neither), that ignore `If-Range`, that send
+//! a 206 past its own range (however it is framed), and a reset near the end of a large file.
+//! Whatever they do, the placed file is one version whole, or nothing is placed, and the report
+//! says which.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::support::server::{Body, Reply, Request, Server, byte_range};
+use crate::support::{json, out_files, payload, run};
+
+/// Whether the file at `path` holds exactly `bytes` (without printing either when not).
+fn holds(path: &std::path::Path, bytes: &[u8]) -> bool {
+    std::fs::read(path).is_ok_and(|got| got == bytes)
+}
+
+const D1: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+const D2: &str = "Mon, 07 Nov 1994 08:49:37 GMT";
+
+/// One version of a file as a server describes it.
+#[derive(Clone)]
+struct Version {
+    body: Vec<u8>,
+    etag: Option<&'static str>,
+    date: Option<&'static str>,
+}
+
+/// How a server that has `v` answers `req`: its validators on every answer, ranges honoured,
+/// and (unless it ignores it) `If-Range` naming another version answered with the whole file.
+fn serve(req: &Request, v: &Version, ignores_if_range: bool) -> Reply {
+    let current = |tag: &str| Some(tag) == v.etag || Some(tag) == v.date;
+    let stale = !ignores_if_range && req.header("if-range").is_some_and(|tag| !current(tag));
+    let mut reply = if stale {
+        Reply::ok(v.body.clone())
+    } else {
+        Reply::ranged(req, &v.body)
+    };
+    reply = reply.header("Accept-Ranges", "bytes");
+    if let Some(etag) = v.etag {
+        reply = reply.header("ETag", etag);
+    }
+    if let Some(date) = v.date {
+        reply = reply.header("Last-Modified", date);
+    }
+    reply
+}
+
+/// The two versions of one test: how they are told apart, and whether they have one length.
+fn versions(validator: &str, same_length: bool, seed: u64) -> (Version, Version) {
+    let len = 200_000;
+    let (etags, dates) = match validator {
+        "etag" => ((Some("\"v1\""), Some("\"v2\"")), (None, None)),
+        "date" => ((None, None), (Some(D1), Some(D2))),
+        _ => ((None, None), (None, None)),
+    };
+    let v1 = Version {
+        body: payload(len, seed),
+        etag: etags.0,
+        date: dates.0,
+    };
+    let v2 = Version {
+        body: payload(if same_length { len } else { len + 777 }, seed + 1),
+        etag: etags.1,
+        date: dates.1,
+    };
+    (v1, v2)
+}
+
+/// A server that has `v1` until `changed` is set, then `v2`; the first answer breaks off
+/// (reset) after 60% of the file when `reset_first` says so.
+fn shifting(
+    v1: Version,
+    v2: Version,
+    ignores_if_range: bool,
+    reset_first: bool,
+) -> (Server, Arc<AtomicUsize>) {
+    let changed = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&changed);
+    let answered = AtomicUsize::new(0);
+    let server = Server::start(move |req| {
+        let n = answered.fetch_add(1, Ordering::SeqCst);
+        if n == 0 && reset_first {
+            let cut = v1.body.len() * 6 / 10;
+            // The file changes on the server while this answer is on its way.
+            seen.store(1, Ordering::SeqCst);
+            return serve(req, &v1, ignores_if_range).framing(Body::Reset(cut));
+        }
+        let v = if seen.load(Ordering::SeqCst) == 1 {
+            &v2
+        } else {
+            &v1
+        };
+        serve(req, v, ignores_if_range)
+    });
+    (server, changed)
+}
+
+#[test]
+fn a_file_that_changes_after_a_reset_is_placed_whole_in_its_new_version() {
+    for validator in ["etag", "date", "neither"] {
+        for same_length in [true, false] {
+            for ignores_if_range in [false, true] {
+                let case = format!(
+                    "{validator}, same length {same_length}, ignores If-Range {ignores_if_range}"
+                );
+                let dir = tempfile::tempdir().unwrap();
+                let (v1, v2) = versions(validator, same_length, 40);
+                let (server, _) = shifting(v1, v2.clone(), ignores_if_range, true);
+                let (code, report, stderr) =
+                    run(dir.path(), &[server.url("/f.bin")], &["--json", "-v"]);
+                assert_eq!(code, 0, "{case}: {report:?} {stderr}");
+                assert!(holds(&dir.path().join("out/f.bin"), &v2.body), "{case}");
+                let result = json(&report[0]);
+                assert_eq!(result["status"], "ok", "{case}");
+                assert_eq!(result["bytes"], v2.body.len(), "{case}");
+                let requests = server.requests();
+                let retry = &requests[1];
+                if validator == "neither" {
+                    // Nothing can tell the versions apart: the retry starts over.
+                    assert_eq!(retry.header("range"), None, "{case}");
+                } else {
+                    assert_eq!(retry.header("range"), Some("bytes=120000-"), "{case}");
+                    assert!(retry.header("if-range").is_some(), "{case}");
+                }
+                assert_eq!(out_files(dir.path()), ["f.bin"], "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn continue_after_the_file_changed_between_two_runs_places_the_new_version_whole() {
+    for validator in ["etag", "date", "neither"] {
+        for same_length in [true, false] {
+            for ignores_if_range in [false, true] {
+                let case = format!(
+                    "{validator}, same length {same_length}, ignores If-Range {ignores_if_range}"
+                );
+                let dir = tempfile::tempdir().unwrap();
+                let (v1, v2) = versions(validator, same_length, 50);
+                let (server, changed) = shifting(v1.clone(), v2.clone(), ignores_if_range, false);
+                // The first run breaks off: 60% of v1 stays in the .part.
+                let cut = Server::start({
+                    let v1 = v1.clone();
+                    move |req| serve(req, &v1, false).framing(Body::Reset(120_000))
+                });
+                let args = ["-c", "--retries", "0"];
+                let (code, _, _) = run(dir.path(), &[cut.url("/f.bin")], &args);
+                assert_eq!(code, 1, "{case}");
+                let part = dir.path().join("out/f.bin.part");
+                assert!(holds(&part, &v1.body[..120_000]), "{case}");
+                // The file is replaced on the server; -c again.
+                changed.store(1, Ordering::SeqCst);
+                let (code, report, stderr) =
+                    run(dir.path(), &[server.url("/f.bin")], &["-c", "--json"]);
+                assert_eq!(code, 0, "{case}: {report:?} {stderr}");
+                assert!(
+                    holds(&dir.path().join("out/f.bin"), &v2.body),
+                    "{case}: one version whole, never a mix"
+                );
+                assert_eq!(json(&report[0])["http_status"], 200, "{case}");
+                let first = &server.requests()[0];
+                match validator {
+                    "neither" => assert_eq!(first.header("range"), None, "{case}"),
+                    _ => assert_eq!(first.header("range"), Some("bytes=120000-"), "{case}"),
+                }
+                assert_eq!(out_files(dir.path()), ["f.bin"], "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_reset_at_ninety_percent_is_resumed_not_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 8 * 1024 * 1024;
+    let v = Version {
+        body: payload(len, 60),
+        etag: Some("\"big\""),
+        date: None,
+    };
+    let cut = len * 9 / 10;
+    let answered = AtomicUsize::new(0);
+    let served = v.clone();
+    let server = Server::start(move |req| {
+        let reply = serve(req, &served, false);
+        match answered.fetch_add(1, Ordering::SeqCst) {
+            0 => reply.framing(Body::Reset(cut)),
+            _ => reply,
+        }
+    });
+    let (code, report, stderr) = run(dir.path(), &[server.url("/big.iso")], &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(holds(&dir.path().join("out/big.iso"), &v.body));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    // A reset throws away what was still in flight, so the rest starts a little before the cut
+    // (where the bytes on disk end), never at 0.
+    let (from, to) = byte_range(&requests[1]).expect("a range");
+    assert!(
+        from > len / 2 && from <= cut && to.is_none(),
+        "the rest, not the whole file again: {from}"
+    );
+    assert_eq!(requests[1].header("if-range"), Some("\"big\""));
+    let result = json(&report[0]);
+    assert_eq!(result["attempts"], 2);
+    assert_eq!(result["http_status"], 206);
+    assert_eq!(result["bytes"], len);
+    assert_eq!(result["received"], len, "each byte counted once");
+    assert_eq!(result["sha256"], crate::support::sha256_hex(&v.body));
+    assert_eq!(json(&report[1])["received"], len);
+}
+
+#[test]
+fn a_206_past_its_own_range_is_never_written_past_it() {
+    for framing in [Body::Full, Body::Chunked, Body::Unframed] {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Version {
+            body: payload(100_000, 70),
+            etag: Some("\"v1\""),
+            date: None,
+        };
+        let answered = AtomicUsize::new(0);
+        let served = v.clone();
+        let server = Server::start(move |req| {
+            let reply = serve(req, &served, false);
+            match answered.fetch_add(1, Ordering::SeqCst) {
+                0 => reply.framing(Body::Reset(40_000)),
+                // The rest, and then 5,000 bytes more than its Content-Range says.
+                1 => {
+                    let mut body = reply.body.clone();
+                    body.extend_from_slice(&[b'!'; 5_000]);
+                    Reply { body, ..reply }.framing(framing)
+                }
+                _ => reply,
+            }
+        });
+        let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &["--json", "-v"]);
+        assert_eq!(code, 0, "{framing:?}: {report:?} {stderr}");
+        assert!(
+            holds(&dir.path().join("out/f.bin"), &v.body),
+            "{framing:?}: not one byte past the range"
+        );
+        assert_eq!(json(&report[0])["attempts"], 3, "{framing:?}");
+        let third = &server.requests()[2];
+        match framing {
+            // Refused before a byte was written: the rest is asked for again.
+            Body::Full => assert_eq!(third.header("range"), Some("bytes=40000-")),
+            // Written up to its end, then failed: only the confirmation is left to ask.
+            _ => {
+                assert_eq!(third.header("range"), Some("bytes=100000-"), "{framing:?}");
+                assert_eq!(json(&report[0])["http_status"], 416, "{framing:?}");
+                assert!(stderr.contains("more than the 60000 bytes"), "{stderr}");
+            }
+        }
+
+        // Without retries, the attempt that sent too much fails, and nothing is placed.
+        let dir = tempfile::tempdir().unwrap();
+        let answered = AtomicUsize::new(0);
+        let served = v.clone();
+        let server = Server::start(move |req| {
+            let reply = serve(req, &served, false);
+            let mut body = reply.body.clone();
+            body.extend_from_slice(&[b'!'; 5_000]);
+            match answered.fetch_add(1, Ordering::SeqCst) {
+                0 => reply.framing(Body::Reset(40_000)),
+                _ => Reply { body, ..reply }.framing(framing),
+            }
+        });
+        let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--retries", "1"]);
+        assert_eq!(code, 1, "{framing:?}");
+        assert!(report[0].starts_with("failed"), "{report:?}");
+        assert!(out_files(dir.path()).is_empty(), "{framing:?}");
+    }
+}
+
+#[test]
+fn a_split_resumed_by_its_date_refuses_ranges_of_a_newer_date() {
+    // A split download pinned to a date (no ETag) left half of each quarter; the server now has
+    // a newer file of the same length, ignores If-Range, and says so only by its date. Records
+    // of both formats (the first one is what the previous release wrote).
+    for version_line in [format!("modified {D1}"), format!("version {D1}")] {
+        let format = if version_line.starts_with("version") {
+            1
+        } else {
+            2
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mib = 1024 * 1024;
+        let old = payload(4 * mib, 80);
+        let new = Version {
+            body: payload(4 * mib, 81),
+            etag: None,
+            date: Some(D2),
+        };
+        let served = new.clone();
+        let server = Server::start(move |req| serve(req, &served, true));
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let mut part = vec![0u8; 4 * mib];
+        let mut record = format!(
+            "fetchpool-ranges {format}\nlength {}\n{version_line}\n",
+            4 * mib
+        );
+        for i in 0..4 {
+            let start = i * mib;
+            part[start..start + mib / 2].copy_from_slice(&old[start..start + mib / 2]);
+            record.push_str(&format!("range {start} {} {}\n", start + mib, mib / 2));
+        }
+        std::fs::write(out.join("f.bin.part"), &part).unwrap();
+        std::fs::write(out.join("f.bin.part.ranges"), &record).unwrap();
+        let args = ["-j", "4", "--split", "4", "--split-min", "1M", "-c", "-v"];
+        let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &args);
+        assert_eq!(code, 0, "format {format}: {stderr}");
+        assert!(report[0].starts_with("ok"), "{report:?}");
+        assert!(
+            holds(&out.join("f.bin"), &new.body),
+            "format {format}: never a mix"
+        );
+        assert!(stderr.contains("Last-Modified changed"), "{stderr}");
+        assert_eq!(
+            server.requests()[0].header("if-range"),
+            Some(D1),
+            "tied to the recorded date"
+        );
+        assert_eq!(out_files(dir.path()), ["f.bin"]);
+    }
+}
+
+#[test]
+fn a_split_range_answered_past_its_end_reaches_no_other_piece() {
+    // Each range answer goes on past its Content-Range with bytes of nothing; the first answers
+    // for the last quarter fail (503), so that quarter is free and empty while the third one
+    // streams: bytes past the third quarter's end would land in it.
+    let dir = tempfile::tempdir().unwrap();
+    let mib = 1024 * 1024;
+    let body = payload(4 * mib, 90);
+    let served = body.clone();
+    let last_refused = Arc::new(Mutex::new(0usize));
+    let refused = Arc::clone(&last_refused);
+    let server = Server::start(move |req| {
+        let reply = Reply::ranged(req, &served)
+            .header("Accept-Ranges", "bytes")
+            .header("ETag", "\"v1\"");
+        match byte_range(req) {
+            None => reply.framing(Body::Paced(mib as u64)),
+            Some((first, _)) if first >= 3 * mib => {
+                let mut n = refused.lock().unwrap();
+                *n += 1;
+                if *n <= 3 { Reply::status(503) } else { reply }
+            }
+            Some(_) => {
+                let mut more = reply.body.clone();
+                more.extend_from_slice(&vec![b'!'; mib / 2]);
+                Reply {
+                    body: more,
+                    ..reply
+                }
+                .delay(std::time::Duration::from_millis(100))
+                .framing(Body::Chunked)
+            }
+        }
+    });
+    let args = [
+        "-j",
+        "3",
+        "--split",
+        "4",
+        "--split-min",
+        "1M",
+        "--retries",
+        "5",
+    ];
+    let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &args);
+    assert_eq!(code, 0, "{report:?} {stderr}");
+    assert!(
+        holds(&dir.path().join("out/f.bin"), &body),
+        "no range's bytes reach another's"
+    );
+}
