@@ -35,7 +35,10 @@ pub const EXIT_STATUS: [(u8, &str); 4] = [
         0,
         "every entry is ok, skipped or unchanged (an empty list too)",
     ),
-    (1, "at least one entry failed or was not started"),
+    (
+        1,
+        "at least one entry failed or was not started, or a report file could not be written",
+    ),
     (
         2,
         "bad usage, or LIST could not be read: nothing was downloaded",

@@ -6,7 +6,7 @@ use crate::outcome::Tally;
 
 /// Every entry is `ok` or `skipped` (an empty list too).
 pub const SUCCESS: u8 = 0;
-/// At least one entry failed or was not started.
+/// At least one entry failed or was not started, or a report file could not be written.
 pub const FAILURE: u8 = 1;
 /// Bad usage, or LIST could not be read: nothing was downloaded.
 pub const USAGE: u8 = 2;
@@ -17,7 +17,7 @@ pub const INTERRUPTED: u8 = 130;
 pub fn code(tally: &Tally) -> u8 {
     if tally.interrupted {
         INTERRUPTED
-    } else if tally.failed > 0 || tally.not_started > 0 {
+    } else if tally.failed > 0 || tally.not_started > 0 || tally.report_lost {
         FAILURE
     } else {
         SUCCESS
@@ -50,6 +50,9 @@ mod tests {
         t.not_started = 0;
         t.failed = 1;
         assert_eq!(code(&t), 1);
+        t.failed = 0;
+        t.report_lost = true;
+        assert_eq!(code(&t), 1, "a report that could not be written");
         t.interrupted = true;
         assert_eq!(code(&t), 130);
     }

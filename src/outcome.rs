@@ -245,6 +245,8 @@ pub struct Tally {
     pub busy: Duration,
     /// The run was interrupted by a signal.
     pub interrupted: bool,
+    /// A report file (`--report`, `--junit`, `--failed-out`) could not be written whole.
+    pub report_lost: bool,
 }
 
 impl Tally {

@@ -305,15 +305,16 @@ fn spawn_ticker(shared: Arc<Shared>, every: Duration) -> thread::JoinHandle<()> 
             };
             let (lock, cvar) = &shared.stop;
             let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                let (guard, _) = cvar
+            // Looked at before every wait: a run that ends before this thread first waits
+            // (a fatal error just after start) must not wait out a whole interval.
+            while !*stopped {
+                let (guard, timeout) = cvar
                     .wait_timeout(stopped, every)
                     .unwrap_or_else(|e| e.into_inner());
                 stopped = guard;
-                if *stopped {
-                    return;
+                if timeout.timed_out() && !*stopped {
+                    shared.tick(&mut rates);
                 }
-                shared.tick(&mut rates);
             }
         })
         .expect("spawn the progress thread")

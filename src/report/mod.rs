@@ -53,7 +53,16 @@ struct Staged {
 }
 
 impl Staged {
+    /// Starts FILE for `flag`; fails (before anything runs) where FILE could never be put in
+    /// place: a directory there, or a name that can only be one.
     fn create(path: &Path, flag: &str, mode: u32) -> anyhow::Result<Staged> {
+        let shown = path.display();
+        let names_a_directory = path.as_os_str().as_encoded_bytes().ends_with(b"/")
+            || path.file_name().is_none()
+            || std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+        if names_a_directory {
+            anyhow::bail!("cannot create {flag} {shown}: it names a directory (give a file name)");
+        }
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         let file = OpenOptions::new()
@@ -61,7 +70,7 @@ impl Staged {
             .create_new(true)
             .mode(mode)
             .open(&temp)
-            .with_context(|| format!("cannot create {flag} {}", path.display()))?;
+            .with_context(|| format!("cannot create {flag} {shown}"))?;
         Ok(Staged {
             path: path.to_path_buf(),
             temp,
@@ -173,14 +182,13 @@ impl<'a> Reporter<'a> {
     /// stderr. `interrupted` says whether a signal cut the run short.
     pub fn finish(mut self, wall: std::time::Duration, interrupted: bool) -> Summary {
         self.tally.interrupted = interrupted;
-        let summary = Summary {
+        let mut summary = Summary {
             tally: self.tally,
             wall,
             workers: self.workers,
             serial: self.serial,
         };
         self.progress.finish();
-        let tally = &summary.tally;
         if self.json && !self.quiet && !self.stdout_closed {
             let _ = print_line(&render::json_summary(&summary));
         }
@@ -192,6 +200,7 @@ impl<'a> Reporter<'a> {
             .flatten()
         {
             if !out.place() {
+                summary.tally.report_lost = true;
                 self.progress.println(&format!(
                     "fetchpool: could not write all of {}",
                     out.path.display()
@@ -201,6 +210,7 @@ impl<'a> Reporter<'a> {
         if let Some(junit) = self.junit.take() {
             let path = junit.path().display().to_string();
             if !junit.finish(&summary) {
+                summary.tally.report_lost = true;
                 self.progress
                     .println(&format!("fetchpool: could not write all of {path}"));
             }
@@ -212,6 +222,7 @@ impl<'a> Reporter<'a> {
                 "fetchpool: could not append to GITHUB_STEP_SUMMARY: {e}"
             ));
         }
+        let tally = &summary.tally;
         if tally.total() == 0 && !tally.interrupted {
             self.progress
                 .println("fetchpool: the list has no entries; nothing to do");

@@ -339,6 +339,60 @@ fn netrc_credentials_go_only_to_their_host_and_never_show() {
 }
 
 #[test]
+fn a_netrc_that_reads_wrong_never_shows_a_word_of_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Only ci:#hunter2 may have it.
+    let server = Server::start(|req| match req.header("authorization") {
+        Some("Basic Y2k6I2h1bnRlcjI=") => Reply::ok("secret file"),
+        _ => Reply::status(401),
+    });
+    write_list(dir.path(), "urls.txt", &[server.url("/a.bin")]);
+    let netrc = dir.path().join("netrc");
+    let write = |text: &str| {
+        std::fs::write(&netrc, text).unwrap();
+        std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    let run = |out: &str| {
+        let out = fetchpool(dir.path())
+            .args(["urls.txt", "-o", out, "--netrc-file", "netrc"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("hunter"), "{stderr}");
+        (out.status.code(), stderr, lines(&out.stdout))
+    };
+    // A quote never closed: nothing can be told apart, so nothing is run; the line is named.
+    write("machine 127.0.0.1\nlogin ci\npassword \"hunter2 and more\n");
+    let (code, stderr, _) = run("o1");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("netrc, line 3") || stderr.contains("line 3: a quoted word is not closed"),
+        "{stderr}"
+    );
+    assert_eq!(server.request_count(), 0);
+    // A password with a space and no quotes: its second half is a stray word, skipped with a
+    // warning that names the line, not the word. The first half is sent (and refused).
+    write("machine 127.0.0.1 login ci password hunter2 hunter3\n");
+    let (code, stderr, report) = run("o2");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("line 1: skipped a word"), "{stderr}");
+    assert!(report[0].starts_with("failed      401"), "{report:?}");
+    // A `#` in a password is part of it, as in curl; a comment is a whole line.
+    write("# ci credentials\nmachine 127.0.0.1 login ci password #hunter2\n");
+    let (code, stderr, _) = run("o3");
+    assert_eq!(code, Some(0), "{stderr}");
+    let sent = server
+        .requests()
+        .last()
+        .unwrap()
+        .header("authorization")
+        .unwrap()
+        .to_string();
+    assert_eq!(sent, "Basic Y2k6I2h1bnRlcjI=", "ci:#hunter2");
+}
+
+#[test]
 fn cacert_and_insecure_against_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     let server = TlsServer::start(b"over tls");
@@ -399,5 +453,37 @@ fn cacert_and_insecure_against_a_private_ca() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("holds no PEM certificate"),
         "{out:?}"
+    );
+}
+
+#[test]
+fn a_report_file_that_names_a_directory_is_refused_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = mixed_server();
+    write_list(dir.path(), "urls.txt", &[server.url("/ok.bin")]);
+    std::fs::create_dir(dir.path().join("reports")).unwrap();
+    for flag in ["--junit", "--report", "--failed-out"] {
+        for target in ["reports", "reports/", "new/"] {
+            let out = fetchpool(dir.path())
+                .args(["urls.txt", "-o", "out", flag, target])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{flag} {target}: {stderr}");
+            assert!(
+                stderr.contains(&format!("cannot create {flag} {target}")),
+                "{stderr}"
+            );
+            assert!(stderr.contains("names a directory"), "{stderr}");
+        }
+    }
+    assert_eq!(server.request_count(), 0, "nothing was downloaded");
+    assert!(!dir.path().join("out").exists());
+    assert!(!dir.path().join("new").exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("reports"))
+            .unwrap()
+            .count(),
+        0
     );
 }
