@@ -16,6 +16,7 @@ mod naming;
 mod netrc;
 mod outcome;
 mod pool;
+mod printable;
 mod progress;
 mod redact;
 mod report;
@@ -37,7 +38,12 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // The one place a fatal error is printed: once, with its whole cause chain.
-            let _ = writeln!(std::io::stderr(), "fetchpool: {err:#}");
+            let message = format!("{err:#}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "fetchpool: {}",
+                printable::printable(&message)
+            );
             ExitCode::from(exit_code::USAGE)
         }
     }

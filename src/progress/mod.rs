@@ -19,6 +19,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle};
 
 use frame::{Snapshot, TaskView, Window};
 
+use crate::printable::printable;
+
 /// How often a plain progress line is printed without a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 /// How often the frame is redrawn on a terminal.
@@ -157,7 +159,8 @@ impl Progress {
         });
         // Names are only made for a display that shows them.
         let (worker, name) = if tracked {
-            (worker.to_string(), target.display().to_string())
+            let name = target.display().to_string();
+            (worker.to_string(), printable(&name).into_owned())
         } else {
             (String::new(), String::new())
         };
@@ -187,6 +190,7 @@ impl Progress {
 
     /// A line on stderr (a `-v` log line) that does not tear the frame.
     pub fn println(&self, line: &str) {
+        let line = &*printable(line);
         match &self.shared.bar {
             Some(bar) => bar.suspend(|| eprintln_quiet(line)),
             None => eprintln_quiet(line),

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::outcome::{Ending, Outcome, Summary};
+use crate::printable::printable;
 use crate::units::{human_bytes, human_rate};
 
 /// Failures listed in the step summary, at most: GitHub caps a summary at 1 MiB.
@@ -120,7 +121,8 @@ pub fn error_command(list: &str, line: usize, message: &str) -> String {
 }
 
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
+    printable(text)
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
@@ -131,7 +133,8 @@ fn escape_property(text: &str) -> String {
 
 /// Text in a Markdown table cell: no line breaks, no column separators, no HTML.
 fn cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
+    printable(text)
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace('<', "&lt;")
         .replace(['\r', '\n'], " ")
@@ -145,8 +148,13 @@ mod tests {
     fn workflow_commands_are_escaped() {
         assert_eq!(
             error_command("dir,a:b/urls.txt", 7, "https://h/x?a=1%2: HTTP 404\nsecond"),
-            "::error file=dir%2Ca%3Ab/urls.txt,line=7,title=fetchpool::https://h/x?a=1%252: HTTP 404%0Asecond"
+            "::error file=dir%2Ca%3Ab/urls.txt,line=7,title=fetchpool::https://h/x?a=1%252: HTTP 404\\nsecond"
         );
-        assert_eq!(cell("a|b\nc<d>"), "a\\|b c&lt;d>");
+        assert_eq!(cell("a|b\nc<d>"), "a\\|b\\\\nc&lt;d>");
+        // A list line's escape sequence is shown, not sent to the runner's log viewer.
+        assert_eq!(
+            error_command("urls.txt", 1, "x\u{1b}]0;t\u{7}"),
+            "::error file=urls.txt,line=1,title=fetchpool::x\\x1b]0;t\\x07"
+        );
     }
 }

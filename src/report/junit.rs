@@ -17,6 +17,7 @@ use anyhow::Context as _;
 
 use super::Staged;
 use crate::outcome::{Ending, Outcome, Summary};
+use crate::printable::printable;
 
 pub struct Junit {
     /// FILE, written when the run ends.
@@ -145,9 +146,11 @@ fn seconds(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64())
 }
 
-/// Text as XML 1.0 allows it in content and attribute values: markup escaped, and the control
-/// characters XML cannot hold at all (not even as references) replaced.
+/// Text as XML 1.0 allows it in content and attribute values, and as a person reads it in every
+/// report: controls and text-reordering characters shown as their escapes (`\x1b`), markup
+/// escaped, and the two non-characters XML cannot hold at all replaced.
 pub fn escape(text: &str) -> String {
+    let text = printable(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -156,11 +159,7 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Kept as references so attribute values keep them.
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c if (c as u32) < 0x20 || matches!(c, '\u{FFFE}' | '\u{FFFF}') => out.push('\u{FFFD}'),
+            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -174,8 +173,10 @@ mod tests {
     #[test]
     fn escaping() {
         assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
-        assert_eq!(escape("x\u{1}y\u{0}"), "x\u{FFFD}y\u{FFFD}");
-        assert_eq!(escape("l1\nl2"), "l1&#10;l2");
+        assert_eq!(escape("x\u{1}y\u{0}\u{1b}"), "x\\x01y\\x00\\x1b");
+        assert_eq!(escape("\u{FFFF}"), "\u{FFFD}");
+        assert_eq!(escape("l1\nl2"), "l1\\nl2");
+        assert_eq!(escape("evil\u{202e}txt"), "evil\\u{202e}txt");
         assert_eq!(escape("日本"), "日本");
     }
 }

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::outcome::{Ending, Intent, Outcome, Status, Summary};
+use crate::printable::{json_printable, printable};
 use crate::units::{human_bytes, human_rate};
 
 /// One text line: status, HTTP status, size, time, target path, and for failures the reason.
@@ -47,7 +48,8 @@ pub fn text_line(o: &Outcome) -> String {
         } => line.push_str("  (matches the list's size=/sha256=)"),
         Ending::Ok { .. } | Ending::Unchanged { .. } | Ending::NotStarted { .. } => {}
     }
-    line
+    // What a list line, a URL or a server said is shown, never acted on by the terminal.
+    printable(&line).into_owned()
 }
 
 /// One NDJSON result object (README, `--json`); field names are stable once released.
@@ -64,7 +66,7 @@ pub fn json_line(o: &Outcome) -> String {
         Ending::Failed { error, .. } => Some(error.as_str()),
         _ => None,
     };
-    json!({
+    let line = json!({
         "type": "result",
         "index": o.index,
         "line": o.line,
@@ -80,7 +82,8 @@ pub fn json_line(o: &Outcome) -> String {
         "length_unverified": length_unverified,
         "error": error,
     })
-    .to_string()
+    .to_string();
+    json_printable(line)
 }
 
 /// The NDJSON summary object that ends a `--json` report.
@@ -163,8 +166,17 @@ pub enum Planned<'a> {
     },
 }
 
-/// One line of the `--dry-run` plan.
+/// One line of the `--dry-run` plan, safe to show.
 pub fn plan_line(json: bool, index: usize, line: usize, url: &str, planned: Planned) -> String {
+    let text = plan_text(json, index, line, url, planned);
+    if json {
+        json_printable(text)
+    } else {
+        printable(&text).into_owned()
+    }
+}
+
+fn plan_text(json: bool, index: usize, line: usize, url: &str, planned: Planned) -> String {
     let (path, intent) = match planned {
         Planned::Invalid { error } if json => {
             return json!({

@@ -553,3 +553,74 @@ fn closed_stdout_and_stderr_together_end_quietly() {
         "nothing after the first line was started: exit 1"
     );
 }
+
+/// Whether `bytes` hold anything a terminal or a log viewer acts on: a C0 control other than a
+/// line's end, DEL, a C1 control, or a bidirectional override.
+fn acts_on_a_terminal(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.chars()
+        .find(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .map(|c| format!("U+{:04X} in {text}", c as u32))
+}
+
+#[test]
+fn control_bytes_from_a_list_line_are_shown_escaped_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::status(404));
+    // An escape sequence that retitles a terminal in an option, one that clears it in place of
+    // a URL, a C1 control in an out= value, and a file name that turns its text around.
+    let lines_in = [
+        format!("{} \u{1b}]0;pwned\u{7}=1", server.url("/a")),
+        "\u{1b}[2Jhttp://x".to_string(),
+        format!("{} out=a\\\u{9b}31mB", server.url("/b")),
+        server.url("/evil%E2%80%AEtxt.exe"),
+    ];
+    let list = write_list(dir.path(), "urls.txt", &lines_in);
+    let summary = dir.path().join("summary.md");
+    let run = |args: &[&str]| {
+        let out = fetchpool(dir.path())
+            .arg(&list)
+            .args(["-o", "out", "--progress", "never"])
+            .args(args)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        for stream in [&out.stdout, &out.stderr] {
+            assert_eq!(acts_on_a_terminal(stream), None, "{args:?}");
+        }
+        (
+            lines(&out.stdout),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (text, stderr) = run(&["-v", "--junit", "report.xml"]);
+    assert!(
+        text[0].contains("unknown option '\\x1b]0;pwned\\x07'"),
+        "{text:?}"
+    );
+    assert!(text[2].contains("\\u{9b}31mB"), "{text:?}");
+    assert!(text[3].contains("evil\\u{202e}txt.exe"), "{text:?}");
+    assert!(
+        stderr.contains(",line=2,title=fetchpool::\\x1b[2Jhttp://x"),
+        "{stderr}"
+    );
+    for file in ["summary.md", "report.xml"] {
+        let written = std::fs::read(dir.path().join(file)).unwrap();
+        assert_eq!(acts_on_a_terminal(&written), None, "{file}");
+    }
+    let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
+    assert!(xml.contains("\\x1b]0;pwned\\x07"), "{xml}");
+    // JSON says the same value, escaped as JSON does; the dry run likewise.
+    let (json_lines, _) = run(&["--json"]);
+    assert_eq!(json(&json_lines[1])["url"], "\u{1b}[2Jhttp://x");
+    assert_eq!(json(&json_lines[3])["path"], "out/evil\u{202e}txt.exe");
+    let (plan, _) = run(&["--dry-run"]);
+    assert!(plan[3].contains("evil\\u{202e}txt.exe"), "{plan:?}");
+    let (plan, _) = run(&["--dry-run", "--json"]);
+    assert_eq!(json(&plan[3])["path"], "out/evil\u{202e}txt.exe");
+}
