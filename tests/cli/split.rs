@@ -564,3 +564,51 @@ fn a_split_behind_a_redirect_asks_every_range_through_it() {
         "If-Range on every hop"
     );
 }
+
+#[test]
+fn names_a_split_keeps_beside_its_target_are_its_own_and_nobody_elses_files_are_touched() {
+    let body = payload(4 * MIB, 17);
+    let server = Origin::new(body.clone(), 64 * MIB as u64).serve();
+    // Another entry asks for the names a split of f.bin keeps beside it: it gets others.
+    let dir = tempfile::tempdir().unwrap();
+    let urls = [
+        server.url("/f.bin"),
+        format!("{} out=f.bin.part.ranges.tmp", server.url("/g")),
+        format!("{} out=f.bin.part.ranges", server.url("/h")),
+    ];
+    let (code, lines, stderr) = run(dir.path(), &urls, &split4(&["-c"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        lines[1].ends_with("out/f.bin.part.ranges-2.tmp"),
+        "{lines:?}"
+    );
+    assert!(lines[2].ends_with("out/f.bin.part-2.ranges"), "{lines:?}");
+    for name in ["f.bin", "f.bin.part.ranges-2.tmp", "f.bin.part-2.ranges"] {
+        assert!(std::fs::read(dir.path().join("out").join(name)).unwrap() == body);
+    }
+
+    // Someone's own files at those names are never removed or replaced: without -c the split
+    // records nothing and leaves them be; with -c it needs them, and fails, naming the file.
+    for name in ["f.bin.part.ranges", "f.bin.part.ranges.tmp"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join(name), "my notes").unwrap();
+        let (code, _, stderr) = run(dir.path(), &[server.url("/f.bin")], &split4(&[]));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(std::fs::read(out.join("f.bin")).unwrap() == body);
+        std::fs::remove_file(out.join("f.bin")).unwrap();
+        let (code, lines, _) = run(dir.path(), &[server.url("/f.bin")], &split4(&["-c"]));
+        assert_eq!(code, 1, "{lines:?}");
+        assert!(
+            lines[0].contains(&format!("{name} is in the way")),
+            "{lines:?}"
+        );
+        assert_eq!(std::fs::read_to_string(out.join(name)).unwrap(), "my notes");
+        assert_eq!(
+            crate::support::out_files(dir.path()),
+            [name],
+            "nothing else left behind"
+        );
+    }
+}

@@ -176,10 +176,13 @@ async fn run(
     let settings = (worker.policy.retries, worker.policy.split);
     let pieces = Pieces::new(file, shown.clone(), record, settings, record_at);
     // Recorded before any byte lands at an offset: a `.part` with holes never stands alone.
-    pieces
-        .record()
-        .with_context(|| format!("cannot record the ranges of {}", shown.display()))
-        .map_err(fatal)?;
+    if let Err(e) = pieces.record() {
+        // Nothing is on disk yet, and without a record nothing could be resumed.
+        held.start_over();
+        return Err(fatal(
+            anyhow!(e).context(format!("cannot record the ranges of {}", shown.display())),
+        ));
+    }
     let split = Arc::new(Split {
         entry: job.entry.clone(),
         counter: job.task.counter(),
