@@ -535,3 +535,83 @@ fn real_nginx_split_with_a_per_connection_cap() {
     let ranges = statuses.iter().filter(|s| **s == "206").count();
     assert!(ranges >= 3 && ranges == statuses.len() - 1, "{log}");
 }
+
+#[test]
+fn real_nginx_ctrl_c_during_continue_then_a_new_version_is_fetched_whole() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = root.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let old = payload(3_000_000, 31);
+    std::fs::write(www.join("big.bin"), &old).unwrap();
+    set_mtime(&www.join("big.bin"), hour_ago());
+    let w = www.display().to_string();
+    // /slow/ is the same file at 500 KiB/s, so a run can be interrupted halfway.
+    let Some(nginx) = Nginx::start_with(root.path(), |port| {
+        format!(
+            "server {{\n    listen 127.0.0.1:{port};\n    root {w};\n    \
+             location /slow/ {{ alias {w}/; limit_rate 500k; }}\n  }}"
+        )
+    }) else {
+        return;
+    };
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let part = work.join("out/big.bin.part");
+    let interrupted_run = || {
+        write_list(
+            &work,
+            "urls.txt",
+            &[format!("{} out=big.bin", nginx.url("/slow/big.bin"))],
+        );
+        let child = crate::support::spawn_run(&work, &["-c"]);
+        // Interrupted once a good share of the file is on disk.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::metadata(&part).map_or(0, |m| m.len()) < 600_000 {
+            assert!(std::time::Instant::now() < deadline, "no progress");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let (out, _) = crate::support::interrupt_and_wait(child);
+        assert_eq!(out.status.code(), Some(130));
+        std::fs::metadata(&part).unwrap().len()
+    };
+    let continue_run = || {
+        write_list(
+            &work,
+            "urls.txt",
+            &[format!("{} out=big.bin", nginx.url("/big.bin"))],
+        );
+        let out = fetchpool(&work)
+            .args(["urls.txt", "-o", "out", "-c", "--json", "-v"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let report = crate::support::json(&lines(&out.stdout)[0]);
+        (report, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    // Interrupted, then continued: only the rest comes, tied to nginx's ETag.
+    let have = interrupted_run();
+    let (report, _) = continue_run();
+    assert_eq!(report["http_status"], 206);
+    assert_eq!(report["received"], 3_000_000 - have);
+    assert!(std::fs::read(work.join("out/big.bin")).unwrap() == old);
+    assert!(nginx.access_log().lines().last().unwrap().ends_with(" 206"));
+
+    // Interrupted again; meanwhile the file is replaced on the server by one of the same length
+    // and a new time. nginx sees If-Range name the old version and sends the new one whole.
+    std::fs::remove_file(work.join("out/big.bin")).unwrap();
+    let have = interrupted_run();
+    let new = payload(3_000_000, 32);
+    std::fs::write(www.join("big.bin"), &new).unwrap();
+    let (report, stderr) = continue_run();
+    assert_eq!(report["http_status"], 200, "{stderr}");
+    assert_eq!(report["received"], 3_000_000);
+    assert!(
+        std::fs::read(work.join("out/big.bin")).unwrap() == new,
+        "the new version whole, not {have} bytes of the old one and the rest of the new"
+    );
+    assert!(stderr.contains("another version"), "{stderr}");
+    assert!(nginx.access_log().lines().last().unwrap().ends_with(" 200"));
+    assert_eq!(files_below(&work.join("out")), vec!["big.bin"]);
+}

@@ -179,9 +179,10 @@ async fn run(
     if let Err(e) = pieces.record() {
         // Nothing is on disk yet, and without a record nothing could be resumed.
         held.start_over();
-        return Err(fatal(
-            anyhow!(e).context(format!("cannot record the ranges of {}", shown.display())),
-        ));
+        return Err(fatal(anyhow!(e).context(format!(
+            "cannot record the ranges of {}",
+            shown.display()
+        ))));
     }
     let split = Arc::new(Split {
         entry: job.entry.clone(),
