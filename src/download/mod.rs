@@ -204,41 +204,12 @@ fn existing(
 
 async fn fetch(entry: &Entry, worker: &Worker<'_>, board: Option<&Board<Split>>) -> Outcome {
     let started = Instant::now();
-    let policy = worker.policy;
-    let output_dir = policy.output_dir.as_path();
-    let mut spot = match existing(worker.root, policy, entry) {
-        Ok((place::Existing::Absent, spot)) => spot,
-        Ok((place::Existing::Replace, mut spot)) => {
-            spot.replace = true;
-            spot
-        }
-        Ok((place::Existing::Revalidate(validators), mut spot)) => {
-            spot.replace = true;
-            spot.revalidate = Some(validators);
-            spot
-        }
-        Ok((place::Existing::Unchanged { bytes }, _)) => {
-            let ending = Ending::Unchanged {
-                http_status: None,
-                bytes,
-            };
-            return Outcome::of(entry, output_dir, 0, started.elapsed(), ending);
-        }
-        Ok((place::Existing::Skip { bytes }, _)) => {
-            let ending = Ending::Skipped {
-                bytes,
-                note: "already exists".into(),
-            };
-            return Outcome::of(entry, output_dir, 0, started.elapsed(), ending);
-        }
-        Err(error) => {
-            let error = format!("{error:#}");
-            return Outcome::failed(entry, output_dir, 0, started.elapsed(), None, error);
-        }
+    let output_dir = worker.policy.output_dir.as_path();
+    let mut spot = match prepare(entry, worker) {
+        Ok(spot) => spot,
+        Err(ending) => return Outcome::of(entry, output_dir, 0, started.elapsed(), ending),
     };
-
     let task = worker.progress.start(worker.name, &entry.target);
-    let url = || redact_url(entry.url.as_str());
     let job = Attempt {
         entry,
         worker,
@@ -246,87 +217,127 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>, board: Option<&Board<Split>>)
         board,
     };
     // What is on disk, and of which version: kept from attempt to attempt, so a retry asks
-    // only for the rest.
-    let mut held = Held::new(entry, policy.digest);
+    // only for the rest. Dropped, it removes the .part of a failed download (kept for -c).
+    let mut held = Held::new(entry, worker.policy.digest);
+    let (attempts, result) = attempts(&job, &mut spot, &mut held).await;
+    drop(held);
+    let received = task.received();
+    drop(task);
+    let ending = ending(worker, entry, &spot, result, started);
+    Outcome::of(entry, output_dir, attempts, started.elapsed(), ending).with_received(received)
+}
+
+/// Where the entry goes and what to do about a target already there, before any request: the
+/// spot to download to, or how the entry ends without one (skipped, unchanged, failed).
+fn prepare(entry: &Entry, worker: &Worker<'_>) -> Result<place::Spot, Ending> {
+    match existing(worker.root, worker.policy, entry) {
+        Ok((place::Existing::Absent, spot)) => Ok(spot),
+        Ok((place::Existing::Replace, mut spot)) => {
+            spot.replace = true;
+            Ok(spot)
+        }
+        Ok((place::Existing::Revalidate(validators), mut spot)) => {
+            spot.replace = true;
+            spot.revalidate = Some(validators);
+            Ok(spot)
+        }
+        Ok((place::Existing::Unchanged { bytes }, _)) => Err(Ending::Unchanged {
+            http_status: None,
+            bytes,
+        }),
+        Ok((place::Existing::Skip { bytes }, _)) => Err(Ending::Skipped {
+            bytes,
+            note: "already exists".into(),
+        }),
+        Err(error) => Err(Ending::Failed {
+            http_status: None,
+            error: format!("{error:#}"),
+            relist: entry.list_line(),
+        }),
+    }
+}
+
+/// Attempts the download until one attempt succeeds, one fails for good, `--retries` are spent
+/// or Ctrl-C comes; returns how many were made and how the last ended.
+async fn attempts(
+    job: &Attempt<'_>,
+    spot: &mut place::Spot,
+    held: &mut Held,
+) -> (u32, Result<transfer::Done, Failure>) {
+    let (worker, retries) = (job.worker, job.worker.policy.retries);
+    let url = || redact_url(job.entry.url.as_str());
     let mut attempts = 0;
-    let result = loop {
+    loop {
         if interrupt::requested() {
-            break Err(Failure::interrupted());
+            return (attempts, Err(Failure::interrupted()));
         }
         attempts += 1;
         match attempts {
             1 => worker.log(|| format!("GET {}", url())),
             n => worker.log(|| format!("GET {} (attempt {n})", url())),
         }
-        task.restart();
-        match transfer::attempt(&job, &mut spot, &mut held).await {
-            Ok(saved) => break Ok(saved),
-            Err(failure) if failure.retryable && attempts <= policy.retries => {
-                let wait = failure.wait(attempts);
-                if let Some(host) = &failure.busy_host {
-                    worker.throttle.pause_host(host, wait);
-                }
-                worker.log(|| {
-                    format!(
-                        "retry {attempts}/{} in {:.1}s: {} {:#}",
-                        policy.retries,
-                        wait.as_secs_f64(),
-                        url(),
-                        failure.error
-                    )
-                });
-                if Limits::between_attempts().sleep(wait).await.is_err() {
-                    break Err(failure.context("interrupted while waiting to retry".into()));
-                }
-            }
-            Err(failure) => break Err(failure),
+        job.task.restart();
+        let failure = match transfer::attempt(job, spot, held).await {
+            Ok(done) => return (attempts, Ok(done)),
+            Err(failure) if failure.retryable && attempts <= retries => failure,
+            Err(failure) => return (attempts, Err(failure)),
+        };
+        let wait = failure.wait(attempts);
+        if let Some(host) = &failure.busy_host {
+            worker.throttle.pause_host(host, wait);
         }
-    };
-    // Removes the .part of a failed download (kept for --continue).
-    drop(held);
-    let received = task.received();
-    drop(task);
-    let elapsed = started.elapsed();
+        worker.log(|| {
+            let (secs, error) = (wait.as_secs_f64(), &failure.error);
+            format!(
+                "retry {attempts}/{retries} in {secs:.1}s: {} {error:#}",
+                url()
+            )
+        });
+        if Limits::between_attempts().sleep(wait).await.is_err() {
+            let failure = failure.context("interrupted while waiting to retry".into());
+            return (attempts, Err(failure));
+        }
+    }
+}
+
+/// How the entry ended, as the report shows it and `-v` logs it.
+fn ending(
+    worker: &Worker<'_>,
+    entry: &Entry,
+    spot: &place::Spot,
+    result: Result<transfer::Done, Failure>,
+    started: Instant,
+) -> Ending {
+    let url = || redact_url(entry.url.as_str());
+    let shown = spot.shown.display();
     match result {
         Ok(transfer::Done::Unchanged { bytes }) => {
-            worker.log(|| format!("304 {}: {} is unchanged", url(), spot.shown.display()));
-            let ending = Ending::Unchanged {
+            worker.log(|| format!("304 {}: {shown} is unchanged", url()));
+            Ending::Unchanged {
                 http_status: Some(304),
                 bytes,
-            };
-            Outcome::of(entry, output_dir, attempts, elapsed, ending).with_received(received)
+            }
         }
         Ok(transfer::Done::Saved(saved)) => {
             worker.log(|| {
-                format!(
-                    "{} {} -> {} ({}, {:.2}s)",
-                    saved.http_status,
-                    url(),
-                    spot.shown.display(),
-                    human_bytes(saved.bytes),
-                    elapsed.as_secs_f64()
-                )
+                let (size, secs) = (human_bytes(saved.bytes), started.elapsed().as_secs_f64());
+                let status = saved.http_status;
+                format!("{status} {} -> {shown} ({size}, {secs:.2}s)", url())
             });
-            let ending = Ending::Ok {
+            Ending::Ok {
                 http_status: saved.http_status,
                 bytes: saved.bytes,
                 sha256: saved.sha256,
                 length_unverified: saved.length_unverified,
-            };
-            Outcome::of(entry, output_dir, attempts, elapsed, ending).with_received(received)
+            }
         }
         Err(failure) => {
             worker.log(|| format!("failed {}: {:#}", url(), failure.error));
-            let error = format!("{:#}", failure.error);
-            Outcome::failed(
-                entry,
-                output_dir,
-                attempts,
-                elapsed,
-                failure.http_status,
-                error,
-            )
-            .with_received(received)
+            Ending::Failed {
+                http_status: failure.http_status,
+                error: format!("{:#}", failure.error),
+                relist: entry.list_line(),
+            }
         }
     }
 }

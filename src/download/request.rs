@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
-use reqwest::header::{CONTENT_RANGE, IF_RANGE, LOCATION, RANGE};
-use reqwest::{Client, Response};
+use reqwest::header::{CONTENT_RANGE, HeaderValue, IF_RANGE, LOCATION, RANGE};
+use reqwest::{Client, RequestBuilder, Response, Url};
 
 use super::limits::Limits;
 use super::retry::Failure;
@@ -154,7 +154,6 @@ pub async fn send(
     limits: &Limits,
     ask: Ask<'_>,
 ) -> Result<Response, Failure> {
-    let policy = worker.policy;
     let mut url = entry.url.clone();
     let mut redirects = 0;
     loop {
@@ -162,79 +161,15 @@ pub async fn send(
             limits.sleep(pause).await?;
         }
         let same_origin = redirects == 0 || url.origin() == entry.url.origin();
-        let netrc = netrc_credentials(policy, &entry.url).filter(|_| same_origin);
-        let mut request = match netrc {
-            Some(creds) => {
-                // In place of the URL's user name, which would make a second Authorization.
-                let mut bare = url.clone();
-                let _ = bare.set_username("");
-                worker
-                    .client
-                    .get(bare)
-                    .basic_auth(&creds.login, Some(&creds.password))
-            }
-            None => worker.client.get(url.clone()),
-        };
-        if same_origin {
-            for (name, value) in &policy.headers {
-                request = request.header(name, value);
-            }
-        }
-        match ask.range {
-            Some((from, Some(to))) => request = request.header(RANGE, format!("bytes={from}-{to}")),
-            Some((from, None)) => request = request.header(RANGE, format!("bytes={from}-")),
-            None => {}
-        }
-        if let Some(version) = ask.if_range {
-            request = request.header(IF_RANGE, version);
-        }
-        // About the resource, not the origin: sent on every hop, as the final response's
-        // validators are the ones kept.
-        for (name, value) in ask.conditions.map(Validators::headers).unwrap_or_default() {
-            request = request.header(name, value);
-        }
-        let response = limits.wait(request.send()).await?.map_err(|e| {
-            let hint = tls_hint(&e);
-            // A certificate the client refuses now, it refuses on every attempt.
-            let retryable = !e.is_builder() && hint.is_none();
-            let mut error = anyhow!(e.without_url()).context("request failed");
-            if let Some(hint) = hint {
-                error = error.context(hint);
-            }
-            Failure {
-                retryable,
-                ..Failure::fatal(error)
-            }
-        })?;
+        let request = build(entry, worker, &url, same_origin, ask);
+        let response = limits.wait(request.send()).await?.map_err(refused)?;
         let status = response.status();
         let location = response.headers().get(LOCATION);
         let (true, Some(location)) = (status.is_redirection(), location) else {
             return Ok(response);
         };
-        let fatal = |error: anyhow::Error| Failure::fatal(error).status(status);
-        if redirects >= policy.max_redirects {
-            return Err(fatal(anyhow!(
-                "too many redirects (more than --max-redirects {})",
-                policy.max_redirects
-            )));
-        }
-        let location = location
-            .to_str()
-            .map_err(|_| fatal(anyhow!("the redirect's Location is not valid text")))?;
-        let mut next = url
-            .join(location)
-            .map_err(|e| fatal(anyhow!("the redirect's Location is not a URL: {e}")))?;
-        if !matches!(next.scheme(), "http" | "https") {
-            return Err(fatal(anyhow!(
-                "refused a redirect to a {}: URL (only http and https are followed)",
-                next.scheme()
-            )));
-        }
-        // Credentials from the listed URL stay with its origin.
-        if next.origin() == entry.url.origin() && next.username().is_empty() {
-            let _ = next.set_username(entry.url.username());
-            let _ = next.set_password(entry.url.password());
-        }
+        let next = redirect(entry, worker, &url, location, redirects)
+            .map_err(|e| Failure::fatal(e).status(status))?;
         worker.log(|| {
             format!(
                 "{} {} -> {}",
@@ -246,6 +181,98 @@ pub async fn send(
         url = next;
         redirects += 1;
     }
+}
+
+/// The GET of `url` (the listed URL, or where a redirect led): credentials from netrc and the
+/// `-H` headers only on the listed URL's origin (`same_origin`), and what `ask` adds.
+fn build(
+    entry: &Entry,
+    worker: &Worker<'_>,
+    url: &Url,
+    same_origin: bool,
+    ask: Ask<'_>,
+) -> RequestBuilder {
+    let policy = worker.policy;
+    let netrc = netrc_credentials(policy, &entry.url).filter(|_| same_origin);
+    let mut request = match netrc {
+        Some(creds) => {
+            // In place of the URL's user name, which would make a second Authorization.
+            let mut bare = url.clone();
+            let _ = bare.set_username("");
+            worker
+                .client
+                .get(bare)
+                .basic_auth(&creds.login, Some(&creds.password))
+        }
+        None => worker.client.get(url.clone()),
+    };
+    if same_origin {
+        for (name, value) in &policy.headers {
+            request = request.header(name, value);
+        }
+    }
+    match ask.range {
+        Some((from, Some(to))) => request = request.header(RANGE, format!("bytes={from}-{to}")),
+        Some((from, None)) => request = request.header(RANGE, format!("bytes={from}-")),
+        None => {}
+    }
+    if let Some(version) = ask.if_range {
+        request = request.header(IF_RANGE, version);
+    }
+    // About the resource, not the origin: sent on every hop, as the final response's
+    // validators are the ones kept.
+    for (name, value) in ask.conditions.map(Validators::headers).unwrap_or_default() {
+        request = request.header(name, value);
+    }
+    request
+}
+
+/// A request that got no answer: retried, unless it was a certificate the client refuses (it
+/// would refuse it on every attempt), with what to do about that.
+fn refused(e: reqwest::Error) -> Failure {
+    let hint = tls_hint(&e);
+    let retryable = !e.is_builder() && hint.is_none();
+    let mut error = anyhow!(e.without_url()).context("request failed");
+    if let Some(hint) = hint {
+        error = error.context(hint);
+    }
+    Failure {
+        retryable,
+        ..Failure::fatal(error)
+    }
+}
+
+/// Where the redirect from `url` to `location` leads, if it may be followed: within
+/// `--max-redirects`, to http or https only. Credentials of the listed URL go along only to its
+/// own origin.
+fn redirect(
+    entry: &Entry,
+    worker: &Worker<'_>,
+    url: &Url,
+    location: &HeaderValue,
+    redirects: u32,
+) -> anyhow::Result<Url> {
+    let max = worker.policy.max_redirects;
+    if redirects >= max {
+        anyhow::bail!("too many redirects (more than --max-redirects {max})");
+    }
+    let location = location
+        .to_str()
+        .map_err(|_| anyhow!("the redirect's Location is not valid text"))?;
+    let mut next = url
+        .join(location)
+        .map_err(|e| anyhow!("the redirect's Location is not a URL: {e}"))?;
+    if !matches!(next.scheme(), "http" | "https") {
+        anyhow::bail!(
+            "refused a redirect to a {}: URL (only http and https are followed)",
+            next.scheme()
+        );
+    }
+    if next.origin() == entry.url.origin() && next.username().is_empty() {
+        let _ = next.set_username(entry.url.username());
+        let _ = next.set_password(entry.url.password());
+    }
+    Ok(next)
 }
 
 /// The netrc entry for the listed URL's host, unless the URL carries a password itself (a user

@@ -198,82 +198,76 @@ fn answer(
     spot: &Spot,
 ) -> Result<Answer, Refused> {
     let status = response.status();
-    let headers = response.headers();
     if let (StatusCode::NOT_MODIFIED, Some(conditions)) = (status, &spot.revalidate) {
         return Ok(Answer::Unchanged(conditions.bytes));
     }
-    let Some(from) = from else {
-        return match status {
-            s if !s.is_success() => Err(Refused::Failed(Failure::from_status(
-                s,
-                headers,
-                response.url(),
-            ))),
-            StatusCode::PARTIAL_CONTENT => Err(Refused::Failed(
-                Failure::fatal(anyhow!(
-                    "the server sent part of the file (206) although no range was asked for"
-                ))
-                .status(status),
-            )),
-            _ => Ok(Answer::Whole(Carries {
-                from: 0,
-                end: response.content_length(),
-                total: response.content_length(),
-            })),
-        };
-    };
-    match status {
-        StatusCode::RANGE_NOT_SATISFIABLE => {
-            // Whole only if the server says the file is as long as what is held, and of the
-            // same version as far as it says.
-            let total = content_range(response).and_then(|r| r.total);
-            let same = held
-                .pin
-                .as_ref()
-                .is_none_or(|pin| pin.differs(headers, total).is_none());
-            if total == Some(from) && same {
-                Ok(Answer::Complete)
-            } else {
-                Err(Refused::StartOver(
-                    "the server refused the range (416) and does not say the file is whole".into(),
-                ))
-            }
-        }
-        s if !s.is_success() => Err(Refused::Failed(Failure::from_status(
+    match (status, from) {
+        (StatusCode::RANGE_NOT_SATISFIABLE, Some(from)) => complete(response, from, held),
+        (s, _) if !s.is_success() => Err(Refused::Failed(Failure::from_status(
             s,
-            headers,
+            response.headers(),
             response.url(),
         ))),
-        StatusCode::PARTIAL_CONTENT => {
-            let pin = held.pin.clone().unwrap_or_else(|| Pin::of(headers, None));
-            let (end, total) = pin
-                .admits(headers, content_range(response), from)
-                .map_err(|refusal| Refused::StartOver(refusal.why()))?;
-            if response
-                .content_length()
-                .is_some_and(|len| len != end - from)
-            {
-                return Err(Refused::Failed(
-                    Failure::transient(anyhow!(
-                        "the server's Content-Length does not match its Content-Range"
-                    ))
-                    .status(status),
-                ));
-            }
-            Ok(Answer::Rest(Carries {
-                from,
-                end: Some(end),
-                total: Some(total),
-            }))
-        }
-        // The whole file (200): the server has another version, or ignores ranges. The entry
-        // starts over with it.
+        (StatusCode::PARTIAL_CONTENT, Some(from)) => rest(response, from, held),
+        (StatusCode::PARTIAL_CONTENT, None) => Err(Refused::Failed(
+            Failure::fatal(anyhow!(
+                "the server sent part of the file (206) although no range was asked for"
+            ))
+            .status(status),
+        )),
+        // The whole file: the first answer; or, to a range request, another version or a server
+        // that ignores ranges, and the entry starts over with it.
         _ => Ok(Answer::Whole(Carries {
             from: 0,
             end: response.content_length(),
             total: response.content_length(),
         })),
     }
+}
+
+/// A 416 to a request for the bytes from `from` on: the held bytes are the whole file if the
+/// server says it is that long and, as far as it says, of the same version.
+fn complete(response: &Response, from: u64, held: &Held) -> Result<Answer, Refused> {
+    let total = content_range(response).and_then(|r| r.total);
+    let same = held
+        .pin
+        .as_ref()
+        .is_none_or(|pin| pin.differs(response.headers(), total).is_none());
+    if total == Some(from) && same {
+        Ok(Answer::Complete)
+    } else {
+        Err(Refused::StartOver(
+            "the server refused the range (416) and does not say the file is whole".into(),
+        ))
+    }
+}
+
+/// A 206 to a request for the bytes from `from` on: the rest of the held version, if it starts
+/// there, says where it ends and of how many, and is of the pinned version.
+fn rest(response: &Response, from: u64, held: &Held) -> Result<Answer, Refused> {
+    let headers = response.headers();
+    // Bytes vouched for by the list's sha256= alone have no pin: the answer is checked for its
+    // range, and pins the version from here on.
+    let pin = held.pin.clone().unwrap_or_else(|| Pin::of(headers, None));
+    let (end, total) = pin
+        .admits(headers, content_range(response), from)
+        .map_err(|refusal| Refused::StartOver(refusal.why()))?;
+    if response
+        .content_length()
+        .is_some_and(|len| len != end - from)
+    {
+        return Err(Refused::Failed(
+            Failure::transient(anyhow!(
+                "the server's Content-Length does not match its Content-Range"
+            ))
+            .status(response.status()),
+        ));
+    }
+    Ok(Answer::Rest(Carries {
+        from,
+        end: Some(end),
+        total: Some(total),
+    }))
 }
 
 /// The file's length as the answer gives it, against the list's `size=` and `--max-size`, and

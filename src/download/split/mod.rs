@@ -161,33 +161,10 @@ async fn run(
     status: StatusCode,
 ) -> Result<Ended, Failure> {
     let worker = job.worker;
-    let fatal = |e: anyhow::Error| Failure::fatal(e).status(status);
-    let (Some(part), Bytes::Pieces(record)) = (&mut held.part, &held.bytes) else {
-        unreachable!("a split runs on its pieces in an open .part");
-    };
-    let shown = part.path.clone();
-    let file = part
-        .file
-        .try_clone()
-        .with_context(|| format!("cannot open {}", shown.display()))
-        .map_err(fatal)?;
-    // Recorded beside the `.part` only for a later `--continue`, the record's one reader.
-    let record_at = worker.policy.resume.then(|| part.record_ranges());
-    let settings = (worker.policy.retries, worker.policy.split);
-    let pieces = Pieces::new(file, shown.clone(), record, settings, record_at);
-    // Recorded before any byte lands at an offset: a `.part` with holes never stands alone.
-    if let Err(e) = pieces.record() {
-        // Nothing is on disk yet, and without a record nothing could be resumed.
-        held.start_over();
-        return Err(fatal(anyhow!(e).context(format!(
-            "cannot record the ranges of {}",
-            shown.display()
-        ))));
-    }
     let split = Arc::new(Split {
         entry: job.entry.clone(),
         counter: job.task.counter(),
-        pieces,
+        pieces: table(worker, held).map_err(|f| f.status(status))?,
     });
     let first = split.pieces.claim_at(from);
     worker.log(|| {
@@ -210,37 +187,73 @@ async fn run(
     let finish = split.finish(worker).await;
     drop(posted);
     match finish {
-        Finish::Whole => {}
+        Finish::Whole => place(&job, held, &split, status).map(Ended::Saved),
         Finish::OneStream => {
             held.start_over();
-            return Ok(Ended::OneStream);
+            Ok(Ended::OneStream)
         }
         Finish::Changed(why) => {
             held.start_over();
-            return Err(Failure::transient(anyhow!("{why}; starting over")).status(status));
+            Err(Failure::transient(anyhow!("{why}; starting over")).status(status))
         }
         Finish::Failed(failure) => {
             held.bytes = Bytes::Pieces(split.pieces.snapshot());
-            return Err(failure.status(status));
+            Err(failure.status(status))
         }
     }
+}
+
+/// The piece table of the held pieces, on a descriptor of its own of the held `.part`; with
+/// `--continue` (the record's one reader) recorded beside it before any byte lands at an offset,
+/// so a `.part` with holes never stands alone.
+fn table(worker: &Worker<'_>, held: &mut Held) -> Result<Pieces, Failure> {
+    let (Some(part), Bytes::Pieces(record)) = (&mut held.part, &held.bytes) else {
+        unreachable!("a split runs on its pieces in an open .part");
+    };
+    let shown = part.path.clone();
+    let file = part
+        .file
+        .try_clone()
+        .with_context(|| format!("cannot open {}", shown.display()))
+        .map_err(Failure::fatal)?;
+    let record_at = worker.policy.resume.then(|| part.record_ranges());
+    let settings = (worker.policy.retries, worker.policy.split);
+    let pieces = Pieces::new(file, shown.clone(), record, settings, record_at);
+    if let Err(e) = pieces.record() {
+        // Nothing is on disk yet, and without a record nothing could be resumed.
+        held.start_over();
+        let context = format!("cannot record the ranges of {}", shown.display());
+        return Err(Failure::fatal(anyhow!(e).context(context)));
+    }
+    Ok(pieces)
+}
+
+/// Every piece is whole: the file is checked (its length on disk, and the digest read back
+/// from it when something asks) and placed.
+fn place(
+    job: &Job<'_>,
+    held: &mut Held,
+    split: &Split,
+    status: StatusCode,
+) -> Result<Saved, Failure> {
+    let fatal = |e: anyhow::Error| Failure::fatal(e).status(status);
     let len = split.pieces.len;
     let mut part = held.part.take().expect("the split's .part");
+    let shown = part.path.display().to_string();
     let on_disk = part
         .file
         .metadata()
-        .with_context(|| format!("cannot inspect {}", shown.display()))
+        .with_context(|| format!("cannot inspect {shown}"))
         .map_err(fatal)?
         .len();
     if on_disk != len {
         part.keep = false;
         return Err(fatal(anyhow!(
-            "{} holds {on_disk} bytes after its ranges, not {len}",
-            shown.display()
+            "{shown} holds {on_disk} bytes after its ranges, not {len}"
         )));
     }
-    let digest = Digest::of_file(job.entry, worker.policy.digest, &mut part.file)
-        .with_context(|| format!("cannot read {}", shown.display()))
+    let digest = Digest::of_file(job.entry, job.worker.policy.digest, &mut part.file)
+        .with_context(|| format!("cannot read {shown}"))
         .map_err(fatal)?;
     let whole = Whole {
         len,
@@ -249,7 +262,7 @@ async fn run(
         status,
         length_unverified: false,
     };
-    finish::place(job.entry, worker.policy, part, whole, job.replace).map(Ended::Saved)
+    finish::place(job.entry, job.worker.policy, part, whole, job.replace)
 }
 
 /// An idle worker's part: fetch the last free pieces of `split` until none is left.
