@@ -12,9 +12,8 @@
 use std::fs::File;
 use std::io;
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{CONTENT_RANGE, HeaderMap};
 
-use super::request::ContentRange;
 use super::validators::{Stamp, is_etag};
 
 /// Where a one-stream `.part` keeps its pin.
@@ -89,20 +88,15 @@ impl Pin {
         }
     }
 
-    /// Checks a 206 answer to a request for the bytes from `from` on: it must start there, say
-    /// where it ends and of how many, and be of this version. Returns the end of its bytes
-    /// (exclusive) and the file's total.
-    pub fn admits(
-        &self,
-        headers: &HeaderMap,
-        range: Option<ContentRange>,
-        from: u64,
-    ) -> Result<(u64, u64), Refusal> {
+    /// Checks a 206 answer (with `headers`) to a request for the bytes from `from` on: it must
+    /// start there, say where it ends and of how many, and be of this version. Returns the end
+    /// of its bytes (exclusive) and the file's total.
+    pub fn admits(&self, headers: &HeaderMap, from: u64) -> Result<(u64, u64), Refusal> {
         let Some(ContentRange {
             start,
             end: Some(end),
             total: Some(total),
-        }) = range
+        }) = content_range(headers)
         else {
             return Err(Refusal::Range(
                 "the server's 206 does not say which bytes of how many it holds".into(),
@@ -198,6 +192,36 @@ impl Pin {
     }
 }
 
+/// `Content-Range: bytes START-END/TOTAL` or `bytes */TOTAL` (then START is `u64::MAX` and
+/// END is `None`).
+pub struct ContentRange {
+    pub start: u64,
+    pub end: Option<u64>,
+    pub total: Option<u64>,
+}
+
+/// The Content-Range an answer with `headers` says its bytes are, if it says one that parses.
+pub fn content_range(headers: &HeaderMap) -> Option<ContentRange> {
+    parse_content_range(headers.get(CONTENT_RANGE)?.to_str().ok()?)
+}
+
+fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    let (start, end) = match range.trim() {
+        "*" => (u64::MAX, None),
+        r => {
+            let (start, end) = r.split_once('-')?;
+            (start.trim().parse().ok()?, Some(end.trim().parse().ok()?))
+        }
+    };
+    Some(ContentRange { start, end, total })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,43 +241,39 @@ mod tests {
     const D1: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
     const D2: &str = "Mon, 07 Nov 1994 08:49:37 GMT";
 
-    fn range(start: u64, end: u64, total: u64) -> Option<ContentRange> {
-        Some(ContentRange {
-            start,
-            end: Some(end),
-            total: Some(total),
-        })
+    /// `headers` saying `Content-Range: RANGE`.
+    fn ranged(mut headers: HeaderMap, range: &str) -> HeaderMap {
+        headers.insert(CONTENT_RANGE, range.parse().unwrap());
+        headers
     }
 
     #[test]
     fn a_206_is_admitted_only_from_where_asked_of_the_same_version() {
         let pin = Pin::of(&headers(Some("\"a\""), Some(D1)), Some(100));
         assert_eq!(pin.if_range().as_deref(), Some("\"a\""));
-        let same = headers(Some("\"a\""), Some(D1));
-        assert_eq!(pin.admits(&same, range(40, 99, 100), 40), Ok((100, 100)));
-        assert_eq!(pin.admits(&same, range(40, 59, 100), 40), Ok((60, 100)));
+        let same = |range| ranged(headers(Some("\"a\""), Some(D1)), range);
+        assert_eq!(pin.admits(&same("bytes 40-99/100"), 40), Ok((100, 100)));
+        assert_eq!(pin.admits(&same("bytes 40-59/100"), 40), Ok((60, 100)));
         // Saying nothing of the version is not saying another one.
-        assert!(
-            pin.admits(&HeaderMap::new(), range(40, 99, 100), 40)
-                .is_ok()
-        );
-        for (h, r) in [
-            (headers(Some("\"b\""), Some(D1)), range(40, 99, 100)),
-            (headers(Some("\"a\""), Some(D2)), range(40, 99, 100)),
-            (same.clone(), range(40, 99, 101)),
-            (same.clone(), range(41, 99, 100)),
-            (same.clone(), range(40, 100, 100)),
-            (same.clone(), None),
-            (
-                same.clone(),
-                Some(ContentRange {
-                    start: 40,
-                    end: Some(99),
-                    total: None,
-                }),
-            ),
-        ] {
-            assert!(pin.admits(&h, r, 40).is_err());
+        let bare = ranged(HeaderMap::new(), "bytes 40-99/100");
+        assert!(pin.admits(&bare, 40).is_ok());
+        let changed = [
+            ranged(headers(Some("\"b\""), Some(D1)), "bytes 40-99/100"),
+            ranged(headers(Some("\"a\""), Some(D2)), "bytes 40-99/100"),
+            same("bytes 40-99/101"),
+        ];
+        for h in changed {
+            assert!(matches!(pin.admits(&h, 40), Err(Refusal::Changed(_))));
+        }
+        let other_bytes = [
+            same("bytes 41-99/100"),
+            same("bytes 40-100/100"),
+            same("bytes 40-99/*"),
+            same("bytes */100"),
+            headers(Some("\"a\""), Some(D1)),
+        ];
+        for h in other_bytes {
+            assert!(matches!(pin.admits(&h, 40), Err(Refusal::Range(_))));
         }
     }
 
@@ -262,12 +282,23 @@ mod tests {
         let weak = Pin::of(&headers(Some("W/\"a\""), Some(D1)), Some(10));
         assert_eq!(weak.if_range().as_deref(), Some(D1));
         // A newer date on a server that ignores If-Range is another version.
-        assert!(
-            weak.admits(&headers(None, Some(D2)), range(5, 9, 10), 5)
-                .is_err()
-        );
+        let newer = ranged(headers(None, Some(D2)), "bytes 5-9/10");
+        assert!(weak.admits(&newer, 5).is_err());
         assert!(!Pin::of(&headers(Some("W/\"a\""), None), Some(10)).vouches());
         assert!(!Pin::of(&HeaderMap::new(), None).vouches());
+    }
+
+    #[test]
+    fn content_ranges() {
+        let r = parse_content_range("bytes 100-199/200").unwrap();
+        assert_eq!((r.start, r.end, r.total), (100, Some(199), Some(200)));
+        let r = parse_content_range("bytes */1234").unwrap();
+        assert_eq!((r.end, r.total), (None, Some(1234)));
+        let r = parse_content_range("bytes 0-9/*").unwrap();
+        assert_eq!((r.start, r.end, r.total), (0, Some(9), None));
+        assert!(parse_content_range("bytes 5-/10").is_none());
+        assert!(parse_content_range("items 0-1/2").is_none());
+        assert!(parse_content_range("bytes x-1/2").is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
-use reqwest::header::{CONTENT_RANGE, HeaderValue, IF_RANGE, LOCATION, RANGE};
+use reqwest::header::{HeaderValue, IF_RANGE, LOCATION, RANGE};
 use reqwest::{Client, RequestBuilder, Response, Url};
 
 use super::limits::Limits;
@@ -319,51 +319,4 @@ fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rust
     }
     let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
     rustls_error(inner)
-}
-
-/// `Content-Range: bytes START-END/TOTAL` or `bytes */TOTAL` (then START is `u64::MAX` and
-/// END is `None`).
-pub struct ContentRange {
-    pub start: u64,
-    pub end: Option<u64>,
-    pub total: Option<u64>,
-}
-
-pub fn content_range(response: &Response) -> Option<ContentRange> {
-    parse_content_range(response.headers().get(CONTENT_RANGE)?.to_str().ok()?)
-}
-
-fn parse_content_range(value: &str) -> Option<ContentRange> {
-    let rest = value.trim().strip_prefix("bytes")?.trim_start();
-    let (range, total) = rest.split_once('/')?;
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse().ok()?),
-    };
-    let (start, end) = match range.trim() {
-        "*" => (u64::MAX, None),
-        r => {
-            let (start, end) = r.split_once('-')?;
-            (start.trim().parse().ok()?, Some(end.trim().parse().ok()?))
-        }
-    };
-    Some(ContentRange { start, end, total })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_ranges() {
-        let r = parse_content_range("bytes 100-199/200").unwrap();
-        assert_eq!((r.start, r.end, r.total), (100, Some(199), Some(200)));
-        let r = parse_content_range("bytes */1234").unwrap();
-        assert_eq!((r.end, r.total), (None, Some(1234)));
-        let r = parse_content_range("bytes 0-9/*").unwrap();
-        assert_eq!((r.start, r.end, r.total), (0, Some(9), None));
-        assert!(parse_content_range("bytes 5-/10").is_none());
-        assert!(parse_content_range("items 0-1/2").is_none());
-        assert!(parse_content_range("bytes x-1/2").is_none());
-    }
 }

@@ -14,8 +14,8 @@ use super::disk::place::Spot;
 use super::finish::{self, Saved, Whole};
 use super::held::{Bytes, Held};
 use super::limits::Limits;
-use super::pin::Pin;
-use super::request::{self, Ask, content_range};
+use super::pin::{Pin, content_range};
+use super::request::{self, Ask};
 use super::retry::Failure;
 use super::split::{self, Board, Split};
 use super::verify;
@@ -228,7 +228,7 @@ fn answer(
 /// A 416 to a request for the bytes from `from` on: the held bytes are the whole file if the
 /// server says it is that long and, as far as it says, of the same version.
 fn complete(response: &Response, from: u64, held: &Held) -> Result<Answer, Refused> {
-    let total = content_range(response).and_then(|r| r.total);
+    let total = content_range(response.headers()).and_then(|r| r.total);
     let same = held
         .pin
         .as_ref()
@@ -250,7 +250,7 @@ fn rest(response: &Response, from: u64, held: &Held) -> Result<Answer, Refused> 
     // range, and pins the version from here on.
     let pin = held.pin.clone().unwrap_or_else(|| Pin::of(headers, None));
     let (end, total) = pin
-        .admits(headers, content_range(response), from)
+        .admits(headers, from)
         .map_err(|refusal| Refused::StartOver(refusal.why()))?;
     if response
         .content_length()

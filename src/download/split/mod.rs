@@ -29,7 +29,7 @@ use super::finish::{self, Saved, Whole};
 use super::held::{Bytes, Held};
 use super::limits::Limits;
 use super::pin::Refusal;
-use super::request::{self, Ask, content_range};
+use super::request::{self, Ask};
 use super::retry::Failure;
 use super::verify::Digest;
 use super::worker::Worker;
@@ -126,9 +126,7 @@ pub async fn resume(job: Job<'_>, spot: &Spot, held: &mut Held) -> Result<Option
         ));
     }
     let admitted = match status {
-        StatusCode::PARTIAL_CONTENT => pin
-            .admits(response.headers(), content_range(&response), from)
-            .map_err(Refusal::why),
+        StatusCode::PARTIAL_CONTENT => pin.admits(response.headers(), from).map_err(Refusal::why),
         _ => Err(format!(
             "the server no longer has that version of the file (it answered {})",
             status.as_u16()
@@ -350,17 +348,15 @@ impl Split {
         let headers = response.headers();
         let pin = &self.pieces.pin;
         match status {
-            StatusCode::PARTIAL_CONTENT => {
-                match pin.admits(headers, content_range(response), from) {
-                    Ok((end, _)) => Ok(end),
-                    Err(Refusal::Changed(why)) => Err(Stop::Changed(format!(
-                        "{why} while its ranges were fetched"
-                    ))),
-                    Err(Refusal::Range(why)) => Err(Stop::Failed(
-                        Failure::transient(anyhow!(why)).status(status),
-                    )),
-                }
-            }
+            StatusCode::PARTIAL_CONTENT => match pin.admits(headers, from) {
+                Ok((end, _)) => Ok(end),
+                Err(Refusal::Changed(why)) => Err(Stop::Changed(format!(
+                    "{why} while its ranges were fetched"
+                ))),
+                Err(Refusal::Range(why)) => Err(Stop::Failed(
+                    Failure::transient(anyhow!(why)).status(status),
+                )),
+            },
             StatusCode::OK => match pin.differs(headers, response.content_length()) {
                 Some(why) => Err(Stop::Changed(format!(
                     "the file changed on the server while its ranges were fetched: {why}"
