@@ -162,3 +162,25 @@ fn a_file_is_cut_in_up_to_four_pieces_per_range_none_below_the_minimum() {
     assert_eq!(count(4 * M, 8, 2 * M), Some(2));
     assert_eq!(count(1 << 40, 1000, 1), Some(1024), "at most 1024");
 }
+
+#[test]
+fn a_record_is_written_only_after_the_bytes_it_claims_are_synced() {
+    // A `.part` whose data cannot be put on disk (a pipe: fdatasync fails): no record.
+    let dir = tempfile::tempdir().unwrap();
+    let record = table(&dir).snapshot();
+    let (_reader, writer) = std::io::pipe().unwrap();
+    let unsyncable = File::from(std::os::fd::OwnedFd::from(writer));
+    let root: Dir = std::sync::Arc::new(
+        rustix::fs::open(dir.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap(),
+    );
+    let t = Pieces::new(
+        unsyncable,
+        "f.part".into(),
+        &record,
+        (1, 2),
+        Some((root, "f.part".into())),
+    );
+    assert!(t.record().is_err());
+    assert!(!dir.path().join("f.part.ranges").exists());
+    assert!(!dir.path().join("f.part.ranges.tmp").exists());
+}
