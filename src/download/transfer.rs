@@ -424,16 +424,17 @@ fn finish_held(
         )
         .status(status));
     }
-    let pin = held.pin.take();
-    let stamp = pin.as_ref().map(|p| p.stamp.clone()).unwrap_or_default();
+    let (stamp, length_known) = match held.pin.take() {
+        Some(pin) => (pin.stamp, pin.len.is_some()),
+        None => (Default::default(), false),
+    };
     let whole = Whole {
         len,
         digest,
         stamp: &stamp,
         status,
         // A 416 says how long the file is, as a Content-Length does.
-        length_unverified: status != StatusCode::RANGE_NOT_SATISFIABLE
-            && pin.as_ref().is_none_or(|p| p.len.is_none()),
+        length_unverified: status != StatusCode::RANGE_NOT_SATISFIABLE && !length_known,
     };
     finish::place(job.entry, job.worker.policy, part, whole, spot.replace).map(Done::Saved)
 }

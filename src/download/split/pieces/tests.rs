@@ -171,7 +171,12 @@ fn a_record_is_written_only_after_the_bytes_it_claims_are_synced() {
     let (_reader, writer) = std::io::pipe().unwrap();
     let unsyncable = File::from(std::os::fd::OwnedFd::from(writer));
     let root: Dir = std::sync::Arc::new(
-        rustix::fs::open(dir.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap(),
+        rustix::fs::open(
+            dir.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap(),
     );
     let t = Pieces::new(
         unsyncable,
