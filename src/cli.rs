@@ -116,13 +116,19 @@ pub struct Cli {
 
     /// Resume `NAME.part` with a Range request; a complete target counts as `skipped`.
     ///
-    /// A server that ignores the Range request (answers 200) is downloaded from the start again.
-    /// Interrupted and failed downloads keep their `.part` for the next run.
+    /// The request is tied to the version the `.part` is of (If-Range with its ETag or date):
+    /// a file that changed on the server, or a server that ignores ranges, is downloaded from the
+    /// start again, never joined to the old bytes. A `.part` whose version is not known is
+    /// fetched again whole, unless the list gives its sha256=. Interrupted and failed downloads
+    /// keep their `.part` for the next run.
     #[arg(short = 'c', long = "continue")]
     pub resume: bool,
 
     /// Extra attempts after connect errors, timeouts, resets, truncated bodies and 408, 425, 429,
     /// 500, 502, 503, 504.
+    ///
+    /// A download that broke off is resumed where it stopped, if the server still has the same
+    /// version of the file.
     ///
     /// Waits between attempts grow exponentially with full jitter; a `Retry-After` header (seconds
     /// or an HTTP date) is honoured, up to 60 seconds.
