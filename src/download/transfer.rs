@@ -112,8 +112,11 @@ async fn attempt_once(
         Answer::Unchanged(bytes) => return Ok(Done::Unchanged { bytes }),
         Answer::Complete => return finish_held(job, spot, held, status),
         Answer::Rest(carries) => {
-            held.pin
+            let pin = held
+                .pin
                 .get_or_insert_with(|| Pin::of(response.headers(), carries.total));
+            // A first answer without a length (chunked) is told it by the 206.
+            pin.len = pin.len.or(carries.total);
             carries
         }
         Answer::Whole(carries) => {

@@ -379,3 +379,31 @@ fn a_split_range_answered_past_its_end_reaches_no_other_piece() {
         "no range's bytes reach another's"
     );
 }
+
+#[test]
+fn a_chunked_answer_cut_short_is_resumed_and_its_length_then_known() {
+    // The first answer has no length (chunked) and breaks off; the 206 for the rest says how
+    // long the file is, so the file is placed as one whose length was checked.
+    let dir = tempfile::tempdir().unwrap();
+    let v = Version {
+        body: payload(300_000, 95),
+        etag: Some("\"c1\""),
+        date: None,
+    };
+    let answered = AtomicUsize::new(0);
+    let served = v.clone();
+    let server = Server::start(move |req| {
+        let reply = serve(req, &served, false);
+        match answered.fetch_add(1, Ordering::SeqCst) {
+            0 => reply.framing(Body::ChunkedCut(100_000)),
+            _ => reply,
+        }
+    });
+    let (code, report, stderr) = run(dir.path(), &[server.url("/c.bin")], &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(holds(&dir.path().join("out/c.bin"), &v.body));
+    let result = json(&report[0]);
+    assert_eq!(result["http_status"], 206);
+    assert_eq!(result["length_unverified"], false);
+    assert_eq!(server.requests()[1].header("range"), Some("bytes=100000-"));
+}
