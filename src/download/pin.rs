@@ -14,7 +14,7 @@ use std::io;
 
 use reqwest::header::{CONTENT_RANGE, HeaderMap};
 
-use super::validators::{Stamp, is_etag};
+use super::validators::{Stamp, is_etag, set_attr};
 
 /// Where a one-stream `.part` keeps its pin.
 const PIN_ATTR: &str = "user.fetchpool.pin";
@@ -159,18 +159,7 @@ impl Pin {
     /// Keeps the pin with a one-stream `.part`, before its first byte. A file system without
     /// user extended attributes keeps nothing, and the bytes will not be resumed by a later run.
     pub fn store(&self, part: &File) -> io::Result<()> {
-        let text = format!("{MAGIC}\n{}", self.lines());
-        let set = rustix::fs::fsetxattr(
-            part,
-            PIN_ATTR,
-            text.as_bytes(),
-            rustix::fs::XattrFlags::empty(),
-        );
-        match set {
-            Ok(()) => Ok(()),
-            Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::PERM => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        set_attr(part, PIN_ATTR, &format!("{MAGIC}\n{}", self.lines()))
     }
 
     /// The pin kept with a one-stream `.part`, if it has one that reads back whole.

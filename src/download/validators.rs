@@ -80,21 +80,21 @@ impl Stamp {
         if let Some(modified) = self.modified {
             file.set_modified(modified)?;
         }
-        if let Some(etag) = &self.etag {
-            let set = rustix::fs::fsetxattr(
-                file,
-                ETAG_ATTR,
-                etag.as_bytes(),
-                rustix::fs::XattrFlags::empty(),
-            );
-            match set {
-                Ok(()) => {}
-                // No user extended attributes here (ramfs, some network file systems).
-                Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::PERM => {}
-                Err(e) => return Err(e.into()),
-            }
+        match &self.etag {
+            Some(etag) => set_attr(file, ETAG_ATTR, etag),
+            None => Ok(()),
         }
-        Ok(())
+    }
+}
+
+/// Sets the user extended attribute `name` of `file` to `value`; on a file system that keeps
+/// none (ramfs, some network and FUSE file systems) nothing is kept, and that is not an error.
+pub fn set_attr(file: &File, name: &str, value: &str) -> io::Result<()> {
+    let flags = rustix::fs::XattrFlags::empty();
+    match rustix::fs::fsetxattr(file, name, value.as_bytes(), flags) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::PERM => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -96,6 +96,20 @@ fn shifting(
     (server, changed)
 }
 
+/// A server with `v` whose first answer is spoiled by `first` (a fault, a lie), and whose
+/// every later answer is as it should be.
+fn spoiled_first(v: &Version, first: impl Fn(Reply) -> Reply + Send + Sync + 'static) -> Server {
+    let answered = AtomicUsize::new(0);
+    let served = v.clone();
+    Server::start(move |req| {
+        let reply = serve(req, &served, false);
+        match answered.fetch_add(1, Ordering::SeqCst) {
+            0 => first(reply),
+            _ => reply,
+        }
+    })
+}
+
 #[test]
 fn a_file_that_changes_after_a_reset_is_placed_whole_in_its_new_version() {
     for validator in ["etag", "date", "neither"] {
@@ -181,15 +195,7 @@ fn a_reset_at_ninety_percent_is_resumed_not_restarted() {
         date: None,
     };
     let cut = len * 9 / 10;
-    let answered = AtomicUsize::new(0);
-    let served = v.clone();
-    let server = Server::start(move |req| {
-        let reply = serve(req, &served, false);
-        match answered.fetch_add(1, Ordering::SeqCst) {
-            0 => reply.framing(Body::Reset(cut)),
-            _ => reply,
-        }
-    });
+    let server = spoiled_first(&v, move |reply| reply.framing(Body::Reset(cut)));
     let (code, report, stderr) = run(dir.path(), &[server.url("/big.iso")], &["--json"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(holds(&dir.path().join("out/big.iso"), &v.body));
@@ -390,15 +396,7 @@ fn a_chunked_answer_cut_short_is_resumed_and_its_length_then_known() {
         etag: Some("\"c1\""),
         date: None,
     };
-    let answered = AtomicUsize::new(0);
-    let served = v.clone();
-    let server = Server::start(move |req| {
-        let reply = serve(req, &served, false);
-        match answered.fetch_add(1, Ordering::SeqCst) {
-            0 => reply.framing(Body::ChunkedCut(100_000)),
-            _ => reply,
-        }
-    });
+    let server = spoiled_first(&v, |reply| reply.framing(Body::ChunkedCut(100_000)));
     let (code, report, stderr) = run(dir.path(), &[server.url("/c.bin")], &["--json"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(holds(&dir.path().join("out/c.bin"), &v.body));
