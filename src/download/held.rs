@@ -121,11 +121,18 @@ impl Held {
             // holes, and is started over.
             Found::Record(_) | Found::Unusable => spot.remove_stale_part().map_err(Failure::fatal),
             Found::None => {
-                let Some(len) = spot.resumable_len() else {
+                if spot.resumable_len().is_none() {
                     return Ok(());
-                };
+                }
                 // Locked from here: another run writing it makes this entry fail, untouched.
                 let part = spot.reopen_part(true).map_err(Failure::fatal)?;
+                // The length of what was opened and locked, not of what the name stood for.
+                let len = part
+                    .file
+                    .metadata()
+                    .with_context(|| format!("cannot inspect {}", part.path.display()))
+                    .map_err(Failure::fatal)?
+                    .len();
                 let pin = Pin::load(&part.file);
                 let vouched =
                     pin.as_ref().is_some_and(Pin::vouches) || entry.options.sha256.is_some();

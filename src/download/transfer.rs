@@ -306,11 +306,14 @@ fn open_part(
 ) -> Result<(), Failure> {
     if held.part.is_none() {
         let keep = job.worker.policy.resume;
-        let part = spot.create_part(keep).map_err(Failure::fatal)?;
-        if let (true, Some(pin)) = (keep, &held.pin) {
-            pin.store(&part.file).map_err(|e| {
-                Failure::fatal(anyhow!(e).context("cannot keep the file's version"))
-            })?;
+        let mut part = spot.create_part(keep).map_err(Failure::fatal)?;
+        if let (true, Some(pin)) = (keep, &held.pin)
+            && let Err(e) = pin.store(&part.file)
+        {
+            // Bytes without their version could never be resumed: no .part is kept.
+            part.keep = false;
+            let context = format!("cannot keep the version of {}", part.path.display());
+            return Err(Failure::fatal(anyhow!(e).context(context)));
         }
         held.part = Some(part);
     }
