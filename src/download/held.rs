@@ -134,20 +134,9 @@ impl Held {
                     .map_err(Failure::fatal)?
                     .len();
                 let pin = Pin::load(&part.file);
-                let vouched =
-                    pin.as_ref().is_some_and(Pin::vouches) || entry.options.sha256.is_some();
-                let fits = pin
-                    .as_ref()
-                    .and_then(|p| p.len)
-                    .is_none_or(|total| len <= total);
-                if !vouched {
+                if let Err(why) = builds_on(pin.as_ref(), len, entry) {
                     // Left where it is (kept): the fresh .part a 2xx answer brings replaces it.
-                    starting_over(
-                        "which version of the file its bytes are of is not known (no ETag or date \
-                         was kept with it, and the list gives no sha256=)",
-                    );
-                } else if !fits {
-                    starting_over("it is longer than the file it was of");
+                    starting_over(why);
                 } else {
                     self.part = Some(part);
                     self.pin = pin;
@@ -204,6 +193,23 @@ impl Held {
             Bytes::Pieces(_) => None,
         }
     }
+}
+
+/// Whether `--continue` builds on a one-stream `.part` of `len` bytes kept with `pin`: its
+/// version must be known (or the list's `sha256=` will check the whole file), and the file it
+/// was of no shorter than it. Why not, when not.
+pub fn builds_on(pin: Option<&Pin>, len: u64, entry: &Entry) -> Result<(), &'static str> {
+    let vouched = pin.is_some_and(Pin::vouches) || entry.options.sha256.is_some();
+    if !vouched {
+        return Err(
+            "which version of the file its bytes are of is not known (no ETag or date \
+                    was kept with it, and the list gives no sha256=)",
+        );
+    }
+    if pin.and_then(|p| p.len).is_some_and(|total| len > total) {
+        return Err("it is longer than the file it was of");
+    }
+    Ok(())
 }
 
 impl Bytes {

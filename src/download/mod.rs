@@ -165,15 +165,14 @@ impl<'a> Planner<'a> {
         match existing(root, self.policy, entry) {
             Ok((place::Existing::Absent, spot)) if self.policy.resume => {
                 // A split download's `.part` has holes: only its record says what is there.
-                // Other bytes are built on only when their version is known, or the list's
-                // sha256= would catch a mix.
-                let vouched = || {
-                    entry.options.sha256.is_some() || spot.part_pin().is_some_and(|p| p.vouches())
-                };
+                // Other bytes are built on as the run would: when their version is known, or
+                // the list's sha256= would catch a mix.
                 let from = match spot.ranges() {
                     record::Found::Record(record) if record.pin.vouches() => Some(record.done()),
                     record::Found::Record(_) | record::Found::Unusable => None,
-                    record::Found::None => spot.resumable_len().filter(|_| vouched()),
+                    record::Found::None => spot.resumable_len().filter(|&len| {
+                        held::builds_on(spot.part_pin().as_ref(), len, entry).is_ok()
+                    }),
                 };
                 match from {
                     Some(from) if from > 0 => Intent::Resume { from },
