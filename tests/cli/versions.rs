@@ -405,3 +405,36 @@ fn a_chunked_answer_cut_short_is_resumed_and_its_length_then_known() {
     assert_eq!(result["length_unverified"], false);
     assert_eq!(server.requests()[1].header("range"), Some("bytes=100000-"));
 }
+
+#[test]
+fn a_server_error_to_a_request_for_the_rest_keeps_the_bytes() {
+    // Reset at 60%; the request for the rest gets a 503; the one after it the rest.
+    let dir = tempfile::tempdir().unwrap();
+    let v = Version {
+        body: payload(200_000, 96),
+        etag: Some("\"s5\""),
+        date: None,
+    };
+    let answered = AtomicUsize::new(0);
+    let served = v.clone();
+    let server = Server::start(move |req| {
+        let reply = serve(req, &served, false);
+        match answered.fetch_add(1, Ordering::SeqCst) {
+            0 => reply.framing(Body::Reset(120_000)),
+            1 => Reply::status(503),
+            _ => reply,
+        }
+    });
+    let (code, report, stderr) = run(dir.path(), &[server.url("/s.bin")], &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(holds(&dir.path().join("out/s.bin"), &v.body));
+    let result = json(&report[0]);
+    assert_eq!(
+        (result["attempts"].as_u64(), result["http_status"].as_u64()),
+        (Some(3), Some(206))
+    );
+    assert_eq!(result["received"], 200_000, "nothing fetched twice");
+    let requests = server.requests();
+    let (after_503, _) = byte_range(&requests[2]).expect("the rest, again");
+    assert_eq!(byte_range(&requests[1]).unwrap().0, after_503);
+}
