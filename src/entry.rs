@@ -1,7 +1,8 @@
 //! The data every stage speaks: an [`Entry`] (one downloadable line of the list, its target
 //! already named), a [`BadLine`] (a line that is not one, reported at its place), the list's
-//! `key=value` [`Options`], and the hex the digests are written in. The list stage produces
-//! these; the pool, the downloads and the report read them.
+//! `key=value` [`Options`] (its expected [`Digests`] and its mirrors among them), and the hex
+//! digests are written in. The list stage produces these; the pool, the downloads and the
+//! report read them.
 
 use std::path::PathBuf;
 
@@ -28,7 +29,89 @@ pub struct Entry {
 pub struct Options {
     pub out: Option<String>,
     pub size: Option<u64>,
-    pub sha256: Option<[u8; 32]>,
+    /// The digests the file must have, each checked before it is placed.
+    pub digests: Digests,
+    /// Other URLs of the same file, tried in order when the one before fails.
+    pub mirrors: Vec<Url>,
+}
+
+/// A digest algorithm a list, a checksums file or a Metalink file can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Algo {
+    Md5,
+    Sha1,
+    Sha256,
+    Sha512,
+    /// BLAKE2b with a 512-bit digest, as `b2sum` writes it.
+    Blake2b,
+}
+
+impl Algo {
+    pub const ALL: [Algo; 5] = [
+        Algo::Md5,
+        Algo::Sha1,
+        Algo::Sha256,
+        Algo::Sha512,
+        Algo::Blake2b,
+    ];
+
+    /// The list option that gives it (`sha256=`), and how reports name it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Algo::Md5 => "md5",
+            Algo::Sha1 => "sha1",
+            Algo::Sha256 => "sha256",
+            Algo::Sha512 => "sha512",
+            Algo::Blake2b => "blake2b",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Algo> {
+        Algo::ALL.into_iter().find(|a| a.key() == key)
+    }
+
+    /// Bytes in a digest.
+    pub fn len(self) -> usize {
+        match self {
+            Algo::Md5 => 16,
+            Algo::Sha1 => 20,
+            Algo::Sha256 => 32,
+            Algo::Sha512 | Algo::Blake2b => 64,
+        }
+    }
+}
+
+/// The digests a file must have: at most one per algorithm.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Digests(Vec<(Algo, Box<[u8]>)>);
+
+impl Digests {
+    pub fn get(&self, algo: Algo) -> Option<&[u8]> {
+        self.0.iter().find(|(a, _)| *a == algo).map(|(_, d)| &**d)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Each digest, in the order of [`Algo::ALL`].
+    pub fn iter(&self) -> impl Iterator<Item = (Algo, &[u8])> {
+        self.0.iter().map(|(a, d)| (*a, &**d))
+    }
+
+    /// Adds the digest `value` of `algo`; `Err` with the one already given if it differs (the
+    /// same one twice is fine).
+    pub fn add(&mut self, algo: Algo, value: Box<[u8]>) -> Result<(), Box<[u8]>> {
+        match self.get(algo) {
+            Some(have) if *have == *value => Ok(()),
+            Some(have) => Err(have.into()),
+            None => {
+                self.0.push((algo, value));
+                self.0.sort_by_key(|(a, _)| *a);
+                Ok(())
+            }
+        }
+    }
 }
 
 impl Entry {
@@ -46,9 +129,12 @@ impl Entry {
         if let Some(size) = self.options.size {
             line.push_str(&format!(" size={size}"));
         }
-        if let Some(sha) = &self.options.sha256 {
-            line.push_str(" sha256=");
-            line.push_str(&to_hex(sha));
+        for (algo, digest) in self.options.digests.iter() {
+            line.push_str(&format!(" {}={}", algo.key(), to_hex(digest)));
+        }
+        for mirror in &self.options.mirrors {
+            line.push_str(" mirror=");
+            line.push_str(mirror.as_str());
         }
         line
     }
@@ -75,17 +161,14 @@ pub enum Item {
     Bad(BadLine),
 }
 
-/// 64 hex digits, either case.
-pub fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
-    let bad = || format!("sha256= must be 64 hex digits, got '{hex}'");
-    if hex.len() != 64 || !hex.is_ascii() {
-        return Err(bad());
+/// A digest of `algo` written as hex, either case; `None` if it is not one.
+pub fn parse_hex(algo: Algo, hex: &str) -> Option<Box<[u8]>> {
+    if hex.len() != 2 * algo.len() || !hex.is_ascii() {
+        return None;
     }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(out)
+    (0..algo.len())
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect()
 }
 
 /// Lowercase hex of a digest.
@@ -105,13 +188,29 @@ mod tests {
 
     #[test]
     fn hex_both_ways() {
-        assert_eq!(to_hex(&parse_sha256(HASH).unwrap()), HASH);
-        assert_eq!(
-            parse_sha256(&HASH.to_uppercase()).unwrap(),
-            parse_sha256(HASH).unwrap()
+        let sha = |hex: &str| parse_hex(Algo::Sha256, hex);
+        assert_eq!(to_hex(&sha(HASH).unwrap()), HASH);
+        assert_eq!(sha(&HASH.to_uppercase()), sha(HASH));
+        assert!(sha(&format!("{}g", &HASH[..63])).is_none());
+        assert!(sha(&"é".repeat(32)).is_none());
+        assert!(parse_hex(Algo::Md5, &HASH[..32]).is_some());
+        assert!(
+            parse_hex(Algo::Md5, HASH).is_none(),
+            "the length is the algorithm's"
         );
-        let bad = format!("{}g", &HASH[..63]);
-        assert!(parse_sha256(&bad).is_err());
-        assert!(parse_sha256(&"é".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn digests_are_kept_one_per_algorithm_in_a_fixed_order() {
+        let mut d = Digests::default();
+        let md5 = parse_hex(Algo::Md5, &HASH[..32]).unwrap();
+        let sha = parse_hex(Algo::Sha256, HASH).unwrap();
+        assert!(d.add(Algo::Sha256, sha.clone()).is_ok());
+        assert!(d.add(Algo::Md5, md5.clone()).is_ok());
+        assert!(d.add(Algo::Sha256, sha.clone()).is_ok(), "the same twice");
+        assert!(d.add(Algo::Md5, vec![0; 16].into()).is_err(), "another one");
+        let algos: Vec<Algo> = d.iter().map(|(a, _)| a).collect();
+        assert_eq!(algos, [Algo::Md5, Algo::Sha256]);
+        assert_eq!(d.get(Algo::Sha256), Some(&*sha));
     }
 }

@@ -4,6 +4,8 @@ mod support;
 
 #[path = "cli/ci.rs"]
 mod ci;
+#[path = "cli/datasets.rs"]
+mod datasets;
 #[path = "cli/disk.rs"]
 mod disk;
 #[path = "cli/display.rs"]

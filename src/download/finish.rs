@@ -1,5 +1,5 @@
 //! How every download that saved a file ends: the whole `.part` checked against the list
-//! (`size=`, `sha256=`), stamped with the version it holds (`Last-Modified` as its time, the
+//! (`size=`, its digests), stamped with the version it holds (`Last-Modified` as its time, the
 //! ETag kept), and put in place without replacing anything unasked. A one-stream download, a
 //! `.part` a 416 says is whole, and a split all end here.
 
@@ -10,9 +10,9 @@ use super::disk::part::PartFile;
 use super::pin::Pin;
 use super::retry::Failure;
 use super::validators::Stamp;
-use super::verify;
+use super::verify::{self, Computed};
 use crate::config::Policy;
-use crate::entry::{Entry, to_hex};
+use crate::entry::Entry;
 
 /// What a download that saved a file produced.
 pub struct Saved {
@@ -26,8 +26,8 @@ pub struct Saved {
 /// A `.part` with every byte of its file, and what is known of it.
 pub struct Whole<'a> {
     pub len: u64,
-    /// Its SHA-256, when something asked for it.
-    pub digest: Option<[u8; 32]>,
+    /// Its digests, those something asked for.
+    pub digest: Computed,
     /// The version it holds.
     pub stamp: &'a Stamp,
     /// The last answer's status, for the report.
@@ -47,7 +47,7 @@ pub fn place(
     replace: bool,
 ) -> Result<Saved, Failure> {
     let fail = |e: anyhow::Error| Failure::fatal(e).status(whole.status);
-    if let Err(e) = verify::check(entry, whole.len, whole.digest.as_ref()) {
+    if let Err(e) = verify::check(entry, whole.len, &whole.digest) {
         part.keep = false;
         return Err(fail(e));
     }
@@ -64,7 +64,7 @@ pub fn place(
     Ok(Saved {
         http_status: whole.status.as_u16(),
         bytes: whole.len,
-        sha256: whole.digest.map(|d| to_hex(&d)),
+        sha256: whole.digest.sha256_hex(),
         length_unverified: whole.length_unverified,
     })
 }

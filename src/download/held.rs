@@ -14,9 +14,9 @@ use super::disk::place::Spot;
 use super::disk::record::{Found, Record};
 use super::pin::Pin;
 use super::retry::Failure;
-use super::verify::Digest;
+use super::verify::{self, Computed, Digest};
 use super::worker::Worker;
-use crate::entry::Entry;
+use crate::entry::{Algo, Entry};
 
 /// One entry's bytes on disk, across its attempts.
 pub struct Held {
@@ -28,8 +28,8 @@ pub struct Held {
     /// Bytes of more than one answer are in the file: a digest that does not match may be a mix
     /// of versions that a fresh start would not have.
     pub joined: bool,
-    /// Whether the digest is computed (the report shows it, or the list checks it).
-    digest_on: bool,
+    /// The digests computed of the bytes (the report shows one, or the list checks them).
+    algos: Vec<Algo>,
     /// `--continue` has looked at what an earlier run left (once per entry).
     loaded: bool,
 }
@@ -50,13 +50,13 @@ pub enum Bytes {
 impl Held {
     /// Nothing on disk yet.
     pub fn new(entry: &Entry, report_digest: bool) -> Held {
-        let digest_on = report_digest || entry.options.sha256.is_some();
+        let algos = verify::algos(entry, report_digest);
         Held {
             part: None,
             pin: None,
-            bytes: Bytes::empty(digest_on),
+            bytes: Bytes::empty(&algos),
             joined: false,
-            digest_on,
+            algos,
             loaded: false,
         }
     }
@@ -68,18 +68,19 @@ impl Held {
             part.keep = false;
         }
         self.pin = None;
-        self.bytes = Bytes::empty(self.digest_on);
+        self.bytes = Bytes::empty(&self.algos);
         self.joined = false;
     }
 
     /// Where the rest of a held prefix starts, if bytes are held that may be built on: the pin
-    /// can tell whether an answer is of their version, or the list's `sha256=` will catch a mix
-    /// before the file is placed. `None`: the whole file is to be asked for.
+    /// can tell whether an answer is of their version, or a digest the list gives will catch a
+    /// mix before the file is placed. `None`: the whole file is to be asked for.
     pub fn rest_from(&self, entry: &Entry) -> Option<u64> {
         let Bytes::Prefix { len, .. } = self.bytes else {
             return None;
         };
-        let vouched = self.pin.as_ref().is_some_and(Pin::vouches) || entry.options.sha256.is_some();
+        let vouched =
+            self.pin.as_ref().is_some_and(Pin::vouches) || !entry.options.digests.is_empty();
         (len > 0 && vouched && self.part.is_some()).then_some(len)
     }
 
@@ -142,7 +143,7 @@ impl Held {
                     self.pin = pin;
                     self.bytes = Bytes::Prefix {
                         len,
-                        digest: Digest::new(self.digest_on),
+                        digest: Digest::new(&self.algos),
                         hashed: false,
                     };
                     self.joined = true;
@@ -186,24 +187,24 @@ impl Held {
         Ok(())
     }
 
-    /// The digest of the held prefix, now that it is the whole file.
-    pub fn finish_digest(&mut self) -> Option<[u8; 32]> {
-        match std::mem::replace(&mut self.bytes, Bytes::empty(false)) {
+    /// The digests of the held prefix, now that it is the whole file.
+    pub fn finish_digest(&mut self) -> Computed {
+        match std::mem::replace(&mut self.bytes, Bytes::empty(&[])) {
             Bytes::Prefix { digest, .. } => digest.finish(),
-            Bytes::Pieces(_) => None,
+            Bytes::Pieces(_) => Computed::default(),
         }
     }
 }
 
 /// Whether `--continue` builds on a one-stream `.part` of `len` bytes kept with `pin`: its
-/// version must be known (or the list's `sha256=` will check the whole file), and the file it
+/// version must be known (or a digest the list gives will check the whole file), and the file it
 /// was of no shorter than it. Why not, when not.
 pub fn builds_on(pin: Option<&Pin>, len: u64, entry: &Entry) -> Result<(), &'static str> {
-    let vouched = pin.is_some_and(Pin::vouches) || entry.options.sha256.is_some();
+    let vouched = pin.is_some_and(Pin::vouches) || !entry.options.digests.is_empty();
     if !vouched {
         return Err(
             "which version of the file its bytes are of is not known (no ETag or date \
-                    was kept with it, and the list gives no sha256=)",
+             was kept with it, and the list gives no digest)",
         );
     }
     if pin.and_then(|p| p.len).is_some_and(|total| len > total) {
@@ -213,10 +214,10 @@ pub fn builds_on(pin: Option<&Pin>, len: u64, entry: &Entry) -> Result<(), &'sta
 }
 
 impl Bytes {
-    fn empty(digest_on: bool) -> Bytes {
+    fn empty(algos: &[Algo]) -> Bytes {
         Bytes::Prefix {
             len: 0,
-            digest: Digest::new(digest_on),
+            digest: Digest::new(algos),
             hashed: true,
         }
     }

@@ -421,7 +421,7 @@ fn finish_held(
     let digest = held.finish_digest();
     let mut part = held.part.take().expect("a finished download has its .part");
     if held.joined
-        && let Err(e) = verify::check(job.entry, len, digest.as_ref())
+        && let Err(e) = verify::check(job.entry, len, &digest)
     {
         part.keep = false;
         held.start_over();

@@ -3,13 +3,16 @@
 
 use reqwest::Url;
 
-use crate::entry::{Options, parse_sha256};
+use crate::entry::{Algo, Options, parse_hex};
 
 /// A blank line or a comment: not an entry, and not counted.
 pub fn is_blank_or_comment(line: &str) -> bool {
     let line = line.trim();
     line.is_empty() || line.starts_with('#')
 }
+
+/// The options a line may have, as errors list them.
+const KNOWN: &str = "out=, size=, md5=, sha1=, sha256=, sha512=, blake2b=, mirror=";
 
 /// Parses one line: `Ok(None)` for blank lines and comments.
 pub fn parse_line(line: &str) -> Result<Option<(Url, Options)>, String> {
@@ -24,7 +27,7 @@ pub fn parse_line(line: &str) -> Result<Option<(Url, Options)>, String> {
     for field in fields {
         let Some((key, value)) = field.split_once('=') else {
             return Err(format!(
-                "'{field}' is not an option (expected key=value: out=, size=, sha256=)"
+                "'{field}' is not an option (expected key=value: {KNOWN})"
             ));
         };
         let duplicate = match key {
@@ -35,12 +38,24 @@ pub fn parse_line(line: &str) -> Result<Option<(Url, Options)>, String> {
                     .map_err(|_| format!("size={value} is not a byte count"))?;
                 options.size.replace(size).is_some()
             }
-            "sha256" => options.sha256.replace(parse_sha256(value)?).is_some(),
-            _ => {
-                return Err(format!(
-                    "unknown option '{key}' (known: out=, size=, sha256=)"
-                ));
+            "mirror" => {
+                let mirror = parse_url(value).map_err(|e| format!("mirror=: {e}"))?;
+                options.mirrors.push(mirror);
+                false
             }
+            _ => match Algo::from_key(key) {
+                Some(algo) => {
+                    let digest = parse_hex(algo, value).ok_or_else(|| {
+                        format!(
+                            "{key}= must be {} hex digits, got '{value}'",
+                            2 * algo.len()
+                        )
+                    })?;
+                    options.digests.get(algo).is_some()
+                        || options.digests.add(algo, digest).is_err()
+                }
+                None => return Err(format!("unknown option '{key}' (known: {KNOWN})")),
+            },
         };
         if duplicate {
             return Err(format!("option '{key}' is given twice"));
@@ -80,8 +95,50 @@ mod tests {
         assert_eq!(url.as_str(), "https://e.com/get?id=7");
         assert_eq!(opts.out.as_deref(), Some("sub/b.bin"));
         assert_eq!(opts.size, Some(1_048_576));
-        assert_eq!(to_hex(&opts.sha256.unwrap()), HASH);
+        assert_eq!(to_hex(opts.digests.get(Algo::Sha256).unwrap()), HASH);
         let upper = format!("https://e.com/x sha256={}", HASH.to_uppercase());
         assert!(parse_line(&upper).is_ok());
+    }
+
+    #[test]
+    fn every_digest_and_mirrors() {
+        let md5 = &HASH[..32];
+        let sha1 = &HASH[..40];
+        let sha512 = HASH.repeat(2);
+        let line = format!(
+            "https://a.example/f.iso md5={md5} sha1={sha1} sha512={sha512} blake2b={sha512} \
+             mirror=https://b.example/f.iso mirror=http://c.example:8080/pub/f.iso"
+        );
+        let (_, opts) = parse_line(&line).unwrap().unwrap();
+        let algos: Vec<Algo> = opts.digests.iter().map(|(a, _)| a).collect();
+        assert_eq!(algos, [Algo::Md5, Algo::Sha1, Algo::Sha512, Algo::Blake2b]);
+        assert_eq!(to_hex(opts.digests.get(Algo::Sha1).unwrap()), sha1);
+        let mirrors: Vec<&str> = opts.mirrors.iter().map(|m| m.as_str()).collect();
+        assert_eq!(
+            mirrors,
+            ["https://b.example/f.iso", "http://c.example:8080/pub/f.iso"]
+        );
+        for (bad, why) in [
+            (
+                format!("https://a/x md5={HASH}"),
+                "md5= must be 32 hex digits",
+            ),
+            (format!("https://a/x md5={md5} md5={md5}"), "given twice"),
+            (
+                "https://a/x mirror=ftp://b/x".to_string(),
+                "mirror=: unsupported scheme",
+            ),
+            (
+                "https://a/x mirror=".to_string(),
+                "mirror=: not a valid URL",
+            ),
+            (
+                "https://a/x crc32=00000000".to_string(),
+                "unknown option 'crc32'",
+            ),
+        ] {
+            let err = parse_line(&bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 }

@@ -103,10 +103,17 @@ pub fn files_below(dir: &Path) -> Vec<String> {
 /// SHA-256 of `bytes` as lowercase hex, by the system's `sha256sum` (an independent check on the
 /// binary's own digest).
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    digest_hex("sha256sum", bytes)
+}
+
+/// The digest of `bytes` as lowercase hex, by the system's `TOOL` (`md5sum`, `sha1sum`,
+/// `sha512sum`, `b2sum` from coreutils).
+pub fn digest_hex(tool: &str, bytes: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x");
     std::fs::write(&path, bytes).unwrap();
-    let out = StdCommand::new("sha256sum").arg(&path).output().unwrap();
+    let out = StdCommand::new(tool).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{tool}");
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .next()

@@ -169,7 +169,7 @@ impl Spot {
         }
         // With --continue a complete target is done, exactly as with --skip-existing.
         if policy.skip_existing || policy.resume {
-            let wants_check = entry.options.size.is_some() || entry.options.sha256.is_some();
+            let wants_check = entry.options.size.is_some() || !entry.options.digests.is_empty();
             let len = st.st_size as u64;
             let mismatch = if !wants_check {
                 None
@@ -212,7 +212,7 @@ impl Spot {
             bail!("{shown} exists and is not a regular file; use --overwrite to replace it");
         }
         let len = st.st_size as u64;
-        if entry.options.size.is_some() || entry.options.sha256.is_some() {
+        if entry.options.size.is_some() || !entry.options.digests.is_empty() {
             let open = || self.open_read(&self.name);
             let mismatch = verify::existing_mismatch(len, entry, open)
                 .with_context(|| format!("cannot read {shown} to check it"))?;
