@@ -104,6 +104,8 @@ pub struct Outcome {
     /// Bytes that crossed the network for this entry in this run, every attempt: a resumed
     /// download counts only its new bytes, an interrupted one what it got.
     pub received: u64,
+    /// The URL (redacted) that served the file, when one did: the entry's, or a mirror's.
+    pub served_by: Option<String>,
     pub ending: Ending,
 }
 
@@ -125,6 +127,7 @@ impl Outcome {
             attempts,
             elapsed,
             received: 0,
+            served_by: None,
             ending,
         }
     }
@@ -133,6 +136,17 @@ impl Outcome {
     pub fn with_received(mut self, bytes: u64) -> Outcome {
         self.received = bytes;
         self
+    }
+
+    /// The same outcome, served by `url` (redacted), if by any.
+    pub fn with_served_by(mut self, url: Option<String>) -> Outcome {
+        self.served_by = url;
+        self
+    }
+
+    /// Whether a mirror, not the entry's own URL, served the file.
+    pub fn served_by_a_mirror(&self) -> bool {
+        self.served_by.as_ref().is_some_and(|url| *url != self.url)
     }
 
     /// `entry` failed: `error` says why, and `--failed-out` gets it back as a list line.
@@ -171,6 +185,7 @@ impl Outcome {
             attempts: 0,
             elapsed: Duration::ZERO,
             received: 0,
+            served_by: None,
             ending: Ending::Failed {
                 http_status: None,
                 error: bad.error.clone(),

@@ -46,11 +46,12 @@ pub fn place(
     whole: Whole,
     replace: bool,
 ) -> Result<Saved, Failure> {
-    let fail = |e: anyhow::Error| Failure::fatal(e).status(whole.status);
+    // A file that does not match the list is the server's failure; the rest are this machine's.
     if let Err(e) = verify::check(entry, whole.len, &whole.digest) {
         part.keep = false;
-        return Err(fail(e));
+        return Err(Failure::fatal(e).status(whole.status));
     }
+    let fail = |e: anyhow::Error| Failure::local(e).status(whole.status);
     if policy.resume {
         // The pin was for the `.part`; the placed file keeps its ETag and date as every file does.
         Pin::remove(&part.file);

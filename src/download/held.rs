@@ -110,29 +110,29 @@ impl Held {
                 } else if spot.part_len().is_none_or(|len| len > record.len) {
                     starting_over("it does not match the ranges recorded beside it");
                 } else {
-                    self.part = Some(spot.reopen_part(true).map_err(Failure::fatal)?);
+                    self.part = Some(spot.reopen_part(true).map_err(Failure::local)?);
                     self.pin = Some(record.pin.clone());
                     self.bytes = Bytes::Pieces(record);
                     self.joined = true;
                     return Ok(());
                 }
-                spot.remove_stale_part().map_err(Failure::fatal)
+                spot.remove_stale_part().map_err(Failure::local)
             }
             // Unreadable, or this entry now goes as one stream: the .part beside it may have
             // holes, and is started over.
-            Found::Record(_) | Found::Unusable => spot.remove_stale_part().map_err(Failure::fatal),
+            Found::Record(_) | Found::Unusable => spot.remove_stale_part().map_err(Failure::local),
             Found::None => {
                 if spot.resumable_len().is_none() {
                     return Ok(());
                 }
                 // Locked from here: another run writing it makes this entry fail, untouched.
-                let part = spot.reopen_part(true).map_err(Failure::fatal)?;
+                let part = spot.reopen_part(true).map_err(Failure::local)?;
                 // The length of what was opened and locked, not of what the name stood for.
                 let len = part
                     .file
                     .metadata()
                     .with_context(|| format!("cannot inspect {}", part.path.display()))
-                    .map_err(Failure::fatal)?
+                    .map_err(Failure::local)?
                     .len();
                 let pin = Pin::load(&part.file);
                 if let Err(why) = builds_on(pin.as_ref(), len, entry) {
@@ -176,7 +176,7 @@ impl Held {
             .rewind()
             .and_then(|()| digest.read_file(&mut part.file))
             .with_context(|| format!("cannot read {}", part.path.display()))
-            .map_err(Failure::fatal)?;
+            .map_err(Failure::local)?;
         if read != *len {
             self.start_over();
             return Err(Failure::transient(anyhow!(

@@ -24,6 +24,7 @@ mod worker;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use reqwest::Url;
 
 use disk::{at, place, record, root};
 use held::Held;
@@ -128,10 +129,12 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Downloads `entry` on the calling thread.
-    pub fn fetch(&self, entry: &Entry) -> Outcome {
+    /// Downloads `entry` on the calling thread; `slot` is the `--per-host` slot it holds, if
+    /// any, which moves with it to a mirror's host.
+    pub fn fetch(&self, entry: &Entry, slot: Option<&dyn HostSlot>) -> Outcome {
         let board = self.shared.board.as_ref();
-        self.runtime.block_on(fetch(entry, &self.worker(), board))
+        self.runtime
+            .block_on(fetch(entry, &self.worker(), board, slot))
     }
 
     /// Fetches pieces of another worker's split download on the calling thread, while there
@@ -139,6 +142,13 @@ impl<'a> Engine<'a> {
     pub fn help(&self, split: &Split) {
         self.runtime.block_on(split::help(split, &self.worker()));
     }
+}
+
+/// `--per-host` as one running entry sees it: the slot its download holds on a host.
+pub trait HostSlot {
+    /// The download moves to `url` (a mirror): its slot on the host it was on is given back,
+    /// and one on `url`'s host taken, waiting (holding none) until one is free.
+    fn move_to(&self, url: &Url);
 }
 
 /// Decides each entry's [`Intent`] as a run would, from what is on disk, without creating
@@ -201,7 +211,12 @@ fn existing(
     Ok((spot.check_existing(entry, policy)?, spot))
 }
 
-async fn fetch(entry: &Entry, worker: &Worker<'_>, board: Option<&Board<Split>>) -> Outcome {
+async fn fetch(
+    entry: &Entry,
+    worker: &Worker<'_>,
+    board: Option<&Board<Split>>,
+    slot: Option<&dyn HostSlot>,
+) -> Outcome {
     let started = Instant::now();
     let output_dir = worker.policy.output_dir.as_path();
     let mut spot = match prepare(entry, worker) {
@@ -211,19 +226,76 @@ async fn fetch(entry: &Entry, worker: &Worker<'_>, board: Option<&Board<Split>>)
     let task = worker.progress.start(worker.name, &entry.target);
     let job = Attempt {
         entry,
+        url: &entry.url,
         worker,
         task: &task,
         board,
     };
-    // What is on disk, and of which version: kept from attempt to attempt, so a retry asks
-    // only for the rest. Dropped, it removes the .part of a failed download (kept for -c).
+    // What is on disk, and of which version: kept from attempt to attempt (and from a URL to
+    // its mirrors), so a retry asks only for the rest. Dropped, it removes the .part of a
+    // failed download (kept for -c).
     let mut held = Held::new(entry, worker.policy.digest);
-    let (attempts, result) = attempts(&job, &mut spot, &mut held).await;
+    let (attempts, result, which) = every_url(job, slot, &mut spot, &mut held).await;
     drop(held);
+    let url = match which {
+        0 => &entry.url,
+        i => &entry.options.mirrors[i - 1],
+    };
     let received = task.received();
     drop(task);
-    let ending = ending(worker, entry, &spot, result, started);
-    Outcome::of(entry, output_dir, attempts, started.elapsed(), ending).with_received(received)
+    let served = result.is_ok().then(|| redact_url(url.as_str()));
+    let ending = ending(worker, url, entry, &spot, result, started);
+    Outcome::of(entry, output_dir, attempts, started.elapsed(), ending)
+        .with_received(received)
+        .with_served_by(served)
+}
+
+/// Tries the entry's URL, then each of its mirrors in turn, for as long as what went wrong is
+/// something another server could fix (the server's failure or the network's, after its
+/// retries; not this machine's, not Ctrl-C). Returns the attempts made in all, how the last
+/// URL ended, and which URL that was (0: the entry's, 1: its first mirror, ...). What one URL
+/// left on disk is built on at the next only as far as the pin (or a digest) vouches for it.
+async fn every_url(
+    job: Attempt<'_>,
+    slot: Option<&dyn HostSlot>,
+    spot: &mut place::Spot,
+    held: &mut Held,
+) -> (u32, Result<transfer::Done, Failure>, usize) {
+    let entry = job.entry;
+    let urls: Vec<&Url> = std::iter::once(&entry.url)
+        .chain(&entry.options.mirrors)
+        .collect();
+    let mut attempts_in_all = 0;
+    let mut failed = Vec::new();
+    for (i, &url) in urls.iter().enumerate() {
+        if i > 0 {
+            let shown = redact_url(url.as_str());
+            let why = failed.last().map_or("", String::as_str);
+            job.worker
+                .log(|| format!("{why}; trying mirror {i} of {}: {shown}", urls.len() - 1));
+            if let Some(slot) = slot {
+                slot.move_to(url);
+            }
+        }
+        let (attempts, result) = attempts(&Attempt { url, ..job }, spot, held).await;
+        attempts_in_all += attempts;
+        let failure = match result {
+            Err(failure) if failure.another_server_could_fix() => failure,
+            result => return (attempts_in_all, result, i),
+        };
+        failed.push(format!("{}: {:#}", redact_url(url.as_str()), failure.error));
+        if i + 1 == urls.len() {
+            let failure = match failed.len() {
+                1 => failure,
+                n => Failure {
+                    error: anyhow::anyhow!("all {n} URLs failed: {}", failed.join("; ")),
+                    ..failure
+                },
+            };
+            return (attempts_in_all, Err(failure), i);
+        }
+    }
+    unreachable!("an entry has a URL")
 }
 
 /// Where the entry goes and what to do about a target already there, before any request: the
@@ -264,7 +336,7 @@ async fn attempts(
     held: &mut Held,
 ) -> (u32, Result<transfer::Done, Failure>) {
     let (worker, retries) = (job.worker, job.worker.policy.retries);
-    let url = || redact_url(job.entry.url.as_str());
+    let url = || redact_url(job.url.as_str());
     let mut attempts = 0;
     loop {
         if interrupt::requested() {
@@ -302,12 +374,13 @@ async fn attempts(
 /// How the entry ended, as the report shows it and `-v` logs it.
 fn ending(
     worker: &Worker<'_>,
+    url: &Url,
     entry: &Entry,
     spot: &place::Spot,
     result: Result<transfer::Done, Failure>,
     started: Instant,
 ) -> Ending {
-    let url = || redact_url(entry.url.as_str());
+    let url = || redact_url(url.as_str());
     let shown = spot.shown.display();
     match result {
         Ok(transfer::Done::Unchanged { bytes }) => {

@@ -18,7 +18,6 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::config::{Policy, TlsSettings};
-use crate::entry::Entry;
 use crate::netrc::Credentials;
 use crate::redact::redact_url;
 
@@ -146,29 +145,30 @@ pub struct Ask<'a> {
     pub conditions: Option<&'a Validators>,
 }
 
-/// Sends the GET for `entry` with what `ask` adds and follows redirects to a final response.
+/// Sends the GET for `listed` (an entry's URL, or one of its mirrors) with what `ask` adds and
+/// follows redirects to a final response.
 /// Every wait is under the attempt's `limits`.
 pub async fn send(
-    entry: &Entry,
+    listed: &Url,
     worker: &Worker<'_>,
     limits: &Limits,
     ask: Ask<'_>,
 ) -> Result<Response, Failure> {
-    let mut url = entry.url.clone();
+    let mut url = listed.clone();
     let mut redirects = 0;
     loop {
         if let Some(pause) = worker.throttle.host_pause(&url) {
             limits.sleep(pause).await?;
         }
-        let same_origin = redirects == 0 || url.origin() == entry.url.origin();
-        let request = build(entry, worker, &url, same_origin, ask);
+        let same_origin = redirects == 0 || url.origin() == listed.origin();
+        let request = build(listed, worker, &url, same_origin, ask);
         let response = limits.wait(request.send()).await?.map_err(refused)?;
         let status = response.status();
         let location = response.headers().get(LOCATION);
         let (true, Some(location)) = (status.is_redirection(), location) else {
             return Ok(response);
         };
-        let next = redirect(entry, worker, &url, location, redirects)
+        let next = redirect(listed, worker, &url, location, redirects)
             .map_err(|e| Failure::fatal(e).status(status))?;
         worker.log(|| {
             format!(
@@ -186,14 +186,14 @@ pub async fn send(
 /// The GET of `url` (the listed URL, or where a redirect led): credentials from netrc and the
 /// `-H` headers only on the listed URL's origin (`same_origin`), and what `ask` adds.
 fn build(
-    entry: &Entry,
+    listed: &Url,
     worker: &Worker<'_>,
     url: &Url,
     same_origin: bool,
     ask: Ask<'_>,
 ) -> RequestBuilder {
     let policy = worker.policy;
-    let netrc = netrc_credentials(policy, &entry.url).filter(|_| same_origin);
+    let netrc = netrc_credentials(policy, listed).filter(|_| same_origin);
     let mut request = match netrc {
         Some(creds) => {
             // In place of the URL's user name, which would make a second Authorization.
@@ -246,7 +246,7 @@ fn refused(e: reqwest::Error) -> Failure {
 /// `--max-redirects`, to http or https only. Credentials of the listed URL go along only to its
 /// own origin.
 fn redirect(
-    entry: &Entry,
+    listed: &Url,
     worker: &Worker<'_>,
     url: &Url,
     location: &HeaderValue,
@@ -268,9 +268,9 @@ fn redirect(
             next.scheme()
         );
     }
-    if next.origin() == entry.url.origin() && next.username().is_empty() {
-        let _ = next.set_username(entry.url.username());
-        let _ = next.set_password(entry.url.password());
+    if next.origin() == listed.origin() && next.username().is_empty() {
+        let _ = next.set_username(listed.username());
+        let _ = next.set_password(listed.password());
     }
     Ok(next)
 }

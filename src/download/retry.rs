@@ -27,6 +27,9 @@ pub struct Failure {
     pub busy_host: Option<Url>,
     /// Ctrl-C ended it.
     pub interrupted: bool,
+    /// Something here went wrong (the disk, the output directory), not the server: another
+    /// server of the same file (a mirror) would not fix it.
+    pub local: bool,
 }
 
 impl Failure {
@@ -39,7 +42,23 @@ impl Failure {
             retry_after: None,
             busy_host: None,
             interrupted: false,
+            local: false,
         }
+    }
+
+    /// A failure of this machine's (a write, the output directory, a placement), not the
+    /// server's; not retried, and no mirror is tried for it.
+    pub fn local(error: anyhow::Error) -> Failure {
+        Failure {
+            local: true,
+            ..Failure::fatal(error)
+        }
+    }
+
+    /// Whether another server of the same file could do better: anything that went wrong with
+    /// the server or on the way to it, not here and not Ctrl-C.
+    pub fn another_server_could_fix(&self) -> bool {
+        !self.local && !self.interrupted
     }
 
     /// A failure of the network or the server that may pass (reset, timeout, truncation).
@@ -97,6 +116,7 @@ impl Failure {
             retry_after,
             busy_host: host_busy.then(|| url.clone()),
             interrupted: false,
+            local: false,
         }
     }
 

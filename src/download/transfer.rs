@@ -7,7 +7,7 @@
 use std::os::unix::fs::FileExt as _;
 
 use anyhow::anyhow;
-use reqwest::{Response, StatusCode};
+use reqwest::{Response, StatusCode, Url};
 
 use super::body::{Body, Flow};
 use super::disk::place::Spot;
@@ -34,8 +34,11 @@ pub enum Done {
 }
 
 /// One attempt's entry, and what it works with and reports to.
+#[derive(Clone, Copy)]
 pub struct Attempt<'a> {
     pub entry: &'a Entry,
+    /// Where it is asked for: the entry's URL, or one of its mirrors.
+    pub url: &'a Url,
     pub worker: &'a Worker<'a>,
     pub task: &'a Task<'a>,
     /// Where a split download shows its pieces to idle workers.
@@ -93,6 +96,7 @@ async fn attempt_once(
     let replace = spot.replace;
     let split_job = || split::Job {
         entry,
+        url: job.url,
         worker,
         task: job.task,
         limits: &limits,
@@ -125,7 +129,7 @@ async fn attempt_once(
                     format!(
                         "{}: the server sent the whole file ({}): it has another version, or \
                          ignores ranges; starting over",
-                        redact_url(entry.url.as_str()),
+                        redact_url(job.url.as_str()),
                         status.as_u16()
                     )
                 });
@@ -137,7 +141,7 @@ async fn attempt_once(
     };
     let fail = |f: Failure| f.status(status);
     check_length(job, carries.total).map_err(fail)?;
-    spot.make_parents().map_err(|e| fail(Failure::fatal(e)))?;
+    spot.make_parents().map_err(|e| fail(Failure::local(e)))?;
     if carries.from == 0
         && !spot.one_stream
         && let Some(spans) = split::plan(worker.policy, &response, carries.total)
@@ -145,7 +149,7 @@ async fn attempt_once(
         let keep = worker.policy.resume;
         held.part = Some(
             spot.create_part(keep)
-                .map_err(|e| fail(Failure::fatal(e)))?,
+                .map_err(|e| fail(Failure::local(e)))?,
         );
         let ended = split::download(split_job(), held, response, spans).await?;
         return ended_split(ended, spot);
@@ -175,17 +179,13 @@ async fn ask(
             if_range: if_range.as_deref(),
             conditions: spot.revalidate.as_ref(),
         };
-        let response = request::send(job.entry, job.worker, limits, ask).await?;
+        let response = request::send(job.url, job.worker, limits, ask).await?;
         match answer(&response, from, held, spot) {
             Ok(answer) => return Ok((response, answer)),
             Err(Refused::Failed(failure)) => return Err(failure),
             Err(Refused::StartOver(why)) => {
-                job.worker.log(|| {
-                    format!(
-                        "{}: {why}; starting over",
-                        redact_url(job.entry.url.as_str())
-                    )
-                });
+                job.worker
+                    .log(|| format!("{}: {why}; starting over", redact_url(job.url.as_str())));
                 held.start_over();
             }
         }
@@ -306,14 +306,14 @@ fn open_part(
 ) -> Result<(), Failure> {
     if held.part.is_none() {
         let keep = job.worker.policy.resume;
-        let mut part = spot.create_part(keep).map_err(Failure::fatal)?;
+        let mut part = spot.create_part(keep).map_err(Failure::local)?;
         if let (true, Some(pin)) = (keep, &held.pin)
             && let Err(e) = pin.store(&part.file)
         {
             // Bytes without their version could never be resumed: no .part is kept.
             part.keep = false;
             let context = format!("cannot keep the version of {}", part.path.display());
-            return Err(Failure::fatal(anyhow!(e).context(context)));
+            return Err(Failure::local(anyhow!(e).context(context)));
         }
         held.part = Some(part);
     }
@@ -368,7 +368,7 @@ async fn stream(
             }
             digest.update(kept);
             part.file.write_all_at(kept, *len).map_err(|e| {
-                Failure::fatal(anyhow!(e).context(format!("cannot write {}", part.path.display())))
+                Failure::local(anyhow!(e).context(format!("cannot write {}", part.path.display())))
             })?;
             *len += n;
             if kept.len() < chunk.len() {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::download::Engine;
+use crate::download::{Engine, HostSlot};
 use crate::entry::{Entry, Item};
 use crate::interrupt;
 use crate::outcome::{Outcome, Status, Summary};
@@ -84,11 +84,12 @@ impl<'a> Collector<'a> {
     /// Downloads `entry` on `engine`, unless the run is stopping. A panic is a bug, but it
     /// fails only its entry, loudly (the panic message is on stderr already), and the worker
     /// goes on: no entry is lost and the run does not hang.
-    pub fn run_one(&self, engine: &Engine, entry: &Entry) -> Outcome {
+    pub fn run_one(&self, engine: &Engine, entry: &Entry, slot: Option<&dyn HostSlot>) -> Outcome {
         if self.stopping() {
             return self.not_started(entry);
         }
-        panic::catch_unwind(AssertUnwindSafe(|| engine.fetch(entry))).unwrap_or_else(|_| {
+        let fetched = panic::catch_unwind(AssertUnwindSafe(|| engine.fetch(entry, slot)));
+        fetched.unwrap_or_else(|_| {
             let error = format!(
                 "internal error: {} panicked (a bug in fetchpool; please report it)",
                 engine.name()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::collector::Collector;
-use crate::download::{Board, Engine, Split};
+use crate::download::{Board, Engine, HostSlot, Split};
 use crate::entry::Entry;
 
 /// What an idle worker does next.
@@ -84,9 +84,10 @@ pub struct Work<'w, 'run> {
 }
 
 impl Work<'_, '_> {
-    pub fn run(&self, entry: &Entry) {
+    /// Runs `entry`, holding `slot` on its host under `--per-host`.
+    pub fn run(&self, entry: &Entry, slot: Option<&dyn HostSlot>) {
         let collector = self.collector;
-        collector.push(collector.run_one(self.engine, entry));
+        collector.push(collector.run_one(self.engine, entry, slot));
         if let Some(running) = self.running {
             running.fetch_sub(1, Ordering::SeqCst);
         }

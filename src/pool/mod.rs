@@ -54,7 +54,7 @@ pub fn run(
             // After Ctrl-C the rest of the list is still read and reported, as not-started.
             for item in entries {
                 if let Some(entry) = collector.admit(item) {
-                    collector.push(collector.run_one(&engine, &entry));
+                    collector.push(collector.run_one(&engine, &entry, None));
                 }
             }
             progress.list_read();
@@ -116,7 +116,7 @@ fn run_pool<'scope, 'env, 'run: 'env>(
                     None => {
                         while let Some(job) = jobs.next() {
                             match job {
-                                Job::Entry(entry) => work.run(&entry),
+                                Job::Entry(entry) => work.run(&entry, None),
                                 Job::Help(split) => work.help(&split),
                             }
                         }

@@ -1,13 +1,15 @@
 //! `--per-host`: at most N downloads (and ranges of split downloads) per host at once, without
 //! idling behind a busy host.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use super::jobs::{Job, Jobs, Work};
-use crate::download::Split;
+use crate::download::{HostSlot, Split};
 use crate::entry::Entry;
+use crate::interrupt;
 use crate::throttle::host_key;
 
 /// Entries a worker may hold back while their host is at its `--per-host` limit, at most: past
@@ -93,8 +95,13 @@ impl HostSlots {
                     }
                 },
             };
-            work.run(&entry);
-            self.give_back(&host);
+            // The slot moves with the entry if it goes on to a mirror's host.
+            let slot = EntrySlot {
+                slots: self,
+                host: RefCell::new(host),
+            };
+            work.run(&entry, Some(&slot));
+            self.give_back(&slot.host.borrow());
         }
         while let Some(split) = jobs.after_list() {
             self.help(&split, work);
@@ -126,6 +133,24 @@ impl HostSlots {
         free
     }
 
+    /// Takes a slot of `host`, waiting (holding no other) until one is free; Ctrl-C ends the
+    /// wait, and the slot is taken all the same (the download ends at once).
+    fn take(&self, host: &str) {
+        let mut state = self.lock();
+        loop {
+            let busy = state.busy.entry(host.to_string()).or_insert(0);
+            if *busy < self.limit || interrupt::requested() {
+                *busy += 1;
+                return;
+            }
+            state = self
+                .freed
+                .wait_timeout(state, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     fn give_back(&self, host: &str) {
         let mut state = self.lock();
         if let Some(busy) = state.busy.get_mut(host) {
@@ -145,5 +170,26 @@ impl HostSlots {
         let (host, entry) = state.deferred.remove(&seq)?;
         *state.busy.entry(host.clone()).or_insert(0) += 1;
         Some((host, entry))
+    }
+}
+
+/// The slot one running entry holds, on the host it is downloading from: it moves with the entry
+/// to a mirror's host.
+struct EntrySlot<'s> {
+    slots: &'s HostSlots,
+    host: RefCell<String>,
+}
+
+impl HostSlot for EntrySlot<'_> {
+    fn move_to(&self, url: &reqwest::Url) {
+        let to = host_key(url);
+        if *self.host.borrow() == to {
+            return;
+        }
+        // Given back first: waiting for one host while holding another could deadlock two
+        // workers moving the other way.
+        self.slots.give_back(&self.host.borrow());
+        self.slots.take(&to);
+        *self.host.borrow_mut() = to;
     }
 }

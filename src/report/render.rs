@@ -29,6 +29,13 @@ pub fn text_line(o: &Outcome) -> String {
         "{:<11} {http:>3} {size:>10} {time:>8}  {path}",
         status.as_str()
     );
+    if o.served_by_a_mirror()
+        && let Some(mirror) = &o.served_by
+    {
+        line.push_str("  (from mirror ");
+        line.push_str(mirror);
+        line.push(')');
+    }
     match &o.ending {
         Ending::Ok {
             length_unverified: true,
@@ -80,6 +87,7 @@ pub fn json_line(o: &Outcome) -> String {
         "elapsed_ms": o.elapsed.as_millis() as u64,
         "sha256": sha256,
         "length_unverified": length_unverified,
+        "served_by": o.served_by,
         "error": error,
     })
     .to_string();
@@ -242,6 +250,7 @@ mod tests {
             attempts: 1,
             elapsed: Duration::from_millis(210),
             received: 4096,
+            served_by: None,
             ending,
         }
     }

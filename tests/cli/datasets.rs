@@ -1,7 +1,7 @@
 //! Datasets that arrive right: every common digest, checksum files, mirrors and Metalink files,
 //! against loopback servers and the system's own checksum tools.
 
-use crate::support::server::Server;
+use crate::support::server::{Reply, Server};
 use crate::support::{digest_hex, json, out_files, payload, run, sha256_hex};
 
 /// Whether the file at `path` holds exactly `bytes` (without printing either when not).
@@ -62,4 +62,138 @@ fn every_digest_on_a_line_is_checked_against_the_bytes() {
             "{again}"
         );
     }
+}
+
+#[test]
+fn the_file_comes_from_the_next_mirror_when_one_cannot_serve_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(200_000, 2);
+    let refused = format!("http://127.0.0.1:{}/f.iso", crate::support::free_port());
+    let busy = Server::start(|_| Reply::status(503));
+    let mut corrupt = body.clone();
+    corrupt[1000] ^= 1;
+    let corrupted = Server::ranged(&corrupt);
+    let good = Server::ranged(&body);
+    let line = format!(
+        "{refused} sha256={} mirror={} mirror={} mirror={}",
+        sha256_hex(&body),
+        busy.url("/f.iso"),
+        corrupted.url("/f.iso"),
+        good.url("/pub/f.iso")
+    );
+    let args = ["--retries", "1", "--json"];
+    let (code, report, stderr) = run(dir.path(), std::slice::from_ref(&line), &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        holds(&dir.path().join("out/f.iso"), &body),
+        "whole, from the good one"
+    );
+    let result = json(&report[0]);
+    assert_eq!(result["served_by"], good.url("/pub/f.iso"));
+    assert_eq!(result["url"], refused, "the entry is still its own URL");
+    assert_eq!(busy.request_count(), 2, "the busy one, with its retry");
+    // In text, a short note names the mirror.
+    std::fs::remove_file(dir.path().join("out/f.iso")).unwrap();
+    let (code, report, _) = run(dir.path(), &[line], &["--retries", "0"]);
+    assert_eq!(code, 0);
+    assert!(
+        report[0].ends_with(&format!("(from mirror {})", good.url("/pub/f.iso"))),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn when_every_url_fails_one_failed_entry_says_what_each_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = Server::start(|_| Reply::status(404));
+    let busy = Server::start(|_| Reply::status(503));
+    let refused = format!("http://127.0.0.1:{}/x", crate::support::free_port());
+    let secret = format!("{}?token=s3cret", busy.url("/x"));
+    let line = format!("{} mirror={secret} mirror={refused}", missing.url("/x"));
+    let args = ["--retries", "0", "--failed-out", "again.txt"];
+    let (code, report, _) = run(dir.path(), &[line], &args);
+    assert_eq!(code, 1);
+    assert_eq!(report.len(), 1);
+    let failed = &report[0];
+    assert!(failed.contains("all 3 URLs failed"), "{failed}");
+    assert!(
+        failed.contains(&format!("{}: HTTP 404", missing.url("/x"))),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("?token=***: HTTP 503"),
+        "redacted: {failed}"
+    );
+    assert!(
+        failed.contains(&format!("{refused}: request failed")),
+        "{failed}"
+    );
+    assert!(!failed.contains("s3cret"));
+    assert!(out_files(dir.path()).is_empty());
+    // --failed-out keeps the mirrors on the line, in full for the re-run.
+    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
+    assert!(again.contains(&format!("mirror={secret}")), "{again}");
+    assert!(again.contains(&format!("mirror={refused}")), "{again}");
+}
+
+#[test]
+fn bytes_from_one_mirror_join_another_only_when_the_version_vouches() {
+    use crate::support::server::Body;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let body = payload(200_000, 3);
+    for (mirror_etag, joined) in [("\"v1\"", true), ("\"other\"", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        // The first URL breaks off at 60%, then is down.
+        let answered = AtomicUsize::new(0);
+        let first_body = body.clone();
+        let first = Server::start(move |req| match answered.fetch_add(1, Ordering::SeqCst) {
+            0 => Reply::versioned(req, &first_body, "\"v1\"").framing(Body::Reset(120_000)),
+            _ => Reply::status(503),
+        });
+        let mirror = Server::versioned(&body, mirror_etag);
+        let line = format!("{} mirror={}", first.url("/f.bin"), mirror.url("/f.bin"));
+        let (code, report, stderr) = run(dir.path(), &[line], &["--retries", "1", "--json"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(holds(&dir.path().join("out/f.bin"), &body), "never a mix");
+        let asked = &mirror.requests()[0];
+        assert!(
+            asked.header("range").is_some(),
+            "the rest, tied to the version"
+        );
+        assert_eq!(asked.header("if-range"), Some("\"v1\""));
+        let result = json(&report[0]);
+        match joined {
+            true => assert_eq!(result["http_status"], 206),
+            false => assert_eq!(result["http_status"], 200, "another version: whole"),
+        }
+    }
+}
+
+#[test]
+fn per_host_counts_a_mirror_on_its_own_host() {
+    use std::time::Duration;
+    // Entry a's host is down, its mirror is b's host; with --per-host 1 the two never run on
+    // one host at once, and nothing waits forever.
+    let dir = tempfile::tempdir().unwrap();
+    let down = Server::start(|_| Reply::status(503));
+    let other = Server::start(|req| {
+        Reply::ok(format!("body of {}", req.path())).delay(Duration::from_millis(150))
+    });
+    let urls = [
+        format!("{} mirror={}", down.url("/a"), other.url("/a")),
+        other.url("/b"),
+        other.url("/c"),
+    ];
+    let args = ["-j", "3", "--per-host", "1", "--retries", "0"];
+    let (code, report, stderr) = run(dir.path(), &urls, &args);
+    assert_eq!(code, 0, "{report:?} {stderr}");
+    assert_eq!(
+        other.max_in_flight(),
+        1,
+        "one at a time on the mirror's host"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out/a")).unwrap(),
+        b"body of /a"
+    );
 }

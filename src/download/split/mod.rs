@@ -62,6 +62,8 @@ pub fn plan(policy: &Policy, response: &Response, len: Option<u64>) -> Option<Ve
 /// One attempt's side of a split download.
 pub struct Job<'a> {
     pub entry: &'a Entry,
+    /// Where its ranges are asked for: the entry's URL, or one of its mirrors.
+    pub url: &'a Url,
     pub worker: &'a Worker<'a>,
     pub task: &'a Task<'a>,
     pub limits: &'a Limits,
@@ -115,7 +117,7 @@ pub async fn resume(job: Job<'_>, spot: &Spot, held: &mut Held) -> Result<Option
         if_range: if_range.as_deref(),
         conditions: None,
     };
-    let response = request::send(job.entry, job.worker, job.limits, ask).await?;
+    let response = request::send(job.url, job.worker, job.limits, ask).await?;
     let status = response.status();
     // A server error says nothing about the bytes on disk: they stay for the next attempt.
     if !matches!(status.as_u16(), 200 | 206 | 416) {
@@ -160,7 +162,7 @@ async fn run(
 ) -> Result<Ended, Failure> {
     let worker = job.worker;
     let split = Arc::new(Split {
-        entry: job.entry.clone(),
+        url: job.url.clone(),
         counter: job.task.counter(),
         pieces: table(worker, held).map_err(|f| f.status(status))?,
     });
@@ -169,7 +171,7 @@ async fn run(
         let (count, size) = split.pieces.shape();
         format!(
             "{} in {count} pieces of {}, up to {} at once",
-            redact_url(job.entry.url.as_str()),
+            redact_url(job.url.as_str()),
             crate::units::human_bytes(size),
             split.pieces.at_once
         )
@@ -213,7 +215,7 @@ fn table(worker: &Worker<'_>, held: &mut Held) -> Result<Pieces, Failure> {
         .file
         .try_clone()
         .with_context(|| format!("cannot open {}", shown.display()))
-        .map_err(Failure::fatal)?;
+        .map_err(Failure::local)?;
     let record_at = worker.policy.resume.then(|| part.record_ranges());
     let settings = (worker.policy.retries, worker.policy.split);
     let pieces = Pieces::new(file, shown.clone(), record, settings, record_at);
@@ -221,7 +223,7 @@ fn table(worker: &Worker<'_>, held: &mut Held) -> Result<Pieces, Failure> {
         // Nothing is on disk yet, and without a record nothing could be resumed.
         held.start_over();
         let context = format!("cannot record the ranges of {}", shown.display());
-        return Err(Failure::fatal(anyhow!(e).context(context)));
+        return Err(Failure::local(anyhow!(e).context(context)));
     }
     Ok(pieces)
 }
@@ -234,7 +236,7 @@ fn place(
     split: &Split,
     status: StatusCode,
 ) -> Result<Saved, Failure> {
-    let fatal = |e: anyhow::Error| Failure::fatal(e).status(status);
+    let fatal = |e: anyhow::Error| Failure::local(e).status(status);
     let len = split.pieces.len;
     let mut part = held.part.take().expect("the split's .part");
     let shown = part.path.display().to_string();
@@ -270,10 +272,11 @@ pub async fn help(split: &Split, worker: &Worker<'_>) {
     }
 }
 
-/// A split download as its owner and helpers see it: the entry, its byte counters, and the
+/// A split download as its owner and helpers see it: the URL, its byte counters, and the
 /// piece table (which knows the version the pieces are of).
 pub struct Split {
-    entry: Entry,
+    /// The URL the split runs on (a mirror's, when the entry moved to one).
+    url: Url,
     counter: Counter,
     pieces: Pieces,
 }
@@ -287,7 +290,7 @@ impl Wanted for Split {
 impl Split {
     /// The URL whose host the ranges are asked of (`--per-host` counts them).
     pub fn url(&self) -> &Url {
-        &self.entry.url
+        &self.url
     }
 
     /// Ends the split after a helper panicked: its owner stops waiting and fails the entry.
@@ -298,12 +301,7 @@ impl Split {
     /// Asks for what is missing of piece `i` (taken by the caller) and writes it.
     async fn fetch(&self, i: usize, worker: &Worker<'_>) {
         let (from, to) = self.pieces.missing(i);
-        worker.log(|| {
-            format!(
-                "GET {} (bytes {from}-{to})",
-                redact_url(self.entry.url.as_str())
-            )
-        });
+        worker.log(|| format!("GET {} (bytes {from}-{to})", redact_url(self.url.as_str())));
         let limits = Limits::start(worker.policy);
         let if_range = self.pieces.pin.if_range();
         let ask = Ask {
@@ -312,7 +310,7 @@ impl Split {
             conditions: None,
         };
         let sent = self
-            .unless_stopped(request::send(&self.entry, worker, &limits, ask))
+            .unless_stopped(request::send(&self.url, worker, &limits, ask))
             .await;
         let (cur, result) = match sent {
             None => (i, Err(Stop::Abandoned)),

@@ -337,7 +337,7 @@ impl Pieces {
             let take = (end - *pos).min(rest.len() as u64);
             let (now, later) = rest.split_at(take as usize);
             self.file.write_all_at(now, *pos).map_err(|e| {
-                Failure::fatal(anyhow!(e).context(format!("cannot write {}", self.shown.display())))
+                Failure::local(anyhow!(e).context(format!("cannot write {}", self.shown.display())))
             })?;
             // Counted only once on disk: the record never claims a byte that is not.
             self.lock().pieces[*cur].done += take;
@@ -436,7 +436,7 @@ impl Pieces {
         state.broken = true;
         state
             .end
-            .get_or_insert(End::Failed(Failure::fatal(anyhow!(why))));
+            .get_or_insert(End::Failed(Failure::local(anyhow!(why))));
         drop(state);
         self.changed.notify_all();
     }
