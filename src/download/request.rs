@@ -145,22 +145,43 @@ pub struct Ask<'a> {
     pub conditions: Option<&'a Validators>,
 }
 
+/// A URL as the list gives it, with what may be sent to its origin.
+#[derive(Clone, Copy)]
+pub struct Listed<'a> {
+    /// The entry's URL, or one of its mirrors.
+    pub url: &'a Url,
+    /// The `-H` headers go to its origin: they belong to the origin of the entry's own URL,
+    /// and a mirror elsewhere never gets them (an `Authorization` for a private server is not
+    /// for a public mirror).
+    pub headers: bool,
+}
+
+impl<'a> Listed<'a> {
+    /// `url`, listed by an entry whose own URL is `entry_url`.
+    pub fn of(entry_url: &Url, url: &'a Url) -> Listed<'a> {
+        Listed {
+            url,
+            headers: url.origin() == entry_url.origin(),
+        }
+    }
+}
+
 /// Sends the GET for `listed` (an entry's URL, or one of its mirrors) with what `ask` adds and
 /// follows redirects to a final response.
 /// Every wait is under the attempt's `limits`.
 pub async fn send(
-    listed: &Url,
+    listed: Listed<'_>,
     worker: &Worker<'_>,
     limits: &Limits,
     ask: Ask<'_>,
 ) -> Result<Response, Failure> {
-    let mut url = listed.clone();
+    let mut url = listed.url.clone();
     let mut redirects = 0;
     loop {
         if let Some(pause) = worker.throttle.host_pause(&url) {
             limits.sleep(pause).await?;
         }
-        let same_origin = redirects == 0 || url.origin() == listed.origin();
+        let same_origin = redirects == 0 || url.origin() == listed.url.origin();
         let request = build(listed, worker, &url, same_origin, ask);
         let response = limits.wait(request.send()).await?.map_err(refused)?;
         let status = response.status();
@@ -168,7 +189,7 @@ pub async fn send(
         let (true, Some(location)) = (status.is_redirection(), location) else {
             return Ok(response);
         };
-        let next = redirect(listed, worker, &url, location, redirects)
+        let next = redirect(listed.url, worker, &url, location, redirects)
             .map_err(|e| Failure::fatal(e).status(status))?;
         worker.log(|| {
             format!(
@@ -184,16 +205,17 @@ pub async fn send(
 }
 
 /// The GET of `url` (the listed URL, or where a redirect led): credentials from netrc and the
-/// `-H` headers only on the listed URL's origin (`same_origin`), and what `ask` adds.
+/// `-H` headers only on the listed URL's origin (`same_origin`), the headers only where they
+/// belong, and what `ask` adds.
 fn build(
-    listed: &Url,
+    listed: Listed<'_>,
     worker: &Worker<'_>,
     url: &Url,
     same_origin: bool,
     ask: Ask<'_>,
 ) -> RequestBuilder {
     let policy = worker.policy;
-    let netrc = netrc_credentials(policy, listed).filter(|_| same_origin);
+    let netrc = netrc_credentials(policy, listed.url).filter(|_| same_origin);
     let mut request = match netrc {
         Some(creds) => {
             // In place of the URL's user name, which would make a second Authorization.
@@ -206,7 +228,7 @@ fn build(
         }
         None => worker.client.get(url.clone()),
     };
-    if same_origin {
+    if same_origin && listed.headers {
         for (name, value) in &policy.headers {
             request = request.header(name, value);
         }

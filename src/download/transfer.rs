@@ -15,7 +15,7 @@ use super::finish::{self, Saved, Whole};
 use super::held::{Bytes, Held};
 use super::limits::Limits;
 use super::pin::{Pin, content_range};
-use super::request::{self, Ask};
+use super::request::{self, Ask, Listed};
 use super::retry::Failure;
 use super::split::{self, Board, Split};
 use super::verify;
@@ -179,7 +179,8 @@ async fn ask(
             if_range: if_range.as_deref(),
             conditions: spot.revalidate.as_ref(),
         };
-        let response = request::send(job.url, job.worker, limits, ask).await?;
+        let listed = Listed::of(&job.entry.url, job.url);
+        let response = request::send(listed, job.worker, limits, ask).await?;
         match answer(&response, from, held, spot) {
             Ok(answer) => return Ok((response, answer)),
             Err(Refused::Failed(failure)) => return Err(failure),

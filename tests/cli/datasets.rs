@@ -197,3 +197,19 @@ fn per_host_counts_a_mirror_on_its_own_host() {
         b"body of /a"
     );
 }
+
+#[test]
+fn headers_given_with_h_never_reach_a_mirror_on_another_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = Server::start(|_| Reply::status(503));
+    let public = Server::start(|_| Reply::ok("the file"));
+    let line = format!("{} mirror={}", private.url("/f"), public.url("/f"));
+    let args = ["--retries", "0", "-H", "Authorization: Bearer s3cret"];
+    let (code, _, stderr) = run(dir.path(), &[line], &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        private.requests()[0].header("authorization"),
+        Some("Bearer s3cret")
+    );
+    assert_eq!(public.requests()[0].header("authorization"), None);
+}

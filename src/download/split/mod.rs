@@ -29,7 +29,7 @@ use super::finish::{self, Saved, Whole};
 use super::held::{Bytes, Held};
 use super::limits::Limits;
 use super::pin::Refusal;
-use super::request::{self, Ask};
+use super::request::{self, Ask, Listed};
 use super::retry::Failure;
 use super::verify::Digest;
 use super::worker::Worker;
@@ -117,7 +117,8 @@ pub async fn resume(job: Job<'_>, spot: &Spot, held: &mut Held) -> Result<Option
         if_range: if_range.as_deref(),
         conditions: None,
     };
-    let response = request::send(job.url, job.worker, job.limits, ask).await?;
+    let listed = Listed::of(&job.entry.url, job.url);
+    let response = request::send(listed, job.worker, job.limits, ask).await?;
     let status = response.status();
     // A server error says nothing about the bytes on disk: they stay for the next attempt.
     if !matches!(status.as_u16(), 200 | 206 | 416) {
@@ -163,6 +164,7 @@ async fn run(
     let worker = job.worker;
     let split = Arc::new(Split {
         url: job.url.clone(),
+        headers: Listed::of(&job.entry.url, job.url).headers,
         counter: job.task.counter(),
         pieces: table(worker, held).map_err(|f| f.status(status))?,
     });
@@ -277,6 +279,8 @@ pub async fn help(split: &Split, worker: &Worker<'_>) {
 pub struct Split {
     /// The URL the split runs on (a mirror's, when the entry moved to one).
     url: Url,
+    /// Whether the `-H` headers go to `url`'s origin (see [`Listed`]).
+    headers: bool,
     counter: Counter,
     pieces: Pieces,
 }
@@ -291,6 +295,13 @@ impl Split {
     /// The URL whose host the ranges are asked of (`--per-host` counts them).
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    fn listed(&self) -> Listed<'_> {
+        Listed {
+            url: &self.url,
+            headers: self.headers,
+        }
     }
 
     /// Ends the split after a helper panicked: its owner stops waiting and fails the entry.
@@ -310,7 +321,7 @@ impl Split {
             conditions: None,
         };
         let sent = self
-            .unless_stopped(request::send(&self.url, worker, &limits, ask))
+            .unless_stopped(request::send(self.listed(), worker, &limits, ask))
             .await;
         let (cur, result) = match sent {
             None => (i, Err(Stop::Abandoned)),
