@@ -198,6 +198,16 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", default_value = "2M", value_parser = parse_split_min)]
     pub split_min: u64,
 
+    /// Check files against a checksums file (a path, or an http(s) URL fetched first), repeatable.
+    ///
+    /// What sha256sum, sha512sum, sha1sum, md5sum and b2sum write (HEX  NAME, HEX *NAME), or BSD
+    /// tags (SHA256 (NAME) = HEX), clearsigned or not (the signature is not checked). An entry is
+    /// matched by its target path relative to the output directory (a leading ./ ignored); a file
+    /// that does not match is never placed, and entries no checksums file names are downloaded
+    /// as usual and counted as unverified.
+    #[arg(long, value_name = "FILE|URL")]
+    pub checksums: Vec<String>,
+
     /// Handle only the entries whose 0-based index i has i % N == K (for example 0/4).
     ///
     /// Splits one list across machines: shards are disjoint, together they cover the list, and

@@ -94,6 +94,8 @@ pub struct Config {
     /// `--limit-rate`: bytes/s for the whole run.
     pub limit_rate: Option<u64>,
     pub shard: Option<Shard>,
+    /// `--checksums`: files (or http(s) URLs) of digests the entries are checked against.
+    pub checksums: Vec<String>,
     /// What each download works with: the output directory, limits, retries, headers.
     pub download: Policy,
 }
@@ -178,6 +180,7 @@ impl Config {
             per_host: cli.per_host,
             limit_rate: cli.limit_rate,
             shard: cli.shard,
+            checksums: cli.checksums,
             download,
         })
     }

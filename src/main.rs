@@ -20,6 +20,7 @@ mod printable;
 mod progress;
 mod redact;
 mod report;
+mod sums;
 mod throttle;
 mod units;
 
@@ -61,7 +62,14 @@ fn run() -> anyhow::Result<ExitCode> {
         };
     }
     let config = Config::from_cli(cli)?;
-    let entries = list::open(&config.sources())?;
+    let fetch = |url: &reqwest::Url| download::fetch_small(&config.download, url, sums::MAX_LEN);
+    // Read before the list, whose entries they are matched to; a dry run fetches nothing.
+    let sums = sums::load(
+        &config.checksums,
+        (!config.dry_run).then_some(&fetch as sums::Fetch),
+        |note| eprintln!("fetchpool: {}", printable::printable(&note)),
+    )?;
+    let entries = list::open(&config.sources())?.with_sums(sums);
     if config.dry_run {
         let planner = download::Planner::new(&config.download)?;
         let failing = report::plan(entries, &config, |entry| planner.intent(entry));

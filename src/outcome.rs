@@ -106,6 +106,8 @@ pub struct Outcome {
     pub received: u64,
     /// The URL (redacted) that served the file, when one did: the entry's, or a mirror's.
     pub served_by: Option<String>,
+    /// A digest (from the list or a checksums file) checked the file.
+    pub checked: bool,
     pub ending: Ending,
 }
 
@@ -128,6 +130,7 @@ impl Outcome {
             elapsed,
             received: 0,
             served_by: None,
+            checked: !entry.options.digests.is_empty(),
             ending,
         }
     }
@@ -186,6 +189,7 @@ impl Outcome {
             elapsed: Duration::ZERO,
             received: 0,
             served_by: None,
+            checked: false,
             ending: Ending::Failed {
                 http_status: None,
                 error: bad.error.clone(),
@@ -258,6 +262,8 @@ pub struct Tally {
     pub received: u64,
     /// The sum of per-entry times: what the run would take one at a time.
     pub busy: Duration,
+    /// Entries whose file is in place (ok, skipped, unchanged) with no digest to check it by.
+    pub unverified: usize,
     /// The run was interrupted by a signal.
     pub interrupted: bool,
     /// A report file (`--report`, `--junit`, `--failed-out`) could not be written whole.
@@ -276,6 +282,13 @@ impl Tally {
             Status::Unchanged => self.unchanged += 1,
             Status::NotStarted => self.not_started += 1,
         }
+        let in_place = matches!(
+            outcome.status(),
+            Status::Ok | Status::Skipped | Status::Unchanged
+        );
+        if in_place && !outcome.checked {
+            self.unverified += 1;
+        }
         self.received += outcome.received;
         self.busy += outcome.elapsed;
     }
@@ -292,6 +305,8 @@ pub struct Summary {
     pub wall: Duration,
     pub workers: usize,
     pub serial: bool,
+    /// `--checksums` was given: the summary says how many files no digest checked.
+    pub checksums: bool,
 }
 
 impl Summary {

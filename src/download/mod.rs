@@ -125,7 +125,6 @@ impl<'a> Engine<'a> {
             throttle: &self.shared.throttle,
             client: &self.client,
             name: &self.name,
-            root: &self.shared.root,
         }
     }
 
@@ -133,8 +132,9 @@ impl<'a> Engine<'a> {
     /// any, which moves with it to a mirror's host.
     pub fn fetch(&self, entry: &Entry, slot: Option<&dyn HostSlot>) -> Outcome {
         let board = self.shared.board.as_ref();
+        let root = &self.shared.root;
         self.runtime
-            .block_on(fetch(entry, &self.worker(), board, slot))
+            .block_on(fetch(entry, &self.worker(), root, board, slot))
     }
 
     /// Fetches pieces of another worker's split download on the calling thread, while there
@@ -142,6 +142,79 @@ impl<'a> Engine<'a> {
     pub fn help(&self, split: &Split) {
         self.runtime.block_on(split::help(split, &self.worker()));
     }
+}
+
+/// The body of `url`, fetched before the run starts (a `--checksums` file): with the run's TLS
+/// settings, `-H` headers, netrc credentials, redirects and `--retries`, on a runtime of its
+/// own; at most `max` bytes.
+pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u8>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("cannot start a runtime")?;
+    let tls = request::tls_config(&policy.tls)?;
+    let client = {
+        let _inside = runtime.enter();
+        request::client(policy, &tls)?
+    };
+    let (progress, throttle) = (Progress::hidden(), Throttle::new(None));
+    let worker = Worker {
+        policy,
+        progress: &progress,
+        throttle: &throttle,
+        client: &client,
+        name: "checksums",
+    };
+    let listed = request::Listed { url, headers: true };
+    let mut attempts = 0;
+    runtime.block_on(async {
+        loop {
+            attempts += 1;
+            let failure = match small_body(listed, &worker, max).await {
+                Ok(body) => return Ok(body),
+                Err(f) if f.retryable && attempts <= policy.retries => f,
+                Err(f) => return Err(f.error),
+            };
+            if Limits::between_attempts()
+                .sleep(failure.wait(attempts))
+                .await
+                .is_err()
+            {
+                anyhow::bail!("interrupted");
+            }
+        }
+    })
+}
+
+async fn small_body(
+    listed: request::Listed<'_>,
+    worker: &Worker<'_>,
+    max: u64,
+) -> Result<Vec<u8>, Failure> {
+    let limits = Limits::start(worker.policy);
+    let mut response = request::send(listed, worker, &limits, Default::default()).await?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(Failure::from_status(
+            status,
+            response.headers(),
+            response.url(),
+        ));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = limits.wait(response.chunk()).await?.map_err(|e| {
+        Failure::transient(anyhow::anyhow!(e.without_url()).context("the body broke off"))
+    })? {
+        if body.len() as u64 + chunk.len() as u64 > max {
+            return Err(Failure::fatal(anyhow::anyhow!(
+                "longer than {} (not a checksums file)",
+                human_bytes(max)
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `--per-host` as one running entry sees it: the slot its download holds on a host.
@@ -214,12 +287,13 @@ fn existing(
 async fn fetch(
     entry: &Entry,
     worker: &Worker<'_>,
+    root: &at::Dir,
     board: Option<&Board<Split>>,
     slot: Option<&dyn HostSlot>,
 ) -> Outcome {
     let started = Instant::now();
     let output_dir = worker.policy.output_dir.as_path();
-    let mut spot = match prepare(entry, worker) {
+    let mut spot = match prepare(entry, worker.policy, root) {
         Ok(spot) => spot,
         Err(ending) => return Outcome::of(entry, output_dir, 0, started.elapsed(), ending),
     };
@@ -300,8 +374,8 @@ async fn every_url(
 
 /// Where the entry goes and what to do about a target already there, before any request: the
 /// spot to download to, or how the entry ends without one (skipped, unchanged, failed).
-fn prepare(entry: &Entry, worker: &Worker<'_>) -> Result<place::Spot, Ending> {
-    match existing(worker.root, worker.policy, entry) {
+fn prepare(entry: &Entry, policy: &Policy, root: &at::Dir) -> Result<place::Spot, Ending> {
+    match existing(root, policy, entry) {
         Ok((place::Existing::Absent, spot)) => Ok(spot),
         Ok((place::Existing::Replace, mut spot)) => {
             spot.replace = true;

@@ -1,7 +1,6 @@
 //! One worker as its downloads see it: the run's policy and the services every worker shares,
 //! with the worker's own client and name.
 
-use super::disk::at::Dir;
 use crate::config::Policy;
 use crate::progress::Progress;
 use crate::throttle::Throttle;
@@ -15,8 +14,6 @@ pub struct Worker<'a> {
     pub client: &'a reqwest::Client,
     /// `worker-3`, or `serial`: how logs and progress name it.
     pub name: &'a str,
-    /// The output directory, open: every file is reached from it.
-    pub root: &'a Dir,
 }
 
 impl Worker<'_> {

@@ -8,10 +8,15 @@ use std::io::{self, BufRead, BufReader, Read};
 use anyhow::Context;
 use crossbeam_channel::Receiver;
 
-use crate::entry::{BadLine, Entry, Item};
+use std::path::Path;
+
+use reqwest::Url;
+
+use crate::entry::{BadLine, Entry, Item, Options, to_hex};
 use crate::interrupt;
 use crate::naming::{self, Namer};
 use crate::redact::redact_text;
+use crate::sums::Sums;
 
 mod parse;
 #[cfg(test)]
@@ -35,6 +40,8 @@ pub struct Entries {
     emitted: usize,
     /// How many items this run will hand out, when known before reading (a file LIST).
     total: Option<u64>,
+    /// `--checksums`: digests by target name.
+    sums: Option<Sums>,
 }
 
 /// Where lines come from.
@@ -151,12 +158,19 @@ impl Entries {
             shard: None,
             emitted: 0,
             total: None,
+            sums: None,
         }
     }
 
     /// How many items this run's share of the list holds, when it is known up front.
     pub fn total(&self) -> Option<u64> {
         self.total
+    }
+
+    /// Entries named in the checksums files get the digests they give.
+    pub fn with_sums(mut self, sums: Sums) -> Entries {
+        self.sums = (!sums.is_empty()).then_some(sums);
+        self
     }
 
     /// Hands an item out if this shard handles it, numbering it in report order. Every line is
@@ -200,6 +214,54 @@ impl Entries {
             }
             None => Ok(false),
         }
+    }
+
+    /// The item a parsed line makes: an entry, named in list order, with the digests the
+    /// checksums files give for that name; or a bad line, when its name cannot be made or a
+    /// checksums file contradicts a digest on it.
+    fn entry(&mut self, text: &str, url: Url, mut options: Options) -> Item {
+        let wanted = match &options.out {
+            Some(out) => naming::from_out(out),
+            None => Ok(naming::from_url(&url)),
+        };
+        let target = match wanted {
+            Ok(wanted) => self.namer.claim(wanted),
+            Err(reason) => return self.bad(text, reason),
+        };
+        if let Err(reason) = self.checksums(&target, &mut options) {
+            return self.bad(text, reason);
+        }
+        let item = Item::Entry(Entry {
+            index: self.index,
+            seq: 0,
+            line: self.line,
+            url,
+            target,
+            options,
+        });
+        self.index += 1;
+        item
+    }
+
+    /// Adds to `options` the digests the checksums files give for `target`.
+    fn checksums(&self, target: &Path, options: &mut Options) -> Result<(), String> {
+        let Some(sums) = &self.sums else {
+            return Ok(());
+        };
+        let Some((digests, at)) = target.to_str().and_then(|t| sums.get(t)) else {
+            return Ok(());
+        };
+        for (algo, digest) in digests.iter() {
+            if let Err(listed) = options.digests.add(algo, digest.into()) {
+                return Err(format!(
+                    "the list says {}={} but {at} says {}",
+                    algo.key(),
+                    to_hex(&listed),
+                    to_hex(digest)
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn bad(&mut self, raw: &str, reason: impl std::fmt::Display) -> Item {
@@ -249,28 +311,7 @@ impl Iterator for Entries {
             };
             let item = match parse_line(text) {
                 Ok(None) => None,
-                Ok(Some((url, options))) => {
-                    let wanted = match &options.out {
-                        Some(out) => naming::from_out(out),
-                        None => Ok(naming::from_url(&url)),
-                    };
-                    Some(match wanted {
-                        Ok(wanted) => {
-                            let target = self.namer.claim(wanted);
-                            let item = Item::Entry(Entry {
-                                index: self.index,
-                                seq: 0,
-                                line: self.line,
-                                url,
-                                target,
-                                options,
-                            });
-                            self.index += 1;
-                            item
-                        }
-                        Err(reason) => self.bad(text, reason),
-                    })
-                }
+                Ok(Some((url, options))) => Some(self.entry(text, url, options)),
                 Err(reason) => Some(self.bad(text, reason)),
             };
             self.buf = raw;

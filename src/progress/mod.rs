@@ -129,6 +129,11 @@ impl Progress {
         }
     }
 
+    /// No display at all (lines printed through it still go to stderr).
+    pub fn hidden() -> Progress {
+        Progress::new(ProgressStyle::Hidden, false)
+    }
+
     /// The list holds `total` entries for this run (counted up front, or read to its end).
     pub fn set_total(&self, total: u64) {
         self.shared.files_total.store(total, Ordering::Relaxed);

@@ -28,6 +28,8 @@ pub struct Reporter<'a> {
     /// How the run was scheduled, for the summary: worker count and whether serial.
     workers: usize,
     serial: bool,
+    /// `--checksums` was given.
+    checksums: bool,
     progress: &'a Progress,
     failed_out: Option<Staged>,
     /// `--report FILE`: the NDJSON report, whatever stdout shows.
@@ -127,6 +129,7 @@ impl<'a> Reporter<'a> {
             quiet: config.quiet,
             workers: config.workers(),
             serial: config.mode == Mode::Serial,
+            checksums: !config.checksums.is_empty(),
             progress,
             failed_out,
             report_file,
@@ -187,6 +190,7 @@ impl<'a> Reporter<'a> {
             wall,
             workers: self.workers,
             serial: self.serial,
+            checksums: self.checksums,
         };
         self.progress.finish();
         if self.json && !self.quiet && !self.stdout_closed {

@@ -105,6 +105,7 @@ pub fn json_summary(s: &Summary) -> String {
         "skipped": s.tally.skipped,
         "unchanged": s.tally.unchanged,
         "not_started": s.tally.not_started,
+        "unverified": s.tally.unverified,
         "bytes": s.tally.bytes,
         "received": s.tally.received,
         "elapsed_ms": s.wall.as_millis() as u64,
@@ -124,8 +125,14 @@ pub fn text_summary(s: &Summary) -> String {
     } else {
         String::new()
     };
+    // With checksums files, what none of them named (and no digest on its line checked).
+    let unverified = if s.checksums {
+        format!(" ({} unverified)", t.unverified)
+    } else {
+        String::new()
+    };
     format!(
-        "{} ok, {} failed, {} skipped{unchanged}, {} not-started; {} in {:.2}s ({}); {}; speed-up {:.2}x",
+        "{} ok, {} failed, {} skipped{unchanged}, {} not-started{unverified}; {} in {:.2}s ({}); {}; speed-up {:.2}x",
         t.ok,
         t.failed,
         t.skipped,
@@ -251,6 +258,7 @@ mod tests {
             elapsed: Duration::from_millis(210),
             received: 4096,
             served_by: None,
+            checked: false,
             ending,
         }
     }
@@ -347,6 +355,7 @@ mod tests {
             wall: Duration::from_secs(2),
             workers: 8,
             serial: false,
+            checksums: false,
         };
         assert_eq!(
             text_summary(&s),
@@ -362,9 +371,21 @@ mod tests {
         let serial = Summary {
             serial: true,
             workers: 1,
-            ..s
+            ..s.clone()
         };
         assert!(text_summary(&serial).contains("; serial;"));
+        let checked = Summary {
+            tally: Tally {
+                unverified: 1,
+                ..s.tally.clone()
+            },
+            checksums: true,
+            ..s.clone()
+        };
+        assert!(
+            text_summary(&checked)
+                .starts_with("2 ok, 1 failed, 0 skipped, 0 not-started (1 unverified); ")
+        );
         // A resumed run: the rate is what crossed the network, not the files' size.
         let resumed = Summary {
             tally: Tally {
@@ -376,6 +397,7 @@ mod tests {
             wall: Duration::from_secs(3),
             workers: 8,
             serial: false,
+            checksums: false,
         };
         assert!(
             text_summary(&resumed)

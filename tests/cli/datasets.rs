@@ -213,3 +213,192 @@ fn headers_given_with_h_never_reach_a_mirror_on_another_origin() {
     );
     assert_eq!(public.requests()[0].header("authorization"), None);
 }
+
+/// Runs `tool args...` in `dir` and returns its stdout: a checksums file as the tool writes it.
+fn sums_by(dir: &std::path::Path, tool: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{tool} {args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn checksums_files_in_every_format_check_what_they_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let files = ["a.bin", "b.bin", "c.bin", "d.bin", "e.bin", "f.bin"];
+    let mut bodies = std::collections::HashMap::new();
+    for (i, name) in files.iter().enumerate() {
+        let body = payload(50_000 + i, 10 + i as u64);
+        std::fs::write(www.join(name), &body).unwrap();
+        bodies.insert(format!("/{name}"), body);
+    }
+    // One file per format, each naming one file; the sums are made before the server changes
+    // nothing, and f.bin is named by none.
+    let sums = [
+        ("SHA256SUMS", sums_by(&www, "sha256sum", &["a.bin"])),
+        ("SHA512SUMS", sums_by(&www, "sha512sum", &["-b", "./b.bin"])),
+        ("SHA1SUMS", sums_by(&www, "sha1sum", &["c.bin"])),
+        ("md5sum.txt", sums_by(&www, "md5sum", &["d.bin"])),
+        ("B2SUMS", sums_by(&www, "b2sum", &["e.bin"])),
+    ];
+    for (name, text) in &sums {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    // The BSD tags, served over http, name a.bin too.
+    let tags = sums_by(&www, "sha256sum", &["--tag", "a.bin"]);
+    assert!(tags.starts_with("SHA256 (a.bin) = "), "{tags}");
+    let served = bodies.clone();
+    let server = Server::start(move |req| match req.path() {
+        "/rel/SHA256SUMS.tag" => Reply::ok(tags.clone()),
+        path => match served.get(path) {
+            Some(body) => Reply::ok(body.clone()),
+            None => Reply::status(404),
+        },
+    });
+    let urls: Vec<String> = files.iter().map(|f| server.url(&format!("/{f}"))).collect();
+    let mut args: Vec<String> = sums
+        .iter()
+        .flat_map(|(name, _)| ["--checksums".to_string(), name.to_string()])
+        .collect();
+    args.extend([
+        "--checksums".into(),
+        server.url("/rel/SHA256SUMS.tag"),
+        "--json".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, report, stderr) = run(dir.path(), &urls, &args);
+    assert_eq!(code, 0, "{stderr}");
+    for (i, name) in files.iter().enumerate() {
+        assert!(holds(
+            &dir.path().join("out").join(name),
+            &bodies[&format!("/{name}")]
+        ));
+        assert_eq!(json(&report[i])["status"], "ok");
+    }
+    assert_eq!(
+        json(&report[6])["unverified"],
+        1,
+        "f.bin, which no file names"
+    );
+    // In text, the summary says it.
+    let (code, _, stderr) = run(dir.path(), &urls, &[&args[..10], &["--overwrite"]].concat());
+    assert_eq!(code, 0);
+    assert!(stderr.contains(" (1 unverified); "), "{stderr}");
+
+    // A file that does not match what its checksums file says is never placed.
+    let lying = Server::start(|_| Reply::ok(b"not the file".to_vec()));
+    let dir2 = tempfile::tempdir().unwrap();
+    std::fs::write(dir2.path().join("SHA256SUMS"), &sums[0].1).unwrap();
+    let (code, report, _) = run(
+        dir2.path(),
+        &[lying.url("/a.bin")],
+        &["--checksums", "SHA256SUMS"],
+    );
+    assert_eq!(code, 1);
+    assert!(report[0].contains("sha256 mismatch"), "{report:?}");
+    assert!(out_files(dir2.path()).is_empty());
+}
+
+#[test]
+fn existing_files_are_checked_against_the_checksums_before_they_count_as_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(40_000, 20);
+    let server = Server::ranged(&body);
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("good.bin"), &body).unwrap();
+    std::fs::write(out.join("bad.bin"), b"an old, broken copy").unwrap();
+    std::fs::write(out.join("x"), &body).unwrap();
+    let sums = sums_by(&out, "sha256sum", &["x"]);
+    let sums = format!(
+        "{}{}",
+        sums.replace("  x", "  good.bin"),
+        sums.replace("  x", "  bad.bin")
+    );
+    std::fs::write(dir.path().join("SHA256SUMS"), sums).unwrap();
+    let urls = [server.url("/good.bin"), server.url("/bad.bin")];
+    fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        [&["--checksums", "SHA256SUMS"], extra].concat()
+    }
+    // --skip-existing and -c: the good one is done, the bad one is not taken for done.
+    for flag in ["--skip-existing", "-c"] {
+        let (code, report, _) = run(dir.path(), &urls, &with(&[flag]));
+        assert_eq!(code, 1, "{flag}");
+        assert!(report[0].starts_with("skipped"), "{flag}: {report:?}");
+        assert!(
+            report[1].contains("its sha256 does not match"),
+            "{flag}: {report:?}"
+        );
+    }
+    // -u: the good one is unchanged without a request, the bad one is fetched again.
+    let before = server.request_count();
+    let (code, report, _) = run(dir.path(), &urls, &with(&["-u"]));
+    assert_eq!(code, 0, "{report:?}");
+    assert!(report[0].starts_with("unchanged"), "{report:?}");
+    assert!(report[1].starts_with("ok"), "{report:?}");
+    assert!(holds(&out.join("bad.bin"), &body));
+    assert_eq!(server.request_count(), before + 1);
+}
+
+#[test]
+fn a_checksums_file_that_cannot_be_used_stops_the_run_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        "/gone" => Reply::status(404),
+        _ => Reply::ok("x"),
+    });
+    let sha = sha256_hex(b"x");
+    std::fs::write(dir.path().join("GOOD"), format!("{sha}  a\n")).unwrap();
+    std::fs::write(dir.path().join("BAD"), format!("{sha}  a\n\n{sha} b\n")).unwrap();
+    for (source, expected) in [
+        ("BAD".to_string(), "BAD:3: not a checksum line".to_string()),
+        (
+            "missing".to_string(),
+            "cannot read --checksums missing".to_string(),
+        ),
+        (
+            server.url("/gone"),
+            format!("cannot fetch --checksums {}: HTTP 404", server.url("/gone")),
+        ),
+    ] {
+        let (code, _, stderr) = run(
+            dir.path(),
+            &[server.url("/a")],
+            &[
+                "--checksums",
+                "GOOD",
+                "--checksums",
+                &source,
+                "--retries",
+                "0",
+            ],
+        );
+        assert_eq!(code, 2, "{source}");
+        assert!(stderr.contains(&expected), "{stderr}");
+    }
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path() == "/a")
+            .count(),
+        0,
+        "nothing was downloaded"
+    );
+    // A digest on the line that a checksums file contradicts fails that line.
+    let other = sha256_hex(b"y");
+    let line = format!("{} sha256={other}", server.url("/a"));
+    let (code, report, _) = run(dir.path(), &[line], &["--checksums", "GOOD"]);
+    assert_eq!(code, 1);
+    assert!(
+        report[0].contains(&format!(
+            "the list says sha256={other} but GOOD:1 says {sha}"
+        )),
+        "{report:?}"
+    );
+}
