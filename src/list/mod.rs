@@ -18,6 +18,7 @@ use crate::naming::{self, Namer};
 use crate::redact::redact_text;
 use crate::sums::Sums;
 
+mod metalink;
 mod parse;
 #[cfg(test)]
 mod properties;
@@ -51,6 +52,8 @@ enum Source {
     /// Standard input or a pipe, read by a thread of its own: a producer may stay silent for
     /// any length of time, and Ctrl-C must not wait for it.
     Piped(Receiver<io::Result<Vec<u8>>>),
+    /// A Metalink 4 file, read whole: its `<file>`s.
+    Metalink(std::vec::IntoIter<metalink::File>),
 }
 
 /// Lines a piped list may run ahead of the downloads.
@@ -69,6 +72,15 @@ pub fn open(sources: &Sources) -> anyhow::Result<Entries> {
                 anyhow::bail!("cannot read {}: it is a directory", path.display());
             }
             let regular = meta.is_ok_and(|m| m.is_file());
+            if regular && let Some(files) = read_metalink(path)? {
+                let mut entries = Entries::from_source(
+                    Source::Metalink(files.into_iter()),
+                    sources.list.display_name(),
+                );
+                entries.shard = sources.shard;
+                entries.total = Some(entries.count_metalink());
+                return Ok(entries);
+            }
             if regular && sources.count {
                 // One quick read, so progress can say "12/2040 files" from the start.
                 total = File::open(path).ok().and_then(|f| {
@@ -89,6 +101,31 @@ pub fn open(sources: &Sources) -> anyhow::Result<Entries> {
     entries.total = total;
     Ok(entries)
 }
+
+/// The `<file>`s of `path` if it is a Metalink 4 document (its start says so); a document that
+/// says so and cannot be read as one is fatal, as an unreadable list is.
+fn read_metalink(path: &std::path::Path) -> anyhow::Result<Option<Vec<metalink::File>>> {
+    let shown = path.display();
+    let mut head = Vec::with_capacity(1024);
+    File::open(path)
+        .and_then(|f| f.take(1024).read_to_end(&mut head))
+        .with_context(|| format!("cannot read {shown}"))?;
+    if !metalink::sniff(&head) {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|f| f.take(MAX_METALINK + 1).read_to_string(&mut text))
+        .with_context(|| format!("cannot read {shown}"))?;
+    if text.len() as u64 > MAX_METALINK {
+        anyhow::bail!("cannot read {shown}: a Metalink file longer than 64 MiB");
+    }
+    let files = metalink::read(&text).map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
+    Ok(Some(files))
+}
+
+/// The longest Metalink file read whole.
+const MAX_METALINK: u64 = 64 * 1024 * 1024;
 
 /// How many items (entries and bad lines: every line that is not blank or a comment) a list
 /// yields for `shard`, or `None` if it cannot be read through.
@@ -167,6 +204,35 @@ impl Entries {
         self.total
     }
 
+    /// The next `<file>` of a Metalink list, as an entry or a bad line at its place.
+    fn next_metalink(&mut self) -> Option<Item> {
+        loop {
+            let Source::Metalink(files) = &mut self.source else {
+                return None;
+            };
+            let file = files.next()?;
+            self.line = file.line;
+            let item = match file.parsed {
+                Ok((url, options)) => self.entry(&file.shown, url, options),
+                Err(reason) => self.bad(&file.shown, reason),
+            };
+            if let Some(item) = self.emit(item) {
+                return Some(item);
+            }
+        }
+    }
+
+    /// How many items a Metalink list yields for this run's shard.
+    fn count_metalink(&self) -> u64 {
+        let Source::Metalink(files) = &self.source else {
+            return 0;
+        };
+        let shard = self.shard;
+        (0..files.len())
+            .filter(|&i| shard.is_none_or(|s| s.includes(i)))
+            .count() as u64
+    }
+
     /// Entries named in the checksums files get the digests they give.
     pub fn with_sums(mut self, sums: Sums) -> Entries {
         self.sums = (!sums.is_empty()).then_some(sums);
@@ -206,6 +272,8 @@ impl Entries {
                 recv(lines) -> line => line.ok(),
                 recv(interrupt::signal()) -> _ => lines.try_recv().ok(),
             },
+            // Read whole, and handed out by `next_metalink`.
+            Source::Metalink(_) => None,
         };
         match line {
             Some(line) => {
@@ -284,6 +352,9 @@ impl Iterator for Entries {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
+        if let Source::Metalink(_) = self.source {
+            return self.next_metalink();
+        }
         while !self.done {
             match self.read_line() {
                 Ok(more) => self.done = !more,

@@ -64,7 +64,8 @@ pub fn parse_line(line: &str) -> Result<Option<(Url, Options)>, String> {
     Ok(Some((url, options)))
 }
 
-fn parse_url(raw: &str) -> Result<Url, String> {
+/// An http or https URL with a host, or why not (without echoing it: it may hold credentials).
+pub fn parse_url(raw: &str) -> Result<Url, String> {
     // The URL text itself is not echoed: it may carry credentials.
     let url = Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
     match url.scheme() {

@@ -402,3 +402,99 @@ fn a_checksums_file_that_cannot_be_used_stops_the_run_before_any_request() {
         "{report:?}"
     );
 }
+
+#[test]
+fn a_metalink_file_is_a_list_of_files_with_their_hashes_and_mirrors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (payload(70_000, 30), payload(30_000, 31));
+    let down = Server::start(|_| Reply::status(503));
+    let (sa, sb) = (a.clone(), b.clone());
+    let up = Server::start(move |req| match req.path() {
+        "/a.bin" => Reply::ok(sa.clone()),
+        "/b.bin" => Reply::ok(sb.clone()),
+        _ => Reply::status(404),
+    });
+    let meta4 = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<metalink xmlns="urn:ietf:params:xml:ns:metalink">
+  <generator>hand</generator>
+  <file name="pub/a.bin">
+    <size>{}</size>
+    <hash type="md5">{}</hash>
+    <hash type="sha-256">{}</hash>
+    <url priority="2">{}</url>
+    <url priority="1">{}</url>
+  </file>
+  <file name="../escape.bin">
+    <url>{}</url>
+  </file>
+  <file name="b.bin">
+    <hash type="sha-1">{}</hash>
+    <url>{}</url>
+  </file>
+</metalink>
+"#,
+        a.len(),
+        digest_hex("md5sum", &a),
+        sha256_hex(&a),
+        up.url("/a.bin"),
+        down.url("/a.bin"),
+        up.url("/a.bin"),
+        digest_hex("sha1sum", &b),
+        up.url("/b.bin"),
+    );
+    std::fs::write(dir.path().join("data.meta4"), meta4).unwrap();
+    let out = crate::support::fetchpool(dir.path())
+        .args(["data.meta4", "-o", "out", "--retries", "0", "--json"])
+        .args(["--failed-out", "again.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report: Vec<serde_json::Value> = crate::support::lines(&out.stdout)
+        .iter()
+        .map(|l| json(l))
+        .collect();
+    assert_eq!(
+        (report[0]["status"].as_str(), report[0]["line"].as_u64()),
+        (Some("ok"), Some(4))
+    );
+    assert_eq!(
+        report[0]["served_by"],
+        up.url("/a.bin"),
+        "priority 1 first, then 2"
+    );
+    assert_eq!(report[1]["status"], "failed");
+    assert_eq!(report[1]["line"], 11);
+    assert!(
+        report[1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("data.meta4:11: out=../escape.bin"),
+        "{}",
+        report[1]
+    );
+    assert_eq!(report[2]["status"], "ok");
+    assert_eq!(report[3]["total"], 3);
+    assert!(holds(&dir.path().join("out/pub/a.bin"), &a));
+    assert!(holds(&dir.path().join("out/b.bin"), &b));
+    assert_eq!(out_files(dir.path()), ["b.bin", "pub/a.bin"]);
+    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
+    assert!(again.contains("# data.meta4:11: "), "{again}");
+
+    // A document that says it is Metalink and is not well-formed cannot be read: nothing runs.
+    std::fs::write(
+        dir.path().join("broken.meta4"),
+        "<metalink xmlns=\"urn:ietf:params:xml:ns:metalink\"><file name=\"x\">",
+    )
+    .unwrap();
+    let out = crate::support::fetchpool(dir.path())
+        .args(["broken.meta4", "-o", "out2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read broken.meta4: not Metalink 4 XML"),
+        "{stderr}"
+    );
+}
