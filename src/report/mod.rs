@@ -263,9 +263,16 @@ pub fn plan(entries: Entries, config: &Config, intent: impl Fn(&Entry) -> Intent
                 if matches!(intent, Intent::Fail(_)) {
                     failing += 1;
                 }
+                let options = &entry.options;
                 let planned = render::Planned::Entry {
                     path: &path,
                     intent: &intent,
+                    digests: options.digests.iter().map(|(a, _)| a.key()).collect(),
+                    mirrors: options
+                        .mirrors
+                        .iter()
+                        .map(|m| redact_url(m.as_str()))
+                        .collect(),
                 };
                 render::plan_line(config.json, entry.index, entry.line, &url, planned)
             }

@@ -175,6 +175,10 @@ pub enum Planned<'a> {
     Entry {
         path: &'a std::path::Path,
         intent: &'a Intent,
+        /// The digests the file would be checked against (`sha256`, `md5`, ...).
+        digests: Vec<&'static str>,
+        /// The mirrors it would be tried at, redacted.
+        mirrors: Vec<String>,
     },
     Invalid {
         error: &'a str,
@@ -192,7 +196,7 @@ pub fn plan_line(json: bool, index: usize, line: usize, url: &str, planned: Plan
 }
 
 fn plan_text(json: bool, index: usize, line: usize, url: &str, planned: Planned) -> String {
-    let (path, intent) = match planned {
+    let (path, intent, digests, mirrors) = match planned {
         Planned::Invalid { error } if json => {
             return json!({
                 "type": "plan", "index": index, "line": line, "url": url, "path": null,
@@ -201,7 +205,12 @@ fn plan_text(json: bool, index: usize, line: usize, url: &str, planned: Planned)
             .to_string();
         }
         Planned::Invalid { error } => return format!("invalid  {error}"),
-        Planned::Entry { path, intent } => (path.display(), intent),
+        Planned::Entry {
+            path,
+            intent,
+            digests,
+            mirrors,
+        } => (path.display(), intent, digests, mirrors),
     };
     if json {
         let (action, error) = match intent {
@@ -216,13 +225,21 @@ fn plan_text(json: bool, index: usize, line: usize, url: &str, planned: Planned)
         let mut v = json!({
             "type": "plan", "index": index, "line": line, "url": url,
             "path": path.to_string(), "action": action, "error": error,
+            "digests": digests, "mirrors": mirrors,
         });
         if let Intent::Resume { from } = intent {
             v["resume_from"] = json!(from);
         }
         return v.to_string();
     }
-    match intent {
+    let mut extra = String::new();
+    if !digests.is_empty() {
+        extra.push_str(&format!("  (checked: {})", digests.join(", ")));
+    }
+    if !mirrors.is_empty() {
+        extra.push_str(&format!("  (mirrors: {})", mirrors.join(", ")));
+    }
+    let line = match intent {
         Intent::Download => format!("plan     {url} -> {path}"),
         Intent::Resume { from } => format!(
             "plan     {url} -> {path}  (would resume after {} already there)",
@@ -237,7 +254,8 @@ fn plan_text(json: bool, index: usize, line: usize, url: &str, planned: Planned)
             format!("plan     {url} -> {path}  (exists and matches the list: unchanged)")
         }
         Intent::Fail(error) => format!("fail     {url} -> {path}  {error}"),
-    }
+    };
+    line + &extra
 }
 
 #[cfg(test)]
@@ -421,7 +439,12 @@ mod tests {
                 0,
                 1,
                 "https://e.com/a.bin",
-                Planned::Entry { path: p, intent },
+                Planned::Entry {
+                    path: p,
+                    intent,
+                    digests: Vec::new(),
+                    mirrors: Vec::new(),
+                },
             )
         };
         assert_eq!(
@@ -454,9 +477,29 @@ mod tests {
             Planned::Entry {
                 path: p,
                 intent: &intent,
+                digests: vec!["md5", "sha256"],
+                mirrors: vec!["https://b.example/a.bin".into()],
             },
         ))
         .unwrap();
+        assert_eq!(v["digests"], json!(["md5", "sha256"]));
+        assert_eq!(v["mirrors"], json!(["https://b.example/a.bin"]));
+        let checked = plan_line(
+            false,
+            0,
+            1,
+            "https://e.com/a.bin",
+            Planned::Entry {
+                path: p,
+                intent: &Intent::Download,
+                digests: vec!["sha256"],
+                mirrors: vec!["https://b.example/a.bin".into()],
+            },
+        );
+        assert_eq!(
+            checked,
+            "plan     https://e.com/a.bin -> out/a.bin  (checked: sha256)  (mirrors: https://b.example/a.bin)"
+        );
         assert_eq!(
             (v["type"].as_str(), v["index"].as_u64()),
             (Some("plan"), Some(3))

@@ -498,3 +498,50 @@ fn a_metalink_file_is_a_list_of_files_with_their_hashes_and_mirrors() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_dry_run_shows_the_digests_it_would_check_and_the_mirrors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x"));
+    std::fs::write(
+        dir.path().join("SHA256SUMS"),
+        format!("{}  a.bin\n", sha256_hex(b"x")),
+    )
+    .unwrap();
+    let urls = [
+        format!(
+            "{} md5={} mirror={}?token=s3cret",
+            server.url("/a.bin"),
+            digest_hex("md5sum", b"x"),
+            server.url("/m/a.bin")
+        ),
+        server.url("/b.bin"),
+    ];
+    let args = [
+        "--dry-run",
+        "--checksums",
+        "SHA256SUMS",
+        "--checksums",
+        "https://127.0.0.1:1/SHA512SUMS",
+    ];
+    let (code, plan, stderr) = run(dir.path(), &urls, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        plan[0].ends_with(&format!(
+            "out/a.bin  (checked: md5, sha256)  (mirrors: {}?token=***)",
+            server.url("/m/a.bin")
+        )),
+        "{plan:?}"
+    );
+    assert!(plan[1].ends_with("out/b.bin"), "{plan:?}");
+    assert!(
+        stderr.contains("--checksums https://127.0.0.1:1/SHA512SUMS: not fetched in a dry run")
+    );
+    let (_, plan, _) = run(dir.path(), &urls, &[&args[..], &["--json"]].concat());
+    assert_eq!(
+        json(&plan[0])["digests"],
+        serde_json::json!(["md5", "sha256"])
+    );
+    assert_eq!(json(&plan[1])["mirrors"], serde_json::json!([]));
+    assert_eq!(server.request_count(), 0, "a dry run asks nothing");
+}
