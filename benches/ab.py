@@ -9,12 +9,15 @@ nginx-light and libnginx-mod-http-echo). Each round runs A then B, the next B th
 spell of this shared machine falls on both; every run goes to a fresh directory on tmpfs and
 counts only if every file is there with its exact size. Prints the median wall time, CPU time
 and server CPU time of each, and B's time as a ratio of A's. Extra fetchpool flags for both
-binaries: ARGS="--json".
+binaries: ARGS="--json". SUMS_B=md5sum (or sha1sum, sha256sum, sha512sum, b2sum): B alone also
+gets --checksums with that tool's checksums of the corpus, to measure what a digest costs (give
+the same binary twice).
 """
 
 import os
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 
@@ -23,6 +26,16 @@ import compare  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "10"))
 ARGS = shlex.split(os.environ.get("ARGS", ""))
+SUMS_B = os.environ.get("SUMS_B")
+
+
+def checksums(tool, folder, files, tmp):
+    """`tool`'s checksums of `files` in `folder`, as a file for --checksums."""
+    path = os.path.join(tmp, f"{tool}.txt")
+    with open(path, "w") as out:
+        for i in range(0, len(files), 1000):
+            subprocess.run([tool, *files[i:i + 1000]], cwd=folder, stdout=out, check=True)
+    return path
 
 
 def main():
@@ -47,11 +60,15 @@ def main():
                     for file in sc.files:
                         f.write(f"http://127.0.0.1:{port}/{sc.folder}/{file}\n")
                 out = os.path.join(out_base, "fetchpool-ab-out")
+                extra = {"A": [], "B": []}
+                if SUMS_B:
+                    folder = os.path.join(www, sc.folder)
+                    extra["B"] = ["--checksums", checksums(SUMS_B, folder, sc.files, tmp)]
                 runs = {"A": [], "B": []}
                 for i in range(ROUNDS):
                     for which in ("A", "B") if i % 2 == 0 else ("B", "A"):
                         cmd = [binaries[which], urls, "-j", str(compare.J), "-o", out, "-q",
-                               "--progress", "never", *ARGS]
+                               "--progress", "never", *ARGS, *extra[which]]
                         run = compare.run_once(cmd, out, os.path.join(tmp, "rss"), pids)
                         problem = compare.verify(sc, out) or (run["code"] and run["err"])
                         if problem:

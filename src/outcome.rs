@@ -88,6 +88,15 @@ pub enum Ending {
     },
 }
 
+/// Which of an entry's URLs served its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Served {
+    /// The entry's own URL.
+    Own,
+    /// A mirror, redacted.
+    Mirror(String),
+}
+
 /// What happened to one entry: everything the report shows about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -104,8 +113,8 @@ pub struct Outcome {
     /// Bytes that crossed the network for this entry in this run, every attempt: a resumed
     /// download counts only its new bytes, an interrupted one what it got.
     pub received: u64,
-    /// The URL (redacted) that served the file, when one did: the entry's, or a mirror's.
-    pub served_by: Option<String>,
+    /// Which URL served the file, when one did: the entry's own, or a mirror.
+    pub served_by: Option<Served>,
     /// A digest (from the list or a checksums file) checked the file.
     pub checked: bool,
     pub ending: Ending,
@@ -141,15 +150,19 @@ impl Outcome {
         self
     }
 
-    /// The same outcome, served by `url` (redacted), if by any.
-    pub fn with_served_by(mut self, url: Option<String>) -> Outcome {
-        self.served_by = url;
+    /// The same outcome, served by that URL, if by any.
+    pub fn with_served_by(mut self, served: Option<Served>) -> Outcome {
+        self.served_by = served;
         self
     }
 
-    /// Whether a mirror, not the entry's own URL, served the file.
-    pub fn served_by_a_mirror(&self) -> bool {
-        self.served_by.as_ref().is_some_and(|url| *url != self.url)
+    /// The URL that served the file (redacted), if one did.
+    pub fn served_url(&self) -> Option<&str> {
+        match &self.served_by {
+            Some(Served::Own) => Some(&self.url),
+            Some(Served::Mirror(url)) => Some(url),
+            None => None,
+        }
     }
 
     /// `entry` failed: `error` says why, and `--failed-out` gets it back as a list line.

@@ -37,7 +37,7 @@ use worker::Worker;
 use crate::config::Policy;
 use crate::entry::Entry;
 use crate::interrupt;
-use crate::outcome::{Ending, Intent, Outcome, shown_path};
+use crate::outcome::{Ending, Intent, Outcome, Served, shown_path};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::throttle::Throttle;
@@ -217,6 +217,14 @@ async fn small_body(
     Ok(body)
 }
 
+/// The entry's URL (`0`) or its mirror number `i`.
+fn listed(entry: &Entry, i: usize) -> &Url {
+    match i {
+        0 => &entry.url,
+        i => &entry.options.mirrors[i - 1],
+    }
+}
+
 /// `--per-host` as one running entry sees it: the slot its download holds on a host.
 pub trait HostSlot {
     /// The download moves to `url` (a mirror): its slot on the host it was on is given back,
@@ -311,13 +319,13 @@ async fn fetch(
     let mut held = Held::new(entry, worker.policy.digest);
     let (attempts, result, which) = every_url(job, slot, &mut spot, &mut held).await;
     drop(held);
-    let url = match which {
-        0 => &entry.url,
-        i => &entry.options.mirrors[i - 1],
-    };
+    let url = listed(entry, which);
     let received = task.received();
     drop(task);
-    let served = result.is_ok().then(|| redact_url(url.as_str()));
+    let served = result.is_ok().then(|| match which {
+        0 => Served::Own,
+        _ => Served::Mirror(redact_url(url.as_str())),
+    });
     let ending = ending(worker, url, entry, &spot, result, started);
     Outcome::of(entry, output_dir, attempts, started.elapsed(), ending)
         .with_received(received)
@@ -336,17 +344,16 @@ async fn every_url(
     held: &mut Held,
 ) -> (u32, Result<transfer::Done, Failure>, usize) {
     let entry = job.entry;
-    let urls: Vec<&Url> = std::iter::once(&entry.url)
-        .chain(&entry.options.mirrors)
-        .collect();
+    let count = 1 + entry.options.mirrors.len();
     let mut attempts_in_all = 0;
     let mut failed = Vec::new();
-    for (i, &url) in urls.iter().enumerate() {
+    for i in 0..count {
+        let url = listed(entry, i);
         if i > 0 {
             let shown = redact_url(url.as_str());
             let why = failed.last().map_or("", String::as_str);
             job.worker
-                .log(|| format!("{why}; trying mirror {i} of {}: {shown}", urls.len() - 1));
+                .log(|| format!("{why}; trying mirror {i} of {}: {shown}", count - 1));
             if let Some(slot) = slot {
                 slot.move_to(url);
             }
@@ -358,7 +365,7 @@ async fn every_url(
             result => return (attempts_in_all, result, i),
         };
         failed.push(format!("{}: {:#}", redact_url(url.as_str()), failure.error));
-        if i + 1 == urls.len() {
+        if i + 1 == count {
             let failure = match failed.len() {
                 1 => failure,
                 n => Failure {

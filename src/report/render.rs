@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::outcome::{Ending, Intent, Outcome, Status, Summary};
+use crate::outcome::{Ending, Intent, Outcome, Served, Status, Summary};
 use crate::printable::{json_printable, printable};
 use crate::units::{human_bytes, human_rate};
 
@@ -29,9 +29,7 @@ pub fn text_line(o: &Outcome) -> String {
         "{:<11} {http:>3} {size:>10} {time:>8}  {path}",
         status.as_str()
     );
-    if o.served_by_a_mirror()
-        && let Some(mirror) = &o.served_by
-    {
+    if let Some(Served::Mirror(mirror)) = &o.served_by {
         line.push_str("  (from mirror ");
         line.push_str(mirror);
         line.push(')');
@@ -87,7 +85,7 @@ pub fn json_line(o: &Outcome) -> String {
         "elapsed_ms": o.elapsed.as_millis() as u64,
         "sha256": sha256,
         "length_unverified": length_unverified,
-        "served_by": o.served_by,
+        "served_by": o.served_url(),
         "error": error,
     })
     .to_string();
