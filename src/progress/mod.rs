@@ -202,6 +202,14 @@ impl Progress {
         }
     }
 
+    /// How wide a line on stderr may be: the terminal's width, or 100 columns in a log.
+    pub fn width(&self) -> usize {
+        match console::Term::stderr().size_checked() {
+            Some((_, cols)) if cols > 0 => cols as usize,
+            _ => 100,
+        }
+    }
+
     /// Runs `f` (which prints to stdout) with the frame cleared, so report lines and the frame
     /// do not interleave on one terminal.
     pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {

@@ -236,11 +236,12 @@ impl<'a> Reporter<'a> {
             } else {
                 ""
             };
-            // Through the progress writer, which ignores a closed stderr (`2>&1 | head`).
-            self.progress.println(&format!(
-                "fetchpool: {}{interrupted}",
-                render::text_summary(&summary)
-            ));
+            // Through the progress writer, which ignores a closed stderr (`2>&1 | head`); broken
+            // between fields where a terminal (or a log at 100 columns) would break a field.
+            let line = format!("fetchpool: {}{interrupted}", render::text_summary(&summary));
+            for part in render::fit_fields(&line, self.progress.width()) {
+                self.progress.println(&part);
+            }
         }
         summary
     }

@@ -143,6 +143,30 @@ pub fn text_summary(s: &Summary) -> String {
     )
 }
 
+/// `line`, whose fields are joined by `"; "`, in lines of at most `width` columns, broken only
+/// between fields (a continuation is indented by two spaces); a field longer than a line keeps a
+/// line of its own rather than be cut.
+pub fn fit_fields(line: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for field in line.split("; ") {
+        let joined = current.chars().count() + "; ".len() + field.chars().count();
+        if current.is_empty() {
+            current.push_str(field);
+        } else if joined <= width {
+            current.push_str("; ");
+            current.push_str(field);
+        } else {
+            current.push(';');
+            lines.push(std::mem::take(&mut current));
+            current.push_str("  ");
+            current.push_str(field);
+        }
+    }
+    lines.push(current);
+    lines
+}
+
 /// What the files hold and what crossed the network, which differ when a download was resumed,
 /// retried or cut short: `12.0 MiB`, or `500.0 MiB saved, 150.0 MiB received`.
 fn bytes_text(saved: u64, received: u64) -> String {
@@ -355,6 +379,25 @@ mod tests {
         );
         assert!(v["sha256"].is_null());
         assert_eq!(v["bytes"], 0);
+    }
+
+    #[test]
+    fn a_long_summary_breaks_between_its_fields() {
+        let line = "fetchpool: 12 ok, 0 failed, 0 skipped, 0 not-started (1 unverified); \
+                    1.2 GiB saved, 800.0 MiB received in 12.34s (64.8 MiB/s); 8 workers; \
+                    speed-up 5.29x";
+        assert!(line.len() > 110);
+        let lines = fit_fields(line, 100);
+        assert_eq!(
+            lines,
+            [
+                "fetchpool: 12 ok, 0 failed, 0 skipped, 0 not-started (1 unverified);",
+                "  1.2 GiB saved, 800.0 MiB received in 12.34s (64.8 MiB/s); 8 workers; speed-up 5.29x",
+            ]
+        );
+        assert!(lines.iter().all(|l| l.len() <= 100));
+        assert_eq!(fit_fields("short; line", 100), ["short; line"]);
+        assert_eq!(fit_fields("a; b", 1), ["a;", "  b"], "a field is never cut");
     }
 
     #[test]

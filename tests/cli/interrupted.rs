@@ -136,7 +136,7 @@ fn received_counts_what_crossed_the_network() {
     let (code, _, stderr) = run(dir.path(), &[server.url("/big.bin")], &["-c"]);
     assert_eq!(code, 0);
     assert!(
-        stderr.contains("; 97.7 KiB saved, 58.6 KiB received in "),
+        stderr.contains("97.7 KiB saved, 58.6 KiB received in "),
         "{stderr}"
     );
 

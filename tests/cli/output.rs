@@ -624,3 +624,38 @@ fn control_bytes_from_a_list_line_are_shown_escaped_everywhere() {
     let (plan, _) = run(&["--dry-run", "--json"]);
     assert_eq!(json(&plan[3])["path"], "out/evil\u{202e}txt.exe");
 }
+
+#[test]
+fn the_summary_line_fits_a_hundred_columns_and_breaks_only_between_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| Reply::ok(payload(3000, req.path().len() as u64)));
+    let urls: Vec<String> = (0..12).map(|i| server.url(&format!("/file-{i}"))).collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    // A resumed-looking run says both saved and received: the longest summary there is.
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args([
+            "-o",
+            "out",
+            "--progress",
+            "never",
+            "--checksums",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("fetchpool: 12 ok"))
+        .collect();
+    assert!(summary.len() >= 2, "{stderr}");
+    for (i, line) in summary.iter().enumerate() {
+        assert!(line.chars().count() <= 100, "{line}");
+        if i + 1 < summary.len() {
+            assert!(line.ends_with(';'), "broken only between fields: {stderr}");
+        }
+    }
+    assert!(summary.last().unwrap().contains("speed-up "), "{stderr}");
+}
