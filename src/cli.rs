@@ -63,21 +63,36 @@ fn after_help() -> String {
 
 /// Download a list of URLs with a fixed pool of worker threads.
 ///
-/// LIST has one URL per line, optionally followed by `out=PATH`, `size=BYTES` and `sha256=HEX`.
-/// Blank lines and lines starting with `#` are ignored. Results are reported in list order.
+/// Each SOURCE is a URL (http:// or https://), a list file, or '-' for standard input; several
+/// form one list in the order given. A list has one URL per line, optionally followed by
+/// `out=PATH`, `size=BYTES`, digests (`sha256=HEX`, ...) and `mirror=URL`; aria2's input files
+/// and Metalink 4 files are read too. Blank lines and lines starting with `#` are ignored.
+/// Results are reported in list order.
 #[derive(Debug, Parser)]
 #[command(
     name = "fetchpool",
     version,
     about,
-    override_usage = "fetchpool [OPTIONS] <LIST>\n       fetchpool --generate <KIND>",
+    override_usage = "fetchpool [OPTIONS] <SOURCE>...\n       fetchpool [OPTIONS] -i <FILE>\n       \
+                      fetchpool --generate <KIND>",
     after_help = after_help(),
     max_term_width = 100
 )]
 pub struct Cli {
-    /// File with one URL per line, or '-' for standard input.
-    #[arg(value_name = "LIST", required = true)]
-    pub list: Option<PathBuf>,
+    /// A URL, a list file, or '-' for standard input; several form one list, in order.
+    #[arg(value_name = "SOURCE", required_unless_present = "input_file")]
+    pub sources: Vec<String>,
+
+    /// A list file ('-': standard input), repeatable; with the SOURCEs, in the order given.
+    ///
+    /// As wget -i and aria2c -i spell it.
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub input_file: Vec<PathBuf>,
+
+    /// The sources in the order they were given, positional and `-i` alike (see
+    /// [`Cli::parse_in_order`]).
+    #[arg(skip)]
+    pub in_order: Vec<SourceArg>,
 
     /// Worker threads in the pool (1..=1024).
     #[arg(short = 'j', long, value_name = "N", default_value = "8", value_parser = parse_jobs)]
@@ -293,6 +308,37 @@ pub enum Generate {
     CompleteZsh,
     CompleteFish,
     CompletePowershell,
+}
+
+/// A source as the command line gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceArg {
+    /// A positional SOURCE: a URL, a list file or '-'.
+    Given(String),
+    /// `-i FILE`: a list file (or '-').
+    InputFile(PathBuf),
+}
+
+impl Cli {
+    /// Parses the command line (exiting with clap's message on an error, as `parse` does), and
+    /// puts the sources in the order they were given: clap keeps each argument's values apart.
+    pub fn parse_in_order() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let mut sources: Vec<(usize, SourceArg)> = Vec::new();
+        if let Some(indices) = matches.indices_of("sources") {
+            let given = cli.sources.iter().cloned().map(SourceArg::Given);
+            sources.extend(indices.zip(given));
+        }
+        if let Some(indices) = matches.indices_of("input_file") {
+            let files = cli.input_file.iter().cloned().map(SourceArg::InputFile);
+            sources.extend(indices.zip(files));
+        }
+        sources.sort_by_key(|&(at, _)| at);
+        cli.in_order = sources.into_iter().map(|(_, source)| source).collect();
+        cli
+    }
 }
 
 /// When progress is drawn on stderr.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::cli::{Cli, ProgressWhen};
+use crate::cli::{Cli, ProgressWhen, SourceArg};
 use crate::list::{ListSource, Shard, Sources};
 use crate::netrc::Netrc;
 use crate::progress::ProgressStyle;
@@ -75,7 +75,8 @@ pub struct TlsSettings {
 /// Every setting a run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub list: ListSource,
+    /// Where entries come from, in order.
+    pub lists: Vec<ListSource>,
     pub mode: Mode,
     pub dry_run: bool,
     pub json: bool,
@@ -102,11 +103,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
-        let list = match cli.list {
-            Some(path) if path.as_os_str() == "-" => ListSource::Stdin,
-            Some(path) => ListSource::File(path),
-            None => bail!("a LIST is needed (a file, or '-' for standard input)"),
-        };
+        let lists = lists(&cli.in_order)?;
         let mode = if cli.serial {
             Mode::Serial
         } else {
@@ -166,7 +163,7 @@ impl Config {
             netrc,
         };
         Ok(Config {
-            list,
+            lists,
             mode,
             dry_run: cli.dry_run,
             json: cli.json,
@@ -188,7 +185,7 @@ impl Config {
     /// What the list stage reads, and how.
     pub fn sources(&self) -> Sources<'_> {
         Sources {
-            list: &self.list,
+            lists: &self.lists,
             shard: self.shard,
             count: self.progress != ProgressStyle::Hidden,
         }
@@ -201,6 +198,42 @@ impl Config {
             Mode::Serial => 1,
         }
     }
+}
+
+/// The sources, in order: a URL given as an argument is an entry, `-` standard input (once),
+/// anything else a list file.
+fn lists(given: &[SourceArg]) -> anyhow::Result<Vec<ListSource>> {
+    let mut lists = Vec::with_capacity(given.len());
+    let mut urls = 0;
+    for source in given {
+        let list = match source {
+            SourceArg::Given(arg) if arg == "-" => ListSource::Stdin,
+            SourceArg::Given(arg) if is_url(arg) => {
+                urls += 1;
+                ListSource::Url {
+                    url: arg.clone(),
+                    place: urls,
+                }
+            }
+            SourceArg::Given(arg) => ListSource::File(PathBuf::from(arg)),
+            SourceArg::InputFile(path) if path.as_os_str() == "-" => ListSource::Stdin,
+            SourceArg::InputFile(path) => ListSource::File(path.clone()),
+        };
+        if list == ListSource::Stdin && lists.contains(&ListSource::Stdin) {
+            bail!("standard input ('-') can be a source only once");
+        }
+        lists.push(list);
+    }
+    if lists.is_empty() {
+        bail!("nothing to download: give URLs, a list file, '-' for standard input, or -i FILE");
+    }
+    Ok(lists)
+}
+
+/// An argument that is a URL to download, not a list file.
+fn is_url(arg: &str) -> bool {
+    let lower = arg.get(..8).unwrap_or(arg).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 /// `--netrc` reads `$NETRC` if set, else `~/.netrc`, as curl does.

@@ -5,18 +5,45 @@
 //! report read them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use reqwest::Url;
+
+/// Where entries come from, as the report names it: a list file, standard input, or the
+/// command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListName {
+    /// As messages name it (`urls.txt:7: ...`): the path as given, `<stdin>`, `command line`.
+    pub shown: String,
+    /// Without its directory: the JUnit classname.
+    pub file_name: String,
+    /// A file, whose lines a CI annotation can point at (not stdin, not the command line).
+    pub is_file: bool,
+}
+
+#[cfg(test)]
+impl ListName {
+    /// A list file called `name`, for tests.
+    pub fn file(name: &str) -> Arc<ListName> {
+        Arc::new(ListName {
+            shown: name.to_string(),
+            file_name: name.to_string(),
+            is_file: true,
+        })
+    }
+}
 
 /// One downloadable line of the list.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// 0-based position among entries (comments and blank lines do not count).
+    /// 0-based position among entries of every source (comments and blank lines do not count).
     pub index: usize,
     /// 0-based position among the items this run handles: the report's order. Equal to
     /// `index` unless `--shard` leaves entries out.
     pub seq: usize,
-    /// 1-based line in LIST.
+    /// The source it comes from.
+    pub list: Arc<ListName>,
+    /// 1-based line in its source (for a URL on the command line, its place among them).
     pub line: usize,
     pub url: Url,
     /// Target path relative to the output directory, unique within the run.
@@ -33,6 +60,8 @@ pub struct Options {
     pub digests: Digests,
     /// Other URLs of the same file, tried in order when the one before fails.
     pub mirrors: Vec<Url>,
+    /// Request headers for this entry alone (aria2's `header=`), sent only to its own origin.
+    pub headers: Vec<(String, String)>,
 }
 
 /// A digest algorithm a list, a checksums file or a Metalink file can name.
@@ -136,6 +165,10 @@ impl Entry {
             line.push_str(" mirror=");
             line.push_str(mirror.as_str());
         }
+        // A header holds spaces: it goes on an option line of its own, as aria2 writes them.
+        for (name, value) in &self.options.headers {
+            line.push_str(&format!("\n  header={name}: {value}"));
+        }
         line
     }
 }
@@ -145,6 +178,7 @@ impl Entry {
 pub struct BadLine {
     pub index: usize,
     pub seq: usize,
+    pub list: Arc<ListName>,
     pub line: usize,
     /// The line's first field with any credentials hidden: safe to print as the report's `url`.
     pub text: String,

@@ -27,8 +27,6 @@ mod units;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::Cli;
 use crate::config::Config;
 use crate::progress::Progress;
@@ -51,7 +49,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    let cli = Cli::parse_in_order();
     if let Some(kind) = cli.generate {
         return match generate::write(kind, &mut std::io::stdout().lock()) {
             // `fetchpool --generate man | head` is not an error.

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::entry::{BadLine, Entry};
+use std::sync::Arc;
+
+use crate::entry::{BadLine, Entry, ListName};
 use crate::redact::redact_url;
 
 /// What a run would do with an entry, as `--dry-run` tells it.
@@ -103,6 +105,8 @@ pub struct Outcome {
     pub index: usize,
     /// Position in the report (see `Entry::seq`).
     pub seq: usize,
+    /// The source it comes from, and its line there.
+    pub list: Arc<ListName>,
     pub line: usize,
     /// The URL with secrets redacted: safe to print.
     pub url: String,
@@ -132,6 +136,7 @@ impl Outcome {
         Outcome {
             index: entry.index,
             seq: entry.seq,
+            list: Arc::clone(&entry.list),
             line: entry.line,
             url: redact_url(entry.url.as_str()),
             path: Some(shown_path(output_dir, &entry.target)),
@@ -195,6 +200,7 @@ impl Outcome {
         Outcome {
             index: bad.index,
             seq: bad.seq,
+            list: Arc::clone(&bad.list),
             line: bad.line,
             url: bad.text.clone(),
             path: None,
@@ -206,8 +212,8 @@ impl Outcome {
             ending: Ending::Failed {
                 http_status: None,
                 error: bad.error.clone(),
-                // Commented out: re-running it would only fail the same way.
-                relist: format!("# {}\n# {}", bad.error, bad.raw),
+                // Commented out, every line of it: re-running it would only fail the same way.
+                relist: format!("# {}\n# {}", bad.error, bad.raw.replace('\n', "\n# ")),
             },
         }
     }
@@ -352,6 +358,7 @@ mod tests {
         Entry {
             index: 4,
             seq: 2,
+            list: ListName::file("l/urls.txt"),
             line: 7,
             url: reqwest::Url::parse("https://u:secret@e.com/a.bin?token=t").unwrap(),
             target: PathBuf::from("a.bin"),

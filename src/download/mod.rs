@@ -166,7 +166,11 @@ pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u
         client: &client,
         name: "checksums",
     };
-    let listed = request::Listed { url, headers: true };
+    let listed = request::Listed {
+        url,
+        headers: true,
+        own_headers: &[],
+    };
     let mut attempts = 0;
     runtime.block_on(async {
         loop {

@@ -18,6 +18,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::config::{Policy, TlsSettings};
+use crate::entry::Entry;
 use crate::netrc::Credentials;
 use crate::redact::redact_url;
 
@@ -150,20 +151,23 @@ pub struct Ask<'a> {
 pub struct Listed<'a> {
     /// The entry's URL, or one of its mirrors.
     pub url: &'a Url,
-    /// The `-H` headers go to its origin: they belong to the origin of the entry's own URL,
-    /// and a mirror elsewhere never gets them (an `Authorization` for a private server is not
-    /// for a public mirror).
+    /// The `-H` headers, and the entry's own (`header=` in the list), go to its origin: they
+    /// belong to the origin of the entry's own URL, and a mirror elsewhere never gets them (an
+    /// `Authorization` for a private server is not for a public mirror).
     pub headers: bool,
+    /// The entry's own headers.
+    pub own_headers: &'a [(String, String)],
 }
 
 impl<'a> Listed<'a> {
-    /// `url`, listed by an entry whose own URL is `entry_url`.
-    pub fn of(entry_url: &Url, url: &'a Url) -> Listed<'a> {
+    /// `url`, listed by `entry` (its own URL, or a mirror of it).
+    pub fn of(entry: &'a Entry, url: &'a Url) -> Listed<'a> {
         // The entry's own URL, as almost always: no origin to compute (two allocations).
-        let own = std::ptr::eq(entry_url, url);
+        let own = std::ptr::eq(&entry.url, url);
         Listed {
             url,
-            headers: own || url.origin() == entry_url.origin(),
+            headers: own || url.origin() == entry.url.origin(),
+            own_headers: &entry.options.headers,
         }
     }
 }
@@ -231,7 +235,7 @@ fn build(
         None => worker.client.get(url.clone()),
     };
     if same_origin && listed.headers {
-        for (name, value) in &policy.headers {
+        for (name, value) in policy.headers.iter().chain(listed.own_headers) {
             request = request.header(name, value);
         }
     }

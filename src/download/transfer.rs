@@ -179,7 +179,7 @@ async fn ask(
             if_range: if_range.as_deref(),
             conditions: spot.revalidate.as_ref(),
         };
-        let listed = Listed::of(&job.entry.url, job.url);
+        let listed = Listed::of(job.entry, job.url);
         let response = request::send(listed, job.worker, limits, ask).await?;
         match answer(&response, from, held, spot) {
             Ok(answer) => return Ok((response, answer)),

@@ -200,6 +200,7 @@ mod tests {
         let mut entry = crate::entry::Entry {
             index: 0,
             seq: 0,
+            list: crate::entry::ListName::file("urls.txt"),
             line: 1,
             url: reqwest::Url::parse("https://e.com/abc").unwrap(),
             target: "abc".into(),

@@ -1,37 +1,89 @@
-//! One line of the list: the URL (http and https only) and its `key=value` options, or the
-//! reason it is not a valid entry.
+//! One entry of a list as text: its line (the URL, then `key=value` options, and more URLs of
+//! the same file separated by TAB as aria2 writes them) and the option lines indented below it
+//! (aria2's input format: one `key=value` a line, the value running to the line's end). Gives
+//! the URL and options, or the reason it is not a valid entry.
 
 use reqwest::Url;
 
 use crate::entry::{Algo, Options, parse_hex};
-
-/// A blank line or a comment: not an entry, and not counted.
-pub fn is_blank_or_comment(line: &str) -> bool {
-    let line = line.trim();
-    line.is_empty() || line.starts_with('#')
-}
+use crate::naming;
 
 /// The options a line may have, as errors list them.
-const KNOWN: &str = "out=, size=, md5=, sha1=, sha256=, sha512=, blake2b=, mirror=";
+const KNOWN: &str = "out=, dir=, size=, md5=, sha1=, sha256=, sha512=, blake2b=, checksum=, \
+                     mirror=, header=";
 
-/// Parses one line: `Ok(None)` for blank lines and comments.
-pub fn parse_line(line: &str) -> Result<Option<(Url, Options)>, String> {
-    if is_blank_or_comment(line) {
-        return Ok(None);
+/// What one line of a list is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// Blank, or a comment: nothing.
+    Skip,
+    /// An indented `key=value`: an option of the entry above it.
+    Option { key: &'a str, value: &'a str },
+    /// An entry's line.
+    Item(&'a str),
+}
+
+/// What kind of line `line` is.
+pub fn kind(line: &str) -> Line<'_> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return Line::Skip;
     }
-    let line = line.trim();
-    let mut fields = line.split_whitespace();
-    let raw_url = fields.next().unwrap_or_default();
-    let url = parse_url(raw_url)?;
-    let mut options = Options::default();
+    let indented = line.starts_with([' ', '\t']);
+    if let (true, Some((key, value))) = (indented, trimmed.split_once('=')) {
+        let is_key = key.starts_with(|c: char| c.is_ascii_lowercase())
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if is_key {
+            return Line::Option { key, value };
+        }
+    }
+    Line::Item(trimmed)
+}
+
+/// An entry: its line's text, and its option lines (their line numbers, keys and values).
+pub fn parse_entry(
+    text: &str,
+    option_lines: &[(usize, String, String)],
+) -> Result<(Url, Options), String> {
+    let mut fields = text.split_whitespace();
+    let url = parse_url(fields.next().unwrap_or_default())?;
+    let mut options = Given::default();
     for field in fields {
+        // Another URL of the same file (aria2 separates them by TAB).
+        if field.contains("://") && !field.split("://").next().unwrap_or("").contains('=') {
+            options.set("mirror", field)?;
+            continue;
+        }
         let Some((key, value)) = field.split_once('=') else {
             return Err(format!(
                 "'{field}' is not an option (expected key=value: {KNOWN})"
             ));
         };
-        let duplicate = match key {
+        options.set(key, value)?;
+    }
+    for (line, key, value) in option_lines {
+        options
+            .set(key, value)
+            .map_err(|why| format!("line {line}: {why}"))?;
+    }
+    options.finish(url)
+}
+
+/// Options as they are given, before `dir=` is folded into the target.
+#[derive(Default)]
+struct Given {
+    options: Options,
+    dir: Option<String>,
+}
+
+impl Given {
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let options = &mut self.options;
+        let twice = match key {
             "out" => options.out.replace(value.to_string()).is_some(),
+            "dir" => self.dir.replace(value.to_string()).is_some(),
             "size" => {
                 let size = value
                     .parse::<u64>()
@@ -39,34 +91,77 @@ pub fn parse_line(line: &str) -> Result<Option<(Url, Options)>, String> {
                 options.size.replace(size).is_some()
             }
             "mirror" => {
-                let mirror = parse_url(value).map_err(|e| format!("mirror=: {e}"))?;
-                options.mirrors.push(mirror);
+                options
+                    .mirrors
+                    .push(parse_url(value).map_err(|e| format!("mirror=: {e}"))?);
                 false
             }
+            "header" => {
+                options.headers.push(parse_header(value)?);
+                false
+            }
+            // aria2's `checksum=sha-256=HEX`.
+            "checksum" => {
+                let (kind, hex) = value
+                    .split_once('=')
+                    .ok_or("checksum= must be TYPE=HEX (for example sha-256=...)")?;
+                let algo = match kind.to_ascii_lowercase().as_str() {
+                    "md5" => Algo::Md5,
+                    "sha-1" => Algo::Sha1,
+                    "sha-256" => Algo::Sha256,
+                    "sha-512" => Algo::Sha512,
+                    _ => {
+                        return Err(format!(
+                            "checksum={kind}: not a digest fetchpool checks (md5, sha-1, \
+                             sha-256, sha-512)"
+                        ));
+                    }
+                };
+                self.digest(algo, kind, hex)?
+            }
             _ => match Algo::from_key(key) {
-                Some(algo) => {
-                    let digest = parse_hex(algo, value).ok_or_else(|| {
-                        format!(
-                            "{key}= must be {} hex digits, got '{value}'",
-                            2 * algo.len()
-                        )
-                    })?;
-                    options.digests.get(algo).is_some()
-                        || options.digests.add(algo, digest).is_err()
+                Some(algo) => self.digest(algo, key, value)?,
+                None => {
+                    return Err(format!(
+                        "unknown option '{key}' (fetchpool reads {KNOWN}; aria2's other \
+                         options are not read)"
+                    ));
                 }
-                None => return Err(format!("unknown option '{key}' (known: {KNOWN})")),
             },
         };
-        if duplicate {
+        if twice {
             return Err(format!("option '{key}' is given twice"));
         }
+        Ok(())
     }
-    Ok(Some((url, options)))
+
+    /// Adds a digest; true if one of `algo` was given already.
+    fn digest(&mut self, algo: Algo, key: &str, hex: &str) -> Result<bool, String> {
+        let digest = parse_hex(algo, hex)
+            .ok_or_else(|| format!("{key}= must be {} hex digits, got '{hex}'", 2 * algo.len()))?;
+        let digests = &mut self.options.digests;
+        Ok(digests.get(algo).is_some() || digests.add(algo, digest).is_err())
+    }
+
+    /// The options, with `dir=` put in front of the target (`out=`, or the URL's name).
+    fn finish(mut self, url: Url) -> Result<(Url, Options), String> {
+        if let Some(dir) = self.dir {
+            let name = match self.options.out.take() {
+                Some(out) => out,
+                None => naming::from_url(&url).to_string_lossy().into_owned(),
+            };
+            let dir = dir.trim_end_matches('/');
+            if dir.is_empty() {
+                return Err("dir= is empty".into());
+            }
+            self.options.out = Some(format!("{dir}/{name}"));
+        }
+        Ok((url, self.options))
+    }
 }
 
 /// An http or https URL with a host, or why not (without echoing it: it may hold credentials).
 pub fn parse_url(raw: &str) -> Result<Url, String> {
-    // The URL text itself is not echoed: it may carry credentials.
     let url = Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
     match url.scheme() {
         "http" | "https" => {}
@@ -82,6 +177,19 @@ pub fn parse_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// `Name: value`, as `-H` takes it. The value is not echoed: it is often a credential.
+pub fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or("header= must be 'Name: value'")?;
+    let (name, value) = (name.trim(), value.trim());
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("'{name}' is not a valid header name"))?;
+    reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of header '{name}' is not a valid header value"))?;
+    Ok((name.to_string(), value.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,16 +197,21 @@ mod tests {
 
     const HASH: &str = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
 
+    fn line(text: &str) -> Result<(Url, Options), String> {
+        parse_entry(text, &[])
+    }
+
     #[test]
     fn options() {
-        let line = format!("https://e.com/get?id=7\tout=sub/b.bin  size=1048576 sha256={HASH}");
-        let (url, opts) = parse_line(&line).unwrap().unwrap();
+        let (url, opts) = line(&format!(
+            "https://e.com/get?id=7\tout=sub/b.bin  size=1048576 sha256={HASH}"
+        ))
+        .unwrap();
         assert_eq!(url.as_str(), "https://e.com/get?id=7");
         assert_eq!(opts.out.as_deref(), Some("sub/b.bin"));
         assert_eq!(opts.size, Some(1_048_576));
         assert_eq!(to_hex(opts.digests.get(Algo::Sha256).unwrap()), HASH);
-        let upper = format!("https://e.com/x sha256={}", HASH.to_uppercase());
-        assert!(parse_line(&upper).is_ok());
+        assert!(line(&format!("https://e.com/x sha256={}", HASH.to_uppercase())).is_ok());
     }
 
     #[test]
@@ -106,11 +219,11 @@ mod tests {
         let md5 = &HASH[..32];
         let sha1 = &HASH[..40];
         let sha512 = HASH.repeat(2);
-        let line = format!(
+        let (_, opts) = line(&format!(
             "https://a.example/f.iso md5={md5} sha1={sha1} sha512={sha512} blake2b={sha512} \
              mirror=https://b.example/f.iso mirror=http://c.example:8080/pub/f.iso"
-        );
-        let (_, opts) = parse_line(&line).unwrap().unwrap();
+        ))
+        .unwrap();
         let algos: Vec<Algo> = opts.digests.iter().map(|(a, _)| a).collect();
         assert_eq!(algos, [Algo::Md5, Algo::Sha1, Algo::Sha512, Algo::Blake2b]);
         assert_eq!(to_hex(opts.digests.get(Algo::Sha1).unwrap()), sha1);
@@ -138,8 +251,57 @@ mod tests {
                 "unknown option 'crc32'",
             ),
         ] {
-            let err = parse_line(&bad).unwrap_err();
+            let err = line(&bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn lines_of_aria2s_input_format() {
+        assert_eq!(kind("  # note"), Line::Skip);
+        assert_eq!(kind("\t"), Line::Skip);
+        assert_eq!(
+            kind("  header=Authorization: Bearer x"),
+            Line::Option {
+                key: "header",
+                value: "Authorization: Bearer x"
+            }
+        );
+        assert_eq!(kind(" https://e.com/a"), Line::Item("https://e.com/a"));
+        assert_eq!(kind("https://e.com/?a=b"), Line::Item("https://e.com/?a=b"));
+        // URLs separated by TAB are one file; its option lines follow.
+        let options = [
+            (2, "dir".to_string(), "iso".to_string()),
+            (3, "out".to_string(), "os.iso".to_string()),
+            (4, "checksum".to_string(), format!("sha-256={HASH}")),
+            (5, "header".to_string(), "X-Token: a b c".to_string()),
+        ];
+        let (url, opts) =
+            parse_entry("https://a.example/x.iso\thttps://b.example/x.iso", &options).unwrap();
+        assert_eq!(url.as_str(), "https://a.example/x.iso");
+        assert_eq!(opts.mirrors[0].as_str(), "https://b.example/x.iso");
+        assert_eq!(opts.out.as_deref(), Some("iso/os.iso"));
+        assert!(opts.digests.get(Algo::Sha256).is_some());
+        assert_eq!(opts.headers, [("X-Token".to_string(), "a b c".to_string())]);
+        // dir= alone goes in front of the URL's name.
+        let dir = [(2, "dir".to_string(), "data/".to_string())];
+        let (_, opts) = parse_entry("https://a.example/p/x.bin", &dir).unwrap();
+        assert_eq!(opts.out.as_deref(), Some("data/x.bin"));
+        // An option fetchpool does not have fails the entry, naming it and its line.
+        let unknown = [(7, "max-connection-per-server".to_string(), "4".to_string())];
+        let err = parse_entry("https://a.example/x", &unknown).unwrap_err();
+        assert!(
+            err.starts_with("line 7: unknown option 'max-connection-per-server'"),
+            "{err}"
+        );
+        let bad = [(2, "checksum".to_string(), format!("sha-384={HASH}"))];
+        assert!(
+            parse_entry("https://a/x", &bad)
+                .unwrap_err()
+                .contains("checksum=sha-384")
+        );
+        let secret = [(2, "header".to_string(), "Bearer s3cret".to_string())];
+        let err = parse_entry("https://a/x", &secret).unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

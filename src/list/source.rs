@@ -1,38 +1,52 @@
-//! What the list stage is handed: where the list comes from, which share of it this run
-//! handles (`--shard`), and whether to count it up front. The configuration builds these; the
-//! list stage knows nothing else of the flags.
+//! What the list stage is handed: where entries come from (in order: URLs given as arguments,
+//! list files, standard input), which share of them this run handles (`--shard`), and whether
+//! to count them up front. The configuration builds these; the list stage knows nothing else of
+//! the flags.
 
 use std::path::PathBuf;
 
-/// Where the list comes from.
+use crate::entry::ListName;
+
+/// One source of entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListSource {
+    /// `-`: standard input, read as it arrives.
     Stdin,
+    /// A list file (or a Metalink file).
     File(PathBuf),
+    /// A URL given on the command line: one entry; `place` is its 1-based place among the
+    /// command line's URLs (its "line").
+    Url { url: String, place: usize },
 }
 
 impl ListSource {
-    /// The list's file name, without its directory (`stdin` for `-`): the JUnit suite's name.
-    pub fn file_name(&self) -> String {
+    /// How reports name it.
+    pub fn name(&self) -> ListName {
         match self {
-            ListSource::Stdin => "stdin".to_string(),
-            ListSource::File(p) => p.file_name().map_or_else(
-                || p.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
-        }
-    }
-
-    /// The name used in `LIST:LINE` messages.
-    pub fn display_name(&self) -> String {
-        match self {
-            ListSource::Stdin => "<stdin>".to_string(),
-            ListSource::File(p) => p.display().to_string(),
+            ListSource::Stdin => ListName {
+                shown: "<stdin>".into(),
+                file_name: "stdin".into(),
+                is_file: false,
+            },
+            ListSource::File(p) => ListName {
+                shown: p.display().to_string(),
+                file_name: p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                ),
+                is_file: true,
+            },
+            ListSource::Url { .. } => ListName {
+                shown: "command line".into(),
+                file_name: "command line".into(),
+                is_file: false,
+            },
         }
     }
 }
 
-/// `--shard K/N`: this process handles index i when i % n == k.
+/// `--shard K/N`: this process handles an entry when its share number (its index, or with
+/// `--shard-by name` a hash of its target) is K modulo N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     pub k: usize,
@@ -45,12 +59,12 @@ impl Shard {
     }
 }
 
-/// Everything the list stage needs to know to read a list.
+/// Everything the list stage needs to know to read the entries.
 #[derive(Debug, Clone)]
 pub struct Sources<'a> {
-    pub list: &'a ListSource,
+    pub lists: &'a [ListSource],
     pub shard: Option<Shard>,
-    /// Count a list file's items up front (one quick read), for a progress display that says
-    /// `12/2040 files`; not worth a read when nothing shows it.
+    /// Count the entries up front (one quick read of the files), for a progress display that
+    /// says `12/2040 files`; not worth a read when nothing shows it.
     pub count: bool,
 }

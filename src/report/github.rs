@@ -15,7 +15,7 @@ use crate::units::{human_bytes, human_rate};
 const SUMMARY_ROWS: usize = 200;
 
 pub struct Github {
-    /// The list as GitHub should name the annotated file (`urls.txt`).
+    /// What the step summary's heading calls the run (its list, or `fetchpool`).
     list: String,
     summary: Option<PathBuf>,
     failures: Vec<String>,
@@ -59,11 +59,8 @@ impl Github {
         } else {
             self.more_failures += 1;
         }
-        Some(error_command(
-            &self.list,
-            o.line,
-            &format!("{}: {error}", o.url),
-        ))
+        let list = o.list.is_file.then_some(o.list.shown.as_str());
+        Some(error_command(list, o.line, &format!("{}: {error}", o.url)))
     }
 
     /// Appends the Markdown summary to `GITHUB_STEP_SUMMARY`, if set.
@@ -112,12 +109,14 @@ impl Github {
 }
 
 /// `::error file=LIST,line=N,title=fetchpool::MESSAGE`, escaped as the runner unescapes it.
-pub fn error_command(list: &str, line: usize, message: &str) -> String {
-    format!(
-        "::error file={},line={line},title=fetchpool::{}",
-        escape_property(list),
-        escape_data(message)
-    )
+/// The `::error` command for a failure at `line` of the list file `list`; one from the command
+/// line or standard input points at no file.
+pub fn error_command(list: Option<&str>, line: usize, message: &str) -> String {
+    let place = match list {
+        Some(list) => format!("file={},line={line},", escape_property(list)),
+        None => String::new(),
+    };
+    format!("::error {place}title=fetchpool::{}", escape_data(message))
 }
 
 fn escape_data(text: &str) -> String {
@@ -147,13 +146,17 @@ mod tests {
     #[test]
     fn workflow_commands_are_escaped() {
         assert_eq!(
-            error_command("dir,a:b/urls.txt", 7, "https://h/x?a=1%2: HTTP 404\nsecond"),
+            error_command(
+                Some("dir,a:b/urls.txt"),
+                7,
+                "https://h/x?a=1%2: HTTP 404\nsecond"
+            ),
             "::error file=dir%2Ca%3Ab/urls.txt,line=7,title=fetchpool::https://h/x?a=1%252: HTTP 404\\nsecond"
         );
         assert_eq!(cell("a|b\nc<d>"), "a\\|b\\\\nc&lt;d>");
         // A list line's escape sequence is shown, not sent to the runner's log viewer.
         assert_eq!(
-            error_command("urls.txt", 1, "x\u{1b}]0;t\u{7}"),
+            error_command(Some("urls.txt"), 1, "x\u{1b}]0;t\u{7}"),
             "::error file=urls.txt,line=1,title=fetchpool::x\\x1b]0;t\\x07"
         );
     }

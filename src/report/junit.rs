@@ -54,8 +54,7 @@ impl Junit {
     }
 
     pub fn add(&mut self, outcome: &Outcome) -> io::Result<()> {
-        self.cases
-            .write_all(testcase(outcome, &self.suite).as_bytes())
+        self.cases.write_all(testcase(outcome).as_bytes())
     }
 
     /// Writes FILE: the counts, then the testcases; false if any of it could not be written.
@@ -92,17 +91,18 @@ fn header(summary: &Summary, suite: &str) -> String {
     )
 }
 
-/// One entry as a `<testcase>` element.
-pub fn testcase(o: &Outcome, suite: &str) -> String {
+/// One entry as a `<testcase>` element, its classname the file its line is in.
+pub fn testcase(o: &Outcome) -> String {
+    let list = &o.list.file_name;
     // A bad line has no target: it is named by its place in the list.
     let name = match &o.path {
         Some(path) => path.display().to_string(),
-        None => format!("{suite}:{}", o.line),
+        None => format!("{list}:{}", o.line),
     };
     let mut xml = format!(
         "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"",
         escape(&name),
-        escape(suite),
+        escape(list),
         seconds(o.elapsed)
     );
     match &o.ending {

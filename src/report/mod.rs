@@ -122,7 +122,7 @@ impl<'a> Reporter<'a> {
         let junit = config
             .junit
             .as_deref()
-            .map(|path| junit::Junit::create(path, &config.list.file_name()))
+            .map(|path| junit::Junit::create(path, &suite_name(&config.lists)))
             .transpose()?;
         Ok(Reporter {
             json: config.json,
@@ -134,7 +134,7 @@ impl<'a> Reporter<'a> {
             failed_out,
             report_file,
             junit,
-            github: github::Github::from_env(&config.list.display_name()),
+            github: github::Github::from_env(&suite_name(&config.lists)),
             tally: Tally::default(),
             stdout_closed: false,
         })
@@ -288,6 +288,14 @@ pub fn plan(entries: Entries, config: &Config, intent: impl Fn(&Entry) -> Intent
         }
     }
     failing
+}
+
+/// What a report calls the whole run: its list's file name, or `fetchpool` for several sources.
+fn suite_name(lists: &[crate::list::ListSource]) -> String {
+    match lists {
+        [one] => one.name().file_name,
+        _ => "fetchpool".to_string(),
+    }
 }
 
 /// One line on stdout, flushed at once so a pipe sees each entry as it is reported.

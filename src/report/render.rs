@@ -74,6 +74,7 @@ pub fn json_line(o: &Outcome) -> String {
     let line = json!({
         "type": "result",
         "index": o.index,
+        "list": o.list.shown,
         "line": o.line,
         "url": o.url,
         "path": o.path.as_ref().map(|p| p.display().to_string()),
@@ -291,6 +292,7 @@ mod tests {
         Outcome {
             index: 0,
             seq: 0,
+            list: crate::entry::ListName::file("urls.txt"),
             line: 2,
             url: "https://e.com/a.bin".into(),
             path: Some(PathBuf::from("out/a.bin")),

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::support::server::Server;
+use crate::support::server::{Reply, Server};
 use crate::support::{fetchpool, files_below, lines, payload, sha256_hex};
 
 #[test]
@@ -100,4 +100,107 @@ fn size_and_sha256_mismatches_fail_without_leaving_files() {
     assert!(report[1].contains("sha256 mismatch"), "{}", report[1]);
     assert!(report[2].starts_with("ok "));
     assert_eq!(files_below(&dir.path().join("out")), ["good"]);
+}
+
+#[test]
+fn an_aria2_input_file_is_read_with_its_mirrors_and_option_lines() {
+    use crate::support::{digest_hex, json, payload, run_with_list, sha256_hex};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (payload(20_000, 40), payload(30_000, 41));
+    let (sa, sb) = (a.clone(), b.clone());
+    let server = Server::start(move |req| match (req.path(), req.header("x-token")) {
+        ("/down/a.iso", _) => Reply::status(503),
+        ("/a.iso", _) => Reply::ok(sa.clone()),
+        ("/b.bin", Some("s3cret value")) => Reply::ok(sb.clone()),
+        ("/b.bin", _) => Reply::status(403),
+        _ => Reply::status(404),
+    });
+    // aria2c -i: mirrors separated by TAB, options on indented lines below.
+    let input = format!(
+        "{}\t{}\n  dir=iso\n  out=os.iso\n  checksum=sha-256={}\n\
+         {}\n\theader=X-Token: s3cret value\n\tchecksum=md5={}\n\
+         {}\n  max-connection-per-server=4\n",
+        server.url("/down/a.iso"),
+        server.url("/a.iso"),
+        sha256_hex(&a),
+        server.url("/b.bin"),
+        digest_hex("md5sum", &b),
+        server.url("/c.bin"),
+    );
+    std::fs::write(dir.path().join("aria2.txt"), input).unwrap();
+    let (code, report, stderr) = run_with_list(
+        dir.path(),
+        "aria2.txt",
+        &["--retries", "0", "--json", "--failed-out", "again.txt"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let a_result = json(&report[0]);
+    assert_eq!(a_result["path"], "out/iso/os.iso");
+    assert_eq!(a_result["served_by"], server.url("/a.iso"));
+    assert!(std::fs::read(dir.path().join("out/iso/os.iso")).unwrap() == a);
+    assert_eq!(json(&report[1])["status"], "ok", "its own header, sent");
+    assert!(std::fs::read(dir.path().join("out/b.bin")).unwrap() == b);
+    let unknown = json(&report[2]);
+    assert_eq!(unknown["line"], 8);
+    let error = unknown["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("aria2.txt:8: line 9: unknown option 'max-connection-per-server'"),
+        "{error}"
+    );
+    assert_eq!(report.len(), 4, "three entries and the summary");
+    // --failed-out writes the unknown option's entry commented out, every line of it.
+    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
+    assert!(again.contains("#   max-connection-per-server=4"), "{again}");
+    assert!(!again.lines().any(|l| l.starts_with("  ")), "{again}");
+}
+
+#[test]
+fn an_entrys_own_header_goes_back_into_failed_out_and_comes_back() {
+    use crate::support::run_with_list;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.header("authorization") {
+        Some("Bearer t0ken") => Reply::status(503),
+        _ => Reply::status(401),
+    });
+    let input = format!(
+        "{}\n  header=Authorization: Bearer t0ken\n",
+        server.url("/f")
+    );
+    std::fs::write(dir.path().join("in.txt"), input).unwrap();
+    let args = ["--retries", "0", "--failed-out", "again.txt"];
+    let (code, report, _) = run_with_list(dir.path(), "in.txt", &args);
+    assert_eq!(code, 1);
+    assert!(report[0].contains("503"), "{report:?}");
+    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
+    assert!(
+        again.contains("\n  header=Authorization: Bearer t0ken"),
+        "{again}"
+    );
+    // Run again from it: the header is sent again (503, not 401), and the secret is never shown.
+    let (_, report, stderr) = run_with_list(dir.path(), "again.txt", &["--retries", "0"]);
+    assert!(report[0].contains("503"), "{report:?}");
+    assert!(!report[0].contains("t0ken") && !stderr.contains("t0ken"));
+}
+
+#[test]
+fn a_list_for_wget_dash_i_works_as_it_is() {
+    // What `wget -i` reads: a URL a line, blank lines, comments.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| Reply::ok(format!("body of {}", req.path())));
+    let list = format!(
+        "# mirror of the docs\n{}\n\n{}\n",
+        server.url("/a.html"),
+        server.url("/img/b.png")
+    );
+    std::fs::write(dir.path().join("wget.txt"), list).unwrap();
+    let out = fetchpool(dir.path())
+        .args(["-i", "wget.txt", "-o", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(lines(&out.stdout).len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/b.png")).unwrap(),
+        "body of /img/b.png"
+    );
 }

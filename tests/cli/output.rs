@@ -484,19 +484,21 @@ fn help_and_version() {
         help.contains("Examples:") && help.contains("fetchpool urls.txt"),
         "{help}"
     );
-    // LIST is required (only `--generate` goes without it), and help says what exit codes mean.
-    assert!(help.contains("Usage: fetchpool [OPTIONS] <LIST>"), "{help}");
+    // A SOURCE or -i FILE is required (only `--generate` goes without), and help says what
+    // exit codes mean.
     assert!(
-        help.contains("  <LIST>") && !help.contains("[LIST]"),
+        help.contains("Usage: fetchpool [OPTIONS] <SOURCE>..."),
         "{help}"
     );
+    assert!(help.contains("fetchpool [OPTIONS] -i <FILE>"), "{help}");
+    assert!(help.contains("-i, --input-file <FILE>"), "{help}");
     assert!(
         help.contains("Exit status:") && help.contains("130"),
         "{help}"
     );
     let out = fetchpool(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("<LIST>"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("<SOURCE>..."));
     for size in ["1.5M", "2MiB", "512 KiB", "1G"] {
         let out = fetchpool(dir.path())
             .args([

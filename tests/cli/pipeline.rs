@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, fetchpool_std, files_below, lines, payload, write_list};
+use crate::support::{fetchpool, fetchpool_std, files_below, json, lines, payload, write_list};
 
 #[test]
 fn downloads_every_entry_byte_for_byte() {
@@ -210,4 +210,131 @@ fn requests_carry_user_agent_and_no_referer_or_encoding() {
         std::fs::read_to_string(dir.path().join("old")).unwrap(),
         "x"
     );
+}
+
+#[test]
+fn urls_as_arguments_list_files_and_stdin_form_one_list_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        "/missing" => Reply::status(404),
+        path => Reply::ok(format!("body of {path}")),
+    });
+    write_list(
+        dir.path(),
+        "one.txt",
+        &[server.url("/b"), "ftp://nope/x".into()],
+    );
+    write_list(
+        dir.path(),
+        "two.txt",
+        &["# wget -i reads this".into(), server.url("/missing")],
+    );
+    let summary = dir.path().join("summary.md");
+    let mut child = fetchpool_std(dir.path())
+        .arg(server.url("/a"))
+        .args(["one.txt", "-", "-i", "two.txt"])
+        .arg(server.url("/d"))
+        .args([
+            "-o",
+            "out",
+            "--json",
+            "--junit",
+            "report.xml",
+            "--failed-out",
+            "again.txt",
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}\n{}", server.url("/c"), server.url("/a")).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: Vec<serde_json::Value> = lines(&out.stdout).iter().map(|l| json(l)).collect();
+    let seen: Vec<(String, u64, String)> = report[..7]
+        .iter()
+        .map(|r| {
+            let path = r["path"].as_str().unwrap_or("-").to_string();
+            (
+                r["list"].as_str().unwrap().to_string(),
+                r["line"].as_u64().unwrap(),
+                path,
+            )
+        })
+        .collect();
+    let e = |list: &str, line: u64, path: &str| (list.to_string(), line, path.to_string());
+    assert_eq!(
+        seen,
+        [
+            e("command line", 1, "out/a"),
+            e("one.txt", 1, "out/b"),
+            e("one.txt", 2, "-"),
+            e("<stdin>", 1, "out/c"),
+            e("<stdin>", 2, "out/a-2"),
+            e("two.txt", 2, "out/missing"),
+            e("command line", 2, "out/d"),
+        ],
+        "names are unique across sources"
+    );
+    assert_eq!(
+        report[2]["error"],
+        "one.txt:2: unsupported scheme 'ftp' (only http and https)"
+    );
+    assert_eq!(report[7]["total"], 7);
+    // Each report keeps each entry's own source and line.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("::error file=one.txt,line=2,title=fetchpool::"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("::error file=two.txt,line=2,title=fetchpool::"),
+        "{stderr}"
+    );
+    let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
+    assert!(xml.contains("<testsuite name=\"fetchpool\""), "{xml}");
+    assert!(
+        xml.contains("name=\"one.txt:2\" classname=\"one.txt\""),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"out/c\" classname=\"stdin\""), "{xml}");
+    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
+    assert!(again.contains("# one.txt:2: unsupported scheme"), "{again}");
+    assert!(
+        again.contains(&format!("{} out=missing", server.url("/missing"))),
+        "{again}"
+    );
+}
+
+#[test]
+fn sources_that_cannot_be_read_are_named_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x"));
+    for (args, expected) in [
+        (
+            vec![server.url("/a"), "nope.txt".into()],
+            "cannot read nope.txt",
+        ),
+        (
+            vec!["-".into(), "-i".into(), "-".into()],
+            "standard input ('-') can be a source only once",
+        ),
+    ] {
+        let out = fetchpool(dir.path())
+            .args(&args)
+            .args(["-o", "out"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(expected),
+            "{out:?}"
+        );
+    }
+    assert_eq!(server.request_count(), 0);
 }

@@ -138,6 +138,22 @@ pub fn run(dir: &Path, urls: &[String], args: &[&str]) -> (i32, Vec<String>, Str
     )
 }
 
+/// Runs fetchpool in `dir` on the list file `name` (as written there, so messages name it so)
+/// into `out/` with `args`; returns the exit code, the report's lines and stderr.
+pub fn run_with_list(dir: &Path, name: &str, args: &[&str]) -> (i32, Vec<String>, String) {
+    let out = fetchpool(dir)
+        .arg(name)
+        .args(["-o", "out"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        lines(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// One NDJSON line.
 pub fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap()

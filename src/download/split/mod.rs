@@ -117,7 +117,7 @@ pub async fn resume(job: Job<'_>, spot: &Spot, held: &mut Held) -> Result<Option
         if_range: if_range.as_deref(),
         conditions: None,
     };
-    let listed = Listed::of(&job.entry.url, job.url);
+    let listed = Listed::of(job.entry, job.url);
     let response = request::send(listed, job.worker, job.limits, ask).await?;
     let status = response.status();
     // A server error says nothing about the bytes on disk: they stay for the next attempt.
@@ -164,7 +164,8 @@ async fn run(
     let worker = job.worker;
     let split = Arc::new(Split {
         url: job.url.clone(),
-        headers: Listed::of(&job.entry.url, job.url).headers,
+        headers: Listed::of(job.entry, job.url).headers,
+        own_headers: job.entry.options.headers.clone(),
         counter: job.task.counter(),
         pieces: table(worker, held).map_err(|f| f.status(status))?,
     });
@@ -281,6 +282,8 @@ pub struct Split {
     url: Url,
     /// Whether the `-H` headers go to `url`'s origin (see [`Listed`]).
     headers: bool,
+    /// The entry's own headers (`header=`).
+    own_headers: Vec<(String, String)>,
     counter: Counter,
     pieces: Pieces,
 }
@@ -301,6 +304,7 @@ impl Split {
         Listed {
             url: &self.url,
             headers: self.headers,
+            own_headers: &self.own_headers,
         }
     }
 

@@ -1,0 +1,359 @@
+//! One source of entries, as records: an entry's line with the option lines indented below it
+//! (a list file, standard input), a Metalink file's `<file>`, or a URL given on the command line.
+//! A line is read one ahead, to know whether option lines follow it; a list file is read on the
+//! caller's thread, standard input (or a pipe) on a thread of its own, so a producer may stay
+//! silent for any length of time and Ctrl-C never waits for it.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use crossbeam_channel::Receiver;
+use reqwest::Url;
+
+use super::metalink;
+use super::parse::{Line, kind, parse_url};
+use super::source::ListSource;
+use crate::entry::{ListName, Options};
+use crate::interrupt;
+use crate::redact::redact_text;
+
+/// Lines a piped list may run ahead of the downloads.
+const PIPED_LINES: usize = 1024;
+/// How long an entry's line read from a pipe waits for option lines below it: a producer writes
+/// an entry's lines together, and one that writes a URL and then nothing must not hold it back.
+const OPTIONS_GRACE: Duration = Duration::from_millis(100);
+/// The longest Metalink file read whole.
+const MAX_METALINK: u64 = 64 * 1024 * 1024;
+
+/// One entry as a source gives it, at its line.
+pub struct Record {
+    pub line: usize,
+    pub body: Body,
+}
+
+pub enum Body {
+    /// An entry's line, and its option lines (line number, key, value).
+    Text {
+        text: String,
+        options: Vec<(usize, String, String)>,
+    },
+    /// Read already (a Metalink `<file>`, a URL argument): how to show it, and what it says.
+    Parsed {
+        shown: String,
+        parsed: Result<(Url, Options), String>,
+    },
+    /// Not an entry, whatever it says: a line that is not text, an option line with no entry
+    /// above it, a list that could not be read on.
+    Bad { text: String, reason: String },
+}
+
+/// One source's records, in order.
+pub struct Reader {
+    pub name: Arc<ListName>,
+    lines: Lines,
+    /// The number of the last line read.
+    line: usize,
+    /// A line read ahead of the record being put together.
+    ahead: Option<Read>,
+    done: bool,
+}
+
+enum Lines {
+    Direct(Box<dyn BufRead + Send>),
+    Piped(Receiver<io::Result<Vec<u8>>>),
+    Records(std::vec::IntoIter<Record>),
+}
+
+/// One line as read.
+enum Read {
+    Text(usize, String),
+    Bad(usize, String),
+}
+
+impl Reader {
+    /// Opens `source`; with `count`, also says how many records it holds when that can be told
+    /// up front (a file; not standard input). Failing to open it is fatal: nothing has been
+    /// downloaded yet.
+    pub fn open(source: &ListSource, count: bool) -> anyhow::Result<(Reader, Option<usize>)> {
+        let name = Arc::new(source.name());
+        let reader = |lines| Reader {
+            name: Arc::clone(&name),
+            lines,
+            line: 0,
+            ahead: None,
+            done: false,
+        };
+        match source {
+            ListSource::Stdin => {
+                let stdin = Box::new(BufReader::with_capacity(64 * 1024, io::stdin()));
+                Ok((reader(Lines::Piped(spawn_reader(stdin)?)), None))
+            }
+            ListSource::Url { url, place } => {
+                let record = Record {
+                    line: *place,
+                    body: Body::Parsed {
+                        shown: redact_text(url),
+                        parsed: parse_url(url).map(|url| (url, Options::default())),
+                    },
+                };
+                Ok((reader(Lines::Records(vec![record].into_iter())), Some(1)))
+            }
+            ListSource::File(path) => {
+                let shown = path.display();
+                let file = File::open(path).with_context(|| format!("cannot read {shown}"))?;
+                let meta = file.metadata();
+                if meta.as_ref().is_ok_and(|m| m.is_dir()) {
+                    anyhow::bail!("cannot read {shown}: it is a directory");
+                }
+                if !meta.is_ok_and(|m| m.is_file()) {
+                    // A FIFO or a device: read as a pipe is.
+                    let file = Box::new(BufReader::with_capacity(64 * 1024, file));
+                    return Ok((reader(Lines::Piped(spawn_reader(file)?)), None));
+                }
+                if let Some(records) = read_metalink(path)? {
+                    let n = records.len();
+                    return Ok((reader(Lines::Records(records.into_iter())), Some(n)));
+                }
+                // One quick read, so progress can say "12/2040 files" from the start.
+                let counted = count
+                    .then(|| {
+                        File::open(path)
+                            .ok()
+                            .and_then(|f| count_records(BufReader::new(f)))
+                    })
+                    .flatten();
+                let lines = Lines::Direct(Box::new(BufReader::with_capacity(64 * 1024, file)));
+                Ok((reader(lines), counted))
+            }
+        }
+    }
+
+    /// A list read directly from `reader`, named `name`.
+    #[cfg(test)]
+    pub fn of(reader: impl BufRead + Send + 'static, name: &str) -> Reader {
+        Reader {
+            name: Arc::new(ListName {
+                shown: name.to_string(),
+                file_name: name.to_string(),
+                is_file: true,
+            }),
+            lines: Lines::Direct(Box::new(reader)),
+            line: 0,
+            ahead: None,
+            done: false,
+        }
+    }
+
+    /// The next record: an entry's line with the option lines that follow it.
+    pub fn next(&mut self) -> Option<Record> {
+        if let Lines::Records(records) = &mut self.lines {
+            return records.next();
+        }
+        let (line, text) = loop {
+            match self.ahead.take().or_else(|| self.read())? {
+                Read::Bad(line, reason) => return Some(bad(line, String::new(), reason)),
+                Read::Text(line, text) => match kind(&text) {
+                    Line::Skip => {}
+                    Line::Option { key, .. } => {
+                        let reason = format!("an option line ({key}=) with no URL line above it");
+                        return Some(bad(line, text.trim().to_string(), reason));
+                    }
+                    Line::Item(item) => break (line, item.to_string()),
+                },
+            }
+        };
+        let mut options = Vec::new();
+        while let Some(read) = self.read_soon() {
+            if let Read::Text(n, next) = &read {
+                match kind(next) {
+                    Line::Skip => continue,
+                    Line::Option { key, value } => {
+                        options.push((*n, key.to_string(), value.trim_end().to_string()));
+                        continue;
+                    }
+                    Line::Item(_) => {}
+                }
+            }
+            self.ahead = Some(read);
+            break;
+        }
+        Some(Record {
+            line,
+            body: Body::Text { text, options },
+        })
+    }
+
+    /// The next line, if it comes soon: from a file, at once; from a pipe, within
+    /// [`OPTIONS_GRACE`] (`None` then, and the line is read later).
+    fn read_soon(&mut self) -> Option<Read> {
+        if let Lines::Piped(lines) = &self.lines
+            && !self.done
+            && !interrupt::requested()
+        {
+            let line = crossbeam_channel::select! {
+                recv(lines) -> line => line.ok(),
+                recv(interrupt::signal()) -> _ => lines.try_recv().ok(),
+                default(OPTIONS_GRACE) => return None,
+            };
+            return self.take(line);
+        }
+        self.read()
+    }
+
+    /// The next line, as text (without a first line's byte-order mark) or why it is not; `None`
+    /// at the end. After Ctrl-C a piped list yields only the lines that have arrived (they are
+    /// reported, as not-started), and ends without waiting for its producer.
+    fn read(&mut self) -> Option<Read> {
+        if self.done {
+            return None;
+        }
+        let line = match &mut self.lines {
+            Lines::Direct(reader) => {
+                let mut buf = Vec::new();
+                loop {
+                    match reader.read_until(b'\n', &mut buf) {
+                        Ok(0) => break None,
+                        Ok(_) => break Some(Ok(buf)),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Some(Err(e)),
+                    }
+                }
+            }
+            Lines::Piped(lines) if interrupt::requested() => lines.try_recv().ok(),
+            Lines::Piped(lines) => crossbeam_channel::select! {
+                recv(lines) -> line => line.ok(),
+                recv(interrupt::signal()) -> _ => lines.try_recv().ok(),
+            },
+            Lines::Records(_) => None,
+        };
+        self.take(line)
+    }
+
+    /// A line read (or the end, `None`), numbered and checked to be text.
+    fn take(&mut self, line: Option<io::Result<Vec<u8>>>) -> Option<Read> {
+        let Some(line) = line else {
+            self.done = true;
+            return None;
+        };
+        self.line += 1;
+        match line {
+            Ok(raw) => Some(match line_text(&raw, self.line) {
+                Some(text) => Read::Text(self.line, text.to_string()),
+                None => Read::Bad(self.line, "the line is not valid UTF-8".into()),
+            }),
+            // Entries before this point may be downloading already, so this is reported at its
+            // place rather than aborting the run.
+            Err(e) => {
+                self.done = true;
+                Some(Read::Bad(self.line, format!("cannot read the list: {e}")))
+            }
+        }
+    }
+}
+
+fn bad(line: usize, text: String, reason: String) -> Record {
+    Record {
+        line,
+        body: Body::Bad { text, reason },
+    }
+}
+
+/// How many records a list holds (entry lines, and the lines that are not entries but are
+/// reported: orphan option lines, lines that are not text), or `None` if it cannot be read
+/// through. How the reader sees lines, without naming or parsing them.
+pub fn count_records(mut reader: impl BufRead) -> Option<usize> {
+    let (mut buf, mut number, mut count, mut seen_item) = (Vec::new(), 0, 0, false);
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).ok()? == 0 {
+            return Some(count);
+        }
+        number += 1;
+        match line_text(&buf, number).map(kind) {
+            None => count += 1,
+            Some(Line::Skip) => {}
+            Some(Line::Option { .. }) if seen_item => {}
+            Some(Line::Option { .. }) => count += 1,
+            Some(Line::Item(_)) => {
+                count += 1;
+                seen_item = true;
+            }
+        }
+    }
+}
+
+/// Line `number` (1-based) as text, without the byte-order mark a first line may start with;
+/// `None` if it is not UTF-8.
+fn line_text(raw: &[u8], number: usize) -> Option<&str> {
+    let text = std::str::from_utf8(raw).ok()?;
+    Some(if number == 1 {
+        text.trim_start_matches('\u{feff}')
+    } else {
+        text
+    })
+}
+
+/// The `<file>`s of `path` as records, if it is a Metalink 4 document (its start says so); a
+/// document that says so and cannot be read as one is fatal, as an unreadable list is.
+fn read_metalink(path: &Path) -> anyhow::Result<Option<Vec<Record>>> {
+    let shown = path.display();
+    let mut head = Vec::with_capacity(1024);
+    File::open(path)
+        .and_then(|f| f.take(1024).read_to_end(&mut head))
+        .with_context(|| format!("cannot read {shown}"))?;
+    if !metalink::sniff(&head) {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|f| f.take(MAX_METALINK + 1).read_to_string(&mut text))
+        .with_context(|| format!("cannot read {shown}"))?;
+    if text.len() as u64 > MAX_METALINK {
+        anyhow::bail!("cannot read {shown}: a Metalink file longer than 64 MiB");
+    }
+    let files = metalink::read(&text).map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
+    Ok(Some(
+        files
+            .into_iter()
+            .map(|file| Record {
+                line: file.line,
+                body: Body::Parsed {
+                    shown: file.shown,
+                    parsed: file.parsed,
+                },
+            })
+            .collect(),
+    ))
+}
+
+/// Reads lines on a thread of its own, handing them over as they come. The thread ends at the
+/// end of the input or when nobody takes lines any more; one blocked in a read when the run
+/// ends goes with the process.
+fn spawn_reader(
+    mut reader: Box<dyn BufRead + Send>,
+) -> anyhow::Result<Receiver<io::Result<Vec<u8>>>> {
+    let (tx, rx) = crossbeam_channel::bounded(PIPED_LINES);
+    std::thread::Builder::new()
+        .name("list-reader".into())
+        .spawn(move || {
+            loop {
+                let mut line = Vec::new();
+                let read = match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => return,
+                    Ok(_) => Ok(line),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let last = read.is_err();
+                if tx.send(read).is_err() || last {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the list reader")?;
+    Ok(rx)
+}
