@@ -94,8 +94,14 @@ pub struct Cli {
     #[arg(skip)]
     pub in_order: Vec<SourceArg>,
 
+    #[command(flatten)]
+    pub foreign: Foreign,
+
     /// Worker threads in the pool (1..=1024).
-    #[arg(short = 'j', long, value_name = "N", default_value = "8", value_parser = parse_jobs)]
+    ///
+    /// Also spelled --parallel-max (curl) and --max-concurrent-downloads (aria2).
+    #[arg(short = 'j', long, value_name = "N", default_value = "8", value_parser = parse_jobs,
+          alias = "parallel-max", alias = "max-concurrent-downloads")]
     pub jobs: NonZeroUsize,
 
     /// Download one at a time on the calling thread, in list order (no pool).
@@ -106,14 +112,27 @@ pub struct Cli {
     pub serial: bool,
 
     /// Where files go; created (with parents) if missing.
-    #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
+    ///
+    /// Also spelled -P/--directory-prefix (wget) and -d/--dir (aria2). Not curl's -o FILE: a file
+    /// is named after its URL, or by `out=NAME` after it in a list.
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "DIR",
+        default_value = ".",
+        short_alias = 'P',
+        alias = "directory-prefix",
+        short_alias = 'd',
+        alias = "dir"
+    )]
     pub output_dir: PathBuf,
 
     /// Report a target that already exists as `skipped` instead of fetching it.
     ///
-    /// Where the list gives `size=` or `sha256=`, only a file that matches them is skipped; one that
-    /// does not is fetched again with `--overwrite`, and fails without it.
-    #[arg(long)]
+    /// Where the list gives `size=` or a digest, only a file that matches them is skipped; one
+    /// that does not is fetched again with `--overwrite`, and fails without it. Also spelled
+    /// --no-clobber (wget).
+    #[arg(long, alias = "no-clobber")]
     pub skip_existing: bool,
 
     /// Replace existing targets.
@@ -126,7 +145,16 @@ pub struct Cli {
     /// set from Last-Modified when it was downloaded). A 304 is reported `unchanged` and the file
     /// left alone; a 200 replaces it atomically. With size= or sha256= in the list, a file that
     /// matches them is `unchanged` without a request.
-    #[arg(short = 'u', long, conflicts_with = "skip_existing")]
+    ///
+    /// Also spelled -N/--timestamping (wget) and --conditional-get (aria2).
+    #[arg(
+        short = 'u',
+        long,
+        conflicts_with = "skip_existing",
+        short_alias = 'N',
+        alias = "timestamping",
+        alias = "conditional-get"
+    )]
     pub update: bool,
 
     /// Resume `NAME.part` with a Range request; a complete target counts as `skipped`.
@@ -143,11 +171,12 @@ pub struct Cli {
     /// 500, 502, 503, 504.
     ///
     /// A download that broke off is resumed where it stopped, if the server still has the same
-    /// version of the file.
+    /// version of the file. Also spelled --retry (curl); not wget's --tries, which counts the first
+    /// attempt too.
     ///
     /// Waits between attempts grow exponentially with full jitter; a `Retry-After` header (seconds
     /// or an HTTP date) is honoured, up to 60 seconds.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 3, alias = "retry")]
     pub retries: u32,
 
     /// Limit for the TCP and TLS connect, in seconds.
@@ -157,7 +186,10 @@ pub struct Cli {
     /// Idle limit in seconds: an attempt fails when no byte arrives for this long.
     ///
     /// Not a limit on the whole download; see `--max-time` for that.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    ///
+    /// Also spelled -T (wget).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds,
+          short_alias = 'T')]
     pub timeout: Duration,
 
     /// An attempt fails when its average rate stays below RATE (bytes/s: 500K, 1.5M, 2MiB) for `--timeout`
@@ -168,11 +200,15 @@ pub struct Cli {
     pub min_speed: u64,
 
     /// Total limit for one attempt, in seconds.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    ///
+    /// Also spelled -m (curl).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, short_alias = 'm')]
     pub max_time: Option<Duration>,
 
     /// Redirects followed per URL, only to http and https.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    ///
+    /// Also spelled --max-redirs (curl).
+    #[arg(long, value_name = "N", default_value_t = 10, alias = "max-redirs")]
     pub max_redirects: u32,
 
     /// Extra request header, repeatable: -H 'Name: value'.
@@ -183,11 +219,15 @@ pub struct Cli {
     pub headers: Vec<(String, String)>,
 
     /// The User-Agent header.
-    #[arg(short = 'A', long, value_name = "UA")]
+    ///
+    /// Also spelled -U (wget).
+    #[arg(short = 'A', long, value_name = "UA", short_alias = 'U')]
     pub user_agent: Option<String>,
 
     /// Fail a download whose announced or received size passes BYTES (4096, 500K, 1.5M, 2GiB).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    ///
+    /// Also spelled --max-filesize (curl).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, alias = "max-filesize")]
     pub max_size: Option<u64>,
 
     /// At most N downloads from one host (scheme, host and port) at once.
@@ -268,7 +308,9 @@ pub struct Cli {
     pub cacert: Option<PathBuf>,
 
     /// Do not verify TLS certificates (a warning on stderr says so).
-    #[arg(short = 'k', long)]
+    ///
+    /// Also spelled --no-check-certificate (wget). aria2's -k is --split-min here.
+    #[arg(short = 'k', long, alias = "no-check-certificate")]
     pub insecure: bool,
 
     /// Credentials per host from ~/.netrc (or $NETRC), as curl reads them.
@@ -308,6 +350,78 @@ pub enum Generate {
     CompleteZsh,
     CompleteFish,
     CompletePowershell,
+}
+
+/// Spellings that curl, wget or aria2 give a meaning fetchpool has under another name (or not at
+/// all): accepted only to answer them with what to type instead (see [`Foreign::what_to_type`]).
+#[derive(Debug, Default, clap::Args)]
+pub struct Foreign {
+    /// curl's -O and --remote-name, wget's -O FILE and --output-document.
+    #[arg(
+        short = 'O',
+        long = "remote-name",
+        alias = "output-document",
+        hide = true
+    )]
+    remote_name: bool,
+    /// wget's -t/--tries, aria2's --max-tries: every attempt, the first one too.
+    #[arg(
+        short = 't',
+        long = "tries",
+        alias = "max-tries",
+        hide = true,
+        value_name = "N"
+    )]
+    tries: Option<String>,
+    /// aria2's -x/--max-connection-per-server.
+    #[arg(
+        short = 'x',
+        long = "max-connection-per-server",
+        hide = true,
+        value_name = "N"
+    )]
+    connections: Option<String>,
+    /// wget's -w/--wait.
+    #[arg(short = 'w', long = "wait", hide = true, value_name = "SECS")]
+    wait: Option<String>,
+}
+
+impl Foreign {
+    /// What fetchpool calls the spelling given, if one of these was.
+    pub fn what_to_type(&self) -> Option<String> {
+        if self.remote_name {
+            return Some(
+                "fetchpool always names a file after its URL, as curl -O does: leave -O out \
+                 (wget's -O FILE is out=FILE after the URL in a list; -o is the directory files \
+                 go to)"
+                    .into(),
+            );
+        }
+        if let Some(tries) = &self.tries {
+            let retries = tries
+                .trim()
+                .parse::<u32>()
+                .map_or_else(|_| "N-1".to_string(), |n| n.saturating_sub(1).to_string());
+            return Some(format!(
+                "--tries counts every attempt; fetchpool's --retries counts the ones after the \
+                 first: --tries {tries} is --retries {retries}"
+            ));
+        }
+        if self.connections.is_some() {
+            return Some(
+                "aria2's -x: fetchpool fetches one file over several connections with --split N"
+                    .into(),
+            );
+        }
+        if self.wait.is_some() {
+            return Some(
+                "wget's --wait: fetchpool spaces the requests to each host with --rate-per-host N \
+                 (requests a second)"
+                    .into(),
+            );
+        }
+        None
+    }
 }
 
 /// A source as the command line gives it.

@@ -11,6 +11,7 @@ use crate::cli::{Cli, ProgressWhen, SourceArg};
 use crate::list::{ListSource, Shard, Sources};
 use crate::netrc::Netrc;
 use crate::progress::ProgressStyle;
+use crate::units::parse_size;
 
 /// How entries are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +104,21 @@ pub struct Config {
 
 impl Config {
     pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
+        if let Some(what) = cli.foreign.what_to_type() {
+            bail!("{what}");
+        }
         let lists = lists(&cli.in_order)?;
+        if cli.insecure
+            && let Some(size) = lists.iter().find_map(|l| match l {
+                ListSource::File(p) if !p.exists() => p.to_str().filter(|s| parse_size(s).is_ok()),
+                _ => None,
+            })
+        {
+            bail!(
+                "cannot read {size}: -k is --insecure here; aria2's -k {size} (the smallest \
+                 piece) is --split-min {size}"
+            );
+        }
         let mode = if cli.serial {
             Mode::Serial
         } else {

@@ -341,7 +341,8 @@ fn bad_output_paths_are_named_before_anything_is_created() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "fetchpool: cannot use afile as the output directory: it is not a directory\n"
+        "fetchpool: cannot use afile as the output directory: it is not a directory (-o names the \
+         directory files go to; curl's -o FILE is out=FILE after the URL in a list)\n"
     );
     // --failed-out that cannot be created: exit 2, and the output directory was not made.
     let out = fetchpool(dir.path())

@@ -661,3 +661,113 @@ fn the_summary_line_fits_a_hundred_columns_and_breaks_only_between_fields() {
     }
     assert!(summary.last().unwrap().contains("speed-up "), "{stderr}");
 }
+
+#[test]
+fn the_spellings_curl_wget_and_aria2_users_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        "/old" => Reply::status(302).header("Location", "/new"),
+        path => Reply::ok(format!("body of {path}")),
+    });
+    std::fs::create_dir(dir.path().join("kept")).unwrap();
+    std::fs::write(dir.path().join("kept/here"), "mine").unwrap();
+    let run = |args: &[&str]| {
+        let out = fetchpool(dir.path())
+            .args(args)
+            .args(["--progress", "never"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            lines(&out.stdout),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Each alias does what fetchpool's own name does.
+    let (code, _, stderr) = run(&[
+        &server.url("/a"),
+        "-P",
+        "p1",
+        "--retry",
+        "0",
+        "--max-redirs",
+        "0",
+        "--max-filesize",
+        "1K",
+        "-T",
+        "5",
+        "-m",
+        "9",
+        "-U",
+        "my-agent",
+        "--parallel-max",
+        "2",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("p1/a")).unwrap(),
+        "body of /a"
+    );
+    let asked = server.requests().last().unwrap().clone();
+    assert_eq!(asked.header("user-agent"), Some("my-agent"));
+    for dir_flag in ["--directory-prefix", "-d", "--dir"] {
+        let (code, _, _) = run(&[&server.url("/b"), dir_flag, "p2", "--overwrite"]);
+        assert_eq!(code, Some(0), "{dir_flag}");
+    }
+    assert!(dir.path().join("p2/b").exists());
+    let (code, report, _) = run(&[&server.url("/old"), "-o", "p3", "--max-redirs", "0"]);
+    assert_eq!(code, Some(1));
+    assert!(report[0].contains("--max-redirects 0"), "{report:?}");
+    let (_, report, _) = run(&[&server.url("/big"), "-o", "p3", "--max-filesize", "4"]);
+    assert!(report[0].contains("--max-size 4"), "{report:?}");
+    for keep in ["--no-clobber", "--skip-existing"] {
+        let (code, report, _) = run(&[&server.url("/here"), "-o", "kept", keep]);
+        assert_eq!(
+            (code, report[0].starts_with("skipped")),
+            (Some(0), true),
+            "{keep}"
+        );
+    }
+    for update in ["-N", "--timestamping", "--conditional-get", "-u"] {
+        let (code, report, _) = run(&[&server.url("/here"), "-o", "kept", update]);
+        assert_eq!(code, Some(0), "{update}");
+        assert!(report[0].starts_with("ok"), "{update}: {report:?}");
+    }
+    // Spellings that mean something else here are answered with fetchpool's name for them.
+    for (args, answer) in [
+        (vec!["-O"], "leave -O out"),
+        (vec!["--tries", "3"], "--tries 3 is --retries 2"),
+        (vec!["-x", "8"], "--split N"),
+        (vec!["--wait", "2"], "--rate-per-host"),
+        (
+            vec!["-k", "1M"],
+            "aria2's -k 1M (the smallest piece) is --split-min 1M",
+        ),
+    ] {
+        let mut args = args.clone();
+        let url = server.url("/z");
+        args.push(&url);
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(stderr.contains(answer), "{args:?}: {stderr}");
+    }
+    // The short help stays short; the long help and the man page name the aliases.
+    let (_, short, _) = run(&["-h"]);
+    assert!(!short.join("\n").contains("--retry "), "{short:?}");
+    let (_, long, _) = run(&["--help"]);
+    let long = long.join("\n");
+    for alias in [
+        "--retry (curl)",
+        "--max-redirs (curl)",
+        "-P/--directory-prefix (wget)",
+        "-N/--timestamping (wget)",
+        "--no-clobber (wget)",
+    ] {
+        assert!(long.contains(alias), "{alias}");
+    }
+    let man = fetchpool(dir.path())
+        .args(["--generate", "man"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&man.stdout).contains("\\-\\-retry (curl)"));
+}

@@ -34,7 +34,10 @@ pub fn open_existing_root(output_dir: &Path) -> anyhow::Result<Option<Dir>> {
     let shown = output_dir.display();
     match std::fs::metadata(output_dir) {
         Ok(meta) if !meta.is_dir() => {
-            anyhow::bail!("cannot use {shown} as the output directory: it is not a directory")
+            anyhow::bail!(
+                "cannot use {shown} as the output directory: it is not a directory (-o names the \
+                 directory files go to; curl's -o FILE is out=FILE after the URL in a list)"
+            )
         }
         Ok(_) => {}
         // Missing, or a file on the way: creating it says which.
