@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::list::Shard;
+use crate::list::ShardBy;
 use crate::units::parse_size;
 
 /// Three real uses, for `--help` and the man page: what it does, and the command.
@@ -240,6 +240,15 @@ pub struct Cli {
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub limit_rate: Option<u64>,
 
+    /// At most N requests a second to one host (0.5 is one every two seconds), from all workers.
+    ///
+    /// Every request counts: each attempt, each redirect and each --split range. A host that
+    /// answers 429 or 503 with Retry-After has its turns paused until the wait is over. Other
+    /// hosts are not slowed: a worker sets aside an entry whose host must wait and goes on with
+    /// the next.
+    #[arg(long, value_name = "N", value_parser = parse_per_second)]
+    pub rate_per_host: Option<f64>,
+
     /// Fetch a large file as up to N ranges at once, on workers that are idle.
     ///
     /// Only for a server that answers with `Accept-Ranges: bytes` and a length of at least two
@@ -263,12 +272,29 @@ pub struct Cli {
     #[arg(long, value_name = "FILE|URL")]
     pub checksums: Vec<String>,
 
-    /// Handle only the entries whose 0-based index i has i % N == K (for example 0/4).
+    /// Handle only shard K of N (0-based): the entries whose index i has i % N == K; `auto`:
+    /// the shard the scheduler that started fetchpool gives it.
     ///
     /// Splits one list across machines: shards are disjoint, together they cover the list, and
-    /// the report keeps each entry's index and line in the full list.
-    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
-    pub shard: Option<Shard>,
+    /// the report keeps each entry's index and line in the full list. `auto` reads a Kubernetes
+    /// Indexed Job (JOB_COMPLETION_INDEX; Kubernetes does not export the count, so give it as
+    /// auto/N), a Slurm job array (SLURM_ARRAY_TASK_ID, _MIN, _MAX, _STEP, _COUNT), an AWS Batch
+    /// array job (AWS_BATCH_JOB_ARRAY_INDEX, _SIZE), Google Cloud Batch (BATCH_TASK_INDEX,
+    /// BATCH_TASK_COUNT) or GitLab's parallel: (CI_NODE_INDEX, 1-based, and CI_NODE_TOTAL), says
+    /// on stderr what it read, and is exit 2 when none is set.
+    #[arg(long, value_name = "K/N|auto[/N]", value_parser = parse_shard)]
+    pub shard: Option<ShardArg>,
+
+    /// What decides an entry's shard: its place in the list (index), or a stable hash of its
+    /// target name (name), which editing the list does not change.
+    #[arg(
+        long,
+        value_name = "BY",
+        value_enum,
+        default_value_t,
+        requires = "shard"
+    )]
+    pub shard_by: ShardBy,
 
     /// Print a man page or a shell completion script to stdout, then exit.
     #[arg(long, value_name = "KIND", value_enum, exclusive = true)]
@@ -486,15 +512,49 @@ fn parse_rate(s: &str) -> Result<u64, String> {
     }
 }
 
-fn parse_shard(s: &str) -> Result<Shard, String> {
-    let bad = || format!("'{s}' is not a shard: use K/N with 0 <= K < N, for example 0/4");
-    let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
-    let k: usize = k.trim().parse().map_err(|_| bad())?;
-    let n: usize = n.trim().parse().map_err(|_| bad())?;
-    if n == 0 || k >= n {
-        return Err(bad());
+fn parse_per_second(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        // At least one request a day, at most a million a second: a turn Duration can hold.
+        Ok(n) if (1.0 / 86_400.0..=1e6).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a number of requests a second (for example 5, or 0.5 for one every two seconds)"
+        )),
     }
-    Ok(Shard { k, n })
+}
+
+/// `--shard` as given: a shard, or `auto` with the count, if given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    Given { k: usize, n: usize },
+    Auto { n: Option<usize> },
+}
+
+fn parse_shard(s: &str) -> Result<ShardArg, String> {
+    let bad = || {
+        format!("'{s}' is not a shard: use K/N with 0 <= K < N (for example 0/4), auto, or auto/N")
+    };
+    let (k, n) = match s.trim().split_once('/') {
+        Some((k, n)) => (k, Some(n)),
+        None => (s.trim(), None),
+    };
+    let n = match n {
+        None => None,
+        Some(n) => Some(
+            n.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(bad)?,
+        ),
+    };
+    if k.trim() == "auto" {
+        return Ok(ShardArg::Auto { n });
+    }
+    let k: usize = k.trim().parse().map_err(|_| bad())?;
+    match n {
+        Some(n) if k < n => Ok(ShardArg::Given { k, n }),
+        _ => Err(bad()),
+    }
 }
 
 fn parse_jobs(s: &str) -> Result<NonZeroUsize, String> {
@@ -535,6 +595,7 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::list::Shard;
     use clap::CommandFactory;
 
     #[test]
@@ -559,15 +620,22 @@ mod tests {
 
     #[test]
     fn shards_rates_counts() {
-        assert_eq!(parse_shard("0/4"), Ok(Shard { k: 0, n: 4 }));
-        assert_eq!(parse_shard("3/4"), Ok(Shard { k: 3, n: 4 }));
-        assert!(parse_shard("4/4").is_err());
-        assert!(parse_shard("0/0").is_err());
-        assert!(parse_shard("1").is_err());
-        assert!(parse_shard("a/b").is_err());
-        let s = Shard { k: 1, n: 3 };
+        assert_eq!(parse_shard("0/4"), Ok(ShardArg::Given { k: 0, n: 4 }));
+        assert_eq!(parse_shard(" 3 / 4"), Ok(ShardArg::Given { k: 3, n: 4 }));
+        assert_eq!(parse_shard("auto"), Ok(ShardArg::Auto { n: None }));
+        assert_eq!(parse_shard("auto/8"), Ok(ShardArg::Auto { n: Some(8) }));
+        for bad in [
+            "4/4", "0/0", "1", "a/b", "auto/0", "auto/x", "auto/", "0/", "/4", "",
+        ] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+        let s = Shard {
+            k: 1,
+            n: 3,
+            by: ShardBy::Index,
+        };
         assert_eq!(
-            (0..9).filter(|&i| s.includes(i)).collect::<Vec<_>>(),
+            (0..9).filter(|&i| s.includes(i, b"")).collect::<Vec<_>>(),
             [1, 4, 7]
         );
         assert_eq!(parse_rate("2M"), Ok(2 << 20));

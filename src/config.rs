@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::cli::{Cli, ProgressWhen, SourceArg};
-use crate::list::{ListSource, Shard, Sources};
+use crate::cli::{Cli, ProgressWhen, ShardArg, SourceArg};
+use crate::list::{ListSource, Shard, ShardBy, Sources};
 use crate::netrc::Netrc;
 use crate::progress::ProgressStyle;
+use crate::scheduler;
 use crate::units::parse_size;
 
 /// How entries are scheduled.
@@ -95,6 +96,8 @@ pub struct Config {
     pub per_host: Option<NonZeroUsize>,
     /// `--limit-rate`: bytes/s for the whole run.
     pub limit_rate: Option<u64>,
+    /// `--rate-per-host`: requests a second to one host.
+    pub rate_per_host: Option<f64>,
     pub shard: Option<Shard>,
     /// `--checksums`: files (or http(s) URLs) of digests the entries are checked against.
     pub checksums: Vec<String>,
@@ -144,6 +147,7 @@ impl Config {
             (false, None) => None,
         };
         let warn = |message: String| eprintln!("fetchpool: {message}");
+        let shard = shard(cli.shard, cli.shard_by, &warn)?;
         let netrc = netrc_path
             .map(|path| Netrc::load(&path, warn))
             .transpose()?;
@@ -191,7 +195,8 @@ impl Config {
             junit: cli.junit,
             per_host: cli.per_host,
             limit_rate: cli.limit_rate,
-            shard: cli.shard,
+            rate_per_host: cli.rate_per_host,
+            shard,
             checksums: cli.checksums,
             download,
         })
@@ -213,6 +218,26 @@ impl Config {
             Mode::Serial => 1,
         }
     }
+}
+
+/// The shard this process handles: as given, or (`--shard auto`) from the scheduler's
+/// variables, saying which it read.
+fn shard(
+    given: Option<ShardArg>,
+    by: ShardBy,
+    say: &dyn Fn(String),
+) -> anyhow::Result<Option<Shard>> {
+    let (k, n) = match given {
+        None => return Ok(None),
+        Some(ShardArg::Given { k, n }) => (k, n),
+        Some(ShardArg::Auto { n }) => {
+            let var = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+            let found = scheduler::from_env(n, &var).map_err(anyhow::Error::msg)?;
+            say(found.said);
+            (found.k, found.n)
+        }
+    };
+    Ok(Some(Shard { k, n, by }))
 }
 
 /// The sources, in order: a URL given as an argument is an entry, `-` standard input (once),

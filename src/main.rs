@@ -20,6 +20,7 @@ mod printable;
 mod progress;
 mod redact;
 mod report;
+mod scheduler;
 mod sums;
 mod throttle;
 mod units;

@@ -1,6 +1,8 @@
 //! Being polite on shared links and to busy servers: the run-wide bandwidth cap
-//! (`--limit-rate`, one token bucket for every worker) and per-host pauses after a 429 or a
-//! 503 with `Retry-After`, which hold back every worker's next request to that host.
+//! (`--limit-rate`, one token bucket for every worker), each host's turns (`--rate-per-host`:
+//! at most N requests a second to one host, whichever worker sends them), and per-host pauses
+//! after a 429 or a 503 with `Retry-After`, which hold back every worker's next request to that
+//! host. A pause and the turns are one schedule: the turns after a pause start where it ends.
 //!
 //! This only keeps the books and says how long to wait; the download does the waiting, where it
 //! can end early at `--max-time` and on Ctrl-C.
@@ -16,18 +18,24 @@ use reqwest::Url;
 #[derive(Default)]
 pub struct Throttle {
     rate: Option<RateLimit>,
-    pauses: Mutex<HashMap<String, Instant>>,
-    /// Whether any host was ever paused: nearly always not, and then no request needs to take
-    /// the lock every worker shares.
-    any_paused: AtomicBool,
+    /// `--rate-per-host`: the time between two requests to one host.
+    turn: Option<Duration>,
+    /// Per host: the earliest its next request may go (a pause's end, or its next turn).
+    hosts: Mutex<HashMap<String, Instant>>,
+    /// Whether any host was ever scheduled: nearly always not without `--rate-per-host`, and
+    /// then no request needs to take the lock every worker shares.
+    any_scheduled: AtomicBool,
 }
 
 impl Throttle {
-    pub fn new(limit_rate: Option<u64>) -> Throttle {
+    /// `limit_rate`: bytes a second for the whole run; `per_host`: requests a second to one
+    /// host.
+    pub fn new(limit_rate: Option<u64>, per_host: Option<f64>) -> Throttle {
         Throttle {
             rate: limit_rate.map(RateLimit::new),
-            pauses: Mutex::default(),
-            any_paused: AtomicBool::new(false),
+            turn: per_host.map(|n| Duration::from_secs_f64(1.0 / n)),
+            hosts: Mutex::default(),
+            any_scheduled: AtomicBool::new(per_host.is_some()),
         }
     }
 
@@ -43,20 +51,46 @@ impl Throttle {
     /// The server at `url`'s origin asked everyone to wait `wait`.
     pub fn pause_host(&self, url: &Url, wait: Duration) {
         let until = Instant::now() + wait;
-        let mut pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = pauses.entry(host_key(url)).or_insert(until);
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = hosts.entry(host_key(url)).or_insert(until);
         *entry = (*entry).max(until);
-        self.any_paused.store(true, Ordering::Release);
+        self.any_scheduled.store(true, Ordering::Release);
     }
 
-    /// How long `url`'s host is still paused, if it is.
-    pub fn host_pause(&self, url: &Url) -> Option<Duration> {
-        if !self.any_paused.load(Ordering::Acquire) {
+    /// A request to `url` is about to go: how long it must wait first, for a pause of its host
+    /// to end, or (with `--rate-per-host`) for its host's next turn, which it takes.
+    pub fn host_turn(&self, url: &Url) -> Option<Duration> {
+        if !self.any_scheduled.load(Ordering::Acquire) {
             return None;
         }
-        let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
-        let until = *pauses.get(&host_key(url))?;
-        until.checked_duration_since(Instant::now())
+        let now = Instant::now();
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(turn) = self.turn else {
+            let until = *hosts.get(&host_key(url))?;
+            return until.checked_duration_since(now);
+        };
+        let next = hosts.entry(host_key(url)).or_insert(now);
+        let at = (*next).max(now);
+        *next = at + turn;
+        at.checked_duration_since(now)
+            .filter(|wait| !wait.is_zero())
+    }
+}
+
+impl Throttle {
+    /// `--rate-per-host`: the time between two requests to one host.
+    pub fn turn(&self) -> Option<Duration> {
+        self.turn
+    }
+
+    /// When a request to `host` (a [`host_key`]) may next go without waiting, if that is
+    /// later than now: the end of its pause, or its next turn.
+    pub fn waits_until(&self, host: &str) -> Option<Instant> {
+        if !self.any_scheduled.load(Ordering::Acquire) {
+            return None;
+        }
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts.get(host).copied().filter(|at| *at > Instant::now())
     }
 }
 
@@ -124,20 +158,44 @@ mod tests {
 
     #[test]
     fn pauses_are_per_origin_and_only_grow() {
-        let throttle = Throttle::new(None);
+        let throttle = Throttle::new(None, None);
         let a = Url::parse("http://127.0.0.1:1/x").unwrap();
         let b = Url::parse("http://127.0.0.1:2/x").unwrap();
+        assert!(throttle.host_turn(&a).is_none(), "nothing waits unasked");
         throttle.pause_host(&a, Duration::from_secs(30));
         throttle.pause_host(&a, Duration::from_secs(1));
-        let pauses = throttle.pauses.lock().unwrap();
-        let left = pauses[&host_key(&a)] - Instant::now();
+        let left = throttle.host_turn(&a).unwrap();
         assert!(
             left > Duration::from_secs(25),
             "a shorter pause does not cut a longer one"
         );
-        assert!(!pauses.contains_key(&host_key(&b)));
-        drop(pauses);
-        assert!(throttle.host_pause(&a).is_some());
-        assert!(throttle.host_pause(&b).is_none());
+        assert!(throttle.host_turn(&b).is_none());
+        assert!(throttle.waits_until(&host_key(&a)).is_some());
+        assert!(throttle.waits_until(&host_key(&b)).is_none());
+    }
+
+    #[test]
+    fn turns_are_per_host_and_follow_a_pause() {
+        let throttle = Throttle::new(None, Some(5.0));
+        let a = Url::parse("http://127.0.0.1:1/x").unwrap();
+        let b = Url::parse("http://127.0.0.1:2/x").unwrap();
+        assert!(
+            throttle.host_turn(&a).is_none(),
+            "the first request goes at once"
+        );
+        let second = throttle.host_turn(&a).unwrap();
+        let third = throttle.host_turn(&a).unwrap();
+        assert!(second > Duration::from_millis(190) && second <= Duration::from_millis(200));
+        assert!(third > Duration::from_millis(390) && third <= Duration::from_millis(400));
+        assert!(
+            throttle.host_turn(&b).is_none(),
+            "another host has turns of its own"
+        );
+        // A pause ends where it ends; the next turn is then, not a turn after the last.
+        throttle.pause_host(&b, Duration::from_secs(10));
+        let after = throttle.host_turn(&b).unwrap();
+        assert!(after > Duration::from_millis(9_900) && after <= Duration::from_secs(10));
+        let next = throttle.host_turn(&b).unwrap();
+        assert!(next > after + Duration::from_millis(190));
     }
 }

@@ -26,6 +26,8 @@ mod pipeline;
 mod resilience;
 #[path = "cli/scale.rs"]
 mod scale;
+#[path = "cli/schedulers.rs"]
+mod schedulers;
 #[path = "cli/split.rs"]
 mod split;
 #[path = "cli/update.rs"]

@@ -55,16 +55,16 @@ pub struct Shared<'a> {
 }
 
 impl<'a> Shared<'a> {
-    /// `limit_rate` is the run-wide bandwidth cap every worker draws from.
+    /// `throttle` keeps the run's bandwidth cap and each host's turns and pauses.
     pub fn new(
         policy: &'a Policy,
         progress: &'a Progress,
-        limit_rate: Option<u64>,
+        throttle: Throttle,
     ) -> anyhow::Result<Shared<'a>> {
         Ok(Shared {
             policy,
             progress,
-            throttle: Throttle::new(limit_rate),
+            throttle,
             tls: request::tls_config(&policy.tls)?,
             root: root::open_root(&policy.output_dir)?,
             board: None,
@@ -77,6 +77,10 @@ impl<'a> Shared<'a> {
         if self.policy.split >= 2 {
             self.board = Some(Board::new(workers));
         }
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     /// The board idle workers look on, when pieces may be shown there.
@@ -158,7 +162,7 @@ pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u
         let _inside = runtime.enter();
         request::client(policy, &tls)?
     };
-    let (progress, throttle) = (Progress::hidden(), Throttle::new(None));
+    let (progress, throttle) = (Progress::hidden(), Throttle::new(None, None));
     let worker = Worker {
         policy,
         progress: &progress,

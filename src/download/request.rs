@@ -184,7 +184,7 @@ pub async fn send(
     let mut url = listed.url.clone();
     let mut redirects = 0;
     loop {
-        if let Some(pause) = worker.throttle.host_pause(&url) {
+        if let Some(pause) = worker.throttle.host_turn(&url) {
             limits.sleep(pause).await?;
         }
         let same_origin = redirects == 0 || url.origin() == listed.url.origin();

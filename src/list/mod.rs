@@ -25,7 +25,7 @@ mod source;
 
 use parse::parse_entry;
 use reader::{Body, Reader, Record};
-pub use source::{ListSource, Shard, Sources};
+pub use source::{ListSource, Shard, ShardBy, Sources};
 
 /// The entries of every source, in order, read lazily.
 pub struct Entries {
@@ -53,9 +53,11 @@ pub fn open(sources: &Sources) -> anyhow::Result<Entries> {
     }
     let mut entries = Entries::of(readers);
     entries.shard = sources.shard;
-    entries.total = records.filter(|_| sources.count).map(|n| {
+    // A shard by name holds what its names hash to: known only once they are read.
+    let by_index = sources.shard.is_none_or(|s| s.by == ShardBy::Index);
+    entries.total = records.filter(|_| sources.count && by_index).map(|n| {
         (0..n)
-            .filter(|&i| sources.shard.is_none_or(|s| s.includes(i)))
+            .filter(|&i| sources.shard.is_none_or(|s| s.includes(i, b"")))
             .count() as u64
     });
     Ok(entries)
@@ -187,13 +189,13 @@ impl Entries {
 
     /// Hands an item out if this shard handles it, numbering it in report order. Every record
     /// is still read and named, so names (with their collision suffixes) are those of the full
-    /// list.
+    /// list, in every shard.
     fn emit(&mut self, mut item: Item) -> Option<Item> {
-        let (index, seq) = match &mut item {
-            Item::Entry(e) => (e.index, &mut e.seq),
-            Item::Bad(b) => (b.index, &mut b.seq),
+        let (index, name, seq) = match &mut item {
+            Item::Entry(e) => (e.index, e.target.as_os_str().as_encoded_bytes(), &mut e.seq),
+            Item::Bad(b) => (b.index, b.raw.as_bytes(), &mut b.seq),
         };
-        if self.shard.is_some_and(|s| !s.includes(index)) {
+        if self.shard.is_some_and(|s| !s.includes(index, name)) {
             return None;
         }
         *seq = self.emitted;

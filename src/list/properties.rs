@@ -8,9 +8,9 @@ use std::path::Component;
 
 use proptest::prelude::*;
 
-use super::Shard;
 use super::reader::count_records;
 use super::{Entries, Item};
+use super::{Shard, ShardBy};
 use crate::naming::{BESIDE, MAX_NAME, PART_SUFFIX};
 
 /// Reads `list` and checks every entry's target.
@@ -99,12 +99,16 @@ proptest! {
         shard in prop::option::of((0usize..3, 1usize..4)),
     ) {
         let list = lines.join("\n").into_bytes();
-        let shard = shard.filter(|(k, n)| k < n).map(|(k, n)| Shard { k, n });
+        let shard = shard.filter(|(k, n)| k < n).map(|(k, n)| Shard {
+            k,
+            n,
+            by: ShardBy::Index,
+        });
         let mut entries = Entries::new(Cursor::new(list.clone()), "l".into());
         entries.shard = shard;
         let read = entries.count();
         let records = count_records(Cursor::new(list)).unwrap();
-        let counted = (0..records).filter(|&i| shard.is_none_or(|s| s.includes(i))).count();
+        let counted = (0..records).filter(|&i| shard.is_none_or(|s| s.includes(i, b""))).count();
         prop_assert_eq!(counted, read);
     }
 

@@ -51,12 +51,39 @@ impl ListSource {
 pub struct Shard {
     pub k: usize,
     pub n: usize,
+    pub by: ShardBy,
+}
+
+/// `--shard-by`: what decides an entry's shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ShardBy {
+    /// Its place in the list: shards of equal size, but inserting a line moves every entry
+    /// after it to another shard.
+    #[default]
+    Index,
+    /// A stable hash of its target name (FNV-1a): an entry keeps its shard for as long as it
+    /// keeps its name, whatever is added to the list or taken out.
+    Name,
 }
 
 impl Shard {
-    pub fn includes(self, index: usize) -> bool {
-        index % self.n == self.k
+    /// Handles the entry at `index` of the list, whose target is `name` (for a line that is
+    /// not an entry, its text).
+    pub fn includes(self, index: usize, name: &[u8]) -> bool {
+        let share = match self.by {
+            ShardBy::Index => index as u64,
+            ShardBy::Name => fnv1a(name),
+        };
+        share % self.n as u64 == self.k as u64
     }
+}
+
+/// FNV-1a, 64 bits: a hash that is the same on every machine and in every version, so that
+/// every process of a sharded run, and every later run, agrees on each name's shard.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Everything the list stage needs to know to read the entries.

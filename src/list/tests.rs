@@ -92,7 +92,11 @@ fn shards_keep_full_list_numbering_and_names() {
     let mut seen = Vec::new();
     for k in 0..3 {
         let mut entries = Entries::new(Cursor::new(list.as_bytes().to_vec()), "l".into());
-        entries.shard = Some(Shard { k, n: 3 });
+        entries.shard = Some(Shard {
+            k,
+            n: 3,
+            by: ShardBy::Index,
+        });
         for (seq, item) in entries.enumerate() {
             let (index, item_seq, line, name) = match item {
                 Item::Entry(e) => (e.index, e.seq, e.line, e.target.display().to_string()),

@@ -4,9 +4,9 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::collector::Collector;
 use crate::download::{Board, Engine, HostSlot, Split};
@@ -19,6 +19,17 @@ pub enum Job {
     Entry(Entry),
     /// Take pieces of another worker's split download.
     Help(Arc<Split>),
+}
+
+/// What waiting for a job came to.
+// Moved once per entry, as Job is (see there).
+#[allow(clippy::large_enum_variant)]
+pub enum Next {
+    Job(Job),
+    /// The list is done (pieces of split downloads may still be shown).
+    ListDone,
+    /// Nothing came before the deadline.
+    Deadline,
 }
 
 /// Where workers find work: the list first, and when it has nothing for them, the pieces that
@@ -37,22 +48,51 @@ impl Jobs<'_> {
     /// Waits for the next job: an entry if one is waiting, else a piece of a split download;
     /// `None` once the list is done (pieces may still be shown: see [`Jobs::after_list`]).
     pub fn next(&self) -> Option<Job> {
+        match self.next_by(None) {
+            Next::Job(job) => Some(job),
+            Next::ListDone | Next::Deadline => None,
+        }
+    }
+
+    /// [`Jobs::next`], waiting no later than `deadline` (when an entry set aside may start).
+    pub fn next_by(&self, deadline: Option<Instant>) -> Next {
+        let timeout = || deadline.map(|at| at.saturating_duration_since(Instant::now()));
         let Some(board) = self.board else {
-            return self.entries.recv().ok().map(Job::Entry);
+            let got = match timeout() {
+                None => self
+                    .entries
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+                Some(left) => self.entries.recv_timeout(left),
+            };
+            return match got {
+                Ok(entry) => Next::Job(Job::Entry(entry)),
+                Err(RecvTimeoutError::Disconnected) => Next::ListDone,
+                Err(RecvTimeoutError::Timeout) => Next::Deadline,
+            };
         };
         loop {
             match self.entries.try_recv() {
-                Ok(entry) => return Some(Job::Entry(entry)),
-                Err(TryRecvError::Disconnected) => return None,
+                Ok(entry) => return Next::Job(Job::Entry(entry)),
+                Err(TryRecvError::Disconnected) => return Next::ListDone,
                 Err(TryRecvError::Empty) => {}
             }
             // Idle: the list has nothing for this worker right now.
             if let Some(split) = board.pick() {
-                return Some(Job::Help(split));
+                return Next::Job(Job::Help(split));
             }
+            let left = timeout();
+            if left.is_some_and(|left| left.is_zero()) {
+                return Next::Deadline;
+            }
+            let alarm = left.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
             crossbeam_channel::select! {
-                recv(self.entries) -> entry => return entry.ok().map(Job::Entry),
+                recv(self.entries) -> entry => return match entry {
+                    Ok(entry) => Next::Job(Job::Entry(entry)),
+                    Err(_) => Next::ListDone,
+                },
                 recv(board.bell()) -> _ => {}
+                recv(alarm) -> _ => return Next::Deadline,
             }
         }
     }
@@ -91,6 +131,11 @@ impl Work<'_, '_> {
         if let Some(running) = self.running {
             running.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// After Ctrl-C or --fail-fast: entries are only reported from now on.
+    pub fn stopping(&self) -> bool {
+        self.collector.stopping()
     }
 
     /// Fetches pieces of `split` unless the run is stopping. A panic here is a bug: it ends

@@ -2,7 +2,7 @@
 //! the calling thread alone), each with its own download engine, and the collector that hands
 //! outcomes to the report in list order as soon as every earlier entry is reported
 //! (`collector.rs`). A worker the list has nothing for takes pieces of split downloads (`jobs.rs`);
-//! `--per-host` keeps each host's share (`slots.rs`).
+//! `--per-host` and `--rate-per-host` set aside the entries of a host that must wait (`gate.rs`).
 //!
 //! Ctrl-C needs nothing here but to stop handing out work: running downloads end at once by
 //! themselves, and every entry not started, queued or still in the list, is reported so.
@@ -15,12 +15,12 @@ use anyhow::Context as _;
 use crossbeam_channel::Sender;
 
 mod collector;
+mod gate;
 mod jobs;
-mod slots;
 
 use collector::Collector;
+use gate::HostGate;
 use jobs::{Job, Jobs, Work};
-use slots::HostSlots;
 
 use crate::config::{Config, Mode};
 use crate::download::{Engine, Shared};
@@ -29,6 +29,7 @@ use crate::list::Entries;
 use crate::outcome::Summary;
 use crate::progress::Progress;
 use crate::report::Reporter;
+use crate::throttle::Throttle;
 
 /// Entries waiting in the channel per worker: enough that a worker never waits for the reader,
 /// small enough that a huge list is not held in memory.
@@ -42,7 +43,8 @@ pub fn run(
     progress: &Progress,
     reporter: Reporter,
 ) -> anyhow::Result<Summary> {
-    let mut shared = Shared::new(&config.download, progress, config.limit_rate)?;
+    let throttle = Throttle::new(config.limit_rate, config.rate_per_host);
+    let mut shared = Shared::new(&config.download, progress, throttle)?;
     let collector = Collector::new(config, progress, reporter);
     if let Some(total) = entries.total() {
         progress.set_total(total);
@@ -67,7 +69,9 @@ pub fn run(
             let engines = (1..=workers.get())
                 .map(|i| Engine::new(&shared, format!("worker-{i}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let slots = config.per_host.map(|n| HostSlots::new(n.get()));
+            let gated = config.per_host.is_some() || config.rate_per_host.is_some();
+            let gate =
+                gated.then(|| HostGate::new(config.per_host.map(|n| n.get()), shared.throttle()));
             let (tx, rx) = crossbeam_channel::bounded(workers.get() * QUEUE_PER_WORKER);
             let running = AtomicUsize::new(0);
             let jobs = Jobs {
@@ -83,7 +87,7 @@ pub fn run(
                     entries,
                     engines,
                     (tx, jobs),
-                    slots.as_ref(),
+                    gate.as_ref(),
                     &collector,
                 )
             })?;
@@ -97,7 +101,7 @@ fn run_pool<'scope, 'env, 'run: 'env>(
     entries: Entries,
     engines: Vec<Engine<'env>>,
     (tx, jobs): (Sender<Entry>, Jobs<'env>),
-    slots: Option<&'env HostSlots>,
+    gate: Option<&'env HostGate<'env>>,
     collector: &'env Collector<'run>,
 ) -> anyhow::Result<()> {
     let running = jobs.running;
@@ -111,8 +115,8 @@ fn run_pool<'scope, 'env, 'run: 'env>(
                     collector,
                     running,
                 };
-                match slots {
-                    Some(slots) => slots.work(&jobs, &work),
+                match gate {
+                    Some(gate) => gate.work(&jobs, &work),
                     None => {
                         while let Some(job) = jobs.next() {
                             match job {

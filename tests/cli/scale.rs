@@ -113,6 +113,118 @@ fn a_429_pauses_every_workers_next_request_to_that_host() {
     assert!(at("/limited")[1].duration_since(refused) >= Duration::from_millis(1900));
 }
 
+/// When the server saw each request, in order.
+fn arrivals(server: &Server) -> Vec<Instant> {
+    let mut at: Vec<Instant> = server.requests().iter().map(|r| r.at).collect();
+    at.sort();
+    at
+}
+
+#[test]
+fn rate_per_host_spaces_one_host_while_another_runs_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start(|req| Reply::ok(format!("a {}", req.path())));
+    let b = Server::start(|req| Reply::ok(format!("b {}", req.path())));
+    // All of host A first: a pool whose workers slept through A's turns would reach B only
+    // when A was nearly done.
+    let mut urls: Vec<String> = (0..12).map(|i| a.url(&format!("/a{i}"))).collect();
+    urls.extend((0..4).map(|i| b.url(&format!("/b{i}"))));
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-j", "4", "--rate-per-host", "5", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let (a_at, b_at) = (arrivals(&a), arrivals(&b));
+    assert_eq!((a_at.len(), b_at.len()), (12, 4));
+    // Counted by the server: no six requests to one host within a second (less a little for
+    // the network's jitter), and none closer than a turn would allow.
+    for at in [&a_at, &b_at] {
+        for six in at.windows(6) {
+            let span = six[5] - six[0];
+            assert!(span >= Duration::from_millis(900), "6 requests in {span:?}");
+        }
+        for two in at.windows(2) {
+            let gap = two[1] - two[0];
+            assert!(gap >= Duration::from_millis(150), "{gap:?}");
+        }
+    }
+    // Host B keeps turns of its own beside A's: all of it arrives (in 0.6 s) while A still
+    // has most of its 2.2 s to go.
+    assert!(b_at[3] < a_at[7], "B waited for A's turns");
+    // Report order is still list order, and every file arrived.
+    for (i, line) in lines(&out.stdout)[..16].iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            (v["index"].as_u64(), v["status"].as_str()),
+            (Some(i as u64), Some("ok"))
+        );
+    }
+    assert_eq!(files_below(&dir.path().join("out")).len(), 16);
+}
+
+#[test]
+fn rate_per_host_turns_resume_after_a_429_pause_and_hold_serially() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(move |req| {
+        if req.path() == "/r0" && first.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Reply::status(429).header("Retry-After", "1");
+        }
+        Reply::ok(format!("body of {}", req.path()))
+    });
+    let urls: Vec<String> = (0..4).map(|i| server.url(&format!("/r{i}"))).collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-j", "3", "--rate-per-host", "4"])
+        .assert()
+        .success();
+    let at = arrivals(&server);
+    assert_eq!(at.len(), 5, "the refused request, its retry and three more");
+    // The pause of a second holds every worker; after it, turns of a quarter second again.
+    assert!(
+        at[1] - at[0] >= Duration::from_millis(900),
+        "{:?}",
+        at[1] - at[0]
+    );
+    for two in at[1..].windows(2) {
+        assert!(
+            two[1] - two[0] >= Duration::from_millis(200),
+            "{:?}",
+            two[1] - two[0]
+        );
+    }
+    // --serial spaces its requests the same way (0.5 a second: one every two seconds).
+    let serial = Server::start(|req| Reply::ok(format!("body of {}", req.path())));
+    let urls: Vec<String> = (0..2).map(|i| serial.url(&format!("/s{i}"))).collect();
+    let list = write_list(dir.path(), "serial.txt", &urls);
+    fetchpool(dir.path())
+        .arg(&list)
+        .args(["-o", "serial", "--serial", "--rate-per-host", "0.5"])
+        .assert()
+        .success();
+    let at = arrivals(&serial);
+    assert!(
+        at[1] - at[0] >= Duration::from_millis(1900),
+        "{:?}",
+        at[1] - at[0]
+    );
+    for bad in ["0", "-1", "nan", "inf", "5/s", ""] {
+        let out = fetchpool(dir.path())
+            .args([&format!("--rate-per-host={bad}"), "urls.txt"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not a number of requests a second"),
+            "{bad}: {err}"
+        );
+    }
+}
+
 #[test]
 fn shards_are_disjoint_cover_the_list_and_keep_indices() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,6 +279,18 @@ fn generate_man_and_completions() {
         &man[..200]
     );
     assert!(man.contains("per\\-host"));
+    // Issue 20's options, and the other spellings the long help names.
+    for option in [
+        "input\\-file",
+        "rate\\-per\\-host",
+        "shard\\-by",
+        "auto[/N]",
+        "JOB_COMPLETION_INDEX",
+        "directory\\-prefix",
+        "max\\-redirs",
+    ] {
+        assert!(man.contains(option), "{option}");
+    }
     // Examples as commands on lines of their own, and the exit statuses; no catch-all section.
     assert!(man.contains(".SH EXAMPLES"), "{man}");
     assert!(
@@ -200,7 +324,9 @@ fn generate_man_and_completions() {
         assert_eq!(out.status.code(), Some(0), "{kind}");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains(marker), "{kind}: {text}");
-        assert!(text.contains("limit-rate"), "{kind}");
+        for option in ["limit-rate", "input-file", "rate-per-host", "shard-by"] {
+            assert!(text.contains(option), "{kind}: {option}");
+        }
     }
     let out = fetchpool(dir.path())
         .args(["--generate", "tcsh"])
