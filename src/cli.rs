@@ -517,7 +517,8 @@ fn parse_per_second(s: &str) -> Result<f64, String> {
         // At least one request a day, at most a million a second: a turn Duration can hold.
         Ok(n) if (1.0 / 86_400.0..=1e6).contains(&n) => Ok(n),
         _ => Err(format!(
-            "'{s}' is not a number of requests a second (for example 5, or 0.5 for one every two seconds)"
+            "'{s}' is not a number of requests a second from one a day (0.0000116) to a \
+             million (for example 5, or 0.5 for one every two seconds)"
         )),
     }
 }

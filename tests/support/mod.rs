@@ -124,18 +124,8 @@ pub fn digest_hex(tool: &str, bytes: &[u8]) -> String {
 /// Runs fetchpool in `dir` on a list of `urls` (written as `urls.txt`) into `out/` with `args`;
 /// returns the exit code, the report's lines and stderr.
 pub fn run(dir: &Path, urls: &[String], args: &[&str]) -> (i32, Vec<String>, String) {
-    let list = write_list(dir, "urls.txt", urls);
-    let out = fetchpool(dir)
-        .arg(&list)
-        .args(["-o", "out"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        lines(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    write_list(dir, "urls.txt", urls);
+    run_with_list(dir, "urls.txt", args)
 }
 
 /// Runs fetchpool in `dir` on the list file `name` (as written there, so messages name it so)
