@@ -715,6 +715,20 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
         assert_eq!(code, Some(0), "{dir_flag}");
     }
     assert!(dir.path().join("p2/b").exists());
+    let (code, _, stderr) = run(&[
+        &server.url("/c"),
+        "-o",
+        "p4",
+        "--max-concurrent-downloads",
+        "3",
+        "--no-check-certificate",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("--insecure: TLS certificates are not checked"),
+        "{stderr}"
+    );
+    assert!(dir.path().join("p4/c").exists());
     let (code, report, _) = run(&[&server.url("/old"), "-o", "p3", "--max-redirs", "0"]);
     assert_eq!(code, Some(1));
     assert!(report[0].contains("--max-redirects 0"), "{report:?}");
@@ -737,6 +751,8 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
     for (args, answer) in [
         (vec!["-O"], "leave -O out"),
         (vec!["--tries", "3"], "--tries 3 is --retries 2"),
+        (vec!["--max-tries=5"], "--tries 5 is --retries 4"),
+        (vec!["-t", "1"], "--tries 1 is --retries 0"),
         (vec!["-x", "8"], "--split N"),
         (vec!["--wait", "2"], "--rate-per-host"),
         (
