@@ -95,10 +95,13 @@ proptest! {
             Just("\tchecksum=md5=00".to_string()),
             Just("  gid=1".to_string()),
             "[ -~]{0,20}",
-        ], 0..30),
+        ].prop_map(String::into_bytes).boxed().prop_union(
+            // A line that is not text: reported on its own, an option line after it too.
+            Just(b"https://e.com/\xff".to_vec()).boxed()
+        ), 0..30),
         shard in prop::option::of((0usize..3, 1usize..4)),
     ) {
-        let list = lines.join("\n").into_bytes();
+        let list = lines.join(&b'\n');
         let shard = shard.filter(|(k, n)| k < n).map(|(k, n)| Shard {
             k,
             n,

@@ -274,7 +274,11 @@ pub fn count_records(mut reader: impl BufRead) -> Option<usize> {
         }
         number += 1;
         match line_text(&buf, number).map(kind) {
-            None => count += 1,
+            // Reported on its own; option lines after it have no entry above them.
+            None => {
+                count += 1;
+                seen_item = false;
+            }
             Some(Line::Skip) => {}
             Some(Line::Option { .. }) if seen_item => {}
             Some(Line::Option { .. }) => count += 1,
