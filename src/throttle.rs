@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::Url;
 
+/// Hosts whose schedule is kept before those that are over are forgotten.
+const FORGET_PAST: usize = 1024;
+
 /// What the workers share to throttle themselves.
 #[derive(Default)]
 pub struct Throttle {
@@ -69,6 +72,10 @@ impl Throttle {
             let until = *hosts.get(&host_key(url))?;
             return until.checked_duration_since(now);
         };
+        // A list of many hosts: forget the schedules that are over.
+        if hosts.len() >= FORGET_PAST {
+            hosts.retain(|_, at| *at > now);
+        }
         let next = hosts.entry(host_key(url)).or_insert(now);
         let at = (*next).max(now);
         *next = at + turn;

@@ -17,6 +17,9 @@ use crate::throttle::{Throttle, host_key};
 /// wait instead of reading further into the list.
 const MAX_DEFERRED: usize = 4096;
 
+/// Hosts whose last start the gate keeps before it forgets those whose turn is over.
+const FORGET_PAST: usize = 1024;
+
 /// The longest a worker waiting on the gate sleeps before it looks again.
 const LOOK_AGAIN: Duration = Duration::from_millis(200);
 
@@ -182,7 +185,11 @@ impl<'t> HostGate<'t> {
 
     fn start(&self, state: &mut GateState, host: &str, now: Instant) {
         *state.busy.entry(host.to_string()).or_insert(0) += 1;
-        if self.throttle.turn().is_some() {
+        if let Some(turn) = self.throttle.turn() {
+            // A list of many hosts: forget the starts whose turn is over.
+            if state.started.len() >= FORGET_PAST {
+                state.started.retain(|_, at| *at + turn > now);
+            }
             state.started.insert(host.to_string(), now);
         }
     }
@@ -261,6 +268,9 @@ impl<'t> HostGate<'t> {
         let mut state = self.lock();
         if let Some(busy) = state.busy.get_mut(host) {
             *busy -= 1;
+            if *busy == 0 {
+                state.busy.remove(host);
+            }
         }
         drop(state);
         self.freed.notify_all();
