@@ -138,12 +138,15 @@ impl<'t> HostGate<'t> {
         }
     }
 
-    /// Starts `entry` if its host may go now; else sets it aside.
+    /// Starts `entry` if its host may go now and has no older entry set aside; else sets it
+    /// aside.
     fn admit(&self, entry: Entry, work: &Work) -> Option<(String, Entry)> {
         let host = host_key(&entry.url);
         let mut state = self.lock();
         let now = Instant::now();
-        if work.stopping() || matches!(self.gate(&state, &host, now), Gate::Open) {
+        let open = !state.deferred.contains_key(&host)
+            && matches!(self.gate(&state, &host, now), Gate::Open);
+        if open || work.stopping() {
             self.start(&mut state, &host, now);
             return Some((host, entry));
         }
