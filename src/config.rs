@@ -107,21 +107,8 @@ pub struct Config {
 
 impl Config {
     pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
-        if let Some(what) = cli.foreign.what_to_type() {
-            bail!("{what}");
-        }
         let lists = lists(&cli.in_order)?;
-        if cli.insecure
-            && let Some(size) = lists.iter().find_map(|l| match l {
-                ListSource::File(p) if !p.exists() => p.to_str().filter(|s| parse_size(s).is_ok()),
-                _ => None,
-            })
-        {
-            bail!(
-                "cannot read {size}: -k is --insecure here; aria2's -k {size} (the smallest \
-                 piece) is --split-min {size}"
-            );
-        }
+        foreign_spellings(&cli, &lists)?;
         let mode = if cli.serial {
             Mode::Serial
         } else {
@@ -141,16 +128,9 @@ impl Config {
             std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
         );
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        let netrc_path = match (cli.netrc, cli.netrc_file) {
-            (_, Some(path)) => Some(path),
-            (true, None) => Some(default_netrc()?),
-            (false, None) => None,
-        };
         let warn = |message: String| eprintln!("fetchpool: {message}");
         let shard = shard(cli.shard, cli.shard_by, &warn)?;
-        let netrc = netrc_path
-            .map(|path| Netrc::load(&path, warn))
-            .transpose()?;
+        let netrc = netrc(cli.netrc, cli.netrc_file, warn)?;
         let download = Policy {
             output_dir: cli.output_dir,
             skip_existing: cli.skip_existing,
@@ -218,6 +198,40 @@ impl Config {
             Mode::Serial => 1,
         }
     }
+}
+
+/// Spellings of curl, wget or aria2 that mean something else here: stopped with what to type.
+fn foreign_spellings(cli: &Cli, lists: &[ListSource]) -> anyhow::Result<()> {
+    if let Some(what) = cli.foreign.what_to_type() {
+        bail!("{what}");
+    }
+    // aria2's `-k 1M`: -k takes no value here, so the size became a list file that is not there.
+    if cli.insecure
+        && let Some(size) = lists.iter().find_map(|l| match l {
+            ListSource::File(p) if !p.exists() => p.to_str().filter(|s| parse_size(s).is_ok()),
+            _ => None,
+        })
+    {
+        bail!(
+            "cannot read {size}: -k is --insecure here; aria2's -k {size} (the smallest \
+             piece) is --split-min {size}"
+        );
+    }
+    Ok(())
+}
+
+/// `--netrc` / `--netrc-file FILE`, read; warnings go to `warn`.
+fn netrc(
+    default: bool,
+    file: Option<PathBuf>,
+    warn: impl Fn(String),
+) -> anyhow::Result<Option<Netrc>> {
+    let path = match (default, file) {
+        (_, Some(path)) => path,
+        (true, None) => default_netrc()?,
+        (false, None) => return Ok(None),
+    };
+    Netrc::load(&path, warn).map(Some)
 }
 
 /// The shard this process handles: as given, or (`--shard auto`) from the scheduler's
