@@ -101,15 +101,8 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     /// An engine called `name` in logs and progress (`worker-3`, `serial`).
     pub fn new(shared: &'a Shared<'a>, name: String) -> anyhow::Result<Engine<'a>> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .with_context(|| format!("cannot start the runtime of {name}"))?;
-        let client = {
-            let _inside = runtime.enter();
-            request::client(shared.policy, &shared.tls)?
-        };
+        let (runtime, client) = runtime_and_client(shared.policy, &shared.tls)
+            .with_context(|| format!("cannot start {name}"))?;
         Ok(Engine {
             shared,
             runtime,
@@ -148,20 +141,30 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// The body of `url`, fetched before the run starts (a `--checksums` file): with the run's TLS
-/// settings, `-H` headers, netrc credentials, redirects and `--retries`, on a runtime of its
-/// own; at most `max` bytes.
-pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u8>> {
+/// A current-thread runtime and a client whose connections live on it (a connection belongs to
+/// the runtime that opened it).
+fn runtime_and_client(
+    policy: &Policy,
+    tls: &rustls::ClientConfig,
+) -> anyhow::Result<(tokio::runtime::Runtime, reqwest::Client)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .context("cannot start a runtime")?;
-    let tls = request::tls_config(&policy.tls)?;
     let client = {
         let _inside = runtime.enter();
-        request::client(policy, &tls)?
+        request::client(policy, tls)?
     };
+    Ok((runtime, client))
+}
+
+/// The body of `url`, fetched before the run starts (a `--checksums` file): with the run's TLS
+/// settings, `-H` headers, netrc credentials, redirects and `--retries`, on a runtime of its
+/// own; at most `max` bytes.
+pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u8>> {
+    let tls = request::tls_config(&policy.tls)?;
+    let (runtime, client) = runtime_and_client(policy, &tls)?;
     let (progress, throttle) = (Progress::hidden(), Throttle::new(None, None));
     let worker = Worker {
         policy,
