@@ -150,8 +150,11 @@ pub fn text_summary(s: &Summary) -> String {
 pub fn fit_fields(line: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut current = String::new();
-    for field in line.split("; ") {
-        let joined = current.chars().count() + "; ".len() + field.chars().count();
+    let mut fields = line.split("; ").peekable();
+    while let Some(field) = fields.next() {
+        // A line that is not the last ends in ';' where it breaks: room for it too.
+        let semicolon = usize::from(fields.peek().is_some());
+        let joined = current.chars().count() + "; ".len() + field.chars().count() + semicolon;
         if current.is_empty() {
             current.push_str(field);
         } else if joined <= width {
@@ -400,6 +403,9 @@ mod tests {
         assert!(lines.iter().all(|l| l.len() <= 100));
         assert_eq!(fit_fields("short; line", 100), ["short; line"]);
         assert_eq!(fit_fields("a; b", 1), ["a;", "  b"], "a field is never cut");
+        // "aa; bb" is 6 columns, but a break after it would make "aa; bb;" 7.
+        assert_eq!(fit_fields("aa; bb; cc", 6), ["aa;", "  bb;", "  cc"]);
+        assert_eq!(fit_fields("aa; bb; cc", 7), ["aa; bb;", "  cc"]);
     }
 
     #[test]
