@@ -99,6 +99,18 @@ impl Algo {
         Algo::ALL.into_iter().find(|a| a.key() == key)
     }
 
+    /// By its name in IANA's hash function registry, as Metalink's `<hash type=...>` and
+    /// aria2's `checksum=TYPE=HEX` name it (`sha-256`), in any case; `None` for one not checked.
+    pub fn from_iana(name: &str) -> Option<Algo> {
+        match name.to_ascii_lowercase().as_str() {
+            "md5" => Some(Algo::Md5),
+            "sha-1" => Some(Algo::Sha1),
+            "sha-256" => Some(Algo::Sha256),
+            "sha-512" => Some(Algo::Sha512),
+            _ => None,
+        }
+    }
+
     /// Bytes in a digest.
     pub fn len(self) -> usize {
         match self {

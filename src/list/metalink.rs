@@ -100,13 +100,9 @@ fn entry(file: roxmltree::Node, urls: Vec<&str>) -> Result<(Url, Options), Strin
             }
             "hash" => {
                 let kind = node.attribute("type").unwrap_or_default();
-                // The names of IANA's registry; other hashes are not checked.
-                let algo = match kind.to_ascii_lowercase().as_str() {
-                    "md5" => Algo::Md5,
-                    "sha-1" => Algo::Sha1,
-                    "sha-256" => Algo::Sha256,
-                    "sha-512" => Algo::Sha512,
-                    _ => continue,
+                // Other hashes are not checked.
+                let Some(algo) = Algo::from_iana(kind) else {
+                    continue;
                 };
                 let digest = parse_hex(algo, text).ok_or_else(|| {
                     format!(

@@ -105,18 +105,12 @@ impl Given {
                 let (kind, hex) = value
                     .split_once('=')
                     .ok_or("checksum= must be TYPE=HEX (for example sha-256=...)")?;
-                let algo = match kind.to_ascii_lowercase().as_str() {
-                    "md5" => Algo::Md5,
-                    "sha-1" => Algo::Sha1,
-                    "sha-256" => Algo::Sha256,
-                    "sha-512" => Algo::Sha512,
-                    _ => {
-                        return Err(format!(
-                            "checksum={kind}: not a digest fetchpool checks (md5, sha-1, \
-                             sha-256, sha-512)"
-                        ));
-                    }
-                };
+                let algo = Algo::from_iana(kind).ok_or_else(|| {
+                    format!(
+                        "checksum={kind}: not a digest fetchpool checks (md5, sha-1, sha-256, \
+                         sha-512)"
+                    )
+                })?;
                 self.digest(algo, kind, hex)?
             }
             _ => match Algo::from_key(key) {
