@@ -376,12 +376,14 @@ fn ranges_answered_with_the_whole_file_after_the_first_stream_stopped_start_one_
     let body = payload(4 * MIB, 9);
     let served = body.clone();
     // The plain GET comes at once, and its stream reaches the second quarter, taken by a
-    // helper still waiting for its answer: the whole file, late.
+    // helper still waiting for its answer: the whole file, late. The stream is paced (a
+    // quarter in 125 ms), so that the helpers have taken their pieces by then however busy the
+    // machine: at full speed it could run through every piece before they woke.
     let server = Server::start(move |req| {
         let reply = Reply::ok(served.clone()).header("Accept-Ranges", "bytes");
         match req.header("range") {
             Some(_) => reply.delay(std::time::Duration::from_millis(500)),
-            None => reply,
+            None => reply.framing(Body::Paced(8 * MIB as u64)),
         }
     });
     let (code, lines, stderr) = run(
