@@ -3,6 +3,7 @@
 
     python3 benches/ab.py OLD_BINARY NEW_BINARY [SCENARIO...]   # default: small large
     ROUNDS=10 python3 benches/ab.py /tmp/fetchpool-before target/release/fetchpool small
+    python3 benches/ab.py A B large-tls                # over TLS (HTTP/2); ARGS=--http1.1
 
 Uses compare.py's corpora and nginx (127.0.0.1 only; run benches/compare.sh once, or install
 nginx-light and libnginx-mod-http-echo). Each round runs A then B, the next B then A, so a slow
@@ -56,9 +57,14 @@ def main():
             for name in scenarios:
                 sc = compare.SCENARIO_DEFS[name]
                 urls = os.path.join(tmp, f"{name}.txt")
+                base = f"http://127.0.0.1:{port}"
+                tls = []
+                if sc.tls:
+                    base = f"https://127.0.0.1:{compare.TLS_PORT}"
+                    tls = ["--cacert", os.path.join(tmp, "ca.pem")]
                 with open(urls, "w") as f:
                     for file in sc.files:
-                        f.write(f"http://127.0.0.1:{port}/{sc.folder}/{file}\n")
+                        f.write(f"{base}/{sc.folder}/{file}\n")
                 out = os.path.join(out_base, "fetchpool-ab-out")
                 extra = {"A": [], "B": []}
                 if SUMS_B:
@@ -68,7 +74,7 @@ def main():
                 for i in range(ROUNDS):
                     for which in ("A", "B") if i % 2 == 0 else ("B", "A"):
                         cmd = [binaries[which], urls, "-j", str(compare.J), "-o", out, "-q",
-                               "--progress", "never", *ARGS, *extra[which]]
+                               "--progress", "never", *tls, *ARGS, *extra[which]]
                         run = compare.run_once(cmd, out, os.path.join(tmp, "rss"), pids)
                         problem = compare.verify(sc, out) or (run["code"] and run["err"])
                         if problem:

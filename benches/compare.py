@@ -4,10 +4,11 @@
 Run through benches/compare.sh, which installs the tools and builds fetchpool. Environment:
   RUNS=5            runs per tool and scenario (the median is reported)
   J=8               parallelism for every tool
-  SCENARIOS=...     subset of: small large latency latency-tls ratelimited huge-list update split
-                    split-paced
-  TOOLS=...         subset of: fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl aria2
-                    wget2 xargs-curl (fetchpool-h1, fetchpool with --http1.1, runs only over TLS)
+  SCENARIOS=...     subset of: small large large-tls latency latency-tls ratelimited huge-list
+                    update split split-paced scale
+  TOOLS=...         subset of: fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl curl-h1
+                    aria2 wget2 xargs-curl (fetchpool-h1 and curl-h1, with --http1.1, run only over
+                    TLS; `scale` runs fetchpool and curl alone, at each of its J)
   OUT=BENCHMARKS.md where the report goes
 
 Every run goes to a fresh output directory, and a run counts only if every file is there with
@@ -36,12 +37,15 @@ FETCHPOOL = os.path.join(ROOT, "target", "release", "fetchpool")
 RUNS = int(os.environ.get("RUNS", "5"))
 J = int(os.environ.get("J", "8"))
 SCENARIOS = os.environ.get(
-    "SCENARIOS", "small large latency latency-tls ratelimited huge-list update split split-paced"
+    "SCENARIOS",
+    "small large large-tls latency latency-tls ratelimited huge-list update split split-paced scale",
 ).split()
 TOOLS = os.environ.get(
-    "TOOLS", "fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl aria2 wget2 xargs-curl"
+    "TOOLS", "fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl curl-h1 aria2 wget2 xargs-curl"
 ).split()
 OUT = os.environ.get("OUT", os.path.join(ROOT, "BENCHMARKS.md"))
+# `scale` at J=8 takes 25 s a run: at most this many runs of it.
+SCALE_RUNS = int(os.environ.get("SCALE_RUNS", "3"))
 # Downloads land on tmpfs: this measures the downloaders, not ext4 (which slows every tool
 # unevenly when 20,000 files are created right after 20,000 were deleted).
 OUT_BASE = os.environ.get("OUT_BASE", "/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -50,26 +54,32 @@ KIB, MIB = 1024, 1024 * 1024
 
 class Scenario:
     def __init__(self, name, folder, count, size, what, delay=None, rate=None, tls=False,
-                 revalidate=False, split=None):
+                 revalidate=False, split=None, js=None):
         self.name, self.folder, self.count, self.size = name, folder, count, size
         self.what, self.delay, self.rate, self.tls = what, delay, rate, tls
         # One file in `split` ranges, each connection capped by nginx at `rate`.
         self.split = split
         # Each timed run re-runs over a complete earlier download and must fetch nothing again.
         self.revalidate = revalidate
+        # Run at each of these parallelisms instead of J (fetchpool and curl only).
+        self.js = js
         self.files = [f"{folder[0]}{i:06d}.bin" for i in range(count)]
 
-    def ideal(self):
-        """Wall time a perfect J-way pool needs when each file takes a fixed time."""
+    def ideal(self, j=None):
+        """Wall time a perfect j-way pool (J by default) needs when each file takes a fixed time."""
         if self.split:
             return self.count * self.size / (self.split * self.rate)
         per_file = self.delay if self.delay else (self.size / self.rate if self.rate else None)
-        return None if per_file is None else math.ceil(self.count / J) * per_file
+        return None if per_file is None else math.ceil(self.count / (j or J)) * per_file
 
 
 SCENARIO_DEFS = {
     "small": Scenario("small", "small", 20_000, 4 * KIB, "20,000 x 4 KiB"),
     "large": Scenario("large", "large", 4, 256 * MIB, "4 x 256 MiB"),
+    "large-tls": Scenario(
+        "large-tls", "large", 4, 256 * MIB, "4 x 256 MiB over TLS, HTTP/2 offered (-h1: HTTP/1.1)",
+        tls=True
+    ),
     "latency": Scenario("latency", "latency", 200, 16 * KIB, "200 x 16 KiB, each delayed 100 ms", delay=0.1),
     "latency-tls": Scenario(
         "latency-tls", "latency", 200, 16 * KIB,
@@ -89,6 +99,10 @@ SCENARIO_DEFS = {
         rate=4 * MIB, split=8
     ),
     "huge-list": Scenario("huge-list", "huge", 100_000, 1, "100,000 x 1 byte"),
+    "scale": Scenario(
+        "scale", "scale", 2_000, 4 * KIB, "2,000 x 4 KiB, each delayed 100 ms, at J = 8, 64, 256, 1024",
+        delay=0.1, js=(8, 64, 256, 1024)
+    ),
     "update": Scenario(
         "update", "update", 2_000, 16 * KIB,
         "2,000 x 16 KiB already downloaded, re-run to revalidate (nothing changed)", revalidate=True
@@ -123,6 +137,7 @@ load_module /usr/share/nginx/modules/ngx_http_echo_module.so;
 worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log;
+worker_rlimit_nofile 8192;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
@@ -141,6 +156,7 @@ http {{
         listen 127.0.0.1:{port};
         root {www};
         location /latency/ {{ echo_sleep 0.1; echo_exec @static; }}
+        location /scale/ {{ echo_sleep 0.1; echo_exec @static; }}
         location @static {{ }}
         location /split/ {{ limit_rate 4m; }}
     }}
@@ -263,16 +279,21 @@ def snapshot(sc, out):
     return result
 
 
-def tool_command(tool, lists, out, count, ca=None):
+def tool_command(tool, lists, out, count, ca=None, j=None):
     """argv (or a shell string) for one tool downloading a scenario's list into `out`; `ca` is the
-    CA's PEM file over TLS. None for a tool that does not apply."""
+    CA's PEM file over TLS; `j` the parallelism (J by default). None for a tool that does not
+    apply."""
     urls, curl_config = lists
+    J = j or globals()["J"]
     if ca:
         tls = {
             "fetchpool": [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q", "--cacert", ca],
             "fetchpool-h1": [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q", "--cacert", ca, "--http1.1"],
             "curl": ["curl", "--parallel", "--parallel-immediate", "--parallel-max", str(J), "-s", "--fail",
                      "--cacert", ca, "--remote-name-all", "--output-dir", out, "-K", curl_config],
+            "curl-h1": ["curl", "--parallel", "--parallel-immediate", "--parallel-max", str(J), "-s",
+                        "--fail", "--http1.1", "--cacert", ca, "--remote-name-all", "--output-dir", out,
+                        "-K", curl_config],
             "aria2": ["aria2c", "-i", urls, "-d", out, "-j", str(J), "-x", "1", "-q", "--summary-interval=0",
                       "--file-allocation=none", "--auto-file-renaming=false", "--allow-overwrite=true",
                       f"--ca-certificate={ca}"],
@@ -280,7 +301,7 @@ def tool_command(tool, lists, out, count, ca=None):
                       f"--ca-certificate={ca}"],
         }
         return tls.get(tool)
-    if tool == "fetchpool-h1":
+    if tool in ("fetchpool-h1", "curl-h1"):
         return None
     if tool == "fetchpool":
         return [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q", "--progress", "never"]
@@ -354,7 +375,8 @@ def run_once(cmd, out, rss_file, server_pids, fresh=True):
     with open(rss_file) as f:
         peak, user, system = f.read().split()[-3:]
     return {
-        "elapsed": elapsed, "peak": int(peak), "cpu": float(user) + float(system), "server": server,
+        "elapsed": elapsed, "peak": int(peak), "cpu": float(user) + float(system), "sys": float(system),
+        "server": server,
         "code": proc.returncode, "err": proc.stderr.decode(errors="replace")[-300:],
     }
 
@@ -395,11 +417,14 @@ def bench_scenario(sc, port, tmp, server_pids):
         commands = {tool: split_command(tool, urls, out) for tool in SPLIT_TOOLS}
     elif sc.revalidate:
         commands = {tool: revalidate_commands(tool, urls, out) for tool in TOOLS}
+    elif sc.js:
+        commands = {f"{tool} -j {j}": tool_command(tool, (urls, curl_config), out, sc.count, j=j)
+                    for j in sc.js for tool in ("fetchpool", "curl") if tool in TOOLS}
     else:
         commands = {tool: tool_command(tool, (urls, curl_config), out, sc.count, ca) for tool in TOOLS}
     tools = [tool for tool in commands if commands[tool] is not None]
     rows = {tool: {"tool": tool, "runs": [], "failure": None, "cmd": commands[tool]} for tool in tools}
-    for round_ in range(RUNS):
+    for round_ in range(min(RUNS, SCALE_RUNS) if sc.js else RUNS):
         for tool in (tools if round_ % 2 == 0 else tools[::-1]):
             row = rows[tool]
             if row["failure"]:
@@ -438,6 +463,8 @@ def bench_scenario(sc, port, tmp, server_pids):
 
 
 def table(sc, rows):
+    if sc.js:
+        return scale_table(sc, rows)
     anchors = [r for r in rows if not r["tool"].startswith("fetchpool") and not r["failure"]]
     best = min((median(r, "elapsed") for r in anchors), default=None)
     ideal = sc.ideal()
@@ -472,6 +499,34 @@ def table(sc, rows):
     lines.append("")
     lines.append("</details>")
     lines.append("")
+    return lines
+
+
+def scale_table(sc, rows):
+    """One line per tool and J: against the ideal at that J and against curl at that J, with the
+    peak RSS and the system CPU (what a thread per download costs the kernel)."""
+    lines = [f"### {sc.name}: {sc.what}", "",
+             "| J | tool | median s | ideal s | vs ideal | vs curl | peak RSS | CPU s | system CPU s "
+             "| server CPU s |", "|---" * 10 + "|"]
+    by_name = {r["tool"]: r for r in rows}
+    for r in rows:
+        tool, j = r["tool"].rsplit(" -j ", 1)
+        j = int(j)
+        if r["failure"]:
+            lines.append(f"| {j} | {tool} | FAILED: {r['failure']} |" + " |" * 7)
+            continue
+        med, ideal = median(r, "elapsed"), sc.ideal(j)
+        curl = by_name.get(f"curl -j {j}")
+        vs_curl = f"{med / median(curl, 'elapsed'):.2f}x" if curl and not curl["failure"] else "-"
+        peak = max(run["peak"] for run in r["runs"])
+        lines.append(
+            f"| {j} | {tool} | {med:.3f} | {ideal:.2f} | {med / ideal:.2f}x | {vs_curl} | "
+            f"{peak / 1024:.1f} MiB | {median(r, 'cpu'):.2f} | {median(r, 'sys'):.2f} | "
+            f"{median(r, 'server'):.2f} |"
+        )
+    lines += ["", "<details><summary>commands</summary>", ""]
+    lines += [f"    {r['cmd']}" for r in rows]
+    lines += ["", "</details>", ""]
     return lines
 
 

@@ -130,16 +130,22 @@ impl<'a> Engine<'a> {
     pub fn fetch(&self, entry: &Entry, slot: Option<&dyn HostSlot>) -> Outcome {
         let board = self.shared.board.as_ref();
         let root = &self.shared.root;
+        // Boxed: `block_on` moves its future by value down several frames, and every worker's
+        // stack keeps the pages that once held it (4 KiB a worker at -j 1024).
         self.runtime
-            .block_on(fetch(entry, &self.worker(), root, board, slot))
+            .block_on(Box::pin(fetch(entry, &self.worker(), root, board, slot)))
     }
 
     /// Fetches pieces of another worker's split download on the calling thread, while there
     /// are pieces left to take.
     pub fn help(&self, split: &Split) {
-        self.runtime.block_on(split::help(split, &self.worker()));
+        self.runtime
+            .block_on(Box::pin(split::help(split, &self.worker())));
     }
 }
+
+/// How many ready sockets a worker's runtime takes from one `epoll_wait`; more wait for the next.
+const IO_EVENTS: usize = 32;
 
 /// A current-thread runtime and a client whose connections live on it (a connection belongs to
 /// the runtime that opened it).
@@ -150,6 +156,9 @@ fn runtime_and_client(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
+        // A worker waits on one connection (a few while a split starts): room for 1,024 events
+        // (tokio's default) is 12 KiB a worker, 12 MiB at -j 1024.
+        .max_io_events_per_tick(IO_EVENTS)
         .build()
         .context("cannot start a runtime")?;
     let client = {
