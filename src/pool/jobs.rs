@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::collector::Collector;
+use super::queue::Refill;
 use crate::download::{Board, Engine, HostSlot, Split};
 use crate::entry::Entry;
 
@@ -37,6 +38,8 @@ pub enum Next {
 #[derive(Clone)]
 pub struct Jobs<'a> {
     pub entries: Receiver<Entry>,
+    /// Wakes the dispatcher when the workers have taken the channel down to half.
+    pub refill: &'a Refill,
     /// `--split` in a pool: where split downloads show their pieces.
     pub board: Option<&'a Board<Split>>,
     /// Entries sent to the workers and not yet finished: while there are any, a piece may still
@@ -66,14 +69,14 @@ impl Jobs<'_> {
                 Some(left) => self.entries.recv_timeout(left),
             };
             return match got {
-                Ok(entry) => Next::Job(Job::Entry(entry)),
+                Ok(entry) => self.took(entry),
                 Err(RecvTimeoutError::Disconnected) => Next::ListDone,
                 Err(RecvTimeoutError::Timeout) => Next::Deadline,
             };
         };
         loop {
             match self.entries.try_recv() {
-                Ok(entry) => return Next::Job(Job::Entry(entry)),
+                Ok(entry) => return self.took(entry),
                 Err(TryRecvError::Disconnected) => return Next::ListDone,
                 Err(TryRecvError::Empty) => {}
             }
@@ -88,13 +91,18 @@ impl Jobs<'_> {
             let alarm = left.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
             crossbeam_channel::select! {
                 recv(self.entries) -> entry => return match entry {
-                    Ok(entry) => Next::Job(Job::Entry(entry)),
+                    Ok(entry) => self.took(entry),
                     Err(_) => Next::ListDone,
                 },
                 recv(board.bell()) -> _ => {}
                 recv(alarm) -> _ => return Next::Deadline,
             }
         }
+    }
+
+    fn took(&self, entry: Entry) -> Next {
+        self.refill.taken(&self.entries);
+        Next::Job(Job::Entry(entry))
     }
 
     /// Once the list is done: waits for a piece shown by the downloads still running; `None`

@@ -17,6 +17,7 @@ use crossbeam_channel::Sender;
 mod collector;
 mod gate;
 mod jobs;
+mod queue;
 
 use collector::Collector;
 use gate::HostGate;
@@ -72,10 +73,11 @@ pub fn run(
             let gated = config.per_host.is_some() || config.rate_per_host.is_some();
             let gate =
                 gated.then(|| HostGate::new(config.per_host.map(|n| n.get()), shared.throttle()));
-            let (tx, rx) = crossbeam_channel::bounded(workers.get() * QUEUE_PER_WORKER);
+            let (tx, rx, refill) = queue::channel(workers.get() * QUEUE_PER_WORKER);
             let running = AtomicUsize::new(0);
             let jobs = Jobs {
                 entries: rx,
+                refill: &refill,
                 // Counted only where pieces may be shown: a shared counter every worker bumps
                 // for every file costs a many-small-files run for nothing.
                 running: shared.board().is_some().then_some(&running),
@@ -104,7 +106,7 @@ fn run_pool<'scope, 'env, 'run: 'env>(
     gate: Option<&'env HostGate<'env>>,
     collector: &'env Collector<'run>,
 ) -> anyhow::Result<()> {
-    let running = jobs.running;
+    let (running, refill) = (jobs.running, jobs.refill);
     for engine in engines {
         let jobs = jobs.clone();
         thread::Builder::new()
@@ -141,12 +143,12 @@ fn run_pool<'scope, 'env, 'run: 'env>(
             if let Some(running) = running {
                 running.fetch_add(1, Ordering::SeqCst);
             }
-            if let Err(unsent) = tx.send(entry) {
+            if let Err(unsent) = refill.send(&tx, entry) {
                 // Only if every worker is gone; report rather than lose the entry.
                 if let Some(running) = running {
                     running.fetch_sub(1, Ordering::SeqCst);
                 }
-                collector.push(collector.not_started(&unsent.0));
+                collector.push(collector.not_started(&unsent));
             }
         }
     }
