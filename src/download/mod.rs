@@ -16,6 +16,7 @@ mod pin;
 mod request;
 mod retry;
 mod split;
+mod tls;
 mod transfer;
 mod validators;
 mod verify;
@@ -65,7 +66,7 @@ impl<'a> Shared<'a> {
             policy,
             progress,
             throttle,
-            tls: request::tls_config(&policy.tls)?,
+            tls: tls::tls_config(&policy.tls)?,
             root: root::open_root(&policy.output_dir)?,
             board: None,
         })
@@ -172,7 +173,7 @@ fn runtime_and_client(
 /// settings, `-H` headers, netrc credentials, redirects and `--retries`, on a runtime of its
 /// own; at most `max` bytes.
 pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u8>> {
-    let tls = request::tls_config(&policy.tls)?;
+    let tls = tls::tls_config(&policy.tls)?;
     let (runtime, client) = runtime_and_client(policy, &tls)?;
     let (progress, throttle) = (Progress::hidden(), Throttle::new(None, None));
     let worker = Worker {

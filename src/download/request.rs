@@ -1,9 +1,6 @@
-//! The HTTP side of an attempt: the TLS configuration every worker's client is built from, the
-//! client itself, and one GET with its redirects followed by hand (only to http and https, and
+//! The HTTP side of an attempt: the client every worker has (built from the run's TLS
+//! configuration, `tls.rs`), and one GET with its redirects followed by hand (only to http and https, and
 //! with the `-H` headers and URL credentials only on the listed URL's origin).
-
-use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 use reqwest::header::{HeaderValue, IF_RANGE, LOCATION, RANGE};
@@ -11,110 +8,13 @@ use reqwest::{Client, RequestBuilder, Response, Url};
 
 use super::limits::Limits;
 use super::retry::Failure;
+use super::tls::tls_hint;
 use super::validators::Validators;
 use super::worker::Worker;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
-
-use crate::config::{Policy, TlsSettings};
+use crate::config::Policy;
 use crate::entry::Entry;
 use crate::netrc::Credentials;
 use crate::redact::redact_url;
-
-/// The TLS configuration of the run: built once, because loading the system's certificate
-/// store per client made start-up at `-j 8` four times slower. ALPN offers HTTP/2 and HTTP/1.1
-/// (HTTP/1.1 alone with `--http1.1`).
-pub fn tls_config(settings: &TlsSettings) -> anyhow::Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = if settings.insecure {
-        Arc::new(NoVerification(Arc::clone(&provider)))
-    } else {
-        let extra = match &settings.cacert {
-            Some(path) => read_cacert(path)?,
-            None => Vec::new(),
-        };
-        let verifier =
-            rustls_platform_verifier::Verifier::new_with_extra_roots(extra, Arc::clone(&provider))
-                .context("cannot load the system's TLS certificate store")?;
-        Arc::new(verifier)
-    };
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("cannot set up TLS")?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    tls.alpn_protocols = if settings.http1_only {
-        vec![b"http/1.1".to_vec()]
-    } else {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    };
-    Ok(tls)
-}
-
-/// The certificates of a `--cacert` PEM file; a file without one is an error, not a no-op.
-fn read_cacert(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let shown = path.display();
-    let certs = CertificateDer::pem_file_iter(path)
-        .with_context(|| format!("cannot read --cacert {shown}"))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("cannot read --cacert {shown}: not PEM"))?;
-    if certs.is_empty() {
-        anyhow::bail!("--cacert {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
-    }
-    Ok(certs)
-}
-
-/// `-k`: every certificate is accepted. The handshake's signatures are still checked (they
-/// prove the server holds the key of the certificate it sent), which is all that is left.
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
 
 /// One worker's client. Its pooled connections belong to the runtime that opens them, so each
 /// worker has its own.
@@ -311,40 +211,4 @@ fn netrc_credentials<'a>(policy: &'a Policy, url: &reqwest::Url) -> Option<&'a C
     }
     let login = Some(url.username()).filter(|u| !u.is_empty());
     policy.netrc.as_ref()?.lookup(url.host_str()?, login)
-}
-
-/// What the user can do about a refused certificate, if that is what `error` is.
-fn tls_hint(error: &reqwest::Error) -> Option<&'static str> {
-    use rustls::CertificateError as Cert;
-    let mut link: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = link {
-        if let Some(rustls::Error::InvalidCertificate(cert)) = rustls_error(e) {
-            return Some(match cert {
-                Cert::UnknownIssuer => {
-                    "the server's certificate is signed by a CA this system does not trust; if it \
-                     is your organisation's CA, pass its PEM file with --cacert FILE (or set \
-                     SSL_CERT_FILE to it)"
-                }
-                Cert::NotValidForName | Cert::NotValidForNameContext { .. } => {
-                    "the server's certificate is for another host name"
-                }
-                Cert::Expired | Cert::ExpiredContext { .. } => {
-                    "the server's certificate has expired (or this machine's clock is wrong)"
-                }
-                _ => "the server's certificate was refused",
-            });
-        }
-        link = e.source();
-    }
-    None
-}
-
-/// The rustls error in `e`, looking inside `io::Error`s: the handshake's error arrives wrapped in
-/// two of them, and an `io::Error`'s `source()` skips what it wraps.
-fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-        return Some(tls);
-    }
-    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
-    rustls_error(inner)
 }

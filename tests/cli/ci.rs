@@ -456,6 +456,44 @@ fn cacert_and_insecure_against_a_private_ca() {
     );
 }
 
+/// The system's certificate store is read at the first TLS handshake, not at start: a list of
+/// plain http URLs downloads on a machine whose store cannot be read, and an https URL there
+/// fails after one attempt, saying what to do.
+#[test]
+fn the_certificate_store_is_read_only_when_a_tls_url_needs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = Server::start(|_| Reply::ok(b"plain".to_vec()));
+    let tls = TlsServer::start(b"over tls");
+    let no_store = |cmd: &mut assert_cmd::Command| {
+        cmd.env("SSL_CERT_FILE", "/nonexistent/ca.pem")
+            .env("SSL_CERT_DIR", "/nonexistent");
+    };
+    write_list(dir.path(), "plain.txt", &[plain.url("/p.bin")]);
+    let mut cmd = fetchpool(dir.path());
+    no_store(&mut cmd);
+    let out = cmd.args(["plain.txt", "-o", "out"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("out/p.bin")).unwrap(),
+        b"plain"
+    );
+
+    write_list(dir.path(), "tls.txt", &[tls.url("/t.bin")]);
+    let mut cmd = fetchpool(dir.path());
+    no_store(&mut cmd);
+    let out = cmd
+        .args(["tls.txt", "-o", "out", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let result = json(&lines(&out.stdout)[0]);
+    let error = result["error"].as_str().unwrap();
+    assert!(error.contains("certificate store"), "{error}");
+    assert!(error.contains("--cacert FILE"), "{error}");
+    assert_eq!(result["attempts"], 1, "the same store would fail again");
+    assert!(!dir.path().join("out/t.bin").exists());
+}
+
 #[test]
 fn a_report_file_that_names_a_directory_is_refused_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
