@@ -42,9 +42,44 @@ pub struct Jobs<'a> {
     pub refill: &'a Refill,
     /// `--split` in a pool: where split downloads show their pieces.
     pub board: Option<&'a Board<Split>>,
-    /// Entries sent to the workers and not yet finished: while there are any, a piece may still
-    /// be shown. Kept only with a board.
-    pub running: Option<&'a AtomicUsize>,
+    /// Entries not yet finished: while there are any, a piece may still be shown. Kept only
+    /// with a board.
+    pub running: Option<&'a Running<'a>>,
+}
+
+/// The entries sent to the workers and not finished yet, and one more for the list while it is
+/// being read: while any is left, a split download may still show a piece. The one that brings
+/// it to none wakes the idle workers, which would otherwise look again only after
+/// [`IDLE_LOOK`] (50 ms at the end of every run with `--split`).
+pub struct Running<'a> {
+    count: AtomicUsize,
+    board: &'a Board<Split>,
+}
+
+impl<'a> Running<'a> {
+    /// The list, not read yet, counts as one.
+    pub fn new(board: &'a Board<Split>) -> Running<'a> {
+        Running {
+            count: AtomicUsize::new(1),
+            board,
+        }
+    }
+
+    /// An entry was sent to the workers.
+    pub fn started(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// An entry finished (or was never sent), or the list has been read.
+    pub fn ended(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.board.ring_all();
+        }
+    }
+
+    fn none(&self) -> bool {
+        self.count.load(Ordering::SeqCst) == 0
+    }
 }
 
 impl Jobs<'_> {
@@ -113,7 +148,7 @@ impl Jobs<'_> {
             if let Some(split) = board.pick() {
                 return Some(split);
             }
-            if self.running.is_none_or(|r| r.load(Ordering::SeqCst) == 0) {
+            if self.running.is_none_or(Running::none) {
                 return None;
             }
             let _ = board.bell().recv_timeout(IDLE_LOOK);
@@ -128,7 +163,7 @@ const IDLE_LOOK: Duration = Duration::from_millis(50);
 pub struct Work<'w, 'run> {
     pub engine: &'w Engine<'w>,
     pub collector: &'w Collector<'run>,
-    pub running: Option<&'w AtomicUsize>,
+    pub running: Option<&'w Running<'w>>,
 }
 
 impl Work<'_, '_> {
@@ -137,7 +172,7 @@ impl Work<'_, '_> {
         let collector = self.collector;
         collector.push(collector.run_one(self.engine, entry, slot));
         if let Some(running) = self.running {
-            running.fetch_sub(1, Ordering::SeqCst);
+            running.ended();
         }
     }
 
@@ -160,5 +195,31 @@ impl Work<'_, '_> {
                 self.engine.name()
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Running;
+    use crate::download::{Board, Split};
+
+    /// Idle workers wait for a piece on the board's bell: when the last entry ends after the
+    /// list is read (no piece can come any more), every one of them is rung at once rather
+    /// than left to look again on its own.
+    #[test]
+    fn the_last_entry_to_end_wakes_every_idle_worker() {
+        let board = Board::<Split>::new(3);
+        let running = Running::new(&board);
+        running.started();
+        running.ended();
+        assert!(!running.none(), "the list is still being read");
+        assert_eq!(board.bell().len(), 0, "nobody woken while the list is read");
+        running.started();
+        running.ended(); // the list is read
+        assert!(!running.none());
+        assert_eq!(board.bell().len(), 0);
+        running.ended(); // the last entry
+        assert!(running.none());
+        assert_eq!(board.bell().len(), 3, "every idle worker rung");
     }
 }

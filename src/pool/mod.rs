@@ -7,7 +7,6 @@
 //! Ctrl-C needs nothing here but to stop handing out work: running downloads end at once by
 //! themselves, and every entry not started, queued or still in the list, is reported so.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Instant;
 
@@ -21,7 +20,7 @@ mod queue;
 
 use collector::Collector;
 use gate::HostGate;
-use jobs::{Job, Jobs, Work};
+use jobs::{Job, Jobs, Running, Work};
 
 use crate::config::{Config, Mode};
 use crate::download::{Engine, Shared};
@@ -74,13 +73,13 @@ pub fn run(
             let gate =
                 gated.then(|| HostGate::new(config.per_host.map(|n| n.get()), shared.throttle()));
             let (tx, rx, refill) = queue::channel(workers.get() * QUEUE_PER_WORKER);
-            let running = AtomicUsize::new(0);
+            // Counted only where pieces may be shown: a shared counter every worker bumps for
+            // every file costs a many-small-files run for nothing.
+            let running = shared.board().map(Running::new);
             let jobs = Jobs {
                 entries: rx,
                 refill: &refill,
-                // Counted only where pieces may be shown: a shared counter every worker bumps
-                // for every file costs a many-small-files run for nothing.
-                running: shared.board().is_some().then_some(&running),
+                running: running.as_ref(),
                 board: shared.board(),
             };
             thread::scope(|scope| {
@@ -107,6 +106,8 @@ fn run_pool<'scope, 'env, 'run: 'env>(
     collector: &'env Collector<'run>,
 ) -> anyhow::Result<()> {
     let (running, refill) = (jobs.running, jobs.refill);
+    // The list counts as running until this returns, however it returns.
+    let _list = ListRead(running);
     for engine in engines {
         let jobs = jobs.clone();
         thread::Builder::new()
@@ -141,12 +142,12 @@ fn run_pool<'scope, 'env, 'run: 'env>(
     for item in entries {
         if let Some(entry) = collector.admit(item) {
             if let Some(running) = running {
-                running.fetch_add(1, Ordering::SeqCst);
+                running.started();
             }
             if let Err(unsent) = refill.send(&tx, entry) {
                 // Only if every worker is gone; report rather than lose the entry.
                 if let Some(running) = running {
-                    running.fetch_sub(1, Ordering::SeqCst);
+                    running.ended();
                 }
                 collector.push(collector.not_started(&unsent));
             }
@@ -154,4 +155,15 @@ fn run_pool<'scope, 'env, 'run: 'env>(
     }
     collector.progress.list_read();
     Ok(())
+}
+
+/// The list being read, as [`Running`] counts it: done when dropped.
+struct ListRead<'a>(Option<&'a Running<'a>>);
+
+impl Drop for ListRead<'_> {
+    fn drop(&mut self) {
+        if let Some(running) = self.0 {
+            running.ended();
+        }
+    }
 }

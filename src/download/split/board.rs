@@ -61,6 +61,12 @@ impl<T: Wanted> Board<T> {
             .find(|item| item.wants_help())
     }
 
+    /// Wakes every idle worker: no split download is left that could show a piece, and they
+    /// look, see it and end.
+    pub fn ring_all(&self) {
+        while self.ring.try_send(()).is_ok() {}
+    }
+
     /// Rings when something is posted: what idle workers wait on.
     pub fn bell(&self) -> &Receiver<()> {
         &self.bell
