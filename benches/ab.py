@@ -4,6 +4,8 @@
     python3 benches/ab.py OLD_BINARY NEW_BINARY [SCENARIO...]   # default: small large
     ROUNDS=10 python3 benches/ab.py /tmp/fetchpool-before target/release/fetchpool small
     python3 benches/ab.py A B large-tls                # over TLS (HTTP/2); ARGS=--http1.1
+    ARGS="--split 8" python3 benches/ab.py A B split-paced
+    J=1024 python3 benches/ab.py A B scale             # J is compare.py's: every binary's -j
 
 Uses compare.py's corpora and nginx (127.0.0.1 only; run benches/compare.sh once, or install
 nginx-light and libnginx-mod-http-echo). Each round runs A then B, the next B then A, so a slow
@@ -51,13 +53,19 @@ def main():
         for name in scenarios:
             compare.make_corpus(www, compare.SCENARIO_DEFS[name])
         port, conf = compare.start_nginx(tmp, www)
+        paced = None
         try:
-            pids = compare.server_pids(os.path.join(tmp, "nginx.pid"), [])
+            if "split-paced" in scenarios:
+                # Each connection paced at 4 MiB/s with no burst, as compare.py serves it.
+                paced, paced_port = compare.start_paced(www, 4 * compare.MIB)
+            pids = compare.server_pids(os.path.join(tmp, "nginx.pid"), [paced] if paced else [])
             out_base = compare.OUT_BASE or tmp
             for name in scenarios:
                 sc = compare.SCENARIO_DEFS[name]
                 urls = os.path.join(tmp, f"{name}.txt")
                 base = f"http://127.0.0.1:{port}"
+                if name == "split-paced":
+                    base = f"http://127.0.0.1:{paced_port}"
                 tls = []
                 if sc.tls:
                     base = f"https://127.0.0.1:{compare.TLS_PORT}"
@@ -90,6 +98,8 @@ def main():
                 print(f"  B/A: {med['B']['elapsed'] / med['A']['elapsed']:.3f} wall, "
                       f"{med['B']['cpu'] / med['A']['cpu']:.3f} CPU")
         finally:
+            if paced:
+                paced.kill()
             compare.stop_nginx(conf, tmp)
 
 
