@@ -1,6 +1,6 @@
 //! The HTTP side of an attempt: the client every worker has (built from the run's TLS
-//! configuration, `tls.rs`), and one GET with its redirects followed by hand (only to http and https, and
-//! with the `-H` headers and URL credentials only on the listed URL's origin).
+//! configuration, `tls.rs`), and one GET with its redirects followed by hand (only to http and
+//! https, and with the `-H` headers and URL credentials only on the listed URL's origin).
 
 use anyhow::{Context as _, anyhow};
 use reqwest::header::{HeaderValue, IF_RANGE, LOCATION, RANGE};
