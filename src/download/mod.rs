@@ -14,6 +14,7 @@ mod held;
 mod limits;
 mod pin;
 mod request;
+mod resolve;
 mod retry;
 mod split;
 mod tls;
@@ -22,6 +23,7 @@ mod validators;
 mod verify;
 mod worker;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -30,6 +32,7 @@ use reqwest::Url;
 use disk::{at, place, record, root};
 use held::Held;
 use limits::Limits;
+use resolve::Resolver;
 use retry::Failure;
 pub use split::{Board, Split};
 use transfer::Attempt;
@@ -50,6 +53,8 @@ pub struct Shared<'a> {
     progress: &'a Progress,
     throttle: Throttle,
     tls: rustls::ClientConfig,
+    /// Host names, resolved for every worker by a few shared threads.
+    resolver: Arc<Resolver>,
     root: at::Dir,
     /// `--split` in a pool: where split downloads show their pieces to idle workers.
     board: Option<Board<Split>>,
@@ -67,6 +72,7 @@ impl<'a> Shared<'a> {
             progress,
             throttle,
             tls: tls::tls_config(&policy.tls)?,
+            resolver: Arc::default(),
             root: root::open_root(&policy.output_dir)?,
             board: None,
         })
@@ -102,7 +108,7 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     /// An engine called `name` in logs and progress (`worker-3`, `serial`).
     pub fn new(shared: &'a Shared<'a>, name: String) -> anyhow::Result<Engine<'a>> {
-        let (runtime, client) = runtime_and_client(shared.policy, &shared.tls)
+        let (runtime, client) = runtime_and_client(shared.policy, &shared.tls, &shared.resolver)
             .with_context(|| format!("cannot start {name}"))?;
         Ok(Engine {
             shared,
@@ -153,6 +159,7 @@ const IO_EVENTS: usize = 32;
 fn runtime_and_client(
     policy: &Policy,
     tls: &rustls::ClientConfig,
+    resolver: &Arc<Resolver>,
 ) -> anyhow::Result<(tokio::runtime::Runtime, reqwest::Client)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -164,7 +171,7 @@ fn runtime_and_client(
         .context("cannot start a runtime")?;
     let client = {
         let _inside = runtime.enter();
-        request::client(policy, tls)?
+        request::client(policy, tls, resolver)?
     };
     Ok((runtime, client))
 }
@@ -174,7 +181,7 @@ fn runtime_and_client(
 /// own; at most `max` bytes.
 pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u8>> {
     let tls = tls::tls_config(&policy.tls)?;
-    let (runtime, client) = runtime_and_client(policy, &tls)?;
+    let (runtime, client) = runtime_and_client(policy, &tls, &Arc::default())?;
     let (progress, throttle) = (Progress::hidden(), Throttle::new(None, None));
     let worker = Worker {
         policy,

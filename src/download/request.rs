@@ -2,11 +2,14 @@
 //! configuration, `tls.rs`), and one GET with its redirects followed by hand (only to http and
 //! https, and with the `-H` headers and URL credentials only on the listed URL's origin).
 
+use std::sync::Arc;
+
 use anyhow::{Context as _, anyhow};
 use reqwest::header::{HeaderValue, IF_RANGE, LOCATION, RANGE};
 use reqwest::{Client, RequestBuilder, Response, Url};
 
 use super::limits::Limits;
+use super::resolve::Resolver;
 use super::retry::Failure;
 use super::tls::tls_hint;
 use super::validators::Validators;
@@ -18,7 +21,11 @@ use crate::redact::redact_url;
 
 /// One worker's client. Its pooled connections belong to the runtime that opens them, so each
 /// worker has its own.
-pub fn client(policy: &Policy, tls: &rustls::ClientConfig) -> anyhow::Result<Client> {
+pub fn client(
+    policy: &Policy,
+    tls: &rustls::ClientConfig,
+    resolver: &Arc<Resolver>,
+) -> anyhow::Result<Client> {
     let builder = Client::builder()
         .user_agent(&policy.user_agent)
         .referer(false)
@@ -26,7 +33,8 @@ pub fn client(policy: &Policy, tls: &rustls::ClientConfig) -> anyhow::Result<Cli
         // origins.
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(policy.connect_timeout)
-        .tls_backend_preconfigured(tls.clone());
+        .tls_backend_preconfigured(tls.clone())
+        .dns_resolver(Arc::clone(resolver));
     let builder = if policy.tls.http1_only {
         builder.http1_only()
     } else {

@@ -362,3 +362,41 @@ fn no_color_and_dumb_terminals() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!out.stderr.contains(&0x1b));
 }
+
+/// A named host is resolved for every worker by a few threads the run shares, not by a thread
+/// of each worker's runtime (at -j 1024 against a name that was a thousand more threads): while
+/// sixteen workers wait on a slow `localhost`, the process has its sixteen workers, at most four
+/// resolvers and no runtime's blocking thread.
+#[test]
+fn workers_share_a_few_threads_to_resolve_host_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = slow_server(1500);
+    let urls: Vec<String> = (0..32)
+        .map(|i| format!("http://localhost:{}/f{i}", server.port()))
+        .collect();
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let child = fetchpool_std(dir.path())
+        .arg(&list)
+        .args(["-o", "out", "-j", "16", "-q"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while server.request_count() < 16 {
+        assert!(started.elapsed() < Duration::from_secs(20), "no requests");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        .unwrap()
+        .flatten()
+        .map(|task| std::fs::read_to_string(task.path().join("comm")).unwrap_or_default())
+        .map(|comm| comm.trim().to_string())
+        .collect();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(files_below(&dir.path().join("out")).len(), 32);
+    let count = |prefix: &str| names.iter().filter(|n| n.starts_with(prefix)).count();
+    assert_eq!(count("worker-"), 16, "{names:?}");
+    assert!((1..=4).contains(&count("resolver-")), "{names:?}");
+    assert_eq!(count("tokio"), 0, "{names:?}");
+}
