@@ -1,5 +1,5 @@
-//! Host names, resolved for every worker of a run by a few threads it shares, and remembered for
-//! a minute as curl does (`--dns-cache-timeout`'s default). reqwest's own resolver runs
+//! Host names, resolved for every worker of a run by threads it shares (one, and another
+//! whenever a lookup would wait), and remembered for a minute as curl does (`--dns-cache-timeout`'s default). reqwest's own resolver runs
 //! `getaddrinfo` on its runtime's blocking pool, and every worker has a runtime of its own: at
 //! `-j 1024` against a named host that was a thousand more threads (2,000 x 100 ms from
 //! `localhost` at `-j 1024`: 0.64 s, 0.55 s of system CPU and 132 MB, against 0.45 s, 0.31 s and
@@ -9,15 +9,16 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::sync::{OnceCell, oneshot};
 
-/// Threads that run `getaddrinfo` for the whole run, started at the first name to resolve.
-const THREADS: usize = 4;
+/// Threads that run `getaddrinfo` for the whole run, at most: one starts with the first lookup,
+/// another whenever a lookup finds the others busy (many hosts at once, a slow DNS server).
+const MAX_THREADS: usize = 16;
 
 /// How long a name's addresses are used before it is looked up again.
 const REMEMBER: Duration = Duration::from_secs(60);
@@ -37,33 +38,60 @@ struct Known {
 /// The run's resolver: one for every worker's client.
 #[derive(Default)]
 pub struct Resolver {
-    /// Where lookups go; the threads start with the first.
-    lookups: OnceLock<Sender<Lookup>>,
+    threads: Arc<Threads>,
     known: Arc<Mutex<HashMap<String, Known>>>,
     /// Lookups handed to the threads so far.
     asked: Arc<AtomicUsize>,
 }
 
-impl Resolver {
-    fn lookups(&self) -> &Sender<Lookup> {
-        self.lookups.get_or_init(|| {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            for i in 0..THREADS {
-                let rx: Receiver<Lookup> = rx.clone();
-                // A thread that cannot start leaves the others; with none, lookups fail.
-                let _ = std::thread::Builder::new()
-                    .name(format!("resolver-{i}"))
-                    .spawn(move || {
-                        // Ends when every client (and so every sender) is gone.
-                        for (name, reply) in rx {
-                            let _ = reply.send(lookup(&name));
-                        }
-                    });
-            }
-            tx
-        })
-    }
+/// The threads that look names up, and the queue they take lookups from.
+struct Threads {
+    tx: Sender<Lookup>,
+    rx: Receiver<Lookup>,
+    started: AtomicUsize,
+}
 
+impl Default for Threads {
+    fn default() -> Threads {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Threads {
+            tx,
+            rx,
+            started: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Threads {
+    /// Hands `name` to a thread, starting one when none would take it at once.
+    fn ask(&self, name: String) -> Result<oneshot::Receiver<io::Result<Vec<SocketAddr>>>, String> {
+        let busy = self.started.load(Ordering::SeqCst) == 0 || !self.tx.is_empty();
+        let another = |n: usize| (n < MAX_THREADS).then_some(n + 1);
+        if busy
+            && let Ok(n) = self
+                .started
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, another)
+        {
+            let rx = self.rx.clone();
+            // One that cannot start leaves the others; a lookup then waits for one of them.
+            let _ = std::thread::Builder::new()
+                .name(format!("resolver-{n}"))
+                .spawn(move || {
+                    // Ends with the run's resolver (its sender).
+                    for (name, reply) in rx {
+                        let _ = reply.send(lookup(&name));
+                    }
+                });
+        }
+        let (reply, replied) = oneshot::channel();
+        self.tx
+            .send((name, reply))
+            .map_err(|_| "no thread is left to resolve host names".to_string())?;
+        Ok(replied)
+    }
+}
+
+impl Resolver {
     /// The answer `name` has or will have: a lookup in flight, or one less than a minute old.
     fn answer(&self, name: &str) -> Arc<OnceCell<Answer>> {
         let mut known = lock(&self.known);
@@ -98,16 +126,15 @@ impl Resolve for Resolver {
     fn resolve(&self, name: Name) -> Resolving {
         let name = name.as_str().to_string();
         let answer = self.answer(&name);
-        let lookups = self.lookups().clone();
-        let (known, asked) = (Arc::clone(&self.known), Arc::clone(&self.asked));
+        let (threads, known, asked) = (
+            Arc::clone(&self.threads),
+            Arc::clone(&self.known),
+            Arc::clone(&self.asked),
+        );
         Box::pin(async move {
             let ask = || async {
                 asked.fetch_add(1, Ordering::Relaxed);
-                let (reply, replied) = oneshot::channel();
-                lookups
-                    .send((name.clone(), reply))
-                    .map_err(|_| "no thread is left to resolve host names".to_string())?;
-                match replied.await {
+                match threads.ask(name.clone())?.await {
                     Ok(addrs) => addrs.map_err(|e| e.to_string()),
                     Err(_) => Err("the lookup ended without an answer".to_string()),
                 }
