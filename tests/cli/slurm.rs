@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -370,8 +369,7 @@ fn a_slurm_job_array_fetches_every_entry_once_and_a_failed_index_runs_again() {
         return;
     };
     let started = Instant::now();
-    let late_ok = Arc::new(AtomicBool::new(false));
-    let late = Arc::clone(&late_ok);
+    let late = AtomicBool::new(false);
     let server = Server::start(move |req| match req.path() {
         // Not there on the first submission that lists it, there on the next.
         "/late.bin" if !late.swap(true, Ordering::SeqCst) => Reply::status(404),
