@@ -491,15 +491,13 @@ def table(sc, rows):
             f"{vs_ideal} {fmt_rate(sc, med)} | {peak / 1024:.1f} MiB | "
             f"{fmt_cpu(median(r, 'cpu') / sc.count)} | {fmt_cpu(median(r, 'server') / sc.count)} |"
         )
-    lines.append("")
-    lines.append("<details><summary>commands</summary>")
-    lines.append("")
-    for r in rows:
-        lines.append(f"    {r['cmd']}")
-    lines.append("")
-    lines.append("</details>")
-    lines.append("")
-    return lines
+    return lines + commands(rows)
+
+
+def commands(rows):
+    """The command lines of a table's rows, folded away under it."""
+    return ["", "<details><summary>commands</summary>", ""] + [f"    {r['cmd']}" for r in rows] + [
+        "", "</details>", ""]
 
 
 def scale_table(sc, rows):
@@ -524,10 +522,7 @@ def scale_table(sc, rows):
             f"{peak / 1024:.1f} MiB | {median(r, 'cpu'):.2f} | {median(r, 'sys'):.2f} | "
             f"{median(r, 'server'):.2f} |"
         )
-    lines += ["", "<details><summary>commands</summary>", ""]
-    lines += [f"    {r['cmd']}" for r in rows]
-    lines += ["", "</details>", ""]
-    return lines
+    return lines + commands(rows)
 
 
 def median(row, key):
