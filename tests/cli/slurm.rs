@@ -194,9 +194,9 @@ impl Cluster {
     }
 
     /// Submits `script` from `work` (with `--array=ARRAY` when given, over the script's own),
-    /// the test's fetchpool first on PATH; waits until every task has ended and returns each
-    /// task's exit code by task ID.
-    fn run(&self, work: &Path, script: &Path, array: Option<&str>) -> BTreeMap<u32, i32> {
+    /// the test's fetchpool first on PATH; waits until every task has ended and returns the
+    /// job's ID and each task's exit code by task ID.
+    fn run(&self, work: &Path, script: &Path, array: Option<&str>) -> (String, BTreeMap<u32, i32>) {
         let bin_dir = Path::new(BIN).parent().unwrap();
         let path = std::env::var_os("PATH").unwrap_or_default();
         let path = std::env::join_paths(
@@ -235,7 +235,7 @@ impl Cluster {
                 .unwrap_or_else(|| panic!("no {name} in {line}"))
                 .to_string()
         };
-        String::from_utf8(out.stdout)
+        let exits = String::from_utf8(out.stdout)
             .unwrap()
             .lines()
             .map(|line| {
@@ -243,7 +243,8 @@ impl Cluster {
                 let code = field(line, "ExitCode=");
                 (task, code.split(':').next().unwrap().parse().unwrap())
             })
-            .collect()
+            .collect();
+        (job, exits)
     }
 
     /// Stops every daemon by PID, then anything still working in the cluster's directory (a
@@ -343,23 +344,13 @@ fn results(reports: &[PathBuf]) -> Vec<(String, String)> {
     results
 }
 
-fn reports_of(work: &Path, job_tasks: &BTreeMap<u32, i32>, prefix: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(work.join("reports"))
+/// Every file in `work/reports`, by name.
+fn report_files(work: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(work.join("reports"))
         .unwrap()
         .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.starts_with(prefix) && name.ends_with(".ndjson")
-        })
-        .collect();
-    found.sort();
-    assert_eq!(
-        found.len(),
-        job_tasks.len(),
-        "one report per task: {found:?}"
-    );
-    found
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 #[test]
@@ -393,29 +384,28 @@ fn a_slurm_job_array_fetches_every_entry_once_and_a_failed_index_runs_again() {
     std::fs::write(work.join("urls.txt"), list.join("\n") + "\n").unwrap();
 
     // Four tasks: every entry in exactly one task's report, every file on disk, byte for byte.
-    let first = cluster.run(&work, &script, None);
+    let (job, first) = cluster.run(&work, &script, None);
     assert_eq!(
         first,
         (0..4).map(|t| (t, 0)).collect(),
         "{}",
         cluster.logs()
     );
-    // Reports are named JOB_TASK: one job so far.
-    let jobs: BTreeSet<String> = std::fs::read_dir(work.join("reports"))
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .split('_')
-                .next()
-                .unwrap()
-                .to_string()
-        })
+    // Reports are named JOB_TASK: one NDJSON and one JUnit file per task, and nothing else.
+    let named =
+        |ext: &'static str| -> Vec<String> { (0..4).map(|t| format!("{job}_{t}.{ext}")).collect() };
+    assert_eq!(
+        report_files(&work),
+        [named("ndjson"), named("xml")]
+            .concat()
+            .into_iter()
+            .collect()
+    );
+    let ndjson: Vec<PathBuf> = named("ndjson")
+        .iter()
+        .map(|n| work.join("reports").join(n))
         .collect();
-    assert_eq!(jobs.len(), 1, "{jobs:?}");
-    let first_job = jobs.into_iter().next().unwrap();
-    let results_1 = results(&reports_of(&work, &first, &format!("{first_job}_")));
+    let results_1 = results(&ndjson);
     let paths: BTreeSet<&str> = results_1.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(results_1.len(), entries, "each entry reported once");
     assert_eq!(paths.len(), entries, "by exactly one task");
@@ -427,15 +417,15 @@ fn a_slurm_job_array_fetches_every_entry_once_and_a_failed_index_runs_again() {
             "f{i:03}.bin byte for byte"
         );
     }
-    for task in 0..4 {
-        let junit = work.join(format!("reports/{first_job}_{task}.xml"));
-        roxmltree::Document::parse(&std::fs::read_to_string(junit).unwrap()).unwrap();
+    for junit in named("xml") {
+        let junit = std::fs::read_to_string(work.join("reports").join(junit)).unwrap();
+        roxmltree::Document::parse(&junit).unwrap();
     }
     let requests = server.request_count();
     assert_eq!(requests, entries);
 
     // The same array again downloads nothing.
-    let second = cluster.run(&work, &script, None);
+    let (_, second) = cluster.run(&work, &script, None);
     assert_eq!(
         second,
         (0..4).map(|t| (t, 0)).collect(),
@@ -452,11 +442,11 @@ fn a_slurm_job_array_fetches_every_entry_once_and_a_failed_index_runs_again() {
     list.push(server.url("/late.bin"));
     std::fs::write(work.join("urls.txt"), list.join("\n") + "\n").unwrap();
     let owner = (entries % 4) as u32;
-    let third = cluster.run(&work, &script, None);
+    let (_, third) = cluster.run(&work, &script, None);
     let expected: BTreeMap<u32, i32> = (0..4).map(|t| (t, i32::from(t == owner))).collect();
     assert_eq!(third, expected, "{}", cluster.logs());
     assert!(!work.join("dataset/late.bin").exists());
-    let again = cluster.run(&work, &script, Some(&owner.to_string()));
+    let (_, again) = cluster.run(&work, &script, Some(&owner.to_string()));
     assert_eq!(again, [(owner, 0)].into(), "{}", cluster.logs());
     assert_eq!(
         std::fs::read(work.join("dataset/late.bin")).unwrap(),
