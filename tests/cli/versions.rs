@@ -96,18 +96,21 @@ fn shifting(
     (server, changed)
 }
 
-/// A server with `v` whose first answer is spoiled by `first` (a fault, a lie), and whose
-/// every later answer is as it should be.
-fn spoiled_first(v: &Version, first: impl Fn(Reply) -> Reply + Send + Sync + 'static) -> Server {
+/// A server with `v` whose answers `turn` may spoil (a fault, a lie): it gets each answer as it
+/// should be and its place (0 for the first).
+fn in_turns(v: &Version, turn: impl Fn(usize, Reply) -> Reply + Send + Sync + 'static) -> Server {
     let answered = AtomicUsize::new(0);
     let served = v.clone();
     Server::start(move |req| {
         let reply = serve(req, &served, false);
-        match answered.fetch_add(1, Ordering::SeqCst) {
-            0 => first(reply),
-            _ => reply,
-        }
+        turn(answered.fetch_add(1, Ordering::SeqCst), reply)
     })
+}
+
+/// A server with `v` whose first answer is spoiled by `first`, and whose every later answer is
+/// as it should be.
+fn spoiled_first(v: &Version, first: impl Fn(Reply) -> Reply + Send + Sync + 'static) -> Server {
+    in_turns(v, move |n, reply| if n == 0 { first(reply) } else { reply })
 }
 
 #[test]
@@ -227,20 +230,15 @@ fn a_206_past_its_own_range_is_never_written_past_it() {
             etag: Some("\"v1\""),
             date: None,
         };
-        let answered = AtomicUsize::new(0);
-        let served = v.clone();
-        let server = Server::start(move |req| {
-            let reply = serve(req, &served, false);
-            match answered.fetch_add(1, Ordering::SeqCst) {
-                0 => reply.framing(Body::Reset(40_000)),
-                // The rest, and then 5,000 bytes more than its Content-Range says.
-                1 => {
-                    let mut body = reply.body.clone();
-                    body.extend_from_slice(&[b'!'; 5_000]);
-                    Reply { body, ..reply }.framing(framing)
-                }
-                _ => reply,
+        let server = in_turns(&v, move |n, reply| match n {
+            0 => reply.framing(Body::Reset(40_000)),
+            // The rest, and then 5,000 bytes more than its Content-Range says.
+            1 => {
+                let mut body = reply.body.clone();
+                body.extend_from_slice(&[b'!'; 5_000]);
+                Reply { body, ..reply }.framing(framing)
             }
+            _ => reply,
         });
         let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &["--json", "-v"]);
         assert_eq!(code, 0, "{framing:?}: {report:?} {stderr}");
@@ -263,13 +261,10 @@ fn a_206_past_its_own_range_is_never_written_past_it() {
 
         // Without retries, the attempt that sent too much fails, and nothing is placed.
         let dir = tempfile::tempdir().unwrap();
-        let answered = AtomicUsize::new(0);
-        let served = v.clone();
-        let server = Server::start(move |req| {
-            let reply = serve(req, &served, false);
+        let server = in_turns(&v, move |n, reply| {
             let mut body = reply.body.clone();
             body.extend_from_slice(&[b'!'; 5_000]);
-            match answered.fetch_add(1, Ordering::SeqCst) {
+            match n {
                 0 => reply.framing(Body::Reset(40_000)),
                 _ => Reply { body, ..reply }.framing(framing),
             }
@@ -415,15 +410,10 @@ fn a_server_error_to_a_request_for_the_rest_keeps_the_bytes() {
         etag: Some("\"s5\""),
         date: None,
     };
-    let answered = AtomicUsize::new(0);
-    let served = v.clone();
-    let server = Server::start(move |req| {
-        let reply = serve(req, &served, false);
-        match answered.fetch_add(1, Ordering::SeqCst) {
-            0 => reply.framing(Body::Reset(120_000)),
-            1 => Reply::status(503),
-            _ => reply,
-        }
+    let server = in_turns(&v, |n, reply| match n {
+        0 => reply.framing(Body::Reset(120_000)),
+        1 => Reply::status(503),
+        _ => reply,
     });
     let (code, report, stderr) = run(dir.path(), &[server.url("/s.bin")], &["--json"]);
     assert_eq!(code, 0, "{stderr}");
