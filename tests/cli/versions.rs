@@ -113,78 +113,80 @@ fn spoiled_first(v: &Version, first: impl Fn(Reply) -> Reply + Send + Sync + 'st
     in_turns(v, move |n, reply| if n == 0 { first(reply) } else { reply })
 }
 
-#[test]
-fn a_file_that_changes_after_a_reset_is_placed_whole_in_its_new_version() {
+/// Every kind of change a file can go through between two answers: how its versions are told
+/// apart (ETag, date, neither), whether they have one length, and whether the server honours
+/// `If-Range`; with its name for the messages.
+fn every_case() -> Vec<(&'static str, bool, bool, String)> {
+    let mut cases = Vec::new();
     for validator in ["etag", "date", "neither"] {
         for same_length in [true, false] {
             for ignores_if_range in [false, true] {
                 let case = format!(
                     "{validator}, same length {same_length}, ignores If-Range {ignores_if_range}"
                 );
-                let dir = tempfile::tempdir().unwrap();
-                let (v1, v2) = versions(validator, same_length, 40);
-                let (server, _) = shifting(v1, v2.clone(), ignores_if_range, true);
-                let (code, report, stderr) =
-                    run(dir.path(), &[server.url("/f.bin")], &["--json", "-v"]);
-                assert_eq!(code, 0, "{case}: {report:?} {stderr}");
-                assert!(holds(&dir.path().join("out/f.bin"), &v2.body), "{case}");
-                let result = json(&report[0]);
-                assert_eq!(result["status"], "ok", "{case}");
-                assert_eq!(result["bytes"], v2.body.len(), "{case}");
-                let requests = server.requests();
-                let retry = &requests[1];
-                if validator == "neither" {
-                    // Nothing can tell the versions apart: the retry starts over.
-                    assert_eq!(retry.header("range"), None, "{case}");
-                } else {
-                    assert_eq!(retry.header("range"), Some("bytes=120000-"), "{case}");
-                    assert!(retry.header("if-range").is_some(), "{case}");
-                }
-                assert_eq!(out_files(dir.path()), ["f.bin"], "{case}");
+                cases.push((validator, same_length, ignores_if_range, case));
             }
         }
+    }
+    cases
+}
+
+#[test]
+fn a_file_that_changes_after_a_reset_is_placed_whole_in_its_new_version() {
+    for (validator, same_length, ignores_if_range, case) in every_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let (v1, v2) = versions(validator, same_length, 40);
+        let (server, _) = shifting(v1, v2.clone(), ignores_if_range, true);
+        let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &["--json", "-v"]);
+        assert_eq!(code, 0, "{case}: {report:?} {stderr}");
+        assert!(holds(&dir.path().join("out/f.bin"), &v2.body), "{case}");
+        let result = json(&report[0]);
+        assert_eq!(result["status"], "ok", "{case}");
+        assert_eq!(result["bytes"], v2.body.len(), "{case}");
+        let requests = server.requests();
+        let retry = &requests[1];
+        if validator == "neither" {
+            // Nothing can tell the versions apart: the retry starts over.
+            assert_eq!(retry.header("range"), None, "{case}");
+        } else {
+            assert_eq!(retry.header("range"), Some("bytes=120000-"), "{case}");
+            assert!(retry.header("if-range").is_some(), "{case}");
+        }
+        assert_eq!(out_files(dir.path()), ["f.bin"], "{case}");
     }
 }
 
 #[test]
 fn continue_after_the_file_changed_between_two_runs_places_the_new_version_whole() {
-    for validator in ["etag", "date", "neither"] {
-        for same_length in [true, false] {
-            for ignores_if_range in [false, true] {
-                let case = format!(
-                    "{validator}, same length {same_length}, ignores If-Range {ignores_if_range}"
-                );
-                let dir = tempfile::tempdir().unwrap();
-                let (v1, v2) = versions(validator, same_length, 50);
-                let (server, changed) = shifting(v1.clone(), v2.clone(), ignores_if_range, false);
-                // The first run breaks off: 60% of v1 stays in the .part.
-                let cut = Server::start({
-                    let v1 = v1.clone();
-                    move |req| serve(req, &v1, false).framing(Body::Reset(120_000))
-                });
-                let args = ["-c", "--retries", "0"];
-                let (code, _, _) = run(dir.path(), &[cut.url("/f.bin")], &args);
-                assert_eq!(code, 1, "{case}");
-                let part = dir.path().join("out/f.bin.part");
-                assert!(holds(&part, &v1.body[..120_000]), "{case}");
-                // The file is replaced on the server; -c again.
-                changed.store(1, Ordering::SeqCst);
-                let (code, report, stderr) =
-                    run(dir.path(), &[server.url("/f.bin")], &["-c", "--json"]);
-                assert_eq!(code, 0, "{case}: {report:?} {stderr}");
-                assert!(
-                    holds(&dir.path().join("out/f.bin"), &v2.body),
-                    "{case}: one version whole, never a mix"
-                );
-                assert_eq!(json(&report[0])["http_status"], 200, "{case}");
-                let first = &server.requests()[0];
-                match validator {
-                    "neither" => assert_eq!(first.header("range"), None, "{case}"),
-                    _ => assert_eq!(first.header("range"), Some("bytes=120000-"), "{case}"),
-                }
-                assert_eq!(out_files(dir.path()), ["f.bin"], "{case}");
-            }
+    for (validator, same_length, ignores_if_range, case) in every_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let (v1, v2) = versions(validator, same_length, 50);
+        let (server, changed) = shifting(v1.clone(), v2.clone(), ignores_if_range, false);
+        // The first run breaks off: 60% of v1 stays in the .part.
+        let cut = Server::start({
+            let v1 = v1.clone();
+            move |req| serve(req, &v1, false).framing(Body::Reset(120_000))
+        });
+        let args = ["-c", "--retries", "0"];
+        let (code, _, _) = run(dir.path(), &[cut.url("/f.bin")], &args);
+        assert_eq!(code, 1, "{case}");
+        let part = dir.path().join("out/f.bin.part");
+        assert!(holds(&part, &v1.body[..120_000]), "{case}");
+        // The file is replaced on the server; -c again.
+        changed.store(1, Ordering::SeqCst);
+        let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &["-c", "--json"]);
+        assert_eq!(code, 0, "{case}: {report:?} {stderr}");
+        assert!(
+            holds(&dir.path().join("out/f.bin"), &v2.body),
+            "{case}: one version whole, never a mix"
+        );
+        assert_eq!(json(&report[0])["http_status"], 200, "{case}");
+        let first = &server.requests()[0];
+        match validator {
+            "neither" => assert_eq!(first.header("range"), None, "{case}"),
+            _ => assert_eq!(first.header("range"), Some("bytes=120000-"), "{case}"),
         }
+        assert_eq!(out_files(dir.path()), ["f.bin"], "{case}");
     }
 }
 
