@@ -13,9 +13,11 @@ mod finish;
 mod held;
 mod limits;
 mod pin;
+mod plan;
 mod request;
 mod resolve;
 mod retry;
+mod small;
 mod split;
 mod tls;
 mod transfer;
@@ -29,11 +31,13 @@ use std::time::Instant;
 use anyhow::Context as _;
 use reqwest::Url;
 
-use disk::{at, place, record, root};
+use disk::{at, place, root};
 use held::Held;
 use limits::Limits;
+pub use plan::Planner;
 use resolve::Resolver;
 use retry::Failure;
+pub use small::fetch_small;
 pub use split::{Board, Split};
 use transfer::Attempt;
 use worker::Worker;
@@ -41,7 +45,7 @@ use worker::Worker;
 use crate::config::Policy;
 use crate::entry::Entry;
 use crate::interrupt;
-use crate::outcome::{Ending, Intent, Outcome, Served, shown_path};
+use crate::outcome::{Ending, Outcome, Served, shown_path};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::throttle::Throttle;
@@ -176,75 +180,6 @@ fn runtime_and_client(
     Ok((runtime, client))
 }
 
-/// The body of `url`, fetched before the run starts (a `--checksums` file): with the run's TLS
-/// settings, `-H` headers, netrc credentials, redirects and `--retries`, on a runtime of its
-/// own; at most `max` bytes.
-pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u8>> {
-    let tls = tls::tls_config(&policy.tls)?;
-    let (runtime, client) = runtime_and_client(policy, &tls, &Arc::default())?;
-    let (progress, throttle) = (Progress::hidden(), Throttle::new(None, None));
-    let worker = Worker {
-        policy,
-        progress: &progress,
-        throttle: &throttle,
-        client: &client,
-        name: "checksums",
-    };
-    let listed = request::Listed {
-        url,
-        headers: true,
-        own_headers: &[],
-    };
-    let mut attempts = 0;
-    runtime.block_on(async {
-        loop {
-            attempts += 1;
-            let failure = match small_body(listed, &worker, max).await {
-                Ok(body) => return Ok(body),
-                Err(f) if f.retryable && attempts <= policy.retries => f,
-                Err(f) => return Err(f.error),
-            };
-            if Limits::between_attempts()
-                .sleep(failure.wait(attempts))
-                .await
-                .is_err()
-            {
-                anyhow::bail!("interrupted");
-            }
-        }
-    })
-}
-
-async fn small_body(
-    listed: request::Listed<'_>,
-    worker: &Worker<'_>,
-    max: u64,
-) -> Result<Vec<u8>, Failure> {
-    let limits = Limits::start(worker.policy);
-    let mut response = request::send(listed, worker, &limits, Default::default()).await?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(Failure::from_status(
-            status,
-            response.headers(),
-            response.url(),
-        ));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = limits.wait(response.chunk()).await?.map_err(|e| {
-        Failure::transient(anyhow::anyhow!(e.without_url()).context("the body broke off"))
-    })? {
-        if body.len() as u64 + chunk.len() as u64 > max {
-            return Err(Failure::fatal(anyhow::anyhow!(
-                "longer than {} (not a checksums file)",
-                human_bytes(max)
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// The entry's URL (`0`) or its mirror number `i`.
 fn listed(entry: &Entry, i: usize) -> &Url {
     match i {
@@ -258,54 +193,6 @@ pub trait HostSlot {
     /// The download moves to `url` (a mirror): its slot on the host it was on is given back,
     /// and one on `url`'s host taken, waiting (holding none) until one is free.
     fn move_to(&self, url: &Url);
-}
-
-/// Decides each entry's [`Intent`] as a run would, from what is on disk, without creating
-/// anything or making a request.
-pub struct Planner<'a> {
-    policy: &'a Policy,
-    root: Option<at::Dir>,
-}
-
-impl<'a> Planner<'a> {
-    /// Fails as a run would start to when the output directory cannot be used.
-    pub fn new(policy: &'a Policy) -> anyhow::Result<Planner<'a>> {
-        Ok(Planner {
-            policy,
-            root: root::open_existing_root(&policy.output_dir)?,
-        })
-    }
-
-    pub fn intent(&self, entry: &Entry) -> Intent {
-        // An output directory still to be created holds nothing in the way.
-        let Some(root) = &self.root else {
-            return Intent::Download;
-        };
-        match existing(root, self.policy, entry) {
-            Ok((place::Existing::Absent, spot)) if self.policy.resume => {
-                // A split download's `.part` has holes: only its record says what is there.
-                // Other bytes are built on as the run would: when their version is known, or
-                // the list's sha256= would catch a mix.
-                let from = match spot.ranges() {
-                    record::Found::Record(record) if record.pin.vouches() => Some(record.done()),
-                    record::Found::Record(_) | record::Found::Unusable => None,
-                    record::Found::None => spot.resumable_len().filter(|&len| {
-                        held::builds_on(spot.part_pin().as_ref(), len, entry).is_ok()
-                    }),
-                };
-                match from {
-                    Some(from) if from > 0 => Intent::Resume { from },
-                    _ => Intent::Download,
-                }
-            }
-            Ok((place::Existing::Absent, _)) => Intent::Download,
-            Ok((place::Existing::Replace, _)) => Intent::Replace,
-            Ok((place::Existing::Skip { bytes }, _)) => Intent::Skip { bytes },
-            Ok((place::Existing::Revalidate(_), _)) => Intent::Revalidate,
-            Ok((place::Existing::Unchanged { .. }, _)) => Intent::Unchanged,
-            Err(error) => Intent::Fail(format!("{error:#}")),
-        }
-    }
 }
 
 /// The entry's place under the output directory and what to do about a target already there:
