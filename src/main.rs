@@ -21,6 +21,7 @@ mod progress;
 mod redact;
 mod report;
 mod scheduler;
+mod staged;
 mod sums;
 mod throttle;
 mod units;

@@ -61,6 +61,26 @@ pub fn json_printable(line: String) -> String {
     out
 }
 
+/// Text as XML 1.0 allows it in content and attribute values, and as a person reads it in every
+/// report: controls and text-reordering characters shown as their escapes (`\x1b`), markup
+/// escaped, and the two non-characters XML cannot hold at all replaced.
+pub fn xml(text: &str) -> String {
+    let text = printable(text);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

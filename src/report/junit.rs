@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::Staged;
 use crate::outcome::{Ending, Outcome, Summary};
-use crate::printable::printable;
+use crate::printable::xml as escape;
+use crate::staged::Staged;
 
 pub struct Junit {
     /// FILE, written when the run ends.
@@ -144,26 +144,6 @@ pub fn testcase(o: &Outcome) -> String {
 
 fn seconds(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64())
-}
-
-/// Text as XML 1.0 allows it in content and attribute values, and as a person reads it in every
-/// report: controls and text-reordering characters shown as their escapes (`\x1b`), markup
-/// escaped, and the two non-characters XML cannot hold at all replaced.
-pub fn escape(text: &str) -> String {
-    let text = printable(text);
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

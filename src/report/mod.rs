@@ -7,12 +7,7 @@ mod github;
 mod junit;
 mod render;
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-
-use anyhow::Context as _;
+use std::io::{self, Write};
 
 use crate::config::{Config, Mode};
 use crate::entry::{Entry, Item};
@@ -20,6 +15,7 @@ use crate::list::Entries;
 use crate::outcome::{Intent, Outcome, Status, Summary, Tally, shown_path};
 use crate::progress::Progress;
 use crate::redact::redact_url;
+use crate::staged::Staged;
 
 /// Where outcomes go, in list order.
 pub struct Reporter<'a> {
@@ -39,70 +35,6 @@ pub struct Reporter<'a> {
     tally: Tally,
     /// Nobody reads stdout any more; nothing more is printed there.
     stdout_closed: bool,
-}
-
-/// A file the report writes as it goes and puts in place when the run ends: written as a new
-/// file beside FILE and renamed over it, so FILE is never half-written and an existing FILE (or
-/// a symlink there) is replaced, never written through. `--failed-out` holds full URLs,
-/// credentials included: it is made readable by its owner alone.
-struct Staged {
-    path: PathBuf,
-    temp: PathBuf,
-    file: BufWriter<File>,
-    /// A write failed; said once at the end, without losing the report.
-    broken: bool,
-    placed: bool,
-}
-
-impl Staged {
-    /// Starts FILE for `flag`; fails (before anything runs) where FILE could never be put in
-    /// place: a directory there, or a name that can only be one.
-    fn create(path: &Path, flag: &str, mode: u32) -> anyhow::Result<Staged> {
-        let shown = path.display();
-        let names_a_directory = path.as_os_str().as_encoded_bytes().ends_with(b"/")
-            || path.file_name().is_none()
-            || std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
-        if names_a_directory {
-            anyhow::bail!("cannot create {flag} {shown}: it names a directory (give a file name)");
-        }
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&temp)
-            .with_context(|| format!("cannot create {flag} {shown}"))?;
-        Ok(Staged {
-            path: path.to_path_buf(),
-            temp,
-            file: BufWriter::new(file),
-            broken: false,
-            placed: false,
-        })
-    }
-
-    fn write_line(&mut self, line: &str) {
-        if writeln!(self.file, "{line}").is_err() {
-            self.broken = true;
-        }
-    }
-
-    /// Flushes the file and puts it in place; false if any of it could not be written.
-    fn place(&mut self) -> bool {
-        let written = self.file.flush().is_ok() && !self.broken;
-        self.placed = std::fs::rename(&self.temp, &self.path).is_ok();
-        written && self.placed
-    }
-}
-
-impl Drop for Staged {
-    /// A run that ends before its report does leaves no stray copy behind.
-    fn drop(&mut self) {
-        if !self.placed {
-            let _ = std::fs::remove_file(&self.temp);
-        }
-    }
 }
 
 impl<'a> Reporter<'a> {
