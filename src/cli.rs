@@ -329,6 +329,20 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
+    /// Draw the run as an SVG picture in FILE: a row per worker, a bar per download in time.
+    ///
+    /// Bars are coloured by how each download ended; retries and the waits between them show
+    /// inside a bar, and pieces of `--split` downloads on the rows of the workers that fetched
+    /// them. Hovering a bar names its URL, file, size, status, attempts and time. Written when
+    /// the run ends, after Ctrl-C too.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
+
+    /// Draw `--timeline`'s time axis to at least SECS, so pictures of two runs (`--serial` and
+    /// `-j 8`) share one scale.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, requires = "timeline")]
+    pub timeline_axis: Option<Duration>,
+
     /// Trust the CA certificates in this PEM file as well as the system's.
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,

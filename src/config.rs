@@ -92,6 +92,9 @@ pub struct Config {
     pub report: Option<PathBuf>,
     /// `--junit FILE`.
     pub junit: Option<PathBuf>,
+    /// `--timeline FILE`, and the least its time axis shows (`--timeline-axis`).
+    pub timeline: Option<PathBuf>,
+    pub timeline_axis: Option<std::time::Duration>,
     /// `--per-host`: downloads in flight per origin.
     pub per_host: Option<NonZeroUsize>,
     /// `--limit-rate`: bytes/s for the whole run.
@@ -173,6 +176,8 @@ impl Config {
             failed_out: cli.failed_out,
             report: cli.report,
             junit: cli.junit,
+            timeline: cli.timeline,
+            timeline_axis: cli.timeline_axis,
             per_host: cli.per_host,
             limit_rate: cli.limit_rate,
             rate_per_host: cli.rate_per_host,

@@ -24,6 +24,7 @@ mod scheduler;
 mod staged;
 mod sums;
 mod throttle;
+mod timeline;
 mod units;
 
 use std::io::Write;
@@ -33,6 +34,7 @@ use crate::cli::Cli;
 use crate::config::Config;
 use crate::progress::Progress;
 use crate::report::Reporter;
+use crate::timeline::Timeline;
 
 fn main() -> ExitCode {
     match run() {
@@ -62,6 +64,12 @@ fn run() -> anyhow::Result<ExitCode> {
         };
     }
     let config = Config::from_cli(cli)?;
+    // Before anything is fetched (a checksums file too): a FILE that cannot be written stops
+    // the run here, as --report's does. A dry run writes no file.
+    let timeline = match (&config.timeline, config.dry_run) {
+        (Some(path), false) => Some(Timeline::create(path, config.timeline_axis)?),
+        _ => None,
+    };
     let fetch = |url: &reqwest::Url| download::fetch_small(&config.download, url, sums::MAX_LEN);
     // Read before the list, whose entries they are matched to; a dry run fetches nothing.
     let sums = sums::load(
@@ -84,6 +92,6 @@ fn run() -> anyhow::Result<ExitCode> {
     let progress = Progress::new(config.progress, config.color);
     let reporter = Reporter::new(&config, &progress)?;
     interrupt::install(exit_code::INTERRUPTED)?;
-    let summary = pool::run(entries, &config, &progress, reporter)?;
+    let summary = pool::run(entries, &config, &progress, reporter, timeline)?;
     Ok(exit_code::from(&summary.tally))
 }

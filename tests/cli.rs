@@ -32,6 +32,8 @@ mod schedulers;
 mod slurm;
 #[path = "cli/split.rs"]
 mod split;
+#[path = "cli/timeline.rs"]
+mod timeline;
 #[path = "cli/update.rs"]
 mod update;
 #[path = "cli/versions.rs"]

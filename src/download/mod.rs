@@ -49,6 +49,7 @@ use crate::outcome::{Ending, Outcome, Served, shown_path};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::throttle::Throttle;
+use crate::timeline::{Lane, Timeline};
 use crate::units::human_bytes;
 
 /// What every worker of a run shares.
@@ -62,14 +63,18 @@ pub struct Shared<'a> {
     root: at::Dir,
     /// `--split` in a pool: where split downloads show their pieces to idle workers.
     board: Option<Board<Split>>,
+    /// `--timeline`: where workers record what they did.
+    timeline: Option<&'a Timeline>,
 }
 
 impl<'a> Shared<'a> {
-    /// `throttle` keeps the run's bandwidth cap and each host's turns and pauses.
+    /// `throttle` keeps the run's bandwidth cap and each host's turns and pauses; `timeline`
+    /// records what every worker does, for `--timeline`.
     pub fn new(
         policy: &'a Policy,
         progress: &'a Progress,
         throttle: Throttle,
+        timeline: Option<&'a Timeline>,
     ) -> anyhow::Result<Shared<'a>> {
         Ok(Shared {
             policy,
@@ -79,6 +84,7 @@ impl<'a> Shared<'a> {
             resolver: Arc::default(),
             root: root::open_root(&policy.output_dir)?,
             board: None,
+            timeline,
         })
     }
 
@@ -107,11 +113,14 @@ pub struct Engine<'a> {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
     name: String,
+    /// Its row of the `--timeline` picture.
+    lane: Option<Lane<'a>>,
 }
 
 impl<'a> Engine<'a> {
-    /// An engine called `name` in logs and progress (`worker-3`, `serial`).
-    pub fn new(shared: &'a Shared<'a>, name: String) -> anyhow::Result<Engine<'a>> {
+    /// An engine called `name` in logs and progress (`worker-3`, `serial`), drawn on row `row`
+    /// of the `--timeline` picture.
+    pub fn new(shared: &'a Shared<'a>, row: usize, name: String) -> anyhow::Result<Engine<'a>> {
         let (runtime, client) = runtime_and_client(shared.policy, &shared.tls, &shared.resolver)
             .with_context(|| format!("cannot start {name}"))?;
         Ok(Engine {
@@ -119,11 +128,17 @@ impl<'a> Engine<'a> {
             runtime,
             client,
             name,
+            lane: shared.timeline.map(|t| t.lane(row)),
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Its row of the `--timeline` picture, when one is drawn.
+    pub fn lane(&self) -> Option<&Lane<'a>> {
+        self.lane.as_ref()
     }
 
     fn worker(&self) -> Worker<'_> {
@@ -133,6 +148,7 @@ impl<'a> Engine<'a> {
             throttle: &self.shared.throttle,
             client: &self.client,
             name: &self.name,
+            lane: self.lane.as_ref(),
         }
     }
 
@@ -344,11 +360,17 @@ async fn attempts(
             n => worker.log(|| format!("GET {} (attempt {n})", url())),
         }
         job.task.restart();
+        let attempt_started = worker.lane.map(|_| Instant::now());
         let failure = match transfer::attempt(job, spot, held).await {
             Ok(done) => return (attempts, Ok(done)),
-            Err(failure) if failure.retryable && attempts <= retries => failure,
-            Err(failure) => return (attempts, Err(failure)),
+            Err(failure) => failure,
         };
+        if let (Some(lane), Some(started)) = (worker.lane, attempt_started) {
+            lane.attempt_failed(started);
+        }
+        if !(failure.retryable && attempts <= retries) {
+            return (attempts, Err(failure));
+        }
         let wait = failure.wait(attempts);
         if let Some(host) = &failure.busy_host {
             worker.throttle.pause_host(host, wait);
@@ -360,7 +382,12 @@ async fn attempts(
                 url()
             )
         });
-        if Limits::between_attempts().sleep(wait).await.is_err() {
+        let wait_started = worker.lane.map(|_| Instant::now());
+        let slept = Limits::between_attempts().sleep(wait).await;
+        if let (Some(lane), Some(started)) = (worker.lane, wait_started) {
+            lane.waited(started);
+        }
+        if slept.is_err() {
             let failure = failure.context("interrupted while waiting to retry".into());
             return (attempts, Err(failure));
         }

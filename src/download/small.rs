@@ -28,6 +28,7 @@ pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u
         throttle: &throttle,
         client: &client,
         name: "checksums",
+        lane: None,
     };
     let listed = request::Listed {
         url,

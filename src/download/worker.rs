@@ -4,6 +4,7 @@
 use crate::config::Policy;
 use crate::progress::Progress;
 use crate::throttle::Throttle;
+use crate::timeline::Lane;
 
 /// One worker as its downloads see it.
 pub struct Worker<'a> {
@@ -14,6 +15,8 @@ pub struct Worker<'a> {
     pub client: &'a reqwest::Client,
     /// `worker-3`, or `serial`: how logs and progress name it.
     pub name: &'a str,
+    /// Its row of the `--timeline` picture, when one is drawn.
+    pub lane: Option<&'a Lane<'a>>,
 }
 
 impl Worker<'_> {

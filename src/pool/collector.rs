@@ -88,14 +88,19 @@ impl<'a> Collector<'a> {
         if self.stopping() {
             return self.not_started(entry);
         }
+        let started = engine.lane().map(|_| Instant::now());
         let fetched = panic::catch_unwind(AssertUnwindSafe(|| engine.fetch(entry, slot)));
-        fetched.unwrap_or_else(|_| {
+        let outcome = fetched.unwrap_or_else(|_| {
             let error = format!(
                 "internal error: {} panicked (a bug in fetchpool; please report it)",
                 engine.name()
             );
             Outcome::failed(entry, self.output_dir, 0, Duration::ZERO, None, error)
-        })
+        });
+        if let (Some(lane), Some(started)) = (engine.lane(), started) {
+            lane.bar(started, &outcome);
+        }
+        outcome
     }
 
     pub fn push(&self, outcome: Outcome) {

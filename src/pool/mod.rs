@@ -30,6 +30,7 @@ use crate::outcome::Summary;
 use crate::progress::Progress;
 use crate::report::Reporter;
 use crate::throttle::Throttle;
+use crate::timeline::Timeline;
 
 /// Entries waiting in the channel per worker: enough that a worker never waits for the reader,
 /// small enough that a huge list is not held in memory.
@@ -42,17 +43,40 @@ pub fn run(
     config: &Config,
     progress: &Progress,
     reporter: Reporter,
+    timeline: Option<Timeline>,
+) -> anyhow::Result<Summary> {
+    let mut summary = run_all(entries, config, progress, reporter, timeline.as_ref())?;
+    // After the report, with the summary for its heading.
+    if let Some(timeline) = timeline {
+        let path = timeline.path().display().to_string();
+        if !timeline.finish(&summary) {
+            summary.tally.report_lost = true;
+            progress.println(&format!("fetchpool: could not write all of {path}"));
+        }
+    }
+    Ok(summary)
+}
+
+fn run_all(
+    entries: Entries,
+    config: &Config,
+    progress: &Progress,
+    reporter: Reporter,
+    timeline: Option<&Timeline>,
 ) -> anyhow::Result<Summary> {
     let throttle = Throttle::new(config.limit_rate, config.rate_per_host);
-    let mut shared = Shared::new(&config.download, progress, throttle)?;
+    let mut shared = Shared::new(&config.download, progress, throttle, timeline)?;
     let collector = Collector::new(config, progress, reporter);
     if let Some(total) = entries.total() {
         progress.set_total(total);
     }
     let started = Instant::now();
+    if let Some(timeline) = timeline {
+        timeline.start(started);
+    }
     match config.mode {
         Mode::Serial => {
-            let engine = Engine::new(&shared, "serial".into())?;
+            let engine = Engine::new(&shared, 0, "serial".into())?;
             // After Ctrl-C the rest of the list is still read and reported, as not-started.
             for item in entries {
                 if let Some(entry) = collector.admit(item) {
@@ -67,7 +91,7 @@ pub fn run(
             // Every engine is built before any download starts, so a failure to build one is a
             // fatal error of the run rather than a worker that is silently missing.
             let engines = (1..=workers.get())
-                .map(|i| Engine::new(&shared, format!("worker-{i}")))
+                .map(|i| Engine::new(&shared, i - 1, format!("worker-{i}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let gated = config.per_host.is_some() || config.rate_per_host.is_some();
             let gate =

@@ -7,6 +7,8 @@ mod github;
 mod junit;
 mod render;
 
+pub use render::{fit_fields, text_summary};
+
 use std::io::{self, Write};
 
 use crate::config::{Config, Mode};

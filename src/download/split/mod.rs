@@ -15,8 +15,10 @@ mod board;
 mod pieces;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
 use reqwest::header::ACCEPT_RANGES;
@@ -35,8 +37,10 @@ use super::verify::Digest;
 use super::worker::Worker;
 use crate::config::Policy;
 use crate::entry::Entry;
+use crate::outcome::shown_path;
 use crate::progress::{Counter, Task};
 use crate::redact::redact_url;
+use crate::units::human_bytes;
 pub use board::Board;
 use board::Wanted;
 use pieces::{Finish, LOOK_EVERY, Pick, Pieces, Stop};
@@ -168,6 +172,7 @@ async fn run(
         own_headers: job.entry.options.headers.clone(),
         counter: job.task.counter(),
         pieces: table(worker, held).map_err(|f| f.status(status))?,
+        shown: shown_path(&worker.policy.output_dir, &job.entry.target),
     });
     let first = split.pieces.claim_at(from);
     worker.log(|| {
@@ -271,7 +276,15 @@ fn place(
 /// An idle worker's part: fetch the last free pieces of `split` until none is left.
 pub async fn help(split: &Split, worker: &Worker<'_>) {
     while let Some(i) = split.pieces.claim(Pick::Last) {
-        split.fetch(i, worker).await;
+        let started = worker
+            .lane
+            .map(|_| (Instant::now(), split.pieces.missing(i)));
+        let stopped = split.fetch(i, worker).await;
+        if let (Some(lane), Some((started, (from, to)))) = (worker.lane, started) {
+            let size = human_bytes(to + 1 - from);
+            let what = format!("bytes {from}-{to} ({size}) of {}", split.shown.display());
+            lane.piece(started, what, stopped);
+        }
     }
 }
 
@@ -286,6 +299,8 @@ pub struct Split {
     own_headers: Vec<(String, String)>,
     counter: Counter,
     pieces: Pieces,
+    /// The file it becomes, as the report shows it.
+    shown: PathBuf,
 }
 
 impl Wanted for Split {
@@ -313,8 +328,9 @@ impl Split {
         self.pieces.broken(why);
     }
 
-    /// Asks for what is missing of piece `i` (taken by the caller) and writes it.
-    async fn fetch(&self, i: usize, worker: &Worker<'_>) {
+    /// Asks for what is missing of piece `i` (taken by the caller) and writes it; says why it
+    /// stopped short, if it did.
+    async fn fetch(&self, i: usize, worker: &Worker<'_>) -> Option<String> {
         let (from, to) = self.pieces.missing(i);
         worker.log(|| format!("GET {} (bytes {from}-{to})", redact_url(self.url.as_str())));
         let limits = Limits::start(worker.policy);
@@ -338,7 +354,15 @@ impl Split {
                 }
             },
         };
+        let stopped = match &result {
+            Ok(()) => None,
+            Err(Stop::Failed(failure)) => Some(format!("{:#}", failure.error)),
+            Err(Stop::Changed(why)) => Some(why.clone()),
+            Err(Stop::WholeFile) => Some("the server answered with the whole file".into()),
+            Err(Stop::Abandoned) => Some("the split ended meanwhile".into()),
+        };
         self.give_back(cur, result, worker);
+        stopped
     }
 
     /// Waits for `fut` unless the split ends meanwhile: a helper waiting for a slow server's
@@ -442,7 +466,7 @@ impl Split {
     /// the ones others have, and closes the split.
     async fn finish(&self, worker: &Worker<'_>) -> Finish {
         while let Some(i) = self.pieces.next_for_owner() {
-            self.fetch(i, worker).await;
+            let _ = self.fetch(i, worker).await;
         }
         self.pieces.close()
     }

@@ -1,0 +1,261 @@
+//! `--timeline FILE`: the run as a picture, a row per worker and a bar per download in time, in
+//! one self-contained SVG.
+//!
+//! Each worker records what it did as it goes, on its [`Lane`]: a bar when a download ends (with
+//! the failed attempts and the waits before retries inside it), a piece when it has fetched one
+//! of another worker's split download. Records go to a scratch file beside FILE, not to memory,
+//! however long the list (`spool.rs`); when the run ends the picture is drawn from them in one
+//! pass (`svg.rs`) and put in place as the reports are.
+
+mod spool;
+mod svg;
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::outcome::{Ending, Outcome, Served, Status, Summary};
+use crate::report::{fit_fields, text_summary};
+use crate::staged::Staged;
+use crate::units::human_bytes;
+use spool::Spool;
+pub use spool::{Class, Mark, Span};
+
+/// The longest URL a bar's title shows whole; a longer one is cut in its middle.
+const TITLE_URL_MAX: usize = 200;
+
+/// The picture being recorded, and the file it goes to.
+pub struct Timeline {
+    out: Staged,
+    spool: Mutex<Spool>,
+    /// When the run started: time 0 on the axis.
+    origin: OnceLock<Instant>,
+    /// `--timeline-axis`: the least the axis shows.
+    axis: Option<Duration>,
+}
+
+impl Timeline {
+    /// Starts FILE; fails (before anything runs) where it could not be written.
+    pub fn create(path: &Path, axis: Option<Duration>) -> anyhow::Result<Timeline> {
+        let out = Staged::create(path, "--timeline", 0o644)?;
+        let spool = Spool::beside(path)?;
+        Ok(Timeline {
+            out,
+            spool: Mutex::new(spool),
+            origin: OnceLock::new(),
+            axis,
+        })
+    }
+
+    /// The run starts now (`at`): time 0 on the axis.
+    pub fn start(&self, at: Instant) {
+        let _ = self.origin.set(at);
+    }
+
+    /// The lane of the worker drawn on row `row` (0 for the first).
+    pub fn lane(&self, row: usize) -> Lane<'_> {
+        Lane {
+            timeline: self,
+            row: u32::try_from(row).unwrap_or(u32::MAX),
+            marks: RefCell::default(),
+        }
+    }
+
+    /// Microseconds from the start of the run to `t`.
+    fn micros(&self, t: Instant) -> u64 {
+        let origin = *self.origin.get_or_init(Instant::now);
+        u64::try_from(t.saturating_duration_since(origin).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn record(&self, span: &Span) {
+        self.spool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(span);
+    }
+
+    /// Draws the picture of the run `summary` describes and puts FILE in place; false if any of
+    /// it could not be written.
+    pub fn finish(mut self, summary: &Summary) -> bool {
+        let spool = self.spool.into_inner().unwrap_or_else(|e| e.into_inner());
+        let rows = match summary.serial {
+            true => vec!["serial".to_string()],
+            false => (1..=summary.workers)
+                .map(|i| format!("worker-{i}"))
+                .collect(),
+        };
+        let axis = summary.wall.max(self.axis.unwrap_or_default());
+        let interrupted = if summary.tally.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        };
+        let heading = format!("fetchpool: {}{interrupted}", text_summary(summary));
+        let frame = svg::Frame {
+            rows,
+            axis: u64::try_from(axis.as_micros()).unwrap_or(u64::MAX),
+            heading: fit_fields(&heading, svg::HEADING_COLUMNS),
+            spans: spool.count(),
+        };
+        let drawn = spool
+            .read()
+            .and_then(|spans| svg::draw(&mut self.out.file, &frame, spans));
+        drawn.is_ok() && self.out.place()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.out.path
+    }
+}
+
+/// One worker's row of the picture: what its downloads record as they go.
+pub struct Lane<'a> {
+    timeline: &'a Timeline,
+    row: u32,
+    /// The failed attempts and waits of the download running now.
+    marks: RefCell<Vec<Mark>>,
+}
+
+impl Lane<'_> {
+    /// An attempt that began at `started` has just failed.
+    pub fn attempt_failed(&self, started: Instant) {
+        self.mark(Class::Failed, started);
+    }
+
+    /// The wait before a retry, which began at `started`, is over.
+    pub fn waited(&self, started: Instant) {
+        self.mark(Class::Wait, started);
+    }
+
+    fn mark(&self, class: Class, started: Instant) {
+        let t = self.timeline;
+        self.marks.borrow_mut().push(Mark {
+            class,
+            start: t.micros(started),
+            end: t.micros(Instant::now()),
+        });
+    }
+
+    /// The download that began at `started` has just ended as `outcome` says: its bar.
+    pub fn bar(&self, started: Instant, outcome: &Outcome) {
+        let mut marks = std::mem::take(&mut *self.marks.borrow_mut());
+        let class = match outcome.status() {
+            Status::Ok => Class::Ok,
+            Status::Failed => Class::Failed,
+            Status::Skipped => Class::Skipped,
+            Status::Unchanged => Class::Unchanged,
+            // Never started: nothing to draw.
+            Status::NotStarted => return,
+        };
+        // A failed download's last attempt is the bar's own colour, not a mark inside it.
+        if class == Class::Failed && marks.last().is_some_and(|m| m.class == Class::Failed) {
+            marks.pop();
+        }
+        let t = self.timeline;
+        let (start, end) = (t.micros(started), t.micros(Instant::now()));
+        t.record(&Span {
+            row: self.row,
+            start,
+            end,
+            class,
+            bytes: outcome.bytes(),
+            marks,
+            title: bar_title(outcome, start, end),
+        });
+    }
+
+    /// A piece of another worker's split download, begun at `started`, has just been fetched
+    /// here, or stopped short for the reason `stopped` gives (it goes back to be asked for
+    /// again: drawn as an attempt that failed); `what` says which piece.
+    pub fn piece(&self, started: Instant, what: String, stopped: Option<String>) {
+        let t = self.timeline;
+        let (start, end) = (t.micros(started), t.micros(Instant::now()));
+        let secs = (end - start) as f64 / 1e6;
+        let mut title = format!("{what}\n{secs:.2} s, {}", span_text(start, end));
+        let marks = match stopped {
+            None => Vec::new(),
+            Some(why) => {
+                title = format!("{title}\nstopped short: {why}");
+                vec![Mark {
+                    class: Class::Failed,
+                    start,
+                    end,
+                }]
+            }
+        };
+        t.record(&Span {
+            row: self.row,
+            start,
+            end,
+            class: Class::Piece,
+            bytes: 0,
+            marks,
+            title,
+        });
+    }
+}
+
+/// What hovering a download's bar shows: its URL, file, and how and when it ended.
+fn bar_title(o: &Outcome, start: u64, end: u64) -> String {
+    let mut lines = vec![cut_middle(&o.url, TITLE_URL_MAX)];
+    if let Some(path) = &o.path {
+        lines.push(format!("→ {}", path.display()));
+    }
+    let status = o.status().as_str();
+    let http = o.http_status().map(|s| format!(" {s}")).unwrap_or_default();
+    let size = match o.status() {
+        Status::Failed => format!("{} received", human_bytes(o.received)),
+        _ => human_bytes(o.bytes()),
+    };
+    let attempts = match o.attempts {
+        1 => "1 attempt".to_string(),
+        n => format!("{n} attempts"),
+    };
+    let secs = o.elapsed.as_secs_f64();
+    lines.push(format!(
+        "{status}{http}, {size}, {attempts}, {secs:.2} s ({})",
+        span_text(start, end)
+    ));
+    if let Some(Served::Mirror(mirror)) = &o.served_by {
+        lines.push(format!("from mirror {}", cut_middle(mirror, TITLE_URL_MAX)));
+    }
+    match &o.ending {
+        Ending::Failed { error, .. } => lines.push(error.clone()),
+        Ending::Skipped { note, .. } => lines.push(note.clone()),
+        _ => {}
+    }
+    lines.join("\n")
+}
+
+/// "from 1.20 s to 1.45 s" on the run's clock.
+fn span_text(start: u64, end: u64) -> String {
+    format!(
+        "from {:.2} s to {:.2} s",
+        start as f64 / 1e6,
+        end as f64 / 1e6
+    )
+}
+
+/// `text` whole if it has at most `max` characters, else its start and end around an ellipsis.
+fn cut_middle(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max / 2).collect();
+    let tail: String = text.chars().skip(count - max / 2).collect();
+    format!("{head}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_middle;
+
+    #[test]
+    fn long_urls_are_cut_in_the_middle() {
+        assert_eq!(cut_middle("short", 10), "short");
+        assert_eq!(cut_middle("0123456789abcdef", 8), "0123…cdef");
+        assert_eq!(cut_middle("日本語日本語日本語", 4), "日本…本語");
+    }
+}

@@ -1,0 +1,543 @@
+//! The timeline drawn: a heading with the run's summary, a legend, a row per worker with its
+//! bars on one time axis in seconds. One pass over the spans, in the order they were recorded
+//! (on each row, in time order: a worker does one thing at a time); bars too narrow to see at
+//! the drawn width are merged, per row, into spans that say how many downloads they hold, so a
+//! list of any length gives a picture of a bounded size. Plain SVG 1.1 with an inline style
+//! sheet: no script, nothing from outside.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::spool::{Class, Span};
+use crate::printable::xml as escape;
+use crate::units::human_bytes;
+
+/// The picture's width in pixels, the plot's left edge (after the worker names) and its width.
+const WIDTH: f64 = 1200.0;
+const PLOT_LEFT: f64 = 92.0;
+const PLOT_WIDTH: f64 = 1080.0;
+/// The heading is broken between fields to lines of at most this many characters.
+pub const HEADING_COLUMNS: usize = 150;
+/// The rows together are at most this tall; one row at most `ROW_MAX`.
+const ROWS_HEIGHT: f64 = 720.0;
+const ROW_MAX: f64 = 24.0;
+/// At most about this many bars are drawn, whatever the list: beyond it, bars narrower than
+/// what keeps to it are merged too (each is a few hundred bytes with its title).
+const BARS_MAX: f64 = 12_000.0;
+
+/// What the picture shows besides the spans.
+pub struct Frame {
+    /// The workers' names, one row each.
+    pub rows: Vec<String>,
+    /// The time axis's length, in microseconds.
+    pub axis: u64,
+    /// The summary, in lines.
+    pub heading: Vec<String>,
+    /// How many spans there are.
+    pub spans: u64,
+}
+
+const STYLE: &str = "\
+text{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;font-size:12px;fill:#24292f}\
+.head{font-size:13px;font-weight:bold}.label{text-anchor:end}.tick{text-anchor:middle;fill:#57606a}\
+.row{fill:#f3f4f6}.row.odd{fill:#e9ebef}.grid{stroke:#c9ced6;stroke-width:1}\
+.ok{fill:#2e9e57}.failed{fill:#d43f2f}.skipped{fill:#a2a9b3}.unchanged{fill:#4f86d0}\
+.piece{fill:#58c0ad}.wait{fill:url(#hatch)}.try{fill:#f0a32e}";
+
+/// Where things go.
+struct Geometry {
+    rows: usize,
+    plot_top: f64,
+    row_height: f64,
+    bar_height: f64,
+    /// Pixels per microsecond.
+    scale: f64,
+    /// Bars narrower than this are merged.
+    merge_below: f64,
+}
+
+impl Geometry {
+    fn new(frame: &Frame) -> Geometry {
+        let rows = frame.rows.len().max(1);
+        let row_height = (ROWS_HEIGHT / rows as f64).min(ROW_MAX);
+        let plot_top = 24.0 + 18.0 * frame.heading.len() as f64 + 30.0;
+        // Each row holds at most about two bars per `merge_below` pixels (a bar that wide, then
+        // a merged span): the bound that keeps a huge list to BARS_MAX bars.
+        let crowded = frame.spans as f64 > BARS_MAX;
+        let merge_below = match crowded {
+            true => (2.0 * rows as f64 * PLOT_WIDTH / BARS_MAX).max(1.0),
+            false => 1.0,
+        };
+        Geometry {
+            rows,
+            plot_top,
+            row_height,
+            bar_height: if row_height >= 4.0 {
+                row_height - 3.0
+            } else {
+                row_height
+            },
+            scale: PLOT_WIDTH / frame.axis.max(1000) as f64,
+            merge_below,
+        }
+    }
+
+    fn x(&self, micros: u64) -> f64 {
+        PLOT_LEFT + micros as f64 * self.scale
+    }
+
+    fn row_top(&self, row: usize) -> f64 {
+        self.plot_top + row as f64 * self.row_height
+    }
+
+    fn bar_top(&self, row: u32) -> f64 {
+        self.row_top(row as usize) + (self.row_height - self.bar_height) / 2.0
+    }
+
+    fn plot_bottom(&self) -> f64 {
+        self.row_top(self.rows)
+    }
+
+    fn height(&self) -> f64 {
+        self.plot_bottom() + 44.0
+    }
+}
+
+/// Draws the picture of `spans` into `out`.
+pub fn draw(
+    out: &mut impl Write,
+    frame: &Frame,
+    spans: impl Iterator<Item = io::Result<Span>>,
+) -> io::Result<()> {
+    let g = Geometry::new(frame);
+    let mut s = String::with_capacity(64 * 1024);
+    head(&mut s, frame, &g);
+    let mut open: Vec<Option<Merged>> = vec![None; g.rows];
+    for span in spans {
+        let span = span?;
+        let row = span.row as usize;
+        if row >= g.rows {
+            continue;
+        }
+        let width = g.x(span.end) - g.x(span.start);
+        if width >= g.merge_below {
+            if let Some(merged) = open[row].take() {
+                merged.draw(&mut s, &g);
+            }
+            bar(&mut s, &g, &span);
+        } else {
+            match &mut open[row] {
+                Some(merged) if merged.takes(&span, &g) => merged.add(span),
+                slot => {
+                    if let Some(merged) = slot.take() {
+                        merged.draw(&mut s, &g);
+                    }
+                    *slot = Some(Merged::of(span));
+                }
+            }
+        }
+        if s.len() > 48 * 1024 {
+            out.write_all(s.as_bytes())?;
+            s.clear();
+        }
+    }
+    for merged in open.into_iter().flatten() {
+        merged.draw(&mut s, &g);
+    }
+    s.push_str("</svg>\n");
+    out.write_all(s.as_bytes())?;
+    out.flush()
+}
+
+/// Everything but the bars: the heading, the legend, the rows and the time axis.
+fn head(s: &mut String, frame: &Frame, g: &Geometry) {
+    let height = g.height();
+    let _ = write!(
+        s,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height:.0}\" \
+         viewBox=\"0 0 {WIDTH} {height:.0}\">\n<title>{}</title>\n<style>{STYLE}</style>\n\
+         <defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" \
+         patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#eef0f3\"/>\
+         <rect width=\"2.5\" height=\"6\" fill=\"#8c96a3\"/></pattern></defs>\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n",
+        escape(
+            &frame
+                .heading
+                .iter()
+                .map(|l| l.trim())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    );
+    for (i, line) in frame.heading.iter().enumerate() {
+        let y = 24.0 + 18.0 * i as f64;
+        let _ = writeln!(
+            s,
+            "<text class=\"head\" x=\"16\" y=\"{y}\">{}</text>",
+            escape(line)
+        );
+    }
+    legend(s, g.plot_top - 18.0);
+    rows(s, frame, g);
+    axis(s, frame.axis, g);
+}
+
+fn legend(s: &mut String, y: f64) {
+    let items = [
+        ("ok", "ok"),
+        ("failed", "failed"),
+        ("skipped", "skipped"),
+        ("unchanged", "unchanged"),
+        ("try", "attempt that failed, retried"),
+        ("wait", "wait before a retry"),
+        ("piece", "piece of a split download, fetched for its owner"),
+    ];
+    let mut x = 16.0;
+    for (class, text) in items {
+        let _ = writeln!(
+            s,
+            "<rect class=\"key {class}\" x=\"{x}\" y=\"{:.1}\" width=\"12\" height=\"12\"/>\
+             <text x=\"{:.1}\" y=\"{y}\">{text}</text>",
+            y - 10.0,
+            x + 17.0
+        );
+        // About 6.6 pixels a character at 12 px.
+        x += 17.0 + text.len() as f64 * 6.6 + 22.0;
+    }
+}
+
+/// The row backgrounds and the workers' names (every row's when there is room; else every
+/// k-th).
+fn rows(s: &mut String, frame: &Frame, g: &Geometry) {
+    let every = (12.0 / g.row_height).ceil().max(1.0) as usize;
+    let font = g.row_height.clamp(9.0, 12.0);
+    for (i, name) in frame.rows.iter().enumerate() {
+        let top = g.row_top(i);
+        let odd = if i % 2 == 1 { " odd" } else { "" };
+        let _ = writeln!(
+            s,
+            "<rect class=\"row{odd}\" data-worker=\"{}\" x=\"{PLOT_LEFT}\" y=\"{top:.2}\" \
+             width=\"{PLOT_WIDTH}\" height=\"{:.2}\"/>",
+            escape(name),
+            g.row_height
+        );
+        if i % every == 0 {
+            let y = top + g.row_height / 2.0 + font * 0.35;
+            let _ = writeln!(
+                s,
+                "<text class=\"label\" x=\"{:.0}\" y=\"{y:.1}\" style=\"font-size:{font:.0}px\">{}</text>",
+                PLOT_LEFT - 8.0,
+                escape(name)
+            );
+        }
+    }
+}
+
+/// Grid lines and labels at round numbers of seconds: at most about ten of them.
+fn axis(s: &mut String, axis: u64, g: &Geometry) {
+    let secs = axis.max(1000) as f64 / 1e6;
+    let step = nice_step(secs / 10.0);
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10()).ceil() as usize
+    };
+    let (top, bottom) = (g.plot_top, g.plot_bottom());
+    let mut k = 0u32;
+    loop {
+        let t = f64::from(k) * step;
+        if t > secs * 1.0001 {
+            break;
+        }
+        let x = g.x((t * 1e6) as u64);
+        let _ = writeln!(
+            s,
+            "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{top:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\"/>\
+             <text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\">{t:.decimals$} s</text>",
+            bottom + 4.0,
+            bottom + 18.0
+        );
+        k += 1;
+    }
+    let _ = writeln!(
+        s,
+        "<text class=\"tick\" x=\"{:.0}\" y=\"{:.1}\">time since the run started</text>",
+        PLOT_LEFT + PLOT_WIDTH / 2.0,
+        bottom + 36.0
+    );
+}
+
+/// The smallest of 1, 2 and 5 times a power of ten that is at least `at_least`.
+fn nice_step(at_least: f64) -> f64 {
+    let power = 10f64.powf(at_least.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|step| *step >= at_least * 0.999)
+        .unwrap_or(10.0 * power)
+}
+
+/// One download's (or piece's) bar, with its marks inside.
+fn bar(s: &mut String, g: &Geometry, span: &Span) {
+    let (x, y) = (g.x(span.start), g.bar_top(span.row));
+    let width = drawn_width(g.x(span.end) - x);
+    let (class, row, h) = (span.class.as_str(), span.row, g.bar_height);
+    let title = title_text(&span.title);
+    if span.marks.is_empty() {
+        let _ = writeln!(
+            s,
+            "<rect class=\"bar {class}\" data-row=\"{row}\" x=\"{x:.1}\" y=\"{y:.1}\" \
+             width=\"{width:.1}\" height=\"{h:.1}\"><title>{title}</title></rect>"
+        );
+        return;
+    }
+    let _ = write!(
+        s,
+        "<g class=\"bar {class}\" data-row=\"{row}\"><title>{title}</title>\
+         <rect class=\"{class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{h:.1}\"/>"
+    );
+    for mark in &span.marks {
+        let mx = g.x(mark.start);
+        let mw = (g.x(mark.end) - mx).max(0.5);
+        let class = match mark.class {
+            Class::Failed => "try",
+            other => other.as_str(),
+        };
+        let _ = write!(
+            s,
+            "<rect class=\"mark {class}\" x=\"{mx:.1}\" y=\"{y:.1}\" width=\"{mw:.1}\" height=\"{h:.1}\"/>"
+        );
+    }
+    s.push_str("</g>\n");
+}
+
+/// A bar `width` pixels long as drawn: a pixel shorter where it is long enough to spare one,
+/// so bars back to back stay apart; never under a pixel, so every bar shows.
+fn drawn_width(width: f64) -> f64 {
+    if width >= 4.0 {
+        width - 1.0
+    } else {
+        width.max(1.0)
+    }
+}
+
+/// A title's lines, each escaped (a control byte shown as its escape), kept as lines.
+fn title_text(title: &str) -> String {
+    title.split('\n').map(escape).collect::<Vec<_>>().join("\n")
+}
+
+/// Bars too narrow to draw, side by side on one row, drawn as one span.
+#[derive(Clone)]
+struct Merged {
+    /// The first of them, whole: drawn as itself if no other joins it.
+    first: Span,
+    end: u64,
+    count: u64,
+    /// How many ended each way, by [`Class`].
+    by_class: [u64; Class::ALL.len()],
+    bytes: u64,
+}
+
+impl Merged {
+    fn of(span: Span) -> Merged {
+        let mut by_class = [0; Class::ALL.len()];
+        by_class[span.class as usize] += 1;
+        Merged {
+            end: span.end,
+            count: 1,
+            bytes: span.bytes,
+            by_class,
+            first: span,
+        }
+    }
+
+    /// Whether `span` joins these: it starts less than a merge width after them, and they are
+    /// not yet a merge width wide.
+    fn takes(&self, span: &Span, g: &Geometry) -> bool {
+        let (start, end) = (g.x(self.first.start), g.x(self.end));
+        end - start < g.merge_below && g.x(span.start) - end < g.merge_below
+    }
+
+    fn add(&mut self, span: Span) {
+        self.end = self.end.max(span.end);
+        self.count += 1;
+        self.by_class[span.class as usize] += 1;
+        self.bytes += span.bytes;
+    }
+
+    /// The colour of the worst that happened in it: any failure shows.
+    fn class(&self) -> Class {
+        if self.by_class[Class::Failed as usize] > 0 {
+            return Class::Failed;
+        }
+        Class::ALL
+            .into_iter()
+            .max_by_key(|c| self.by_class[*c as usize])
+            .unwrap_or(Class::Ok)
+    }
+
+    fn draw(self, s: &mut String, g: &Geometry) {
+        if self.count == 1 {
+            return bar(s, g, &self.first);
+        }
+        let (row, start) = (self.first.row, self.first.start);
+        let (x, y) = (g.x(start), g.bar_top(row));
+        let width = (g.x(self.end) - x).max(1.0);
+        let h = g.bar_height;
+        let downloads = self.count - self.by_class[Class::Piece as usize];
+        let mut title = format!("{downloads} downloads");
+        let pieces = self.by_class[Class::Piece as usize];
+        if pieces > 0 {
+            title = format!("{title} and {pieces} pieces of split downloads");
+        }
+        let counts: Vec<String> = [Class::Ok, Class::Failed, Class::Skipped, Class::Unchanged]
+            .into_iter()
+            .filter(|c| self.by_class[*c as usize] > 0)
+            .map(|c| format!("{} {}", self.by_class[c as usize], c.as_str()))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<rect class=\"bar merged {}\" data-row=\"{row}\" data-count=\"{}\" x=\"{x:.1}\" \
+             y=\"{y:.1}\" width=\"{width:.1}\" height=\"{h:.1}\"><title>{title} {}: {}; {}</title></rect>",
+            self.class().as_str(),
+            self.count,
+            super::span_text(start, self.end),
+            counts.join(", "),
+            human_bytes(self.bytes)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(row: u32, start: u64, end: u64, class: Class) -> Span {
+        Span {
+            row,
+            start,
+            end,
+            class,
+            bytes: 10,
+            marks: Vec::new(),
+            title: format!("row {row} at {start}"),
+        }
+    }
+
+    fn frame(rows: usize, axis: u64, spans: u64) -> Frame {
+        Frame {
+            rows: (1..=rows).map(|i| format!("worker-{i}")).collect(),
+            axis,
+            heading: vec!["fetchpool: a test".into()],
+            spans,
+        }
+    }
+
+    fn drawn(frame: &Frame, spans: Vec<Span>) -> String {
+        let mut out = Vec::new();
+        draw(&mut out, frame, spans.into_iter().map(Ok)).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn round_steps() {
+        assert_eq!(nice_step(0.13), 0.2);
+        assert_eq!(nice_step(1.0), 1.0);
+        assert_eq!(nice_step(3.1), 5.0);
+        assert_eq!(nice_step(0.05), 0.05);
+        assert_eq!(nice_step(70.0), 100.0);
+    }
+
+    /// 10 s over 1,080 px: a pixel is about 9.3 ms. Bars of 1 ms, back to back, are merged into
+    /// spans about a pixel wide; a wide bar between them is drawn as itself.
+    #[test]
+    fn bars_narrower_than_a_pixel_are_merged_per_row() {
+        let mut spans = Vec::new();
+        for i in 0..1000u64 {
+            spans.push(span(0, i * 1000, i * 1000 + 900, Class::Ok));
+            spans.push(span(1, i * 1000, i * 1000 + 900, Class::Skipped));
+        }
+        spans.push(span(0, 2_000_000, 3_000_000, Class::Failed));
+        let svg = drawn(&frame(2, 10_000_000, spans.len() as u64), spans);
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let bars: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.attribute("class").is_some_and(|c| c.starts_with("bar")))
+            .collect();
+        let merged: Vec<_> = bars
+            .iter()
+            .filter(|n| n.attribute("class").unwrap().contains("merged"))
+            .collect();
+        let held: u64 = merged
+            .iter()
+            .map(|n| n.attribute("data-count").unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(held, 2000, "every download in one merged span");
+        // 1 s of 1 ms bars per row is about 108 px: a span per pixel or so.
+        assert!((150..=250).contains(&merged.len()), "{}", merged.len());
+        let title = merged[0]
+            .children()
+            .find(|c| c.has_tag_name("title"))
+            .unwrap();
+        assert!(
+            title
+                .text()
+                .unwrap()
+                .starts_with("10 downloads from 0.00 s"),
+            "{:?}",
+            title.text()
+        );
+        let wide: Vec<_> = bars
+            .iter()
+            .filter(|n| n.attribute("class") == Some("bar failed"))
+            .collect();
+        assert_eq!(wide.len(), 1, "the wide bar is drawn as itself");
+        assert!(svg.contains("row 0 at 2000000"));
+    }
+
+    #[test]
+    fn a_merged_span_with_a_failure_shows_it() {
+        let spans = vec![
+            span(0, 0, 100, Class::Ok),
+            span(0, 100, 200, Class::Failed),
+            span(0, 200, 300, Class::Ok),
+        ];
+        let svg = drawn(&frame(1, 10_000_000, 3), spans);
+        assert!(svg.contains("class=\"bar merged failed\""), "{svg}");
+        assert!(svg.contains("3 downloads from 0.00 s to 0.00 s: 2 ok, 1 failed"));
+    }
+
+    /// A list far longer than the picture can show bar by bar still gives a bounded picture:
+    /// 200,000 bars of 5 px each on 64 rows.
+    #[test]
+    fn a_huge_run_stays_a_few_mebibytes() {
+        let rows = 64u32;
+        let per_row = 200_000 / u64::from(rows);
+        let spans: Vec<Span> = (0..per_row)
+            .flat_map(|i| {
+                (0..rows).map(move |r| span(r, i * 50_000, i * 50_000 + 49_000, Class::Ok))
+            })
+            .collect();
+        let axis = per_row * 50_000;
+        let svg = drawn(&frame(rows as usize, axis, spans.len() as u64), spans);
+        assert!(svg.len() < 3 << 20, "{} bytes", svg.len());
+        roxmltree::Document::parse(&svg).unwrap();
+    }
+
+    #[test]
+    fn titles_and_names_are_escaped() {
+        let mut s = span(0, 0, 5_000_000, Class::Ok);
+        s.title = "http://h/<a>&\u{1b}[31m\n→ out/x".into();
+        let mut f = frame(1, 10_000_000, 1);
+        f.rows = vec!["<w>".into()];
+        let svg = drawn(&f, vec![s]);
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let title = doc
+            .descendants()
+            .find(|n| n.has_tag_name("title") && n.parent().unwrap().has_tag_name("rect"))
+            .unwrap();
+        assert_eq!(title.text(), Some("http://h/<a>&\\x1b[31m\n→ out/x"));
+        assert!(svg.contains("&lt;w&gt;"));
+    }
+}

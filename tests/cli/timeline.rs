@@ -1,0 +1,415 @@
+//! `--timeline FILE`: the SVG picture of a run, read back as XML (roxmltree) and rendered by a
+//! real SVG renderer (librsvg's `rsvg-convert`, which `.ci/run` installs).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::support::server::{Body, Reply, Server};
+use crate::support::{
+    fetchpool, fetchpool_std, free_port, interrupt_and_wait, json, lines, payload, sha256_hex,
+    spawn_run, wait_for, write_list,
+};
+
+/// A bar of the picture as a reader sees it.
+#[derive(Debug)]
+struct Bar {
+    /// `ok`, `failed`, `skipped`, `unchanged`, `piece`.
+    status: String,
+    merged: bool,
+    row: usize,
+    x: f64,
+    width: f64,
+    /// How many downloads it stands for (1 unless merged).
+    count: u64,
+    title: String,
+    /// The classes of the marks inside it (`try`, `wait`).
+    marks: Vec<String>,
+}
+
+/// The picture at `path`: the workers' names in row order, and its bars.
+fn picture(path: &Path) -> (Vec<String>, Vec<Bar>) {
+    let svg = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let rows = doc
+        .descendants()
+        .filter(|n| {
+            n.attribute("class")
+                .is_some_and(|c| c.split(' ').any(|w| w == "row"))
+        })
+        .map(|n| n.attribute("data-worker").unwrap().to_string())
+        .collect();
+    let bars = doc
+        .descendants()
+        .filter(|n| n.attribute("class").is_some_and(|c| c.starts_with("bar ")))
+        .map(|n| {
+            let classes: Vec<&str> = n.attribute("class").unwrap().split(' ').collect();
+            let shape = if n.has_tag_name("g") {
+                n.children().find(|c| c.has_tag_name("rect")).unwrap()
+            } else {
+                n
+            };
+            let number = |name: &str| shape.attribute(name).unwrap().parse::<f64>().unwrap();
+            Bar {
+                status: classes.last().unwrap().to_string(),
+                merged: classes.contains(&"merged"),
+                row: n.attribute("data-row").unwrap().parse().unwrap(),
+                x: number("x"),
+                width: number("width"),
+                count: n.attribute("data-count").map_or(1, |c| c.parse().unwrap()),
+                title: n
+                    .children()
+                    .find(|c| c.has_tag_name("title"))
+                    .and_then(|t| t.text())
+                    .unwrap()
+                    .to_string(),
+                marks: n
+                    .children()
+                    .filter_map(|c| c.attribute("class"))
+                    .filter_map(|c| c.strip_prefix("mark "))
+                    .map(str::to_string)
+                    .collect(),
+            }
+        })
+        .collect();
+    (rows, bars)
+}
+
+/// The bar whose title names `target` (as the report shows it).
+fn bar_of<'a>(bars: &'a [Bar], target: &str) -> &'a Bar {
+    let named: Vec<&Bar> = bars
+        .iter()
+        .filter(|b| b.title.lines().any(|l| l == format!("→ {target}")))
+        .collect();
+    assert_eq!(named.len(), 1, "one bar for {target}: {bars:#?}");
+    named[0]
+}
+
+/// Renders `svg` with rsvg-convert and checks the PNG; skipped (with a message) where librsvg is
+/// not installed, except in CI, where it must be.
+fn renders(svg: &Path) {
+    let png = svg.with_extension("png");
+    let ran = Command::new("rsvg-convert")
+        .arg(svg)
+        .arg("-o")
+        .arg(&png)
+        .output();
+    let out = match ran {
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: rsvg-convert is not installed ({e}; Debian: librsvg2-bin)");
+            return;
+        }
+        ran => ran.expect("rsvg-convert (librsvg2-bin) must be installed in CI"),
+    };
+    assert!(out.status.success(), "rsvg-convert: {out:?}");
+    let png = std::fs::read(png).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    assert_eq!(width, 1200, "drawn at its own size");
+}
+
+/// A server for the small runs: `/okN` after 60 ms, `/missing` a 404 (after `missing_ms`), and
+/// `/flaky` a 503 the first time it is asked.
+fn small_server(missing_ms: u64) -> (Server, Vec<u8>) {
+    let flaky = Arc::new(AtomicUsize::new(0));
+    let body = payload(4096, 3);
+    let served = body.clone();
+    let server = Server::start(move |req| match req.path() {
+        "/missing" => Reply::status(404).delay(Duration::from_millis(missing_ms)),
+        "/flaky" if flaky.fetch_add(1, Ordering::SeqCst) == 0 => Reply::status(503),
+        _ => Reply::ok(served.clone()).delay(Duration::from_millis(60)),
+    });
+    (server, body)
+}
+
+fn small_list(dir: &Path, server: &Server, body: &[u8]) {
+    let mut urls: Vec<String> = (1..=5).map(|i| server.url(&format!("/ok{i}"))).collect();
+    urls.insert(
+        0,
+        format!("{} sha256={}", server.url("/ok0"), sha256_hex(body)),
+    );
+    urls.push(server.url("/missing"));
+    urls.push(server.url("/flaky"));
+    write_list(dir, "urls.txt", &urls);
+}
+
+#[test]
+fn a_pool_run_draws_a_row_per_worker_and_a_bar_per_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, body) = small_server(0);
+    small_list(dir.path(), &server, &body);
+    let run = |args: &[&str]| {
+        fetchpool(dir.path())
+            .args(["urls.txt", "-o", "out", "-j", "3", "--retries", "2"])
+            .args(["--timeline", "run.svg", "--json"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let (rows, bars) = picture(&dir.path().join("run.svg"));
+    assert_eq!(rows, ["worker-1", "worker-2", "worker-3"]);
+    assert_eq!(bars.len(), 8, "a bar per download: {bars:#?}");
+    for i in 0..=5 {
+        let bar = bar_of(&bars, &format!("out/ok{i}"));
+        assert_eq!(bar.status, "ok", "{bar:?}");
+        assert!(!bar.merged && bar.row < 3);
+        assert!(
+            bar.title.starts_with(&server.url(&format!("/ok{i}"))),
+            "{bar:?}"
+        );
+        assert!(bar.title.contains("ok 200, 4.0 KiB, 1 attempt"), "{bar:?}");
+        // 60 ms of a run of under a second (the retry waits up to 0.5 s), on 1,080 px.
+        assert!(bar.width > 50.0, "{bar:?}");
+    }
+    let missing = bar_of(&bars, "out/missing");
+    assert_eq!(missing.status, "failed");
+    assert!(missing.title.contains("HTTP 404 Not Found"), "{missing:?}");
+    // The retry shows inside the bar: the attempt that failed, then the wait.
+    let flaky = bar_of(&bars, "out/flaky");
+    assert_eq!(flaky.status, "ok");
+    assert_eq!(flaky.marks, ["try", "wait"], "{flaky:?}");
+    assert!(flaky.title.contains("2 attempts"), "{flaky:?}");
+    // One download at a time on a row: no bar starts before the one before it ends (but for
+    // the pixel a bar is drawn wide at least).
+    for row in 0..3 {
+        let mut spans: Vec<(f64, f64)> = bars
+            .iter()
+            .filter(|b| b.row == row)
+            .map(|b| (b.x, b.x + b.width))
+            .collect();
+        spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for pair in spans.windows(2) {
+            assert!(pair[1].0 >= pair[0].1 - 1.0, "row {row}: {spans:?}");
+        }
+    }
+    renders(&dir.path().join("run.svg"));
+
+    // Again with --update: the file the list's digest vouches for is unchanged, without a
+    // request; the one that failed is fetched again.
+    let out = run(&["-u"]);
+    let (_, bars) = picture(&dir.path().join("run.svg"));
+    assert_eq!(bar_of(&bars, "out/ok0").status, "unchanged", "{out:?}");
+    assert_eq!(bar_of(&bars, "out/missing").status, "failed");
+
+    // And with --skip-existing: every file there is skipped in a moment, so on the picture of a
+    // run the slow 404 makes long, those bars are too narrow to see and are merged; every
+    // download is still counted, and nothing else is drawn.
+    let (slow_404, _) = small_server(300);
+    small_list(dir.path(), &slow_404, &body);
+    let out = run(&["--skip-existing"]);
+    let summary = json(lines(&out.stdout).last().unwrap());
+    assert_eq!(summary["skipped"], 7, "{summary}");
+    let (_, bars) = picture(&dir.path().join("run.svg"));
+    assert_eq!(bars.iter().map(|b| b.count).sum::<u64>(), 8, "{bars:#?}");
+    assert!(bars.iter().any(|b| b.merged), "{bars:#?}");
+    for bar in &bars {
+        assert!(
+            ["skipped", "failed"].contains(&bar.status.as_str()),
+            "{bar:?}"
+        );
+    }
+}
+
+#[test]
+fn a_serial_run_is_one_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, body) = small_server(0);
+    small_list(dir.path(), &server, &body);
+    let out = fetchpool(dir.path())
+        .args([
+            "urls.txt",
+            "-o",
+            "out",
+            "--serial",
+            "--timeline",
+            "serial.svg",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let (rows, bars) = picture(&dir.path().join("serial.svg"));
+    assert_eq!(rows, ["serial"]);
+    assert_eq!(bars.len(), 8);
+    assert!(bars.iter().all(|b| b.row == 0));
+    // In list order, one after another.
+    let order: Vec<f64> = (0..=5)
+        .map(|i| bar_of(&bars, &format!("out/ok{i}")).x)
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    let svg = std::fs::read_to_string(dir.path().join("serial.svg")).unwrap();
+    assert!(svg.contains("; serial; speed-up"), "the summary heads it");
+}
+
+/// An 8 MiB file at 2 MiB/s a connection, split in four on four workers: the owner's bar on
+/// its row, the pieces the others fetched on theirs.
+#[test]
+fn the_pieces_of_a_split_download_are_on_the_rows_that_fetched_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(8 << 20, 5);
+    let served = body.clone();
+    let server = Server::start(move |req| {
+        Reply::versioned(req, &served, "\"v1\"").framing(Body::Paced(2 << 20))
+    });
+    write_list(dir.path(), "urls.txt", &[server.url("/big.iso")]);
+    let out = fetchpool(dir.path())
+        .args([
+            "urls.txt",
+            "-o",
+            "out",
+            "-j",
+            "4",
+            "--split",
+            "4",
+            "--split-min",
+            "1M",
+        ])
+        .args(["--timeline", "split.svg"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(std::fs::read(dir.path().join("out/big.iso")).unwrap(), body);
+    let (_, bars) = picture(&dir.path().join("split.svg"));
+    let owner = bar_of(&bars, "out/big.iso");
+    assert_eq!(owner.status, "ok");
+    let pieces: Vec<&Bar> = bars.iter().filter(|b| b.status == "piece").collect();
+    assert!(!pieces.is_empty(), "{bars:#?}");
+    for piece in &pieces {
+        assert_ne!(piece.row, owner.row, "{piece:?}");
+        assert!(
+            piece.title.starts_with("bytes ") && piece.title.contains(" of out/big.iso"),
+            "{piece:?}"
+        );
+        // Within the owner's download.
+        assert!(piece.x >= owner.x - 0.5 && piece.x + piece.width <= owner.x + owner.width + 1.5);
+    }
+    renders(&dir.path().join("split.svg"));
+}
+
+#[test]
+fn ctrl_c_still_draws_what_happened_until_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| {
+        Reply::ok(format!("body {}", req.path())).delay(Duration::from_millis(150))
+    });
+    let urls: Vec<String> = (0..200).map(|i| server.url(&format!("/f{i}"))).collect();
+    write_list(dir.path(), "urls.txt", &urls);
+    let child = spawn_run(dir.path(), &["-j", "3", "--json", "--timeline", "t.svg"]);
+    wait_for(&dir.path().join("out/f3"));
+    let (out, _) = interrupt_and_wait(child);
+    assert_eq!(out.status.code(), Some(130));
+    let report: Vec<_> = lines(&out.stdout).iter().map(|l| json(l)).collect();
+    let ended = report
+        .iter()
+        .filter(|r| r["status"] == "ok" || r["status"] == "failed")
+        .count();
+    let (rows, bars) = picture(&dir.path().join("t.svg"));
+    assert_eq!(rows.len(), 3);
+    // Every download that ran, and none of the ones that never started.
+    assert_eq!(bars.iter().map(|b| b.count).sum::<u64>(), ended as u64);
+    assert!((4..100).contains(&ended), "{ended}");
+    let svg = std::fs::read_to_string(dir.path().join("t.svg")).unwrap();
+    assert!(svg.contains("not-started;") || svg.contains("not-started"));
+    assert!(svg.contains("(interrupted)"), "the heading says so");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "no scratch file left: {left:?}");
+}
+
+#[test]
+fn a_timeline_that_cannot_be_written_stops_the_run_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x"));
+    write_list(dir.path(), "urls.txt", &[server.url("/a")]);
+    std::fs::create_dir(dir.path().join("adir")).unwrap();
+    for (path, why) in [
+        ("no/such/dir/t.svg", "No such file or directory"),
+        ("adir", "names a directory"),
+    ] {
+        let out = fetchpool(dir.path())
+            .args(["urls.txt", "-o", "out", "--timeline", path])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{path}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("--timeline {path}")) && stderr.contains(why),
+            "{stderr}"
+        );
+    }
+    assert_eq!(server.request_count(), 0);
+    assert!(!dir.path().join("out").exists());
+    // --timeline-axis is only for a timeline.
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "--timeline-axis", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// The highest resident memory `child` reached, looked at every few milliseconds until it ends.
+fn peak_rss_kib(mut child: std::process::Child) -> u64 {
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            let hwm = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    peak
+}
+
+/// 100,000 entries (each refused by a port nobody listens on, so they go by fast): the picture
+/// stays a few MiB, and drawing it costs the run no memory that grows with the list: its peak is
+/// within a little of the same run's without `--timeline`.
+#[test]
+fn a_hundred_thousand_entries_keep_memory_flat_and_the_picture_small() {
+    const N: u64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let urls: Vec<String> = (0..N)
+        .map(|i| format!("http://127.0.0.1:{port}/f{i}"))
+        .collect();
+    write_list(dir.path(), "urls.txt", &urls);
+    let peak = |timeline: &[&str]| {
+        let child = fetchpool_std(dir.path())
+            .args([
+                "urls.txt",
+                "-o",
+                "out",
+                "--retries",
+                "0",
+                "-q",
+                "--progress",
+                "never",
+            ])
+            .args(timeline)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        peak_rss_kib(child)
+    };
+    let without = peak(&[]);
+    let with = peak(&["--timeline", "big.svg"]);
+    let size = std::fs::metadata(dir.path().join("big.svg")).unwrap().len();
+    assert!(size < 4 << 20, "{size} bytes");
+    let (_, bars) = picture(&dir.path().join("big.svg"));
+    assert_eq!(bars.iter().map(|b| b.count).sum::<u64>(), N);
+    assert!(bars.iter().all(|b| b.status == "failed"));
+    // Holding each entry's bar (a title of ~100 bytes) would add ~10 MiB.
+    assert!(
+        with < without + 2 * 1024,
+        "peak RSS {with} KiB with --timeline, {without} KiB without"
+    );
+}
