@@ -1,6 +1,7 @@
 //! What the pool buys you, on any machine, with no internet: starts a loopback HTTP server that
 //! answers every request after an artificial delay, writes a list, and runs fetchpool over it
-//! once with `--serial` and once with `-j 8`.
+//! once with `--serial` and once with `-j 8`. Each run draws its `--timeline`, both on one time
+//! scale: `serial.svg` and `pool.svg` in `target/<profile>/demo/` (or `--pictures DIR`).
 //!
 //!     cargo run --release --example demo
 //!     cargo run --release --example demo -- --files 16 --delay-ms 500 --jobs 8
@@ -22,6 +23,8 @@ struct Args {
     delay_ms: u64,
     jobs: usize,
     size: usize,
+    /// Where the two timelines go; `None`: beside the binary, in `demo/`.
+    pictures: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -30,6 +33,7 @@ fn parse_args() -> Result<Args, String> {
         delay_ms: 250,
         jobs: 8,
         size: 16 * 1024,
+        pictures: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -43,9 +47,13 @@ fn parse_args() -> Result<Args, String> {
             "--delay-ms" => args.delay_ms = value("--delay-ms")?,
             "--jobs" => args.jobs = value("--jobs")? as usize,
             "--size" => args.size = value("--size")? as usize,
+            "--pictures" => {
+                args.pictures = Some(it.next().ok_or("--pictures needs a directory")?.into())
+            }
             "-h" | "--help" => {
                 return Err(
-                    "usage: demo [--files N] [--delay-ms MS] [--jobs J] [--size BYTES]".into(),
+                    "usage: demo [--files N] [--delay-ms MS] [--jobs J] [--size BYTES] [--pictures DIR]"
+                        .into(),
                 );
             }
             other => return Err(format!("unknown argument '{other}' (try --help)")),
@@ -90,9 +98,39 @@ fn run(args: &Args) -> Result<(), String> {
         args.delay_ms,
         server.port()
     );
-    let serial = time_run(&binary, &list, &dir.path().join("serial"), &["--serial"])?;
+    let pictures = match &args.pictures {
+        Some(dir) => dir.clone(),
+        None => binary.with_file_name("demo"),
+    };
+    std::fs::create_dir_all(&pictures)
+        .map_err(|e| format!("cannot create {}: {e}", pictures.display()))?;
+    let (serial_svg, pool_svg) = (pictures.join("serial.svg"), pictures.join("pool.svg"));
+    let serial_out = dir.path().join("serial");
+    let timeline = serial_svg.to_string_lossy();
+    let serial = time_run(
+        &binary,
+        &list,
+        &serial_out,
+        &["--serial", "--timeline", &timeline],
+    )?;
     let jobs = args.jobs.to_string();
-    let pool = time_run(&binary, &list, &dir.path().join("pool"), &["-j", &jobs])?;
+    // The pool's picture on the serial run's scale: its rows end where the serial row is still
+    // at its start.
+    let axis = format!("{:.3}", serial.as_secs_f64());
+    let timeline = pool_svg.to_string_lossy();
+    let pool = time_run(
+        &binary,
+        &list,
+        &dir.path().join("pool"),
+        &[
+            "-j",
+            &jobs,
+            "--timeline",
+            &timeline,
+            "--timeline-axis",
+            &axis,
+        ],
+    )?;
     let ideal = args.files.div_ceil(args.jobs) as f64 * delay.as_secs_f64();
     println!();
     println!("  --serial   {:>7.2} s", serial.as_secs_f64());
@@ -109,6 +147,10 @@ fn run(args: &Args) -> Result<(), String> {
         "  speed-up   {:>7.2}x",
         serial.as_secs_f64() / pool.as_secs_f64()
     );
+    println!();
+    println!("  timelines, on one time scale (open them in a browser; hover a bar):");
+    println!("    {}", serial_svg.display());
+    println!("    {}", pool_svg.display());
     Ok(())
 }
 
