@@ -64,12 +64,13 @@ fn run() -> anyhow::Result<ExitCode> {
         };
     }
     let config = Config::from_cli(cli)?;
-    // Before anything is fetched (a checksums file too): a FILE that cannot be written stops
-    // the run here, as --report's does. A dry run writes no file.
-    let timeline = match (&config.timeline, config.dry_run) {
-        (Some(path), false) => Some(Timeline::create(path, config.timeline_axis)?),
-        _ => None,
-    };
+    // A dry run draws nothing. Before anything is fetched (a checksums file too), a FILE that
+    // cannot be written stops the run; it is made only just before the downloads start, so
+    // Ctrl-C while a checksums file is fetched leaves nothing of it behind.
+    let timeline = config.timeline.as_deref().filter(|_| !config.dry_run);
+    if let Some(path) = timeline {
+        Timeline::check(path)?;
+    }
     let fetch = |url: &reqwest::Url| download::fetch_small(&config.download, url, sums::MAX_LEN);
     // Read before the list, whose entries they are matched to; a dry run fetches nothing.
     let sums = sums::load(
@@ -91,6 +92,9 @@ fn run() -> anyhow::Result<ExitCode> {
     }
     let progress = Progress::new(config.progress, config.color);
     let reporter = Reporter::new(&config, &progress)?;
+    let timeline = timeline
+        .map(|path| Timeline::create(path, config.timeline_axis))
+        .transpose()?;
     interrupt::install(exit_code::INTERRUPTED)?;
     let summary = pool::run(entries, &config, &progress, reporter, timeline)?;
     Ok(exit_code::from(&summary.tally))

@@ -48,6 +48,11 @@ impl Timeline {
         })
     }
 
+    /// Fails as [`Timeline::create`] would, and leaves nothing behind.
+    pub fn check(path: &Path) -> anyhow::Result<()> {
+        Staged::create(path, "--timeline", 0o644).map(drop)
+    }
+
     /// The run starts now (`at`): time 0 on the axis.
     pub fn start(&self, at: Instant) {
         let _ = self.origin.set(at);

@@ -242,6 +242,27 @@ fn a_serial_run_is_one_row() {
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
     let svg = std::fs::read_to_string(dir.path().join("serial.svg")).unwrap();
     assert!(svg.contains("; serial; speed-up"), "the summary heads it");
+
+    // --timeline-axis: the same kind of run on a 30 s axis, as a longer run's picture has it.
+    let out = fetchpool(dir.path())
+        .args([
+            "urls.txt",
+            "-o",
+            "again",
+            "--serial",
+            "--timeline",
+            "serial.svg",
+        ])
+        .args(["--timeline-axis", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let svg = std::fs::read_to_string(dir.path().join("serial.svg")).unwrap();
+    assert!(svg.contains(">30 s</text>"), "the axis runs to 30 s");
+    let (_, bars) = picture(&dir.path().join("serial.svg"));
+    let end = bars.iter().map(|b| b.x + b.width).fold(0.0, f64::max);
+    // Under 3 s of 30, on 1,080 px from x = 92.
+    assert!(end < 92.0 + 108.0, "{end}");
 }
 
 /// An 8 MiB file at 2 MiB/s a connection, split in four on four workers: the owner's bar on
@@ -332,8 +353,10 @@ fn a_timeline_that_cannot_be_written_stops_the_run_before_any_request() {
         ("no/such/dir/t.svg", "No such file or directory"),
         ("adir", "names a directory"),
     ] {
+        // Not even the checksums file is fetched.
         let out = fetchpool(dir.path())
             .args(["urls.txt", "-o", "out", "--timeline", path])
+            .args(["--checksums", &server.url("/SHA256SUMS")])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{path}: {out:?}");
@@ -345,6 +368,12 @@ fn a_timeline_that_cannot_be_written_stops_the_run_before_any_request() {
     }
     assert_eq!(server.request_count(), 0);
     assert!(!dir.path().join("out").exists());
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["adir", "urls.txt"], "nothing left behind");
     // --timeline-axis is only for a timeline.
     let out = fetchpool(dir.path())
         .args(["urls.txt", "--timeline-axis", "10"])
