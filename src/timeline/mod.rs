@@ -7,6 +7,7 @@
 //! however long the list (`spool.rs`); when the run ends the picture is drawn from them in one
 //! pass (`svg.rs`) and put in place as the reports are.
 
+mod merge;
 mod spool;
 mod svg;
 
