@@ -1,5 +1,6 @@
 //! Report files (`--report`, `--failed-out`, `--junit`, `--timeline`): written beside their
-//! name as the run goes and put in place when it ends.
+//! name as the run goes and put in place when it ends; or, when the name is a device, a pipe or
+//! a terminal (`/dev/null`, `/dev/stdout`, a named pipe), written into as the run goes.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -11,10 +12,13 @@ use anyhow::Context as _;
 /// A file the report writes as it goes and puts in place when the run ends: written as a new
 /// file beside FILE and renamed over it, so FILE is never half-written and an existing FILE (or
 /// a symlink there) is replaced, never written through. `--failed-out` holds full URLs,
-/// credentials included: it is made readable by its owner alone.
+/// credentials included: it is made readable by its owner alone. A FILE that is not a file to
+/// replace but a place to write to ([`is_stream`]) is written straight into instead: renaming
+/// over `/dev/null` would put a regular file in its place.
 pub struct Staged {
     pub path: PathBuf,
-    temp: PathBuf,
+    /// Where it is written until it is put in place; `None` when FILE is written straight.
+    temp: Option<PathBuf>,
     pub file: BufWriter<File>,
     /// A write failed; said once at the end, without losing the report.
     broken: bool,
@@ -32,6 +36,19 @@ impl Staged {
         if names_a_directory {
             anyhow::bail!("cannot create {flag} {shown}: it names a directory (give a file name)");
         }
+        if is_stream(path) {
+            let file = OpenOptions::new()
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot write {flag} {shown}"))?;
+            return Ok(Staged {
+                path: path.to_path_buf(),
+                temp: None,
+                file: BufWriter::new(file),
+                broken: false,
+                placed: false,
+            });
+        }
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         let file = OpenOptions::new()
@@ -42,11 +59,31 @@ impl Staged {
             .with_context(|| format!("cannot create {flag} {shown}"))?;
         Ok(Staged {
             path: path.to_path_buf(),
-            temp,
+            temp: Some(temp),
             file: BufWriter::new(file),
             broken: false,
             placed: false,
         })
+    }
+
+    /// Fails where [`Staged::create`] would, and leaves nothing behind (a named pipe is not
+    /// opened: its reader would see the end of it).
+    pub fn check(path: &Path, flag: &str) -> anyhow::Result<()> {
+        match is_stream(path) {
+            true => Ok(()),
+            false => Staged::create(path, flag, 0o600).map(drop),
+        }
+    }
+
+    /// A scratch file's name for what goes with FILE (`what`): beside it, or in the temporary
+    /// directory when FILE is written straight (nothing is made beside `/dev/stdout`).
+    pub fn scratch(&self, what: &str) -> PathBuf {
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        let pid = std::process::id();
+        match self.temp {
+            Some(_) => self.path.with_file_name(format!(".{name}.{pid}.{what}")),
+            None => std::env::temp_dir().join(format!("fetchpool.{pid}.{name}.{what}")),
+        }
     }
 
     pub fn write_line(&mut self, line: &str) {
@@ -58,16 +95,30 @@ impl Staged {
     /// Flushes the file and puts it in place; false if any of it could not be written.
     pub fn place(&mut self) -> bool {
         let written = self.file.flush().is_ok() && !self.broken;
-        self.placed = std::fs::rename(&self.temp, &self.path).is_ok();
+        self.placed = match &self.temp {
+            Some(temp) => std::fs::rename(temp, &self.path).is_ok(),
+            None => true,
+        };
         written && self.placed
     }
+}
+
+/// Whether FILE is a place to write to rather than a file to replace: a device, a named pipe, a
+/// socket or a terminal, or one of the links to a process's open files (`/dev/stdout`,
+/// `/dev/fd/N`, anything under `/proc`), which may lead to a regular file it must not replace.
+pub fn is_stream(path: &Path) -> bool {
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    let process_link = path.starts_with("/proc")
+        || (path.starts_with("/dev")
+            && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()));
+    special || process_link
 }
 
 impl Drop for Staged {
     /// A run that ends before its report does leaves no stray copy behind.
     fn drop(&mut self) {
-        if !self.placed {
-            let _ = std::fs::remove_file(&self.temp);
+        if let (false, Some(temp)) = (self.placed, &self.temp) {
+            let _ = std::fs::remove_file(temp);
         }
     }
 }

@@ -37,7 +37,7 @@ use crate::timeline::Timeline;
 const QUEUE_PER_WORKER: usize = 2;
 
 /// Runs every entry of the list, handing each outcome to `reporter` in list order; returns the
-/// run's summary once the report is finished.
+/// run's summary once the report is finished and `timeline`, if any, drawn.
 pub fn run(
     entries: Entries,
     config: &Config,
@@ -57,6 +57,7 @@ pub fn run(
     Ok(summary)
 }
 
+/// The run itself, every worker recording on `timeline` as it goes.
 fn run_all(
     entries: Entries,
     config: &Config,

@@ -33,8 +33,7 @@ impl Junit {
     /// directory cannot take it.
     pub fn create(path: &Path, suite: &str) -> anyhow::Result<Junit> {
         let out = Staged::create(path, "--junit", 0o644)?;
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let scratch = path.with_file_name(format!(".{name}.{}.cases", std::process::id()));
+        let scratch = out.scratch("cases");
         let file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -3,7 +3,8 @@
 //!
 //! Each worker records what it did as it goes, on its [`Lane`]: a bar when a download ends (with
 //! the failed attempts and the waits before retries inside it), a piece when it has fetched one
-//! of another worker's split download. Records go to a scratch file beside FILE, not to memory,
+//! of another worker's split download. Records go to a scratch file beside FILE (in the temporary directory when FILE is
+//! `/dev/stdout` or the like), not to memory,
 //! however long the list (`spool.rs`); when the run ends the picture is drawn from them in one
 //! pass (`svg.rs`) and put in place as the reports are.
 
@@ -40,7 +41,7 @@ impl Timeline {
     /// Starts FILE; fails (before anything runs) where it could not be written.
     pub fn create(path: &Path, axis: Option<Duration>) -> anyhow::Result<Timeline> {
         let out = Staged::create(path, "--timeline", 0o644)?;
-        let spool = Spool::beside(path)?;
+        let spool = Spool::at(&out.scratch("spans"), path)?;
         Ok(Timeline {
             out,
             spool: Mutex::new(spool),
@@ -51,7 +52,7 @@ impl Timeline {
 
     /// Fails as [`Timeline::create`] would, and leaves nothing behind.
     pub fn check(path: &Path) -> anyhow::Result<()> {
-        Staged::create(path, "--timeline", 0o644).map(drop)
+        Staged::check(path, "--timeline")
     }
 
     /// The run starts now (`at`): time 0 on the axis.

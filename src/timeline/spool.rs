@@ -1,4 +1,4 @@
-//! The timeline's records while the run goes on: a scratch file beside FILE, unlinked as soon as
+//! The timeline's records while the run goes on: a scratch file (beside FILE), unlinked as soon as
 //! it is open (nothing to clean up, whatever ends the run), written as the workers record and
 //! read back once, in the same order, to draw the picture.
 
@@ -86,18 +86,15 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// A scratch file in FILE's directory (which `--timeline` has just shown can take files),
-    /// already unlinked.
-    pub fn beside(path: &Path) -> anyhow::Result<Spool> {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let scratch = path.with_file_name(format!(".{name}.{}.spans", std::process::id()));
+    /// The scratch file `scratch` for the picture `path`, already unlinked.
+    pub fn at(scratch: &Path, path: &Path) -> anyhow::Result<Spool> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&scratch)
+            .open(scratch)
             .with_context(|| format!("cannot create --timeline {}", path.display()))?;
-        let _ = std::fs::remove_file(&scratch);
+        let _ = std::fs::remove_file(scratch);
         Ok(Spool {
             file: BufWriter::with_capacity(64 * 1024, file),
             count: 0,
@@ -195,7 +192,7 @@ mod tests {
     #[test]
     fn spans_come_back_as_they_went_in() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::beside(&dir.path().join("t.svg")).unwrap();
+        let mut spool = Spool::at(&dir.path().join(".t.spans"), &dir.path().join("t.svg")).unwrap();
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             0,

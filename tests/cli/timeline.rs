@@ -332,8 +332,13 @@ fn ctrl_c_still_draws_what_happened_until_then() {
     // Every download that ran, and none of the ones that never started.
     assert_eq!(bars.iter().map(|b| b.count).sum::<u64>(), ended as u64);
     assert!((4..100).contains(&ended), "{ended}");
+    // The heading is the run's summary, interruption included.
+    let not_started = report
+        .iter()
+        .filter(|r| r["status"] == "not-started")
+        .count();
     let svg = std::fs::read_to_string(dir.path().join("t.svg")).unwrap();
-    assert!(svg.contains("not-started;") || svg.contains("not-started"));
+    assert!(svg.contains(&format!("{not_started} not-started")), "{svg}");
     assert!(svg.contains("(interrupted)"), "the heading says so");
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -441,4 +446,76 @@ fn a_hundred_thousand_entries_keep_memory_flat_and_the_picture_small() {
         with < without + 2 * 1024,
         "peak RSS {with} KiB with --timeline, {without} KiB without"
     );
+}
+
+/// A report FILE that is a place to write to, not a file to replace: a named pipe (`--timeline`,
+/// read as the run writes it) and a device (`--report`, `--junit`, `--failed-out` to a null
+/// device, made as root): each is written into and is still what it was afterwards; renaming
+/// over `/dev/null` would have put a regular file in its place.
+#[test]
+fn reports_to_a_pipe_or_a_device_are_written_into_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x"));
+    write_list(dir.path(), "urls.txt", &[server.url("/a")]);
+    let fifo = dir.path().join("picture");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Read on a thread of its own, given up on (not waited for) if nothing comes: a pipe that
+    // was replaced by a file would leave it blocked for ever.
+    let (tx, read) = std::sync::mpsc::channel();
+    {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || tx.send(std::fs::read_to_string(fifo).unwrap()));
+    }
+    let mut args = vec!["urls.txt", "-o", "out", "--timeline", "picture"];
+    let null = dir.path().join("null");
+    let root = Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if root {
+        args.extend([
+            "--report",
+            "null",
+            "--junit",
+            "null",
+            "--failed-out",
+            "null",
+        ]);
+    } else {
+        eprintln!("the device half needs root (mknod); only the pipe is checked");
+    }
+    let out = fetchpool(dir.path()).args(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let svg = read
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the picture came through the pipe");
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let bars = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("bar ok"))
+        .count();
+    assert_eq!(bars, 1, "{svg}");
+    let kind = |p: &Path| std::fs::symlink_metadata(p).unwrap().file_type();
+    assert!(kind(&fifo).is_fifo(), "still a pipe");
+    if root {
+        assert!(kind(&null).is_char_device(), "still a device");
+    }
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected = vec!["out", "picture", "urls.txt"];
+    if root {
+        expected.insert(0, "null");
+    }
+    assert_eq!(names, expected, "no scratch file beside them");
 }
