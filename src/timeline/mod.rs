@@ -3,10 +3,10 @@
 //!
 //! Each worker records what it did as it goes, on its [`Lane`]: a bar when a download ends (with
 //! the failed attempts and the waits before retries inside it), a piece when it has fetched one
-//! of another worker's split download. Records go to a scratch file beside FILE (in the temporary directory when FILE is
-//! `/dev/stdout` or the like), not to memory,
-//! however long the list (`spool.rs`); when the run ends the picture is drawn from them in one
-//! pass (`svg.rs`) and put in place as the reports are.
+//! of another worker's split download. Records go to a scratch file beside FILE (in the
+//! temporary directory when FILE is `/dev/stdout` or the like), not to memory, however long the
+//! list (`spool.rs`); when the run ends the picture is drawn from them in one pass (`svg.rs`,
+//! with `merge.rs` for bars too narrow to see) and put in place as the reports are.
 
 mod merge;
 mod spool;
@@ -21,8 +21,7 @@ use crate::outcome::{Ending, Outcome, Served, Status, Summary};
 use crate::report::{fit_fields, text_summary};
 use crate::staged::Staged;
 use crate::units::human_bytes;
-use spool::Spool;
-pub use spool::{Class, Mark, Span};
+use spool::{Class, Mark, Span, Spool};
 
 /// The longest URL a bar's title shows whole; a longer one is cut in its middle.
 const TITLE_URL_MAX: usize = 200;
