@@ -76,8 +76,14 @@ fn a_failed_piece_keeps_its_bytes_and_waits_before_it_is_asked_for_again() {
     let t = table(&dir);
     let (mut cur, mut pos) = (t.claim_at(0), 0);
     assert!(t.write(&mut cur, &mut pos, &[7; 4], 40).is_ok());
-    let reset = Failure::transient(anyhow!("reset"));
+    // A wait the server asked for: the backoff's jitter may draw next to nothing, and then the
+    // piece would be free again before the next line looks.
+    let reset = Failure {
+        retry_after: Some(Duration::from_millis(200)),
+        ..Failure::transient(anyhow!("reset"))
+    };
     let retry = t.release(0, Err(Stop::Failed(reset))).expect("retried");
+    assert_eq!(retry.wait, Duration::from_millis(200));
     assert_eq!((retry.failures, retry.first, retry.last), (1, 0, 9));
     assert_eq!(t.missing(0), (4, 9), "from where it stopped");
     assert!(recorded(&dir).contains("range 0 10 4\n"));
