@@ -103,15 +103,24 @@ impl Staged {
     }
 }
 
-/// Whether FILE is a place to write to rather than a file to replace: a device, a named pipe, a
-/// socket or a terminal, or one of the links to a process's open files (`/dev/stdout`,
-/// `/dev/fd/N`, anything under `/proc`), which may lead to a regular file it must not replace.
+/// Whether FILE is a place to write to rather than a file to replace: a character device (a
+/// terminal, `/dev/null`), a named pipe or socket of this user's, or one of the system's links to
+/// a process's open files (`/dev/stdout`, `/dev/fd/N`, anything under `/proc`), which may lead to
+/// a regular file it must not replace. A symlink anywhere else, and a pipe someone else made, are
+/// replaced as any file is, never written through: a report (`--failed-out` holds credentials)
+/// must not go where another user planted a link or a reader.
 pub fn is_stream(path: &Path) -> bool {
-    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
-    let process_link = path.starts_with("/proc")
-        || (path.starts_with("/dev")
-            && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()));
-    special || process_link
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(found) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    let kind = found.file_type();
+    if kind.is_symlink() {
+        let system = path.starts_with("/dev") || path.starts_with("/proc");
+        return system && std::fs::metadata(path).is_ok_and(|m| !m.is_dir());
+    }
+    let own = found.uid() == rustix::process::geteuid().as_raw();
+    kind.is_char_device() || ((kind.is_fifo() || kind.is_socket()) && own)
 }
 
 impl Drop for Staged {
@@ -120,5 +129,58 @@ impl Drop for Staged {
         if let (false, Some(temp)) = (self.placed, &self.temp) {
             let _ = std::fs::remove_file(temp);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_report_is_placed_whole_or_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.txt");
+        Staged::check(&path, "--report").unwrap();
+        assert!(names(dir.path()).is_empty(), "a check leaves nothing");
+        drop(Staged::create(&path, "--report", 0o644).unwrap());
+        assert!(
+            names(dir.path()).is_empty(),
+            "a report never placed leaves nothing"
+        );
+        let mut staged = Staged::create(&path, "--report", 0o644).unwrap();
+        staged.write_line("one");
+        assert_eq!(names(dir.path()).len(), 1, "written beside FILE");
+        assert!(!path.exists());
+        assert!(staged.place());
+        drop(staged);
+        assert_eq!(names(dir.path()), ["r.txt"]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\n");
+    }
+
+    #[test]
+    fn what_is_written_into_and_what_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        assert!(!is_stream(&file));
+        assert!(!is_stream(&dir.path().join("absent")));
+        assert!(
+            !is_stream(&link),
+            "a link outside /dev is replaced, wherever it leads"
+        );
+        assert!(is_stream(Path::new("/dev/null")));
+        assert!(is_stream(Path::new("/dev/stdout")), "whatever stdout is");
+        assert!(!is_stream(Path::new("/dev")));
     }
 }

@@ -451,9 +451,10 @@ fn a_hundred_thousand_entries_keep_memory_flat_and_the_picture_small() {
 /// A report FILE that is a place to write to, not a file to replace: a named pipe (`--timeline`,
 /// read as the run writes it) and a device (`--report`, `--junit`, `--failed-out` to a null
 /// device, made as root): each is written into and is still what it was afterwards; renaming
-/// over `/dev/null` would have put a regular file in its place.
+/// over `/dev/null` would have put a regular file in its place. As root, also: another user's
+/// pipe and a link planted outside /dev are replaced, not written through.
 #[test]
-fn reports_to_a_pipe_or_a_device_are_written_into_not_replaced() {
+fn reports_go_into_a_pipe_or_a_device_but_replace_one_planted_by_another() {
     use std::os::unix::fs::FileTypeExt;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(|_| Reply::ok("x"));
@@ -518,4 +519,58 @@ fn reports_to_a_pipe_or_a_device_are_written_into_not_replaced() {
         expected.insert(0, "null");
     }
     assert_eq!(names, expected, "no scratch file beside them");
+    if !root {
+        return;
+    }
+
+    // But a pipe someone else made, and a link planted outside /dev and /proc (here to a pipe
+    // of this user's), are replaced like any file, never written into: `--failed-out` holds
+    // credentials, and must not go where another user reads.
+    let theirs = dir.path().join("theirs");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&theirs)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let chown = Command::new("chown").arg("65534").arg(&theirs).status();
+    assert!(chown.unwrap().success());
+    let ours = dir.path().join("ours");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&ours)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink(&ours, dir.path().join("link")).unwrap();
+    // Opening a pipe nobody reads would wait for ever: given 10 s, then killed.
+    let mut child = fetchpool_std(dir.path())
+        .args(["urls.txt", "-o", "out", "--overwrite"])
+        .args(["--failed-out", "theirs", "--report", "link"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("fetchpool waited on a pipe it should have replaced");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        kind(&theirs).is_file(),
+        "their pipe replaced, not written into"
+    );
+    assert!(
+        kind(&dir.path().join("link")).is_file(),
+        "the link replaced"
+    );
+    assert!(kind(&ours).is_fifo(), "the pipe it led to untouched");
 }
