@@ -114,8 +114,8 @@ fn run(args: &Args) -> Result<(), String> {
         &["--serial", "--timeline", &timeline],
     )?;
     let jobs = args.jobs.to_string();
-    // The pool's picture on the serial run's scale: its rows end where the serial row is still
-    // at its start.
+    // The pool's picture on the serial run's scale, so its rows' length against the serial
+    // row's is the speed-up.
     let axis = format!("{:.3}", serial.as_secs_f64());
     let timeline = pool_svg.to_string_lossy();
     let pool = time_run(
