@@ -138,9 +138,8 @@ fn junit_is_valid_xml_with_a_testcase_per_entry() {
     assert_eq!(suite.attribute("failures"), Some("3"));
     assert_eq!(suite.attribute("skipped"), Some("0"));
     // No scratch files left beside it.
-    let stray: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    let stray: Vec<_> = crate::support::names_in(dir.path())
+        .into_iter()
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");

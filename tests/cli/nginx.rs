@@ -505,17 +505,8 @@ fn real_nginx_split_with_a_per_connection_cap() {
     let list = write_list(&work, "urls.txt", &[nginx.url("/big.iso")]);
     let out = fetchpool(&work)
         .arg(&list)
-        .args([
-            "-o",
-            "out",
-            "-j",
-            "4",
-            "--split",
-            "4",
-            "--split-min",
-            "1M",
-            "--json",
-        ])
+        .args(["-o", "out"])
+        .args(crate::split::split4(&["--json"]))
         .output()
         .unwrap();
     assert!(

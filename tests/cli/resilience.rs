@@ -711,13 +711,8 @@ fn failed_out_replaces_a_readable_file_and_a_symlink_with_a_private_one() {
         );
     }
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
-    let mut names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        crate::support::names_in(dir.path()),
         ["link.txt", "out", "rest.txt", "urls.txt", "victim.txt"],
         "no temp left"
     );

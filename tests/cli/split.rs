@@ -50,7 +50,7 @@ impl Origin {
 }
 
 /// `-j 4 --split 4 --split-min 1M`, then `extra`.
-fn split4(extra: &[&'static str]) -> Vec<&'static str> {
+pub fn split4(extra: &[&'static str]) -> Vec<&'static str> {
     let mut args = vec!["-j", "4", "--split", "4", "--split-min", "1M"];
     args.extend_from_slice(extra);
     args

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::support::server::{Body, Reply, Server};
 use crate::support::{
-    fetchpool, fetchpool_std, free_port, interrupt_and_wait, json, lines, payload, sha256_hex,
-    spawn_run, wait_for, write_list,
+    fetchpool, fetchpool_std, free_port, interrupt_and_wait, json, lines, names_in, payload,
+    sha256_hex, spawn_run, wait_for, write_list,
 };
 
 /// A bar of the picture as a reader sees it.
@@ -277,18 +277,8 @@ fn the_pieces_of_a_split_download_are_on_the_rows_that_fetched_them() {
     });
     write_list(dir.path(), "urls.txt", &[server.url("/big.iso")]);
     let out = fetchpool(dir.path())
-        .args([
-            "urls.txt",
-            "-o",
-            "out",
-            "-j",
-            "4",
-            "--split",
-            "4",
-            "--split-min",
-            "1M",
-        ])
-        .args(["--timeline", "split.svg"])
+        .args(["urls.txt", "-o", "out"])
+        .args(crate::split::split4(&["--timeline", "split.svg"]))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -340,9 +330,8 @@ fn ctrl_c_still_draws_what_happened_until_then() {
     let svg = std::fs::read_to_string(dir.path().join("t.svg")).unwrap();
     assert!(svg.contains(&format!("{not_started} not-started")), "{svg}");
     assert!(svg.contains("(interrupted)"), "the heading says so");
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    let left: Vec<_> = names_in(dir.path())
+        .into_iter()
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(left.is_empty(), "no scratch file left: {left:?}");
@@ -373,12 +362,11 @@ fn a_timeline_that_cannot_be_written_stops_the_run_before_any_request() {
     }
     assert_eq!(server.request_count(), 0);
     assert!(!dir.path().join("out").exists());
-    let mut left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
-    assert_eq!(left, ["adir", "urls.txt"], "nothing left behind");
+    assert_eq!(
+        names_in(dir.path()),
+        ["adir", "urls.txt"],
+        "nothing left behind"
+    );
     // --timeline-axis is only for a timeline.
     let out = fetchpool(dir.path())
         .args(["urls.txt", "--timeline-axis", "10"])
@@ -509,16 +497,15 @@ fn reports_go_into_a_pipe_or_a_device_but_replace_one_planted_by_another() {
     if root {
         assert!(kind(&null).is_char_device(), "still a device");
     }
-    let mut names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     let mut expected = vec!["out", "picture", "urls.txt"];
     if root {
         expected.insert(0, "null");
     }
-    assert_eq!(names, expected, "no scratch file beside them");
+    assert_eq!(
+        names_in(dir.path()),
+        expected,
+        "no scratch file beside them"
+    );
     if !root {
         return;
     }

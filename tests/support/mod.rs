@@ -149,6 +149,16 @@ pub fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap()
 }
 
+/// The names in `dir` itself (files, directories, anything), sorted: what a run left there.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Every file below `dir/out`, or none when fetchpool never created it.
 pub fn out_files(dir: &Path) -> Vec<String> {
     let out = dir.join("out");
