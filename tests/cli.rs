@@ -34,6 +34,8 @@ mod slurm;
 mod split;
 #[path = "cli/timeline.rs"]
 mod timeline;
+#[path = "cli/unproven.rs"]
+mod unproven;
 #[path = "cli/update.rs"]
 mod update;
 #[path = "cli/versions.rs"]

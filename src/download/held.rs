@@ -9,6 +9,7 @@ use std::io::Seek as _;
 
 use anyhow::{Context as _, anyhow};
 
+use super::answer::Holding;
 use super::disk::part::PartFile;
 use super::disk::place::Spot;
 use super::disk::record::{Found, Record};
@@ -82,6 +83,15 @@ impl Held {
         let vouched =
             self.pin.as_ref().is_some_and(Pin::vouches) || !entry.options.digests.is_empty();
         (len > 0 && vouched && self.part.is_some()).then_some(len)
+    }
+
+    /// What an answer's bytes would join, as `answer.rs` reads it: the version held, and
+    /// whether a digest the list gives will check the whole file before it is placed.
+    pub fn holding(&self, entry: &Entry) -> Holding<'_> {
+        Holding {
+            pin: self.pin.as_ref(),
+            digest: !entry.options.digests.is_empty(),
+        }
     }
 
     /// The length of a held prefix (0 for pieces).

@@ -7,6 +7,7 @@
 //! A failure is data (an [`Outcome`] that ended `Failed`), never a panic; no failure leaves a
 //! file at the target name, and the `.part` it created is removed (kept for `--continue`).
 
+mod answer;
 mod body;
 mod disk;
 mod finish;

@@ -1,10 +1,11 @@
 //! The version an entry is pinned to. The first 2xx answer of an entry fixes it: its ETag and
-//! `Last-Modified`, and the file's total length. Every request that would add bytes to bytes
-//! already on disk (a retry, `--continue`, every range of a split) ties itself to the pin with
-//! `If-Range` (the strong ETag, else the date), and its answer is checked against the pin
-//! before a byte is written: a 206 must start where asked, name the same total and carry no
-//! other ETag or date. A server that gives neither validator cannot be pinned: its bytes are
-//! never built on unless the list's `sha256=` will catch a mix before the file is placed.
+//! `Last-Modified`, and the file's total length. Only strong validators pin (RFC 9110 §8.8.2.2):
+//! an ETag that is not weak, or a date at least a second before the answer's `Date`. Every
+//! request that would add bytes to bytes already on disk (a retry, `--continue`, every range of a
+//! split) ties itself to the pin with `If-Range`, and what its answer means for those bytes is
+//! read in one place, `answer.rs`. A server that gives no strong validator cannot be pinned: its
+//! bytes are never built on unless a digest the list gives will catch a mix before the file is
+//! placed.
 //!
 //! For `--continue` the pin goes with the `.part`: in the extended attribute
 //! `user.fetchpool.pin` of a one-stream `.part`, in the record beside a split one.
@@ -12,7 +13,7 @@
 use std::fs::File;
 use std::io;
 
-use reqwest::header::{CONTENT_RANGE, HeaderMap};
+use reqwest::header::HeaderMap;
 
 use super::validators::{Stamp, is_etag, set_attr};
 
@@ -20,24 +21,9 @@ use super::validators::{Stamp, is_etag, set_attr};
 const PIN_ATTR: &str = "user.fetchpool.pin";
 /// A pin's text is a few lines; an attribute past this is not one.
 const MAX_TEXT: usize = 2048;
-const MAGIC: &str = "fetchpool-pin 1";
-
-/// Why an answer's bytes may not join the ones on disk.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// The answer is of another version of the file.
-    Changed(String),
-    /// It holds other bytes than were asked for, or does not say which.
-    Range(String),
-}
-
-impl Refusal {
-    pub fn why(self) -> String {
-        match self {
-            Refusal::Changed(why) | Refusal::Range(why) => why,
-        }
-    }
-}
+const MAGIC: &str = "fetchpool-pin 2";
+/// Format 1 kept a date whatever its strength: its dates can tell a change, never vouch.
+const MAGIC_V1: &str = "fetchpool-pin 1";
 
 /// The version an entry's bytes are of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +43,7 @@ impl Pin {
         }
     }
 
-    /// What ties a request to this version (`If-Range`): the strong ETag, else the date.
+    /// What ties a request to this version (`If-Range`): the strong ETag, else the strong date.
     pub fn if_range(&self) -> Option<String> {
         self.stamp.if_range()
     }
@@ -68,10 +54,24 @@ impl Pin {
         self.if_range().is_some()
     }
 
-    /// Why an answer with `headers`, for a file of `total` bytes, is not of this version; `None`
-    /// when nothing it says differs (what it does not say cannot differ).
-    pub fn differs(&self, headers: &HeaderMap, total: Option<u64>) -> Option<&'static str> {
-        let other = Stamp::from_headers(headers);
+    /// Whether an answer stamped `other` proves to be of this version: it names a strong
+    /// validator of the pin, the same. Saying nothing is no proof.
+    pub fn proves(&self, other: &Stamp) -> bool {
+        let etag = self
+            .stamp
+            .strong_etag()
+            .is_some_and(|e| other.etag.as_deref() == Some(e));
+        let date = self
+            .stamp
+            .strong_modified()
+            .is_some_and(|d| other.modified == Some(d));
+        etag || date
+    }
+
+    /// Why an answer stamped `other`, for a file of `total` bytes, is not of this version;
+    /// `None` when nothing it says differs. A weak validator that differs tells a change as
+    /// well as a strong one does.
+    pub fn differs(&self, other: &Stamp, total: Option<u64>) -> Option<&'static str> {
         if let (Some(a), Some(b)) = (&self.stamp.etag, &other.etag)
             && a != b
         {
@@ -88,33 +88,6 @@ impl Pin {
         }
     }
 
-    /// Checks a 206 answer (with `headers`) to a request for the bytes from `from` on: it must
-    /// start there, say where it ends and of how many, and be of this version. Returns the end
-    /// of its bytes (exclusive) and the file's total.
-    pub fn admits(&self, headers: &HeaderMap, from: u64) -> Result<(u64, u64), Refusal> {
-        let Some(ContentRange {
-            start,
-            end: Some(end),
-            total: Some(total),
-        }) = content_range(headers)
-        else {
-            return Err(Refusal::Range(
-                "the server's 206 does not say which bytes of how many it holds".into(),
-            ));
-        };
-        if let Some(why) = self.differs(headers, Some(total)) {
-            return Err(Refusal::Changed(format!(
-                "the file changed on the server: {why}"
-            )));
-        }
-        if start != from || end < start || end >= total {
-            return Err(Refusal::Range(format!(
-                "the server answered the range from byte {from} with bytes {start}-{end}/{total}"
-            )));
-        }
-        Ok((end + 1, total))
-    }
-
     /// The pin as lines of text (`etag`, `modified`, `length`), as the split's record writes it.
     pub fn lines(&self) -> String {
         let mut text = String::new();
@@ -124,7 +97,8 @@ impl Pin {
         if let Some(etag) = &self.stamp.etag {
             text.push_str(&format!("etag {etag}\n"));
         }
-        if let Some(modified) = self.stamp.modified {
+        // A weak date vouches for nothing, and is not kept.
+        if let Some(modified) = self.stamp.strong_modified() {
             text.push_str(&format!("modified {}\n", httpdate::fmt_http_date(modified)));
         }
         text
@@ -141,8 +115,12 @@ impl Pin {
                 self.stamp.etag = Some(value.to_string());
                 true
             }
+            // Only strong dates are written.
             "modified" => httpdate::parse_http_date(value)
-                .map(|date| self.stamp.modified = Some(date))
+                .map(|date| {
+                    self.stamp.modified = Some(date);
+                    self.stamp.strong_date = true;
+                })
                 .is_ok(),
             _ => false,
         }
@@ -168,11 +146,25 @@ impl Pin {
         let n = rustix::fs::fgetxattr(part, PIN_ATTR, &mut buf).ok()?;
         let text = std::str::from_utf8(&buf[..n]).ok()?;
         let mut lines = text.lines();
-        if lines.next()? != MAGIC {
+        let v1 = match lines.next()? {
+            MAGIC => false,
+            MAGIC_V1 => true,
+            _ => return None,
+        };
+        let mut pin = Pin::empty();
+        if !lines.all(|line| pin.read_line(line)) {
             return None;
         }
-        let mut pin = Pin::empty();
-        lines.all(|line| pin.read_line(line)).then_some(pin)
+        if v1 {
+            pin.forget_date_strength();
+        }
+        Some(pin)
+    }
+
+    /// A pin read from a format that kept dates of any strength: its date may tell a change,
+    /// never vouch for a version.
+    pub fn forget_date_strength(&mut self) {
+        self.stamp.strong_date = false;
     }
 
     /// Takes the pin off a file about to be put in place: it was for the `.part`.
@@ -181,42 +173,13 @@ impl Pin {
     }
 }
 
-/// `Content-Range: bytes START-END/TOTAL` or `bytes */TOTAL` (then START is `u64::MAX` and
-/// END is `None`).
-pub struct ContentRange {
-    pub start: u64,
-    pub end: Option<u64>,
-    pub total: Option<u64>,
-}
-
-/// The Content-Range an answer with `headers` says its bytes are, if it says one that parses.
-pub fn content_range(headers: &HeaderMap) -> Option<ContentRange> {
-    parse_content_range(headers.get(CONTENT_RANGE)?.to_str().ok()?)
-}
-
-fn parse_content_range(value: &str) -> Option<ContentRange> {
-    let rest = value.trim().strip_prefix("bytes")?.trim_start();
-    let (range, total) = rest.split_once('/')?;
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse().ok()?),
-    };
-    let (start, end) = match range.trim() {
-        "*" => (u64::MAX, None),
-        r => {
-            let (start, end) = r.split_once('-')?;
-            (start.trim().parse().ok()?, Some(end.trim().parse().ok()?))
-        }
-    };
-    Some(ContentRange { start, end, total })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{ETAG, LAST_MODIFIED};
+    use reqwest::header::{DATE, ETAG, LAST_MODIFIED};
 
-    fn headers(etag: Option<&str>, date: Option<&str>) -> HeaderMap {
+    /// The headers of an answer sent a day after `D1`, with this ETag and Last-Modified.
+    pub fn headers(etag: Option<&str>, date: Option<&str>) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(etag) = etag {
             headers.insert(ETAG, etag.parse().unwrap());
@@ -224,70 +187,54 @@ mod tests {
         if let Some(date) = date {
             headers.insert(LAST_MODIFIED, date.parse().unwrap());
         }
+        headers.insert(DATE, "Tue, 08 Nov 1994 08:49:37 GMT".parse().unwrap());
         headers
     }
 
     const D1: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
     const D2: &str = "Mon, 07 Nov 1994 08:49:37 GMT";
 
-    /// `headers` saying `Content-Range: RANGE`.
-    fn ranged(mut headers: HeaderMap, range: &str) -> HeaderMap {
-        headers.insert(CONTENT_RANGE, range.parse().unwrap());
-        headers
+    fn stamp(etag: Option<&str>, date: Option<&str>) -> Stamp {
+        Stamp::from_headers(&headers(etag, date))
     }
 
     #[test]
-    fn a_206_is_admitted_only_from_where_asked_of_the_same_version() {
+    fn only_a_strong_validator_of_the_pin_proves_its_version() {
         let pin = Pin::of(&headers(Some("\"a\""), Some(D1)), Some(100));
-        assert_eq!(pin.if_range().as_deref(), Some("\"a\""));
-        let same = |range| ranged(headers(Some("\"a\""), Some(D1)), range);
-        assert_eq!(pin.admits(&same("bytes 40-99/100"), 40), Ok((100, 100)));
-        assert_eq!(pin.admits(&same("bytes 40-59/100"), 40), Ok((60, 100)));
-        // Saying nothing of the version is not saying another one.
-        let bare = ranged(HeaderMap::new(), "bytes 40-99/100");
-        assert!(pin.admits(&bare, 40).is_ok());
-        let changed = [
-            ranged(headers(Some("\"b\""), Some(D1)), "bytes 40-99/100"),
-            ranged(headers(Some("\"a\""), Some(D2)), "bytes 40-99/100"),
-            same("bytes 40-99/101"),
-        ];
-        for h in changed {
-            assert!(matches!(pin.admits(&h, 40), Err(Refusal::Changed(_))));
-        }
-        let other_bytes = [
-            same("bytes 41-99/100"),
-            same("bytes 40-100/100"),
-            same("bytes 40-99/*"),
-            same("bytes */100"),
-            headers(Some("\"a\""), Some(D1)),
-        ];
-        for h in other_bytes {
-            assert!(matches!(pin.admits(&h, 40), Err(Refusal::Range(_))));
-        }
-    }
-
-    #[test]
-    fn a_date_pins_where_no_strong_etag_does_and_nothing_pins_without_either() {
-        let weak = Pin::of(&headers(Some("W/\"a\""), Some(D1)), Some(10));
-        assert_eq!(weak.if_range().as_deref(), Some(D1));
-        // A newer date on a server that ignores If-Range is another version.
-        let newer = ranged(headers(None, Some(D2)), "bytes 5-9/10");
-        assert!(weak.admits(&newer, 5).is_err());
+        assert!(pin.proves(&stamp(Some("\"a\""), None)));
+        assert!(pin.proves(&stamp(None, Some(D1))));
+        assert!(
+            !pin.proves(&stamp(None, None)),
+            "saying nothing is no proof"
+        );
+        assert!(!pin.proves(&stamp(Some("W/\"a\""), None)));
+        let by_date = Pin::of(&headers(Some("W/\"a\""), Some(D1)), Some(10));
+        assert_eq!(by_date.if_range().as_deref(), Some(D1));
+        assert!(
+            !by_date.proves(&stamp(Some("W/\"a\""), None)),
+            "a weak ETag proves nothing"
+        );
         assert!(!Pin::of(&headers(Some("W/\"a\""), None), Some(10)).vouches());
         assert!(!Pin::of(&HeaderMap::new(), None).vouches());
     }
 
     #[test]
-    fn content_ranges() {
-        let r = parse_content_range("bytes 100-199/200").unwrap();
-        assert_eq!((r.start, r.end, r.total), (100, Some(199), Some(200)));
-        let r = parse_content_range("bytes */1234").unwrap();
-        assert_eq!((r.end, r.total), (None, Some(1234)));
-        let r = parse_content_range("bytes 0-9/*").unwrap();
-        assert_eq!((r.start, r.end, r.total), (0, Some(9), None));
-        assert!(parse_content_range("bytes 5-/10").is_none());
-        assert!(parse_content_range("items 0-1/2").is_none());
-        assert!(parse_content_range("bytes x-1/2").is_none());
+    fn any_validator_or_length_that_differs_is_a_change() {
+        let pin = Pin::of(&headers(Some("\"a\""), Some(D1)), Some(100));
+        assert_eq!(
+            pin.differs(&stamp(Some("\"a\""), Some(D1)), Some(100)),
+            None
+        );
+        assert_eq!(pin.differs(&stamp(None, None), None), None);
+        assert!(pin.differs(&stamp(Some("\"b\""), None), None).is_some());
+        assert!(pin.differs(&stamp(None, Some(D2)), None).is_some());
+        assert!(pin.differs(&stamp(None, None), Some(101)).is_some());
+        // A weak date cannot vouch, but a different one still tells a change.
+        let mut weak = HeaderMap::new();
+        weak.insert(LAST_MODIFIED, D1.parse().unwrap());
+        let weak = Pin::of(&weak, None);
+        assert!(!weak.vouches());
+        assert!(weak.differs(&stamp(None, Some(D2)), None).is_some());
     }
 
     #[test]
@@ -307,5 +254,22 @@ mod tests {
         assert!(!p.read_line("etag bad\u{1b}value"));
         assert!(!p.read_line("length x"));
         assert!(!p.read_line("colour blue"));
+    }
+
+    #[test]
+    fn a_weak_date_is_not_kept_and_an_old_pin_s_date_does_not_vouch() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("a.part")).unwrap();
+        let mut weak = HeaderMap::new();
+        weak.insert(LAST_MODIFIED, D1.parse().unwrap());
+        weak.insert(DATE, D1.parse().unwrap());
+        assert!(!Pin::of(&weak, Some(5)).lines().contains("modified"));
+        let old = format!("{MAGIC_V1}\nlength 5\nmodified {D1}\n");
+        if set_attr(&file, PIN_ATTR, &old).is_ok()
+            && let Some(back) = Pin::load(&file)
+        {
+            assert_eq!(back.len, Some(5));
+            assert!(!back.vouches(), "format 1 kept dates of any strength");
+        }
     }
 }

@@ -9,12 +9,13 @@ use std::os::unix::fs::FileExt as _;
 use anyhow::anyhow;
 use reqwest::{Response, StatusCode, Url};
 
+use super::answer::{self, Asked, Meaning};
 use super::body::{Body, Flow};
 use super::disk::place::Spot;
 use super::finish::{self, Saved, Whole};
 use super::held::{Bytes, Held};
 use super::limits::Limits;
-use super::pin::{Pin, content_range};
+use super::pin::Pin;
 use super::request::{self, Ask, Listed};
 use super::retry::Failure;
 use super::split::{self, Board, Split};
@@ -54,25 +55,6 @@ struct Carries {
     total: Option<u64>,
 }
 
-/// What an answer means for the entry.
-enum Answer {
-    /// `--update`: 304, the file in place (this size) is current.
-    Unchanged(u64),
-    /// 416 to a request for the rest: the held bytes are already the whole file.
-    Complete,
-    /// The rest of the held version.
-    Rest(Carries),
-    /// The whole file: the first answer, or another version (what was held is dropped).
-    Whole(Carries),
-}
-
-/// Why an answer cannot be used as it is.
-enum Refused {
-    /// The held bytes cannot be built on: ask again for the whole file.
-    StartOver(String),
-    Failed(Failure),
-}
-
 /// Downloads the entry once, building on what `held` has; a split download whose ranges the
 /// server turns out to ignore goes on at once as one stream, within the same attempt.
 pub async fn attempt(job: &Attempt<'_>, spot: &mut Spot, held: &mut Held) -> Result<Done, Failure> {
@@ -110,20 +92,28 @@ async fn attempt_once(
             return ended_split(ended, spot);
         }
     }
-    let (mut response, answer) = ask(job, spot, held, &limits).await?;
+    let (mut response, meaning) = ask(job, spot, held, &limits).await?;
     let status = response.status();
-    let carries = match answer {
-        Answer::Unchanged(bytes) => return Ok(Done::Unchanged { bytes }),
-        Answer::Complete => return finish_held(job, spot, held, status),
-        Answer::Rest(carries) => {
+    let carries = match meaning {
+        Meaning::Unchanged => {
+            let bytes = spot.revalidate.as_ref().map_or(0, |v| v.bytes);
+            return Ok(Done::Unchanged { bytes });
+        }
+        Meaning::Complete => return finish_held(job, spot, held, status),
+        Meaning::Rest { from, end, total } => {
             let pin = held
                 .pin
-                .get_or_insert_with(|| Pin::of(response.headers(), carries.total));
+                .get_or_insert_with(|| Pin::of(response.headers(), Some(total)));
             // A first answer without a length (chunked) is told it by the 206.
-            pin.len = pin.len.or(carries.total);
-            carries
+            pin.len = pin.len.or(Some(total));
+            Carries {
+                from,
+                end: Some(end),
+                total: Some(total),
+            }
         }
-        Answer::Whole(carries) => {
+        Meaning::Refused(_) => unreachable!("ask() starts over on a refusal"),
+        Meaning::Whole { len, .. } => {
             if held.part.is_some() {
                 worker.log(|| {
                     format!(
@@ -135,8 +125,12 @@ async fn attempt_once(
                 });
             }
             held.start_over();
-            held.pin = Some(Pin::of(response.headers(), carries.total));
-            carries
+            held.pin = Some(Pin::of(response.headers(), len));
+            Carries {
+                from: 0,
+                end: len,
+                total: len,
+            }
         }
     };
     let fail = |f: Failure| f.status(status);
@@ -144,7 +138,8 @@ async fn attempt_once(
     spot.make_parents().map_err(|e| fail(Failure::local(e)))?;
     if carries.from == 0
         && !spot.one_stream
-        && let Some(spans) = split::plan(worker.policy, &response, carries.total)
+        && let Some(pin) = &held.pin
+        && let Some(spans) = split::plan(worker.policy, &response, pin, carries.total)
     {
         let keep = worker.policy.resume;
         held.part = Some(
@@ -162,15 +157,16 @@ async fn attempt_once(
     finish_held(job, spot, held, status)
 }
 
-/// Asks for what `held` lacks and reads what the answer means; an answer that the held bytes
-/// cannot be built on (another version, another range, a 416 that does not say they are whole)
-/// drops them, and the whole file is asked for at once.
+/// Asks for what `held` lacks and reads what the answer means (`answer.rs`); an answer that
+/// the held bytes cannot be built on (another version, one that does not prove its version,
+/// another range, a 416 that does not say they are whole) drops them, and the whole file is
+/// asked for at once.
 async fn ask(
     job: &Attempt<'_>,
     spot: &Spot,
     held: &mut Held,
     limits: &Limits,
-) -> Result<(Response, Answer), Failure> {
+) -> Result<(Response, Meaning), Failure> {
     loop {
         let from = held.rest_from(job.entry);
         let if_range = from.and(held.pin.as_ref()).and_then(Pin::if_range);
@@ -181,97 +177,20 @@ async fn ask(
         };
         let listed = Listed::of(job.entry, job.url);
         let response = request::send(listed, job.worker, limits, ask).await?;
-        match answer(&response, from, held, spot) {
-            Ok(answer) => return Ok((response, answer)),
-            Err(Refused::Failed(failure)) => return Err(failure),
-            Err(Refused::StartOver(why)) => {
+        let asked = Asked {
+            from,
+            revalidating: spot.revalidate.is_some(),
+        };
+        match answer::read(&response, asked, held.holding(job.entry))? {
+            Meaning::Refused(refusal) => {
+                let why = refusal.why();
                 job.worker
                     .log(|| format!("{}: {why}; starting over", redact_url(job.url.as_str())));
                 held.start_over();
             }
+            meaning => return Ok((response, meaning)),
         }
     }
-}
-
-/// What `response`, the answer to a request for the bytes from `from` on (the whole file when
-/// `None`), means for what is held. Nothing is written before this says so.
-fn answer(
-    response: &Response,
-    from: Option<u64>,
-    held: &Held,
-    spot: &Spot,
-) -> Result<Answer, Refused> {
-    let status = response.status();
-    if let (StatusCode::NOT_MODIFIED, Some(conditions)) = (status, &spot.revalidate) {
-        return Ok(Answer::Unchanged(conditions.bytes));
-    }
-    match (status, from) {
-        (StatusCode::RANGE_NOT_SATISFIABLE, Some(from)) => complete(response, from, held),
-        (s, _) if !s.is_success() => Err(Refused::Failed(Failure::from_status(
-            s,
-            response.headers(),
-            response.url(),
-        ))),
-        (StatusCode::PARTIAL_CONTENT, Some(from)) => rest(response, from, held),
-        (StatusCode::PARTIAL_CONTENT, None) => Err(Refused::Failed(
-            Failure::fatal(anyhow!(
-                "the server sent part of the file (206) although no range was asked for"
-            ))
-            .status(status),
-        )),
-        // The whole file: the first answer; or, to a range request, another version or a server
-        // that ignores ranges, and the entry starts over with it.
-        _ => Ok(Answer::Whole(Carries {
-            from: 0,
-            end: response.content_length(),
-            total: response.content_length(),
-        })),
-    }
-}
-
-/// A 416 to a request for the bytes from `from` on: the held bytes are the whole file if the
-/// server says it is that long and, as far as it says, of the same version.
-fn complete(response: &Response, from: u64, held: &Held) -> Result<Answer, Refused> {
-    let total = content_range(response.headers()).and_then(|r| r.total);
-    let same = held
-        .pin
-        .as_ref()
-        .is_none_or(|pin| pin.differs(response.headers(), total).is_none());
-    if total == Some(from) && same {
-        Ok(Answer::Complete)
-    } else {
-        Err(Refused::StartOver(
-            "the server refused the range (416) and does not say the file is whole".into(),
-        ))
-    }
-}
-
-/// A 206 to a request for the bytes from `from` on: the rest of the held version, if it starts
-/// there, says where it ends and of how many, and is of the pinned version.
-fn rest(response: &Response, from: u64, held: &Held) -> Result<Answer, Refused> {
-    let headers = response.headers();
-    // Bytes vouched for by the list's sha256= alone have no pin: the answer is checked for its
-    // range, and pins the version from here on.
-    let pin = held.pin.clone().unwrap_or_else(|| Pin::of(headers, None));
-    let (end, total) = pin
-        .admits(headers, from)
-        .map_err(|refusal| Refused::StartOver(refusal.why()))?;
-    if response
-        .content_length()
-        .is_some_and(|len| len != end - from)
-    {
-        return Err(Refused::Failed(
-            Failure::transient(anyhow!(
-                "the server's Content-Length does not match its Content-Range"
-            ))
-            .status(response.status()),
-        ));
-    }
-    Ok(Answer::Rest(Carries {
-        from,
-        end: Some(end),
-        total: Some(total),
-    }))
 }
 
 /// The file's length as the answer gives it, against the list's `size=` and `--max-size`, and
@@ -450,11 +369,10 @@ fn finish_held(
 fn ended_split(ended: split::Ended, spot: &mut Spot) -> Result<Done, Failure> {
     match ended {
         split::Ended::Saved(saved) => Ok(Done::Saved(saved)),
-        split::Ended::OneStream => {
+        split::Ended::OneStream(why) => {
             spot.one_stream = true;
             Err(Failure::transient(anyhow!(
-                "the server answered a range request with the whole file; fetching it as one \
-                 stream"
+                "{why}; fetching it as one stream"
             )))
         }
     }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use reqwest::header::{DATE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 
 /// Where the ETag is kept.
 const ETAG_ATTR: &str = "user.fetchpool.etag";
@@ -53,23 +53,49 @@ impl Validators {
 pub struct Stamp {
     pub etag: Option<String>,
     pub modified: Option<SystemTime>,
+    /// `modified` is a strong validator (RFC 9110 §8.8.2.2): at least a second before the
+    /// answer's own `Date`, so a file changed after the answer has another date. A date in the
+    /// answer's second (or with no `Date` to tell) may be shared by two versions written in one
+    /// second: it can say that a file changed, never that it did not.
+    pub strong_date: bool,
 }
 
 impl Stamp {
     pub fn from_headers(headers: &HeaderMap) -> Stamp {
         let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        let date = |name| text(name).and_then(|d| httpdate::parse_http_date(d).ok());
+        let modified = date(LAST_MODIFIED);
+        let strong_date = match (modified, date(DATE)) {
+            (Some(modified), Some(answered)) => answered
+                .duration_since(modified)
+                .is_ok_and(|d| d >= Duration::from_secs(1)),
+            _ => false,
+        };
         Stamp {
             etag: text(ETAG).filter(|e| is_etag(e)).map(str::to_string),
-            modified: text(LAST_MODIFIED).and_then(|d| httpdate::parse_http_date(d).ok()),
+            modified,
+            strong_date,
         }
     }
 
-    /// What ties a range to this version (`If-Range`): a strong ETag, else the date; `None`
-    /// when the response named neither. A weak ETag cannot be used for ranges.
+    /// The ETag, when it is strong: only a strong ETag says two answers hold the same bytes.
+    pub fn strong_etag(&self) -> Option<&str> {
+        self.etag.as_deref().filter(|e| !e.starts_with("W/"))
+    }
+
+    /// The date, when it is strong.
+    pub fn strong_modified(&self) -> Option<SystemTime> {
+        self.modified.filter(|_| self.strong_date)
+    }
+
+    /// What ties a range to this version (`If-Range`): a strong ETag, else a strong date;
+    /// `None` when the response named neither. A weak ETag cannot be used for ranges, and a
+    /// weak date never goes into `If-Range` (a server would match it against a file rewritten
+    /// in the same second).
     pub fn if_range(&self) -> Option<String> {
-        match (&self.etag, self.modified) {
-            (Some(etag), _) if !etag.starts_with("W/") => Some(etag.clone()),
-            (_, Some(modified)) => Some(httpdate::fmt_http_date(modified)),
+        match (self.strong_etag(), self.strong_modified()) {
+            (Some(etag), _) => Some(etag.to_string()),
+            (None, Some(modified)) => Some(httpdate::fmt_http_date(modified)),
             _ => None,
         }
     }
@@ -149,7 +175,8 @@ mod tests {
         );
     }
 
-    fn stamp(etag: Option<&str>, date: Option<&str>) -> Stamp {
+    /// The stamp of an answer with this ETag and Last-Modified, sent at `answered` (its `Date`).
+    fn stamp(etag: Option<&str>, date: Option<&str>, answered: Option<&str>) -> Stamp {
         let mut headers = HeaderMap::new();
         if let Some(etag) = etag {
             headers.insert(ETAG, etag.parse().unwrap());
@@ -157,18 +184,40 @@ mod tests {
         if let Some(date) = date {
             headers.insert(LAST_MODIFIED, date.parse().unwrap());
         }
+        if let Some(answered) = answered {
+            headers.insert(DATE, answered.parse().unwrap());
+        }
         Stamp::from_headers(&headers)
     }
 
+    const MODIFIED: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+    const SAME_SECOND: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+    const A_SECOND_LATER: &str = "Sun, 06 Nov 1994 08:49:38 GMT";
+    const EARLIER: &str = "Sun, 06 Nov 1994 08:49:36 GMT";
+
     #[test]
-    fn ranges_are_tied_to_a_strong_etag_or_else_the_date() {
-        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
-        let strong = stamp(Some("\"a1\""), Some(date));
+    fn ranges_are_tied_to_a_strong_etag_or_else_a_strong_date() {
+        let later = Some(A_SECOND_LATER);
+        let strong = stamp(Some("\"a1\""), Some(MODIFIED), later);
         assert_eq!(strong.if_range().as_deref(), Some("\"a1\""));
-        let weak = stamp(Some("W/\"a1\""), Some(date));
-        assert_eq!(weak.if_range().as_deref(), Some(date));
-        assert_eq!(stamp(Some("W/\"a1\""), None).if_range(), None);
-        assert_eq!(stamp(None, None).if_range(), None);
+        let weak_etag = stamp(Some("W/\"a1\""), Some(MODIFIED), later);
+        assert_eq!(weak_etag.if_range().as_deref(), Some(MODIFIED));
+        assert_eq!(stamp(Some("W/\"a1\""), None, later).if_range(), None);
+        assert_eq!(stamp(None, None, later).if_range(), None);
+    }
+
+    #[test]
+    fn a_date_is_strong_only_a_second_before_the_answer() {
+        let at = |answered| stamp(None, Some(MODIFIED), answered);
+        assert!(at(Some(A_SECOND_LATER)).strong_date);
+        assert!(at(Some(A_SECOND_LATER)).strong_modified().is_some());
+        for weak in [Some(SAME_SECOND), Some(EARLIER), None] {
+            let s = at(weak);
+            assert!(!s.strong_date, "{weak:?}");
+            assert_eq!(s.if_range(), None, "a weak date never goes into If-Range");
+            // It is still the file's date, for its modification time and --update.
+            assert!(s.modified.is_some());
+        }
     }
 
     #[test]

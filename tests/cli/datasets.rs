@@ -2,12 +2,7 @@
 //! against loopback servers and the system's own checksum tools.
 
 use crate::support::server::{Reply, Server};
-use crate::support::{digest_hex, json, out_files, payload, run, sha256_hex};
-
-/// Whether the file at `path` holds exactly `bytes` (without printing either when not).
-fn holds(path: &std::path::Path, bytes: &[u8]) -> bool {
-    std::fs::read(path).is_ok_and(|got| got == bytes)
-}
+use crate::support::{digest_hex, holds, json, out_files, payload, run, sha256_hex};
 
 #[test]
 fn every_digest_on_a_line_is_checked_against_the_bytes() {

@@ -330,6 +330,35 @@ fn hour_ago() -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.as_secs() - 3600)
 }
 
+/// Runs `fetchpool -c` in `work` on `url` (as `big.bin`) and interrupts it once its `.part`
+/// holds `at_least` bytes; how many it held then.
+fn interrupted_at(work: &Path, url: &str, at_least: u64) -> u64 {
+    let part = work.join("out/big.bin.part");
+    write_list(work, "urls.txt", &[format!("{url} out=big.bin")]);
+    let child = crate::support::spawn_run(work, &["-c"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) < at_least {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (out, _) = crate::support::interrupt_and_wait(child);
+    assert_eq!(out.status.code(), Some(130));
+    std::fs::metadata(&part).unwrap().len()
+}
+
+/// `fetchpool -c --json -v` in `work` on `url` (as `big.bin`), which must succeed: its report
+/// line and stderr.
+fn continue_run(work: &Path, url: &str) -> (serde_json::Value, String) {
+    write_list(work, "urls.txt", &[format!("{url} out=big.bin")]);
+    let out = fetchpool(work)
+        .args(["urls.txt", "-o", "out", "-c", "--json", "-v"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report = crate::support::json(&lines(&out.stdout)[0]);
+    (report, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// Sets a file's modification time, as a server's file would have.
 fn set_mtime(path: &Path, time: std::time::SystemTime) {
     std::fs::File::options()
@@ -548,38 +577,8 @@ fn real_nginx_ctrl_c_during_continue_then_a_new_version_is_fetched_whole() {
     };
     let work = root.path().join("work");
     std::fs::create_dir(&work).unwrap();
-    let part = work.join("out/big.bin.part");
-    let interrupted_run = || {
-        write_list(
-            &work,
-            "urls.txt",
-            &[format!("{} out=big.bin", nginx.url("/slow/big.bin"))],
-        );
-        let child = crate::support::spawn_run(&work, &["-c"]);
-        // Interrupted once a good share of the file is on disk.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::fs::metadata(&part).map_or(0, |m| m.len()) < 600_000 {
-            assert!(std::time::Instant::now() < deadline, "no progress");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let (out, _) = crate::support::interrupt_and_wait(child);
-        assert_eq!(out.status.code(), Some(130));
-        std::fs::metadata(&part).unwrap().len()
-    };
-    let continue_run = || {
-        write_list(
-            &work,
-            "urls.txt",
-            &[format!("{} out=big.bin", nginx.url("/big.bin"))],
-        );
-        let out = fetchpool(&work)
-            .args(["urls.txt", "-o", "out", "-c", "--json", "-v"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
-        let report = crate::support::json(&lines(&out.stdout)[0]);
-        (report, String::from_utf8_lossy(&out.stderr).into_owned())
-    };
+    let interrupted_run = || interrupted_at(&work, &nginx.url("/slow/big.bin"), 600_000);
+    let continue_run = || continue_run(&work, &nginx.url("/big.bin"));
 
     // Interrupted, then continued: only the rest comes, tied to nginx's ETag.
     let have = interrupted_run();
@@ -603,6 +602,45 @@ fn real_nginx_ctrl_c_during_continue_then_a_new_version_is_fetched_whole() {
         "the new version whole, not {have} bytes of the old one and the rest of the new"
     );
     assert!(stderr.contains("another version"), "{stderr}");
+    assert!(nginx.access_log().lines().last().unwrap().ends_with(" 200"));
+    assert_eq!(files_below(&work.join("out")), vec!["big.bin"]);
+}
+
+#[test]
+fn real_nginx_never_joins_a_file_rewritten_in_the_second_of_its_answer_by_its_date() {
+    // With `etag off`, nginx names a file by its date alone. A date is weak unless it is a
+    // second before the answer's own: a file rewritten in the second it was answered keeps
+    // it, and nginx matches If-Range against it. Here the file's date is an hour ahead of the
+    // answers, which makes every one of them weak, deterministically.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = root.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let ahead = hour_ago() + std::time::Duration::from_secs(2 * 3600);
+    let (old, new) = (payload(1_000_000, 33), payload(1_000_000, 34));
+    std::fs::write(www.join("big.bin"), &old).unwrap();
+    set_mtime(&www.join("big.bin"), ahead);
+    let w = www.display().to_string();
+    let Some(nginx) = Nginx::start_with(root.path(), |port| {
+        format!(
+            "server {{\n    listen 127.0.0.1:{port};\n    root {w};\n    etag off;\n    \
+             location /slow/ {{ alias {w}/; limit_rate 200k; }}\n  }}"
+        )
+    }) else {
+        return;
+    };
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let have = interrupted_at(&work, &nginx.url("/slow/big.bin"), 200_000);
+    // Rewritten: the same length, the same date.
+    std::fs::write(www.join("big.bin"), &new).unwrap();
+    set_mtime(&www.join("big.bin"), ahead);
+    let (report, stderr) = continue_run(&work, &nginx.url("/big.bin"));
+    assert_eq!(report["http_status"], 200, "{stderr}");
+    assert!(
+        crate::support::holds(&work.join("out/big.bin"), &new),
+        "the new version whole, not {have} bytes of the old one and the rest of the new"
+    );
     assert!(nginx.access_log().lines().last().unwrap().ends_with(" 200"));
     assert_eq!(files_below(&work.join("out")), vec!["big.bin"]);
 }

@@ -73,6 +73,11 @@ pub fn plant_part(path: &Path, bytes: &[u8], etag: &str, len: usize) {
     .expect("user extended attributes");
 }
 
+/// Whether the file at `path` holds exactly `bytes` (without printing either when not).
+pub fn holds(path: &Path, bytes: &[u8]) -> bool {
+    std::fs::read(path).is_ok_and(|got| got == bytes)
+}
+
 /// stdout as text, split into lines.
 pub fn lines(out: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(out)

@@ -3,6 +3,7 @@
 //!
 //! Each connection gets a thread; requests on it are answered in turn (keep-alive). The server
 //! counts requests and the most it had in flight at once, and records every request's headers.
+//! Every answer carries a `Date`, as a real server's does (a handler may set its own).
 
 #![allow(dead_code)] // each test binary that includes this uses a different part of it
 
@@ -321,8 +322,20 @@ fn write_reply(
         thread::sleep(reply.delay);
     }
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    // As every real server does, the answer says when it was sent (unless the handler says
+    // otherwise, or that it sends none: `Date: none`).
+    if !reply
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("date"))
+    {
+        let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+        head.push_str(&format!("Date: {now}\r\n"));
+    }
     for (k, v) in &reply.headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+        if !(k.eq_ignore_ascii_case("date") && v == "none") {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
     }
     let body = &reply.body;
     let full_length = format!("Content-Length: {}\r\n", body.len());

@@ -8,7 +8,7 @@
 //! The format is a few lines of text:
 //!
 //! ```text
-//! fetchpool-ranges 2
+//! fetchpool-ranges 3
 //! length 67108864
 //! etag "5f-61a"
 //! modified Sun, 06 Nov 1994 08:49:37 GMT
@@ -18,8 +18,10 @@
 //!
 //! Each `range` is START END DONE: the bytes START..END, of which the first DONE are written.
 //! `etag` and `modified` are the version the ranges were fetched of (the pin); without either,
-//! the bytes cannot be tied to a version and are not resumed. (Format 1 kept one `version`
-//! line, a strong ETag or a date; it is still read.)
+//! the bytes cannot be tied to a version and are not resumed. `modified` is written only when it
+//! is a strong date (a second or more before the answer that gave it). Formats 1 and 2 (format 1
+//! kept one `version` line, a strong ETag or a date) are still read, but the dates they kept,
+//! of any strength, can only tell a change: a record of theirs with no ETag is not resumed.
 //!
 //! Only a file that reads as a record is ever removed or replaced here: a file of someone
 //! else's at one of these names is left alone, and the split that needs the name fails.
@@ -35,10 +37,11 @@ use super::at::{Dir, file_type, stat};
 use crate::download::pin::Pin;
 use crate::naming::{PART_SUFFIX, RANGES_SUFFIX, RANGES_TEMP_SUFFIX};
 
-const MAGIC: &str = "fetchpool-ranges 2";
+const MAGIC: &str = "fetchpool-ranges 3";
 /// What every record starts with, whatever its format.
 const MAGIC_PREFIX: &str = "fetchpool-ranges ";
 const MAGIC_V1: &str = "fetchpool-ranges 1";
+const MAGIC_V2: &str = "fetchpool-ranges 2";
 /// A record is a few hundred bytes; a file past this is not one.
 const MAX_LEN: u64 = 64 * 1024;
 /// More ranges than a file is ever split into.
@@ -89,9 +92,10 @@ impl Record {
 
     fn parse(text: &str) -> Option<Record> {
         let mut lines = text.lines();
-        let v1 = match lines.next()? {
-            MAGIC => false,
-            MAGIC_V1 => true,
+        let (v1, dates_of_any_strength) = match lines.next()? {
+            MAGIC => (false, false),
+            MAGIC_V2 => (false, true),
+            MAGIC_V1 => (true, true),
             _ => return None,
         };
         let mut pin = Pin::empty();
@@ -114,6 +118,9 @@ impl Record {
             } else if !pin.read_line(line) {
                 return None;
             }
+        }
+        if dates_of_any_strength {
+            pin.forget_date_strength();
         }
         let record = Record {
             len: pin.len?,
@@ -281,6 +288,17 @@ mod tests {
         let dated = v1.replace("\"5f-61a\"", "Sun, 06 Nov 1994 08:49:37 GMT");
         let r = Record::parse(&dated).unwrap();
         assert!(r.pin.stamp.modified.is_some() && r.pin.stamp.etag.is_none());
+        assert!(!r.pin.vouches(), "format 1 kept dates of any strength");
+    }
+
+    #[test]
+    fn a_second_format_record_s_date_can_tell_a_change_but_not_vouch() {
+        let text = record().render().replace(MAGIC, MAGIC_V2);
+        let r = Record::parse(&text).unwrap();
+        assert_eq!(r.pin.if_range().as_deref(), Some("\"5f-61a\""));
+        let dated = text.replace("etag \"5f-61a\"\n", "");
+        let r = Record::parse(&dated).unwrap();
+        assert!(r.pin.stamp.modified.is_some() && !r.pin.vouches());
     }
 
     #[test]
@@ -292,7 +310,7 @@ mod tests {
             text.replace("range 60 100 7", "range 60 100 41"),
             text.replace("length 100", "length 101"),
             text.replace("length 100\n", ""),
-            text.replace("fetchpool-ranges 2", "fetchpool-ranges 3"),
+            text.replace("fetchpool-ranges 3", "fetchpool-ranges 4"),
             text.replace("range 60 100 7", "range 60 100"),
             text.replace("etag \"5f-61a\"", "colour blue"),
             String::new(),

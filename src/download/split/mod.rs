@@ -24,13 +24,14 @@ use anyhow::{Context as _, anyhow};
 use reqwest::header::ACCEPT_RANGES;
 use reqwest::{Response, StatusCode, Url};
 
+use super::answer::{self, Asked, Holding, Meaning, Refusal};
 use super::body::Body;
 use super::disk::place::Spot;
 use super::disk::record::{Record, Span};
 use super::finish::{self, Saved, Whole};
 use super::held::{Bytes, Held};
 use super::limits::Limits;
-use super::pin::Refusal;
+use super::pin::Pin;
 use super::request::{self, Ask, Listed};
 use super::retry::Failure;
 use super::verify::Digest;
@@ -46,9 +47,15 @@ use board::Wanted;
 use pieces::{Finish, LOOK_EVERY, Pick, Pieces, Stop};
 
 /// The pieces of a response's file, when `--split` applies to it: the server says it takes
-/// byte ranges, and the file is long enough to cut (`pieces::cut`).
-pub fn plan(policy: &Policy, response: &Response, len: Option<u64>) -> Option<Vec<Span>> {
-    if policy.split < 2 {
+/// byte ranges, its answer pinned the version with a strong validator (`pin`), so each range's
+/// answer can prove it is of that version, and the file is long enough to cut (`pieces::cut`).
+pub fn plan(
+    policy: &Policy,
+    response: &Response,
+    pin: &Pin,
+    len: Option<u64>,
+) -> Option<Vec<Span>> {
+    if policy.split < 2 || !pin.vouches() {
         return None;
     }
     let len = len?;
@@ -80,8 +87,8 @@ pub struct Job<'a> {
 /// How a split download ended, when it did not fail.
 pub enum Ended {
     Saved(Saved),
-    /// The server answered a range with the whole file: fetch it as one stream.
-    OneStream,
+    /// The server's ranges cannot be used (why): fetch the file as one stream.
+    OneStream(String),
 }
 
 /// A fresh split download: `response` is the whole file (200), `spans` its pieces; `held` has
@@ -124,23 +131,26 @@ pub async fn resume(job: Job<'_>, spot: &Spot, held: &mut Held) -> Result<Option
     let listed = Listed::of(job.entry, job.url);
     let response = request::send(listed, job.worker, job.limits, ask).await?;
     let status = response.status();
-    // A server error says nothing about the bytes on disk: they stay for the next attempt.
-    if !matches!(status.as_u16(), 200 | 206 | 416) {
-        return Err(Failure::from_status(
-            status,
-            response.headers(),
-            response.url(),
-        ));
-    }
-    let admitted = match status {
-        StatusCode::PARTIAL_CONTENT => pin.admits(response.headers(), from).map_err(Refusal::why),
+    let asked = Asked {
+        from: Some(from),
+        revalidating: false,
+    };
+    let holding = Holding {
+        pin: Some(pin),
+        digest: false,
+    };
+    // A failure (a server error) says nothing about the bytes on disk: they stay for the next
+    // attempt. Anything but the bytes asked for, of this version, and they are dropped.
+    let admitted = match answer::read(&response, asked, holding)? {
+        Meaning::Rest { end, .. } => Ok(end),
+        Meaning::Refused(refusal) => Err(refusal.why().to_string()),
         _ => Err(format!(
             "the server no longer has that version of the file (it answered {})",
             status.as_u16()
         )),
     };
-    let (end, _) = match admitted {
-        Ok(range) => range,
+    let end = match admitted {
+        Ok(end) => end,
         Err(why) => {
             job.worker
                 .log(|| format!("{}: {why}; starting over", spot.part_shown.display()));
@@ -196,9 +206,9 @@ async fn run(
     drop(posted);
     match finish {
         Finish::Whole => place(&job, held, &split, status).map(Ended::Saved),
-        Finish::OneStream => {
+        Finish::OneStream(why) => {
             held.start_over();
-            Ok(Ended::OneStream)
+            Ok(Ended::OneStream(why))
         }
         Finish::Changed(why) => {
             held.start_over();
@@ -357,8 +367,12 @@ impl Split {
         let stopped = match &result {
             Ok(()) => None,
             Err(Stop::Failed(failure)) => Some(format!("{:#}", failure.error)),
-            Err(Stop::Changed(why)) => Some(why.clone()),
-            Err(Stop::WholeFile) => Some("the server answered with the whole file".into()),
+            Err(Stop::Changed(why) | Stop::NoRanges(why)) => {
+                // What ends the split or its ranges is said here; a failure, where it is retried.
+                let url = redact_url(self.url.as_str());
+                worker.log(|| format!("{url} (bytes {from}-{to}): {why}"));
+                Some(why.clone())
+            }
             Err(Stop::Abandoned) => Some("the split ended meanwhile".into()),
         };
         self.give_back(cur, result, worker);
@@ -378,36 +392,38 @@ impl Split {
         }
     }
 
-    /// Whether the answer to a range request from `from` carries that range of this version;
-    /// where its bytes end (exclusive) if it does.
+    /// Whether the answer to a range request from `from` carries that range of this version
+    /// (`answer.rs`); where its bytes end (exclusive) if it does. An answer of another version
+    /// ends the split (the download starts over); one that cannot be used as a range of this
+    /// version (the whole file, bytes that do not prove their version, other bytes) ends its
+    /// ranges (the download goes on as one stream). A digest cannot decide here: a split that
+    /// does not match it fails rather than starts over.
     fn check(&self, response: &Response, from: u64) -> Result<u64, Stop> {
-        let status = response.status();
-        let headers = response.headers();
-        let pin = &self.pieces.pin;
-        match status {
-            StatusCode::PARTIAL_CONTENT => match pin.admits(headers, from) {
-                Ok((end, _)) => Ok(end),
-                Err(Refusal::Changed(why)) => Err(Stop::Changed(format!(
-                    "{why} while its ranges were fetched"
-                ))),
-                Err(Refusal::Range(why)) => Err(Stop::Failed(
-                    Failure::transient(anyhow!(why)).status(status),
-                )),
-            },
-            StatusCode::OK => match pin.differs(headers, response.content_length()) {
-                Some(why) => Err(Stop::Changed(format!(
-                    "the file changed on the server while its ranges were fetched: {why}"
-                ))),
-                None => Err(Stop::WholeFile),
-            },
-            StatusCode::RANGE_NOT_SATISFIABLE => Err(Stop::Changed(
+        let asked = Asked {
+            from: Some(from),
+            revalidating: false,
+        };
+        let holding = Holding {
+            pin: Some(&self.pieces.pin),
+            digest: false,
+        };
+        let meaning = answer::read(response, asked, holding).map_err(Stop::Failed)?;
+        let while_fetched = |why: &str| format!("{why} while its ranges were fetched");
+        match meaning {
+            Meaning::Rest { end, .. } => Ok(end),
+            Meaning::Refused(Refusal::Changed(why)) => Err(Stop::Changed(while_fetched(&why))),
+            Meaning::Refused(refusal) => Err(Stop::NoRanges(refusal.why().to_string())),
+            Meaning::Whole {
+                changed: Some(why), ..
+            } => Err(Stop::Changed(while_fetched(&format!(
+                "the file changed on the server: {why}"
+            )))),
+            Meaning::Whole { changed: None, .. } => Err(Stop::NoRanges(
+                "the server answered a range request with the whole file".into(),
+            )),
+            Meaning::Complete | Meaning::Unchanged => Err(Stop::Changed(
                 "the server refused a range inside the file (416): it changed meanwhile".into(),
             )),
-            _ => Err(Stop::Failed(Failure::from_status(
-                status,
-                headers,
-                response.url(),
-            ))),
         }
     }
 

@@ -78,8 +78,9 @@ pub struct Pieces {
 struct State {
     pieces: Vec<Piece>,
     end: Option<End>,
-    /// A range was answered with the whole file: no more range requests.
-    no_ranges: bool,
+    /// Why no more range requests are made (a range was answered with the whole file, or with
+    /// bytes that do not prove their version): the rest comes as one stream.
+    no_ranges: Option<String>,
     /// A helper died (a bug): the pieces it had will never be given back.
     broken: bool,
     /// The owner is done with the split: a helper that comes late takes nothing.
@@ -113,8 +114,9 @@ enum End {
 pub enum Stop {
     Failed(Failure),
     Changed(String),
-    /// A range was answered with the whole file.
-    WholeFile,
+    /// This server's ranges cannot be used (it answered one with the whole file, or with bytes
+    /// that do not prove their version): why.
+    NoRanges(String),
     /// The split ended elsewhere; nothing wrong with this piece.
     Abandoned,
 }
@@ -122,8 +124,8 @@ pub enum Stop {
 /// How the split ended, for its owner.
 pub enum Finish {
     Whole,
-    /// Ranges were answered with the whole file, and pieces are still missing.
-    OneStream,
+    /// Ranges cannot be used (why), and pieces are still missing.
+    OneStream(String),
     Changed(String),
     Failed(Failure),
 }
@@ -183,7 +185,7 @@ impl Pieces {
             state: Mutex::new(State {
                 pieces,
                 end: None,
-                no_ranges: false,
+                no_ranges: None,
                 broken: false,
                 closed: false,
             }),
@@ -288,7 +290,7 @@ impl Pieces {
     }
 
     fn ready(&self, state: &State, pick: Pick) -> Option<usize> {
-        if state.closed || state.end.is_some() || state.no_ranges {
+        if state.closed || state.end.is_some() || state.no_ranges.is_some() {
             return None;
         }
         let taken = state.pieces.iter().filter(|p| p.claim == Claim::Taken);
@@ -400,7 +402,9 @@ impl Pieces {
             Ok(()) | Err(Stop::Abandoned) => {}
             // Every byte of it is there: what went wrong after them changes nothing.
             Err(Stop::Failed(_)) if whole => {}
-            Err(Stop::WholeFile) => state.no_ranges = true,
+            Err(Stop::NoRanges(why)) => {
+                state.no_ranges.get_or_insert(why);
+            }
             Err(Stop::Changed(why)) => {
                 state.end.get_or_insert(End::Changed(why));
             }
@@ -452,7 +456,7 @@ impl Pieces {
             }
             let taken = state.pieces.iter().any(|p| p.claim == Claim::Taken);
             let whole = state.pieces.iter().all(|p| p.claim == Claim::Whole);
-            let over = state.end.is_some() || state.no_ranges;
+            let over = state.end.is_some() || state.no_ranges.is_some();
             if whole || (over && !taken) || state.broken {
                 return None;
             }
@@ -474,13 +478,12 @@ impl Pieces {
         let _no_writer = self.recording.lock().unwrap_or_else(|e| e.into_inner());
         let mut state = self.lock();
         state.closed = true;
-        match state.end.take() {
-            Some(End::Changed(why)) => Finish::Changed(why),
-            Some(End::Failed(failure)) => Finish::Failed(failure),
-            None if state.no_ranges && state.pieces.iter().any(|p| p.claim != Claim::Whole) => {
-                Finish::OneStream
-            }
-            None => Finish::Whole,
+        let missing = state.pieces.iter().any(|p| p.claim != Claim::Whole);
+        match (state.end.take(), state.no_ranges.take()) {
+            (Some(End::Changed(why)), _) => Finish::Changed(why),
+            (Some(End::Failed(failure)), _) => Finish::Failed(failure),
+            (None, Some(why)) if missing => Finish::OneStream(why),
+            (None, _) => Finish::Whole,
         }
     }
 }
