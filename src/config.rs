@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 use crate::cli::{Cli, ProgressWhen, ShardArg, SourceArg};
+use crate::entry::parse_header;
 use crate::list::{ListSource, Shard, ShardBy, Sources};
 use crate::netrc::Netrc;
 use crate::progress::ProgressStyle;
@@ -134,6 +135,11 @@ impl Config {
         let warn = |message: String| eprintln!("fetchpool: {message}");
         let shard = shard(cli.shard, cli.shard_by, &warn)?;
         let netrc = netrc(cli.netrc, cli.netrc_file, warn)?;
+        let headers = cli
+            .headers
+            .iter()
+            .map(|h| parse_header(h).map_err(|why| anyhow::anyhow!("-H: {why}")))
+            .collect::<anyhow::Result<_>>()?;
         let download = Policy {
             output_dir: cli.output_dir,
             skip_existing: cli.skip_existing,
@@ -148,7 +154,7 @@ impl Config {
             user_agent: cli
                 .user_agent
                 .unwrap_or_else(|| concat!("fetchpool/", env!("CARGO_PKG_VERSION")).to_string()),
-            headers: cli.headers,
+            headers,
             connect_timeout: cli.connect_timeout,
             idle_timeout: cli.timeout,
             min_speed: cli.min_speed,

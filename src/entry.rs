@@ -217,6 +217,58 @@ pub fn parse_hex(algo: Algo, hex: &str) -> Option<Box<[u8]>> {
         .collect()
 }
 
+/// `Name: value`, as `-H` and `header=` take it. A message about text that is not one never
+/// shows the value (a header is often a credential), nor the name unless it is a valid one: it
+/// says what is wrong.
+pub fn parse_header(text: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = text.split_once(':') else {
+        return Err(
+            "not 'Name: value': it has no colon (its text is not shown: it may hold a \
+                    secret)"
+                .into(),
+        );
+    };
+    let (name, value) = (name.trim(), value.trim());
+    if name.is_empty() {
+        return Err("not 'Name: value': the name before the colon is empty".into());
+    }
+    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        let bad = name
+            .chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)))
+            .unwrap_or(' ');
+        return Err(format!(
+            "the name before the colon is not a header name: it holds {}",
+            character(bad)
+        ));
+    }
+    if let Some(bad) = value.chars().find(|&c| c.is_control() && c != '\t') {
+        return Err(format!(
+            "the value of header {name} holds {} (not shown)",
+            character(bad)
+        ));
+    }
+    if reqwest::header::HeaderValue::from_str(value).is_err() {
+        return Err(format!(
+            "the value of header {name} is not a valid header value (not shown)"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// One character of a header as a message names it, without showing anything else.
+fn character(c: char) -> String {
+    match c {
+        ' ' => "a space".into(),
+        '\n' => "a newline".into(),
+        '\r' => "a carriage return".into(),
+        '\0' => "a NUL byte".into(),
+        c if c.is_control() => format!("a control character (U+{:04X})", c as u32),
+        c if !c.is_ascii() => format!("a character outside ASCII (U+{:04X})", c as u32),
+        c => format!("'{c}'"),
+    }
+}
+
 /// Lowercase hex of a digest.
 pub fn to_hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -244,6 +296,34 @@ mod tests {
             parse_hex(Algo::Md5, HASH).is_none(),
             "the length is the algorithm's"
         );
+    }
+
+    #[test]
+    fn a_header_that_is_not_one_is_named_never_shown() {
+        assert_eq!(
+            parse_header("Authorization:  Bearer x "),
+            Ok(("Authorization".into(), "Bearer x".into()))
+        );
+        assert_eq!(
+            parse_header("X-Empty:"),
+            Ok(("X-Empty".into(), String::new()))
+        );
+        for (bad, why) in [
+            ("X-Api-Key s3cret", "no colon"),
+            ("Bearer s3cret: x", "holds a space"),
+            (
+                "X-Api-Key: s3cret\u{1b}[31m",
+                "X-Api-Key holds a control character (U+001B)",
+            ),
+            ("X-Api-Key: s3cret\nX-Other: 1", "X-Api-Key holds a newline"),
+            ("X-Ap\u{1b}i: s3cret", "holds a control character"),
+            (": s3cret", "is empty"),
+            ("Ke(y: s3cret", "holds '('"),
+        ] {
+            let err = parse_header(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+            assert!(!err.contains("s3cret") && !err.contains('\u{1b}'), "{err}");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Text from outside (a list line, a file name, a URL, a server's answer) made safe to show: the
 //! characters a terminal or a CI log acts on instead of showing (C0 and C1 controls, DEL) and the
 //! ones that reorder or break what surrounds them (bidirectional overrides, line and paragraph
-//! separators) are written as escapes, so nothing a list or a server says can move a cursor,
-//! change colours or a window title, forge a line of the log, or turn text around.
+//! separators), and the invisible ones that make two different names look the same (zero-width
+//! spaces and joiners, the word joiner, the byte-order mark), are written as escapes, so nothing
+//! a list or a server says can move a cursor, change colours or a window title, forge a line of
+//! the log, turn text around, or pass for something it is not.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -12,7 +14,8 @@ fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}'
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{2060}'
+                | '\u{FEFF}'
                 | '\u{202A}'..='\u{202E}'
                 | '\u{2066}'..='\u{2069}'
         )
@@ -96,6 +99,11 @@ mod tests {
         assert_eq!(printable("tab\there\nnext\r"), "tab\\there\\nnext\\r");
         assert_eq!(printable("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
         assert_eq!(printable("a\u{2028}b"), "a\\u{2028}b");
+        // Invisible: two names that look the same are told apart.
+        assert_eq!(
+            printable("\u{feff}a\u{200b}b\u{200c}c\u{200d}d\u{2060}e"),
+            "\\u{feff}a\\u{200b}b\\u{200c}c\\u{200d}d\\u{2060}e"
+        );
     }
 
     #[test]

@@ -1,33 +1,38 @@
 //! URLs made safe to print: the password of `user:pass@` and the values of credential query
-//! parameters become `***`, in the report, the logs, the JSON and the dry-run plan.
+//! parameters (and of credential parameters in a fragment, as OAuth's `#access_token=`) become
+//! `***`, in the report, the logs, the JSON and the dry-run plan.
 
-/// Query parameters whose values are credentials.
-const SECRET_PARAMS: [&str; 9] = [
+/// Parameter names that are credentials, compared whole.
+const SECRET_NAMES: [&str; 8] = ["key", "sig", "auth", "sid", "pass", "pwd", "code", "jwt"];
+
+/// Parts of a name that make it a credential: `token`, `access_token`, `X-Amz-Security-Token`,
+/// `client_secret`, `password`, `X-Goog-Signature`, `session_id`, `X-Amz-Credential`,
+/// `api_key`, `access-key`, ...
+const SECRET_PARTS: [&str; 10] = [
     "token",
-    "access_token",
-    "key",
-    "api_key",
-    "apikey",
-    "sig",
-    "signature",
-    "password",
     "secret",
+    "passw",
+    "signature",
+    "session",
+    "credential",
+    "apikey",
+    "accesskey",
+    "_key",
+    "-key",
 ];
 
-/// Whether a query parameter carries a credential; the name is compared percent-decoded, so
-/// `%74oken` is `token`.
+/// Whether a parameter carries a credential; the name is compared percent-decoded and without
+/// regard to case, so `%74oken` and `TOKEN` are `token`. Erring on the side of hiding: a
+/// harmless value shown as `***` costs little, a credential shown costs a lot.
 fn is_secret_param(name: &str) -> bool {
     let lower = percent_encoding::percent_decode_str(name)
         .decode_utf8_lossy()
         .to_ascii_lowercase();
-    if SECRET_PARAMS.contains(&lower.as_str()) {
-        return true;
-    }
-    // Presigned S3 and GCS URLs: X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, …
-    (lower.starts_with("x-amz-") || lower.starts_with("x-goog-"))
-        && ["signature", "credential", "token"]
-            .iter()
-            .any(|w| lower.contains(w))
+    let lower = lower.trim();
+    SECRET_NAMES.contains(&lower)
+        || SECRET_PARTS.iter().any(|part| lower.contains(part))
+        || lower.starts_with("auth_")
+        || lower.ends_with("_auth")
 }
 
 /// Hides the credentials of a URL that parsed: the password of `user:pass@` (or the user name
@@ -83,16 +88,27 @@ fn redact(raw: &str, userinfo: Userinfo) -> String {
     out
 }
 
-/// Copies `rest` (host, path, query, fragment) with the values of credential parameters hidden.
+/// Copies `rest` (host, path, query, fragment) with the values of credential parameters hidden,
+/// in the query and in a fragment of `name=value` pairs alike.
 fn redact_query_and_fragment(rest: &str, out: &mut String) {
     let (before_fragment, fragment) = rest.split_at(rest.find('#').unwrap_or(rest.len()));
-    let Some((base, query)) = before_fragment.split_once('?') else {
-        out.push_str(rest);
-        return;
-    };
-    out.push_str(base);
-    out.push('?');
-    for (i, pair) in query.split('&').enumerate() {
+    match before_fragment.split_once('?') {
+        Some((base, query)) => {
+            out.push_str(base);
+            out.push('?');
+            redact_pairs(query, out);
+        }
+        None => out.push_str(before_fragment),
+    }
+    if let Some(fragment) = fragment.strip_prefix('#') {
+        out.push('#');
+        redact_pairs(fragment, out);
+    }
+}
+
+/// Copies `&`-separated `name=value` pairs with the values of credential names hidden.
+fn redact_pairs(pairs: &str, out: &mut String) {
+    for (i, pair) in pairs.split('&').enumerate() {
         if i > 0 {
             out.push('&');
         }
@@ -104,7 +120,6 @@ fn redact_query_and_fragment(rest: &str, out: &mut String) {
             _ => out.push_str(pair),
         }
     }
-    out.push_str(fragment);
 }
 
 #[cfg(test)]
@@ -136,6 +151,20 @@ mod tests {
             redact_url("https://h/?password=p&secret=s&access_token=a&apikey=k&signature=x&key=y"),
             "https://h/?password=***&secret=***&access_token=***&apikey=***&signature=***&key=***"
         );
+        assert_eq!(
+            redact_url("https://h/?session=s&auth=a&access_key=k&SessionId=i&author=me"),
+            "https://h/?session=***&auth=***&access_key=***&SessionId=***&author=me"
+        );
+        assert_eq!(
+            redact_url("https://h/f?X-Amz-Signature=s&client_secret=c&auth_token=t&q=1"),
+            "https://h/f?X-Amz-Signature=***&client_secret=***&auth_token=***&q=1"
+        );
+        // OAuth's implicit flow hands the token in the fragment.
+        assert_eq!(
+            redact_url("https://h/cb#access_token=t&state=s&id_token=i"),
+            "https://h/cb#access_token=***&state=s&id_token=***"
+        );
+        assert_eq!(redact_url("https://h/a#section-2"), "https://h/a#section-2");
         // The '@' of a path is not userinfo.
         assert_eq!(redact_url("https://h.com/a:b@c"), "https://h.com/a:b@c");
         assert_eq!(redact_url("not a url"), "not a url");

@@ -17,6 +17,7 @@ use reqwest::Url;
 
 use crate::entry::{Algo, Digests, parse_hex};
 use crate::printable::printable;
+use crate::redact::redact_text;
 
 /// The longest checksums file read: far more than a release's, far less than a file that is
 /// not one.
@@ -35,7 +36,7 @@ pub fn load(
 ) -> anyhow::Result<Sums> {
     let mut sums = Sums::default();
     for source in sources {
-        let shown = printable(source);
+        let shown = shown(source);
         let is_url = source.starts_with("http://") || source.starts_with("https://");
         let bytes = match (is_url, fetch) {
             (true, None) => {
@@ -55,6 +56,12 @@ pub fn load(
             .map_err(anyhow::Error::msg)?;
     }
     Ok(sums)
+}
+
+/// A checksums file's name as every message shows it: a URL's credentials hidden, control bytes
+/// escaped.
+fn shown(source: &str) -> String {
+    printable(&redact_text(source)).into_owned()
 }
 
 fn read(path: &str) -> anyhow::Result<Vec<u8>> {
@@ -90,7 +97,7 @@ impl Sums {
                 .to_ascii_lowercase();
             name.contains("b2") || name.contains("blake2")
         };
-        let at = |n: usize| format!("{}:{n}", printable(source));
+        let at = |n: usize| format!("{}:{n}", shown(source));
         for (n, line) in Clearsigned::new(text) {
             let line = line.trim_end_matches('\r');
             if line.trim().is_empty() || line.trim_start().starts_with('#') {

@@ -28,6 +28,8 @@ mod resilience;
 mod scale;
 #[path = "cli/schedulers.rs"]
 mod schedulers;
+#[path = "cli/secrets.rs"]
+mod secrets;
 #[path = "cli/slurm.rs"]
 mod slurm;
 #[path = "cli/split.rs"]

@@ -5,7 +5,7 @@
 
 use reqwest::Url;
 
-use crate::entry::{Algo, Options, parse_hex};
+use crate::entry::{Algo, Options, parse_header, parse_hex};
 use crate::naming;
 
 /// The options a line may have, as errors list them.
@@ -50,18 +50,30 @@ pub fn parse_entry(
     let mut fields = text.split_whitespace();
     let url = parse_url(fields.next().unwrap_or_default())?;
     let mut options = Given::default();
+    // The name of a header= field seen on the line: what follows it may be its value, cut off
+    // at a space, and is never shown.
+    let mut header: Option<&str> = None;
     for field in fields {
         // Another URL of the same file (aria2 separates them by TAB).
         if field.contains("://") && !field.split("://").next().unwrap_or("").contains('=') {
             options.set("mirror", field)?;
             continue;
         }
-        let Some((key, value)) = field.split_once('=') else {
-            return Err(format!(
-                "'{field}' is not an option (expected key=value: {KNOWN})"
-            ));
+        let set = match field.split_once('=') {
+            Some((key, value)) => options.set(key, value),
+            None => Err(not_an_option(field)),
         };
-        options.set(key, value)?;
+        if let (Err(_), Some(name)) = (&set, header) {
+            return Err(format!(
+                "the text after header={name}: on the URL line is not an option (not shown: it \
+                 may be the header's value; the URL line splits at spaces, so write \
+                 'header={name}: VALUE' on an indented line of its own below it)"
+            ));
+        }
+        set?;
+        if let Some(("header", value)) = field.split_once('=') {
+            header = value.split_once(':').map(|(name, _)| name.trim());
+        }
     }
     for (line, key, value) in option_lines {
         options
@@ -69,6 +81,16 @@ pub fn parse_entry(
             .map_err(|why| format!("line {line}: {why}"))?;
     }
     options.finish(url)
+}
+
+/// Why `field` (with no `=`) is not an option; showing it only up to a colon, after which a
+/// header's value would be.
+fn not_an_option(field: &str) -> String {
+    let shown = match field.split_once(':') {
+        Some((before, _)) => format!("{before}:..."),
+        None => field.to_string(),
+    };
+    format!("'{shown}' is not an option (expected key=value: {KNOWN})")
 }
 
 /// Options as they are given, before `dir=` is folded into the target.
@@ -97,7 +119,8 @@ impl Given {
                 false
             }
             "header" => {
-                options.headers.push(parse_header(value)?);
+                let header = parse_header(value).map_err(|why| format!("header=: {why}"))?;
+                options.headers.push(header);
                 false
             }
             // aria2's `checksum=sha-256=HEX`.
@@ -169,19 +192,6 @@ pub fn parse_url(raw: &str) -> Result<Url, String> {
         return Err("the URL has no host".into());
     }
     Ok(url)
-}
-
-/// `Name: value`, as `-H` takes it. The value is not echoed: it is often a credential.
-pub fn parse_header(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text
-        .split_once(':')
-        .ok_or("header= must be 'Name: value'")?;
-    let (name, value) = (name.trim(), value.trim());
-    reqwest::header::HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("'{name}' is not a valid header name"))?;
-    reqwest::header::HeaderValue::from_str(value)
-        .map_err(|_| format!("the value of header '{name}' is not a valid header value"))?;
-    Ok((name.to_string(), value.to_string()))
 }
 
 #[cfg(test)]
@@ -297,5 +307,39 @@ mod tests {
         let secret = [(2, "header".to_string(), "Bearer s3cret".to_string())];
         let err = parse_entry("https://a/x", &secret).unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn a_header_s_value_cut_off_on_the_url_line_is_never_shown() {
+        for text in [
+            "https://a/x header=X-Api-Key: s3cret",
+            "https://a/x header=Authorization: Bearer s3cret",
+            "https://a/x header=Authorization:Bearer s3cret",
+            "https://a/x header=X-Token: k=s3cret",
+            "https://a/x header=X-Token: s3cret:more",
+        ] {
+            let err = line(text).unwrap_err();
+            assert!(
+                err.contains("header=X-") || err.contains("header=Auth"),
+                "{err}"
+            );
+            assert!(
+                !err.contains("s3cret") && !err.contains("Bearer"),
+                "{text}: {err}"
+            );
+        }
+        let err = line("https://a/x Authorization: Bearer").unwrap_err();
+        assert!(
+            err.starts_with("'Authorization:...' is not an option"),
+            "{err}"
+        );
+        let err = line("https://a/x tok:s3cret").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+        // Written whole, it is a header.
+        let (_, opts) = line("https://a/x header=X-Api-Key:s3cret").unwrap();
+        assert_eq!(
+            opts.headers,
+            [("X-Api-Key".to_string(), "s3cret".to_string())]
+        );
     }
 }
