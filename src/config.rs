@@ -2,7 +2,9 @@
 
 use std::io::IsTerminal;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -62,6 +64,43 @@ pub struct Policy {
     pub tls: TlsSettings,
     /// `--netrc`/`--netrc-file`: credentials per host, for the listed URL's origin only.
     pub netrc: Option<Netrc>,
+    /// The report files that lie inside the output directory: no entry may take their names.
+    pub reserved: Vec<Arc<Reserved>>,
+}
+
+impl Policy {
+    /// The report file that `target` (a path relative to the output directory) would be, if
+    /// any.
+    pub fn reserved_by(&self, target: &Path) -> Option<&Arc<Reserved>> {
+        self.reserved.iter().find(|r| r.target == target)
+    }
+}
+
+/// A report file (`--report`, `--junit`, `--timeline`, `--failed-out`) inside the output
+/// directory, where a download could land: an entry whose target it is fails before it is
+/// fetched, and the report never replaces what is there then (`staged.rs`).
+#[derive(Debug)]
+pub struct Reserved {
+    pub flag: &'static str,
+    /// The file as the flag names it.
+    pub path: PathBuf,
+    /// Its path relative to the output directory, as an entry's target is.
+    pub target: PathBuf,
+    /// An entry of this run named it: a file there is that entry's, not a report to replace.
+    pub claimed: AtomicBool,
+}
+
+impl Reserved {
+    /// Why an entry whose target (`shown`) this report file is cannot be downloaded.
+    pub fn clash(&self, shown: &Path) -> String {
+        format!(
+            "its target {} is also the {} file {}: a report never replaces a download (give the \
+             entry another out=, or the report another name)",
+            shown.display(),
+            self.flag,
+            self.path.display()
+        )
+    }
 }
 
 /// `--cacert`, `-k`, `--http1.1`.
@@ -140,7 +179,7 @@ impl Config {
             .iter()
             .map(|h| parse_header(h).map_err(|why| anyhow::anyhow!("-H: {why}")))
             .collect::<anyhow::Result<_>>()?;
-        let download = Policy {
+        let mut download = Policy {
             output_dir: cli.output_dir,
             skip_existing: cli.skip_existing,
             overwrite: cli.overwrite,
@@ -169,7 +208,17 @@ impl Config {
                 http1_only: cli.http1_1,
             },
             netrc,
+            reserved: Vec::new(),
         };
+        download.reserved = reserved(
+            &download.output_dir,
+            [
+                ("--report", &cli.report),
+                ("--junit", &cli.junit),
+                ("--timeline", &cli.timeline),
+                ("--failed-out", &cli.failed_out),
+            ],
+        );
         Ok(Config {
             lists,
             mode,
@@ -209,6 +258,44 @@ impl Config {
             Mode::Serial => 1,
         }
     }
+}
+
+/// The report files of `flags` that lie inside `output_dir`, as targets there. Compared by
+/// where they really are (their directories resolved), so `./out/../out/r.json` and a report
+/// path through a link to the output directory are found too. An output directory that does
+/// not exist yet holds no report: a report's directory must exist for it to be written.
+fn reserved<'a>(
+    output_dir: &Path,
+    flags: impl IntoIterator<Item = (&'static str, &'a Option<PathBuf>)>,
+) -> Vec<Arc<Reserved>> {
+    let Ok(out) = output_dir.canonicalize() else {
+        return Vec::new();
+    };
+    let mut reserved = Vec::new();
+    for (flag, path) in flags {
+        let Some(path) = path else { continue };
+        let (Some(name), parent) = (path.file_name(), path.parent()) else {
+            continue;
+        };
+        let parent = match parent {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let Ok(dir) = parent.canonicalize() else {
+            continue;
+        };
+        if let Ok(inside) = dir.join(name).strip_prefix(&out)
+            && !inside.as_os_str().is_empty()
+        {
+            reserved.push(Arc::new(Reserved {
+                flag,
+                path: path.clone(),
+                target: inside.to_path_buf(),
+                claimed: AtomicBool::new(false),
+            }));
+        }
+    }
+    reserved
 }
 
 /// Spellings of curl, wget or aria2 that mean something else here: stopped with what to type.

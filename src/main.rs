@@ -71,6 +71,19 @@ fn run() -> anyhow::Result<ExitCode> {
     if let Some(path) = timeline {
         Timeline::check(path)?;
     }
+    // A report file an entry would download to stops the run before anything is fetched, where
+    // the whole list can be read up front.
+    let from_stdin = config
+        .lists
+        .iter()
+        .any(|l| matches!(l, list::ListSource::Stdin));
+    if !config.download.reserved.is_empty() && !config.dry_run && !from_stdin {
+        let sources = list::Sources {
+            count: false,
+            ..config.sources()
+        };
+        report::refuse_clashes(list::open(&sources)?, &config.download)?;
+    }
     let fetch = |url: &reqwest::Url| download::fetch_small(&config.download, url, sums::MAX_LEN);
     // Read before the list, whose entries they are matched to; a dry run fetches nothing.
     let sums = sums::load(
@@ -93,7 +106,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let progress = Progress::new(config.progress, config.color);
     let reporter = Reporter::new(&config, &progress)?;
     let timeline = timeline
-        .map(|path| Timeline::create(path, config.timeline_axis))
+        .map(|path| Timeline::create(path, config.timeline_axis, &config.download.reserved))
         .transpose()?;
     interrupt::install(exit_code::INTERRUPTED)?;
     let summary = pool::run(entries, &config, &progress, reporter, timeline)?;

@@ -1,13 +1,20 @@
 //! Report files (`--report`, `--failed-out`, `--junit`, `--timeline`): written beside their
 //! name as the run goes and put in place when it ends; or, when the name is a device, a pipe or
-//! a terminal (`/dev/null`, `/dev/stdout`, a named pipe), written into as the run goes.
+//! a terminal (`/dev/null`, `/dev/stdout`, a named pipe), written into as the run goes. A report
+//! never replaces a download: not a file put at its name while the run went on, nor one that an
+//! entry of the run names. It is kept beside it instead, and the run says so.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use anyhow::Context as _;
+
+use crate::config::Reserved;
 
 /// A file the report writes as it goes and puts in place when the run ends: written as a new
 /// file beside FILE and renamed over it, so FILE is never half-written and an existing FILE (or
@@ -17,6 +24,11 @@ use anyhow::Context as _;
 /// over `/dev/null` would put a regular file in its place.
 pub struct Staged {
     pub path: PathBuf,
+    flag: &'static str,
+    /// What was at FILE when the run started (device and inode), if anything.
+    before: Option<(u64, u64)>,
+    /// FILE lies inside the output directory: an entry may name it.
+    reserved: Option<Arc<Reserved>>,
     /// Where it is written until it is put in place; `None` when FILE is written straight.
     temp: Option<PathBuf>,
     pub file: BufWriter<File>,
@@ -27,8 +39,15 @@ pub struct Staged {
 
 impl Staged {
     /// Starts FILE for `flag`; fails (before anything runs) where FILE could never be put in
-    /// place: a directory there, or a name that can only be one.
-    pub fn create(path: &Path, flag: &str, mode: u32) -> anyhow::Result<Staged> {
+    /// place: a directory there, or a name that can only be one. `reserved` are the report files
+    /// inside the output directory, which an entry may name.
+    pub fn create(
+        path: &Path,
+        flag: &'static str,
+        mode: u32,
+        reserved: &[Arc<Reserved>],
+    ) -> anyhow::Result<Staged> {
+        let reserved = reserved.iter().find(|r| r.flag == flag).cloned();
         let shown = path.display();
         let names_a_directory = path.as_os_str().as_encoded_bytes().ends_with(b"/")
             || path.file_name().is_none()
@@ -43,6 +62,9 @@ impl Staged {
                 .with_context(|| format!("cannot write {flag} {shown}"))?;
             return Ok(Staged {
                 path: path.to_path_buf(),
+                flag,
+                before: None,
+                reserved,
                 temp: None,
                 file: BufWriter::new(file),
                 broken: false,
@@ -59,6 +81,9 @@ impl Staged {
             .with_context(|| format!("cannot create {flag} {shown}"))?;
         Ok(Staged {
             path: path.to_path_buf(),
+            flag,
+            before: identity(path),
+            reserved,
             temp: Some(temp),
             file: BufWriter::new(file),
             broken: false,
@@ -68,10 +93,10 @@ impl Staged {
 
     /// Fails where [`Staged::create`] would, and leaves nothing behind (a named pipe is not
     /// opened: its reader would see the end of it).
-    pub fn check(path: &Path, flag: &str) -> anyhow::Result<()> {
+    pub fn check(path: &Path, flag: &'static str) -> anyhow::Result<()> {
         match is_stream(path) {
             true => Ok(()),
-            false => Staged::create(path, flag, 0o600).map(drop),
+            false => Staged::create(path, flag, 0o600, &[]).map(drop),
         }
     }
 
@@ -92,14 +117,96 @@ impl Staged {
         }
     }
 
-    /// Flushes the file and puts it in place; false if any of it could not be written.
-    pub fn place(&mut self) -> bool {
+    /// Flushes the file and puts it in place; what went wrong, as the run says it, if anything
+    /// did. A file that an entry of this run names, or that was put at FILE while the run went
+    /// on, is never replaced: the report is kept beside it, under a name the message gives.
+    pub fn place(&mut self) -> Result<(), String> {
         let written = self.file.flush().is_ok() && !self.broken;
-        self.placed = match &self.temp {
-            Some(temp) => std::fs::rename(temp, &self.path).is_ok(),
-            None => true,
+        if let Some(temp) = self.temp.clone() {
+            if let Some(why) = self.taken() {
+                return Err(self.keep_beside(&temp, why));
+            }
+            let renamed = match self.before {
+                None => rename_new(&temp, &self.path),
+                Some(_) => std::fs::rename(&temp, &self.path),
+            };
+            match renamed {
+                Ok(()) => self.placed = true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(self.keep_beside(&temp, PUT_THERE));
+                }
+                Err(_) => return Err(self.lost()),
+            }
+        }
+        self.placed = true;
+        if written { Ok(()) } else { Err(self.lost()) }
+    }
+
+    /// What the run says of a report it could not write whole.
+    pub fn lost(&self) -> String {
+        format!("could not write all of {}", self.path.display())
+    }
+
+    /// Why FILE now holds something the report must not replace, if it does.
+    fn taken(&self) -> Option<&'static str> {
+        let now = identity(&self.path)?;
+        let claimed = self
+            .reserved
+            .as_ref()
+            .is_some_and(|r| r.claimed.load(Ordering::SeqCst));
+        if claimed {
+            Some("an entry of this run names it, and what is there is that entry's")
+        } else if Some(now) != self.before {
+            Some(PUT_THERE)
+        } else {
+            None
+        }
+    }
+
+    /// Puts the report beside FILE, which holds something else (`why`), and says where.
+    fn keep_beside(&mut self, temp: &Path, why: &str) -> String {
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        let kept = self
+            .path
+            .with_file_name(format!("{name}.fetchpool-{}", std::process::id()));
+        let kept = match rename_new(temp, &kept) {
+            Ok(()) => kept,
+            Err(_) => temp.to_path_buf(),
         };
-        written && self.placed
+        // Not removed when dropped: it is the report.
+        self.placed = true;
+        format!(
+            "{} {} was not put in place: {why}; the report is in {}",
+            self.flag,
+            self.path.display(),
+            kept.display()
+        )
+    }
+}
+
+const PUT_THERE: &str = "a file was put there while the run went on";
+
+/// Which file `path` is (device and inode), if there is one (a link is itself, not its target).
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Renames `from` to `to` where nothing is at `to`, and fails where something is (no-clobber, in
+/// one step where the file system can).
+fn rename_new(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            if std::fs::symlink_metadata(to).is_ok() {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            std::fs::rename(from, to)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -151,19 +258,74 @@ mod tests {
         let path = dir.path().join("r.txt");
         Staged::check(&path, "--report").unwrap();
         assert!(names(dir.path()).is_empty(), "a check leaves nothing");
-        drop(Staged::create(&path, "--report", 0o644).unwrap());
+        drop(Staged::create(&path, "--report", 0o644, &[]).unwrap());
         assert!(
             names(dir.path()).is_empty(),
             "a report never placed leaves nothing"
         );
-        let mut staged = Staged::create(&path, "--report", 0o644).unwrap();
+        let mut staged = Staged::create(&path, "--report", 0o644, &[]).unwrap();
         staged.write_line("one");
         assert_eq!(names(dir.path()).len(), 1, "written beside FILE");
         assert!(!path.exists());
-        assert!(staged.place());
+        assert_eq!(staged.place(), Ok(()));
         drop(staged);
         assert_eq!(names(dir.path()), ["r.txt"]);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\n");
+        // A report of an earlier run is replaced.
+        let mut staged = Staged::create(&path, "--report", 0o644, &[]).unwrap();
+        staged.write_line("two");
+        assert_eq!(staged.place(), Ok(()));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
+    }
+
+    #[test]
+    fn a_file_put_at_its_name_during_the_run_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid = std::process::id();
+        for before in [false, true] {
+            let path = dir.path().join(format!("b{before}.bin"));
+            if before {
+                std::fs::write(&path, "an earlier report").unwrap();
+            }
+            let mut staged = Staged::create(&path, "--report", 0o644, &[]).unwrap();
+            staged.write_line("report");
+            // A download lands at the name (renamed over, as a placed file is: a new inode).
+            let download = dir.path().join("download.part");
+            std::fs::write(&download, "download").unwrap();
+            std::fs::rename(&download, &path).unwrap();
+            let err = staged.place().unwrap_err();
+            assert!(err.contains("was put there while the run went on"), "{err}");
+            drop(staged);
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "download");
+            let kept = dir.path().join(format!("b{before}.bin.fetchpool-{pid}"));
+            assert_eq!(std::fs::read_to_string(&kept).unwrap(), "report\n");
+        }
+    }
+
+    #[test]
+    fn a_file_an_entry_names_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.bin");
+        std::fs::write(&path, "an earlier download").unwrap();
+        let reserved = Arc::new(Reserved {
+            flag: "--report",
+            path: path.clone(),
+            target: "b.bin".into(),
+            claimed: Default::default(),
+        });
+        let mut staged =
+            Staged::create(&path, "--report", 0o644, std::slice::from_ref(&reserved)).unwrap();
+        reserved.claimed.store(true, Ordering::SeqCst);
+        assert!(
+            staged
+                .place()
+                .unwrap_err()
+                .contains("an entry of this run names it")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "an earlier download"
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ mod nginx;
 mod output;
 #[path = "cli/pipeline.rs"]
 mod pipeline;
+#[path = "cli/report_paths.rs"]
+mod report_paths;
 #[path = "cli/resilience.rs"]
 mod resilience;
 #[path = "cli/scale.rs"]

@@ -27,6 +27,7 @@ mod verify;
 mod worker;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -220,6 +221,11 @@ fn existing(
     entry: &Entry,
 ) -> anyhow::Result<(place::Existing, place::Spot)> {
     let shown = shown_path(&policy.output_dir, &entry.target);
+    if let Some(report) = policy.reserved_by(&entry.target) {
+        // Whatever is there stays: neither this download nor the report replaces it.
+        report.claimed.store(true, Ordering::SeqCst);
+        anyhow::bail!("{}", report.clash(&shown));
+    }
     let spot = place::Spot::find(root, &entry.target, shown)?;
     Ok((spot.check_existing(entry, policy)?, spot))
 }

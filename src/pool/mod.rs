@@ -47,12 +47,9 @@ pub fn run(
 ) -> anyhow::Result<Summary> {
     let mut summary = run_all(entries, config, progress, reporter, timeline.as_ref())?;
     // After the report, with the summary for its heading.
-    if let Some(timeline) = timeline {
-        let path = timeline.path().display().to_string();
-        if !timeline.finish(&summary) {
-            summary.tally.report_lost = true;
-            progress.println(&format!("fetchpool: could not write all of {path}"));
-        }
+    if let Some(Err(why)) = timeline.map(|t| t.finish(&summary)) {
+        summary.tally.report_lost = true;
+        progress.println(&format!("fetchpool: {why}"));
     }
     Ok(summary)
 }

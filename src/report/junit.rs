@@ -11,10 +11,12 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::config::Reserved;
 use crate::outcome::{Ending, Outcome, Summary};
 use crate::printable::xml as escape;
 use crate::staged::Staged;
@@ -31,8 +33,8 @@ pub struct Junit {
 impl Junit {
     /// Starts the report for a list called `suite`; fails (before anything runs) if FILE's
     /// directory cannot take it.
-    pub fn create(path: &Path, suite: &str) -> anyhow::Result<Junit> {
-        let out = Staged::create(path, "--junit", 0o644)?;
+    pub fn create(path: &Path, suite: &str, reserved: &[Arc<Reserved>]) -> anyhow::Result<Junit> {
+        let out = Staged::create(path, "--junit", 0o644, reserved)?;
         let scratch = out.scratch("cases");
         let file = OpenOptions::new()
             .read(true)
@@ -48,16 +50,12 @@ impl Junit {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.out.path
-    }
-
     pub fn add(&mut self, outcome: &Outcome) -> io::Result<()> {
         self.cases.write_all(testcase(outcome).as_bytes())
     }
 
-    /// Writes FILE: the counts, then the testcases; false if any of it could not be written.
-    pub fn finish(mut self, summary: &Summary) -> bool {
+    /// Writes FILE: the counts, then the testcases; what went wrong, if anything did.
+    pub fn finish(mut self, summary: &Summary) -> Result<(), String> {
         let copied = (|| {
             self.cases.flush()?;
             let mut cases = self.cases.get_ref().try_clone()?;
@@ -67,7 +65,8 @@ impl Junit {
             io::copy(&mut cases, out)?;
             out.write_all(b"  </testsuite>\n</testsuites>\n")
         })();
-        copied.is_ok() && self.out.place()
+        copied.map_err(|_| self.out.lost())?;
+        self.out.place()
     }
 }
 

@@ -11,7 +11,7 @@ pub use render::{fit_fields, text_summary};
 
 use std::io::{self, Write};
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, Policy};
 use crate::entry::{Entry, Item};
 use crate::list::Entries;
 use crate::outcome::{Intent, Outcome, Status, Summary, Tally, shown_path};
@@ -43,20 +43,21 @@ impl<'a> Reporter<'a> {
     /// Opens `--failed-out`, `--report` and `--junit` (a fatal error if one cannot be created:
     /// nothing has run yet).
     pub fn new(config: &Config, progress: &'a Progress) -> anyhow::Result<Reporter<'a>> {
+        let reserved = &config.download.reserved;
         let failed_out = config
             .failed_out
             .as_deref()
-            .map(|path| Staged::create(path, "--failed-out", 0o600))
+            .map(|path| Staged::create(path, "--failed-out", 0o600, reserved))
             .transpose()?;
         let report_file = config
             .report
             .as_deref()
-            .map(|path| Staged::create(path, "--report", 0o644))
+            .map(|path| Staged::create(path, "--report", 0o644, reserved))
             .transpose()?;
         let junit = config
             .junit
             .as_deref()
-            .map(|path| junit::Junit::create(path, &suite_name(&config.lists)))
+            .map(|path| junit::Junit::create(path, &suite_name(&config.lists), reserved))
             .transpose()?;
         Ok(Reporter {
             json: config.json,
@@ -133,25 +134,15 @@ impl<'a> Reporter<'a> {
         if let Some(out) = &mut self.report_file {
             out.write_line(&render::json_summary(&summary));
         }
-        for out in [&mut self.failed_out, &mut self.report_file]
+        let mut placed: Vec<Result<(), String>> = [&mut self.failed_out, &mut self.report_file]
             .into_iter()
             .flatten()
-        {
-            if !out.place() {
-                summary.tally.report_lost = true;
-                self.progress.println(&format!(
-                    "fetchpool: could not write all of {}",
-                    out.path.display()
-                ));
-            }
-        }
-        if let Some(junit) = self.junit.take() {
-            let path = junit.path().display().to_string();
-            if !junit.finish(&summary) {
-                summary.tally.report_lost = true;
-                self.progress
-                    .println(&format!("fetchpool: could not write all of {path}"));
-            }
+            .map(Staged::place)
+            .collect();
+        placed.extend(self.junit.take().map(|junit| junit.finish(&summary)));
+        for why in placed.into_iter().filter_map(Result::err) {
+            summary.tally.report_lost = true;
+            self.progress.println(&format!("fetchpool: {why}"));
         }
         if let Some(github) = self.github.take()
             && let Err(e) = github.finish(&summary)
@@ -222,6 +213,26 @@ pub fn plan(entries: Entries, config: &Config, intent: impl Fn(&Entry) -> Intent
         }
     }
     failing
+}
+
+/// Refuses, before anything is fetched, a run whose report file (one that lies inside the output
+/// directory) an entry of `entries` would download to. Read only where the whole list can be
+/// read up front (not from standard input, where each such entry fails in its turn instead).
+pub fn refuse_clashes(entries: Entries, policy: &Policy) -> anyhow::Result<()> {
+    for item in entries {
+        if let Item::Entry(entry) = item
+            && let Some(report) = policy.reserved_by(&entry.target)
+        {
+            let shown = shown_path(&policy.output_dir, &entry.target);
+            anyhow::bail!(
+                "{}:{}: {}",
+                entry.list.shown,
+                entry.line,
+                report.clash(&shown)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// What a report calls the whole run: its list's file name, or `fetchpool` for several sources.

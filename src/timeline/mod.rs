@@ -14,9 +14,10 @@ mod svg;
 
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::config::Reserved;
 use crate::outcome::{Ending, Outcome, Served, Status, Summary};
 use crate::report::{fit_fields, text_summary};
 use crate::staged::Staged;
@@ -38,8 +39,12 @@ pub struct Timeline {
 
 impl Timeline {
     /// Starts FILE; fails (before anything runs) where it could not be written.
-    pub fn create(path: &Path, axis: Option<Duration>) -> anyhow::Result<Timeline> {
-        let out = Staged::create(path, "--timeline", 0o644)?;
+    pub fn create(
+        path: &Path,
+        axis: Option<Duration>,
+        reserved: &[Arc<Reserved>],
+    ) -> anyhow::Result<Timeline> {
+        let out = Staged::create(path, "--timeline", 0o644, reserved)?;
         let spool = Spool::at(&out.scratch("spans"), path)?;
         Ok(Timeline {
             out,
@@ -81,9 +86,9 @@ impl Timeline {
             .add(span);
     }
 
-    /// Draws the picture of the run `summary` describes and puts FILE in place; false if any of
-    /// it could not be written.
-    pub fn finish(mut self, summary: &Summary) -> bool {
+    /// Draws the picture of the run `summary` describes and puts FILE in place; what went
+    /// wrong, if anything did.
+    pub fn finish(mut self, summary: &Summary) -> Result<(), String> {
         let spool = self.spool.into_inner().unwrap_or_else(|e| e.into_inner());
         let rows = match summary.serial {
             true => vec!["serial".to_string()],
@@ -107,11 +112,8 @@ impl Timeline {
         let drawn = spool
             .read()
             .and_then(|spans| svg::draw(&mut self.out.file, &frame, spans));
-        drawn.is_ok() && self.out.place()
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.out.path
+        drawn.map_err(|_| self.out.lost())?;
+        self.out.place()
     }
 }
 
