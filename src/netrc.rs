@@ -15,6 +15,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+use crate::list::MAX_LINE;
+
 /// A login and password for one host.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -51,8 +53,8 @@ impl Netrc {
     pub fn load(path: &Path, mut warn: impl FnMut(String)) -> anyhow::Result<Netrc> {
         use std::os::unix::fs::PermissionsExt;
         let shown = path.display();
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the netrc file {shown}"))?;
+        let text =
+            read_capped(path).with_context(|| format!("cannot read the netrc file {shown}"))?;
         if let Ok(meta) = std::fs::metadata(path)
             && meta.permissions().mode() & 0o077 != 0
         {
@@ -80,6 +82,9 @@ impl Netrc {
     /// The entries of `text`, and the lines where words were skipped. Fails only on a quoted
     /// word that is not closed, naming its line.
     pub fn parse(text: &str) -> anyhow::Result<(Netrc, Vec<usize>)> {
+        if let Some(i) = text.split('\n').position(|line| line.len() > MAX_LINE) {
+            anyhow::bail!("line {}: longer than {} KiB", i + 1, MAX_LINE / 1024);
+        }
         let mut netrc = Netrc::default();
         let mut skipped: Vec<usize> = Vec::new();
         let mut words = Words::new(text);
@@ -144,6 +149,22 @@ impl Netrc {
             .find(wanted)
             .or_else(|| self.default.as_ref().filter(wanted))
     }
+}
+
+/// The longest netrc file read: thousands of hosts' worth, and no more (`/dev/zero` is no
+/// netrc file).
+const MAX_FILE: u64 = 16 * 1024 * 1024;
+
+fn read_capped(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE {
+        anyhow::bail!("longer than {} MiB (not a netrc file)", MAX_FILE >> 20);
+    }
+    Ok(text)
 }
 
 fn empty() -> Credentials {
@@ -335,5 +356,8 @@ mod tests {
         assert_eq!(err.to_string(), "line 3: a quoted word is not closed");
         let (_, skipped) = Netrc::parse("machine a login u password my s3cret\n").unwrap();
         assert_eq!(skipped, [1]);
+        let long = format!("machine a\nlogin u password {}\n", "s".repeat(MAX_LINE));
+        let err = Netrc::parse(&long).unwrap_err();
+        assert_eq!(err.to_string(), "line 2: longer than 64 KiB");
     }
 }

@@ -2,8 +2,11 @@
 //! `b2sum` write (`HEX  NAME`, or `HEX *NAME` in binary mode, with coreutils' `\` escapes for
 //! names holding a backslash or a newline), the BSD tag format (`SHA256 (NAME) = HEX`, as
 //! `--tag`, `cksum` and `openssl dgst` write it), and either of those inside a PGP clearsigned
-//! message (the armour is skipped; the signature is not checked). Comment and blank lines are
-//! skipped; any other line that is not a checksum is an error that names it.
+//! message. Of a clearsigned file only the signed message is read (the signature is not
+//! checked): a line before it or after its signature is no part of what was signed, and is left
+//! out with a warning, however it looks. Comment and blank lines are skipped, and a byte-order
+//! mark at the start; any other line that is not a checksum (or is longer than a list line may
+//! be) is an error that names it.
 //!
 //! In the first format the algorithm is known by the length of the hex: 32 digits MD5, 40
 //! SHA-1, 64 SHA-256, and 128 SHA-512, or BLAKE2b when the file's name says `b2` or `blake2`
@@ -16,6 +19,7 @@ use anyhow::Context as _;
 use reqwest::Url;
 
 use crate::entry::{Algo, Digests, parse_hex};
+use crate::list::MAX_LINE;
 use crate::printable::printable;
 use crate::redact::redact_text;
 
@@ -52,8 +56,16 @@ pub fn load(
                 read(source).with_context(|| format!("cannot read --checksums {shown}"))?
             }
         };
-        sums.add(source, &String::from_utf8_lossy(&bytes))
+        let outside = sums
+            .add(source, &String::from_utf8_lossy(&bytes))
             .map_err(anyhow::Error::msg)?;
+        if outside > 0 {
+            let s = if outside == 1 { "" } else { "s" };
+            note(format!(
+                "warning: --checksums {shown}: {outside} line{s} outside its signed message \
+                 (before it or after its signature) not read"
+            ));
+        }
     }
     Ok(sums)
 }
@@ -87,8 +99,10 @@ pub struct Sums {
 impl Sums {
     /// Adds the lines of the checksum file called `source` (a path or a URL, as messages name
     /// it): fails at the first line that is not a checksum, or that gives a name another
-    /// digest of the same algorithm.
-    pub fn add(&mut self, source: &str, text: &str) -> Result<(), String> {
+    /// digest of the same algorithm. Returns how many lines of a clearsigned file, outside its
+    /// signed message, were not read.
+    pub fn add(&mut self, source: &str, text: &str) -> Result<usize, String> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let blake2 = {
             let name = source
                 .rsplit('/')
@@ -98,8 +112,16 @@ impl Sums {
             name.contains("b2") || name.contains("blake2")
         };
         let at = |n: usize| format!("{}:{n}", shown(source));
-        for (n, line) in Clearsigned::new(text) {
+        let mut lines = Clearsigned::new(text);
+        for (n, line) in lines.by_ref() {
             let line = line.trim_end_matches('\r');
+            if line.len() > MAX_LINE {
+                return Err(format!(
+                    "{}: longer than {} KiB (not a checksum line)",
+                    at(n),
+                    MAX_LINE / 1024
+                ));
+            }
             if line.trim().is_empty() || line.trim_start().starts_with('#') {
                 continue;
             }
@@ -123,7 +145,7 @@ impl Sums {
                 ));
             }
         }
-        Ok(())
+        Ok(lines.outside)
     }
 
     /// The digests given for `name` (a target path relative to the output directory), and
@@ -202,22 +224,42 @@ fn unescape(name: &str) -> Option<String> {
     Some(out)
 }
 
-/// The lines of a checksum file with their numbers, without the armour of a PGP clearsigned
-/// message around them (its header, its signature block, the `- ` dash-escapes).
+/// The lines of a checksum file with their numbers. In a PGP clearsigned message, only the
+/// signed text (without its `- ` dash-escapes): not the armour, not the signature, and not a
+/// line before the message or after its signature, which are counted in `outside`.
 struct Clearsigned<'a> {
     lines: std::iter::Enumerate<std::str::Lines<'a>>,
-    /// Inside the message's armour header (up to its first blank line).
-    in_header: bool,
-    /// Inside the signature block.
-    in_signature: bool,
+    /// The file is a clearsigned message: only what is inside its signed part is read.
+    armoured: bool,
+    state: Part,
+    /// Lines with something on them outside the signed message, not read.
+    outside: usize,
 }
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Before a message, or after a signature.
+    Outside,
+    /// The armour header, up to its first blank line.
+    Header,
+    Signed,
+    Signature,
+}
+
+const BEGIN_MESSAGE: &str = "-----BEGIN PGP SIGNED MESSAGE-----";
+const BEGIN_SIGNATURE: &str = "-----BEGIN PGP SIGNATURE-----";
+const END_SIGNATURE: &str = "-----END PGP SIGNATURE-----";
 
 impl<'a> Clearsigned<'a> {
     fn new(text: &'a str) -> Clearsigned<'a> {
+        let armoured = text
+            .lines()
+            .any(|line| line.trim_end_matches('\r') == BEGIN_MESSAGE);
         Clearsigned {
             lines: text.lines().enumerate(),
-            in_header: false,
-            in_signature: false,
+            armoured,
+            state: Part::Outside,
+            outside: 0,
         }
     }
 }
@@ -227,15 +269,26 @@ impl<'a> Iterator for Clearsigned<'a> {
 
     fn next(&mut self) -> Option<(usize, &'a str)> {
         for (i, line) in self.lines.by_ref() {
-            let bare = line.trim_end_matches('\r');
-            match bare {
-                "-----BEGIN PGP SIGNED MESSAGE-----" => self.in_header = true,
-                "-----BEGIN PGP SIGNATURE-----" => self.in_signature = true,
-                "-----END PGP SIGNATURE-----" => self.in_signature = false,
-                "" if self.in_header => self.in_header = false,
-                _ if self.in_header || self.in_signature => {}
-                _ => return Some((i + 1, line.strip_prefix("- ").unwrap_or(line))),
+            if !self.armoured {
+                return Some((i + 1, line));
             }
+            let bare = line.trim_end_matches('\r');
+            self.state = match (self.state, bare) {
+                (Part::Outside, BEGIN_MESSAGE) => Part::Header,
+                (Part::Header, "") => Part::Signed,
+                (Part::Signed, BEGIN_SIGNATURE) => Part::Signature,
+                (Part::Signature, END_SIGNATURE) => Part::Outside,
+                (Part::Signed, _) => {
+                    return Some((i + 1, line.strip_prefix("- ").unwrap_or(line)));
+                }
+                (Part::Outside, text) => {
+                    if !text.trim().is_empty() {
+                        self.outside += 1;
+                    }
+                    Part::Outside
+                }
+                (state, _) => state,
+            };
         }
         None
     }
@@ -292,9 +345,40 @@ mod tests {
              -----BEGIN PGP SIGNATURE-----\n\niQIzBAEBCAAdFiEE\n=abcd\n-----END PGP SIGNATURE-----\n"
         );
         let mut sums = Sums::default();
-        sums.add("CHECKSUM", &text).unwrap();
+        assert_eq!(sums.add("CHECKSUM", &text), Ok(0));
         assert!(digest(&sums, "Fedora-x.iso", Algo::Sha256).is_some());
         assert!(digest(&sums, "dashed.txt", Algo::Md5).is_some());
+    }
+
+    #[test]
+    fn only_the_signed_part_of_a_clearsigned_file_is_read() {
+        let other = SHA256.replace('b', "c");
+        let text = format!(
+            "{other}  before.iso\n-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n\
+             {SHA256}  signed.iso\n-----BEGIN PGP SIGNATURE-----\n\niQIz\n\
+             -----END PGP SIGNATURE-----\n{other}  signed.iso\n{other}  after.iso\n\n"
+        );
+        let mut sums = Sums::default();
+        assert_eq!(
+            sums.add("CHECKSUM", &text),
+            Ok(3),
+            "three lines outside, not read"
+        );
+        assert_eq!(
+            digest(&sums, "signed.iso", Algo::Sha256).as_deref(),
+            Some(SHA256)
+        );
+        assert!(sums.get("before.iso").is_none() && sums.get("after.iso").is_none());
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_a_line_too_long_to_be_one() {
+        let mut sums = Sums::default();
+        sums.add("SUMS", &format!("\u{feff}{SHA256}  a\n")).unwrap();
+        assert!(digest(&sums, "a", Algo::Sha256).is_some());
+        let long = format!("{SHA256}  a\n{SHA256}  {}\n", "x".repeat(MAX_LINE));
+        let err = Sums::default().add("SUMS", &long).unwrap_err();
+        assert!(err.starts_with("SUMS:2: longer than 64 KiB"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 mod support;
 
+#[path = "cli/bounded.rs"]
+mod bounded;
 #[path = "cli/ci.rs"]
 mod ci;
 #[path = "cli/datasets.rs"]

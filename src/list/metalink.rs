@@ -41,11 +41,21 @@ pub fn read(text: &str) -> Result<Vec<File>, String> {
             root.tag_name().name()
         ));
     }
+    // Lines are counted on from one <file> to the next (they come in document order): asking
+    // the document for each one's position counts from its start, every time.
+    let mut counted = (0, 1);
     Ok(root
         .children()
         .filter(|n| n.has_tag_name((NS, "file")))
         .map(|file| {
-            let line = doc.text_pos_at(file.range().start).row as usize;
+            let start = file.range().start;
+            let (from, line) = counted;
+            let line = line
+                + text.as_bytes()[from..start]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+            counted = (start, line);
             let urls = urls(file);
             let shown = match (urls.first(), file.attribute("name")) {
                 (Some(url), _) => url.to_string(),

@@ -24,6 +24,7 @@ mod reader;
 mod source;
 
 use parse::parse_entry;
+pub use reader::MAX_LINE;
 use reader::{Body, Reader, Record};
 pub use source::{ListSource, Shard, ShardBy, Sources};
 

@@ -28,6 +28,11 @@ const PIPED_LINES: usize = 1024;
 const OPTIONS_GRACE: Duration = Duration::from_millis(100);
 /// The longest Metalink file read whole.
 const MAX_METALINK: u64 = 64 * 1024 * 1024;
+/// The longest line kept (a list's, an option line, a checksums file's, a netrc file's): far
+/// longer than any URL a server takes (8 KiB is the usual limit), short enough that a list of
+/// such lines waiting in the pipe's queue stays in bounds. A longer line is read through to its
+/// end without being kept, and reported as a line that is not an entry.
+pub const MAX_LINE: usize = 64 * 1024;
 
 /// One entry as a source gives it, at its line.
 pub struct Record {
@@ -64,7 +69,7 @@ pub struct Reader {
 
 enum Lines {
     Direct(Box<dyn BufRead + Send>),
-    Piped(Receiver<io::Result<Vec<u8>>>),
+    Piped(Receiver<io::Result<Capped>>),
     Records(std::vec::IntoIter<Record>),
 }
 
@@ -212,17 +217,7 @@ impl Reader {
             return None;
         }
         let line = match &mut self.lines {
-            Lines::Direct(reader) => {
-                let mut buf = Vec::new();
-                loop {
-                    match reader.read_until(b'\n', &mut buf) {
-                        Ok(0) => break None,
-                        Ok(_) => break Some(Ok(buf)),
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => break Some(Err(e)),
-                    }
-                }
-            }
+            Lines::Direct(reader) => read_line(reader).transpose(),
             Lines::Piped(lines) if interrupt::requested() => lines.try_recv().ok(),
             Lines::Piped(lines) => crossbeam_channel::select! {
                 recv(lines) -> line => line.ok(),
@@ -234,17 +229,18 @@ impl Reader {
     }
 
     /// A line read (or the end, `None`), numbered and checked to be text.
-    fn take(&mut self, line: Option<io::Result<Vec<u8>>>) -> Option<Read> {
+    fn take(&mut self, line: Option<io::Result<Capped>>) -> Option<Read> {
         let Some(line) = line else {
             self.done = true;
             return None;
         };
         self.line += 1;
         match line {
-            Ok(raw) => Some(match line_text(&raw, self.line) {
+            Ok(Capped::Line(raw)) => Some(match line_text(&raw, self.line) {
                 Some(text) => Read::Text(self.line, text.to_string()),
                 None => Read::Bad(self.line, "the line is not valid UTF-8".into()),
             }),
+            Ok(Capped::TooLong) => Some(Read::Bad(self.line, too_long())),
             // Entries before this point may be downloading already, so this is reported at its
             // place rather than aborting the run.
             Err(e) => {
@@ -266,14 +262,19 @@ fn bad(line: usize, text: String, reason: String) -> Record {
 /// reported: orphan option lines, lines that are not text), or `None` if it cannot be read
 /// through. How the reader sees lines, without naming or parsing them.
 pub fn count_records(mut reader: impl BufRead) -> Option<usize> {
-    let (mut buf, mut number, mut count, mut seen_item) = (Vec::new(), 0, 0, false);
+    let (mut number, mut count, mut seen_item) = (0, 0, false);
     loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf).ok()? == 0 {
-            return Some(count);
-        }
+        let buf = match read_line(&mut reader).ok()? {
+            None => return Some(count),
+            Some(line) => line,
+        };
         number += 1;
-        match line_text(&buf, number).map(kind) {
+        // A line too long to keep is reported, as one that is not text is.
+        let text = match &buf {
+            Capped::Line(buf) => line_text(buf, number),
+            Capped::TooLong => None,
+        };
+        match text.map(kind) {
             // Reported on its own; option lines after it have no entry above them.
             None => {
                 count += 1;
@@ -286,6 +287,56 @@ pub fn count_records(mut reader: impl BufRead) -> Option<usize> {
                 count += 1;
                 seen_item = true;
             }
+        }
+    }
+}
+
+/// A line as read: its bytes (through its newline), or too long to be kept.
+pub enum Capped {
+    Line(Vec<u8>),
+    TooLong,
+}
+
+/// What a line longer than [`MAX_LINE`] is reported as.
+pub fn too_long() -> String {
+    format!(
+        "the line is longer than {} KiB (not a list line)",
+        MAX_LINE / 1024
+    )
+}
+
+/// Reads one line through its newline (or the end of the input), keeping at most [`MAX_LINE`]
+/// bytes of it: a longer one is read through to its end and dropped, so memory stays in bounds
+/// whatever the input. `None` at the end.
+pub fn read_line(reader: &mut impl BufRead) -> io::Result<Option<Capped>> {
+    let (mut line, mut len) = (Vec::new(), 0usize);
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let (chunk, ended) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, available.is_empty()),
+        };
+        if ended && chunk.is_empty() && len == 0 {
+            return Ok(None);
+        }
+        len = len.saturating_add(chunk.len());
+        if len <= MAX_LINE {
+            line.extend_from_slice(chunk);
+        } else if !line.is_empty() {
+            line = Vec::new();
+        }
+        let n = chunk.len();
+        reader.consume(n);
+        if ended {
+            return Ok(Some(if len <= MAX_LINE {
+                Capped::Line(line)
+            } else {
+                Capped::TooLong
+            }));
         }
     }
 }
@@ -339,17 +390,15 @@ fn read_metalink(path: &Path) -> anyhow::Result<Option<Vec<Record>>> {
 /// ends goes with the process.
 fn spawn_reader(
     mut reader: Box<dyn BufRead + Send>,
-) -> anyhow::Result<Receiver<io::Result<Vec<u8>>>> {
+) -> anyhow::Result<Receiver<io::Result<Capped>>> {
     let (tx, rx) = crossbeam_channel::bounded(PIPED_LINES);
     std::thread::Builder::new()
         .name("list-reader".into())
         .spawn(move || {
             loop {
-                let mut line = Vec::new();
-                let read = match reader.read_until(b'\n', &mut line) {
-                    Ok(0) => return,
-                    Ok(_) => Ok(line),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                let read = match read_line(&mut reader) {
+                    Ok(None) => return,
+                    Ok(Some(line)) => Ok(line),
                     Err(e) => Err(e),
                 };
                 let last = read.is_err();

@@ -148,3 +148,52 @@ fn bom_and_invalid_utf8() {
     assert!(matches!(&got[0], Item::Entry(e) if e.url.as_str() == "https://e.com/a"));
     assert!(matches!(&got[1], Item::Bad(b) if b.error == "l:2: the line is not valid UTF-8"));
 }
+
+#[test]
+fn a_line_longer_than_any_list_line_is_a_bad_line_at_its_place() {
+    let long = "x".repeat(MAX_LINE + 1);
+    let option = format!("  out={}", "y".repeat(MAX_LINE));
+    let text = format!("https://e.com/a\n{long}\nhttps://e.com/b\n{option}\nhttps://e.com/c");
+    let got = items(&text);
+    let shown: Vec<String> = got
+        .iter()
+        .map(|i| match i {
+            Item::Entry(e) => format!("{}: {}", e.line, e.url),
+            Item::Bad(b) => b.error.clone(),
+        })
+        .collect();
+    assert_eq!(shown.len(), 5, "{shown:?}");
+    assert_eq!(shown[0], "1: https://e.com/a");
+    assert!(
+        shown[1].starts_with("urls.txt:2: the line is longer than 64 KiB"),
+        "{shown:?}"
+    );
+    assert_eq!(shown[2], "3: https://e.com/b");
+    assert!(
+        shown[3].starts_with("urls.txt:4: the line is longer"),
+        "{shown:?}"
+    );
+    assert_eq!(shown[4], "5: https://e.com/c");
+    // Counted as the reader reads them.
+    assert_eq!(reader::count_records(Cursor::new(text.as_bytes())), Some(5));
+}
+
+#[test]
+fn an_endless_line_is_read_through_in_bounded_memory() {
+    // 64 MiB of one line, handed over in small reads: what is kept never passes the cap.
+    struct Zeros(usize);
+    impl std::io::Read for Zeros {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0);
+            buf[..n].fill(b'0');
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    let mut reader = std::io::BufReader::new(Zeros(64 << 20));
+    assert!(matches!(
+        reader::read_line(&mut reader),
+        Ok(Some(reader::Capped::TooLong))
+    ));
+    assert!(matches!(reader::read_line(&mut reader), Ok(None)));
+}
