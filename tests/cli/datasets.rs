@@ -300,6 +300,61 @@ fn checksums_files_in_every_format_check_what_they_name() {
 }
 
 #[test]
+fn a_clearsigned_checksums_file_vouches_only_for_what_it_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, evil) = (payload(1000, 60), payload(1000, 61));
+    // The signed message names good.bin; a line put before it, and one after its signature,
+    // name evil.bin and (differently) good.bin: neither was signed.
+    let text = format!(
+        "{}  evil.bin\n-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n{}  good.bin\n\
+         -----BEGIN PGP SIGNATURE-----\n\niQIzBAEBCAAd\n=abcd\n-----END PGP SIGNATURE-----\n\
+         {}  good.bin\n",
+        sha256_hex(&evil),
+        sha256_hex(&good),
+        sha256_hex(&evil),
+    );
+    std::fs::write(dir.path().join("SHA256SUMS.asc"), text).unwrap();
+    let (g, e) = (good.clone(), evil.clone());
+    let server = Server::start(move |req| match req.path() {
+        "/good.bin" => Reply::ok(g.clone()),
+        _ => Reply::ok(e.clone()),
+    });
+    let urls = [server.url("/good.bin"), server.url("/evil.bin")];
+    let args = ["--checksums", "SHA256SUMS.asc", "--json"];
+    let (code, report, stderr) = run(dir.path(), &urls, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(holds(&dir.path().join("out/good.bin"), &good));
+    assert_eq!(
+        json(&report[2])["unverified"],
+        1,
+        "evil.bin: no signed line names it"
+    );
+    assert!(
+        stderr.contains("2 lines outside its signed message"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_checksums_file_may_start_with_a_byte_order_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(1000, 62);
+    std::fs::write(
+        dir.path().join("SUMS"),
+        format!("\u{feff}{}  f.bin\n", sha256_hex(&body)),
+    )
+    .unwrap();
+    let server = Server::ranged(&body);
+    let (code, report, stderr) = run(
+        dir.path(),
+        &[server.url("/f.bin")],
+        &["--checksums", "SUMS", "--json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json(&report[1])["unverified"], 0, "{report:?}");
+}
+
+#[test]
 fn existing_files_are_checked_against_the_checksums_before_they_count_as_done() {
     let dir = tempfile::tempdir().unwrap();
     let body = payload(40_000, 20);

@@ -556,14 +556,16 @@ fn closed_stdout_and_stderr_together_end_quietly() {
     );
 }
 
-/// Whether `bytes` hold anything a terminal or a log viewer acts on: a C0 control other than a
-/// line's end, DEL, a C1 control, or a bidirectional override.
+/// Whether `bytes` hold anything a terminal or a log viewer acts on, or that hides there: a C0
+/// control other than a line's end, DEL, a C1 control, a bidirectional override, a zero-width
+/// character or a byte-order mark.
 fn acts_on_a_terminal(bytes: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(bytes);
     text.chars()
         .find(|&c| {
             (c.is_control() && c != '\n')
                 || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+                || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
         })
         .map(|c| format!("U+{:04X} in {text}", c as u32))
 }
@@ -579,6 +581,8 @@ fn control_bytes_from_a_list_line_are_shown_escaped_everywhere() {
         "\u{1b}[2Jhttp://x".to_string(),
         format!("{} out=a\\\u{9b}31mB", server.url("/b")),
         server.url("/evil%E2%80%AEtxt.exe"),
+        // Two names that look alike, told apart by what cannot be seen.
+        server.url("/pay%E2%80%8Bpal%EF%BB%BF.exe"),
     ];
     let list = write_list(dir.path(), "urls.txt", &lines_in);
     let summary = dir.path().join("summary.md");
@@ -607,6 +611,7 @@ fn control_bytes_from_a_list_line_are_shown_escaped_everywhere() {
     );
     assert!(text[2].contains("\\u{9b}31mB"), "{text:?}");
     assert!(text[3].contains("evil\\u{202e}txt.exe"), "{text:?}");
+    assert!(text[4].contains("pay\\u{200b}pal\\u{feff}.exe"), "{text:?}");
     assert!(
         stderr.contains(",line=2,title=fetchpool::\\x1b[2Jhttp://x"),
         "{stderr}"
