@@ -64,6 +64,12 @@ fn run() -> anyhow::Result<ExitCode> {
         };
     }
     let config = Config::from_cli(cli)?;
+    // From the first moment of a run, Ctrl-C and SIGTERM stop it as they would later: whatever
+    // it is doing (fetching a checksums file, reading the list) ends, every entry is reported
+    // (not started), every report file is written, and it exits 130.
+    if !config.dry_run {
+        interrupt::install(exit_code::INTERRUPTED)?;
+    }
     // A dry run draws nothing. Before anything is fetched (a checksums file too), a FILE that
     // cannot be written stops the run; it is made only just before the downloads start, so
     // Ctrl-C while a checksums file is fetched leaves nothing of it behind.
@@ -86,11 +92,15 @@ fn run() -> anyhow::Result<ExitCode> {
     }
     let fetch = |url: &reqwest::Url| download::fetch_small(&config.download, url, sums::MAX_LEN);
     // Read before the list, whose entries they are matched to; a dry run fetches nothing.
-    let sums = sums::load(
+    let sums = match sums::load(
         &config.checksums,
         (!config.dry_run).then_some(&fetch as sums::Fetch),
         |note| eprintln!("fetchpool: {}", printable::printable(&note)),
-    )?;
+    ) {
+        // Cut short by a signal: nothing will be downloaded, and every entry is reported so.
+        Err(_) if interrupt::requested() => sums::Sums::default(),
+        sums => sums?,
+    };
     let entries = list::open(&config.sources())?.with_sums(sums);
     if config.dry_run {
         let planner = download::Planner::new(&config.download)?;
@@ -108,7 +118,6 @@ fn run() -> anyhow::Result<ExitCode> {
     let timeline = timeline
         .map(|path| Timeline::create(path, config.timeline_axis, &config.download.reserved))
         .transpose()?;
-    interrupt::install(exit_code::INTERRUPTED)?;
     let summary = pool::run(entries, &config, &progress, reporter, timeline)?;
     Ok(exit_code::from(&summary.tally))
 }

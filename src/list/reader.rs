@@ -260,10 +260,14 @@ fn bad(line: usize, text: String, reason: String) -> Record {
 
 /// How many records a list holds (entry lines, and the lines that are not entries but are
 /// reported: orphan option lines, lines that are not text), or `None` if it cannot be read
-/// through. How the reader sees lines, without naming or parsing them.
+/// through (or the run is asked to stop meanwhile). How the reader sees lines, without naming or parsing them.
 pub fn count_records(mut reader: impl BufRead) -> Option<usize> {
     let (mut number, mut count, mut seen_item) = (0, 0, false);
     loop {
+        // Only for the progress display: not worth waiting for once the run is to stop.
+        if interrupt::requested() {
+            return None;
+        }
         let buf = match read_line(&mut reader).ok()? {
             None => return Some(count),
             Some(line) => line,

@@ -219,7 +219,8 @@ pub fn plan(entries: Entries, config: &Config, intent: impl Fn(&Entry) -> Intent
 /// directory) an entry of `entries` would download to. Read only where the whole list can be
 /// read up front (not from standard input, where each such entry fails in its turn instead).
 pub fn refuse_clashes(entries: Entries, policy: &Policy) -> anyhow::Result<()> {
-    for item in entries {
+    // A signal ends the reading: the run that follows starts nothing.
+    for item in entries.take_while(|_| !crate::interrupt::requested()) {
         if let Item::Entry(entry) = item
             && let Some(report) = policy.reserved_by(&entry.target)
         {

@@ -159,3 +159,72 @@ fn received_counts_what_crossed_the_network() {
         (Some(0), Some(50_000))
     );
 }
+
+#[test]
+fn a_signal_while_the_checksums_file_is_fetched_still_reports_every_entry() {
+    for signal in ["INT", "TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(|req| match req.path() {
+            "/SHA256SUMS" => Reply::ok("").delay(Duration::from_secs(30)),
+            _ => Reply::ok("a file"),
+        });
+        write_list(
+            dir.path(),
+            "urls.txt",
+            &[server.url("/a"), server.url("/b")],
+        );
+        let sums = server.url("/SHA256SUMS");
+        let reports = [
+            "--report",
+            "r.ndjson",
+            "--junit",
+            "r.xml",
+            "--failed-out",
+            "rest.txt",
+            "--timeline",
+            "t.svg",
+        ];
+        let mut args = vec!["--checksums", sums.as_str()];
+        args.extend(reports);
+        let child = spawn_run(dir.path(), &args);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while server.request_count() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never asked for the checksums"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let sent = std::time::Instant::now();
+        let killed = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "{signal}: {:?}",
+            sent.elapsed()
+        );
+        assert_eq!(out.status.code(), Some(130), "SIG{signal}: {out:?}");
+        let report: Vec<_> = std::fs::read_to_string(dir.path().join("r.ndjson"))
+            .unwrap()
+            .lines()
+            .map(json)
+            .collect();
+        assert_eq!(report.len(), 3, "{report:?}");
+        assert!(report[..2].iter().all(|r| r["status"] == "not-started"));
+        let rest = std::fs::read_to_string(dir.path().join("rest.txt")).unwrap();
+        assert_eq!(rest.lines().count(), 2, "a re-run fetches both: {rest}");
+        for file in ["r.xml", "t.svg"] {
+            assert!(dir.path().join(file).exists(), "{file}");
+        }
+        assert_eq!(out_files(dir.path()), Vec::<String>::new());
+        assert_eq!(
+            server.request_count(),
+            1,
+            "nothing but the checksums file asked for"
+        );
+    }
+}
