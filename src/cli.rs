@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::list::ShardBy;
+use crate::list::{MAX_SHARDS, ShardBy};
 use crate::units::parse_size;
 
 /// Three real uses, for `--help` and the man page: what it does, and the command.
@@ -562,6 +562,11 @@ fn parse_shard(s: &str) -> Result<ShardArg, String> {
                 .ok_or_else(bad)?,
         ),
     };
+    if n.is_some_and(|n| n > MAX_SHARDS) {
+        return Err(format!(
+            "'{s}': more shards than {MAX_SHARDS} (more than any scheduler starts)"
+        ));
+    }
     if k.trim() == "auto" {
         return Ok(ShardArg::Auto { n });
     }
@@ -610,6 +615,24 @@ mod tests {
         assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn shards_past_any_scheduler_s_are_refused() {
+        assert_eq!(
+            parse_shard("0/10000000"),
+            Ok(ShardArg::Given {
+                k: 0,
+                n: 10_000_000
+            })
+        );
+        for absurd in [
+            "0/10000001",
+            "auto/18446744073709551615",
+            "1/99999999999999999999",
+        ] {
+            assert!(parse_shard(absurd).is_err(), "{absurd}");
+        }
     }
 
     #[test]

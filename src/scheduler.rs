@@ -2,6 +2,7 @@
 //! scheduler that started it sets: a Kubernetes Indexed Job, a Slurm job array, an AWS Batch
 //! array job, a Google Cloud Batch task group, or GitLab CI's `parallel:`.
 
+use crate::list::MAX_SHARDS;
 use crate::printable::printable;
 
 /// The shard a scheduler gave this process, and how it was worked out, for stderr.
@@ -116,6 +117,13 @@ fn settle(reading: Reading, count: Option<usize>) -> Result<Found, String> {
             ));
         }
     };
+    if n > MAX_SHARDS {
+        return Err(format!(
+            "--shard auto: {scheduler} says there are {n} shards, more than {MAX_SHARDS} (more \
+             than any scheduler starts): give the shard as --shard K/N ({})",
+            used.join(", ")
+        ));
+    }
     if k >= n {
         return Err(format!(
             "--shard auto: {scheduler}: shard {k} (0-based) of {n} does not exist ({})",
@@ -173,7 +181,8 @@ fn slurm(vars: &Vars) -> Result<(usize, Option<usize>), String> {
     let max = vars.required("SLURM_ARRAY_TASK_MAX")?;
     let step = vars.number("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
     let count = vars.required("SLURM_ARRAY_TASK_COUNT")?;
-    let evenly = count > 0 && min.checked_add(step * (count - 1)) == Some(max);
+    let last = step.checked_mul(count.saturating_sub(1));
+    let evenly = count > 0 && last.and_then(|last| min.checked_add(last)) == Some(max);
     if !evenly || id < min || (id - min) % step != 0 {
         return Err(format!(
             "the array's task IDs are not MIN, MIN+STEP, ... MAX (COUNT of them), so this task's \
@@ -294,5 +303,34 @@ mod tests {
         );
         let zero = with(&[("CI_NODE_INDEX", "0"), ("CI_NODE_TOTAL", "2")], None);
         assert!(zero.unwrap_err().contains("from 1"));
+        // Numbers whose arithmetic would wrap, and counts no scheduler makes.
+        let wrapping = [
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_MAX", "1"),
+            ("SLURM_ARRAY_TASK_STEP", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "9223372036854775809"),
+        ];
+        assert!(
+            with(&wrapping, None)
+                .unwrap_err()
+                .contains("not MIN, MIN+STEP")
+        );
+        let huge = [
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_MAX", "9223372036854775807"),
+            ("SLURM_ARRAY_TASK_COUNT", "9223372036854775808"),
+        ];
+        assert!(
+            with(&huge, None)
+                .unwrap_err()
+                .contains("more than 10000000")
+        );
+        let aws = [
+            ("AWS_BATCH_JOB_ARRAY_INDEX", "0"),
+            ("AWS_BATCH_JOB_ARRAY_SIZE", "18446744073709551615"),
+        ];
+        assert!(with(&aws, None).unwrap_err().contains("more than 10000000"));
     }
 }

@@ -26,7 +26,7 @@ mod source;
 use parse::parse_entry;
 pub use reader::MAX_LINE;
 use reader::{Body, Reader, Record};
-pub use source::{ListSource, Shard, ShardBy, Sources};
+pub use source::{ListSource, MAX_SHARDS, Shard, ShardBy, Sources};
 
 /// The entries of every source, in order, read lazily.
 pub struct Entries {

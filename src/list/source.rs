@@ -45,6 +45,11 @@ impl ListSource {
     }
 }
 
+/// The most shards a list is cut into: far more than any scheduler starts (a Slurm array holds
+/// at most 4,000,001 tasks, a Kubernetes Indexed Job 100,000); a count past it is a mistake or
+/// an attack, refused before anything runs.
+pub const MAX_SHARDS: usize = 10_000_000;
+
 /// `--shard K/N`: this process handles an entry when its share number (its index, or with
 /// `--shard-by name` a hash of its target) is K modulo N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

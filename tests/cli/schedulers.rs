@@ -184,6 +184,29 @@ fn shard_auto_without_a_scheduler_or_with_two_is_exit_2_before_any_request() {
     let (code, _, stderr) = run_env(dir.path(), &args, &google);
     assert_eq!(code, 2);
     assert!(stderr.contains("says there are 3 shards"), "{stderr}");
+    // Numbers whose arithmetic would wrap (a task COUNT near 2^63 made MIN + STEP * (COUNT-1)
+    // come round to MAX), and shard counts no scheduler makes.
+    let wrapping = vars(&[
+        ("SLURM_ARRAY_TASK_ID", "3".into()),
+        ("SLURM_ARRAY_TASK_MIN", "1".into()),
+        ("SLURM_ARRAY_TASK_MAX", "1".into()),
+        ("SLURM_ARRAY_TASK_STEP", "2".into()),
+        ("SLURM_ARRAY_TASK_COUNT", "9223372036854775809".into()),
+    ]);
+    let args = [list, "-o", "out", "--shard", "auto"];
+    let (code, _, stderr) = run_env(dir.path(), &args, &wrapping);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not MIN, MIN+STEP"), "{stderr}");
+    let aws = vars(&[
+        ("AWS_BATCH_JOB_ARRAY_INDEX", "2".into()),
+        ("AWS_BATCH_JOB_ARRAY_SIZE", "18446744073709551615".into()),
+    ]);
+    let (code, _, stderr) = run_env(dir.path(), &args, &aws);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("more than 10000000"), "{stderr}");
+    let given = [list, "-o", "out", "--shard", "1/18446744073709551615"];
+    let (code, _, stderr) = run_env(dir.path(), &given, &[]);
+    assert_eq!(code, 2, "{stderr}");
     assert_eq!(server.request_count(), 0);
     assert!(!dir.path().join("out").exists());
 }

@@ -45,8 +45,9 @@ fn spans(len: u64, count: u64) -> Vec<Span> {
     let size = len.div_ceil(count);
     (0..count)
         .map(|i| Span {
-            start: i * size,
-            end: ((i + 1) * size).min(len),
+            // A length near u64's end (a server may announce one) must not wrap.
+            start: i.saturating_mul(size).min(len),
+            end: (i + 1).saturating_mul(size).min(len),
             done: 0,
         })
         .filter(|s| s.start < s.end)

@@ -195,3 +195,14 @@ fn a_record_is_written_only_after_the_bytes_it_claims_are_synced() {
     assert!(!dir.path().join("f.part.ranges").exists());
     assert!(!dir.path().join("f.part.ranges.tmp").exists());
 }
+
+#[test]
+fn a_length_near_the_end_of_u64_is_cut_without_wrapping() {
+    let spans = cut(u64::MAX, 4, 2 << 20).unwrap();
+    assert_eq!(spans.first().unwrap().start, 0);
+    assert_eq!(spans.last().unwrap().end, u64::MAX);
+    for pair in spans.windows(2) {
+        assert_eq!(pair[0].end, pair[1].start);
+        assert!(pair[0].start < pair[0].end);
+    }
+}
