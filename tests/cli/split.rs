@@ -254,6 +254,17 @@ fn a_file_that_changes_while_its_ranges_come_starts_over() {
         .collect();
     assert!(versions.contains(&"\"v1\"".to_string()), "{versions:?}");
     assert!(versions.contains(&"\"v2\"".to_string()), "{versions:?}");
+    // Started over, the split is helped again: idle workers take ranges of the new version,
+    // not the owner alone over one connection.
+    let restart = stderr.split("(attempt 2)").nth(1).expect("an attempt 2");
+    let owner = stderr.split(']').next().unwrap();
+    let helpers: std::collections::BTreeSet<&str> = restart
+        .lines()
+        .filter(|l| l.contains("(bytes ") && l.contains("] GET "))
+        .filter_map(|l| l.split(']').next())
+        .filter(|w| *w != owner)
+        .collect();
+    assert!(helpers.len() >= 2, "{helpers:?}\n{stderr}");
 }
 
 #[test]
