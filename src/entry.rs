@@ -339,4 +339,32 @@ mod tests {
         assert_eq!(algos, [Algo::Md5, Algo::Sha256]);
         assert_eq!(d.get(Algo::Sha256), Some(&*sha));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_argument_is_read_or_refused_without_a_panic(
+            text in crate::hostile::text(),
+            bytes in crate::hostile::bytes(),
+        ) {
+            for input in [&text, &bytes] {
+                if let Err(why) = parse_header(input) {
+                    // Never the value: nothing after the first colon is in the message.
+                    if let Some((_, value)) = input.split_once(':') {
+                        let value = value.trim();
+                        proptest::prop_assert!(
+                            value.len() < 4 || !why.contains(value),
+                            "{why}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_megabyte_of_a_header_is_read_in_linear_time() {
+        crate::hostile::a_megabyte_within_a_second(&["X-A: b"], |text| {
+            let _ = parse_header(text);
+        });
+    }
 }

@@ -10,6 +10,8 @@ mod download;
 mod entry;
 mod exit_code;
 mod generate;
+#[cfg(test)]
+mod hostile;
 mod interrupt;
 mod list;
 mod naming;

@@ -360,4 +360,23 @@ mod tests {
         let err = Netrc::parse(&long).unwrap_err();
         assert_eq!(err.to_string(), "line 2: longer than 64 KiB");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_read_or_refused_without_a_panic(
+            text in crate::hostile::text(),
+            bytes in crate::hostile::bytes(),
+        ) {
+            let _ = Netrc::parse(&text);
+            let _ = Netrc::parse(&bytes);
+        }
+    }
+
+    #[test]
+    fn a_megabyte_of_netrc_is_read_in_linear_time() {
+        let entry = "machine h login u password \"p\\\" q\"\n";
+        crate::hostile::a_megabyte_within_a_second(&[entry, "macdef m\nx\n\n"], |text| {
+            let _ = Netrc::parse(text);
+        });
+    }
 }

@@ -406,4 +406,24 @@ mod tests {
             .unwrap();
         assert!(digest(&sums, "a", Algo::Md5).is_some());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_read_or_refused_without_a_panic(
+            text in crate::hostile::text(),
+            bytes in crate::hostile::bytes(),
+        ) {
+            let _ = Sums::default().add("SUMS", &text);
+            let _ = Sums::default().add("B2SUMS", &bytes);
+        }
+    }
+
+    #[test]
+    fn a_megabyte_of_checksums_is_read_in_linear_time() {
+        let line = format!("{SHA256}  a/b c.iso\n");
+        let tag = format!("SHA256 (x) = {SHA256}\n");
+        crate::hostile::a_megabyte_within_a_second(&[&line, &tag], |text| {
+            let _ = Sums::default().add("SUMS", text);
+        });
+    }
 }

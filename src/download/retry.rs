@@ -202,4 +202,23 @@ mod tests {
         let f = Failure::from_status(StatusCode::TOO_MANY_REQUESTS, &headers, &url);
         assert_eq!(f.wait(1), RETRY_AFTER_MAX);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_retry_after_is_read_or_refused_without_a_panic(
+            text in crate::hostile::text(),
+            bytes in crate::hostile::bytes(),
+        ) {
+            let now = SystemTime::now();
+            let _ = parse_retry_after(&text, now);
+            let _ = parse_retry_after(&bytes, now);
+        }
+    }
+
+    #[test]
+    fn a_megabyte_of_retry_after_is_read_in_linear_time() {
+        crate::hostile::a_megabyte_within_a_second(&[], |text| {
+            let _ = parse_retry_after(text, SystemTime::now());
+        });
+    }
 }

@@ -208,4 +208,31 @@ mod tests {
             assert!(read(&bad).is_err(), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_read_or_refused_without_a_panic(
+            text in crate::hostile::text(),
+            bytes in crate::hostile::bytes(),
+        ) {
+            let _ = read(&text);
+            let _ = read(&bytes);
+            let doc = format!(
+                "<metalink xmlns=\"{NS}\"><file name=\"{0}\"><size>{0}</size>\
+                 <hash type=\"{0}\">{0}</hash><url priority=\"{0}\">{0}</url></file></metalink>",
+                text.replace(['<', '&', '"'], "")
+            );
+            let _ = read(&doc);
+        }
+    }
+
+    #[test]
+    fn a_megabyte_of_metalink_is_read_in_linear_time() {
+        let file = "<file name=\"a\"><size>1</size><url>http://h/a</url></file>\n";
+        crate::hostile::a_megabyte_within_a_second(&[file], |text| {
+            let _ = read(text);
+            let doc = format!("<metalink xmlns=\"{NS}\">\n{text}</metalink>");
+            let _ = read(&doc);
+        });
+    }
 }

@@ -122,3 +122,32 @@ proptest! {
         check(format!("{text}\n{text}\n").into_bytes())?;
     }
 }
+
+/// Reads every item of `text` as a list.
+fn read_all(text: &str) {
+    let _ = Entries::new(Cursor::new(text.as_bytes().to_vec()), "l".into()).count();
+}
+
+proptest! {
+    #[test]
+    fn any_text_or_bytes_are_read_as_a_list_without_a_panic(
+        text in crate::hostile::text(),
+        bytes in crate::hostile::bytes(),
+    ) {
+        read_all(&text);
+        read_all(&bytes);
+        let _ = count_records(Cursor::new(text.as_bytes()));
+    }
+}
+
+#[test]
+fn a_megabyte_of_a_list_is_read_in_linear_time() {
+    let worst = [
+        "https://h/a out=x\n",
+        "https://h/a\n  out=x\n  header=X: v\n",
+        "https://h/a\thttps://h/b\tmirror=https://h/c\n",
+        "https://h/a.bin\n",
+        "https://h/x\n  checksum=sha-256=00\n",
+    ];
+    crate::hostile::a_megabyte_within_a_second(&worst, read_all);
+}

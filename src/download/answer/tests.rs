@@ -354,3 +354,24 @@ fn content_ranges() {
         assert!(parse_content_range(bad).is_none(), "{bad}");
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_content_range_is_read_or_refused_without_a_panic(
+        text in crate::hostile::text(),
+        bytes in crate::hostile::bytes(),
+    ) {
+        for input in [&text, &bytes] {
+            if let Some(r) = parse_content_range(input) {
+                proptest::prop_assert!(r.end.is_some() || r.start == u64::MAX);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_megabyte_of_content_range_is_read_in_linear_time() {
+    crate::hostile::a_megabyte_within_a_second(&["bytes 1-2/3"], |text| {
+        let _ = parse_content_range(text);
+    });
+}

@@ -378,4 +378,23 @@ mod tests {
         remove(&fd, part);
         assert!(record_path.exists());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_read_or_refused_without_a_panic(
+            text in crate::hostile::text(),
+            bytes in crate::hostile::bytes(),
+        ) {
+            let _ = Record::parse(&text);
+            let _ = Record::parse(&bytes);
+            let _ = Record::parse(&format!("{MAGIC}\nlength 10\n{text}"));
+        }
+    }
+
+    #[test]
+    fn a_megabyte_of_a_record_is_read_in_linear_time() {
+        crate::hostile::a_megabyte_within_a_second(&["range 0 1 1\n"], |text| {
+            let _ = Record::parse(&format!("{MAGIC}\nlength 1\n{text}"));
+        });
+    }
 }
