@@ -92,46 +92,15 @@ async fn attempt_once(
             return ended_split(ended, spot);
         }
     }
-    let (mut response, meaning) = ask(job, spot, held, &limits).await?;
+    let (mut response, answer) = ask(job, spot, held, &limits).await?;
     let status = response.status();
-    let carries = match meaning {
-        Meaning::Unchanged => {
+    let carries = match answer {
+        Answer::Unchanged => {
             let bytes = spot.revalidate.as_ref().map_or(0, |v| v.bytes);
             return Ok(Done::Unchanged { bytes });
         }
-        Meaning::Complete => return finish_held(job, spot, held, status),
-        Meaning::Rest { from, end, total } => {
-            let pin = held
-                .pin
-                .get_or_insert_with(|| Pin::of(response.headers(), Some(total)));
-            // A first answer without a length (chunked) is told it by the 206.
-            pin.len = pin.len.or(Some(total));
-            Carries {
-                from,
-                end: Some(end),
-                total: Some(total),
-            }
-        }
-        Meaning::Refused(_) => unreachable!("ask() starts over on a refusal"),
-        Meaning::Whole { len, .. } => {
-            if held.part.is_some() {
-                worker.log(|| {
-                    format!(
-                        "{}: the server sent the whole file ({}): it has another version, or \
-                         ignores ranges; starting over",
-                        redact_url(job.url.as_str()),
-                        status.as_u16()
-                    )
-                });
-            }
-            held.start_over();
-            held.pin = Some(Pin::of(response.headers(), len));
-            Carries {
-                from: 0,
-                end: len,
-                total: len,
-            }
-        }
+        Answer::Complete => return finish_held(job, spot, held, status),
+        Answer::Body(carries) => carries,
     };
     let fail = |f: Failure| f.status(status);
     check_length(job, carries.total).map_err(fail)?;
@@ -157,16 +126,28 @@ async fn attempt_once(
     finish_held(job, spot, held, status)
 }
 
-/// Asks for what `held` lacks and reads what the answer means (`answer.rs`); an answer that
-/// the held bytes cannot be built on (another version, one that does not prove its version,
-/// another range, a 416 that does not say they are whole) drops them, and the whole file is
-/// asked for at once.
+/// What an answer the attempt can use is, for it.
+enum Answer {
+    /// `--update`: 304, the file in place is current.
+    Unchanged,
+    /// 416 to a request for the rest: the held bytes are the whole file.
+    Complete,
+    /// A body to write where it goes: the rest of the held version, or the whole file (what
+    /// was held is dropped, and the answer pins the version).
+    Body(Carries),
+}
+
+/// Asks for what `held` lacks and takes the answer as `answer.rs` reads it: an answer the held
+/// bytes cannot be built on (another version, one that does not prove its version, another
+/// range, a 416 that does not say they are whole) drops them, and the whole file is asked for
+/// at once.
 async fn ask(
     job: &Attempt<'_>,
     spot: &Spot,
     held: &mut Held,
     limits: &Limits,
-) -> Result<(Response, Meaning), Failure> {
+) -> Result<(Response, Answer), Failure> {
+    let url = || redact_url(job.url.as_str());
     loop {
         let from = held.rest_from(job.entry);
         let if_range = from.and(held.pin.as_ref()).and_then(Pin::if_range);
@@ -181,15 +162,49 @@ async fn ask(
             from,
             revalidating: spot.revalidate.is_some(),
         };
-        match answer::read(&response, asked, held.holding(job.entry))? {
+        let answer = match answer::read(&response, asked, held.holding(job.entry))? {
             Meaning::Refused(refusal) => {
                 let why = refusal.why();
                 job.worker
-                    .log(|| format!("{}: {why}; starting over", redact_url(job.url.as_str())));
+                    .log(|| format!("{}: {why}; starting over", url()));
                 held.start_over();
+                continue;
             }
-            meaning => return Ok((response, meaning)),
-        }
+            Meaning::Unchanged => Answer::Unchanged,
+            Meaning::Complete => Answer::Complete,
+            Meaning::Rest { from, end, total } => {
+                let pin = held
+                    .pin
+                    .get_or_insert_with(|| Pin::of(response.headers(), Some(total)));
+                // A first answer without a length (chunked) is told it by the 206.
+                pin.len = pin.len.or(Some(total));
+                Answer::Body(Carries {
+                    from,
+                    end: Some(end),
+                    total: Some(total),
+                })
+            }
+            Meaning::Whole { len, .. } => {
+                if held.part.is_some() {
+                    let status = response.status().as_u16();
+                    job.worker.log(|| {
+                        format!(
+                            "{}: the server sent the whole file ({status}): it has another \
+                             version, or ignores ranges; starting over",
+                            url()
+                        )
+                    });
+                }
+                held.start_over();
+                held.pin = Some(Pin::of(response.headers(), len));
+                Answer::Body(Carries {
+                    from: 0,
+                    end: len,
+                    total: len,
+                })
+            }
+        };
+        return Ok((response, answer));
     }
 }
 
