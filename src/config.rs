@@ -12,6 +12,7 @@ use anyhow::bail;
 use crate::cli::{Cli, ProgressWhen, ShardArg, SourceArg};
 use crate::entry::parse_header;
 use crate::list::{ListSource, Shard, ShardBy, Sources};
+use crate::naming::BESIDE;
 use crate::netrc::Netrc;
 use crate::progress::ProgressStyle;
 use crate::scheduler;
@@ -69,10 +70,17 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The report file that `target` (a path relative to the output directory) would be, if
-    /// any.
+    /// The report file that `target` (a path relative to the output directory), or a name it
+    /// keeps beside it while it downloads (`NAME.part`, ...), would be, if any.
     pub fn reserved_by(&self, target: &Path) -> Option<&Arc<Reserved>> {
-        self.reserved.iter().find(|r| r.target == target)
+        self.reserved.iter().find(|r| {
+            r.target == target
+                || BESIDE.iter().any(|suffix| {
+                    let mut beside = target.as_os_str().to_owned();
+                    beside.push(suffix);
+                    r.target == Path::new(&beside)
+                })
+        })
     }
 }
 
@@ -91,10 +99,15 @@ pub struct Reserved {
 }
 
 impl Reserved {
-    /// Why an entry whose target (`shown`) this report file is cannot be downloaded.
+    /// Why an entry whose target (`shown`), or a name kept beside it, this report file is
+    /// cannot be downloaded.
     pub fn clash(&self, shown: &Path) -> String {
+        let which = match self.target.file_name() == shown.file_name() {
+            true => "its target",
+            false => "a name kept beside its target",
+        };
         format!(
-            "its target {} is also the {} file {}: a report never replaces a download (give the \
+            "{which} {} is also the {} file {}: a report never replaces a download (give the \
              entry another out=, or the report another name)",
             shown.display(),
             self.flag,
@@ -173,7 +186,11 @@ impl Config {
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let warn = |message: String| eprintln!("fetchpool: {message}");
         let shard = shard(cli.shard, cli.shard_by, &warn)?;
-        let netrc = netrc(cli.netrc, cli.netrc_file, warn)?;
+        let netrc_path = netrc_path(cli.netrc, cli.netrc_file)?;
+        let netrc = netrc_path
+            .as_deref()
+            .map(|path| Netrc::load(path, warn))
+            .transpose()?;
         let headers = cli
             .headers
             .iter()
@@ -210,6 +227,36 @@ impl Config {
             netrc,
             reserved: Vec::new(),
         };
+        let mut inputs: Vec<(&str, &Path)> = lists
+            .iter()
+            .filter_map(|l| match l {
+                ListSource::File(path) => Some(("the list", path.as_path())),
+                _ => None,
+            })
+            .collect();
+        inputs.extend(
+            cli.checksums
+                .iter()
+                .filter(|c| !c.starts_with("http://") && !c.starts_with("https://"))
+                .map(|c| ("the --checksums file", Path::new(c))),
+        );
+        inputs.extend(netrc_path.as_deref().map(|p| ("the netrc file", p)));
+        inputs.extend(
+            download
+                .tls
+                .cacert
+                .as_deref()
+                .map(|p| ("the --cacert file", p)),
+        );
+        reports_replace_no_input(
+            &[
+                ("--report", &cli.report),
+                ("--junit", &cli.junit),
+                ("--timeline", &cli.timeline),
+                ("--failed-out", &cli.failed_out),
+            ],
+            &inputs,
+        )?;
         download.reserved = reserved(
             &download.output_dir,
             [
@@ -260,6 +307,49 @@ impl Config {
     }
 }
 
+/// Where `path` is, its directory resolved but not its own name: what is replaced when a file
+/// is renamed over it. `None` when its directory does not exist.
+fn location(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(dir.canonicalize().ok()?.join(name))
+}
+
+/// Refuses, before anything runs, a report file that would replace an input of the run (a list,
+/// a checksums file, the netrc file, the CA file: where it leads, if a link), or that another
+/// report flag names too. A report written into a device or a pipe replaces nothing.
+fn reports_replace_no_input(
+    reports: &[(&'static str, &Option<PathBuf>)],
+    inputs: &[(&str, &Path)],
+) -> anyhow::Result<()> {
+    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
+    for (flag, path) in reports {
+        let Some(path) = path else { continue };
+        if crate::staged::is_stream(path) {
+            continue;
+        }
+        let Some(at) = location(path) else { continue };
+        if let Some((what, input)) = inputs
+            .iter()
+            .find(|(_, input)| input.canonicalize().is_ok_and(|i| i == at))
+        {
+            bail!(
+                "{flag} {} is also {what} {}: a report never replaces what the run reads",
+                path.display(),
+                input.display()
+            );
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, other)| *other == at) {
+            bail!("{flag} {} is also the {other} file", path.display());
+        }
+        seen.push((flag, at));
+    }
+    Ok(())
+}
+
 /// The report files of `flags` that lie inside `output_dir`, as targets there. Compared by
 /// where they really are (their directories resolved), so `./out/../out/r.json` and a report
 /// path through a link to the output directory are found too. An output directory that does
@@ -273,23 +363,15 @@ fn reserved<'a>(
     };
     let mut reserved = Vec::new();
     for (flag, path) in flags {
-        let Some(path) = path else { continue };
-        let (Some(name), parent) = (path.file_name(), path.parent()) else {
+        let Some(at) = path.as_deref().and_then(location) else {
             continue;
         };
-        let parent = match parent {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let Ok(dir) = parent.canonicalize() else {
-            continue;
-        };
-        if let Ok(inside) = dir.join(name).strip_prefix(&out)
+        if let Ok(inside) = at.strip_prefix(&out)
             && !inside.as_os_str().is_empty()
         {
             reserved.push(Arc::new(Reserved {
                 flag,
-                path: path.clone(),
+                path: path.clone().unwrap_or_default(),
                 target: inside.to_path_buf(),
                 claimed: AtomicBool::new(false),
             }));
@@ -319,17 +401,12 @@ fn foreign_spellings(cli: &Cli, lists: &[ListSource]) -> anyhow::Result<()> {
 }
 
 /// `--netrc` / `--netrc-file FILE`, read; warnings go to `warn`.
-fn netrc(
-    default: bool,
-    file: Option<PathBuf>,
-    warn: impl Fn(String),
-) -> anyhow::Result<Option<Netrc>> {
-    let path = match (default, file) {
-        (_, Some(path)) => path,
-        (true, None) => default_netrc()?,
-        (false, None) => return Ok(None),
-    };
-    Netrc::load(&path, warn).map(Some)
+fn netrc_path(default: bool, file: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
+    Ok(match (default, file) {
+        (_, Some(path)) => Some(path),
+        (true, None) => Some(default_netrc()?),
+        (false, None) => None,
+    })
 }
 
 /// The shard this process handles: as given, or (`--shard auto`) from the scheduler's

@@ -139,3 +139,55 @@ fn a_download_another_run_puts_at_the_report_s_name_is_kept() {
         "slow, b.bin and the report beside: {names:?}"
     );
 }
+
+#[test]
+fn a_report_never_replaces_what_the_run_reads_nor_another_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = "http://127.0.0.1:9/b.bin\n";
+    std::fs::write(dir.path().join("urls.txt"), list).unwrap();
+    std::os::unix::fs::symlink("urls.txt", dir.path().join("link.txt")).unwrap();
+    std::fs::write(dir.path().join("netrc"), "machine h login u password p\n").unwrap();
+    std::fs::write(dir.path().join("SUMS"), "").unwrap();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    for (args, said) in [
+        (
+            &["urls.txt", "--report", "urls.txt"][..],
+            "is also the list urls.txt",
+        ),
+        (
+            &["link.txt", "--failed-out", "./urls.txt"],
+            "is also the list link.txt",
+        ),
+        (
+            &["urls.txt", "--junit", "SUMS", "--checksums", "SUMS"],
+            "the --checksums file",
+        ),
+        (
+            &["urls.txt", "--netrc-file", "netrc", "--failed-out", "netrc"],
+            "the netrc file",
+        ),
+        (
+            &["urls.txt", "--report", "r", "--junit", "./r"],
+            "is also the --report file",
+        ),
+        (
+            &["urls.txt", "--timeline", "out/b.bin.part"],
+            "kept beside its target",
+        ),
+    ] {
+        let out = fetchpool(dir.path())
+            .args(["-o", "out"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+    }
+    assert!(holds(&dir.path().join("urls.txt"), list.as_bytes()));
+    assert!(holds(
+        &dir.path().join("netrc"),
+        b"machine h login u password p\n"
+    ));
+    assert!(names_in(&dir.path().join("out")).is_empty());
+}
