@@ -80,12 +80,14 @@ fn run() -> anyhow::Result<ExitCode> {
         Timeline::check(path)?;
     }
     // A report file an entry would download to stops the run before anything is fetched, where
-    // the whole list can be read up front.
-    let from_stdin = config
-        .lists
-        .iter()
-        .any(|l| matches!(l, list::ListSource::Stdin));
-    if !config.download.reserved.is_empty() && !config.dry_run && !from_stdin {
+    // the whole list can be read up front: every list a regular file (standard input or a named
+    // pipe would be used up by the reading).
+    let read_twice = config.lists.iter().all(|l| match l {
+        list::ListSource::File(path) => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
+        list::ListSource::Url { .. } => true,
+        list::ListSource::Stdin => false,
+    });
+    if !config.download.reserved.is_empty() && !config.dry_run && read_twice {
         let sources = list::Sources {
             count: false,
             ..config.sources()

@@ -191,3 +191,30 @@ fn a_report_never_replaces_what_the_run_reads_nor_another_report() {
     ));
     assert!(names_in(&dir.path().join("out")).is_empty());
 }
+
+#[test]
+fn a_list_on_a_named_pipe_is_read_once_with_a_report_in_the_output_directory() {
+    let body = payload(1000, 4);
+    let server = server(&body);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let fifo = dir.path().join("list.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let list = format!("{}\n{}\n", server.url("/b.bin"), server.url("/a.txt"));
+    let writer = std::thread::spawn(move || std::fs::write(fifo, list).unwrap());
+    // The report's name clashes with nothing: the list must not be used up by a look ahead.
+    let out = fetchpool(dir.path())
+        .args(["list.fifo", "-o", "out", "--report", "out/report.ndjson"])
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(holds(&dir.path().join("out/b.bin"), &body));
+    let report = std::fs::read_to_string(dir.path().join("out/report.ndjson")).unwrap();
+    assert_eq!(report.lines().count(), 3, "{report}");
+}
