@@ -79,21 +79,7 @@ fn run() -> anyhow::Result<ExitCode> {
     if let Some(path) = timeline {
         Timeline::check(path)?;
     }
-    // A report file an entry would download to stops the run before anything is fetched, where
-    // the whole list can be read up front: every list a regular file (standard input or a named
-    // pipe would be used up by the reading).
-    let read_twice = config.lists.iter().all(|l| match l {
-        list::ListSource::File(path) => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
-        list::ListSource::Url { .. } => true,
-        list::ListSource::Stdin => false,
-    });
-    if !config.download.reserved.is_empty() && !config.dry_run && read_twice {
-        let sources = list::Sources {
-            count: false,
-            ..config.sources()
-        };
-        report::refuse_clashes(list::open(&sources)?, &config.download)?;
-    }
+    report::refuse_clashes(&config)?;
     let fetch = |url: &reqwest::Url| download::fetch_small(&config.download, url, sums::MAX_LEN);
     // Read before the list, whose entries they are matched to; a dry run fetches nothing.
     let sums = match sums::load(

@@ -11,9 +11,9 @@ pub use render::{fit_fields, text_summary};
 
 use std::io::{self, Write};
 
-use crate::config::{Config, Mode, Policy};
+use crate::config::{Config, Mode};
 use crate::entry::{Entry, Item};
-use crate::list::Entries;
+use crate::list::{Entries, ListSource, Sources};
 use crate::outcome::{Intent, Outcome, Status, Summary, Tally, shown_path};
 use crate::progress::Progress;
 use crate::redact::redact_url;
@@ -216,11 +216,26 @@ pub fn plan(entries: Entries, config: &Config, intent: impl Fn(&Entry) -> Intent
 }
 
 /// Refuses, before anything is fetched, a run whose report file (one that lies inside the output
-/// directory) an entry of `entries` would download to. Read only where the whole list can be
-/// read up front (not from standard input, where each such entry fails in its turn instead).
-pub fn refuse_clashes(entries: Entries, policy: &Policy) -> anyhow::Result<()> {
+/// directory) an entry would download to. Only where the whole list can be read up front: every
+/// list a regular file (standard input or a named pipe would be used up by the reading, and
+/// there each such entry fails in its turn instead); not in a dry run, which shows it.
+pub fn refuse_clashes(config: &Config) -> anyhow::Result<()> {
+    let policy = &config.download;
+    let read_twice = config.lists.iter().all(|l| match l {
+        ListSource::File(path) => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
+        ListSource::Url { .. } => true,
+        ListSource::Stdin => false,
+    });
+    if policy.reserved.is_empty() || config.dry_run || !read_twice {
+        return Ok(());
+    }
+    let sources = Sources {
+        count: false,
+        ..config.sources()
+    };
     // A signal ends the reading: the run that follows starts nothing.
-    for item in entries.take_while(|_| !crate::interrupt::requested()) {
+    let entries = crate::list::open(&sources)?.take_while(|_| !crate::interrupt::requested());
+    for item in entries {
         if let Item::Entry(entry) = item
             && let Some(report) = policy.reserved_by(&entry.target)
         {
