@@ -104,6 +104,17 @@ pub struct Cli {
           alias = "parallel-max", alias = "max-concurrent-downloads")]
     pub jobs: NonZeroUsize,
 
+    /// HTTP/2: downloads one worker keeps in flight at once on its connection (1: one at a time).
+    ///
+    /// A worker takes another entry while every download it has runs on a connection that
+    /// carries several (HTTP/2, chosen in the TLS handshake), up to N of them and to the
+    /// server's own stream limit. Over HTTP/1.1 (plain http:// always) a worker runs one download
+    /// at a time, so -j bounds the connections to a host. Also spelled --http2-request-window
+    /// (wget2).
+    #[arg(long, value_name = "N", default_value = "100", value_parser = parse_count,
+          alias = "http2-request-window", conflicts_with = "serial")]
+    pub streams: NonZeroUsize,
+
     /// Download one at a time on the calling thread, in list order (no pool).
     ///
     /// Exists to compare timings honestly with the pool: the same download code runs, only the

@@ -140,6 +140,8 @@ pub struct Config {
     /// Colour in the bars; off when `NO_COLOR` is set and non-empty.
     pub color: bool,
     pub fail_fast: bool,
+    /// `--streams`: downloads a worker keeps in flight at once over HTTP/2.
+    pub streams: usize,
     pub failed_out: Option<PathBuf>,
     /// `--report FILE`: NDJSON results written there too.
     pub report: Option<PathBuf>,
@@ -275,6 +277,7 @@ impl Config {
             progress,
             color,
             fail_fast: cli.fail_fast,
+            streams: cli.streams.get(),
             failed_out: cli.failed_out,
             report: cli.report,
             junit: cli.junit,

@@ -9,6 +9,7 @@
 
 mod answer;
 mod body;
+mod connections;
 mod disk;
 mod finish;
 mod held;
@@ -26,6 +27,7 @@ mod validators;
 mod verify;
 mod worker;
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -33,6 +35,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use reqwest::Url;
 
+use connections::Connections;
+pub use connections::{Handshakes, Stream};
 use disk::{at, place, root};
 use held::Held;
 use limits::Limits;
@@ -117,20 +121,31 @@ pub struct Engine<'a> {
     name: String,
     /// Its row of the `--timeline` picture.
     lane: Option<Lane<'a>>,
+    row: usize,
+    /// What its client knows of its connections: which may carry several downloads at once.
+    connections: Connections,
 }
 
 impl<'a> Engine<'a> {
     /// An engine called `name` in logs and progress (`worker-3`, `serial`), drawn on row `row`
     /// of the `--timeline` picture.
     pub fn new(shared: &'a Shared<'a>, row: usize, name: String) -> anyhow::Result<Engine<'a>> {
-        let (runtime, client) = runtime_and_client(shared.policy, &shared.tls, &shared.resolver)
-            .with_context(|| format!("cannot start {name}"))?;
+        let connections = Connections::default();
+        let (runtime, client) = runtime_and_client(
+            shared.policy,
+            &shared.tls,
+            &shared.resolver,
+            &connections.handshakes,
+        )
+        .with_context(|| format!("cannot start {name}"))?;
         Ok(Engine {
             shared,
             runtime,
             client,
             name,
             lane: shared.timeline.map(|t| t.lane(row)),
+            row,
+            connections,
         })
     }
 
@@ -143,6 +158,13 @@ impl<'a> Engine<'a> {
         self.lane.as_ref()
     }
 
+    /// A lane of its own for one of several downloads in flight on this worker: line `sub` of
+    /// its row of the picture.
+    pub fn sub_lane(&self, sub: usize) -> Option<Lane<'a>> {
+        let timeline = self.shared.timeline?;
+        Some(timeline.lane(self.row).within(sub))
+    }
+
     fn worker(&self) -> Worker<'_> {
         Worker {
             policy: self.shared.policy,
@@ -151,7 +173,48 @@ impl<'a> Engine<'a> {
             client: &self.client,
             name: &self.name,
             lane: self.lane.as_ref(),
+            connections: None,
         }
+    }
+
+    /// What a download of `url` starting now may count on its connection to be.
+    pub fn stream_of(&self, url: &Url) -> Stream {
+        self.connections.starting(url)
+    }
+
+    /// The connection a download of `url` waited for chose HTTP/2 in its handshake.
+    pub fn handshook(&self, url: &Url) {
+        self.connections.handshook(url);
+    }
+
+    /// The handshakes this engine's client has made, counted as they end, and rung on.
+    pub fn handshakes(&self) -> &Handshakes {
+        &self.connections.handshakes
+    }
+
+    /// Downloads `entry` as a future on this engine's runtime, one of several a worker may keep
+    /// in flight there: `stream` is where it says what its connection is. Driven by
+    /// [`Engine::block_on`].
+    pub async fn download(
+        &self,
+        entry: &Entry,
+        slot: Option<&dyn HostSlot>,
+        stream: &Cell<Stream>,
+        lane: Option<&Lane<'_>>,
+    ) -> Outcome {
+        let worker = Worker {
+            connections: Some((&self.connections, stream)),
+            lane,
+            ..self.worker()
+        };
+        let (board, root) = (self.shared.board.as_ref(), &self.shared.root);
+        fetch(entry, &worker, root, board, slot).await
+    }
+
+    /// Drives `future` (downloads started with [`Engine::download`]) on this engine's runtime,
+    /// on the calling thread, until it is done.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
     }
 
     /// Downloads `entry` on the calling thread; `slot` is the `--per-host` slot it holds, if
@@ -182,6 +245,7 @@ fn runtime_and_client(
     policy: &Policy,
     tls: &rustls::ClientConfig,
     resolver: &Arc<Resolver>,
+    handshakes: &Arc<Handshakes>,
 ) -> anyhow::Result<(tokio::runtime::Runtime, reqwest::Client)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -193,7 +257,7 @@ fn runtime_and_client(
         .context("cannot start a runtime")?;
     let client = {
         let _inside = runtime.enter();
-        request::client(policy, tls, resolver)?
+        request::client(policy, tls, resolver, handshakes)?
     };
     Ok((runtime, client))
 }
@@ -209,8 +273,21 @@ fn listed(entry: &Entry, i: usize) -> &Url {
 /// `--per-host` as one running entry sees it: the slot its download holds on a host.
 pub trait HostSlot {
     /// The download moves to `url` (a mirror): its slot on the host it was on is given back,
-    /// and one on `url`'s host taken, waiting (holding none) until one is free.
-    fn move_to(&self, url: &Url);
+    /// and one on `url`'s host taken if one is free; false if none is (it then holds none, and
+    /// asks again).
+    fn try_move_to(&self, url: &Url) -> bool;
+}
+
+/// How often a download moving to a mirror's host at its `--per-host` limit looks for a slot.
+const SLOT_LOOK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Moves `slot` to `url`'s host, waiting on the worker's runtime (other downloads of the worker
+/// go on) until a slot there is free; Ctrl-C ends the wait.
+async fn move_slot(slot: &dyn HostSlot, url: &Url) -> Result<(), Failure> {
+    while !slot.try_move_to(url) {
+        Limits::between_attempts().sleep(SLOT_LOOK).await?;
+    }
+    Ok(())
 }
 
 /// The entry's place under the output directory and what to do about a target already there:
@@ -292,8 +369,10 @@ async fn every_url(
             let why = failed.last().map_or("", String::as_str);
             job.worker
                 .log(|| format!("{why}; trying mirror {i} of {}: {shown}", count - 1));
-            if let Some(slot) = slot {
-                slot.move_to(url);
+            if let Some(slot) = slot
+                && let Err(failure) = move_slot(slot, url).await
+            {
+                return (attempts_in_all, Err(failure), i);
             }
         }
         let (attempts, result) = attempts(&Attempt { url, ..job }, spot, held).await;

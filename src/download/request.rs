@@ -8,6 +8,7 @@ use anyhow::{Context as _, anyhow};
 use reqwest::header::{HeaderValue, IF_RANGE, LOCATION, RANGE};
 use reqwest::{Client, RequestBuilder, Response, Url};
 
+use super::connections::{CountHandshakes, Handshakes};
 use super::limits::Limits;
 use super::resolve::Resolver;
 use super::retry::Failure;
@@ -20,13 +21,15 @@ use crate::netrc::Credentials;
 use crate::redact::redact_url;
 
 /// One worker's client. Its pooled connections belong to the runtime that opens them, so each
-/// worker has its own.
+/// worker has its own; its handshakes are counted in `handshakes` (`connections.rs`).
 pub fn client(
     policy: &Policy,
     tls: &rustls::ClientConfig,
     resolver: &Arc<Resolver>,
+    handshakes: &Arc<Handshakes>,
 ) -> anyhow::Result<Client> {
     let builder = Client::builder()
+        .connector_layer(CountHandshakes(Arc::clone(handshakes)))
         .user_agent(&policy.user_agent)
         .referer(false)
         // Redirects are followed by hand: only to http/https, and without -H headers across
@@ -98,6 +101,9 @@ pub async fn send(
         let same_origin = redirects == 0 || url.origin() == listed.url.origin();
         let request = build(listed, worker, &url, same_origin, ask);
         let response = limits.wait(request.send()).await?.map_err(refused)?;
+        if let Some((connections, stream)) = worker.connections {
+            connections.answered(&url, response.version(), stream);
+        }
         let status = response.status();
         let location = response.headers().get(LOCATION);
         let (true, Some(location)) = (status.is_redirection(), location) else {

@@ -20,7 +20,7 @@ use crate::units::human_bytes;
 /// own; at most `max` bytes.
 pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u8>> {
     let tls = tls::tls_config(&policy.tls)?;
-    let (runtime, client) = runtime_and_client(policy, &tls, &Arc::default())?;
+    let (runtime, client) = runtime_and_client(policy, &tls, &Arc::default(), &Arc::default())?;
     let (progress, throttle) = (Progress::hidden(), Throttle::new(None, None));
     let worker = Worker {
         policy,
@@ -29,6 +29,7 @@ pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u
         client: &client,
         name: "checksums",
         lane: None,
+        connections: None,
     };
     let listed = request::Listed {
         url,

@@ -1,6 +1,9 @@
 //! One worker as its downloads see it: the run's policy and the services every worker shares,
 //! with the worker's own client and name.
 
+use std::cell::Cell;
+
+use super::connections::{Connections, Stream};
 use crate::config::Policy;
 use crate::progress::Progress;
 use crate::throttle::Throttle;
@@ -17,6 +20,9 @@ pub struct Worker<'a> {
     pub name: &'a str,
     /// Its row of the `--timeline` picture, when one is drawn.
     pub lane: Option<&'a Lane<'a>>,
+    /// Where a download that shares its worker with others learns and says what its connection
+    /// is (HTTP/2 or not): the worker's knowledge of its connections, and the download's own.
+    pub connections: Option<(&'a Connections, &'a Cell<Stream>)>,
 }
 
 impl Worker<'_> {

@@ -90,17 +90,21 @@ impl<'a> Collector<'a> {
         }
         let started = engine.lane().map(|_| Instant::now());
         let fetched = panic::catch_unwind(AssertUnwindSafe(|| engine.fetch(entry, slot)));
-        let outcome = fetched.unwrap_or_else(|_| {
-            let error = format!(
-                "internal error: {} panicked (a bug in fetchpool; please report it)",
-                engine.name()
-            );
-            Outcome::failed(entry, self.output_dir, 0, Duration::ZERO, None, error)
-        });
+        let outcome = fetched.unwrap_or_else(|_| self.panicked(engine, entry));
         if let (Some(lane), Some(started)) = (engine.lane(), started) {
             lane.bar(started, &outcome);
         }
         outcome
+    }
+
+    /// How an entry whose download panicked on `engine` ends: failed, loudly (the panic's
+    /// message is on stderr already).
+    pub fn panicked(&self, engine: &Engine, entry: &Entry) -> Outcome {
+        let error = format!(
+            "internal error: {} panicked (a bug in fetchpool; please report it)",
+            engine.name()
+        );
+        Outcome::failed(entry, self.output_dir, 0, Duration::ZERO, None, error)
     }
 
     pub fn push(&self, outcome: Outcome) {

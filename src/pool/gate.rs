@@ -95,13 +95,9 @@ impl<'t> HostGate<'t> {
                     }
                 },
             };
-            // The slot moves with the entry if it goes on to a mirror's host.
-            let slot = EntrySlot {
-                gate: self,
-                host: RefCell::new(host),
-            };
-            work.run(&entry, Some(&slot));
-            self.give_back(&slot.host.borrow());
+            // The slot moves with the entry if it goes on to a mirror's host, and is given back
+            // when the download ends.
+            work.run(&entry, Some(&EntrySlot::holding(self, host)));
         }
         while let Some(split) = jobs.after_list() {
             self.help(&split, work);
@@ -249,24 +245,6 @@ impl<'t> HostGate<'t> {
         free
     }
 
-    /// Takes a slot of `host`, waiting (holding no other) until one is free; Ctrl-C ends the
-    /// wait, and the slot is taken all the same (the download ends at once).
-    fn take(&self, host: &str) {
-        let mut state = self.lock();
-        loop {
-            let busy = state.busy.entry(host.to_string()).or_insert(0);
-            if self.limit.is_none_or(|limit| *busy < limit) || interrupt::requested() {
-                *busy += 1;
-                return;
-            }
-            state = self
-                .freed
-                .wait_timeout(state, Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
     fn give_back(&self, host: &str) {
         let mut state = self.lock();
         if let Some(busy) = state.busy.get_mut(host) {
@@ -281,22 +259,48 @@ impl<'t> HostGate<'t> {
 }
 
 /// The slot one running entry holds, on the host it is downloading from: it moves with the entry
-/// to a mirror's host.
-struct EntrySlot<'g, 't> {
+/// to a mirror's host, and goes back when dropped.
+pub struct EntrySlot<'g, 't> {
     gate: &'g HostGate<'t>,
-    host: RefCell<String>,
+    /// The host it holds a slot of; none while it waits for one on a mirror's host.
+    host: RefCell<Option<String>>,
+}
+
+impl<'g, 't> EntrySlot<'g, 't> {
+    /// The slot on `host` that the gate has just given an entry.
+    fn holding(gate: &'g HostGate<'t>, host: String) -> EntrySlot<'g, 't> {
+        EntrySlot {
+            gate,
+            host: RefCell::new(Some(host)),
+        }
+    }
 }
 
 impl HostSlot for EntrySlot<'_, '_> {
-    fn move_to(&self, url: &reqwest::Url) {
+    fn try_move_to(&self, url: &reqwest::Url) -> bool {
         let to = host_key(url);
-        if *self.host.borrow() == to {
-            return;
+        let mut host = self.host.borrow_mut();
+        if host.as_deref() == Some(to.as_str()) {
+            return true;
         }
         // Given back first: waiting for one host while holding another could deadlock two
-        // workers moving the other way.
-        self.gate.give_back(&self.host.borrow());
-        self.gate.take(&to);
-        *self.host.borrow_mut() = to;
+        // downloads moving the other way.
+        if let Some(from) = host.take() {
+            self.gate.give_back(&from);
+        }
+        if self.gate.try_take(&to) {
+            *host = Some(to);
+            return true;
+        }
+        // After Ctrl-C nothing waits for a slot: the download ends at once, holding none.
+        interrupt::requested()
+    }
+}
+
+impl Drop for EntrySlot<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(host) = self.host.get_mut().take() {
+            self.gate.give_back(&host);
+        }
     }
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::collector::Collector;
-use super::queue::Refill;
+use super::flight::{Ended, Flight};
+use super::queue::{Arrivals, Refill};
 use crate::download::{Board, Engine, HostSlot, Split};
 use crate::entry::Entry;
 
@@ -45,6 +46,17 @@ pub struct Jobs<'a> {
     /// Entries not yet finished: while there are any, a piece may still be shown. Kept only
     /// with a board.
     pub running: Option<&'a Running<'a>>,
+    /// Rung as entries arrive, for workers with room for more (`--streams`).
+    pub arrivals: &'a Arrivals,
+}
+
+/// What a look at the channel found, without waiting.
+// Moved once per entry, as Job is (see there).
+#[allow(clippy::large_enum_variant)]
+pub enum Taken {
+    Entry(Entry),
+    Empty,
+    ListDone,
 }
 
 /// The entries sent to the workers and not finished yet, and one more for the list while it is
@@ -135,6 +147,18 @@ impl Jobs<'_> {
         }
     }
 
+    /// The next entry if one is waiting, without waiting for one.
+    pub fn try_entry(&self) -> Taken {
+        match self.entries.try_recv() {
+            Ok(entry) => {
+                self.refill.taken(&self.entries);
+                Taken::Entry(entry)
+            }
+            Err(TryRecvError::Empty) => Taken::Empty,
+            Err(TryRecvError::Disconnected) => Taken::ListDone,
+        }
+    }
+
     fn took(&self, entry: Entry) -> Next {
         self.refill.taken(&self.entries);
         Next::Job(Job::Entry(entry))
@@ -179,6 +203,76 @@ impl Work<'_, '_> {
     /// After Ctrl-C or --fail-fast: entries are only reported from now on.
     pub fn stopping(&self) -> bool {
         self.collector.stopping()
+    }
+
+    /// A worker's loop with up to `streams` downloads in flight at once where their
+    /// connection carries several (`flight.rs`): it takes the list's entries while it has room,
+    /// drives what it has meanwhile, and, with nothing in flight, waits for the next entry or
+    /// helps with a split download as a worker of one download at a time does.
+    pub fn run_flight(&self, jobs: &Jobs, streams: usize) {
+        let mut flight = Flight::new(self.engine, streams);
+        let mut list_done = false;
+        loop {
+            while !list_done && !flight.is_empty() && flight.has_room() {
+                match jobs.try_entry() {
+                    Taken::Entry(entry) => self.start(&mut flight, entry),
+                    Taken::Empty => break,
+                    Taken::ListDone => list_done = true,
+                }
+            }
+            if flight.is_empty() {
+                match (list_done, jobs.next()) {
+                    (false, Some(Job::Entry(entry))) => self.start(&mut flight, entry),
+                    (false, Some(Job::Help(split))) => self.help(&split),
+                    _ => break,
+                }
+                continue;
+            }
+            let ended = if !list_done && flight.has_room() {
+                // Room, and the channel was empty: wait for an entry as well.
+                let mut listening = jobs.arrivals.listen();
+                if !jobs.entries.is_empty() {
+                    continue;
+                }
+                flight.drive(Some(listening.rung()))
+            } else {
+                flight.drive(None)
+            };
+            for ended in ended {
+                self.ended(ended);
+            }
+        }
+        while let Some(split) = jobs.after_list() {
+            self.help(&split);
+        }
+    }
+
+    /// Starts `entry` on `flight`, unless the run is stopping (then it is only reported).
+    fn start<'w>(&'w self, flight: &mut Flight<'w>, entry: Entry) {
+        if self.collector.stopping() {
+            self.collector.push(self.collector.not_started(&entry));
+            self.entry_ended();
+        } else {
+            flight.start(entry, None);
+        }
+    }
+
+    /// A download of the flight ended: its report line, and its bar in the picture.
+    fn ended(&self, ended: Ended) {
+        let outcome = ended
+            .outcome
+            .unwrap_or_else(|| self.collector.panicked(self.engine, &ended.entry));
+        if let Some((lane, started)) = &ended.lane {
+            lane.bar(*started, &outcome);
+        }
+        self.collector.push(outcome);
+        self.entry_ended();
+    }
+
+    fn entry_ended(&self) {
+        if let Some(running) = self.running {
+            running.ended();
+        }
     }
 
     /// Fetches pieces of `split` unless the run is stopping. A panic here is a bug: it ends

@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use crossbeam_channel::Sender;
 
 mod collector;
+mod flight;
 mod gate;
 mod jobs;
 mod queue;
@@ -21,6 +22,7 @@ mod queue;
 use collector::Collector;
 use gate::HostGate;
 use jobs::{Job, Jobs, Running, Work};
+use queue::Arrivals;
 
 use crate::config::{Config, Mode};
 use crate::download::{Engine, Shared};
@@ -94,21 +96,25 @@ fn run_all(
             let gated = config.per_host.is_some() || config.rate_per_host.is_some();
             let gate =
                 gated.then(|| HostGate::new(config.per_host.map(|n| n.get()), shared.throttle()));
-            let (tx, rx, refill) = queue::channel(workers.get() * QUEUE_PER_WORKER);
+            // A worker with room takes up to --streams at once.
+            let per_worker = QUEUE_PER_WORKER.max(config.streams);
+            let (tx, rx, refill) = queue::channel(workers.get() * per_worker);
             // Counted only where pieces may be shown: a shared counter every worker bumps for
             // every file costs a many-small-files run for nothing.
             let running = shared.board().map(Running::new);
+            let arrivals = Arrivals::default();
             let jobs = Jobs {
                 entries: rx,
                 refill: &refill,
                 running: running.as_ref(),
                 board: shared.board(),
+                arrivals: &arrivals,
             };
             thread::scope(|scope| {
                 run_pool(
                     scope,
                     entries,
-                    engines,
+                    (engines, config.streams),
                     (tx, jobs),
                     gate.as_ref(),
                     &collector,
@@ -122,12 +128,12 @@ fn run_all(
 fn run_pool<'scope, 'env, 'run: 'env>(
     scope: &'scope thread::Scope<'scope, 'env>,
     entries: Entries,
-    engines: Vec<Engine<'env>>,
+    (engines, streams): (Vec<Engine<'env>>, usize),
     (tx, jobs): (Sender<Entry>, Jobs<'env>),
     gate: Option<&'env HostGate<'env>>,
     collector: &'env Collector<'run>,
 ) -> anyhow::Result<()> {
-    let (running, refill) = (jobs.running, jobs.refill);
+    let (running, refill, jobs_arrivals) = (jobs.running, jobs.refill, jobs.arrivals);
     // The list counts as running until this returns, however it returns.
     let _list = ListRead(running);
     for engine in engines {
@@ -142,6 +148,7 @@ fn run_pool<'scope, 'env, 'run: 'env>(
                 };
                 match gate {
                     Some(gate) => gate.work(&jobs, &work),
+                    None if streams > 1 => work.run_flight(&jobs, streams),
                     None => {
                         while let Some(job) = jobs.next() {
                             match job {
@@ -166,7 +173,9 @@ fn run_pool<'scope, 'env, 'run: 'env>(
             if let Some(running) = running {
                 running.started();
             }
-            if let Err(unsent) = refill.send(&tx, entry) {
+            let sent = refill.send(&tx, entry);
+            jobs_arrivals.ring();
+            if let Err(unsent) = sent {
                 // Only if every worker is gone; report rather than lose the entry.
                 if let Some(running) = running {
                     running.ended();

@@ -4,10 +4,13 @@
 //! instead of one for every entry taken (on a list of small files, a futex call and a context
 //! switch per file: about 100,000 of each on a list of 100,000).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::sync::Notify;
 
 /// How the dispatcher, with a full channel, is woken to refill it.
 pub struct Refill {
@@ -67,6 +70,55 @@ impl Refill {
         {
             let _ = self.bell.0.try_send(());
         }
+    }
+}
+
+/// Rings the workers that have room for more downloads (`--streams`) and wait, driving the
+/// ones they have, for entries to arrive: the dispatcher rings after each entry it sends, and
+/// only when someone listens (an atomic load otherwise).
+#[derive(Default)]
+pub struct Arrivals {
+    bell: Notify,
+    listening: AtomicUsize,
+}
+
+impl Arrivals {
+    /// After an entry was sent: wakes the workers listening.
+    pub fn ring(&self) {
+        if self.listening.load(Ordering::SeqCst) > 0 {
+            self.bell.notify_waiters();
+        }
+    }
+
+    /// Starts listening: the returned future completes once an entry is sent after this call.
+    /// Look at the channel after this, before waiting: one sent in between is there.
+    pub fn listen(&self) -> Listening<'_> {
+        self.listening.fetch_add(1, Ordering::SeqCst);
+        let mut rung = Box::pin(self.bell.notified());
+        rung.as_mut().enable();
+        Listening {
+            arrivals: self,
+            rung,
+        }
+    }
+}
+
+/// One worker listening for entries, until dropped.
+pub struct Listening<'a> {
+    arrivals: &'a Arrivals,
+    rung: Pin<Box<tokio::sync::futures::Notified<'a>>>,
+}
+
+impl Listening<'_> {
+    /// Completes once an entry has been sent since listening began.
+    pub fn rung(&mut self) -> Pin<&mut (dyn Future<Output = ()> + '_)> {
+        self.rung.as_mut()
+    }
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        self.arrivals.listening.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

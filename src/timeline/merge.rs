@@ -106,6 +106,7 @@ mod tests {
     fn span(class: Class, start: u64) -> Span {
         Span {
             row: 0,
+            line: 0,
             start,
             end: start + 4,
             class,

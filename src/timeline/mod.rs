@@ -14,6 +14,7 @@ mod svg;
 
 use std::cell::RefCell;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ pub struct Timeline {
     origin: OnceLock<Instant>,
     /// `--timeline-axis`: the least the axis shows.
     axis: Option<Duration>,
+    /// The most lines a worker's row needs: the most downloads one worker had in flight.
+    lines: AtomicU32,
 }
 
 impl Timeline {
@@ -51,6 +54,7 @@ impl Timeline {
             spool: Mutex::new(spool),
             origin: OnceLock::new(),
             axis,
+            lines: AtomicU32::new(1),
         })
     }
 
@@ -69,6 +73,7 @@ impl Timeline {
         Lane {
             timeline: self,
             row: u32::try_from(row).unwrap_or(u32::MAX),
+            sub: 0,
             marks: RefCell::default(),
         }
     }
@@ -80,6 +85,7 @@ impl Timeline {
     }
 
     fn record(&self, span: &Span) {
+        self.lines.fetch_max(span.line + 1, Ordering::Relaxed);
         self.spool
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -105,6 +111,7 @@ impl Timeline {
         let heading = format!("fetchpool: {}{interrupted}", text_summary(summary));
         let frame = svg::Frame {
             rows,
+            lines: self.lines.load(Ordering::Relaxed).max(1),
             axis: u64::try_from(axis.as_micros()).unwrap_or(u64::MAX),
             heading: fit_fields(&heading, svg::HEADING_COLUMNS),
             spans: spool.count(),
@@ -121,11 +128,22 @@ impl Timeline {
 pub struct Lane<'a> {
     timeline: &'a Timeline,
     row: u32,
+    /// The line within the row: a worker with several downloads in flight draws each on a line
+    /// of its own, so none hides another.
+    sub: u32,
     /// The failed attempts and waits of the download running now.
     marks: RefCell<Vec<Mark>>,
 }
 
-impl Lane<'_> {
+impl<'a> Lane<'a> {
+    /// The same row, line `sub` within it.
+    pub fn within(self, sub: usize) -> Lane<'a> {
+        Lane {
+            sub: u32::try_from(sub).unwrap_or(u32::MAX),
+            ..self
+        }
+    }
+
     /// An attempt that began at `started` has just failed.
     pub fn attempt_failed(&self, started: Instant) {
         self.mark(Class::Failed, started);
@@ -164,6 +182,7 @@ impl Lane<'_> {
         let (start, end) = (t.micros(started), t.micros(Instant::now()));
         t.record(&Span {
             row: self.row,
+            line: self.sub,
             start,
             end,
             class,
@@ -194,6 +213,7 @@ impl Lane<'_> {
         };
         t.record(&Span {
             row: self.row,
+            line: self.sub,
             start,
             end,
             class: Class::Piece,

@@ -67,6 +67,8 @@ pub struct Mark {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {
     pub row: u32,
+    /// The line within the row: a worker with several downloads in flight draws each on one.
+    pub line: u32,
     pub start: u64,
     pub end: u64,
     pub class: Class,
@@ -105,6 +107,7 @@ impl Spool {
     pub fn add(&mut self, span: &Span) {
         let mut record = Vec::with_capacity(40 + span.title.len() + 17 * span.marks.len());
         record.extend_from_slice(&span.row.to_le_bytes());
+        record.extend_from_slice(&span.line.to_le_bytes());
         record.extend_from_slice(&span.start.to_le_bytes());
         record.extend_from_slice(&span.end.to_le_bytes());
         record.push(span.class.code());
@@ -149,6 +152,7 @@ impl Spool {
 
 fn read_span(r: &mut impl Read) -> io::Result<Span> {
     let row = u32::from_le_bytes(take(r)?);
+    let line = u32::from_le_bytes(take(r)?);
     let start = u64::from_le_bytes(take(r)?);
     let end = u64::from_le_bytes(take(r)?);
     let class = Class::from_code(take::<1>(r)?[0])?;
@@ -170,6 +174,7 @@ fn read_span(r: &mut impl Read) -> io::Result<Span> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad title in spool"))?;
     Ok(Span {
         row,
+        line,
         start,
         end,
         class,
@@ -201,6 +206,7 @@ mod tests {
         let spans: Vec<Span> = (0..1000u32)
             .map(|i| Span {
                 row: i % 7,
+                line: i % 3,
                 start: u64::from(i) * 10,
                 end: u64::from(i) * 10 + 9,
                 class: Class::ALL[i as usize % 5],

@@ -29,6 +29,8 @@ const BARS_MAX: f64 = 12_000.0;
 pub struct Frame {
     /// The workers' names, one row each.
     pub rows: Vec<String>,
+    /// Lines in each row: the most downloads one worker had in flight at once.
+    pub lines: u32,
     /// The time axis's length, in microseconds.
     pub axis: u64,
     /// The summary, in lines.
@@ -47,8 +49,11 @@ text{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;font-size:12px;fill:#242
 /// Where things go.
 struct Geometry {
     rows: usize,
+    /// Lines in each row, one per download a worker had in flight at once.
+    lines: usize,
     plot_top: f64,
     row_height: f64,
+    line_height: f64,
     bar_height: f64,
     /// Pixels per microsecond.
     scale: f64,
@@ -59,23 +64,30 @@ struct Geometry {
 impl Geometry {
     fn new(frame: &Frame) -> Geometry {
         let rows = frame.rows.len().max(1);
-        let row_height = (ROWS_HEIGHT / rows as f64).min(ROW_MAX);
+        let lines = frame.lines.max(1) as usize;
+        // A row of several lines grows, up to its share of the rows' height.
+        let row_height = (ROWS_HEIGHT / rows as f64).min(ROW_MAX * lines as f64);
+        let line_height = row_height / lines as f64;
         let plot_top = 24.0 + 18.0 * frame.heading.len() as f64 + 30.0;
         // Each row holds at most about two bars per `merge_below` pixels (a bar that wide, then
         // a merged span): the bound that keeps a huge list to BARS_MAX bars.
         let crowded = frame.spans as f64 > BARS_MAX;
         let merge_below = match crowded {
-            true => (2.0 * rows as f64 * PLOT_WIDTH / BARS_MAX).max(1.0),
+            true => (2.0 * (rows * lines) as f64 * PLOT_WIDTH / BARS_MAX).max(1.0),
             false => 1.0,
         };
+        // A gap between rows, and a thinner one between the lines of a row.
+        let gap = if lines > 1 { 1.0 } else { 3.0 };
         Geometry {
             rows,
+            lines,
             plot_top,
             row_height,
-            bar_height: if row_height >= 4.0 {
-                row_height - 3.0
+            line_height,
+            bar_height: if line_height >= 4.0 {
+                line_height - gap
             } else {
-                row_height
+                line_height
             },
             scale: PLOT_WIDTH / frame.axis.max(1000) as f64,
             merge_below,
@@ -90,8 +102,10 @@ impl Geometry {
         self.plot_top + row as f64 * self.row_height
     }
 
-    fn bar_top(&self, row: u32) -> f64 {
-        self.row_top(row as usize) + (self.row_height - self.bar_height) / 2.0
+    fn bar_top(&self, row: u32, line: u32) -> f64 {
+        self.row_top(row as usize)
+            + line as f64 * self.line_height
+            + (self.line_height - self.bar_height) / 2.0
     }
 
     fn plot_bottom(&self) -> f64 {
@@ -112,13 +126,15 @@ pub fn draw(
     let g = Geometry::new(frame);
     let mut s = String::with_capacity(64 * 1024);
     head(&mut s, frame, &g);
-    let mut open: Vec<Option<Merged>> = vec![None; g.rows];
+    // What is held for merging, per line of each row.
+    let mut open: Vec<Option<Merged>> = vec![None; g.rows * g.lines];
     for span in spans {
         let span = span?;
-        let row = span.row as usize;
-        if row >= g.rows {
+        let (row, line) = (span.row as usize, span.line as usize);
+        if row >= g.rows || line >= g.lines {
             continue;
         }
+        let row = row * g.lines + line;
         let width = g.x(span.end) - g.x(span.start);
         if width >= g.merge_below {
             if let Some(held) = open[row].take() {
@@ -280,7 +296,7 @@ fn nice_step(at_least: f64) -> f64 {
 
 /// One download's (or piece's) bar, with its marks inside.
 fn bar(s: &mut String, g: &Geometry, span: &Span) {
-    let (x, y) = (g.x(span.start), g.bar_top(span.row));
+    let (x, y) = (g.x(span.start), g.bar_top(span.row, span.line));
     let width = drawn_width(g.x(span.end) - x);
     let (class, row, h) = (span.class.as_str(), span.row, g.bar_height);
     let title = title_text(&span.title);
@@ -333,7 +349,7 @@ fn merged(s: &mut String, g: &Geometry, merged: Merged) {
         return bar(s, g, &merged.first);
     }
     let (row, start) = (merged.first.row, merged.first.start);
-    let (x, y) = (g.x(start), g.bar_top(row));
+    let (x, y) = (g.x(start), g.bar_top(row, merged.first.line));
     let width = (g.x(merged.end) - x).max(1.0);
     let _ = writeln!(
         s,

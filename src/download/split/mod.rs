@@ -18,6 +18,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
@@ -38,13 +39,14 @@ use super::verify::Digest;
 use super::worker::Worker;
 use crate::config::Policy;
 use crate::entry::Entry;
+use crate::interrupt;
 use crate::outcome::shown_path;
 use crate::progress::{Counter, Task};
 use crate::redact::redact_url;
 use crate::units::human_bytes;
 pub use board::Board;
 use board::Wanted;
-use pieces::{Finish, LOOK_EVERY, Pick, Pieces, Stop};
+use pieces::{Finish, ForOwner, LOOK_EVERY, Pick, Pieces, Stop};
 
 /// The pieces of a response's file, when `--split` applies to it: the server says it takes
 /// byte ranges, its answer pinned the version with a strong validator (`pin`), so each range's
@@ -481,8 +483,28 @@ impl Split {
     /// The owner, once its own stream is over: fetches the free pieces nobody took, waits for
     /// the ones others have, and closes the split.
     async fn finish(&self, worker: &Worker<'_>) -> Finish {
-        while let Some(i) = self.pieces.next_for_owner() {
-            let _ = self.fetch(i, worker).await;
+        loop {
+            // Registered before the look: a piece given back after it rings this.
+            let mut changed = pin!(self.pieces.changed().notified());
+            changed.as_mut().enable();
+            match self.pieces.next_for_owner() {
+                ForOwner::Fetch(i) => {
+                    let _ = self.fetch(i, worker).await;
+                }
+                ForOwner::Wait => {
+                    let mut stop = pin!(interrupt::cancelled());
+                    let woken = std::future::poll_fn(|cx| {
+                        match changed.as_mut().poll(cx).is_ready()
+                            || stop.as_mut().poll(cx).is_ready()
+                        {
+                            true => Poll::Ready(()),
+                            false => Poll::Pending,
+                        }
+                    });
+                    let _ = tokio::time::timeout(LOOK_EVERY, woken).await;
+                }
+                ForOwner::Done => break,
+            }
         }
         self.pieces.close()
     }

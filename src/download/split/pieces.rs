@@ -10,8 +10,10 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
+
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 use anyhow::anyhow;
 
@@ -73,7 +75,8 @@ pub struct Pieces {
     /// Held while the record is written: one writer at a time, each with the newest state.
     recording: Mutex<()>,
     state: Mutex<State>,
-    changed: Condvar,
+    /// Rung whenever a piece is given back or the split ends: what its owner waits on.
+    changed: Notify,
 }
 
 struct State {
@@ -120,6 +123,16 @@ pub enum Stop {
     NoRanges(String),
     /// The split ended elsewhere; nothing wrong with this piece.
     Abandoned,
+}
+
+/// What the owner of a split does next.
+pub enum ForOwner {
+    /// Fetch this piece.
+    Fetch(usize),
+    /// Wait while others fetch theirs, or a piece waits to be asked for again.
+    Wait,
+    /// Nothing is left for it to do.
+    Done,
 }
 
 /// How the split ended, for its owner.
@@ -190,7 +203,7 @@ impl Pieces {
                 broken: false,
                 closed: false,
             }),
-            changed: Condvar::new(),
+            changed: Notify::new(),
         }
     }
 
@@ -371,7 +384,7 @@ impl Pieces {
             state.pieces[next].claim = Claim::Taken;
         }
         drop(state);
-        self.changed.notify_all();
+        self.changed.notify_waiters();
         let _ = self.record();
         free.then_some(next)
     }
@@ -430,7 +443,7 @@ impl Pieces {
             }
         }
         drop(state);
-        self.changed.notify_all();
+        self.changed.notify_waiters();
         let _ = self.record();
         retry
     }
@@ -443,34 +456,37 @@ impl Pieces {
             .end
             .get_or_insert(End::Failed(Failure::local(anyhow!(why))));
         drop(state);
-        self.changed.notify_all();
+        self.changed.notify_waiters();
     }
 
-    /// The owner, once its own stream is over: the next free piece for it to fetch, waiting
-    /// while others fetch theirs (and on Ctrl-C ending the split); `None` when nothing is left
-    /// for it to do.
-    pub fn next_for_owner(&self) -> Option<usize> {
+    /// The owner, once its own stream is over: the next free piece for it to fetch, or whether
+    /// to wait while others fetch theirs (Ctrl-C ends the split), or that nothing is left for it
+    /// to do. It waits ([`Pieces::changed`]) on its worker's runtime, never blocking the thread:
+    /// other downloads of the worker go on meanwhile.
+    pub fn next_for_owner(&self) -> ForOwner {
         let mut state = self.lock();
-        loop {
-            if interrupt::requested() && state.end.is_none() {
-                state.end = Some(End::Failed(Failure::interrupted()));
-            }
-            let taken = state.pieces.iter().any(|p| p.claim == Claim::Taken);
-            let whole = state.pieces.iter().all(|p| p.claim == Claim::Whole);
-            let over = state.end.is_some() || state.no_ranges.is_some();
-            if whole || (over && !taken) || state.broken {
-                return None;
-            }
-            if let Some(i) = self.ready(&state, Pick::First) {
-                state.pieces[i].claim = Claim::Taken;
-                return Some(i);
-            }
-            state = self
-                .changed
-                .wait_timeout(state, LOOK_EVERY)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        if interrupt::requested() && state.end.is_none() {
+            state.end = Some(End::Failed(Failure::interrupted()));
         }
+        let taken = state.pieces.iter().any(|p| p.claim == Claim::Taken);
+        let whole = state.pieces.iter().all(|p| p.claim == Claim::Whole);
+        let over = state.end.is_some() || state.no_ranges.is_some();
+        if whole || (over && !taken) || state.broken {
+            return ForOwner::Done;
+        }
+        match self.ready(&state, Pick::First) {
+            Some(i) => {
+                state.pieces[i].claim = Claim::Taken;
+                ForOwner::Fetch(i)
+            }
+            None => ForOwner::Wait,
+        }
+    }
+
+    /// Rung whenever a piece is given back or the split ends. A piece waiting out a retry's
+    /// delay rings nothing when it may go: look again at least every [`LOOK_EVERY`].
+    pub fn changed(&self) -> &Notify {
+        &self.changed
     }
 
     /// Closes the split (a late helper takes nothing, and records nothing) and says how it

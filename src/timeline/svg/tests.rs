@@ -5,6 +5,7 @@ use super::*;
 fn span(row: u32, start: u64, end: u64, class: Class) -> Span {
     Span {
         row,
+        line: 0,
         start,
         end,
         class,
@@ -17,6 +18,7 @@ fn span(row: u32, start: u64, end: u64, class: Class) -> Span {
 fn frame(rows: usize, axis: u64, spans: u64) -> Frame {
     Frame {
         rows: (1..=rows).map(|i| format!("worker-{i}")).collect(),
+        lines: 1,
         axis,
         heading: vec!["fetchpool: a test".into()],
         spans,
@@ -145,4 +147,28 @@ fn titles_and_names_are_escaped() {
         .unwrap();
     assert_eq!(title.text(), Some("http://h/<a>&\\x1b[31m\n→ out/x"));
     assert!(svg.contains("&lt;w&gt;"));
+}
+
+#[test]
+fn downloads_in_flight_together_on_one_worker_get_a_line_each() {
+    let mut frame = frame(2, 1_000_000, 3);
+    frame.lines = 3;
+    let at = |line: u32| Span {
+        line,
+        ..span(1, 0, 900_000, Class::Ok)
+    };
+    let svg = drawn(&frame, vec![at(0), at(1), at(2)]);
+    let ys: Vec<f64> = svg
+        .lines()
+        .filter(|l| l.contains("class=\"bar ok\""))
+        .map(|l| {
+            let y = l.split(" y=\"").nth(1).unwrap();
+            y.split('"').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(ys.len(), 3, "{svg}");
+    assert!(
+        ys[0] < ys[1] && ys[1] < ys[2],
+        "one above the other, none hidden: {ys:?}"
+    );
 }
