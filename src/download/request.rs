@@ -94,13 +94,29 @@ pub async fn send(
 ) -> Result<Response, Failure> {
     let mut url = listed.url.clone();
     let mut redirects = 0;
+    let mut refusals = 0;
     loop {
         if let Some(pause) = worker.throttle.host_turn(&url) {
             limits.sleep(pause).await?;
         }
         let same_origin = redirects == 0 || url.origin() == listed.url.origin();
-        let request = build(listed, worker, &url, same_origin, ask);
-        let response = limits.wait(request.send()).await?.map_err(refused)?;
+        let response = loop {
+            let request = build(listed, worker, &url, same_origin, ask);
+            match limits.wait(request.send()).await? {
+                Ok(response) => break response,
+                // Never processed by the server: asked again at once, not a failed attempt.
+                Err(e) if refused_unprocessed(&e) && refusals < MAX_REFUSALS => {
+                    refusals += 1;
+                    worker.log(|| {
+                        format!(
+                            "{}: the server refused the stream; asked again",
+                            redact_url(url.as_str())
+                        )
+                    });
+                }
+                Err(e) => return Err(refused(e)),
+            }
+        };
         if let Some((connections, stream)) = worker.connections {
             connections.answered(&url, response.version(), stream);
         }
@@ -167,6 +183,25 @@ fn build(
         request = request.header(name, value);
     }
     request
+}
+
+/// Streams in a row that a server may refuse (at its concurrent-stream limit) before a refusal
+/// is a failed attempt like any other: a server that refuses every stream is not asked forever.
+const MAX_REFUSALS: u32 = 16;
+
+/// Whether a request failed without the server having processed it: an HTTP/2 stream it
+/// refused (REFUSED_STREAM, which RFC 9113 §8.7 says is safe to retry), or one past the last
+/// stream a GOAWAY says it handled.
+fn refused_unprocessed(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = cause {
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+                || (h2.is_go_away() && h2.is_remote());
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// A request that got no answer: retried, unless it was a certificate the client refuses (it

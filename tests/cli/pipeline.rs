@@ -338,3 +338,39 @@ fn sources_that_cannot_be_read_are_named_before_anything_runs() {
     }
     assert_eq!(server.request_count(), 0);
 }
+
+#[test]
+fn a_refused_http2_stream_is_asked_again_at_once_and_is_not_an_attempt() {
+    // The first three streams of every connection are refused (REFUSED_STREAM), as a server
+    // at its stream limit does, and every fifth after them. (reqwest asks again by itself, at
+    // most twice a request: the third refusal in a row is fetchpool's to ask again.)
+    let server = crate::support::h2::H2Server::start(std::time::Duration::from_millis(20), |n| {
+        n < 3 || n % 5 == 0
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &server.ca_pem).unwrap();
+    let urls: Vec<String> = (0..30).map(|i| server.url(&format!("/f{i}"))).collect();
+    let (code, report, stderr) = crate::support::run(
+        dir.path(),
+        &urls,
+        &["--cacert", "ca.pem", "--retries", "0", "--json", "-j", "2"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    for line in &report[..30] {
+        let result = crate::support::json(line);
+        assert_eq!(result["status"], "ok", "{line}");
+        assert_eq!(
+            result["attempts"], 1,
+            "a refused stream is no attempt: {line}"
+        );
+    }
+    let refused = server
+        .counts
+        .refused
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(refused >= 6, "{refused} refused");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/f7")).unwrap(),
+        "body of /f7"
+    );
+}

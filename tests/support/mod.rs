@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod h2;
 pub mod pty;
 pub mod server;
 pub mod tls;

@@ -20,6 +20,16 @@ pub struct TestCa {
 }
 
 impl TestCa {
+    /// The leaf certificate, as DER.
+    pub fn leaf_der(&self) -> rustls::pki_types::CertificateDer<'static> {
+        self.leaf_der.clone()
+    }
+
+    /// The leaf's key, as PKCS#8 DER.
+    pub fn leaf_key_der(&self) -> Vec<u8> {
+        self.leaf_key_der.clone()
+    }
+
     pub fn new() -> TestCa {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
