@@ -16,6 +16,8 @@ mod display;
 mod interrupted;
 #[path = "cli/list_format.rs"]
 mod list_format;
+#[path = "cli/multiplex.rs"]
+mod multiplex;
 #[path = "cli/naming.rs"]
 mod naming;
 #[path = "cli/nginx.rs"]

@@ -3,116 +3,11 @@
 //! a failure, not a skip; `.ci/run` installs it.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use crate::support::nginx::Nginx;
 use crate::support::{fetchpool, files_below, lines, payload, sha256_hex, write_list};
-
-struct Nginx {
-    conf: PathBuf,
-    error_log: PathBuf,
-    port: u16,
-}
-
-impl Nginx {
-    fn start(root: &Path, www: &Path) -> Option<Nginx> {
-        let www = www.display().to_string();
-        Nginx::start_with(root, |port| {
-            format!("server {{\n    listen 127.0.0.1:{port};\n    root {www};\n  }}")
-        })
-    }
-
-    /// nginx with `server` (given the port) as its one server block, and an access log of
-    /// `URI PROTOCOL STATUS` lines in ROOT/access.log.
-    fn start_with(root: &Path, server: impl Fn(u16) -> String) -> Option<Nginx> {
-        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-            .into_iter()
-            .find(|p| Path::new(p).exists());
-        let Some(binary) = binary else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "nginx is not installed, and CI requires this test (apt-get install nginx-light)"
-            );
-            eprintln!("nginx is not installed: the nginx end-to-end test did not run");
-            return None;
-        };
-        let port = crate::support::free_port();
-        let conf = root.join("nginx.conf");
-        let error_log = root.join("error.log");
-        let r = root.display();
-        std::fs::write(
-            &conf,
-            format!(
-                "worker_processes 1;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
-                 events {{ worker_connections 64; }}\n\
-                 http {{\n  log_format proto '$request_uri $server_protocol $status';\n\
-                 access_log {r}/access.log proto;\n  sendfile on;\n  keepalive_timeout 30;\n\
-                 default_type application/octet-stream;\n\
-                 client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
-                 fastcgi_temp_path {r}/fastcgi;\n  uwsgi_temp_path {r}/uwsgi;\n  scgi_temp_path {r}/scgi;\n\
-                 {}\n}}\n",
-                server(port)
-            ),
-        )
-        .unwrap();
-        let status = Command::new(binary)
-            .arg("-c")
-            .arg(&conf)
-            .arg("-e")
-            .arg(&error_log)
-            .status()
-            .expect("run nginx");
-        assert!(
-            status.success(),
-            "nginx did not start: {}",
-            std::fs::read_to_string(&error_log).unwrap_or_default()
-        );
-        let nginx = Nginx {
-            conf,
-            error_log,
-            port,
-        };
-        // Wait for the port.
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(nginx);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        panic!("nginx did not listen on {port}");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn https(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// The access log so far: `URI PROTOCOL STATUS` per request.
-    fn access_log(&self) -> String {
-        let root = self.conf.parent().unwrap();
-        std::fs::read_to_string(root.join("access.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let binary = if Path::new("/usr/sbin/nginx").exists() {
-            "/usr/sbin/nginx"
-        } else {
-            "nginx"
-        };
-        let _ = Command::new(binary)
-            .arg("-c")
-            .arg(&self.conf)
-            .arg("-e")
-            .arg(&self.error_log)
-            .args(["-s", "stop"])
-            .status();
-    }
-}
 
 #[test]
 fn real_nginx_mixed_list_and_resume() {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod h2;
+pub mod nginx;
 pub mod pty;
 pub mod server;
 pub mod tls;
