@@ -41,6 +41,35 @@ pub struct TaskView {
     pub rate: f64,
     /// Connections receiving it (`--split`); shown when more than one.
     pub streams: u64,
+    /// Downloads this line stands for: a worker with several in flight (HTTP/2) has one line
+    /// for all of them, their names in `name` and their bytes summed.
+    pub downloads: usize,
+}
+
+/// The busy workers' lines: one a worker, its downloads in flight together on one line, in the
+/// order the workers first appear.
+fn by_worker(tasks: &[TaskView]) -> Vec<TaskView> {
+    let mut lines: Vec<TaskView> = Vec::new();
+    for task in tasks {
+        let Some(line) = lines.iter_mut().find(|l| l.worker == task.worker) else {
+            lines.push(task.clone());
+            continue;
+        };
+        if line.downloads == 1 {
+            line.name = format!(" {}", line.name);
+        }
+        line.downloads += 1;
+        line.name.push_str(&format!(", {}", task.name));
+        line.len = line.len.zip(task.len).map(|(a, b)| a + b);
+        line.pos += task.pos;
+        line.rate += task.rate;
+    }
+    for line in &mut lines {
+        if line.downloads > 1 {
+            line.name = format!("{} files:{}", line.downloads, line.name);
+        }
+    }
+    lines
 }
 
 impl Snapshot {
@@ -121,15 +150,17 @@ impl Snapshot {
 /// What stays behind is then this blank line, not a stale total line.
 pub fn frame(s: &Snapshot, width: usize, height: usize, color: bool, tick: usize) -> String {
     let mut lines = vec![String::new(), total_line(s, width, color, tick)];
+    let workers = by_worker(&s.tasks);
     let room = height.saturating_sub(3).max(1);
-    let shown = if s.tasks.len() > room {
+    let shown = if workers.len() > room {
         room - 1
     } else {
-        s.tasks.len()
+        workers.len()
     };
-    lines.extend(s.tasks[..shown].iter().map(|t| task_line(t, width, color)));
-    if shown < s.tasks.len() {
-        lines.push(format!("  … and {} more running", s.tasks.len() - shown));
+    lines.extend(workers[..shown].iter().map(|t| task_line(t, width, color)));
+    if shown < workers.len() {
+        let more: usize = workers[shown..].iter().map(|t| t.downloads).sum();
+        lines.push(format!("  … and {more} more running"));
     }
     lines.join("\n")
 }
@@ -178,7 +209,8 @@ fn total_line(s: &Snapshot, width: usize, color: bool, tick: usize) -> String {
     unreachable!("the last layout is always returned")
 }
 
-/// `  worker-3  big-file…name.iso  [=====>     ]  45%  1.4 MiB/3.0 MiB  2.0 MiB/s`
+/// `  worker-3  big-file…name.iso  [=====>     ]  45%  1.4 MiB/3.0 MiB  2.0 MiB/s`, or for a
+/// worker with several downloads in flight `  worker-3  12 files: a.bin, b.bin, c…  ...`
 fn task_line(t: &TaskView, width: usize, color: bool) -> String {
     let head = format!("  {:<9} ", t.worker);
     let streams = match t.streams {
@@ -219,7 +251,11 @@ fn task_line(t: &TaskView, width: usize, color: bool) -> String {
         let name_width =
             width.saturating_sub(measure_text_width(&head) + 2 + measure_text_width(&right));
         if name_width >= 12 || (bar_width == 0 && !with_sizes) {
-            let name = ellipsize(&t.name, name_width.max(1));
+            let name = match t.downloads {
+                // A list of names is cut at its end; one name in its middle.
+                n if n > 1 => fit(&t.name, name_width.max(1)),
+                _ => ellipsize(&t.name, name_width.max(1)),
+            };
             let pad = name_width.saturating_sub(measure_text_width(&name));
             return fit(&format!("{head}{name}{}  {right}", " ".repeat(pad)), width);
         }

@@ -383,6 +383,7 @@ impl Shared {
                 pos,
                 rate: window.rate(now, received),
                 streams: task.streams.load(Ordering::Relaxed),
+                downloads: 1,
             });
         }
         rates

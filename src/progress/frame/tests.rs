@@ -10,6 +10,7 @@ fn task(name: &str, len: Option<u64>, pos: u64) -> TaskView {
         pos,
         rate: 2.0 * 1024.0 * 1024.0,
         streams: 1,
+        downloads: 1,
     }
 }
 
@@ -25,11 +26,14 @@ fn snapshot() -> Snapshot {
         rate: 14.2 * 1024.0 * 1024.0,
         tasks: vec![
             task("big5.bin", Some(3 << 20), 1 << 20),
-            task(
-                "a-very-long-name-of-a-release-tarball-2026.11.23.tar.gz",
-                None,
-                5000,
-            ),
+            TaskView {
+                worker: "worker-4".into(),
+                ..task(
+                    "a-very-long-name-of-a-release-tarball-2026.11.23.tar.gz",
+                    None,
+                    5000,
+                )
+            },
         ],
     }
 }
@@ -93,7 +97,12 @@ fn colour_is_what_the_caller_says() {
 #[test]
 fn more_workers_than_rows() {
     let mut s = snapshot();
-    s.tasks = (0..50).map(|i| task(&format!("f{i}"), None, 0)).collect();
+    s.tasks = (0..50)
+        .map(|i| TaskView {
+            worker: format!("worker-{i}"),
+            ..task(&format!("f{i}"), None, 0)
+        })
+        .collect();
     let text = frame(&s, 100, 12, false, 0);
     // One row stays free below the frame.
     assert_eq!(text.lines().count(), 11, "{text}");
@@ -198,4 +207,29 @@ fn a_split_download_shows_how_many_connections_feed_it() {
     // Narrow: the count stays with the percentage.
     let line = task_line(&t, 40, false);
     assert!(line.contains("×8"), "{line}");
+}
+
+#[test]
+fn a_worker_with_several_downloads_in_flight_has_one_line_for_them() {
+    let on = |worker: &str, name: &str| TaskView {
+        worker: worker.into(),
+        ..task(name, Some(4096), 1024)
+    };
+    let mut s = snapshot();
+    s.tasks = vec![
+        on("worker-1", "a.bin"),
+        on("worker-2", "b.bin"),
+        on("worker-1", "c.bin"),
+        on("worker-1", "d.bin"),
+    ];
+    let text = frame(&s, 140, 40, false, 0);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[2].contains("worker-1"), "{text}");
+    assert!(lines[2].contains("3 files: a.bin, c.bin, d.bin"), "{text}");
+    assert!(lines[2].contains("3.0 KiB/12.0 KiB"), "{}", lines[2]);
+    assert!(lines[3].contains("worker-2") && lines[3].contains("b.bin"));
+    // Too many for the terminal: the rest are counted in downloads, not lines.
+    let text = frame(&s, 100, 4, false, 0);
+    assert!(text.ends_with("… and 4 more running"), "{text}");
 }
