@@ -4,11 +4,14 @@
 Run through benches/compare.sh, which installs the tools and builds fetchpool. Environment:
   RUNS=5            runs per tool and scenario (the median is reported)
   J=8               parallelism for every tool
-  SCENARIOS=...     subset of: small large large-tls latency latency-tls ratelimited huge-list
-                    update split split-paced scale
+  SCENARIOS=...     subset of: small large large-tls latency latency-tls latency-h2 many-h2
+                    ratelimited huge-list update split split-paced scale
   TOOLS=...         subset of: fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl curl-h1
                     aria2 wget2 xargs-curl (fetchpool-h1 and curl-h1, with --http1.1, run only over
-                    TLS; `scale` runs fetchpool and curl alone, at each of its J)
+                    TLS; `scale` runs fetchpool and curl alone, at each of its J; the -h2 scenarios
+                    run their own rows: fetchpool at its defaults and with --streams 1, curl at
+                    --parallel-max J and at its default, and wget2, and count each one's
+                    connections from nginx's $connection)
   OUT=BENCHMARKS.md where the report goes
 
 Every run goes to a fresh output directory, and a run counts only if every file is there with
@@ -38,7 +41,8 @@ RUNS = int(os.environ.get("RUNS", "5"))
 J = int(os.environ.get("J", "8"))
 SCENARIOS = os.environ.get(
     "SCENARIOS",
-    "small large large-tls latency latency-tls ratelimited huge-list update split split-paced scale",
+    "small large large-tls latency latency-tls latency-h2 many-h2 ratelimited huge-list update split "
+    "split-paced scale",
 ).split()
 TOOLS = os.environ.get(
     "TOOLS", "fetchpool fetchpool-json fetchpool-serial fetchpool-h1 curl curl-h1 aria2 wget2 xargs-curl"
@@ -54,7 +58,7 @@ KIB, MIB = 1024, 1024 * 1024
 
 class Scenario:
     def __init__(self, name, folder, count, size, what, delay=None, rate=None, tls=False,
-                 revalidate=False, split=None, js=None):
+                 revalidate=False, split=None, js=None, h2=False):
         self.name, self.folder, self.count, self.size = name, folder, count, size
         self.what, self.delay, self.rate, self.tls = what, delay, rate, tls
         # One file in `split` ranges, each connection capped by nginx at `rate`.
@@ -63,6 +67,8 @@ class Scenario:
         self.revalidate = revalidate
         # Run at each of these parallelisms instead of J (fetchpool and curl only).
         self.js = js
+        # HTTP/2 rows (H2_TOOLS), each run's connections counted.
+        self.h2 = h2
         self.files = [f"{folder[0]}{i:06d}.bin" for i in range(count)]
 
     def ideal(self, j=None):
@@ -84,6 +90,14 @@ SCENARIO_DEFS = {
     "latency-tls": Scenario(
         "latency-tls", "latency", 200, 16 * KIB,
         "200 x 16 KiB, each delayed 100 ms, over TLS with HTTP/2 offered", delay=0.1, tls=True
+    ),
+    "latency-h2": Scenario(
+        "latency-h2", "latency", 200, 16 * KIB,
+        "200 x 16 KiB, each delayed 100 ms, HTTP/2 over TLS", delay=0.1, tls=True, h2=True
+    ),
+    "many-h2": Scenario(
+        "many-h2", "many", 2_000, 4 * KIB, "2,000 x 4 KiB, each delayed 100 ms, HTTP/2 over TLS",
+        delay=0.1, tls=True, h2=True
     ),
     "ratelimited": Scenario(
         "ratelimited", "rate", 16, 2 * MIB, "16 x 2 MiB at 2 MiB/s per connection", rate=2 * MIB
@@ -141,6 +155,7 @@ worker_rlimit_nofile 8192;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
+    log_format connection '$connection';
     sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
@@ -165,7 +180,10 @@ http {{
         ssl_certificate {tmp}/leaf.pem;
         ssl_certificate_key {tmp}/leaf.key;
         root {www};
+        # Each request's connection, to count a tool's connections in the -h2 scenarios.
+        access_log {tmp}/connections.log connection;
         location /latency/ {{ echo_sleep 0.1; echo_exec @static; }}
+        location /many/ {{ echo_sleep 0.1; echo_exec @static; }}
         location @static {{ }}
     }}
 }}
@@ -327,6 +345,40 @@ def tool_command(tool, lists, out, count, ca=None, j=None):
     raise ValueError(tool)
 
 
+H2_TOOLS = ["fetchpool", "fetchpool-streams-1", "curl-parallel-max-J", "curl", "wget2"]
+
+
+def h2_command(tool, lists, out, ca):
+    """argv for the -h2 scenarios' rows: fetchpool at its defaults (several requests in flight
+    per worker) and with one per worker, curl at --parallel-max J and at its default (50),
+    wget2 at its default request window (30 a thread)."""
+    urls, curl_config = lists
+    curl = ["curl", "--parallel", "--parallel-immediate", "-s", "--fail", "--cacert", ca,
+            "--remote-name-all", "--output-dir", out, "-K", curl_config]
+    return {
+        "fetchpool": [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q", "--cacert", ca],
+        "fetchpool-streams-1": [FETCHPOOL, urls, "-j", str(J), "-o", out, "-q", "--cacert", ca,
+                                "--streams", "1"],
+        "curl-parallel-max-J": curl + ["--parallel-max", str(J)],
+        "curl": curl,
+        "wget2": ["wget2", "-i", urls, "-P", out, f"--max-threads={J}", "-q", "--no-robots",
+                  f"--ca-certificate={ca}"],
+    }[tool]
+
+
+def connections_since(tmp, offset):
+    """The connections nginx's TLS server logged requests on after `offset` (bytes into its log),
+    and the log's length now."""
+    path = os.path.join(tmp, "connections.log")
+    try:
+        with open(path) as f:
+            f.seek(offset)
+            text = f.read()
+    except FileNotFoundError:
+        return 0, offset
+    return len(set(text.split())), offset + len(text.encode())
+
+
 def verify(sc, out):
     """None if every file is there with its exact size, else what is wrong."""
     missing = wrong = 0
@@ -417,6 +469,9 @@ def bench_scenario(sc, port, tmp, server_pids):
         commands = {tool: split_command(tool, urls, out) for tool in SPLIT_TOOLS}
     elif sc.revalidate:
         commands = {tool: revalidate_commands(tool, urls, out) for tool in TOOLS}
+    elif sc.h2:
+        commands = {tool: h2_command(tool, (urls, curl_config), out, ca) for tool in H2_TOOLS
+                    if tool.split("-")[0] in TOOLS}
     elif sc.js:
         commands = {f"{tool} -j {j}": tool_command(tool, (urls, curl_config), out, sc.count, j=j)
                     for j in sc.js for tool in ("fetchpool", "curl") if tool in TOOLS}
@@ -443,7 +498,10 @@ def bench_scenario(sc, port, tmp, server_pids):
                     changed = sum(1 for name in sc.files if after[name] != before[name])
                     problem = f"{changed} files fetched again" if changed else None
             else:
+                _, before = connections_since(tmp, 0) if sc.h2 else (0, 0)
                 run = run_once(row["cmd"], out, os.path.join(tmp, "rss"), server_pids)
+                if sc.h2:
+                    run["connections"], _ = connections_since(tmp, before)
                 problem = verify(sc, out)
             if run["code"] != 0 or problem:
                 row["failure"] = (f"exit {run['code']}; {problem or 'all files present'}; "
@@ -467,7 +525,8 @@ def table(sc, rows):
         return scale_table(sc, rows)
     anchors = [r for r in rows if not r["tool"].startswith("fetchpool") and not r["failure"]]
     best = min((median(r, "elapsed") for r in anchors), default=None)
-    ideal = sc.ideal()
+    # Over HTTP/2 a worker is not one request at a time: no ideal of that kind.
+    ideal = None if sc.h2 else sc.ideal()
     lines = [f"### {sc.name}: {sc.what}", ""]
     if ideal and sc.split:
         lines.append(f"Ideal (size / ({sc.split} x per-connection rate)): {ideal:.2f} s")
@@ -476,15 +535,19 @@ def table(sc, rows):
         lines.append(f"Ideal (ceil(N/J) x per-file time): {ideal:.2f} s")
         lines.append("")
     head = ("| tool | median s | min s | vs best anchor |" + (" vs ideal |" if ideal else "")
+            + (" connections |" if sc.h2 else "")
             + " rate | peak RSS | CPU per file | server CPU per file |")
     lines += [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
         if r["failure"]:
-            lines.append(f"| {r['tool']} | FAILED: {r['failure']} |" + " |" * (7 if ideal else 6))
+            lines.append(f"| {r['tool']} | FAILED: {r['failure']} |"
+                         + " |" * ((7 if ideal else 6) + sc.h2))
             continue
         med = median(r, "elapsed")
         ratio = f"{med / best:.2f}x" if best else "-"
         vs_ideal = f" {med / ideal:.3f}x |" if ideal else ""
+        if sc.h2:
+            vs_ideal += f" {max(run['connections'] for run in r['runs'])} |"
         peak = max(run["peak"] for run in r["runs"])
         lines.append(
             f"| {r['tool']} | {med:.3f} | {min(run['elapsed'] for run in r['runs']):.3f} | {ratio} |"
