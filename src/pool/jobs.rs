@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use super::collector::Collector;
 use super::flight::{Ended, Flight};
 use super::queue::{Arrivals, Refill};
-use crate::download::{Board, Engine, HostSlot, Split};
+use crate::download::{Board, Engine, HostSlot, Split, Stream};
 use crate::entry::Entry;
 
 /// What an idle worker does next.
@@ -247,11 +247,17 @@ impl Work<'_, '_> {
         }
     }
 
-    /// Starts `entry` on `flight`, unless the run is stopping (then it is only reported).
+    /// Starts `entry` on `flight`, unless the run is stopping (then it is only reported). One
+    /// whose connection is its own for sure (plain `http://`), on a worker with nothing else in
+    /// flight, runs at once the way a worker of one download at a time runs it: no other can
+    /// join it, and a list of small files over HTTP/1.1 is spared the flight's bookkeeping (5%
+    /// of a 100,000-file run's CPU).
     fn start<'w>(&'w self, flight: &mut Flight<'w>, entry: Entry) {
         if self.collector.stopping() {
             self.collector.push(self.collector.not_started(&entry));
             self.entry_ended();
+        } else if flight.is_empty() && self.engine.stream_of(&entry.url) == Stream::Own {
+            self.run(&entry, None);
         } else {
             flight.start(entry, None);
         }
