@@ -54,6 +54,13 @@ fn after_help() -> String {
     for (what, command) in EXAMPLES {
         text.push_str(&format!("  {what}\n    {command}\n\n"));
     }
+    text.push_str(
+        "Spellings from curl and wget:\n  Accepted, as fetchpool does this anyway: -L/--location, \
+         -f/--fail, -S/--show-error,\n  -Z/--parallel, -#/--progress-bar, --remote-name-all, \
+         --create-dirs (curl); -nv, --show-progress (wget).\n  -C - (curl) is -c; -nc and \
+         --no-clobber (wget) are --skip-existing. -s/--silent, --compressed\n  and -C OFFSET stop \
+         with fetchpool's own spelling.\n\n",
+    );
     text.push_str("Exit status:\n");
     for (code, meaning) in EXIT_STATUS {
         text.push_str(&format!("  {code:<4} {meaning}\n"));
@@ -96,6 +103,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub foreign: Foreign,
+
+    #[command(flatten)]
+    pub habits: Habits,
 
     /// Worker threads in the pool (1..=1024).
     ///
@@ -435,6 +445,48 @@ pub struct Foreign {
     /// wget's -w/--wait.
     #[arg(short = 'w', long = "wait", hide = true, value_name = "SECS")]
     wait: Option<String>,
+    /// curl's -s/--silent.
+    #[arg(short = 's', long = "silent", hide = true)]
+    silent: bool,
+    /// curl's --compressed.
+    #[arg(long = "compressed", hide = true)]
+    compressed: bool,
+    /// curl's -C/--continue-at OFFSET (`-C -` is fetchpool's -c, taken in [`Cli::parse_in_order`]).
+    #[arg(short = 'C', long = "continue-at", hide = true, value_name = "OFFSET")]
+    pub continue_at: Option<String>,
+}
+
+/// What curl and wget users type from habit for what fetchpool does anyway: accepted, and
+/// nothing more (the long help says so).
+#[derive(Debug, Default, clap::Args)]
+pub struct Habits {
+    /// curl's -L/--location: redirects are followed.
+    #[arg(short = 'L', long = "location", hide = true)]
+    location: bool,
+    /// curl's -f/--fail: an HTTP error is a failed entry, and its body is never saved.
+    #[arg(short = 'f', long = "fail", hide = true)]
+    fail: bool,
+    /// curl's -S/--show-error: errors are always shown.
+    #[arg(short = 'S', long = "show-error", hide = true)]
+    show_error: bool,
+    /// curl's -Z/--parallel: fetchpool is parallel.
+    #[arg(short = 'Z', long = "parallel", hide = true)]
+    parallel: bool,
+    /// curl's -#/--progress-bar: a terminal shows progress bars.
+    #[arg(short = '#', long = "progress-bar", hide = true)]
+    progress_bar: bool,
+    /// curl's --remote-name-all: files are named after their URLs.
+    #[arg(long = "remote-name-all", hide = true)]
+    remote_name_all: bool,
+    /// curl's --create-dirs: directories are made as needed.
+    #[arg(long = "create-dirs", hide = true)]
+    create_dirs: bool,
+    /// wget's -nv/--no-verbose: one line a file is the default.
+    #[arg(long = "no-verbose", hide = true)]
+    no_verbose: bool,
+    /// wget's --show-progress: a terminal shows progress bars.
+    #[arg(long = "show-progress", hide = true)]
+    show_progress: bool,
 }
 
 impl Foreign {
@@ -464,6 +516,26 @@ impl Foreign {
                     .into(),
             );
         }
+        if self.silent {
+            return Some(
+                "curl's -s: fetchpool's -q prints only failures and no progress (--progress never \
+                 keeps the report and drops the progress)"
+                    .into(),
+            );
+        }
+        if self.compressed {
+            return Some(
+                "fetchpool saves what the server sends as it is sent and asks for no compression: \
+                 leave --compressed out"
+                    .into(),
+            );
+        }
+        if let Some(offset) = self.continue_at.as_deref().filter(|o| *o != "-") {
+            return Some(format!(
+                "curl's -C {offset}: fetchpool continues where a NAME.part left off with -c (curl's \
+                 -C -), tied to the version it is of"
+            ));
+        }
         if self.wait.is_some() {
             return Some(
                 "wget's --wait: fetchpool spaces the requests to each host with --rate-per-host N \
@@ -489,8 +561,12 @@ impl Cli {
     /// puts the sources in the order they were given: clap keeps each argument's values apart.
     pub fn parse_in_order() -> Cli {
         use clap::{CommandFactory, FromArgMatches};
-        let matches = Cli::command().get_matches();
+        let matches = Cli::command().get_matches_from(wget_spellings(std::env::args_os()));
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        // curl's -C - : continue where the file left off.
+        if cli.foreign.continue_at.as_deref() == Some("-") {
+            cli.resume = true;
+        }
         let mut sources: Vec<(usize, SourceArg)> = Vec::new();
         if let Some(indices) = matches.indices_of("sources") {
             let given = cli.sources.iter().cloned().map(SourceArg::Given);
@@ -504,6 +580,23 @@ impl Cli {
         cli.in_order = sources.into_iter().map(|(_, source)| source).collect();
         cli
     }
+}
+
+/// wget's two-letter options after one dash, which clap would read as two letters: `-nc`
+/// (--no-clobber: fetchpool's --skip-existing) and `-nv` (--no-verbose). Only before a `--`.
+fn wget_spellings(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut options = true;
+    args.map(|arg| {
+        if arg == "--" {
+            options = false;
+        }
+        match arg.to_str() {
+            Some("-nc") if options => "--no-clobber".into(),
+            Some("-nv") if options => "--no-verbose".into(),
+            _ => arg,
+        }
+    })
+    .collect()
 }
 
 /// When progress is drawn on stderr.

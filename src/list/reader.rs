@@ -109,7 +109,9 @@ impl Reader {
             }
             ListSource::File(path) => {
                 let shown = path.display();
-                let file = File::open(path).with_context(|| format!("cannot read {shown}"))?;
+                let file = File::open(path)
+                    .map_err(|e| schemeless_hint(path, e))
+                    .with_context(|| format!("cannot read {shown}"))?;
                 let meta = file.metadata();
                 if meta.as_ref().is_ok_and(|m| m.is_dir()) {
                     anyhow::bail!("cannot read {shown}: it is a directory");
@@ -293,6 +295,31 @@ pub fn count_records(mut reader: impl BufRead) -> Option<usize> {
             }
         }
     }
+}
+
+/// A file that is not there, named like a URL without its scheme (`example.org/file.iso`,
+/// `127.0.0.1:8080/a`): says to write the scheme.
+fn schemeless_hint(path: &Path, e: io::Error) -> anyhow::Error {
+    let text = path.to_string_lossy();
+    if e.kind() == io::ErrorKind::NotFound && looks_like_a_host(&text) {
+        return anyhow::anyhow!(
+            "{e}; to download it, write the URL with its scheme: https://{text} (or http://)"
+        );
+    }
+    e.into()
+}
+
+/// Whether `text` starts like a host (a name with a dot, or a port) and goes on past it.
+pub fn looks_like_a_host(text: &str) -> bool {
+    let (host, rest) = text.split_once('/').unwrap_or((text, ""));
+    let (name, port) = host.split_once(':').unwrap_or((host, ""));
+    let has_port = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    let dotted = name.contains('.') && !name.starts_with('.') && !name.ends_with('.');
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    name_ok && (has_port || (dotted && !rest.is_empty()))
 }
 
 /// A line as read: its bytes (through its newline), or too long to be kept.

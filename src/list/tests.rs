@@ -197,3 +197,26 @@ fn an_endless_line_is_read_through_in_bounded_memory() {
     ));
     assert!(matches!(reader::read_line(&mut reader), Ok(None)));
 }
+
+#[test]
+fn a_url_without_its_scheme_is_told_apart_from_a_file_name() {
+    use super::reader::looks_like_a_host;
+    for url in [
+        "example.org/file.iso",
+        "127.0.0.1:8080/a",
+        "localhost:8080",
+        "cdn.example.com/x",
+    ] {
+        assert!(looks_like_a_host(url), "{url}");
+    }
+    for file in [
+        "urls.txt",
+        "data/urls.txt",
+        "../lists/a.txt",
+        "./a.txt",
+        "a b.org/x",
+        ".hidden/x",
+    ] {
+        assert!(!looks_like_a_host(file), "{file}");
+    }
+}

@@ -792,3 +792,94 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
         .unwrap();
     assert!(String::from_utf8_lossy(&man.stdout).contains("\\-\\-retry (curl)"));
 }
+
+#[test]
+fn habits_from_curl_and_wget_do_what_they_mean_or_say_what_to_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|req| match req.path() {
+        "/old" => Reply::status(302).header("Location", "/new"),
+        path => Reply::ranged(req, format!("body of {path}").as_bytes()),
+    });
+    let run = |args: &[&str]| {
+        let out = fetchpool(dir.path())
+            .args(args)
+            .args(["--progress", "never"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // What fetchpool does anyway: accepted, and the download happens as without them.
+    let accepted = [
+        "-L",
+        "--location",
+        "-f",
+        "--fail",
+        "-S",
+        "--show-error",
+        "-Z",
+        "--parallel",
+        "-#",
+        "--progress-bar",
+        "--remote-name-all",
+        "--create-dirs",
+        "-nv",
+        "--no-verbose",
+        "--show-progress",
+    ];
+    for flag in accepted {
+        let out = format!("out{}", flag.trim_start_matches('-').replace('#', "hash"));
+        let (code, stderr) = run(&[&server.url("/old"), flag, "-o", &out]);
+        assert_eq!(code, Some(0), "{flag}: {stderr}");
+        assert!(dir.path().join(&out).join("old").exists(), "{flag}");
+    }
+    // -nc (wget) is --skip-existing; -C - (curl) is -c.
+    let (code, _) = run(&[&server.url("/old"), "-nc", "-o", "outL"]);
+    assert_eq!(code, Some(0));
+    std::fs::write(dir.path().join("outL/part.bin.part"), "body").unwrap();
+    let (code, stderr) = run(&[&server.url("/part.bin"), "-C", "-", "-o", "outL", "-v"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // Only -c looks at a .part: this one's version is not known, so it is fetched whole.
+    assert!(stderr.contains("part.bin.part: which version"), "{stderr}");
+    // What fetchpool spells otherwise: exit 2, before any request, with its own spelling.
+    let asked = server.request_count();
+    for (args, answer) in [
+        (vec!["-s"], "fetchpool's -q"),
+        (vec!["--silent"], "fetchpool's -q"),
+        (vec!["--compressed"], "leave --compressed out"),
+        (vec!["-C", "1024"], "with -c"),
+    ] {
+        let mut all = vec![server.url("/a")];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let (code, stderr) = run(&all);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(stderr.contains(answer), "{args:?}: {stderr}");
+    }
+    assert_eq!(server.request_count(), asked);
+    // The long help says which are accepted.
+    let out = fetchpool(dir.path()).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("-L/--location") && help.contains("-nc and --no-clobber"),
+        "{help}"
+    );
+}
+
+#[test]
+fn a_url_without_its_scheme_is_answered_with_the_scheme_to_add() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in ["example.org/file.iso", "127.0.0.1:8080/a"] {
+        let out = fetchpool(dir.path()).arg(url).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("https://{url}")), "{stderr}");
+    }
+    let out = fetchpool(dir.path())
+        .arg("missing-list.txt")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("https://"));
+}
