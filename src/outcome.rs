@@ -80,8 +80,11 @@ pub enum Ending {
     },
     Failed {
         http_status: Option<u16>,
-        /// The reason, with its whole cause chain.
+        /// The reason, with its whole cause chain (JSON, `--report`, JUnit, `-v`).
         error: String,
+        /// The reason as a person reads it at a glance, where the chain says more than that
+        /// (the text report, GitHub's annotations and step summary).
+        brief: Option<String>,
         /// The entry as a list line for `--failed-out`.
         relist: String,
     },
@@ -182,6 +185,7 @@ impl Outcome {
         let ending = Ending::Failed {
             http_status,
             error,
+            brief: None,
             relist: entry.list_line(),
         };
         Outcome::of(entry, output_dir, attempts, elapsed, ending)
@@ -212,9 +216,19 @@ impl Outcome {
             ending: Ending::Failed {
                 http_status: None,
                 error: bad.error.clone(),
+                brief: None,
                 // Commented out, every line of it: re-running it would only fail the same way.
                 relist: format!("# {}\n# {}", bad.error, bad.raw.replace('\n', "\n# ")),
             },
+        }
+    }
+
+    /// Why it failed, as a person reads it at a glance (the whole chain where nothing shorter
+    /// says it); `None` unless it failed.
+    pub fn reason(&self) -> Option<&str> {
+        match &self.ending {
+            Ending::Failed { brief, error, .. } => Some(brief.as_deref().unwrap_or(error)),
+            _ => None,
         }
     }
 

@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use reqwest::Response;
 
 use super::limits::Limits;
+use super::request;
 use super::retry::Failure;
 use super::worker::Worker;
 use crate::progress::Counter;
@@ -59,7 +60,16 @@ impl Body<'_> {
             {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(broke_off(Failure::transient(anyhow!(e.without_url())))),
+                Err(e) => {
+                    let brief = request::brief(&e, response.url());
+                    let failure = broke_off(Failure::transient(anyhow!(e.without_url())));
+                    return Err(match brief {
+                        Some(brief) => failure.brief(format!(
+                            "the body broke off after {received} bytes: {brief}"
+                        )),
+                        None => failure,
+                    });
+                }
             };
             let n = chunk.len() as u64;
             let (kept, flow) = sink(&chunk)?;

@@ -8,6 +8,7 @@
 //! file at the target name, and the `.part` it created is removed (kept for `--continue`).
 
 mod answer;
+mod attempts;
 mod body;
 mod connections;
 mod disk;
@@ -50,7 +51,6 @@ use worker::Worker;
 
 use crate::config::Policy;
 use crate::entry::Entry;
-use crate::interrupt;
 use crate::outcome::{Ending, Outcome, Served, shown_path};
 use crate::progress::Progress;
 use crate::redact::redact_url;
@@ -283,7 +283,7 @@ const SLOT_LOOK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Moves `slot` to `url`'s host, waiting on the worker's runtime (other downloads of the worker
 /// go on) until a slot there is free; Ctrl-C ends the wait.
-async fn move_slot(slot: &dyn HostSlot, url: &Url) -> Result<(), Failure> {
+pub(super) async fn move_slot(slot: &dyn HostSlot, url: &Url) -> Result<(), Failure> {
     while !slot.try_move_to(url) {
         Limits::between_attempts().sleep(SLOT_LOOK).await?;
     }
@@ -332,7 +332,11 @@ async fn fetch(
     // its mirrors), so a retry asks only for the rest. Dropped, it removes the .part of a
     // failed download (kept for -c).
     let mut held = Held::new(entry, worker.policy.digest);
-    let (attempts, result, which) = every_url(job, slot, &mut spot, &mut held).await;
+    let attempts::Tried {
+        attempts,
+        result,
+        at: which,
+    } = attempts::every_url(job, slot, &mut spot, &mut held).await;
     drop(held);
     let url = listed(entry, which);
     let received = task.received();
@@ -345,55 +349,6 @@ async fn fetch(
     Outcome::of(entry, output_dir, attempts, started.elapsed(), ending)
         .with_received(received)
         .with_served_by(served)
-}
-
-/// Tries the entry's URL, then each of its mirrors in turn, for as long as what went wrong is
-/// something another server could fix (the server's failure or the network's, after its
-/// retries; not this machine's, not Ctrl-C). Returns the attempts made in all, how the last
-/// URL ended, and which URL that was (0: the entry's, 1: its first mirror, ...). What one URL
-/// left on disk is built on at the next only as far as the pin (or a digest) vouches for it.
-async fn every_url(
-    job: Attempt<'_>,
-    slot: Option<&dyn HostSlot>,
-    spot: &mut place::Spot,
-    held: &mut Held,
-) -> (u32, Result<transfer::Done, Failure>, usize) {
-    let entry = job.entry;
-    let count = 1 + entry.options.mirrors.len();
-    let mut attempts_in_all = 0;
-    let mut failed = Vec::new();
-    for i in 0..count {
-        let url = listed(entry, i);
-        if i > 0 {
-            let shown = redact_url(url.as_str());
-            let why = failed.last().map_or("", String::as_str);
-            job.worker
-                .log(|| format!("{why}; trying mirror {i} of {}: {shown}", count - 1));
-            if let Some(slot) = slot
-                && let Err(failure) = move_slot(slot, url).await
-            {
-                return (attempts_in_all, Err(failure), i);
-            }
-        }
-        let (attempts, result) = attempts(&Attempt { url, ..job }, spot, held).await;
-        attempts_in_all += attempts;
-        let failure = match result {
-            Err(failure) if failure.another_server_could_fix() => failure,
-            result => return (attempts_in_all, result, i),
-        };
-        failed.push(format!("{}: {:#}", redact_url(url.as_str()), failure.error));
-        if i + 1 == count {
-            let failure = match failed.len() {
-                1 => failure,
-                n => Failure {
-                    error: anyhow::anyhow!("all {n} URLs failed: {}", failed.join("; ")),
-                    ..failure
-                },
-            };
-            return (attempts_in_all, Err(failure), i);
-        }
-    }
-    unreachable!("an entry has a URL")
 }
 
 /// Where the entry goes and what to do about a target already there, before any request: the
@@ -421,62 +376,9 @@ fn prepare(entry: &Entry, policy: &Policy, root: &at::Dir) -> Result<place::Spot
         Err(error) => Err(Ending::Failed {
             http_status: None,
             error: format!("{error:#}"),
+            brief: None,
             relist: entry.list_line(),
         }),
-    }
-}
-
-/// Attempts the download until one attempt succeeds, one fails for good, `--retries` are spent
-/// or Ctrl-C comes; returns how many were made and how the last ended.
-async fn attempts(
-    job: &Attempt<'_>,
-    spot: &mut place::Spot,
-    held: &mut Held,
-) -> (u32, Result<transfer::Done, Failure>) {
-    let (worker, retries) = (job.worker, job.worker.policy.retries);
-    let url = || redact_url(job.url.as_str());
-    let mut attempts = 0;
-    loop {
-        if interrupt::requested() {
-            return (attempts, Err(Failure::interrupted()));
-        }
-        attempts += 1;
-        match attempts {
-            1 => worker.log(|| format!("GET {}", url())),
-            n => worker.log(|| format!("GET {} (attempt {n})", url())),
-        }
-        job.task.restart();
-        let attempt_started = worker.lane.map(|_| Instant::now());
-        let failure = match transfer::attempt(job, spot, held).await {
-            Ok(done) => return (attempts, Ok(done)),
-            Err(failure) => failure,
-        };
-        if let (Some(lane), Some(started)) = (worker.lane, attempt_started) {
-            lane.attempt_failed(started);
-        }
-        if !(failure.retryable && attempts <= retries) {
-            return (attempts, Err(failure));
-        }
-        let wait = failure.wait(attempts);
-        if let Some(host) = &failure.busy_host {
-            worker.throttle.pause_host(host, wait);
-        }
-        worker.log(|| {
-            let (secs, error) = (wait.as_secs_f64(), &failure.error);
-            format!(
-                "retry {attempts}/{retries} in {secs:.1}s: {} {error:#}",
-                url()
-            )
-        });
-        let wait_started = worker.lane.map(|_| Instant::now());
-        let slept = Limits::between_attempts().sleep(wait).await;
-        if let (Some(lane), Some(started)) = (worker.lane, wait_started) {
-            lane.waited(started);
-        }
-        if slept.is_err() {
-            let failure = failure.context("interrupted while waiting to retry".into());
-            return (attempts, Err(failure));
-        }
     }
 }
 
@@ -517,6 +419,7 @@ fn ending(
             Ending::Failed {
                 http_status: failure.http_status,
                 error: format!("{:#}", failure.error),
+                brief: failure.brief,
                 relist: entry.list_line(),
             }
         }

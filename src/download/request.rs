@@ -12,7 +12,7 @@ use super::connections::{CountHandshakes, Handshakes};
 use super::limits::Limits;
 use super::resolve::Resolver;
 use super::retry::Failure;
-use super::tls::tls_hint;
+use super::tls::{tls_hint, tls_trouble};
 use super::validators::Validators;
 use super::worker::Worker;
 use crate::config::Policy;
@@ -114,7 +114,7 @@ pub async fn send(
                         )
                     });
                 }
-                Err(e) => return Err(refused(e)),
+                Err(e) => return Err(refused(e, &url)),
             }
         };
         if let Some((connections, stream)) = worker.connections {
@@ -206,17 +206,90 @@ fn refused_unprocessed(e: &reqwest::Error) -> bool {
 
 /// A request that got no answer: retried, unless it was a certificate the client refuses (it
 /// would refuse it on every attempt), with what to do about that.
-fn refused(e: reqwest::Error) -> Failure {
+fn refused(e: reqwest::Error, url: &Url) -> Failure {
     let hint = tls_hint(&e);
     let retryable = !e.is_builder() && hint.is_none();
+    let brief = brief(&e, url);
     let mut error = anyhow!(e.without_url()).context("request failed");
     if let Some(hint) = hint {
         error = error.context(hint);
     }
-    Failure {
+    let failure = Failure {
         retryable,
         ..Failure::fatal(error)
+    };
+    match brief {
+        Some(brief) => failure.brief(brief),
+        None => failure,
     }
+}
+
+/// What went wrong with a request to (or a body from) `url`, as a person reads it at a glance:
+/// `connection refused (127.0.0.1:8080)`, `cannot resolve example.org`, `TLS with
+/// host:443: ...`, `connection reset (host:443)`, `timed out (host:443)`. `None` when the
+/// cause is none of these: the whole chain is shown then.
+pub fn brief(e: &reqwest::Error, url: &Url) -> Option<String> {
+    use std::io::ErrorKind;
+    let host = url.host_str().unwrap_or_default();
+    let at = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
+    if let Some(hint) = tls_hint(e).map(str::to_string).or_else(|| tls_trouble(e)) {
+        return Some(format!("TLS with {at}: {hint}"));
+    }
+    let causes = causes(e);
+    if causes
+        .iter()
+        .any(|c| c.to_string().starts_with("dns error"))
+    {
+        return Some(format!("cannot resolve {host}"));
+    }
+    let kind = causes
+        .iter()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind)
+        .find(|kind| *kind != ErrorKind::Other)
+        .or_else(|| e.is_timeout().then_some(ErrorKind::TimedOut))?;
+    // Connected, then cut off before the handshake ended: a server that is not TLS there (or
+    // one that refuses this client).
+    let tcp = causes.iter().any(|c| c.to_string() == "tcp connect error");
+    let cut = matches!(
+        kind,
+        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+    );
+    if url.scheme() == "https" && e.is_connect() && cut && !tcp {
+        return Some(format!(
+            "TLS with {at}: the server closed the connection during the handshake (is it http://?)"
+        ));
+    }
+    let what = match kind {
+        ErrorKind::ConnectionRefused => "connection refused",
+        ErrorKind::ConnectionReset => "connection reset",
+        ErrorKind::ConnectionAborted => "connection aborted",
+        ErrorKind::BrokenPipe => "connection closed",
+        ErrorKind::UnexpectedEof => "connection closed early",
+        ErrorKind::TimedOut => "timed out",
+        ErrorKind::HostUnreachable => "host unreachable",
+        ErrorKind::NetworkUnreachable => "network unreachable",
+        ErrorKind::AddrNotAvailable => "address not available",
+        _ => return None,
+    };
+    Some(format!("{what} ({at})"))
+}
+
+/// Every cause in `e`'s chain, looking inside `io::Error`s too (whose `source()` skips what
+/// they wrap).
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut all = Vec::new();
+    let mut link = Some(e);
+    while let Some(cause) = link {
+        all.push(cause);
+        link = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => cause.source(),
+        };
+    }
+    all
 }
 
 /// Where the redirect from `url` to `location` leads, if it may be followed: within

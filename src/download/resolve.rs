@@ -119,6 +119,14 @@ fn lock(known: &Mutex<HashMap<String, Known>>) -> MutexGuard<'_, HashMap<String,
 }
 
 fn lookup(name: &str) -> io::Result<Vec<SocketAddr>> {
+    // RFC 6761: a `.invalid` name never resolves, and resolvers should say so without asking.
+    let name_lower = name.trim_end_matches('.').to_ascii_lowercase();
+    if name_lower == "invalid" || name_lower.ends_with(".invalid") {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "a .invalid name never resolves (RFC 6761)",
+        ));
+    }
     // reqwest puts the URL's port on each address.
     Ok((name, 0).to_socket_addrs()?.collect())
 }
@@ -181,6 +189,18 @@ mod tests {
         let known = resolver.answer("localhost");
         assert_eq!(known.get(), Some(&Ok(addrs.clone())), "remembered");
         assert_eq!(resolve(&resolver, "localhost").unwrap(), addrs);
+    }
+
+    #[test]
+    fn an_invalid_name_is_answered_without_asking() {
+        let resolver = Resolver::default();
+        for name in ["no-such-host.invalid", "x.INVALID.", "invalid"] {
+            let error = resolve(&resolver, name).unwrap_err();
+            assert!(
+                error.to_string().contains("never resolves"),
+                "{name}: {error}"
+            );
+        }
     }
 
     /// Workers on runtimes of their own that ask for one name at once share one lookup.

@@ -24,12 +24,15 @@ pub struct Failure {
     /// What the server asked us to wait (Retry-After), if anything.
     pub retry_after: Option<Duration>,
     /// The URL whose server answered 429 or 503: its host is paused for every worker.
-    pub busy_host: Option<Url>,
+    pub busy_host: Option<Box<Url>>,
     /// Ctrl-C ended it.
     pub interrupted: bool,
     /// Something here went wrong (the disk, the output directory), not the server: another
     /// server of the same file (a mirror) would not fix it.
     pub local: bool,
+    /// The reason as a person reads it at a glance (`connection refused (127.0.0.1:8080)`),
+    /// where the whole chain of causes says more than that; the chain stays in `error`.
+    pub brief: Option<String>,
 }
 
 impl Failure {
@@ -43,7 +46,14 @@ impl Failure {
             busy_host: None,
             interrupted: false,
             local: false,
+            brief: None,
         }
+    }
+
+    /// The same, read at a glance as `brief`.
+    pub fn brief(mut self, brief: String) -> Failure {
+        self.brief = Some(brief);
+        self
     }
 
     /// A failure of this machine's (a write, the output directory, a placement), not the
@@ -114,9 +124,10 @@ impl Failure {
             ),
             retryable,
             retry_after,
-            busy_host: host_busy.then(|| url.clone()),
+            busy_host: host_busy.then(|| Box::new(url.clone())),
             interrupted: false,
             local: false,
+            brief: None,
         }
     }
 

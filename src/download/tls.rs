@@ -218,6 +218,28 @@ pub fn tls_hint(error: &reqwest::Error) -> Option<&'static str> {
     None
 }
 
+/// What went wrong in a TLS handshake, at a glance, when `error` holds a rustls error that is
+/// not about the certificate (see [`tls_hint`]): a server that does not speak TLS at all, one
+/// that refused the handshake.
+pub fn tls_trouble(error: &reqwest::Error) -> Option<String> {
+    let mut link: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = link {
+        if let Some(tls) = rustls_error(e) {
+            return Some(match tls {
+                rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+                    "the server does not speak TLS there (is it http://?)".to_string()
+                }
+                rustls::Error::AlertReceived(alert) => {
+                    format!("the server refused the handshake ({alert:?})")
+                }
+                other => other.to_string(),
+            });
+        }
+        link = e.source();
+    }
+    None
+}
+
 /// The rustls error in `e`, looking inside `io::Error`s: the handshake's error arrives wrapped in
 /// two of them, and an `io::Error`'s `source()` skips what it wraps.
 fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {

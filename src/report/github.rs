@@ -7,7 +7,7 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::outcome::{Ending, Outcome, Summary};
+use crate::outcome::{Outcome, Summary};
 use crate::printable::printable;
 use crate::units::{human_bytes, human_rate};
 
@@ -41,9 +41,7 @@ impl Github {
     /// The `::error` line for a failed entry (`None` for anything else); remembers it for the
     /// summary.
     pub fn add(&mut self, o: &Outcome) -> Option<String> {
-        let Ending::Failed { error, .. } = &o.ending else {
-            return None;
-        };
+        let error = o.reason()?;
         if self.failures.len() < SUMMARY_ROWS {
             let path = o
                 .path

@@ -44,14 +44,17 @@ pub fn text_line(o: &Outcome) -> String {
             line.push_str(note);
             line.push(')');
         }
-        Ending::Failed { error, .. } => {
+        Ending::Failed { .. } => {
             line.push_str("  ");
-            line.push_str(error);
+            line.push_str(o.reason().unwrap_or_default());
         }
         Ending::Unchanged {
             http_status: None, ..
         } => line.push_str("  (matches the list's size=/sha256=)"),
         Ending::Ok { .. } | Ending::Unchanged { .. } | Ending::NotStarted { .. } => {}
+    }
+    if o.attempts > 1 {
+        line.push_str(&format!("  (after {} attempts)", o.attempts));
     }
     // What a list line, a URL or a server said is shown, never acted on by the terminal.
     printable(&line).into_owned()
@@ -321,6 +324,7 @@ mod tests {
         Ending::Failed {
             http_status,
             error: error.into(),
+            brief: None,
             relist: String::new(),
         }
     }

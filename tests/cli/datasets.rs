@@ -76,7 +76,7 @@ fn the_file_comes_from_the_next_mirror_when_one_cannot_serve_it() {
         corrupted.url("/f.iso"),
         good.url("/pub/f.iso")
     );
-    let args = ["--retries", "1", "--json"];
+    let args = ["--retries", "3", "--json", "-v"];
     let (code, report, stderr) = run(dir.path(), std::slice::from_ref(&line), &args);
     assert_eq!(code, 0, "{stderr}");
     assert!(
@@ -86,15 +86,48 @@ fn the_file_comes_from_the_next_mirror_when_one_cannot_serve_it() {
     let result = json(&report[0]);
     assert_eq!(result["served_by"], good.url("/pub/f.iso"));
     assert_eq!(result["url"], refused, "the entry is still its own URL");
-    assert_eq!(busy.request_count(), 2, "the busy one, with its retry");
+    // Each failure a mirror could fix moved on to the next URL at once: no URL was asked twice,
+    // and there was no wait before the good one.
+    assert_eq!(busy.request_count(), 1, "{stderr}");
+    assert_eq!(result["attempts"], 4, "{stderr}");
+    assert!(!stderr.contains("retry "), "no back-off: {stderr}");
+    assert!(stderr.contains("trying mirror 3 of 3"), "{stderr}");
     // In text, a short note names the mirror.
     std::fs::remove_file(dir.path().join("out/f.iso")).unwrap();
     let (code, report, _) = run(dir.path(), &[line], &["--retries", "0"]);
     assert_eq!(code, 0);
     assert!(
-        report[0].ends_with(&format!("(from mirror {})", good.url("/pub/f.iso"))),
+        report[0].contains(&format!("  (from mirror {})", good.url("/pub/f.iso"))),
         "{report:?}"
     );
+}
+
+#[test]
+fn back_off_comes_only_when_every_url_has_failed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = format!("http://127.0.0.1:{}/f", crate::support::free_port());
+    let busy = Server::start(|_| Reply::status(503));
+    let gone = Server::start(|_| Reply::status(404));
+    let line = format!(
+        "{refused} mirror={} mirror={}",
+        busy.url("/f"),
+        gone.url("/f")
+    );
+    let args = ["--retries", "2", "--json", "-v"];
+    let (code, report, stderr) = run(dir.path(), &[line], &args);
+    assert_eq!(code, 1, "{stderr}");
+    // Round 1 asks all three at once; the 404 is out for good (asking again would not change
+    // it); rounds 2 and 3 ask the other two, each after one wait.
+    assert_eq!(gone.request_count(), 1);
+    assert_eq!(busy.request_count(), 3);
+    let result = json(&report[0]);
+    assert_eq!(result["attempts"], 7, "{stderr}");
+    let waits: Vec<&str> = stderr.lines().filter(|l| l.contains("] retry ")).collect();
+    assert_eq!(waits.len(), 2, "one wait a round: {stderr}");
+    assert!(waits[0].contains("retry 1/2"), "{waits:?}");
+    assert!(waits[1].contains("retry 2/2"), "{waits:?}");
+    let error = result["error"].as_str().unwrap();
+    assert!(error.starts_with("all 3 URLs failed: "), "{error}");
 }
 
 #[test]
@@ -120,7 +153,7 @@ fn when_every_url_fails_one_failed_entry_says_what_each_did() {
         "redacted: {failed}"
     );
     assert!(
-        failed.contains(&format!("{refused}: request failed")),
+        failed.contains(&format!("{refused}: connection refused (127.0.0.1:")),
         "{failed}"
     );
     assert!(!failed.contains("s3cret"));

@@ -416,21 +416,72 @@ fn empty_list_exits_0_with_a_note() {
 }
 
 #[test]
-fn connection_refused_reports_the_cause_chain() {
+fn a_refused_connection_reads_at_a_glance_and_json_keeps_the_chain() {
     let dir = tempfile::tempdir().unwrap();
     // Bind and drop to find a port with nobody listening.
     let port = crate::support::free_port();
-    let list = write_list(
-        dir.path(),
-        "urls.txt",
-        &[format!("http://127.0.0.1:{port}/x")],
-    );
-    let out = fetchpool(dir.path()).arg(&list).output().unwrap();
+    let url = format!("http://127.0.0.1:{port}/x");
+    let list = write_list(dir.path(), "urls.txt", std::slice::from_ref(&url));
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["--retries", "2"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let line = &lines(&out.stdout)[0];
     assert!(
-        line.contains("Connection refused"),
-        "the whole chain, not just the top: {line}"
+        line.ends_with(&format!(
+            "  connection refused (127.0.0.1:{port})  (after 3 attempts)"
+        )),
+        "{line}"
+    );
+    // The whole chain is in JSON (and -v), for whoever digs.
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["--retries", "0", "--json"])
+        .output()
+        .unwrap();
+    let result = json(&lines(&out.stdout)[0]);
+    let error = result["error"].as_str().unwrap();
+    assert!(
+        error.contains("tcp connect error") && error.contains("Connection refused"),
+        "{error}"
+    );
+    assert_eq!(result["attempts"], 1);
+}
+
+#[test]
+fn a_name_that_does_not_resolve_and_a_server_that_does_not_speak_tls_read_at_a_glance() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = Server::start(|_| Reply::ok("x"));
+    let tls_to_plain = plain.url("/x").replacen("http://", "https://", 1);
+    // A `.invalid` name never resolves (RFC 6761): the resolver says so without asking DNS.
+    let urls = [tls_to_plain, "http://no-such-host.invalid/x".to_string()];
+    let list = write_list(dir.path(), "urls.txt", &urls);
+    let out = fetchpool(dir.path())
+        .arg(&list)
+        .args(["--retries", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = lines(&out.stdout);
+    let port = plain
+        .url("/")
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    // The test server closes a connection it cannot read (nginx would answer 400 in plain
+    // text: "the server does not speak TLS there"); either way the line says what to try.
+    assert!(
+        report[0].contains(&format!("  TLS with 127.0.0.1:{port}: the server "))
+            && report[0].ends_with("(is it http://?)"),
+        "{report:?}"
+    );
+    assert!(
+        report[1].ends_with("  cannot resolve no-such-host.invalid"),
+        "{report:?}"
     );
 }
 

@@ -201,11 +201,12 @@ fn a_reset_at_ninety_percent_is_resumed_not_restarted() {
     assert!(holds(&dir.path().join("out/big.iso"), &v.body));
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
-    // A reset throws away what was still in flight, so the rest starts a little before the cut
-    // (where the bytes on disk end), never at 0.
+    // A reset throws away what was still in flight (on a loaded machine, up to the socket's
+    // whole receive buffer, megabytes on loopback), so the rest starts before the cut, where
+    // the bytes on disk end, never at 0.
     let (from, to) = byte_range(&requests[1]).expect("a range");
     assert!(
-        from > len / 2 && from <= cut && to.is_none(),
+        from > 0 && from <= cut && to.is_none(),
         "the rest, not the whole file again: {from}"
     );
     assert_eq!(requests[1].header("if-range"), Some("\"big\""));
