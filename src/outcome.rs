@@ -293,8 +293,6 @@ pub struct Tally {
     pub bytes: u64,
     /// Bytes that crossed the network, whatever the entries' endings.
     pub received: u64,
-    /// The sum of per-entry times: what the run would take one at a time.
-    pub busy: Duration,
     /// Entries whose file is in place (ok, skipped, unchanged) with no digest to check it by.
     pub unverified: usize,
     /// The run was interrupted by a signal.
@@ -323,7 +321,6 @@ impl Tally {
             self.unverified += 1;
         }
         self.received += outcome.received;
-        self.busy += outcome.elapsed;
     }
 
     pub fn total(&self) -> usize {
@@ -340,16 +337,20 @@ pub struct Summary {
     pub serial: bool,
     /// `--checksums` was given: the summary says how many files no digest checked.
     pub checksums: bool,
+    /// The time every download and every piece of a split download took, summed: about what
+    /// fetching them one at a time would have taken.
+    pub work: Duration,
+    /// The most downloads (and pieces of split downloads) fetched at once.
+    pub most_at_once: u64,
 }
 
 impl Summary {
-    /// Sum of per-entry times over wall time: how much the pool overlapped the downloads.
-    pub fn speedup(&self) -> f64 {
+    /// The work over the wall time: how much fetching side by side bought. `None` unless
+    /// downloads did run side by side (one URL, a skipped file, `--serial`): a ratio there would
+    /// only measure start-up.
+    pub fn speedup(&self) -> Option<f64> {
         let wall = self.wall.as_secs_f64();
-        if wall <= 0.0 {
-            return 1.0;
-        }
-        self.tally.busy.as_secs_f64() / wall
+        (wall > 0.0 && self.most_at_once > 1).then(|| self.work.as_secs_f64() / wall)
     }
 
     /// Bytes received per second over the run: what the network did, not what the files hold
@@ -437,6 +438,5 @@ mod tests {
         t.add(&failed.with_received(7));
         assert_eq!((t.ok, t.not_started, t.bytes, t.total()), (1, 1, 10, 3));
         assert_eq!(t.received, 11);
-        assert_eq!(t.busy, Duration::from_secs(2));
     }
 }

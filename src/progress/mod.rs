@@ -59,7 +59,52 @@ struct Shared {
     files_known: AtomicU64,
     files_done: AtomicU64,
     running: Mutex<Running>,
+    overlap: Overlap,
     stop: (Mutex<bool>, Condvar),
+}
+
+/// Downloads, and pieces of split downloads fetched for their owner, being fetched: how many
+/// now, the most at once so far, and the time they took in all. The summary's speed-up is made
+/// of it. Three atomics a download, whatever the display.
+#[derive(Default)]
+struct Overlap {
+    now: AtomicU64,
+    most: AtomicU64,
+    micros: AtomicU64,
+}
+
+impl Overlap {
+    fn begin(&self) {
+        let now = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.most.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn end(&self, started: Instant) {
+        self.now.fetch_sub(1, Ordering::Relaxed);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// How the run's downloads overlapped: the time they took in all (what fetching them one at a
+/// time would have taken, about), and the most fetched at once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SideBySide {
+    pub work: Duration,
+    pub most: u64,
+}
+
+/// A piece of a split download being fetched by a worker other than its owner: counted in
+/// [`SideBySide`] until dropped.
+pub struct Working<'a> {
+    overlap: &'a Overlap,
+    started: Instant,
+}
+
+impl Drop for Working<'_> {
+    fn drop(&mut self) {
+        self.overlap.end(self.started);
+    }
 }
 
 /// Downloads in progress, and what finished ones add to the totals. The run's bytes received
@@ -116,6 +161,7 @@ impl Progress {
             files_known: AtomicU64::new(0),
             files_done: AtomicU64::new(0),
             running: Mutex::default(),
+            overlap: Overlap::default(),
             stop: (Mutex::new(false), Condvar::new()),
         });
         let ticker = match style {
@@ -152,6 +198,7 @@ impl Progress {
 
     /// A download starts on `worker` into `target`.
     pub fn start(&self, worker: &str, target: &Path) -> Task<'_> {
+        self.shared.overlap.begin();
         let tracked = self.shared.style != ProgressStyle::Hidden;
         let mut running = if tracked {
             Some(self.shared.lock())
@@ -185,6 +232,24 @@ impl Progress {
         Task {
             progress: self,
             state,
+        }
+    }
+
+    /// A worker starts fetching a piece of another worker's split download.
+    pub fn working(&self) -> Working<'_> {
+        self.shared.overlap.begin();
+        Working {
+            overlap: &self.shared.overlap,
+            started: Instant::now(),
+        }
+    }
+
+    /// How the downloads so far overlapped.
+    pub fn side_by_side(&self) -> SideBySide {
+        let overlap = &self.shared.overlap;
+        SideBySide {
+            work: Duration::from_micros(overlap.micros.load(Ordering::Relaxed)),
+            most: overlap.most.load(Ordering::Relaxed),
         }
     }
 
@@ -301,6 +366,7 @@ impl Drop for Stream<'_> {
 
 impl Drop for Task<'_> {
     fn drop(&mut self) {
+        self.progress.shared.overlap.end(self.state.started);
         if self.state.id == 0 {
             return;
         }

@@ -9,7 +9,7 @@ mod render;
 
 pub use render::{fit_fields, text_summary};
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use crate::config::{Config, Mode};
 use crate::entry::{Entry, Item};
@@ -37,6 +37,13 @@ pub struct Reporter<'a> {
     tally: Tally,
     /// Nobody reads stdout any more; nothing more is printed there.
     stdout_closed: bool,
+    /// Text on a terminal: entries that never started are counted on one line at the end, not
+    /// shown one by one (after Ctrl-C they are thousands).
+    collapse: bool,
+    /// Not-started entries counted and not shown.
+    collapsed: usize,
+    /// The report files that list every entry, as `--flag FILE`.
+    listed_in: Vec<String>,
 }
 
 impl<'a> Reporter<'a> {
@@ -72,6 +79,16 @@ impl<'a> Reporter<'a> {
             github: github::Github::from_env(&suite_name(&config.lists)),
             tally: Tally::default(),
             stdout_closed: false,
+            collapse: !config.json && io::stdout().is_terminal(),
+            collapsed: 0,
+            listed_in: [
+                ("--failed-out", &config.failed_out),
+                ("--report", &config.report),
+                ("--junit", &config.junit),
+            ]
+            .into_iter()
+            .filter_map(|(flag, path)| Some(format!("{flag} {}", path.as_ref()?.display())))
+            .collect(),
         })
     }
 
@@ -97,6 +114,10 @@ impl<'a> Reporter<'a> {
             // report (NDJSON with --json).
             self.progress.println(&command);
         }
+        if self.collapse && outcome.status() == Status::NotStarted {
+            self.collapsed += 1;
+            return !self.stdout_closed;
+        }
         let hidden = self.quiet
             && matches!(
                 outcome.status(),
@@ -120,14 +141,20 @@ impl<'a> Reporter<'a> {
     /// stderr. `interrupted` says whether a signal cut the run short.
     pub fn finish(mut self, wall: std::time::Duration, interrupted: bool) -> Summary {
         self.tally.interrupted = interrupted;
+        let side_by_side = self.progress.side_by_side();
         let mut summary = Summary {
             tally: self.tally,
             wall,
             workers: self.workers,
             serial: self.serial,
             checksums: self.checksums,
+            work: side_by_side.work,
+            most_at_once: side_by_side.most,
         };
         self.progress.finish();
+        if self.collapsed > 0 && !self.stdout_closed {
+            let _ = print_line(&render::collapsed_line(self.collapsed, &self.listed_in));
+        }
         if self.json && !self.quiet && !self.stdout_closed {
             let _ = print_line(&render::json_summary(&summary));
         }

@@ -113,38 +113,55 @@ pub fn json_summary(s: &Summary) -> String {
         "elapsed_ms": s.wall.as_millis() as u64,
         "workers": s.workers,
         "mode": if s.serial { "serial" } else { "pool" },
-        "speedup": (s.speedup() * 100.0).round() / 100.0,
+        "speedup": s.speedup().map(|x| (x * 100.0).round() / 100.0),
     })
     .to_string()
 }
 
-/// The summary line for stderr.
+/// The summary line for stderr: the counts (what is none of skipped, unchanged and
+/// not-started left out), the bytes, the time and rate, the mode, and the speed-up where
+/// downloads ran side by side.
 pub fn text_summary(s: &Summary) -> String {
     let t = &s.tally;
-    // Only runs that revalidate have anything unchanged; the others keep the shorter line.
-    let unchanged = if t.unchanged > 0 {
-        format!(", {} unchanged", t.unchanged)
-    } else {
-        String::new()
-    };
+    let mut counts = format!("{} ok, {} failed", t.ok, t.failed);
+    for (n, what) in [
+        (t.skipped, "skipped"),
+        (t.unchanged, "unchanged"),
+        (t.not_started, "not-started"),
+    ] {
+        if n > 0 {
+            counts.push_str(&format!(", {n} {what}"));
+        }
+    }
     // With checksums files, what none of them named (and no digest on its line checked).
-    let unverified = if s.checksums {
-        format!(" ({} unverified)", t.unverified)
-    } else {
-        String::new()
-    };
-    format!(
-        "{} ok, {} failed, {} skipped{unchanged}, {} not-started{unverified}; {} in {:.2}s ({}); {}; speed-up {:.2}x",
-        t.ok,
-        t.failed,
-        t.skipped,
-        t.not_started,
+    if s.checksums {
+        counts.push_str(&format!(" ({} unverified)", t.unverified));
+    }
+    let mut line = format!(
+        "{counts}; {} in {:.2}s ({}); {}",
         bytes_text(t.bytes, t.received),
         s.wall.as_secs_f64(),
         human_rate(s.rate()),
         mode_text(s),
-        s.speedup(),
-    )
+    );
+    if let Some(speedup) = s.speedup() {
+        line.push_str(&format!("; speed-up {speedup:.2}x"));
+    }
+    line
+}
+
+/// The one line that stands for `n` entries that never started, on a terminal: how many, and
+/// which report files list them (`listed_in`, as `--flag FILE`).
+pub fn collapsed_line(n: usize, listed_in: &[String]) -> String {
+    let entries = if n == 1 { "entry" } else { "entries" };
+    let listed = match listed_in {
+        [] => "--failed-out FILE would list them for a re-run".to_string(),
+        files => format!("every one is in {}", files.join(" and ")),
+    };
+    printable(&format!(
+        "not-started   {n} {entries}, not shown one by one; {listed}"
+    ))
+    .into_owned()
 }
 
 /// `line`, whose fields are joined by `"; "`, in lines of at most `width` columns, broken only
@@ -392,7 +409,7 @@ mod tests {
 
     #[test]
     fn a_long_summary_breaks_between_its_fields() {
-        let line = "fetchpool: 12 ok, 0 failed, 0 skipped, 0 not-started (1 unverified); \
+        let line = "fetchpool: 12 ok, 0 failed, 3 skipped, 1 not-started (1 unverified); \
                     1.2 GiB saved, 800.0 MiB received in 12.34s (64.8 MiB/s); 8 workers; \
                     speed-up 5.29x";
         assert!(line.len() > 110);
@@ -400,7 +417,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "fetchpool: 12 ok, 0 failed, 0 skipped, 0 not-started (1 unverified);",
+                "fetchpool: 12 ok, 0 failed, 3 skipped, 1 not-started (1 unverified);",
                 "  1.2 GiB saved, 800.0 MiB received in 12.34s (64.8 MiB/s); 8 workers; speed-up 5.29x",
             ]
         );
@@ -413,6 +430,23 @@ mod tests {
     }
 
     #[test]
+    fn not_started_entries_on_one_line() {
+        assert_eq!(
+            collapsed_line(
+                4213,
+                &["--failed-out again.txt".into(), "--report r.json".into()]
+            ),
+            "not-started   4213 entries, not shown one by one; every one is in \
+             --failed-out again.txt and --report r.json"
+        );
+        assert!(
+            collapsed_line(1, &[]).contains(" 1 entry, ")
+                && collapsed_line(1, &[])
+                    .ends_with("--failed-out FILE would list them for a re-run")
+        );
+    }
+
+    #[test]
     fn summaries() {
         let s = Summary {
             tally: Tally {
@@ -420,17 +454,18 @@ mod tests {
                 failed: 1,
                 bytes: 3 * 1024 * 1024,
                 received: 3 * 1024 * 1024,
-                busy: Duration::from_secs(8),
                 ..Tally::default()
             },
             wall: Duration::from_secs(2),
             workers: 8,
             serial: false,
             checksums: false,
+            work: Duration::from_secs(8),
+            most_at_once: 3,
         };
         assert_eq!(
             text_summary(&s),
-            "2 ok, 1 failed, 0 skipped, 0 not-started; 3.0 MiB in 2.00s (1.5 MiB/s); 8 workers; speed-up 4.00x"
+            "2 ok, 1 failed; 3.0 MiB in 2.00s (1.5 MiB/s); 8 workers; speed-up 4.00x"
         );
         let v: serde_json::Value = serde_json::from_str(&json_summary(&s)).unwrap();
         assert_eq!(v["type"], "summary");
@@ -439,12 +474,36 @@ mod tests {
         assert_eq!(v["mode"], "pool");
         assert_eq!(v["workers"], 8);
         assert_eq!(v["elapsed_ms"], 2000);
+        assert_eq!(v["speedup"], 4.0);
+        // Nothing ran side by side (one URL, a skipped file, --serial): no speed-up to speak of.
+        for one_at_a_time in [
+            Summary {
+                most_at_once: 1,
+                ..s.clone()
+            },
+            Summary {
+                most_at_once: 0,
+                ..s.clone()
+            },
+            Summary {
+                serial: true,
+                workers: 1,
+                most_at_once: 1,
+                ..s.clone()
+            },
+        ] {
+            let text = text_summary(&one_at_a_time);
+            assert!(!text.contains("speed-up"), "{text}");
+            let v: serde_json::Value = serde_json::from_str(&json_summary(&one_at_a_time)).unwrap();
+            assert!(v["speedup"].is_null());
+        }
         let serial = Summary {
             serial: true,
             workers: 1,
+            most_at_once: 1,
             ..s.clone()
         };
-        assert!(text_summary(&serial).contains("; serial;"));
+        assert!(text_summary(&serial).ends_with("; serial"));
         let checked = Summary {
             tally: Tally {
                 unverified: 1,
@@ -453,9 +512,19 @@ mod tests {
             checksums: true,
             ..s.clone()
         };
+        assert!(text_summary(&checked).starts_with("2 ok, 1 failed (1 unverified); "));
+        let every = Summary {
+            tally: Tally {
+                skipped: 4,
+                unchanged: 5,
+                not_started: 6,
+                ..s.tally.clone()
+            },
+            ..s.clone()
+        };
         assert!(
-            text_summary(&checked)
-                .starts_with("2 ok, 1 failed, 0 skipped, 0 not-started (1 unverified); ")
+            text_summary(&every)
+                .starts_with("2 ok, 1 failed, 4 skipped, 5 unchanged, 6 not-started; ")
         );
         // A resumed run: the rate is what crossed the network, not the files' size.
         let resumed = Summary {
@@ -469,6 +538,8 @@ mod tests {
             workers: 8,
             serial: false,
             checksums: false,
+            work: Duration::from_secs(3),
+            most_at_once: 1,
         };
         assert!(
             text_summary(&resumed)

@@ -129,7 +129,7 @@ fn a_finished_run_leaves_only_the_summary() {
         shown.starts_with("fetchpool: 6 ok, 0 failed"),
         "{screen:#?}"
     );
-    assert!(shown.contains("; speed-up "), "{screen:#?}");
+    assert!(shown.contains("speed-up "), "{screen:#?}");
     assert!(
         !shown.contains("files") && !shown.contains("worker-"),
         "{screen:#?}"
@@ -174,4 +174,57 @@ fn without_a_terminal_plain_lines_name_the_total_and_what_is_still_expected() {
         !stderr.contains('\x1b'),
         "no escape codes without a terminal: {stderr:?}"
     );
+}
+
+#[test]
+fn after_ctrl_c_the_entries_that_never_started_are_one_line_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(|_| Reply::ok("x").delay(Duration::from_secs(5)));
+    let urls: Vec<String> = (0..3000).map(|i| server.url(&format!("/f{i}"))).collect();
+    write_list(dir.path(), "urls.txt", &urls);
+    for (extra, listed) in [
+        (
+            &["--failed-out", "again.txt"][..],
+            "every one is in --failed-out again.txt",
+        ),
+        (
+            &["-q"][..],
+            "--failed-out FILE would list them for a re-run",
+        ),
+    ] {
+        let mut cmd = fetchpool_std(dir.path());
+        cmd.args(["urls.txt", "-o", "out", "-j", "2"])
+            .args(extra)
+            .env("TERM", "xterm");
+        let asked = server.request_count();
+        let mut pty = Pty::spawn_all(cmd, 100, 24);
+        // Both workers are waiting for an answer (-q draws no frame to wait for).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.request_count() < asked + 2 {
+            assert!(Instant::now() < deadline, "{:?}", pty.screen());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        pty.ctrl_c();
+        let transcript = pty.transcript();
+        let (out, screen) = pty.wait();
+        assert_eq!(out.status.code(), Some(130));
+        let text = screen.join("\n");
+        let all = format!("{transcript}{text}");
+        // No line per entry that never started scrolled by: one line counts them.
+        assert!(!all.contains("not-started   -"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "not-started   2998 entries, not shown one by one; {listed}"
+            )),
+            "{text}"
+        );
+        // The two that were cut are shown as ever, and the summary (not with -q) counts every
+        // entry.
+        assert_eq!(text.matches("  interrupted\n").count(), 2, "{text}");
+        let quiet = extra.contains(&"-q");
+        assert_eq!(text.contains(", 2998 not-started;"), !quiet, "{text}");
+    }
+    // Every report file keeps them all, one by one.
+    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
+    assert_eq!(again.lines().count(), 3000);
 }

@@ -708,7 +708,7 @@ fn the_summary_line_fits_a_hundred_columns_and_breaks_only_between_fields() {
         .lines()
         .skip_while(|l| !l.starts_with("fetchpool: 12 ok"))
         .collect();
-    assert!(summary.len() >= 2, "{stderr}");
+    assert!(!summary.is_empty(), "{stderr}");
     for (i, line) in summary.iter().enumerate() {
         assert!(line.chars().count() <= 100, "{line}");
         if i + 1 < summary.len() {
@@ -716,6 +716,35 @@ fn the_summary_line_fits_a_hundred_columns_and_breaks_only_between_fields() {
         }
     }
     assert!(summary.last().unwrap().contains("speed-up "), "{stderr}");
+    // A short run's summary is one line, also on a pipe: one URL, and a file already there.
+    let one = write_list(dir.path(), "one.txt", &urls[..1]);
+    for again in [false, true] {
+        let mut cmd = fetchpool(dir.path());
+        cmd.arg(&one).args(["-o", "one", "--progress", "never"]);
+        if again {
+            cmd.arg("--skip-existing");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let summary: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("fetchpool: warning"))
+            .collect();
+        assert_eq!(summary.len(), 1, "{stderr}");
+        assert!(summary[0].len() <= 100, "{stderr}");
+        let counts = if again {
+            "0 ok, 0 failed, 1 skipped;"
+        } else {
+            "1 ok, 0 failed;"
+        };
+        assert!(
+            summary[0].starts_with(&format!("fetchpool: {counts}")),
+            "{stderr}"
+        );
+        // One download, or none: nothing ran side by side, so no speed-up is claimed.
+        assert!(!summary[0].contains("speed-up"), "{stderr}");
+    }
 }
 
 #[test]

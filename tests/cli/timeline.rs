@@ -241,7 +241,14 @@ fn a_serial_run_is_one_row() {
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
     let svg = std::fs::read_to_string(dir.path().join("serial.svg")).unwrap();
-    assert!(svg.contains("; serial; speed-up"), "the summary heads it");
+    assert!(
+        svg.contains(" failed; ") && svg.contains("; serial"),
+        "the summary heads it"
+    );
+    assert!(
+        !svg.contains("speed-up"),
+        "one at a time: no speed-up to speak of"
+    );
 
     // --timeline-axis: the same kind of run on a 30 s axis, as a longer run's picture has it.
     let out = fetchpool(dir.path())

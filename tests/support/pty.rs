@@ -24,7 +24,17 @@ pub struct Pty {
 
 impl Pty {
     /// Starts `cmd` on a new terminal; its stdout is piped.
-    pub fn spawn(mut cmd: Command, cols: u16, rows: u16) -> Pty {
+    pub fn spawn(cmd: Command, cols: u16, rows: u16) -> Pty {
+        Pty::start(cmd, cols, rows, false)
+    }
+
+    /// Starts `cmd` on a new terminal that is its stdout too, as a run typed at a shell prompt
+    /// has it.
+    pub fn spawn_all(cmd: Command, cols: u16, rows: u16) -> Pty {
+        Pty::start(cmd, cols, rows, true)
+    }
+
+    fn start(mut cmd: Command, cols: u16, rows: u16, stdout_too: bool) -> Pty {
         let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
         grantpt(&master).unwrap();
         unlockpt(&master).unwrap();
@@ -41,9 +51,14 @@ impl Pty {
             ws_ypixel: 0,
         };
         tcsetwinsize(&slave, size).unwrap();
+        let stdout = if stdout_too {
+            Stdio::from(slave.try_clone().unwrap())
+        } else {
+            Stdio::piped()
+        };
         cmd.stdin(slave.try_clone().unwrap())
             .stderr(slave)
-            .stdout(Stdio::piped());
+            .stdout(stdout);
         // SAFETY: only async-signal-safe calls between fork and exec: a new session whose
         // controlling terminal is the pty on stdin, so Ctrl-C typed into it reaches the child
         // (and the terminal echoes `^C`, as a real one does).
@@ -91,6 +106,11 @@ impl Pty {
     /// The screen as it is now, one string per row (trailing blanks trimmed).
     pub fn screen(&self) -> Vec<String> {
         screen(&self.output.lock().unwrap(), self.cols, self.rows)
+    }
+
+    /// Everything written to the terminal so far, as text (escape sequences and all).
+    pub fn transcript(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
     }
 
     /// Waits for the child to end; its stdout and the final screen.

@@ -288,6 +288,7 @@ fn place(
 /// An idle worker's part: fetch the last free pieces of `split` until none is left.
 pub async fn help(split: &Split, worker: &Worker<'_>) {
     while let Some(i) = split.pieces.claim(Pick::Last) {
+        let _working = worker.progress.working();
         let started = worker
             .lane
             .map(|_| (Instant::now(), split.pieces.missing(i)));
