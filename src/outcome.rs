@@ -223,6 +223,11 @@ impl Outcome {
         }
     }
 
+    /// It failed because Ctrl-C (or another signal) cut it short, not for a reason of its own.
+    pub fn interrupted(&self) -> bool {
+        matches!(&self.ending, Ending::Failed { error, .. } if error.starts_with("interrupted"))
+    }
+
     /// Why it failed, as a person reads it at a glance (the whole chain where nothing shorter
     /// says it); `None` unless it failed.
     pub fn reason(&self) -> Option<&str> {

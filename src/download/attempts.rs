@@ -70,10 +70,15 @@ pub async fn every_url(
                     format!("mirror {i} of {of}")
                 };
                 worker.log(|| format!("{}; trying {label}: {shown}", why.unwrap_or_default()));
-                if let Some(slot) = slot
-                    && let Err(failure) = move_slot(slot, url).await
-                {
-                    return tried(attempts, Err(failure), at);
+                if let Some(slot) = slot {
+                    let started = Instant::now();
+                    let moved = move_slot(slot, url).await;
+                    if let Some(lane) = worker.lane {
+                        lane.waited(started);
+                    }
+                    if let Err(failure) = moved {
+                        return tried(attempts, Err(failure), at);
+                    }
                 }
                 at = i;
             }

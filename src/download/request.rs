@@ -3,6 +3,7 @@
 //! https, and with the `-H` headers and URL credentials only on the listed URL's origin).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
 use reqwest::header::{HeaderValue, IF_RANGE, LOCATION, RANGE};
@@ -97,7 +98,12 @@ pub async fn send(
     let mut refusals = 0;
     loop {
         if let Some(pause) = worker.throttle.host_turn(&url) {
-            limits.sleep(pause).await?;
+            let started = Instant::now();
+            let slept = limits.sleep(pause).await;
+            if let Some(lane) = worker.lane {
+                lane.waited(started);
+            }
+            slept?;
         }
         let same_origin = redirects == 0 || url.origin() == listed.url.origin();
         let response = loop {

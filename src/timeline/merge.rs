@@ -71,7 +71,14 @@ impl Merged {
         if pieces > 0 {
             what.push(plural(pieces, "piece") + " of split downloads");
         }
-        let counts: Vec<String> = [Class::Ok, Class::Failed, Class::Skipped, Class::Unchanged]
+        let ended = [
+            Class::Ok,
+            Class::Failed,
+            Class::Interrupted,
+            Class::Skipped,
+            Class::Unchanged,
+        ];
+        let counts: Vec<String> = ended
             .into_iter()
             .filter(|c| self.counted(*c) > 0)
             .map(|c| format!("{} {}", self.counted(c), c.as_str()))

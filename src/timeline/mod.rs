@@ -110,6 +110,7 @@ impl Timeline {
         };
         let heading = format!("fetchpool: {}{interrupted}", text_summary(summary));
         let frame = svg::Frame {
+            present: spool.present(),
             rows,
             lines: self.lines.load(Ordering::Relaxed).max(1),
             axis: u64::try_from(axis.as_micros()).unwrap_or(u64::MAX),
@@ -144,21 +145,28 @@ impl<'a> Lane<'a> {
         }
     }
 
-    /// An attempt that began at `started` has just failed.
+    /// An attempt that began at `started` has just failed. A wait inside it (for the host's
+    /// turn) stays a wait: the attempt is drawn from where the wait ended.
     pub fn attempt_failed(&self, started: Instant) {
-        self.mark(Class::Failed, started);
+        self.mark(Class::Try, started);
     }
 
-    /// The wait before a retry, which began at `started`, is over.
+    /// A wait which began at `started` is over: before a retry, or for the host's turn (after
+    /// a 429, under `--rate-per-host`, for a `--per-host` slot). One too short to see is not
+    /// drawn.
     pub fn waited(&self, started: Instant) {
-        self.mark(Class::Wait, started);
+        if started.elapsed() >= Duration::from_millis(1) {
+            self.mark(Class::Wait, started);
+        }
     }
 
     fn mark(&self, class: Class, started: Instant) {
         let t = self.timeline;
-        self.marks.borrow_mut().push(Mark {
+        let mut marks = self.marks.borrow_mut();
+        let after = marks.last().map_or(0, |m| m.end);
+        marks.push(Mark {
             class,
-            start: t.micros(started),
+            start: t.micros(started).max(after),
             end: t.micros(Instant::now()),
         });
     }
@@ -168,14 +176,17 @@ impl<'a> Lane<'a> {
         let mut marks = std::mem::take(&mut *self.marks.borrow_mut());
         let class = match outcome.status() {
             Status::Ok => Class::Ok,
+            Status::Failed if outcome.interrupted() => Class::Interrupted,
             Status::Failed => Class::Failed,
             Status::Skipped => Class::Skipped,
             Status::Unchanged => Class::Unchanged,
             // Never started: nothing to draw.
             Status::NotStarted => return,
         };
-        // A failed download's last attempt is the bar's own colour, not a mark inside it.
-        if class == Class::Failed && marks.last().is_some_and(|m| m.class == Class::Failed) {
+        // A failed (or interrupted) download's last attempt is the bar's own colour, not a mark
+        // inside it.
+        let ended_badly = matches!(class, Class::Failed | Class::Interrupted);
+        if ended_badly && marks.last().is_some_and(|m| m.class == Class::Try) {
             marks.pop();
         }
         let t = self.timeline;
@@ -200,17 +211,17 @@ impl<'a> Lane<'a> {
         let (start, end) = (t.micros(started), t.micros(Instant::now()));
         let secs = (end - start) as f64 / 1e6;
         let mut title = format!("{what}\n{secs:.2} s, {}", span_text(start, end));
-        let marks = match stopped {
-            None => Vec::new(),
-            Some(why) => {
-                title = format!("{title}\nstopped short: {why}");
-                vec![Mark {
-                    class: Class::Failed,
-                    start,
-                    end,
-                }]
-            }
-        };
+        // Its waits for the host's turn, and how it stopped short, if it did (after them).
+        let mut marks = std::mem::take(&mut *self.marks.borrow_mut());
+        if let Some(why) = stopped {
+            title = format!("{title}\nstopped short: {why}");
+            let after = marks.last().map_or(start, |m| m.end.max(start));
+            marks.push(Mark {
+                class: Class::Try,
+                start: after,
+                end,
+            });
+        }
         t.record(&Span {
             row: self.row,
             line: self.sub,

@@ -13,21 +13,28 @@ use anyhow::Context as _;
 pub enum Class {
     Ok,
     Failed,
+    /// Cut short by Ctrl-C (or another signal): it did not fail.
+    Interrupted,
     Skipped,
     Unchanged,
     /// A piece of another worker's split download.
     Piece,
-    /// A wait before a retry (only inside a bar).
+    /// An attempt that failed and was tried again (only inside a bar).
+    Try,
+    /// A wait: before a retry, or for the host's turn (only inside a bar).
     Wait,
 }
 
 impl Class {
-    pub const ALL: [Class; 6] = [
+    /// Every class, in the legend's order.
+    pub const ALL: [Class; 8] = [
         Class::Ok,
         Class::Failed,
+        Class::Interrupted,
         Class::Skipped,
         Class::Unchanged,
         Class::Piece,
+        Class::Try,
         Class::Wait,
     ];
 
@@ -35,9 +42,11 @@ impl Class {
         match self {
             Class::Ok => "ok",
             Class::Failed => "failed",
+            Class::Interrupted => "interrupted",
             Class::Skipped => "skipped",
             Class::Unchanged => "unchanged",
             Class::Piece => "piece",
+            Class::Try => "try",
             Class::Wait => "wait",
         }
     }
@@ -54,7 +63,7 @@ impl Class {
     }
 }
 
-/// Something inside a bar: an attempt that failed, or a wait before a retry. Times are
+/// Something inside a bar: an attempt that failed ([`Class::Try`]), or a wait. Times are
 /// microseconds from the start of the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {
@@ -85,6 +94,8 @@ pub struct Spool {
     count: u64,
     /// A write failed: the picture cannot be whole.
     broken: bool,
+    /// The classes drawn anywhere (bars and marks), by [`Class`]: what the legend names.
+    present: [bool; Class::ALL.len()],
 }
 
 impl Spool {
@@ -101,10 +112,15 @@ impl Spool {
             file: BufWriter::with_capacity(64 * 1024, file),
             count: 0,
             broken: false,
+            present: [false; Class::ALL.len()],
         })
     }
 
     pub fn add(&mut self, span: &Span) {
+        self.present[span.class as usize] = true;
+        for mark in &span.marks {
+            self.present[mark.class as usize] = true;
+        }
         let mut record = Vec::with_capacity(40 + span.title.len() + 17 * span.marks.len());
         record.extend_from_slice(&span.row.to_le_bytes());
         record.extend_from_slice(&span.line.to_le_bytes());
@@ -130,6 +146,14 @@ impl Spool {
 
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The classes the picture holds, in the legend's order.
+    pub fn present(&self) -> Vec<Class> {
+        Class::ALL
+            .into_iter()
+            .filter(|c| self.present[*c as usize])
+            .collect()
     }
 
     /// Every span, in the order they were added.
@@ -209,7 +233,7 @@ mod tests {
                 line: i % 3,
                 start: u64::from(i) * 10,
                 end: u64::from(i) * 10 + 9,
-                class: Class::ALL[i as usize % 5],
+                class: Class::ALL[i as usize % Class::ALL.len()],
                 bytes: u64::from(i) << 33,
                 marks: (0..i % 3)
                     .map(|k| Mark {
@@ -225,6 +249,7 @@ mod tests {
             spool.add(span);
         }
         assert_eq!(spool.count(), 1000);
+        assert_eq!(spool.present(), Class::ALL);
         let back: Vec<Span> = spool.read().unwrap().map(Result::unwrap).collect();
         assert_eq!(back, spans);
     }

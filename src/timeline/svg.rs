@@ -37,14 +37,17 @@ pub struct Frame {
     pub heading: Vec<String>,
     /// How many spans there are.
     pub spans: u64,
+    /// The classes the spans hold: what the legend names.
+    pub present: Vec<Class>,
 }
 
 const STYLE: &str = "\
 text{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;font-size:12px;fill:#24292f}\
 .head{font-size:13px;font-weight:bold}.label{text-anchor:end}.tick{text-anchor:middle;fill:#57606a}\
 .row{fill:#f3f4f6}.row.odd{fill:#e9ebef}.grid{stroke:#c9ced6;stroke-width:1}\
-.ok{fill:#2e9e57}.failed{fill:#d43f2f}.skipped{fill:#a2a9b3}.unchanged{fill:#4f86d0}\
-.piece{fill:#58c0ad}.wait{fill:url(#hatch)}.try{fill:#f0a32e}";
+.ok{fill:#2e9e57}.failed{fill:#d43f2f}.interrupted{fill:#7d5ba6}.skipped{fill:#a2a9b3}\
+.unchanged{fill:#4f86d0}.piece{fill:#58c0ad}.wait{fill:url(#hatch)}.try{fill:#f0a32e}\
+.edge{fill:none;stroke:#d43f2f;stroke-width:2}";
 
 /// Where things go.
 struct Geometry {
@@ -52,6 +55,8 @@ struct Geometry {
     /// Lines in each row, one per download a worker had in flight at once.
     lines: usize,
     plot_top: f64,
+    /// The legend's first baseline.
+    legend_top: f64,
     row_height: f64,
     line_height: f64,
     bar_height: f64,
@@ -68,7 +73,13 @@ impl Geometry {
         // A row of several lines grows, up to its share of the rows' height.
         let row_height = (ROWS_HEIGHT / rows as f64).min(ROW_MAX * lines as f64);
         let line_height = row_height / lines as f64;
-        let plot_top = 24.0 + 18.0 * frame.heading.len() as f64 + 30.0;
+        let legend_lines = legend_keys(&frame.present)
+            .last()
+            .map_or(1, |(_, _, line)| line + 1);
+        let plot_top = 24.0
+            + 18.0 * frame.heading.len() as f64
+            + 30.0
+            + LEGEND_LINE * (legend_lines - 1) as f64;
         // Each row holds at most about two bars per `merge_below` pixels (a bar that wide, then
         // a merged span): the bound that keeps a huge list to BARS_MAX bars.
         let crowded = frame.spans as f64 > BARS_MAX;
@@ -82,6 +93,7 @@ impl Geometry {
             rows,
             lines,
             plot_top,
+            legend_top: 24.0 + 18.0 * frame.heading.len() as f64 + 12.0,
             row_height,
             line_height,
             bar_height: if line_height >= 4.0 {
@@ -194,32 +206,55 @@ fn head(s: &mut String, frame: &Frame, g: &Geometry) {
             escape(line)
         );
     }
-    legend(s, g.plot_top - 18.0);
+    legend(s, &frame.present, g.legend_top);
     rows(s, frame, g);
     axis(s, frame.axis, g);
 }
 
-fn legend(s: &mut String, y: f64) {
-    let items = [
-        ("ok", "ok"),
-        ("failed", "failed"),
-        ("skipped", "skipped"),
-        ("unchanged", "unchanged"),
-        ("try", "attempt that failed, retried"),
-        ("wait", "wait before a retry"),
-        ("piece", "piece of a split download, fetched for its owner"),
-    ];
-    let mut x = 16.0;
-    for (class, text) in items {
+/// What a colour means, in plain words.
+fn meaning(class: Class) -> &'static str {
+    match class {
+        Class::Ok => "downloaded",
+        Class::Failed => "failed",
+        Class::Interrupted => "cut short by Ctrl-C",
+        Class::Skipped => "skipped: already there",
+        Class::Unchanged => "unchanged since last time",
+        Class::Piece => "part of a big file, fetched alongside",
+        Class::Try => "attempt that failed, then tried again",
+        Class::Wait => "waiting: to retry, or for the server's turn",
+    }
+}
+
+/// The legend's keys for the classes the picture holds, only: each with its x and its line
+/// (a new line where the picture's width ends).
+fn legend_keys(present: &[Class]) -> Vec<(Class, f64, usize)> {
+    let (mut x, mut line) = (16.0, 0);
+    let mut keys = Vec::new();
+    for &class in present {
+        // About 6.6 pixels a character at 12 px.
+        let width = 17.0 + meaning(class).len() as f64 * 6.6;
+        if x > 16.0 && x + width > WIDTH - 16.0 {
+            (x, line) = (16.0, line + 1);
+        }
+        keys.push((class, x, line));
+        x += width + 22.0;
+    }
+    keys
+}
+
+/// The legend, its first line's baseline at `y`.
+fn legend(s: &mut String, present: &[Class], y: f64) {
+    for (class, x, line) in legend_keys(present) {
+        let y = y + LEGEND_LINE * line as f64;
         let _ = writeln!(
             s,
-            "<rect class=\"key {class}\" x=\"{x}\" y=\"{:.1}\" width=\"12\" height=\"12\"/>\
-             <text x=\"{:.1}\" y=\"{y}\">{text}</text>",
+            "<rect class=\"key {}\" x=\"{x:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\"/>\
+             <text x=\"{:.1}\" y=\"{y}\">{}</text>",
+            class.as_str(),
             y - 10.0,
-            x + 17.0
+            x + 17.0,
+            meaning(class)
         );
-        // About 6.6 pixels a character at 12 px.
-        x += 17.0 + text.len() as f64 * 6.6 + 22.0;
     }
 }
 
@@ -297,7 +332,13 @@ fn nice_step(at_least: f64) -> f64 {
 /// One download's (or piece's) bar, with its marks inside.
 fn bar(s: &mut String, g: &Geometry, span: &Span) {
     let (x, y) = (g.x(span.start), g.bar_top(span.row, span.line));
-    let width = drawn_width(g.x(span.end) - x);
+    let failed = span.class == Class::Failed;
+    // A failure is seen at a glance: never thinner than a few pixels, and edged in red all
+    // along when retries and waits fill it.
+    let width = match failed {
+        true => drawn_width(g.x(span.end) - x).max(FAILED_MIN),
+        false => drawn_width(g.x(span.end) - x),
+    };
     let (class, row, h) = (span.class.as_str(), span.row, g.bar_height);
     let title = title_text(&span.title);
     if span.marks.is_empty() {
@@ -316,17 +357,25 @@ fn bar(s: &mut String, g: &Geometry, span: &Span) {
     for mark in &span.marks {
         let mx = g.x(mark.start);
         let mw = (g.x(mark.end) - mx).max(0.5);
-        let class = match mark.class {
-            Class::Failed => "try",
-            other => other.as_str(),
-        };
+        let class = mark.class.as_str();
         let _ = write!(
             s,
             "<rect class=\"mark {class}\" x=\"{mx:.1}\" y=\"{y:.1}\" width=\"{mw:.1}\" height=\"{h:.1}\"/>"
         );
     }
+    if failed {
+        let _ = write!(
+            s,
+            "<rect class=\"edge\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{h:.1}\"/>"
+        );
+    }
     s.push_str("</g>\n");
 }
+
+/// The legend's lines, apart.
+const LEGEND_LINE: f64 = 18.0;
+/// The least a failed bar is drawn wide, in pixels.
+const FAILED_MIN: f64 = 3.0;
 
 /// A bar `width` pixels long as drawn: a pixel shorter where it is long enough to spare one,
 /// so bars back to back stay apart; never under a pixel, so every bar shows.
@@ -350,12 +399,18 @@ fn merged(s: &mut String, g: &Geometry, merged: Merged) {
     }
     let (row, start) = (merged.first.row, merged.first.start);
     let (x, y) = (g.x(start), g.bar_top(row, merged.first.line));
-    let width = (g.x(merged.end) - x).max(1.0);
+    let class = merged.class();
+    let least = if class == Class::Failed {
+        FAILED_MIN
+    } else {
+        1.0
+    };
+    let width = (g.x(merged.end) - x).max(least);
     let _ = writeln!(
         s,
         "<rect class=\"bar merged {}\" data-row=\"{row}\" data-count=\"{}\" x=\"{x:.1}\" \
          y=\"{y:.1}\" width=\"{width:.1}\" height=\"{:.1}\"><title>{}</title></rect>",
-        merged.class().as_str(),
+        class.as_str(),
         merged.count,
         g.bar_height,
         escape(&merged.title())

@@ -77,6 +77,19 @@ fn picture(path: &Path) -> (Vec<String>, Vec<Bar>) {
     (rows, bars)
 }
 
+/// The legend's keys, by class, in order, and their words.
+fn legend(path: &Path) -> Vec<(String, String)> {
+    let svg = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    doc.descendants()
+        .filter_map(|n| {
+            let class = n.attribute("class")?.strip_prefix("key ")?.to_string();
+            let words = n.next_sibling_element()?.text()?.to_string();
+            Some((class, words))
+        })
+        .collect()
+}
+
 /// The bar whose title names `target` (as the report shows it).
 fn bar_of<'a>(bars: &'a [Bar], target: &str) -> &'a Bar {
     let named: Vec<&Bar> = bars
@@ -173,6 +186,12 @@ fn a_pool_run_draws_a_row_per_worker_and_a_bar_per_download() {
     assert_eq!(flaky.status, "ok");
     assert_eq!(flaky.marks, ["try", "wait"], "{flaky:?}");
     assert!(flaky.title.contains("2 attempts"), "{flaky:?}");
+    // The legend names what the picture holds, and only that, in plain words.
+    let keys: Vec<String> = legend(&dir.path().join("run.svg"))
+        .into_iter()
+        .map(|(class, _)| class)
+        .collect();
+    assert_eq!(keys, ["ok", "failed", "try", "wait"]);
     // One download at a time on a row: no bar starts before the one before it ends (but for
     // the pixel a bar is drawn wide at least).
     for row in 0..3 {
@@ -307,6 +326,73 @@ fn the_pieces_of_a_split_download_are_on_the_rows_that_fetched_them() {
     renders(&dir.path().join("split.svg"));
 }
 
+/// After a 429, the host's other downloads wait for its turn: drawn as waits, not as attempts.
+/// A 404 answered at once after its wait is a failure seen at a glance (edged in red all along).
+#[test]
+fn waits_for_the_hosts_turn_are_drawn_as_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(move |req| match req.path() {
+        "/busy" if asked.fetch_add(1, Ordering::SeqCst) == 0 => {
+            Reply::status(429).header("Retry-After", "1")
+        }
+        "/missing" => Reply::status(404),
+        "/slow" => Reply::ok("slow").delay(Duration::from_millis(200)),
+        _ => Reply::ok("ok"),
+    });
+    let urls = [
+        server.url("/busy"),
+        server.url("/slow"),
+        server.url("/missing"),
+    ];
+    write_list(dir.path(), "urls.txt", &urls);
+    let out = fetchpool(dir.path())
+        .args(["urls.txt", "-o", "out", "-j", "2", "--timeline", "t.svg"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let path = dir.path().join("t.svg");
+    let (_, bars) = picture(&path);
+    // /busy: its 429, then the wait Retry-After asked for (and what was left of the host's
+    // pause, if anything).
+    let busy = bar_of(&bars, "out/busy");
+    assert_eq!(busy.status, "ok");
+    assert_eq!(busy.marks[..2], ["try", "wait"], "{busy:?}");
+    assert!(busy.marks[2..].iter().all(|m| m == "wait"), "{busy:?}");
+    // /missing waited its host's turn (most of a second), then failed at once: the wait is a
+    // wait, the red is the answer, and an edge marks the whole bar failed.
+    let missing = bar_of(&bars, "out/missing");
+    assert_eq!(missing.status, "failed");
+    assert_eq!(missing.marks, ["wait"], "{missing:?}");
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let group = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("g")
+                && n.children()
+                    .any(|c| c.text().is_some_and(|t| t.contains("→ out/missing")))
+        })
+        .unwrap();
+    let wait = group
+        .children()
+        .find(|c| c.attribute("class") == Some("mark wait"))
+        .unwrap();
+    let wait_width: f64 = wait.attribute("width").unwrap().parse().unwrap();
+    assert!(
+        wait_width > missing.width * 0.5,
+        "{wait_width} of {missing:?}"
+    );
+    assert!(
+        group
+            .children()
+            .any(|c| c.attribute("class") == Some("edge")),
+        "{missing:?}"
+    );
+    let keys: Vec<String> = legend(&path).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(keys, ["ok", "failed", "try", "wait"]);
+}
+
 #[test]
 fn ctrl_c_still_draws_what_happened_until_then() {
     let dir = tempfile::tempdir().unwrap();
@@ -328,6 +414,22 @@ fn ctrl_c_still_draws_what_happened_until_then() {
     assert_eq!(rows.len(), 3);
     // Every download that ran, and none of the ones that never started.
     assert_eq!(bars.iter().map(|b| b.count).sum::<u64>(), ended as u64);
+    // What Ctrl-C cut short was interrupted, not failed, and is drawn so.
+    let cut = report.iter().filter(|r| r["status"] == "failed").count();
+    assert!(cut > 0, "{report:?}");
+    let drawn_cut = bars
+        .iter()
+        .filter(|b| b.status == "interrupted")
+        .map(|b| b.count)
+        .sum::<u64>();
+    assert_eq!(drawn_cut, cut as u64, "{bars:#?}");
+    assert!(bars.iter().all(|b| b.status != "failed"), "{bars:#?}");
+    let keys = legend(&dir.path().join("t.svg"));
+    assert!(
+        keys.contains(&("interrupted".to_string(), "cut short by Ctrl-C".to_string())),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|(class, _)| class == "failed"), "{keys:?}");
     assert!((4..100).contains(&ended), "{ended}");
     // The heading is the run's summary, interruption included.
     let not_started = report

@@ -22,6 +22,7 @@ fn frame(rows: usize, axis: u64, spans: u64) -> Frame {
         axis,
         heading: vec!["fetchpool: a test".into()],
         spans,
+        present: Class::ALL.to_vec(),
     }
 }
 
