@@ -28,6 +28,55 @@ pub const EXAMPLES: [(&str, &str); 3] = [
     ),
 ];
 
+/// The environment variables fetchpool reads, for the man page's ENVIRONMENT section.
+pub const ENVIRONMENT: [(&str, &str); 9] = [
+    (
+        "NETRC",
+        "The netrc file --netrc reads, instead of ~/.netrc (HOME says where that is).",
+    ),
+    (
+        "SSL_CERT_FILE, SSL_CERT_DIR",
+        "A PEM bundle, or a directory of certificates, trusted instead of the system's store \
+         (--cacert FILE adds to whichever is used).",
+    ),
+    (
+        "HTTPS_PROXY, HTTP_PROXY, NO_PROXY (and their lower-case spellings)",
+        "The proxy for https:// and for http:// URLs, and the hosts reached without one.",
+    ),
+    (
+        "NO_COLOR",
+        "When set and not empty, the progress display uses no colour.",
+    ),
+    (
+        "TERM",
+        "dumb: progress is plain lines, not a redrawn frame, even on a terminal.",
+    ),
+    (
+        "CI",
+        "Not read: whether progress is drawn depends on whether stderr is a terminal, which a CI \
+         runner's is not (--progress always asks for it).",
+    ),
+    (
+        "GITHUB_ACTIONS, GITHUB_STEP_SUMMARY",
+        "When GITHUB_ACTIONS is true, each failed entry is also a workflow command on stderr \
+         (an annotation on its list line), and a Markdown summary is appended to the file \
+         GITHUB_STEP_SUMMARY names.",
+    ),
+    (
+        "JOB_COMPLETION_INDEX; SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_MAX, \
+         SLURM_ARRAY_TASK_STEP, SLURM_ARRAY_TASK_COUNT; AWS_BATCH_JOB_ARRAY_INDEX, \
+         AWS_BATCH_JOB_ARRAY_SIZE; BATCH_TASK_INDEX, BATCH_TASK_COUNT; CI_NODE_INDEX, \
+         CI_NODE_TOTAL",
+        "Read by --shard auto only: the shard of a Kubernetes Indexed Job, a Slurm job array, \
+         an AWS Batch array job, a Google Cloud Batch job or a GitLab parallel: job.",
+    ),
+    (
+        "TMPDIR",
+        "Where --junit and --timeline keep their scratch files when their FILE is a device or \
+         a pipe.",
+    ),
+];
+
 /// What each exit status means, for `--help` and the man page (`exit_code` holds the numbers
 /// the program uses; a test there keeps the two in step).
 pub const EXIT_STATUS: [(u8, &str); 4] = [
@@ -151,13 +200,17 @@ pub struct Cli {
     /// Report a target that already exists as `skipped` instead of fetching it.
     ///
     /// Where the list gives `size=` or a digest, only a file that matches them is skipped; one
-    /// that does not is fetched again with `--overwrite`, and fails without it. Also spelled
-    /// --no-clobber (wget).
+    /// that does not fails (`-u` instead keeps the files that match and fetches the others
+    /// again). Also spelled --no-clobber (wget).
     #[arg(long, alias = "no-clobber")]
     pub skip_existing: bool,
 
     /// Replace existing targets.
-    #[arg(long)]
+    ///
+    /// One of --overwrite, --skip-existing and -u says what becomes of a file that is there;
+    /// two of them contradict each other and are refused. With -c, a complete target counts as
+    /// done and --overwrite replaces only one that does not match the list's size= or digests.
+    #[arg(long, conflicts_with_all = ["skip_existing", "update"])]
     pub overwrite: bool,
 
     /// Fetch an existing target again only if it changed on the server.
@@ -183,7 +236,8 @@ pub struct Cli {
     /// The request is tied to the version the `.part` is of (If-Range with its ETag or date):
     /// a file that changed on the server, or a server that ignores ranges, is downloaded from the
     /// start again, never joined to the old bytes. A `.part` whose version is not known is
-    /// fetched again whole, unless the list gives its sha256=. Interrupted and failed downloads
+    /// fetched again whole, unless the entry has a digest (sha256= or any other, on its line or
+    /// from --checksums) to check the whole file by. Interrupted and failed downloads
     /// keep their `.part` for the next run.
     #[arg(short = 'c', long = "continue")]
     pub resume: bool,
@@ -326,8 +380,8 @@ pub struct Cli {
     #[arg(long)]
     pub fail_fast: bool,
 
-    /// Write every entry that did not end `ok` or `skipped` to FILE as a list, so that
-    /// `fetchpool FILE` retries just those.
+    /// Write every entry that failed or was not started to FILE as a list, so that
+    /// `fetchpool FILE` retries just those (`ok`, `skipped` and `unchanged` are not written).
     #[arg(long, value_name = "FILE")]
     pub failed_out: Option<PathBuf>,
 

@@ -62,6 +62,8 @@ pub struct Options {
     pub mirrors: Vec<Url>,
     /// Request headers for this entry alone (aria2's `header=`), sent only to its own origin.
     pub headers: Vec<(String, String)>,
+    /// `split=N` (aria2's): up to N ranges of this file at once, whatever `--split` says.
+    pub split: Option<usize>,
 }
 
 /// A digest algorithm a list, a checksums file or a Metalink file can name.
@@ -176,6 +178,9 @@ impl Entry {
         for mirror in &self.options.mirrors {
             line.push_str(" mirror=");
             line.push_str(mirror.as_str());
+        }
+        if let Some(split) = self.options.split {
+            line.push_str(&format!(" split={split}"));
         }
         // A header holds spaces: it goes on an option line of its own, as aria2 writes them.
         for (name, value) in &self.options.headers {

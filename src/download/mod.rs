@@ -95,9 +95,10 @@ impl<'a> Shared<'a> {
     }
 
     /// Lets split downloads show their pieces to the `workers` of a pool, who look on the
-    /// board when idle. Without it (`--serial`), the owner fetches every piece itself.
-    pub fn with_board(&mut self, workers: usize) {
-        if self.policy.split >= 2 {
+    /// board when idle: with `--split`, or a list whose entries may say `split=`. Without it
+    /// (`--serial`, or nothing that asks for ranges), the owner fetches every piece itself.
+    pub fn with_board(&mut self, workers: usize, list_may_split: bool) {
+        if self.policy.split >= 2 || list_may_split {
             self.board = Some(Board::new(workers));
         }
     }

@@ -108,7 +108,7 @@ async fn attempt_once(
     if carries.from == 0
         && !spot.one_stream
         && let Some(pin) = &held.pin
-        && let Some(spans) = split::plan(worker.policy, &response, pin, carries.total)
+        && let Some(spans) = split::plan(worker.policy, entry, &response, pin, carries.total)
     {
         let keep = worker.policy.resume;
         held.part = Some(

@@ -5,7 +5,7 @@
 //! across every source), or a [`BadLine`] that names `LIST:LINE` and the reason; a bad line
 //! never stops the run.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ mod properties;
 mod reader;
 mod source;
 
-use parse::parse_entry;
+use parse::{Invalid, Parsed, parse_entry};
 pub use reader::MAX_LINE;
 use reader::{Body, Reader, Record};
 pub use source::{ListSource, MAX_SHARDS, Shard, ShardBy, Sources};
@@ -38,6 +38,8 @@ pub struct Entries {
     emitted: usize,
     /// How many items this run will hand out, when known before reading (no standard input).
     total: Option<u64>,
+    /// aria2's tuning options that were ignored: where each was first seen, and how often.
+    ignored: BTreeMap<&'static str, (String, usize)>,
     /// `--checksums`: digests by target name.
     sums: Option<Sums>,
 }
@@ -74,6 +76,7 @@ impl Entries {
             emitted: 0,
             total: None,
             sums: None,
+            ignored: BTreeMap::new(),
         }
     }
 
@@ -81,6 +84,11 @@ impl Entries {
     #[cfg(test)]
     pub fn new(reader: impl std::io::BufRead + Send + 'static, name: String) -> Entries {
         Entries::of(VecDeque::from([Reader::of(reader, &name)]))
+    }
+
+    /// Whether an entry may ask for ranges with `split=`: a list file that holds the word.
+    pub fn may_split(&self) -> bool {
+        self.readers.iter().any(|r| r.may_split)
     }
 
     /// How many items this run's share of the entries holds, when it is known up front.
@@ -99,13 +107,32 @@ impl Entries {
         let line = record.line;
         match record.body {
             Body::Text { text, options } => match parse_entry(&text, &options) {
-                Ok((url, options)) => self.entry(list, line, &text, url, options),
-                Err(reason) => {
+                Ok(Parsed {
+                    url,
+                    options,
+                    ignored,
+                }) => {
+                    for key in ignored {
+                        let seen = self.ignored.entry(key);
+                        seen.or_insert_with(|| (format!("{}:{line}", list.shown), 0))
+                            .1 += 1;
+                    }
+                    self.entry(list, line, &text, url, options)
+                }
+                Err(Invalid { line: at, reason }) => {
                     // With its option lines, for --failed-out to comment out whole.
                     let raw = options.iter().fold(text, |raw, (_, key, value)| {
                         format!("{raw}\n  {key}={value}")
                     });
-                    self.bad(list, line, &raw, reason)
+                    let item = self.bad(Arc::clone(&list), line, &raw, reason.clone());
+                    match (item, at) {
+                        // Said at the option line that is wrong.
+                        (Item::Bad(mut bad), Some(at)) => {
+                            bad.error = format!("{}:{at}: {reason}", list.shown);
+                            Item::Bad(bad)
+                        }
+                        (item, _) => item,
+                    }
                 }
             },
             Body::Parsed { shown, parsed } => match parsed {
@@ -186,6 +213,27 @@ impl Entries {
         });
         self.index += 1;
         item
+    }
+
+    /// One warning for the whole list, once it is read: the aria2 options that were ignored
+    /// because they tune only aria2 itself, each with where it was first seen.
+    pub fn ignored_warning(&self) -> Option<String> {
+        if self.ignored.is_empty() {
+            return None;
+        }
+        let named: Vec<String> = self
+            .ignored
+            .iter()
+            .map(|(key, (at, count))| match count {
+                1 => format!("{key}= ({at})"),
+                n => format!("{key}= ({at} and {} more)", n - 1),
+            })
+            .collect();
+        Some(format!(
+            "warning: ignored aria2 options that tune only aria2 itself (fetchpool keeps its own \
+             connections, retries and timeouts; see --help): {}",
+            named.join(", ")
+        ))
     }
 
     /// Hands an item out if this shard handles it, numbering it in report order. Every record

@@ -10,7 +10,70 @@ use crate::naming;
 
 /// The options a line may have, as errors list them.
 const KNOWN: &str = "out=, dir=, size=, md5=, sha1=, sha256=, sha512=, blake2b=, checksum=, \
-                     mirror=, header=";
+                     mirror=, header=, split=, referer=, user-agent=";
+
+/// The most ranges of one file `split=` may ask for: a list is input anyone may have written.
+const MOST_SPLIT: usize = 64;
+
+/// aria2's options that tune only how aria2 itself fetches (its connections, timeouts, retries,
+/// disk allocation, its session file), not what is fetched or where it goes: read and ignored,
+/// and named in one warning at the end of the list. An option of aria2's not here and not in
+/// [`KNOWN`] (a login, a proxy, a torrent's file choice, a name rule) still fails its entry.
+const ARIA2_TUNING: &[&str] = &[
+    "always-resume",
+    "async-dns",
+    "auto-save-interval",
+    "check-integrity",
+    "conditional-get",
+    "connect-timeout",
+    "continue",
+    "disk-cache",
+    "enable-http-keep-alive",
+    "enable-http-pipelining",
+    "file-allocation",
+    "force-save",
+    "gid",
+    "http-accept-gzip",
+    "http-no-cache",
+    "lowest-speed-limit",
+    "max-connection-per-server",
+    "max-download-limit",
+    "max-file-not-found",
+    "max-resume-failure-tries",
+    "max-tries",
+    "min-split-size",
+    "no-file-allocation-limit",
+    "pause",
+    "piece-length",
+    "realtime-chunk-checksum",
+    "remote-time",
+    "retry-wait",
+    "stream-piece-selector",
+    "timeout",
+    "uri-selector",
+];
+
+/// An entry as its line and option lines give it, with the aria2 options that were ignored.
+#[derive(Debug)]
+pub struct Parsed {
+    pub url: Url,
+    pub options: Options,
+    /// The keys of [`ARIA2_TUNING`] options it had.
+    pub ignored: Vec<&'static str>,
+}
+
+/// Why an entry is not valid, and the line that says so when it is one of its option lines.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl From<String> for Invalid {
+    fn from(reason: String) -> Invalid {
+        Invalid { line: None, reason }
+    }
+}
 
 /// What one line of a list is.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,7 +109,7 @@ pub fn kind(line: &str) -> Line<'_> {
 pub fn parse_entry(
     text: &str,
     option_lines: &[(usize, String, String)],
-) -> Result<(Url, Options), String> {
+) -> Result<Parsed, Invalid> {
     let mut fields = text.split_whitespace();
     let url = parse_url(fields.next().unwrap_or_default())?;
     let mut options = Given::default();
@@ -68,7 +131,8 @@ pub fn parse_entry(
                 "the text after header={name}: on the URL line is not an option (not shown: it \
                  may be the header's value; the URL line splits at spaces, so write \
                  'header={name}: VALUE' on an indented line of its own below it)"
-            ));
+            )
+            .into());
         }
         set?;
         if let Some(("header", value)) = field.split_once('=') {
@@ -76,11 +140,12 @@ pub fn parse_entry(
         }
     }
     for (line, key, value) in option_lines {
-        options
-            .set(key, value)
-            .map_err(|why| format!("line {line}: {why}"))?;
+        options.set(key, value).map_err(|reason| Invalid {
+            line: Some(*line),
+            reason,
+        })?;
     }
-    options.finish(url)
+    Ok(options.finish(url)?)
 }
 
 /// Why `field` (with no `=`) is not an option; showing it only up to a colon, after which a
@@ -98,6 +163,9 @@ fn not_an_option(field: &str) -> String {
 struct Given {
     options: Options,
     dir: Option<String>,
+    ignored: Vec<&'static str>,
+    /// `referer=` and `user-agent=`, given: each at most once.
+    named: Vec<&'static str>,
 }
 
 impl Given {
@@ -123,6 +191,30 @@ impl Given {
                 options.headers.push(header);
                 false
             }
+            // aria2's: that many ranges of this file at once, as --split gives every file.
+            "split" => {
+                let n = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| (1..=MOST_SPLIT).contains(&n))
+                    .ok_or_else(|| {
+                        format!("split={value} is not a count from 1 to {MOST_SPLIT}")
+                    })?;
+                options.split.replace(n).is_some()
+            }
+            "referer" | "user-agent" => {
+                let name = if key == "referer" {
+                    "Referer"
+                } else {
+                    "User-Agent"
+                };
+                let header = parse_header(&format!("{name}: {value}"))
+                    .map_err(|why| format!("{key}=: {why}"))?;
+                options.headers.push(header);
+                let twice = self.named.contains(&name);
+                self.named.push(name);
+                twice
+            }
             // aria2's `checksum=sha-256=HEX`.
             "checksum" => {
                 let (kind, hex) = value
@@ -138,10 +230,15 @@ impl Given {
             }
             _ => match Algo::from_key(key) {
                 Some(algo) => self.digest(algo, key, value)?,
+                None if let Some(&tuning) = ARIA2_TUNING.iter().find(|&&k| k == key) => {
+                    self.ignored.push(tuning);
+                    false
+                }
                 None => {
                     return Err(format!(
-                        "unknown option '{key}' (fetchpool reads {KNOWN}; aria2's other \
-                         options are not read)"
+                        "unknown option '{key}' (fetchpool reads {KNOWN}; an aria2 option \
+                         that changes what is fetched or where it goes, and that fetchpool does \
+                         not have, fails its entry)"
                     ));
                 }
             },
@@ -161,7 +258,7 @@ impl Given {
     }
 
     /// The options, with `dir=` put in front of the target (`out=`, or the URL's name).
-    fn finish(mut self, url: Url) -> Result<(Url, Options), String> {
+    fn finish(mut self, url: Url) -> Result<Parsed, String> {
         if let Some(dir) = self.dir {
             let name = match self.options.out.take() {
                 Some(out) => out,
@@ -173,7 +270,11 @@ impl Given {
             }
             self.options.out = Some(format!("{dir}/{name}"));
         }
-        Ok((url, self.options))
+        Ok(Parsed {
+            url,
+            options: self.options,
+            ignored: self.ignored,
+        })
     }
 }
 
@@ -202,7 +303,18 @@ mod tests {
     const HASH: &str = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
 
     fn line(text: &str) -> Result<(Url, Options), String> {
-        parse_entry(text, &[])
+        entry(text, &[]).map_err(|(_, reason)| reason)
+    }
+
+    /// `parse_entry`'s answer as a pair either way: the URL and options, or the option line
+    /// that is wrong and why.
+    fn entry(
+        text: &str,
+        options: &[(usize, String, String)],
+    ) -> Result<(Url, Options), (Option<usize>, String)> {
+        parse_entry(text, options)
+            .map(|p| (p.url, p.options))
+            .map_err(|i| (i.line, i.reason))
     }
 
     #[test]
@@ -281,7 +393,7 @@ mod tests {
             (5, "header".to_string(), "X-Token: a b c".to_string()),
         ];
         let (url, opts) =
-            parse_entry("https://a.example/x.iso\thttps://b.example/x.iso", &options).unwrap();
+            entry("https://a.example/x.iso\thttps://b.example/x.iso", &options).unwrap();
         assert_eq!(url.as_str(), "https://a.example/x.iso");
         assert_eq!(opts.mirrors[0].as_str(), "https://b.example/x.iso");
         assert_eq!(opts.out.as_deref(), Some("iso/os.iso"));
@@ -289,24 +401,75 @@ mod tests {
         assert_eq!(opts.headers, [("X-Token".to_string(), "a b c".to_string())]);
         // dir= alone goes in front of the URL's name.
         let dir = [(2, "dir".to_string(), "data/".to_string())];
-        let (_, opts) = parse_entry("https://a.example/p/x.bin", &dir).unwrap();
+        let (_, opts) = entry("https://a.example/p/x.bin", &dir).unwrap();
         assert_eq!(opts.out.as_deref(), Some("data/x.bin"));
-        // An option fetchpool does not have fails the entry, naming it and its line.
-        let unknown = [(7, "max-connection-per-server".to_string(), "4".to_string())];
-        let err = parse_entry("https://a.example/x", &unknown).unwrap_err();
-        assert!(
-            err.starts_with("line 7: unknown option 'max-connection-per-server'"),
-            "{err}"
-        );
+        // An option fetchpool does not have, that changes what is fetched, fails the entry,
+        // naming it and its line.
+        let unknown = [(7, "http-passwd".to_string(), "x".to_string())];
+        let (at, err) = entry("https://a.example/x", &unknown).unwrap_err();
+        assert_eq!(at, Some(7));
+        assert!(err.starts_with("unknown option 'http-passwd'"), "{err}");
         let bad = [(2, "checksum".to_string(), format!("sha-384={HASH}"))];
-        assert!(
-            parse_entry("https://a/x", &bad)
-                .unwrap_err()
-                .contains("checksum=sha-384")
-        );
+        let (at, err) = entry("https://a/x", &bad).unwrap_err();
+        assert_eq!(at, Some(2));
+        assert!(err.contains("checksum=sha-384"), "{err}");
         let secret = [(2, "header".to_string(), "Bearer s3cret".to_string())];
-        let err = parse_entry("https://a/x", &secret).unwrap_err();
+        let (_, err) = entry("https://a/x", &secret).unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn aria2_options_as_people_write_them() {
+        let lines = |pairs: &[(&str, &str)]| -> Vec<(usize, String, String)> {
+            (2..)
+                .zip(pairs)
+                .map(|(n, (k, v))| (n, k.to_string(), v.to_string()))
+                .collect()
+        };
+        let given = lines(&[
+            ("split", "4"),
+            ("max-connection-per-server", "4"),
+            ("min-split-size", "1M"),
+            ("referer", "https://e.com/page"),
+            ("user-agent", "Mozilla/5.0 (X11)"),
+            ("max-connection-per-server", "8"),
+        ]);
+        let parsed = parse_entry("https://a.example/x.iso", &given).unwrap();
+        assert_eq!(parsed.options.split, Some(4));
+        assert_eq!(
+            parsed.options.headers,
+            [
+                ("Referer".to_string(), "https://e.com/page".to_string()),
+                ("User-Agent".to_string(), "Mozilla/5.0 (X11)".to_string())
+            ]
+        );
+        assert_eq!(
+            parsed.ignored,
+            [
+                "max-connection-per-server",
+                "min-split-size",
+                "max-connection-per-server"
+            ]
+        );
+        // On the URL line too.
+        let (_, opts) = line("https://a/x split=2 timeout=30").unwrap();
+        assert_eq!(opts.split, Some(2));
+        for (key, value, why) in [
+            ("split", "0", "split=0 is not a count from 1 to 64"),
+            ("split", "many", "split=many is not a count"),
+            ("split", "65", "from 1 to 64"),
+            ("referer", "a\u{7}b", "holds"),
+            ("user-agent", "x", "given twice"),
+            ("all-proxy", "http://p:3128", "unknown option 'all-proxy'"),
+            ("select-file", "1", "unknown option 'select-file'"),
+        ] {
+            let mut given = lines(&[(key, value)]);
+            if key == "user-agent" {
+                given.push((9, key.to_string(), value.to_string()));
+            }
+            let (_, err) = entry("https://a/x", &given).unwrap_err();
+            assert!(err.contains(why), "{key}={value}: {err}");
+        }
     }
 
     #[test]

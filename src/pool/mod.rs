@@ -58,7 +58,7 @@ pub fn run(
 
 /// The run itself, every worker recording on `timeline` as it goes.
 fn run_all(
-    entries: Entries,
+    mut entries: Entries,
     config: &Config,
     progress: &Progress,
     reporter: Reporter,
@@ -78,15 +78,16 @@ fn run_all(
         Mode::Serial => {
             let engine = Engine::new(&shared, 0, "serial".into())?;
             // After Ctrl-C the rest of the list is still read and reported, as not-started.
-            for item in entries {
+            for item in entries.by_ref() {
                 if let Some(entry) = collector.admit(item) {
                     collector.push(collector.run_one(&engine, &entry, None));
                 }
             }
             progress.list_read();
+            warn_ignored(&entries, progress);
         }
         Mode::Pool(workers) => {
-            shared.with_board(workers.get());
+            shared.with_board(workers.get(), entries.may_split());
             let shared = shared;
             // Every engine is built before any download starts, so a failure to build one is a
             // fatal error of the run rather than a worker that is silently missing.
@@ -128,7 +129,7 @@ fn run_all(
 
 fn run_pool<'scope, 'env, 'run: 'env>(
     scope: &'scope thread::Scope<'scope, 'env>,
-    entries: Entries,
+    mut entries: Entries,
     (engines, streams): (Vec<Engine<'env>>, usize),
     (tx, jobs): (Sender<Entry>, Jobs<'env>),
     gate: Option<&'env HostGate<'env>>,
@@ -169,7 +170,7 @@ fn run_pool<'scope, 'env, 'run: 'env>(
     // This thread is the dispatcher: entries go out as lines arrive, so downloads start before a
     // slow producer on stdin has finished. Once the run stops (Ctrl-C, --fail-fast), `admit`
     // reports the rest of the list as not-started rather than sending it.
-    for item in entries {
+    for item in entries.by_ref() {
         if let Some(entry) = collector.admit(item) {
             if let Some(running) = running {
                 running.started();
@@ -186,7 +187,15 @@ fn run_pool<'scope, 'env, 'run: 'env>(
         }
     }
     collector.progress.list_read();
+    warn_ignored(&entries, collector.progress);
     Ok(())
+}
+
+/// The one warning, once the list is read, for the aria2 options it had that were ignored.
+fn warn_ignored(entries: &Entries, progress: &Progress) {
+    if let Some(warning) = entries.ignored_warning() {
+        progress.println(&format!("fetchpool: {warning}"));
+    }
 }
 
 /// The list being read, as [`Running`] counts it: done when dropped.

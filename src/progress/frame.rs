@@ -72,6 +72,9 @@ fn by_worker(tasks: &[TaskView]) -> Vec<TaskView> {
     lines
 }
 
+/// How long a run goes before its ETA is shown: a full window of the rate it is told by.
+pub const ETA_AFTER: Duration = Duration::from_secs(3);
+
 impl Snapshot {
     fn files_total(&self) -> u64 {
         self.files_total.unwrap_or(self.files_known)
@@ -104,11 +107,16 @@ impl Snapshot {
         }
     }
 
-    /// Seconds to go at the recent rate; `None` while it cannot be told.
+    /// Seconds to go at the recent rate; `None` while it cannot be told, and for the first
+    /// [`ETA_AFTER`] of a run, while connections are still being made and the rate is of a
+    /// window that is mostly waiting (a 24 s run said 5m16s at its start).
     pub fn eta(&self) -> Option<f64> {
         let files_left = self.files_waiting() + self.tasks.len() as u64;
         if files_left == 0 && self.files_total.is_some() {
             return Some(0.0);
+        }
+        if self.elapsed < ETA_AFTER {
+            return None;
         }
         if self.bytes_expected > 0 && self.rate > 0.0 {
             return Some(self.bytes_remaining() as f64 / self.rate);
@@ -213,6 +221,18 @@ fn total_line(s: &Snapshot, width: usize, color: bool, tick: usize) -> String {
 /// worker with several downloads in flight `  worker-3  12 files: a.bin, b.bin, c…  ...`
 fn task_line(t: &TaskView, width: usize, color: bool) -> String {
     let head = format!("  {:<9} ", t.worker);
+    // Asked, and no answer yet: no length, no byte. An empty bar at `0 B 0 B/s` looked stuck.
+    if t.len.is_none() && t.pos == 0 {
+        let right = "waiting for an answer";
+        let name_width =
+            width.saturating_sub(measure_text_width(&head) + 2 + measure_text_width(right));
+        let name = match t.downloads {
+            n if n > 1 => fit(&t.name, name_width.max(1)),
+            _ => ellipsize(&t.name, name_width.max(1)),
+        };
+        let pad = name_width.saturating_sub(measure_text_width(&name));
+        return fit(&format!("{head}{name}{}  {right}", " ".repeat(pad)), width);
+    }
     let streams = match t.streams {
         0 | 1 => String::new(),
         n => format!("×{n} "),

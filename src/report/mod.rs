@@ -203,11 +203,11 @@ impl<'a> Reporter<'a> {
 /// entry would go and what the run would do there (`intent` decides, from what is on disk).
 /// Bad lines are shown as they would be reported. Returns how many entries a real run would
 /// fail (bad lines included).
-pub fn plan(entries: Entries, config: &Config, intent: impl Fn(&Entry) -> Intent) -> usize {
+pub fn plan(mut entries: Entries, config: &Config, intent: impl Fn(&Entry) -> Intent) -> usize {
     let mut out = io::stdout().lock();
     let output_dir = &config.download.output_dir;
     let mut failing = 0;
-    for item in entries {
+    for item in entries.by_ref() {
         let line = match &item {
             Item::Entry(entry) => {
                 let url = redact_url(entry.url.as_str());
@@ -238,6 +238,9 @@ pub fn plan(entries: Entries, config: &Config, intent: impl Fn(&Entry) -> Intent
         if writeln!(out, "{line}").is_err() {
             break;
         }
+    }
+    if let Some(warning) = entries.ignored_warning() {
+        eprintln!("fetchpool: {warning}");
     }
     failing
 }

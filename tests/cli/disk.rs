@@ -75,7 +75,7 @@ fn skip_existing_checks_size_and_sha256() {
     assert_eq!(code, 1);
     let line = &report[0];
     assert!(
-        line.contains("has 3 bytes, not size=9") && line.contains("--overwrite"),
+        line.contains("has 3 bytes, not size=9") && line.contains("use --update"),
         "{line}"
     );
     assert_eq!(
@@ -83,10 +83,25 @@ fn skip_existing_checks_size_and_sha256() {
         "old"
     );
 
-    // With --overwrite as well, the mismatched file is fetched again.
+    // --overwrite does not go with --skip-existing (nor with -u): they contradict each other.
+    for flags in [
+        ["--skip-existing", "--overwrite"],
+        ["--update", "--overwrite"],
+    ] {
+        let out = fetchpool(dir.path())
+            .arg(&list)
+            .args(["-o", "out"])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cannot be used with"), "{stderr}");
+    }
+    // -u keeps what matches and fetches the mismatched file again.
     fetchpool(dir.path())
         .arg(&list)
-        .args(["-o", "out", "--skip-existing", "--overwrite"])
+        .args(["-o", "out", "--update"])
         .assert()
         .success();
     assert_eq!(
@@ -99,7 +114,7 @@ fn skip_existing_checks_size_and_sha256() {
     let (_, report, _) = run(
         dir.path(),
         &[format!("{} size=9", server.url("/f.bin"))],
-        &["--skip-existing", "--overwrite"],
+        &["--skip-existing"],
     );
     assert!(report[0].starts_with("skipped "));
     assert_eq!(server.request_count(), before);

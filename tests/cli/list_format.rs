@@ -119,7 +119,7 @@ fn an_aria2_input_file_is_read_with_its_mirrors_and_option_lines() {
     let input = format!(
         "{}\t{}\n  dir=iso\n  out=os.iso\n  checksum=sha-256={}\n\
          {}\n\theader=X-Token: s3cret value\n\tchecksum=md5={}\n\
-         {}\n  max-connection-per-server=4\n",
+         {}\n  max-connection-per-server=4\n  http-passwd=s3cret\n",
         server.url("/down/a.iso"),
         server.url("/a.iso"),
         sha256_hex(&a),
@@ -143,14 +143,17 @@ fn an_aria2_input_file_is_read_with_its_mirrors_and_option_lines() {
     let unknown = json(&report[2]);
     assert_eq!(unknown["line"], 8);
     let error = unknown["error"].as_str().unwrap();
+    // Said at the option line that is wrong, once.
     assert!(
-        error.starts_with("aria2.txt:8: line 9: unknown option 'max-connection-per-server'"),
+        error.starts_with("aria2.txt:10: unknown option 'http-passwd'"),
         "{error}"
     );
+    assert!(!error.contains("s3cret"), "{error}");
     assert_eq!(report.len(), 4, "three entries and the summary");
     // --failed-out writes the unknown option's entry commented out, every line of it.
     let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
     assert!(again.contains("#   max-connection-per-server=4"), "{again}");
+    assert!(again.contains("#   http-passwd=s3cret"), "{again}");
     assert!(!again.lines().any(|l| l.starts_with("  ")), "{again}");
 }
 
@@ -202,5 +205,69 @@ fn a_list_for_wget_dash_i_works_as_it_is() {
     assert_eq!(
         std::fs::read_to_string(dir.path().join("out/b.png")).unwrap(),
         "body of /img/b.png"
+    );
+}
+
+#[test]
+fn aria2_option_lines_as_people_write_them_are_read_and_tuning_is_ignored_once() {
+    use crate::support::server::{Body, byte_range};
+    use crate::support::{json, run_with_list};
+    const MIB: usize = 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let body = payload(4 * MIB, 7);
+    let served = body.clone();
+    let server = Server::start(move |req| {
+        let from_the_page = req.header("referer") == Some("https://example.org/downloads")
+            && req.header("user-agent") == Some("Mozilla/5.0 (X11; Linux)");
+        if !from_the_page {
+            return Reply::status(403);
+        }
+        Reply::ranged(req, &served)
+            .header("Accept-Ranges", "bytes")
+            .header("ETag", "\"v1\"")
+            .framing(Body::Paced(4 * MIB as u64))
+    });
+    let mut input = String::new();
+    for (i, name) in ["big.iso", "small.bin"].iter().enumerate() {
+        input += &format!(
+            "{}\n  split={}\n  max-connection-per-server=4\n  min-split-size=1M\n  \
+             referer=https://example.org/downloads\n  user-agent=Mozilla/5.0 (X11; Linux)\n  \
+             file-allocation=none\n",
+            server.url(&format!("/{name}")),
+            4 - 3 * i
+        );
+    }
+    std::fs::write(dir.path().join("aria.txt"), input).unwrap();
+    let args = [
+        "-j",
+        "4",
+        "--split-min",
+        "1M",
+        "--json",
+        "--failed-out",
+        "f.txt",
+    ];
+    let (code, report, stderr) = run_with_list(dir.path(), "aria.txt", &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json(&report[0])["status"], "ok");
+    assert_eq!(std::fs::read(dir.path().join("out/big.iso")).unwrap(), body);
+    // split=4 cut the first file into ranges fetched side by side, with no --split on the
+    // command line; split=1 kept the second in one stream.
+    let ranged = |path: &str| {
+        let requests = server.requests();
+        requests
+            .iter()
+            .filter(|r| r.path() == path && byte_range(r).is_some())
+            .count()
+    };
+    assert!(ranged("/big.iso") >= 2, "{} ranges", ranged("/big.iso"));
+    assert_eq!(ranged("/small.bin"), 0);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("aria2")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("max-connection-per-server= (aria.txt:1 and 1 more)")
+            && warnings[0].contains("min-split-size=")
+            && warnings[0].contains("file-allocation="),
+        "{stderr}"
     );
 }

@@ -300,6 +300,25 @@ fn generate_man_and_completions() {
     assert!(man.contains(".SH \"EXIT STATUS\""), "{man}");
     assert!(man.contains("130"), "{man}");
     assert!(!man.contains("EXTRA"), "{man}");
+    // What it reads from the environment, each variable named; the help's code spans in bold,
+    // no backtick left.
+    let environment = &man[man.find(".SH ENVIRONMENT").expect("an ENVIRONMENT section")..];
+    for var in [
+        "NETRC",
+        "SSL_CERT_FILE",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "NO_COLOR",
+        "CI",
+        "GITHUB_ACTIONS",
+        "SLURM_ARRAY_TASK_ID",
+        "JOB_COMPLETION_INDEX",
+        "CI_NODE_INDEX",
+    ] {
+        assert!(environment.contains(var), "{var}");
+    }
+    assert!(!man.contains('`'), "a literal backtick in the man page");
+    assert!(man.contains("\\fBout=PATH\\fR"), "code spans in bold");
     // The man page and completions may be cut short by a pager or `head` without an error.
     let mut out = fetchpool_std(dir.path())
         .args(["--generate", "man"])

@@ -183,8 +183,14 @@ impl Spot {
             match mismatch {
                 None => return Ok(Existing::Skip { bytes: len }),
                 Some(why) if !policy.overwrite => bail!(
-                    "{} exists but {why}; use --overwrite to download it again",
-                    shown.display()
+                    "{} exists but {why}; use {} to download it again",
+                    shown.display(),
+                    // --overwrite does not go with --skip-existing: -u keeps what matches.
+                    if policy.skip_existing {
+                        "--update"
+                    } else {
+                        "--overwrite"
+                    }
                 ),
                 Some(_) => {}
             }
@@ -209,7 +215,10 @@ impl Spot {
     ) -> anyhow::Result<Existing> {
         let shown = self.shown.display();
         if kind != FileType::RegularFile {
-            bail!("{shown} exists and is not a regular file; use --overwrite to replace it");
+            bail!(
+                "{shown} exists and is not a regular file; remove it, or use --overwrite \
+                 (instead of --update) to replace it"
+            );
         }
         let len = st.st_size as u64;
         if entry.options.size.is_some() || !entry.options.digests.is_empty() {

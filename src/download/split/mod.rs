@@ -53,11 +53,13 @@ use pieces::{Finish, ForOwner, LOOK_EVERY, Pick, Pieces, Stop};
 /// answer can prove it is of that version, and the file is long enough to cut (`pieces::cut`).
 pub fn plan(
     policy: &Policy,
+    entry: &Entry,
     response: &Response,
     pin: &Pin,
     len: Option<u64>,
 ) -> Option<Vec<Span>> {
-    if policy.split < 2 || !pin.vouches() {
+    let split = ranges_at_once(policy, entry);
+    if split < 2 || !pin.vouches() {
         return None;
     }
     let len = len?;
@@ -69,7 +71,12 @@ pub fn plan(
     if !ranges || response.status() != StatusCode::OK {
         return None;
     }
-    pieces::cut(len, policy.split, policy.split_min)
+    pieces::cut(len, split, policy.split_min)
+}
+
+/// How many ranges of `entry` may be fetched at once: its list's `split=`, else `--split`.
+pub fn ranges_at_once(policy: &Policy, entry: &Entry) -> usize {
+    entry.options.split.unwrap_or(policy.split)
 }
 
 /// One attempt's side of a split download.
@@ -183,7 +190,7 @@ async fn run(
         headers: Listed::of(job.entry, job.url).headers,
         own_headers: job.entry.options.headers.clone(),
         counter: job.task.counter(),
-        pieces: table(worker, held).map_err(|f| f.status(status))?,
+        pieces: table(worker, job.entry, held).map_err(|f| f.status(status))?,
         shown: shown_path(&worker.policy.output_dir, &job.entry.target),
     });
     let first = split.pieces.claim_at(from);
@@ -226,7 +233,7 @@ async fn run(
 /// The piece table of the held pieces, on a descriptor of its own of the held `.part`; with
 /// `--continue` (the record's one reader) recorded beside it before any byte lands at an offset,
 /// so a `.part` with holes never stands alone.
-fn table(worker: &Worker<'_>, held: &mut Held) -> Result<Pieces, Failure> {
+fn table(worker: &Worker<'_>, entry: &Entry, held: &mut Held) -> Result<Pieces, Failure> {
     let (Some(part), Bytes::Pieces(record)) = (&mut held.part, &held.bytes) else {
         unreachable!("a split runs on its pieces in an open .part");
     };
@@ -237,7 +244,7 @@ fn table(worker: &Worker<'_>, held: &mut Held) -> Result<Pieces, Failure> {
         .with_context(|| format!("cannot open {}", shown.display()))
         .map_err(Failure::local)?;
     let record_at = worker.policy.resume.then(|| part.record_ranges());
-    let settings = (worker.policy.retries, worker.policy.split);
+    let settings = (worker.policy.retries, ranges_at_once(worker.policy, entry));
     let pieces = Pieces::new(file, shown.clone(), record, settings, record_at);
     if let Err(e) = pieces.record() {
         // Nothing is on disk yet, and without a record nothing could be resumed.

@@ -132,6 +132,13 @@ fn eta_is_in_bytes_and_counts_files_not_started() {
     };
     assert_eq!(no_length.eta(), Some(20.0));
     assert_eq!(no_length.fraction(), 10.0 / 30.0);
+    // Not in the first seconds, while connections are made and the rate is mostly waiting.
+    let early = Snapshot {
+        elapsed: ETA_AFTER - Duration::from_millis(100),
+        ..s.clone()
+    };
+    assert_eq!(early.eta(), None);
+    assert!(frame(&early, 120, 10, false, 0).contains("ETA -"));
 }
 
 #[test]
@@ -232,4 +239,17 @@ fn a_worker_with_several_downloads_in_flight_has_one_line_for_them() {
     // Too many for the terminal: the rest are counted in downloads, not lines.
     let text = frame(&s, 100, 4, false, 0);
     assert!(text.ends_with("… and 4 more running"), "{text}");
+}
+
+#[test]
+fn a_download_still_waiting_for_its_answer_says_so() {
+    let waiting = task("data.tar.gz", None, 0);
+    let line = task_line(&waiting, 100, false);
+    assert!(line.contains("data.tar.gz"), "{line}");
+    assert!(line.ends_with("waiting for an answer"), "{line}");
+    assert!(!line.contains("0 B"), "{line}");
+    // Answered without a length: its bytes, as before.
+    let answered = task("data.tar.gz", Some(0), 0);
+    assert!(task_line(&answered, 100, false).contains("0 B"));
+    assert!(measure_text_width(&task_line(&waiting, 40, false)) <= 40);
 }
