@@ -1,5 +1,5 @@
 //! Issue 20: `--shard auto` under each scheduler's variables, `--shard-by name`, and the
-//! README's Kubernetes Job and GitLab job, run as written there.
+//! Kubernetes Job and GitLab job of docs/ci-and-clusters.md, run as written there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -272,15 +272,18 @@ fn shard_by_name_keeps_every_entry_in_its_shard_when_lines_are_inserted() {
     }
 }
 
-/// The YAML block of the README that starts with the comment `# {name}`, as written.
-fn readme_yaml(name: &str) -> Yaml {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+/// The YAML block of docs/ci-and-clusters.md that starts with the comment `# {name}`, as written.
+fn recipe_yaml(name: &str) -> Yaml {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/ci-and-clusters.md"
+    ))
+    .unwrap();
     let lines: Vec<&str> = readme.lines().collect();
     let start = lines
         .windows(2)
         .position(|w| w[0].trim() == "```yaml" && w[1].trim() == format!("# {name}"))
-        .unwrap_or_else(|| panic!("no yaml block '# {name}' in the README"));
+        .unwrap_or_else(|| panic!("no yaml block '# {name}' in docs/ci-and-clusters.md"));
     let indent = lines[start].len() - lines[start].trim_start().len();
     let block: Vec<&str> = lines[start + 1..]
         .iter()
@@ -320,7 +323,7 @@ fn rule_codes(rules: &[Yaml], action: &str, container: &str) -> Vec<i32> {
 
 #[test]
 fn the_readmes_kubernetes_indexed_job_runs_as_written() {
-    let job = readme_yaml("fetch-dataset.yaml");
+    let job = recipe_yaml("fetch-dataset.yaml");
     let spec = &job["spec"];
     assert_eq!(job["kind"].as_str(), Some("Job"));
     assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
@@ -427,7 +430,7 @@ fn the_readmes_kubernetes_indexed_job_runs_as_written() {
 
 #[test]
 fn the_readmes_gitlab_parallel_job_runs_as_written() {
-    let ci = readme_yaml(".gitlab-ci.yml");
+    let ci = recipe_yaml(".gitlab-ci.yml");
     let job = &ci["fetch-dataset"];
     let parallel = job["parallel"].as_i64().unwrap() as usize;
     let script = strings(&job["script"]);

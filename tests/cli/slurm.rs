@@ -1,6 +1,6 @@
 //! A real Slurm cluster of one node, started by the test under a temp dir (munge with its own
-//! key, socket and log; `slurmctld` and `slurmd` in the foreground on 127.0.0.1), and the README's
-//! `sbatch` recipe submitted to it as a job array. Mandatory in CI (`CI` set): there a missing
+//! key, socket and log; `slurmctld` and `slurmd` in the foreground on 127.0.0.1), and the `sbatch`
+//! recipe of docs/ci-and-clusters.md submitted to it as a job array. Mandatory in CI (`CI` set): there a missing
 //! Slurm or munge, or a user other than root, is a failure, not a skip; `.ci/run` installs
 //! slurmctld, slurmd, slurm-client and munge. Every process the cluster started is stopped by
 //! PID, pass or fail, and the test checks that none is left.
@@ -311,11 +311,14 @@ impl Drop for Cluster {
     }
 }
 
-/// The README's Slurm recipe, as it is written there.
+/// The Slurm recipe of docs/ci-and-clusters.md, as it is written there.
 fn recipe() -> String {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../docs/ci-and-clusters.md");
     let marker = "<!-- tests/cli/slurm.rs submits this script as it is written here. -->";
-    let after = &readme[readme.find(marker).expect("the README's Slurm recipe") + marker.len()..];
+    let after = &readme[readme
+        .find(marker)
+        .expect("the Slurm recipe in docs/ci-and-clusters.md")
+        + marker.len()..];
     let block = after
         .split("```")
         .nth(1)
