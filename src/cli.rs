@@ -40,8 +40,10 @@ pub const ENVIRONMENT: [(&str, &str); 9] = [
          (--cacert FILE adds to whichever is used).",
     ),
     (
-        "HTTPS_PROXY, HTTP_PROXY, NO_PROXY (and their lower-case spellings)",
-        "The proxy for https:// and for http:// URLs, and the hosts reached without one.",
+        "https_proxy, http_proxy, all_proxy, no_proxy (and their upper-case spellings)",
+        "Without --proxy: the proxy for https:// URLs, for http:// URLs, for either when the \
+         other is not set, and the hosts reached without one (--noproxy replaces no_proxy), \
+         as curl reads them. A proxy's password is never printed.",
     ),
     (
         "NO_COLOR",
@@ -428,10 +430,39 @@ pub struct Cli {
     #[arg(short = 'k', long, alias = "no-check-certificate")]
     pub insecure: bool,
 
+    /// Send every request through this proxy: http://, https://, socks5:// or socks5h://
+    /// (socks5h: the proxy resolves host names), with user:password@ when it asks for them.
+    ///
+    /// Without it, https_proxy, http_proxy and all_proxy (and their upper-case spellings) are
+    /// read as curl reads them, with no_proxy. The proxy's password is never printed. Also
+    /// spelled --all-proxy (aria2).
+    #[arg(short = 'x', long, value_name = "URL", alias = "all-proxy")]
+    pub proxy: Option<String>,
+
+    /// Hosts reached without a proxy, in place of no_proxy: names separated by commas (a name
+    /// covers its subdomains), IP addresses, CIDR ranges, or * for every host.
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
+
+    /// Read cookies from FILE before the run: the cookies.txt format curl, wget and browsers'
+    /// export tools write (#HttpOnly_ lines included).
+    ///
+    /// Every worker shares one jar for the run, whether or not it was loaded: cookies servers
+    /// set are sent back by RFC 6265's rules (domain, path, Secure, expiry), across redirects
+    /// only to the hosts they belong to. A cookie's value is never printed.
+    #[arg(long, value_name = "FILE")]
+    pub load_cookies: Option<PathBuf>,
+
+    /// Write the run's cookies to FILE when it ends, in the same format, mode 0600, session
+    /// cookies included (wget's --keep-session-cookies). Also spelled --cookie-jar (curl).
+    #[arg(long, value_name = "FILE", alias = "cookie-jar")]
+    pub save_cookies: Option<PathBuf>,
+
     /// Credentials per host from ~/.netrc (or $NETRC), as curl reads them.
     ///
-    /// Used only for the host a line names, never after a redirect to another origin, never
-    /// printed. Credentials in the URL itself win.
+    /// Used for the host a line names, and after a redirect to another host only that host's
+    /// own machine entry, there alone (a login host's, as curl -n does); never printed.
+    /// Credentials in the URL itself win.
     #[arg(long, conflicts_with = "netrc_file")]
     pub netrc: bool,
 
@@ -488,13 +519,8 @@ pub struct Foreign {
         value_name = "N"
     )]
     tries: Option<String>,
-    /// aria2's -x/--max-connection-per-server.
-    #[arg(
-        short = 'x',
-        long = "max-connection-per-server",
-        hide = true,
-        value_name = "N"
-    )]
+    /// aria2's --max-connection-per-server (its -x N is answered by --proxy's parser).
+    #[arg(long = "max-connection-per-server", hide = true, value_name = "N")]
     connections: Option<String>,
     /// wget's -w/--wait.
     #[arg(short = 'w', long = "wait", hide = true, value_name = "SECS")]
@@ -668,6 +694,39 @@ fn parse_count(s: &str) -> Result<NonZeroUsize, String> {
     s.trim()
         .parse::<NonZeroUsize>()
         .map_err(|_| format!("'{s}' is not a whole number of at least 1"))
+}
+
+/// A proxy URL: http, https, socks5 or socks5h, with a host. Never echoes what it was given (it
+/// may hold a password), which is why it is read here and not by clap (whose error quotes the
+/// value); a bare number is aria2's `-x N`.
+pub fn parse_proxy(s: &str) -> Result<reqwest::Url, String> {
+    if !s.is_empty() && s.trim().bytes().all(|b| b.is_ascii_digit()) {
+        return Err(
+            "a number is not a proxy: aria2's -x N is --split N here (curl's -x URL is --proxy)"
+                .into(),
+        );
+    }
+    // curl takes host:port alone as an HTTP proxy.
+    let with_scheme = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|e| {
+        format!("not a proxy URL ({e}; the text is not shown: it may hold a password)")
+    })?;
+    match url.scheme() {
+        "http" | "https" | "socks5" | "socks5h" => {}
+        other => {
+            return Err(format!(
+                "unsupported proxy scheme '{other}' (http, https, socks5 or socks5h)"
+            ));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the proxy URL has no host".into());
+    }
+    Ok(url)
 }
 
 fn parse_split_min(s: &str) -> Result<u64, String> {

@@ -4,12 +4,13 @@ use std::io::IsTerminal;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
 use anyhow::bail;
 
 use crate::cli::{Cli, ProgressWhen, ShardArg, SourceArg};
+use crate::cookies::Jar;
 use crate::entry::parse_header;
 use crate::list::{ListSource, Shard, ShardBy, Sources};
 use crate::naming::BESIDE;
@@ -67,6 +68,34 @@ pub struct Policy {
     pub netrc: Option<Netrc>,
     /// The report files that lie inside the output directory: no entry may take their names.
     pub reserved: Vec<Arc<Reserved>>,
+    /// `--proxy` and `--noproxy`: where requests go, when not where the environment says.
+    pub proxy: ProxySettings,
+    /// The run's cookies, shared by every worker's client (`--load-cookies` fills it).
+    pub cookies: Arc<Jar>,
+    /// Logins: requests that carried a host's netrc credentials after a redirect led there
+    /// from another host (said with `-v` at the end).
+    pub logins: Arc<AtomicU64>,
+}
+
+/// `--proxy` and `--noproxy`, as given.
+#[derive(Clone, Default)]
+pub struct ProxySettings {
+    pub url: Option<reqwest::Url>,
+    pub noproxy: Option<String>,
+}
+
+impl std::fmt::Debug for ProxySettings {
+    /// The proxy with its password hidden, as everywhere.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self
+            .url
+            .as_ref()
+            .map(|u| crate::redact::redact_url(u.as_str()));
+        f.debug_struct("ProxySettings")
+            .field("url", &url)
+            .field("noproxy", &self.noproxy)
+            .finish()
+    }
 }
 
 impl Policy {
@@ -143,6 +172,8 @@ pub struct Config {
     /// `--streams`: downloads a worker keeps in flight at once over HTTP/2.
     pub streams: usize,
     pub failed_out: Option<PathBuf>,
+    /// `--save-cookies FILE`: the jar, written when the run ends.
+    pub save_cookies: Option<PathBuf>,
     /// `--report FILE`: NDJSON results written there too.
     pub report: Option<PathBuf>,
     /// `--junit FILE`.
@@ -228,6 +259,29 @@ impl Config {
             },
             netrc,
             reserved: Vec::new(),
+            proxy: ProxySettings {
+                url: cli
+                    .proxy
+                    .as_deref()
+                    .map(crate::cli::parse_proxy)
+                    .transpose()
+                    .map_err(|why| anyhow::anyhow!("--proxy: {why}"))?,
+                noproxy: cli.noproxy,
+            },
+            cookies: Arc::new(match &cli.load_cookies {
+                // The first run of `--load-cookies F --save-cookies F`: nothing to read yet.
+                Some(path) if !path.exists() && std::fs::symlink_metadata(path).is_err() => {
+                    eprintln!(
+                        "fetchpool: --load-cookies {}: no such file yet; the run starts with no \
+                         cookies",
+                        path.display()
+                    );
+                    Jar::default()
+                }
+                Some(path) => Jar::load(path)?,
+                None => Jar::default(),
+            }),
+            logins: Arc::default(),
         };
         let mut inputs: Vec<(&str, &Path)> = lists
             .iter()
@@ -256,6 +310,7 @@ impl Config {
                 ("--junit", &cli.junit),
                 ("--timeline", &cli.timeline),
                 ("--failed-out", &cli.failed_out),
+                ("--save-cookies", &cli.save_cookies),
             ],
             &inputs,
         )?;
@@ -266,6 +321,7 @@ impl Config {
                 ("--junit", &cli.junit),
                 ("--timeline", &cli.timeline),
                 ("--failed-out", &cli.failed_out),
+                ("--save-cookies", &cli.save_cookies),
             ],
         );
         Ok(Config {
@@ -279,6 +335,7 @@ impl Config {
             fail_fast: cli.fail_fast,
             streams: cli.streams.get(),
             failed_out: cli.failed_out,
+            save_cookies: cli.save_cookies,
             report: cli.report,
             junit: cli.junit,
             timeline: cli.timeline,

@@ -149,6 +149,17 @@ impl Netrc {
             .find(wanted)
             .or_else(|| self.default.as_ref().filter(wanted))
     }
+
+    /// The first `machine` entry made out to `host` by name that has credentials; never
+    /// `default` (for a host a redirect led to: not one the list named).
+    pub fn lookup_machine(&self, host: &str) -> Option<&Credentials> {
+        let host = host.to_ascii_lowercase();
+        self.machines
+            .iter()
+            .filter(|(h, _)| *h == host)
+            .map(|(_, c)| c)
+            .find(|c| !c.login.is_empty() || !c.password.is_empty())
+    }
 }
 
 /// The longest netrc file read: thousands of hosts' worth, and no more (`/dev/zero` is no

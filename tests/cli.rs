@@ -16,6 +16,8 @@ mod display;
 mod interrupted;
 #[path = "cli/list_format.rs"]
 mod list_format;
+#[path = "cli/logins.rs"]
+mod logins;
 #[path = "cli/multiplex.rs"]
 mod multiplex;
 #[path = "cli/naming.rs"]
@@ -26,6 +28,8 @@ mod nginx;
 mod output;
 #[path = "cli/pipeline.rs"]
 mod pipeline;
+#[path = "cli/proxies.rs"]
+mod proxies;
 #[path = "cli/report_paths.rs"]
 mod report_paths;
 #[path = "cli/resilience.rs"]

@@ -17,6 +17,7 @@ mod held;
 mod limits;
 mod pin;
 mod plan;
+mod proxy;
 mod request;
 mod resolve;
 mod retry;

@@ -3,14 +3,16 @@
 //! https, and with the `-H` headers and URL credentials only on the listed URL's origin).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
 use reqwest::header::{HeaderValue, IF_RANGE, LOCATION, RANGE};
-use reqwest::{Client, RequestBuilder, Response, Url};
+use reqwest::{Client, RequestBuilder, Response, StatusCode, Url};
 
 use super::connections::{CountHandshakes, Handshakes};
 use super::limits::Limits;
+use super::proxy;
 use super::resolve::Resolver;
 use super::retry::Failure;
 use super::tls::{tls_hint, tls_trouble};
@@ -43,6 +45,13 @@ pub fn client(
         builder.http1_only()
     } else {
         builder
+    };
+    // One jar for the run: a cookie one worker's answer set goes with every worker's next
+    // request to its host.
+    let builder = builder.cookie_provider(Arc::clone(&policy.cookies));
+    let builder = match proxy::for_client(&policy.proxy)? {
+        Some(proxies) => proxies.into_iter().fold(builder, |b, p| b.proxy(p)),
+        None => builder,
     };
     builder.build().context("cannot set up the HTTP client")
 }
@@ -120,13 +129,18 @@ pub async fn send(
                         )
                     });
                 }
-                Err(e) => return Err(refused(e, &url)),
+                Err(e) => return Err(refused(e, &url, worker.policy)),
             }
         };
         if let Some((connections, stream)) = worker.connections {
             connections.answered(&url, response.version(), stream);
         }
         let status = response.status();
+        if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            && let Some(via) = proxy::via(&worker.policy.proxy, &url)
+        {
+            return Err(Failure::fatal(anyhow!(proxy_wants_credentials(&via))).status(status));
+        }
         let location = response.headers().get(LOCATION);
         let (true, Some(location)) = (status.is_redirection(), location) else {
             return Ok(response);
@@ -157,7 +171,23 @@ fn build(
     ask: Ask<'_>,
 ) -> RequestBuilder {
     let policy = worker.policy;
-    let netrc = netrc_credentials(policy, listed.url).filter(|_| same_origin);
+    // The listed URL's own credentials on its origin; after a redirect to another host, that
+    // host's own machine entry there alone (a login host's, as curl -n does).
+    let netrc = if same_origin {
+        netrc_credentials(policy, listed.url)
+    } else {
+        redirected_credentials(policy, listed.url, url)
+    };
+    if netrc.is_some() && !same_origin {
+        policy.logins.fetch_add(1, Ordering::Relaxed);
+        worker.log(|| {
+            format!(
+                "{}: the netrc credentials of {} (a login)",
+                redact_url(url.as_str()),
+                url.host_str().unwrap_or_default()
+            )
+        });
+    }
     let mut request = match netrc {
         Some(creds) => {
             // In place of the URL's user name, which would make a second Authorization.
@@ -212,10 +242,14 @@ fn refused_unprocessed(e: &reqwest::Error) -> bool {
 
 /// A request that got no answer: retried, unless it was a certificate the client refuses (it
 /// would refuse it on every attempt), with what to do about that.
-fn refused(e: reqwest::Error, url: &Url) -> Failure {
+fn refused(e: reqwest::Error, url: &Url, policy: &Policy) -> Failure {
     let hint = tls_hint(&e);
-    let retryable = !e.is_builder() && hint.is_none();
-    let brief = brief(&e, url);
+    let via = proxy::via(&policy.proxy, url);
+    let brief = brief_via(&e, url, via.as_deref());
+    let wants_credentials = brief
+        .as_deref()
+        .is_some_and(|b| b.starts_with("the proxy") && b.contains("credentials"));
+    let retryable = !e.is_builder() && hint.is_none() && !wants_credentials;
     let mut error = anyhow!(e.without_url()).context("request failed");
     if let Some(hint) = hint {
         error = error.context(hint);
@@ -235,18 +269,46 @@ fn refused(e: reqwest::Error, url: &Url) -> Failure {
 /// host:443: ...`, `connection reset (host:443)`, `timed out (host:443)`. `None` when the
 /// cause is none of these: the whole chain is shown then.
 pub fn brief(e: &reqwest::Error, url: &Url) -> Option<String> {
+    brief_via(e, url, None)
+}
+
+/// [`brief`] of a request that went through the proxy at `via` (`host:port`): a connection
+/// that failed, or a name that did not resolve, was the proxy's; a tunnel the proxy would not
+/// open says so.
+fn brief_via(e: &reqwest::Error, url: &Url, via: Option<&str>) -> Option<String> {
     use std::io::ErrorKind;
     let host = url.host_str().unwrap_or_default();
-    let at = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
+    let target = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
     if let Some(hint) = tls_hint(e).map(str::to_string).or_else(|| tls_trouble(e)) {
-        return Some(format!("TLS with {at}: {hint}"));
+        return Some(format!("TLS with {target}: {hint}"));
     }
     let causes = causes(e);
+    if let Some(via) = via {
+        let said = |words: &str| causes.iter().any(|c| c.to_string().contains(words));
+        if said("proxy authorization required") || said("407") {
+            return Some(proxy_wants_credentials(via));
+        }
+        if said("tunnel") || said("unsuccessful") {
+            return Some(format!(
+                "the proxy {via} would not open a connection to {target}"
+            ));
+        }
+    }
+    let at = match via {
+        Some(via) => format!("proxy {via}"),
+        None => target.clone(),
+    };
+    let said = |words: &str| causes.iter().any(|c| c.to_string().contains(words));
+    // socks5:// resolves the host here, for the proxy: the name is the URL's own.
+    if said("error resolving for socks proxy") {
+        return Some(format!("cannot resolve {host}"));
+    }
     if causes
         .iter()
         .any(|c| c.to_string().starts_with("dns error"))
     {
-        return Some(format!("cannot resolve {host}"));
+        let name = via.map_or(host, |v| v.rsplit_once(':').map_or(v, |(h, _)| h));
+        return Some(format!("cannot resolve {name}"));
     }
     let kind = causes
         .iter()
@@ -261,7 +323,7 @@ pub fn brief(e: &reqwest::Error, url: &Url) -> Option<String> {
         kind,
         ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
     );
-    if url.scheme() == "https" && e.is_connect() && cut && !tcp {
+    if url.scheme() == "https" && e.is_connect() && cut && !tcp && via.is_none() {
         return Some(format!(
             "TLS with {at}: the server closed the connection during the handshake (is it http://?)"
         ));
@@ -279,6 +341,14 @@ pub fn brief(e: &reqwest::Error, url: &Url) -> Option<String> {
         _ => return None,
     };
     Some(format!("{what} ({at})"))
+}
+
+/// A proxy that answered 407: its credentials were not given, or not the ones it takes.
+fn proxy_wants_credentials(via: &str) -> String {
+    format!(
+        "the proxy {via} wants credentials it was not given or does not take (407 Proxy \
+         Authentication Required): give them as --proxy http://USER:PASSWORD@{via}"
+    )
 }
 
 /// Every cause in `e`'s chain, looking inside `io::Error`s too (whose `source()` skips what
@@ -333,6 +403,21 @@ fn redirect(
 
 /// The netrc entry for the listed URL's host, unless the URL carries a password itself (a user
 /// name alone picks the entry with that login, as in curl).
+/// After a redirect from the listed URL's host to another, the netrc entry made out to that
+/// other host by name (never the `default` entry, which would hand a password to any host a
+/// redirect names), and only when the URL carries no credentials of its own.
+fn redirected_credentials<'a>(
+    policy: &'a Policy,
+    listed: &reqwest::Url,
+    url: &reqwest::Url,
+) -> Option<&'a Credentials> {
+    let host = url.host_str()?;
+    if listed.host_str() == Some(host) || !url.username().is_empty() {
+        return None;
+    }
+    policy.netrc.as_ref()?.lookup_machine(host)
+}
+
 fn netrc_credentials<'a>(policy: &'a Policy, url: &reqwest::Url) -> Option<&'a Credentials> {
     if url.password().is_some() {
         return None;

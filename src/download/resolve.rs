@@ -127,6 +127,15 @@ fn lookup(name: &str) -> io::Result<Vec<SocketAddr>> {
             "a .invalid name never resolves (RFC 6761)",
         ));
     }
+    // RFC 6761 §6.3: `localhost` and every name under it is the loopback address, without
+    // asking (curl answers `*.localhost` so too); a login host and a data host can be two names
+    // of one machine.
+    if name_lower.ends_with(".localhost") {
+        return Ok(vec![
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+        ]);
+    }
     // reqwest puts the URL's port on each address.
     Ok((name, 0).to_socket_addrs()?.collect())
 }
@@ -189,6 +198,15 @@ mod tests {
         let known = resolver.answer("localhost");
         assert_eq!(known.get(), Some(&Ok(addrs.clone())), "remembered");
         assert_eq!(resolve(&resolver, "localhost").unwrap(), addrs);
+    }
+
+    #[test]
+    fn a_name_under_localhost_is_the_loopback_address() {
+        for name in ["data.localhost", "login.LOCALHOST.", "a.b.localhost"] {
+            let addrs = lookup(name).unwrap();
+            assert_eq!(addrs[0], SocketAddr::from(([127, 0, 0, 1], 0)), "{name}");
+            assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{name}");
+        }
     }
 
     #[test]

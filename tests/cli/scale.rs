@@ -306,8 +306,9 @@ fn generate_man_and_completions() {
     for var in [
         "NETRC",
         "SSL_CERT_FILE",
-        "HTTPS_PROXY",
-        "NO_PROXY",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
         "NO_COLOR",
         "CI",
         "GITHUB_ACTIONS",

@@ -5,6 +5,7 @@
 
 pub mod h2;
 pub mod nginx;
+pub mod proxy;
 pub mod pty;
 pub mod server;
 pub mod tls;
