@@ -23,9 +23,7 @@ mod printable;
 mod progress;
 mod redact;
 mod report;
-mod scheduler;
 mod staged;
-mod sums;
 mod throttle;
 mod timeline;
 mod units;
@@ -82,15 +80,16 @@ fn run() -> anyhow::Result<ExitCode> {
         Timeline::check(path)?;
     }
     report::refuse_clashes(&config)?;
-    let fetch = |url: &reqwest::Url| download::fetch_small(&config.download, url, sums::MAX_LEN);
+    let fetch =
+        |url: &reqwest::Url| download::fetch_small(&config.download, url, list::sums::MAX_LEN);
     // Read before the list, whose entries they are matched to; a dry run fetches nothing.
-    let sums = match sums::load(
+    let sums = match list::sums::load(
         &config.checksums,
-        (!config.dry_run).then_some(&fetch as sums::Fetch),
+        (!config.dry_run).then_some(&fetch as list::sums::Fetch),
         |note| eprintln!("fetchpool: {}", printable::printable(&note)),
     ) {
         // Cut short by a signal: nothing will be downloaded, and every entry is reported so.
-        Err(_) if interrupt::requested() => sums::Sums::default(),
+        Err(_) if interrupt::requested() => list::sums::Sums::default(),
         sums => sums?,
     };
     let entries = list::open(&config.sources())?.with_sums(sums);

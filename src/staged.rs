@@ -10,11 +10,41 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 
-use crate::config::Reserved;
+/// A report file (`--report`, `--junit`, `--timeline`, `--failed-out`) inside the output
+/// directory, where a download could land: an entry whose target it is fails before it is
+/// fetched, and the report never replaces what is there then (`staged.rs`).
+#[derive(Debug)]
+pub struct Reserved {
+    pub flag: &'static str,
+    /// The file as the flag names it.
+    pub path: PathBuf,
+    /// Its path relative to the output directory, as an entry's target is.
+    pub target: PathBuf,
+    /// An entry of this run named it: a file there is that entry's, not a report to replace.
+    pub claimed: AtomicBool,
+}
+
+impl Reserved {
+    /// Why an entry whose target (`shown`), or a name kept beside it, this report file is
+    /// cannot be downloaded.
+    pub fn clash(&self, shown: &Path) -> String {
+        let which = match self.target.file_name() == shown.file_name() {
+            true => "its target",
+            false => "a name kept beside its target",
+        };
+        format!(
+            "{which} {} is also the {} file {}: a report never replaces a download (give the \
+             entry another out=, or the report another name)",
+            shown.display(),
+            self.flag,
+            self.path.display()
+        )
+    }
+}
 
 /// A file the report writes as it goes and puts in place when the run ends: written as a new
 /// file beside FILE and renamed over it, so FILE is never half-written and an existing FILE (or

@@ -14,7 +14,6 @@ use reqwest::Url;
 use crate::entry::{BadLine, Entry, Item, ListName, Options, to_hex};
 use crate::naming::{self, Namer};
 use crate::redact::redact_text;
-use crate::sums::Sums;
 
 mod metalink;
 mod parse;
@@ -22,11 +21,13 @@ mod parse;
 mod properties;
 mod reader;
 mod source;
+pub mod sums;
 
 use parse::{Invalid, Parsed, parse_entry};
 pub use reader::MAX_LINE;
 use reader::{Body, Reader, Record};
 pub use source::{ListSource, MAX_SHARDS, Shard, ShardBy, Sources};
+use sums::Sums;
 
 /// The entries of every source, in order, read lazily.
 pub struct Entries {

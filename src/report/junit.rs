@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::config::Reserved;
 use crate::outcome::{Ending, Outcome, Summary};
 use crate::printable::xml as escape;
+use crate::staged::Reserved;
 use crate::staged::Staged;
 
 pub struct Junit {

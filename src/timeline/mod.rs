@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::config::Reserved;
 use crate::outcome::{Ending, Outcome, Served, Status, Summary};
 use crate::report::{fit_fields, text_summary};
+use crate::staged::Reserved;
 use crate::staged::Staged;
 use crate::units::human_bytes;
 use spool::{Class, Mark, Span, Spool};

@@ -128,7 +128,10 @@ fn serial_never_has_two_in_flight() {
     let served = nginx.requests();
     assert_eq!(served.len(), 8);
     let all: Vec<&Served> = served.iter().collect();
-    assert_eq!(most_at_once(&all, SLACK), 1, "{served:?}");
+    // Answers of 100 ms one after another: two that truly overlapped would share most of them.
+    // nginx's clock is the one it caches per event-loop turn, which on a loaded machine (two
+    // test suites at once) lagged past SLACK: half an answer's time tells the two apart.
+    assert_eq!(most_at_once(&all, 0.05), 1, "{served:?}");
 }
 
 #[test]

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use reqwest::Url;
 
+use super::reader::MAX_LINE;
 use crate::entry::{Algo, Digests, parse_hex};
-use crate::list::MAX_LINE;
 use crate::printable::printable;
 use crate::redact::redact_text;
 

@@ -16,8 +16,10 @@ use crate::list::{ListSource, Shard, ShardBy, Sources};
 use crate::naming::BESIDE;
 use crate::netrc::Netrc;
 use crate::progress::ProgressStyle;
-use crate::scheduler;
+use crate::staged::{Reserved, is_stream};
 use crate::units::parse_size;
+
+mod scheduler;
 
 /// How entries are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,38 +112,6 @@ impl Policy {
                     r.target == Path::new(&beside)
                 })
         })
-    }
-}
-
-/// A report file (`--report`, `--junit`, `--timeline`, `--failed-out`) inside the output
-/// directory, where a download could land: an entry whose target it is fails before it is
-/// fetched, and the report never replaces what is there then (`staged.rs`).
-#[derive(Debug)]
-pub struct Reserved {
-    pub flag: &'static str,
-    /// The file as the flag names it.
-    pub path: PathBuf,
-    /// Its path relative to the output directory, as an entry's target is.
-    pub target: PathBuf,
-    /// An entry of this run named it: a file there is that entry's, not a report to replace.
-    pub claimed: AtomicBool,
-}
-
-impl Reserved {
-    /// Why an entry whose target (`shown`), or a name kept beside it, this report file is
-    /// cannot be downloaded.
-    pub fn clash(&self, shown: &Path) -> String {
-        let which = match self.target.file_name() == shown.file_name() {
-            true => "its target",
-            false => "a name kept beside its target",
-        };
-        format!(
-            "{which} {} is also the {} file {}: a report never replaces a download (give the \
-             entry another out=, or the report another name)",
-            shown.display(),
-            self.flag,
-            self.path.display()
-        )
     }
 }
 
@@ -388,7 +358,7 @@ fn reports_replace_no_input(
     let mut seen: Vec<(&str, PathBuf)> = Vec::new();
     for (flag, path) in reports {
         let Some(path) = path else { continue };
-        if crate::staged::is_stream(path) {
+        if is_stream(path) {
             continue;
         }
         let Some(at) = location(path) else { continue };
