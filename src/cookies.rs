@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,6 +18,9 @@ use anyhow::{Context as _, bail};
 use cookie_store::{CookieDomain, CookieExpiration, CookieStore, RawCookie};
 use reqwest::Url;
 use reqwest::header::HeaderValue;
+
+use crate::outcome::Summary;
+use crate::staged::{Reserved, RunFile, Staged};
 
 /// The cookies of the run.
 #[derive(Default)]
@@ -157,6 +161,34 @@ impl Jar {
             out.push('\n');
         }
         out
+    }
+}
+
+/// `--save-cookies FILE`: the jar, written when the run ends, mode 0600, placed as the report
+/// files are.
+pub struct JarFile {
+    out: Staged,
+    jar: Arc<Jar>,
+}
+
+impl JarFile {
+    /// Starts FILE (a fatal error, before anything runs, where it could never be written).
+    pub fn create(
+        path: &Path,
+        jar: Arc<Jar>,
+        reserved: &[Arc<Reserved>],
+    ) -> anyhow::Result<JarFile> {
+        let out = Staged::create(path, "--save-cookies", 0o600, reserved)?;
+        Ok(JarFile { out, jar })
+    }
+}
+
+impl RunFile for JarFile {
+    fn finish(mut self: Box<Self>, _summary: &Summary) -> Result<(), String> {
+        for line in self.jar.to_netscape().lines() {
+            self.out.write_line(line);
+        }
+        self.out.place()
     }
 }
 

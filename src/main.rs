@@ -35,7 +35,6 @@ use crate::cli::Cli;
 use crate::config::Config;
 use crate::progress::Progress;
 use crate::report::Reporter;
-use crate::staged::Staged;
 use crate::timeline::Timeline;
 
 fn main() -> ExitCode {
@@ -109,13 +108,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let timeline = timeline
         .map(|path| Timeline::create(path, config.timeline_axis, &config.download.reserved))
         .transpose()?;
-    // Made before anything is fetched, so a FILE that could never be written stops the run.
-    let mut cookies_out = config
-        .save_cookies
-        .as_deref()
-        .map(|path| Staged::create(path, "--save-cookies", 0o600, &config.download.reserved))
-        .transpose()?;
-    let mut summary = pool::run(entries, &config, &progress, reporter, timeline)?;
+    let summary = pool::run(entries, &config, &progress, reporter, timeline)?;
     let policy = &config.download;
     if policy.verbose {
         let logins = policy.logins.load(std::sync::atomic::Ordering::Relaxed);
@@ -124,15 +117,6 @@ fn run() -> anyhow::Result<ExitCode> {
             "fetchpool: {logins} login{s} (a host's netrc credentials sent after a redirect led \
              there from another host)"
         ));
-    }
-    if let Some(out) = &mut cookies_out {
-        for line in policy.cookies.to_netscape().lines() {
-            out.write_line(line);
-        }
-        if let Err(why) = out.place() {
-            summary.tally.report_lost = true;
-            progress.println(&format!("fetchpool: {why}"));
-        }
     }
     Ok(exit_code::from(&summary.tally))
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::entry::{BadLine, Entry, ListName};
 use crate::redact::redact_url;
+use crate::units::{human_bytes, human_rate};
 
 /// What a run would do with an entry, as `--dry-run` tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,6 +351,39 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary line for stderr: the counts (what is none of skipped, unchanged and
+    /// not-started left out), the bytes, the time and rate, the mode, and the speed-up where
+    /// downloads ran side by side.
+    pub fn text(&self) -> String {
+        let s = self;
+        let t = &s.tally;
+        let mut counts = format!("{} ok, {} failed", t.ok, t.failed);
+        for (n, what) in [
+            (t.skipped, "skipped"),
+            (t.unchanged, "unchanged"),
+            (t.not_started, "not-started"),
+        ] {
+            if n > 0 {
+                counts.push_str(&format!(", {n} {what}"));
+            }
+        }
+        // With checksums files, what none of them named (and no digest on its line checked).
+        if s.checksums {
+            counts.push_str(&format!(" ({} unverified)", t.unverified));
+        }
+        let mut line = format!(
+            "{counts}; {} in {:.2}s ({}); {}",
+            bytes_text(t.bytes, t.received),
+            s.wall.as_secs_f64(),
+            human_rate(s.rate()),
+            mode_text(s),
+        );
+        if let Some(speedup) = s.speedup() {
+            line.push_str(&format!("; speed-up {speedup:.2}x"));
+        }
+        line
+    }
+
     /// The work over the wall time: how much fetching side by side bought. `None` unless
     /// downloads did run side by side (one URL, a skipped file, `--serial`): a ratio there would
     /// only measure start-up.
@@ -367,6 +401,30 @@ impl Summary {
         } else {
             self.tally.received as f64 / wall
         }
+    }
+}
+
+/// What the files hold and what crossed the network, which differ when a download was resumed,
+/// retried or cut short: `12.0 MiB`, or `500.0 MiB saved, 150.0 MiB received`.
+fn bytes_text(saved: u64, received: u64) -> String {
+    if saved == received {
+        human_bytes(saved)
+    } else {
+        format!(
+            "{} saved, {} received",
+            human_bytes(saved),
+            human_bytes(received)
+        )
+    }
+}
+
+fn mode_text(s: &Summary) -> String {
+    if s.serial {
+        "serial".into()
+    } else if s.workers == 1 {
+        "1 worker".into()
+    } else {
+        format!("{} workers", s.workers)
     }
 }
 

@@ -84,6 +84,33 @@ pub fn xml(text: &str) -> String {
     out
 }
 
+/// `line`, whose fields are joined by `"; "`, in lines of at most `width` columns, broken only
+/// between fields (a continuation is indented by two spaces); a field longer than a line keeps a
+/// line of its own rather than be cut.
+pub fn fit_fields(line: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    let mut fields = line.split("; ").peekable();
+    while let Some(field) = fields.next() {
+        // A line that is not the last ends in ';' where it breaks: room for it too.
+        let semicolon = usize::from(fields.peek().is_some());
+        let joined = current.chars().count() + "; ".len() + field.chars().count() + semicolon;
+        if current.is_empty() {
+            current.push_str(field);
+        } else if joined <= width {
+            current.push_str("; ");
+            current.push_str(field);
+        } else {
+            current.push(';');
+            lines.push(std::mem::take(&mut current));
+            current.push_str("  ");
+            current.push_str(field);
+        }
+    }
+    lines.push(current);
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,45 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 
+use crate::outcome::{Outcome, Summary};
+
+/// A file a run writes besides stdout: `--report`, `--failed-out`, `--junit`, GitHub's
+/// annotations and step summary, `--timeline`, `--save-cookies`. Each is told every entry's
+/// outcome as it is reported (in list order), then finished with the run's summary, in one
+/// place ([`finish_all`]) that says what could not be written.
+pub trait RunFile: Send {
+    /// One entry's outcome. `say` puts a line on stderr (GitHub's annotations). A write that
+    /// fails is remembered, and said when the file is finished.
+    fn add(&mut self, _outcome: &Outcome, _say: &mut dyn FnMut(&str)) {}
+
+    /// Finishes the file and puts it in place: why not, as the run says it, if it could not be.
+    fn finish(self: Box<Self>, summary: &Summary) -> Result<(), String>;
+
+    /// Whether a file that could not be written fails the run (exit 1): a report file does
+    /// (CI should not pass with its report lost); GitHub's step summary, a courtesy, does not.
+    fn counts(&self) -> bool {
+        true
+    }
+}
+
+/// Finishes `files` in order, saying with `say` what could not be written. True when one that
+/// counts could not be (the run then exits 1).
+pub fn finish_all<'a>(
+    files: impl IntoIterator<Item = Box<dyn RunFile + 'a>>,
+    summary: &Summary,
+    say: &mut dyn FnMut(&str),
+) -> bool {
+    let mut lost = false;
+    for file in files {
+        let counts = file.counts();
+        if let Err(why) = file.finish(summary) {
+            lost |= counts;
+            say(&format!("fetchpool: {why}"));
+        }
+    }
+    lost
+}
+
 /// A report file (`--report`, `--junit`, `--timeline`, `--failed-out`) inside the output
 /// directory, where a download could land: an entry whose target it is fails before it is
 /// fetched, and the report never replaces what is there then (`staged.rs`).

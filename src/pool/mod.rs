@@ -31,6 +31,7 @@ use crate::list::Entries;
 use crate::outcome::Summary;
 use crate::progress::Progress;
 use crate::report::Reporter;
+use crate::staged::{RunFile, finish_all};
 use crate::throttle::Throttle;
 use crate::timeline::Timeline;
 
@@ -48,10 +49,10 @@ pub fn run(
     timeline: Option<Timeline>,
 ) -> anyhow::Result<Summary> {
     let mut summary = run_all(entries, config, progress, reporter, timeline.as_ref())?;
-    // After the report, with the summary for its heading.
-    if let Some(Err(why)) = timeline.map(|t| t.finish(&summary)) {
+    // After the report, with the summary for its heading; said as every run file's trouble is.
+    let timeline = timeline.map(|t| Box::new(t) as Box<dyn RunFile>);
+    if finish_all(timeline, &summary, &mut |line| progress.println(line)) {
         summary.tally.report_lost = true;
-        progress.println(&format!("fetchpool: {why}"));
     }
     Ok(summary)
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use crate::outcome::{Outcome, Summary};
 use crate::printable::printable;
+use crate::staged::RunFile;
 use crate::units::{human_bytes, human_rate};
 
 /// Failures listed in the step summary, at most: GitHub caps a summary at 1 MiB.
@@ -37,11 +38,15 @@ impl Github {
             more_failures: 0,
         })
     }
+}
 
-    /// The `::error` line for a failed entry (`None` for anything else); remembers it for the
-    /// summary.
-    pub fn add(&mut self, o: &Outcome) -> Option<String> {
-        let error = o.reason()?;
+impl RunFile for Github {
+    /// The `::error` line for a failed entry, on stderr (the runner reads workflow commands
+    /// there too, and stdout stays the report, NDJSON with --json); remembered for the summary.
+    fn add(&mut self, o: &Outcome, say: &mut dyn FnMut(&str)) {
+        let Some(error) = o.reason() else {
+            return;
+        };
         if self.failures.len() < SUMMARY_ROWS {
             let path = o
                 .path
@@ -58,11 +63,24 @@ impl Github {
             self.more_failures += 1;
         }
         let list = o.list.is_file.then_some(o.list.shown.as_str());
-        Some(error_command(list, o.line, &format!("{}: {error}", o.url)))
+        say(&error_command(list, o.line, &format!("{}: {error}", o.url)));
     }
 
     /// Appends the Markdown summary to `GITHUB_STEP_SUMMARY`, if set.
-    pub fn finish(self, summary: &Summary) -> io::Result<()> {
+    fn finish(self: Box<Self>, summary: &Summary) -> Result<(), String> {
+        self.append_summary(summary)
+            .map_err(|e| format!("could not append to GITHUB_STEP_SUMMARY: {e}"))
+    }
+
+    /// A summary that could not be appended does not fail the run: it is a courtesy, not a
+    /// report the run was asked for.
+    fn counts(&self) -> bool {
+        false
+    }
+}
+
+impl Github {
+    fn append_summary(&self, summary: &Summary) -> io::Result<()> {
         let Some(path) = &self.summary else {
             return Ok(());
         };

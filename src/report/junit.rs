@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use crate::outcome::{Ending, Outcome, Summary};
 use crate::printable::xml as escape;
 use crate::staged::Reserved;
-use crate::staged::Staged;
+use crate::staged::{RunFile, Staged};
 
 pub struct Junit {
     /// FILE, written when the run ends.
@@ -28,6 +28,8 @@ pub struct Junit {
     /// The testcases so far, in a scratch file beside FILE.
     cases: BufWriter<File>,
     scratch: PathBuf,
+    /// A testcase could not be written: FILE would be short of it.
+    broken: bool,
 }
 
 impl Junit {
@@ -47,15 +49,23 @@ impl Junit {
             suite: suite.to_string(),
             cases: BufWriter::new(file),
             scratch,
+            broken: false,
         })
     }
+}
 
-    pub fn add(&mut self, outcome: &Outcome) -> io::Result<()> {
-        self.cases.write_all(testcase(outcome).as_bytes())
+impl RunFile for Junit {
+    fn add(&mut self, outcome: &Outcome, _say: &mut dyn FnMut(&str)) {
+        if self.cases.write_all(testcase(outcome).as_bytes()).is_err() {
+            self.broken = true;
+        }
     }
 
     /// Writes FILE: the counts, then the testcases; what went wrong, if anything did.
-    pub fn finish(mut self, summary: &Summary) -> Result<(), String> {
+    fn finish(mut self: Box<Self>, summary: &Summary) -> Result<(), String> {
+        if self.broken {
+            return Err(self.out.lost());
+        }
         let copied = (|| {
             self.cases.flush()?;
             let mut cases = self.cases.get_ref().try_clone()?;

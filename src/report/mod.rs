@@ -7,17 +7,19 @@ mod github;
 mod junit;
 mod render;
 
-pub use render::{fit_fields, text_summary};
-
 use std::io::{self, IsTerminal, Write};
 
+use std::sync::Arc;
+
 use crate::config::{Config, Mode};
+use crate::cookies::JarFile;
 use crate::entry::{Entry, Item};
 use crate::list::{Entries, ListSource, Sources};
 use crate::outcome::{Intent, Outcome, Status, Summary, Tally, shown_path};
+use crate::printable::fit_fields;
 use crate::progress::Progress;
 use crate::redact::redact_url;
-use crate::staged::Staged;
+use crate::staged::{RunFile, Staged, finish_all};
 
 /// Where outcomes go, in list order.
 pub struct Reporter<'a> {
@@ -29,11 +31,9 @@ pub struct Reporter<'a> {
     /// `--checksums` was given.
     checksums: bool,
     progress: &'a Progress,
-    failed_out: Option<Staged>,
-    /// `--report FILE`: the NDJSON report, whatever stdout shows.
-    report_file: Option<Staged>,
-    junit: Option<junit::Junit>,
-    github: Option<github::Github>,
+    /// `--failed-out`, `--report`, `--junit`, GitHub's annotations and `--save-cookies`: told
+    /// every outcome, finished with the summary.
+    files: Vec<Box<dyn RunFile>>,
     tally: Tally,
     /// Nobody reads stdout any more; nothing more is printed there.
     stdout_closed: bool,
@@ -51,21 +51,26 @@ impl<'a> Reporter<'a> {
     /// nothing has run yet).
     pub fn new(config: &Config, progress: &'a Progress) -> anyhow::Result<Reporter<'a>> {
         let reserved = &config.download.reserved;
-        let failed_out = config
-            .failed_out
-            .as_deref()
-            .map(|path| Staged::create(path, "--failed-out", 0o600, reserved))
-            .transpose()?;
-        let report_file = config
-            .report
-            .as_deref()
-            .map(|path| Staged::create(path, "--report", 0o644, reserved))
-            .transpose()?;
-        let junit = config
-            .junit
-            .as_deref()
-            .map(|path| junit::Junit::create(path, &suite_name(&config.lists), reserved))
-            .transpose()?;
+        let mut files: Vec<Box<dyn RunFile>> = Vec::new();
+        if let Some(path) = &config.failed_out {
+            let out = Staged::create(path, "--failed-out", 0o600, reserved)?;
+            files.push(Box::new(FailedOut(out)));
+        }
+        if let Some(path) = &config.report {
+            let out = Staged::create(path, "--report", 0o644, reserved)?;
+            files.push(Box::new(Ndjson(out)));
+        }
+        if let Some(path) = &config.junit {
+            let suite = suite_name(&config.lists);
+            files.push(Box::new(junit::Junit::create(path, &suite, reserved)?));
+        }
+        if let Some(github) = github::Github::from_env(&suite_name(&config.lists)) {
+            files.push(Box::new(github));
+        }
+        if let Some(path) = &config.save_cookies {
+            let jar = Arc::clone(&config.download.cookies);
+            files.push(Box::new(JarFile::create(path, jar, reserved)?));
+        }
         Ok(Reporter {
             json: config.json,
             quiet: config.quiet,
@@ -73,10 +78,7 @@ impl<'a> Reporter<'a> {
             serial: config.mode == Mode::Serial,
             checksums: !config.checksums.is_empty(),
             progress,
-            failed_out,
-            report_file,
-            junit,
-            github: github::Github::from_env(&suite_name(&config.lists)),
+            files,
             tally: Tally::default(),
             stdout_closed: false,
             collapse: !config.json && io::stdout().is_terminal(),
@@ -96,23 +98,9 @@ impl<'a> Reporter<'a> {
     /// more (`fetchpool list | head`): the run should start nothing new and end quietly.
     pub fn report(&mut self, outcome: &Outcome) -> bool {
         self.tally.add(outcome);
-        if let (Some(out), Some(line)) = (&mut self.failed_out, outcome.relist()) {
-            out.write_line(line);
-        }
-        if let Some(out) = &mut self.report_file {
-            out.write_line(&render::json_line(outcome));
-        }
-        if let Some(junit) = &mut self.junit
-            && junit.add(outcome).is_err()
-        {
-            self.progress
-                .println("fetchpool: could not write the --junit report");
-            self.junit = None;
-        }
-        if let Some(command) = self.github.as_mut().and_then(|g| g.add(outcome)) {
-            // On stderr: the runner reads workflow commands there too, and stdout stays the
-            // report (NDJSON with --json).
-            self.progress.println(&command);
+        let progress = self.progress;
+        for file in &mut self.files {
+            file.add(outcome, &mut |line| progress.println(line));
         }
         if self.collapse && outcome.status() == Status::NotStarted {
             self.collapsed += 1;
@@ -158,25 +146,10 @@ impl<'a> Reporter<'a> {
         if self.json && !self.quiet && !self.stdout_closed {
             let _ = print_line(&render::json_summary(&summary));
         }
-        if let Some(out) = &mut self.report_file {
-            out.write_line(&render::json_summary(&summary));
-        }
-        let mut placed: Vec<Result<(), String>> = [&mut self.failed_out, &mut self.report_file]
-            .into_iter()
-            .flatten()
-            .map(Staged::place)
-            .collect();
-        placed.extend(self.junit.take().map(|junit| junit.finish(&summary)));
-        for why in placed.into_iter().filter_map(Result::err) {
+        let progress = self.progress;
+        let files = std::mem::take(&mut self.files);
+        if finish_all(files, &summary, &mut |line| progress.println(line)) {
             summary.tally.report_lost = true;
-            self.progress.println(&format!("fetchpool: {why}"));
-        }
-        if let Some(github) = self.github.take()
-            && let Err(e) = github.finish(&summary)
-        {
-            self.progress.println(&format!(
-                "fetchpool: could not append to GITHUB_STEP_SUMMARY: {e}"
-            ));
         }
         let tally = &summary.tally;
         if tally.total() == 0 && !tally.interrupted {
@@ -190,8 +163,8 @@ impl<'a> Reporter<'a> {
             };
             // Through the progress writer, which ignores a closed stderr (`2>&1 | head`); broken
             // between fields where a terminal (or a log at 100 columns) would break a field.
-            let line = format!("fetchpool: {}{interrupted}", render::text_summary(&summary));
-            for part in render::fit_fields(&line, self.progress.width()) {
+            let line = format!("fetchpool: {}{interrupted}", summary.text());
+            for part in fit_fields(&line, self.progress.width()) {
                 self.progress.println(&part);
             }
         }
@@ -294,4 +267,33 @@ fn print_line(line: &str) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "{line}")?;
     out.flush()
+}
+
+/// `--failed-out FILE`: every entry that failed or never started, as a list to run again.
+struct FailedOut(Staged);
+
+impl RunFile for FailedOut {
+    fn add(&mut self, outcome: &Outcome, _say: &mut dyn FnMut(&str)) {
+        if let Some(line) = outcome.relist() {
+            self.0.write_line(line);
+        }
+    }
+
+    fn finish(mut self: Box<Self>, _summary: &Summary) -> Result<(), String> {
+        self.0.place()
+    }
+}
+
+/// `--report FILE`: the NDJSON of `--json`, whatever stdout shows.
+struct Ndjson(Staged);
+
+impl RunFile for Ndjson {
+    fn add(&mut self, outcome: &Outcome, _say: &mut dyn FnMut(&str)) {
+        self.0.write_line(&render::json_line(outcome));
+    }
+
+    fn finish(mut self: Box<Self>, summary: &Summary) -> Result<(), String> {
+        self.0.write_line(&render::json_summary(summary));
+        self.0.place()
+    }
 }

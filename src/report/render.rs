@@ -4,8 +4,10 @@
 use serde_json::json;
 
 use crate::outcome::{Ending, Intent, Outcome, Served, Status, Summary};
+#[cfg(test)]
+use crate::printable::fit_fields;
 use crate::printable::{json_printable, printable};
-use crate::units::{human_bytes, human_rate};
+use crate::units::human_bytes;
 
 /// One text line: status, HTTP status, size, time, target path, and for failures the reason.
 pub fn text_line(o: &Outcome) -> String {
@@ -118,38 +120,6 @@ pub fn json_summary(s: &Summary) -> String {
     .to_string()
 }
 
-/// The summary line for stderr: the counts (what is none of skipped, unchanged and
-/// not-started left out), the bytes, the time and rate, the mode, and the speed-up where
-/// downloads ran side by side.
-pub fn text_summary(s: &Summary) -> String {
-    let t = &s.tally;
-    let mut counts = format!("{} ok, {} failed", t.ok, t.failed);
-    for (n, what) in [
-        (t.skipped, "skipped"),
-        (t.unchanged, "unchanged"),
-        (t.not_started, "not-started"),
-    ] {
-        if n > 0 {
-            counts.push_str(&format!(", {n} {what}"));
-        }
-    }
-    // With checksums files, what none of them named (and no digest on its line checked).
-    if s.checksums {
-        counts.push_str(&format!(" ({} unverified)", t.unverified));
-    }
-    let mut line = format!(
-        "{counts}; {} in {:.2}s ({}); {}",
-        bytes_text(t.bytes, t.received),
-        s.wall.as_secs_f64(),
-        human_rate(s.rate()),
-        mode_text(s),
-    );
-    if let Some(speedup) = s.speedup() {
-        line.push_str(&format!("; speed-up {speedup:.2}x"));
-    }
-    line
-}
-
 /// The one line that stands for `n` entries that never started, on a terminal: how many, and
 /// which report files list them (`listed_in`, as `--flag FILE`).
 pub fn collapsed_line(n: usize, listed_in: &[String]) -> String {
@@ -162,57 +132,6 @@ pub fn collapsed_line(n: usize, listed_in: &[String]) -> String {
         "not-started   {n} {entries}, not shown one by one; {listed}"
     ))
     .into_owned()
-}
-
-/// `line`, whose fields are joined by `"; "`, in lines of at most `width` columns, broken only
-/// between fields (a continuation is indented by two spaces); a field longer than a line keeps a
-/// line of its own rather than be cut.
-pub fn fit_fields(line: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut current = String::new();
-    let mut fields = line.split("; ").peekable();
-    while let Some(field) = fields.next() {
-        // A line that is not the last ends in ';' where it breaks: room for it too.
-        let semicolon = usize::from(fields.peek().is_some());
-        let joined = current.chars().count() + "; ".len() + field.chars().count() + semicolon;
-        if current.is_empty() {
-            current.push_str(field);
-        } else if joined <= width {
-            current.push_str("; ");
-            current.push_str(field);
-        } else {
-            current.push(';');
-            lines.push(std::mem::take(&mut current));
-            current.push_str("  ");
-            current.push_str(field);
-        }
-    }
-    lines.push(current);
-    lines
-}
-
-/// What the files hold and what crossed the network, which differ when a download was resumed,
-/// retried or cut short: `12.0 MiB`, or `500.0 MiB saved, 150.0 MiB received`.
-fn bytes_text(saved: u64, received: u64) -> String {
-    if saved == received {
-        human_bytes(saved)
-    } else {
-        format!(
-            "{} saved, {} received",
-            human_bytes(saved),
-            human_bytes(received)
-        )
-    }
-}
-
-fn mode_text(s: &Summary) -> String {
-    if s.serial {
-        "serial".into()
-    } else if s.workers == 1 {
-        "1 worker".into()
-    } else {
-        format!("{} workers", s.workers)
-    }
 }
 
 /// One entry of the `--dry-run` plan: where it would go and what the run would do, or why the
@@ -464,7 +383,7 @@ mod tests {
             most_at_once: 3,
         };
         assert_eq!(
-            text_summary(&s),
+            Summary::text(&s),
             "2 ok, 1 failed; 3.0 MiB in 2.00s (1.5 MiB/s); 8 workers; speed-up 4.00x"
         );
         let v: serde_json::Value = serde_json::from_str(&json_summary(&s)).unwrap();
@@ -492,7 +411,7 @@ mod tests {
                 ..s.clone()
             },
         ] {
-            let text = text_summary(&one_at_a_time);
+            let text = Summary::text(&one_at_a_time);
             assert!(!text.contains("speed-up"), "{text}");
             let v: serde_json::Value = serde_json::from_str(&json_summary(&one_at_a_time)).unwrap();
             assert!(v["speedup"].is_null());
@@ -503,7 +422,7 @@ mod tests {
             most_at_once: 1,
             ..s.clone()
         };
-        assert!(text_summary(&serial).ends_with("; serial"));
+        assert!(Summary::text(&serial).ends_with("; serial"));
         let checked = Summary {
             tally: Tally {
                 unverified: 1,
@@ -512,7 +431,7 @@ mod tests {
             checksums: true,
             ..s.clone()
         };
-        assert!(text_summary(&checked).starts_with("2 ok, 1 failed (1 unverified); "));
+        assert!(Summary::text(&checked).starts_with("2 ok, 1 failed (1 unverified); "));
         let every = Summary {
             tally: Tally {
                 skipped: 4,
@@ -523,7 +442,7 @@ mod tests {
             ..s.clone()
         };
         assert!(
-            text_summary(&every)
+            Summary::text(&every)
                 .starts_with("2 ok, 1 failed, 4 skipped, 5 unchanged, 6 not-started; ")
         );
         // A resumed run: the rate is what crossed the network, not the files' size.
@@ -542,10 +461,10 @@ mod tests {
             most_at_once: 1,
         };
         assert!(
-            text_summary(&resumed)
+            Summary::text(&resumed)
                 .contains("; 500.0 MiB saved, 150.0 MiB received in 3.00s (50.0 MiB/s);"),
             "{}",
-            text_summary(&resumed)
+            Summary::text(&resumed)
         );
         let v: serde_json::Value = serde_json::from_str(&json_summary(&resumed)).unwrap();
         assert_eq!(

@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::outcome::{Ending, Outcome, Served, Status, Summary};
-use crate::report::{fit_fields, text_summary};
+use crate::printable::fit_fields;
 use crate::staged::Reserved;
-use crate::staged::Staged;
+use crate::staged::{RunFile, Staged};
 use crate::units::human_bytes;
 use spool::{Class, Mark, Span, Spool};
 
@@ -94,7 +94,7 @@ impl Timeline {
 
     /// Draws the picture of the run `summary` describes and puts FILE in place; what went
     /// wrong, if anything did.
-    pub fn finish(mut self, summary: &Summary) -> Result<(), String> {
+    fn draw(mut self, summary: &Summary) -> Result<(), String> {
         let spool = self.spool.into_inner().unwrap_or_else(|e| e.into_inner());
         let rows = match summary.serial {
             true => vec!["serial".to_string()],
@@ -108,7 +108,7 @@ impl Timeline {
         } else {
             ""
         };
-        let heading = format!("fetchpool: {}{interrupted}", text_summary(summary));
+        let heading = format!("fetchpool: {}{interrupted}", summary.text());
         let frame = svg::Frame {
             present: spool.present(),
             rows,
@@ -285,6 +285,12 @@ fn cut_middle(text: &str, max: usize) -> String {
     let head: String = text.chars().take(max / 2).collect();
     let tail: String = text.chars().skip(count - max / 2).collect();
     format!("{head}…{tail}")
+}
+
+impl RunFile for Timeline {
+    fn finish(self: Box<Self>, summary: &Summary) -> Result<(), String> {
+        (*self).draw(summary)
+    }
 }
 
 #[cfg(test)]
