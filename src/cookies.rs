@@ -20,7 +20,7 @@ use reqwest::Url;
 use reqwest::header::HeaderValue;
 
 use crate::outcome::Summary;
-use crate::staged::{Reserved, RunFile, Staged};
+use crate::staged::{Reserved, Sink, Staged};
 
 /// The cookies of the run.
 #[derive(Default)]
@@ -183,7 +183,7 @@ impl JarFile {
     }
 }
 
-impl RunFile for JarFile {
+impl Sink for JarFile {
     fn finish(mut self: Box<Self>, _summary: &Summary) -> Result<(), String> {
         for line in self.jar.to_netscape().lines() {
             self.out.write_line(line);

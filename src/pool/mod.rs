@@ -31,7 +31,7 @@ use crate::list::Entries;
 use crate::outcome::Summary;
 use crate::progress::Progress;
 use crate::report::Reporter;
-use crate::staged::{RunFile, finish_all};
+use crate::staged::{Sink, finish_all};
 use crate::throttle::Throttle;
 use crate::timeline::Timeline;
 
@@ -50,7 +50,7 @@ pub fn run(
 ) -> anyhow::Result<Summary> {
     let mut summary = run_all(entries, config, progress, reporter, timeline.as_ref())?;
     // After the report, with the summary for its heading; said as every run file's trouble is.
-    let timeline = timeline.map(|t| Box::new(t) as Box<dyn RunFile>);
+    let timeline = timeline.map(|t| Box::new(t) as Box<dyn Sink>);
     if finish_all(timeline, &summary, &mut |line| progress.println(line)) {
         summary.tally.report_lost = true;
     }

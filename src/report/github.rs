@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::outcome::{Outcome, Summary};
 use crate::printable::printable;
-use crate::staged::RunFile;
+use crate::staged::Sink;
 use crate::units::{human_bytes, human_rate};
 
 /// Failures listed in the step summary, at most: GitHub caps a summary at 1 MiB.
@@ -40,7 +40,7 @@ impl Github {
     }
 }
 
-impl RunFile for Github {
+impl Sink for Github {
     /// The `::error` line for a failed entry, on stderr (the runner reads workflow commands
     /// there too, and stdout stays the report, NDJSON with --json); remembered for the summary.
     fn add(&mut self, o: &Outcome, say: &mut dyn FnMut(&str)) {

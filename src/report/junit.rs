@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use crate::outcome::{Ending, Outcome, Summary};
 use crate::printable::xml as escape;
 use crate::staged::Reserved;
-use crate::staged::{RunFile, Staged};
+use crate::staged::{Sink, Staged};
 
 pub struct Junit {
     /// FILE, written when the run ends.
@@ -54,7 +54,7 @@ impl Junit {
     }
 }
 
-impl RunFile for Junit {
+impl Sink for Junit {
     fn add(&mut self, outcome: &Outcome, _say: &mut dyn FnMut(&str)) {
         if self.cases.write_all(testcase(outcome).as_bytes()).is_err() {
             self.broken = true;

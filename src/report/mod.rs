@@ -19,7 +19,7 @@ use crate::outcome::{Intent, Outcome, Status, Summary, Tally, shown_path};
 use crate::printable::fit_fields;
 use crate::progress::Progress;
 use crate::redact::redact_url;
-use crate::staged::{RunFile, Staged, finish_all};
+use crate::staged::{Sink, Staged, finish_all};
 
 /// Where outcomes go, in list order.
 pub struct Reporter<'a> {
@@ -33,7 +33,7 @@ pub struct Reporter<'a> {
     progress: &'a Progress,
     /// `--failed-out`, `--report`, `--junit`, GitHub's annotations and `--save-cookies`: told
     /// every outcome, finished with the summary.
-    files: Vec<Box<dyn RunFile>>,
+    files: Vec<Box<dyn Sink>>,
     tally: Tally,
     /// Nobody reads stdout any more; nothing more is printed there.
     stdout_closed: bool,
@@ -51,7 +51,7 @@ impl<'a> Reporter<'a> {
     /// nothing has run yet).
     pub fn new(config: &Config, progress: &'a Progress) -> anyhow::Result<Reporter<'a>> {
         let reserved = &config.download.reserved;
-        let mut files: Vec<Box<dyn RunFile>> = Vec::new();
+        let mut files: Vec<Box<dyn Sink>> = Vec::new();
         if let Some(path) = &config.failed_out {
             let out = Staged::create(path, "--failed-out", 0o600, reserved)?;
             files.push(Box::new(FailedOut(out)));
@@ -272,7 +272,7 @@ fn print_line(line: &str) -> io::Result<()> {
 /// `--failed-out FILE`: every entry that failed or never started, as a list to run again.
 struct FailedOut(Staged);
 
-impl RunFile for FailedOut {
+impl Sink for FailedOut {
     fn add(&mut self, outcome: &Outcome, _say: &mut dyn FnMut(&str)) {
         if let Some(line) = outcome.relist() {
             self.0.write_line(line);
@@ -287,7 +287,7 @@ impl RunFile for FailedOut {
 /// `--report FILE`: the NDJSON of `--json`, whatever stdout shows.
 struct Ndjson(Staged);
 
-impl RunFile for Ndjson {
+impl Sink for Ndjson {
     fn add(&mut self, outcome: &Outcome, _say: &mut dyn FnMut(&str)) {
         self.0.write_line(&render::json_line(outcome));
     }

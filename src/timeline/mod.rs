@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::outcome::{Ending, Outcome, Served, Status, Summary};
 use crate::printable::fit_fields;
 use crate::staged::Reserved;
-use crate::staged::{RunFile, Staged};
+use crate::staged::{Sink, Staged};
 use crate::units::human_bytes;
 use spool::{Class, Mark, Span, Spool};
 
@@ -287,7 +287,7 @@ fn cut_middle(text: &str, max: usize) -> String {
     format!("{head}…{tail}")
 }
 
-impl RunFile for Timeline {
+impl Sink for Timeline {
     fn finish(self: Box<Self>, summary: &Summary) -> Result<(), String> {
         (*self).draw(summary)
     }
