@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -16,7 +16,7 @@ use crate::list::{ListSource, Shard, ShardBy, Sources};
 use crate::naming::BESIDE;
 use crate::netrc::Netrc;
 use crate::progress::ProgressStyle;
-use crate::staged::{Reserved, is_stream};
+use crate::staged::{Reserved, reports_replace_no_input, reserved};
 use crate::units::parse_size;
 
 mod scheduler;
@@ -335,79 +335,6 @@ impl Config {
             Mode::Serial => 1,
         }
     }
-}
-
-/// Where `path` is, its directory resolved but not its own name: what is replaced when a file
-/// is renamed over it. `None` when its directory does not exist.
-fn location(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    Some(dir.canonicalize().ok()?.join(name))
-}
-
-/// Refuses, before anything runs, a report file that would replace an input of the run (a list,
-/// a checksums file, the netrc file, the CA file: where it leads, if a link), or that another
-/// report flag names too. A report written into a device or a pipe replaces nothing.
-fn reports_replace_no_input(
-    reports: &[(&'static str, &Option<PathBuf>)],
-    inputs: &[(&str, &Path)],
-) -> anyhow::Result<()> {
-    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
-    for (flag, path) in reports {
-        let Some(path) = path else { continue };
-        if is_stream(path) {
-            continue;
-        }
-        let Some(at) = location(path) else { continue };
-        if let Some((what, input)) = inputs
-            .iter()
-            .find(|(_, input)| input.canonicalize().is_ok_and(|i| i == at))
-        {
-            bail!(
-                "{flag} {} is also {what} {}: a report never replaces what the run reads",
-                path.display(),
-                input.display()
-            );
-        }
-        if let Some((other, _)) = seen.iter().find(|(_, other)| *other == at) {
-            bail!("{flag} {} is also the {other} file", path.display());
-        }
-        seen.push((flag, at));
-    }
-    Ok(())
-}
-
-/// The report files of `flags` that lie inside `output_dir`, as targets there. Compared by
-/// where they really are (their directories resolved), so `./out/../out/r.json` and a report
-/// path through a link to the output directory are found too. An output directory that does
-/// not exist yet holds no report: a report's directory must exist for it to be written.
-fn reserved<'a>(
-    output_dir: &Path,
-    flags: impl IntoIterator<Item = (&'static str, &'a Option<PathBuf>)>,
-) -> Vec<Arc<Reserved>> {
-    let Ok(out) = output_dir.canonicalize() else {
-        return Vec::new();
-    };
-    let mut reserved = Vec::new();
-    for (flag, path) in flags {
-        let Some(at) = path.as_deref().and_then(location) else {
-            continue;
-        };
-        if let Ok(inside) = at.strip_prefix(&out)
-            && !inside.as_os_str().is_empty()
-        {
-            reserved.push(Arc::new(Reserved {
-                flag,
-                path: path.clone().unwrap_or_default(),
-                target: inside.to_path_buf(),
-                claimed: AtomicBool::new(false),
-            }));
-        }
-    }
-    reserved
 }
 
 /// Spellings of curl, wget or aria2 that mean something else here: stopped with what to type.
