@@ -242,7 +242,7 @@ pub struct Cli {
     /// from --checksums) to check the whole file by. Interrupted and failed downloads
     /// keep their `.part` for the next run.
     #[arg(short = 'c', long = "continue")]
-    pub resume: bool,
+    pub continues: bool,
 
     /// Extra attempts after connect errors, timeouts, resets, truncated bodies and 408, 425, 429,
     /// 500, 502, 503, 504.
@@ -645,7 +645,7 @@ impl Cli {
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         // curl's -C - : continue where the file left off.
         if cli.foreign.continue_at.as_deref() == Some("-") {
-            cli.resume = true;
+            cli.continues = true;
         }
         let mut sources: Vec<(usize, SourceArg)> = Vec::new();
         if let Some(indices) = matches.indices_of("sources") {

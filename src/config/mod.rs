@@ -41,8 +41,9 @@ pub struct Policy {
     pub overwrite: bool,
     /// `--update`: an existing target is revalidated, and replaced only if it changed.
     pub update: bool,
-    /// `--continue`: resume `.part` files and keep them on failure.
-    pub resume: bool,
+    /// `-c, --continue`: continue the `.part` files of earlier runs, and keep them on failure
+    /// for later ones (resume is what a retry does within a run).
+    pub continues: bool,
     pub retries: u32,
     /// Compute the SHA-256 of every download (the report shows it); an entry with `sha256=`
     /// computes it regardless.
@@ -204,7 +205,7 @@ impl Config {
             skip_existing: cli.skip_existing,
             overwrite: cli.overwrite,
             update: cli.update,
-            resume: cli.resume,
+            continues: cli.continues,
             retries: cli.retries,
             // The digest is computed only where something shows or checks it (a
             // `sha256=` in the list turns it on for that entry).

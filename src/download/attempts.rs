@@ -14,7 +14,7 @@ use reqwest::Url;
 use super::held::Held;
 use super::limits::Limits;
 use super::retry::Failure;
-use super::transfer::{self, Attempt, Done};
+use super::transfer::{self, Attempt, Ending};
 use super::worker::Worker;
 use super::{HostSlot, move_slot, place};
 use crate::interrupt;
@@ -24,7 +24,7 @@ use crate::redact::redact_url;
 /// URL (0: the entry's own, 1: its first mirror, ...).
 pub struct Tried {
     pub attempts: u32,
-    pub result: Result<Done, Failure>,
+    pub result: Result<Ending, Failure>,
     pub at: usize,
 }
 
@@ -124,7 +124,7 @@ async fn attempt(
     spot: &mut place::Spot,
     held: &mut Held,
     n: u32,
-) -> Result<Done, Failure> {
+) -> Result<Ending, Failure> {
     let worker = job.worker;
     let url = || redact_url(job.url.as_str());
     match n {

@@ -52,7 +52,7 @@ pub fn place(
         return Err(Failure::fatal(e).status(whole.status));
     }
     let fail = |e: anyhow::Error| Failure::local(e).status(whole.status);
-    if policy.resume {
+    if policy.continues {
         // The pin was for the `.part`; the placed file keeps its ETag and date as every file does.
         Pin::remove(&part.file);
     }

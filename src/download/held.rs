@@ -106,7 +106,7 @@ impl Held {
     /// with its record, or a `.part` whose pin (kept with it) or the list's `sha256=` vouches for
     /// its bytes. Anything else is left to be replaced by a fresh `.part`. Done once per entry.
     pub fn load(&mut self, spot: &Spot, entry: &Entry, worker: &Worker<'_>) -> Result<(), Failure> {
-        if self.loaded || !worker.policy.resume {
+        if self.loaded || !worker.policy.continues {
             return Ok(());
         }
         self.loaded = true;

@@ -390,20 +390,20 @@ fn ending(
     url: &Url,
     entry: &Entry,
     spot: &place::Spot,
-    result: Result<transfer::Done, Failure>,
+    result: Result<transfer::Ending, Failure>,
     started: Instant,
 ) -> Ending {
     let url = || redact_url(url.as_str());
     let shown = spot.shown.display();
     match result {
-        Ok(transfer::Done::Unchanged { bytes }) => {
+        Ok(transfer::Ending::Unchanged { bytes }) => {
             worker.log(|| format!("304 {}: {shown} is unchanged", url()));
             Ending::Unchanged {
                 http_status: Some(304),
                 bytes,
             }
         }
-        Ok(transfer::Done::Saved(saved)) => {
+        Ok(transfer::Ending::Saved(saved)) => {
             worker.log(|| {
                 let (size, secs) = (human_bytes(saved.bytes), started.elapsed().as_secs_f64());
                 let status = saved.http_status;

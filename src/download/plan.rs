@@ -28,7 +28,7 @@ impl<'a> Planner<'a> {
             return Intent::Download;
         };
         match existing(root, self.policy, entry) {
-            Ok((place::Existing::Absent, spot)) if self.policy.resume => {
+            Ok((place::Existing::Absent, spot)) if self.policy.continues => {
                 // A split download's `.part` has holes: only its record says what is there.
                 // Other bytes are built on as the run would: when their version is known, or
                 // the list's sha256= would catch a mix.

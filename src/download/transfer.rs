@@ -26,7 +26,7 @@ use crate::progress::Task;
 use crate::redact::redact_url;
 
 /// How a successful attempt ended.
-pub enum Done {
+pub enum Ending {
     Saved(Saved),
     /// `--update`: the server answered 304; the file in place (this size) is current.
     Unchanged {
@@ -57,73 +57,77 @@ struct Carries {
 
 /// Downloads the entry once, building on what `held` has; a split download whose ranges the
 /// server turns out to ignore goes on at once as one stream, within the same attempt.
-pub async fn attempt(job: &Attempt<'_>, spot: &mut Spot, held: &mut Held) -> Result<Done, Failure> {
+pub async fn attempt(
+    attempt: &Attempt<'_>,
+    spot: &mut Spot,
+    held: &mut Held,
+) -> Result<Ending, Failure> {
     let split_allowed = !spot.one_stream;
-    let result = attempt_once(job, spot, held).await;
+    let result = attempt_once(attempt, spot, held).await;
     if result.is_err() && split_allowed && spot.one_stream {
-        job.task.restart();
-        return attempt_once(job, spot, held).await;
+        attempt.task.restart();
+        return attempt_once(attempt, spot, held).await;
     }
     result
 }
 
 async fn attempt_once(
-    job: &Attempt<'_>,
+    attempt: &Attempt<'_>,
     spot: &mut Spot,
     held: &mut Held,
-) -> Result<Done, Failure> {
-    let (entry, worker) = (job.entry, job.worker);
+) -> Result<Ending, Failure> {
+    let (entry, worker) = (attempt.entry, attempt.worker);
     let limits = Limits::start(worker.policy);
     held.load(spot, entry, worker)?;
     let replace = spot.replace;
-    let split_job = || split::Job {
+    let split_attempt = || split::SplitAttempt {
         entry,
-        url: job.url,
+        url: attempt.url,
         worker,
-        task: job.task,
+        task: attempt.task,
         limits: &limits,
         replace,
-        board: job.board,
+        board: attempt.board,
     };
     if let Bytes::Pieces(_) = held.bytes {
         if spot.one_stream {
             held.start_over();
-        } else if let Some(ended) = split::resume(split_job(), spot, held).await? {
+        } else if let Some(ended) = split::resume(split_attempt(), spot, held).await? {
             return ended_split(ended, spot);
         }
     }
-    let (mut response, answer) = ask(job, spot, held, &limits).await?;
+    let (mut response, answer) = ask(attempt, spot, held, &limits).await?;
     let status = response.status();
     let carries = match answer {
         Answer::Unchanged => {
             let bytes = spot.revalidate.as_ref().map_or(0, |v| v.bytes);
-            return Ok(Done::Unchanged { bytes });
+            return Ok(Ending::Unchanged { bytes });
         }
-        Answer::Complete => return finish_held(job, spot, held, status),
+        Answer::Complete => return finish_held(attempt, spot, held, status),
         Answer::Body(carries) => carries,
     };
     let fail = |f: Failure| f.status(status);
-    check_length(job, carries.total).map_err(fail)?;
+    check_length(attempt, carries.total).map_err(fail)?;
     spot.make_parents().map_err(|e| fail(Failure::local(e)))?;
     if carries.from == 0
         && !spot.one_stream
         && let Some(pin) = &held.pin
         && let Some(spans) = split::plan(worker.policy, entry, &response, pin, carries.total)
     {
-        let keep = worker.policy.resume;
+        let keep = worker.policy.continues;
         held.part = Some(
             spot.create_part(keep)
                 .map_err(|e| fail(Failure::local(e)))?,
         );
-        let ended = split::download(split_job(), held, response, spans).await?;
+        let ended = split::download(split_attempt(), held, response, spans).await?;
         return ended_split(ended, spot);
     }
-    open_part(job, spot, held, carries).map_err(fail)?;
-    stream(job, held, &mut response, &limits, carries)
+    open_part(attempt, spot, held, carries).map_err(fail)?;
+    stream(attempt, held, &mut response, &limits, carries)
         .await
         .map_err(fail)?;
     drop(response);
-    finish_held(job, spot, held, status)
+    finish_held(attempt, spot, held, status)
 }
 
 /// What an answer the attempt can use is, for it.
@@ -142,30 +146,31 @@ enum Answer {
 /// range, a 416 that does not say they are whole) drops them, and the whole file is asked for
 /// at once.
 async fn ask(
-    job: &Attempt<'_>,
+    attempt: &Attempt<'_>,
     spot: &Spot,
     held: &mut Held,
     limits: &Limits,
 ) -> Result<(Response, Answer), Failure> {
-    let url = || redact_url(job.url.as_str());
+    let url = || redact_url(attempt.url.as_str());
     loop {
-        let from = held.rest_from(job.entry);
+        let from = held.rest_from(attempt.entry);
         let if_range = from.and(held.pin.as_ref()).and_then(Pin::if_range);
         let ask = Ask {
             range: from.map(|from| (from, None)),
             if_range: if_range.as_deref(),
             conditions: spot.revalidate.as_ref(),
         };
-        let listed = Listed::of(job.entry, job.url);
-        let response = request::send(listed, job.worker, limits, ask).await?;
+        let listed = Listed::of(attempt.entry, attempt.url);
+        let response = request::send(listed, attempt.worker, limits, ask).await?;
         let asked = Asked {
             from,
             revalidating: spot.revalidate.is_some(),
         };
-        let answer = match answer::read(&response, asked, held.holding(job.entry))? {
+        let answer = match answer::read(&response, asked, held.holding(attempt.entry))? {
             Meaning::Refused(refusal) => {
                 let why = refusal.why();
-                job.worker
+                attempt
+                    .worker
                     .log(|| format!("{}: {why}; starting over", url()));
                 held.start_over();
                 continue;
@@ -187,7 +192,7 @@ async fn ask(
             Meaning::Whole { len, .. } => {
                 if held.part.is_some() {
                     let status = response.status().as_u16();
-                    job.worker.log(|| {
+                    attempt.worker.log(|| {
                         format!(
                             "{}: the server sent the whole file ({status}): it has another \
                              version, or ignores ranges; starting over",
@@ -210,8 +215,8 @@ async fn ask(
 
 /// The file's length as the answer gives it, against the list's `size=` and `--max-size`, and
 /// for the progress display.
-fn check_length(job: &Attempt<'_>, total: Option<u64>) -> Result<(), Failure> {
-    let (size, max) = (job.entry.options.size, job.worker.policy.max_size);
+fn check_length(attempt: &Attempt<'_>, total: Option<u64>) -> Result<(), Failure> {
+    let (size, max) = (attempt.entry.options.size, attempt.worker.policy.max_size);
     if let (Some(total), Some(size)) = (total, size)
         && total != size
     {
@@ -226,7 +231,7 @@ fn check_length(job: &Attempt<'_>, total: Option<u64>) -> Result<(), Failure> {
             "the server announces {total} bytes, more than --max-size {max}"
         )));
     }
-    job.task.set_length(total.or(size).unwrap_or(0));
+    attempt.task.set_length(total.or(size).unwrap_or(0));
     Ok(())
 }
 
@@ -234,13 +239,13 @@ fn check_length(job: &Attempt<'_>, total: Option<u64>) -> Result<(), Failure> {
 /// later `--continue`) for the whole file, or the held one, its digest brought up to date, for
 /// the rest.
 fn open_part(
-    job: &Attempt<'_>,
+    attempt: &Attempt<'_>,
     spot: &Spot,
     held: &mut Held,
     carries: Carries,
 ) -> Result<(), Failure> {
     if held.part.is_none() {
-        let keep = job.worker.policy.resume;
+        let keep = attempt.worker.policy.continues;
         let mut part = spot.create_part(keep).map_err(Failure::local)?;
         if let (true, Some(pin)) = (keep, &held.pin)
             && let Err(e) = pin.store(&part.file)
@@ -255,7 +260,7 @@ fn open_part(
     if carries.from > 0 {
         held.hash_prefix()?;
         held.joined = true;
-        job.task.resumed(carries.from);
+        attempt.task.resumed(carries.from);
     }
     Ok(())
 }
@@ -264,7 +269,7 @@ fn open_part(
 /// (whatever its framing: a server that sends more has failed this attempt), checking `size=`
 /// and `--max-size` as it goes. Whatever reached the disk stays held for the next attempt.
 async fn stream(
-    job: &Attempt<'_>,
+    attempt: &Attempt<'_>,
     held: &mut Held,
     response: &mut Response,
     limits: &Limits,
@@ -273,10 +278,10 @@ async fn stream(
     let (Some(part), Bytes::Prefix { len, digest, .. }) = (&mut held.part, &mut held.bytes) else {
         unreachable!("a one-stream download holds a prefix in an open .part");
     };
-    let (size, max) = (job.entry.options.size, job.worker.policy.max_size);
-    let counter = job.task.counter();
+    let (size, max) = (attempt.entry.options.size, attempt.worker.policy.max_size);
+    let counter = attempt.task.counter();
     let body = Body {
-        worker: job.worker,
+        worker: attempt.worker,
         limits,
         counter: &counter,
     };
@@ -346,17 +351,17 @@ async fn stream(
 /// bytes of more than one answer may be a mix of versions: they are dropped, and a retry starts
 /// over.
 fn finish_held(
-    job: &Attempt<'_>,
+    attempt: &Attempt<'_>,
     spot: &Spot,
     held: &mut Held,
     status: StatusCode,
-) -> Result<Done, Failure> {
+) -> Result<Ending, Failure> {
     held.hash_prefix().map_err(|f| f.status(status))?;
     let len = held.prefix_len();
     let digest = held.finish_digest();
     let mut part = held.part.take().expect("a finished download has its .part");
     if held.joined
-        && let Err(e) = verify::check(job.entry, len, &digest)
+        && let Err(e) = verify::check(attempt.entry, len, &digest)
     {
         part.keep = false;
         held.start_over();
@@ -377,14 +382,21 @@ fn finish_held(
         // A 416 says how long the file is, as a Content-Length does.
         length_unverified: status != StatusCode::RANGE_NOT_SATISFIABLE && !length_known,
     };
-    finish::place(job.entry, job.worker.policy, part, whole, spot.replace).map(Done::Saved)
+    finish::place(
+        attempt.entry,
+        attempt.worker.policy,
+        part,
+        whole,
+        spot.replace,
+    )
+    .map(Ending::Saved)
 }
 
 /// What the attempt makes of a split download's end.
-fn ended_split(ended: split::Ended, spot: &mut Spot) -> Result<Done, Failure> {
+fn ended_split(ended: split::Ending, spot: &mut Spot) -> Result<Ending, Failure> {
     match ended {
-        split::Ended::Saved(saved) => Ok(Done::Saved(saved)),
-        split::Ended::OneStream(why) => {
+        split::Ending::Saved(saved) => Ok(Ending::Saved(saved)),
+        split::Ending::OneStream(why) => {
             spot.one_stream = true;
             Err(Failure::transient(anyhow!(
                 "{why}; fetching it as one stream"

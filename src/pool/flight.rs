@@ -37,7 +37,7 @@ struct Slot<'w> {
 
 /// A download that ended: its entry, how (`None`: it panicked, a bug), and its lane of the
 /// picture with when it started there.
-pub struct Ended<'w> {
+pub struct Settled<'w> {
     pub entry: Rc<Entry>,
     pub outcome: Option<Outcome>,
     pub lane: Option<(Rc<Lane<'w>>, Instant)>,
@@ -103,7 +103,7 @@ impl<'w> Flight<'w> {
     pub fn drive(
         &mut self,
         mut arrival: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
-    ) -> Vec<Ended<'w>> {
+    ) -> Vec<Settled<'w>> {
         let engine = self.engine;
         let had_room = self.has_room();
         engine.block_on(async {
@@ -132,7 +132,7 @@ impl<'w> Flight<'w> {
     }
 
     /// Polls each download once; those that ended (or panicked) leave the flight.
-    fn poll_downloads(&mut self, cx: &mut std::task::Context<'_>) -> Vec<Ended<'w>> {
+    fn poll_downloads(&mut self, cx: &mut std::task::Context<'_>) -> Vec<Settled<'w>> {
         let mut ended = Vec::new();
         let mut i = 0;
         while i < self.slots.len() {
@@ -147,7 +147,7 @@ impl<'w> Flight<'w> {
                 Err(_) => None,
             };
             let slot = self.slots.swap_remove(i);
-            ended.push(Ended {
+            ended.push(Settled {
                 entry: slot.entry,
                 outcome,
                 lane: slot.lane,

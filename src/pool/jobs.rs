@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::collector::Collector;
-use super::flight::{Ended, Flight};
+use super::flight::{Flight, Settled};
 use super::queue::{Arrivals, Refill};
 use crate::download::{Board, Engine, HostSlot, Split, Stream};
 use crate::entry::Entry;
@@ -264,7 +264,7 @@ impl Work<'_, '_> {
     }
 
     /// A download of the flight ended: its report line, and its bar in the picture.
-    fn ended(&self, ended: Ended) {
+    fn ended(&self, ended: Settled) {
         let outcome = ended
             .outcome
             .unwrap_or_else(|| self.collector.panicked(self.engine, &ended.entry));

@@ -168,7 +168,7 @@ impl Spot {
             return self.revalidation(entry, &st, kind);
         }
         // With --continue a complete target is done, exactly as with --skip-existing.
-        if policy.skip_existing || policy.resume {
+        if policy.skip_existing || policy.continues {
             let wants_check = entry.options.size.is_some() || !entry.options.digests.is_empty();
             let len = st.st_size as u64;
             let mismatch = if !wants_check {

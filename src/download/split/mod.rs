@@ -46,7 +46,7 @@ use crate::redact::redact_url;
 use crate::units::human_bytes;
 pub use board::Board;
 use board::Wanted;
-use pieces::{Finish, ForOwner, LOOK_EVERY, Pick, Pieces, Stop};
+use pieces::{ForOwner, LOOK_EVERY, Pick, Pieces};
 
 /// The pieces of a response's file, when `--split` applies to it: the server says it takes
 /// byte ranges, its answer pinned the version with a strong validator (`pin`), so each range's
@@ -80,7 +80,7 @@ pub fn ranges_at_once(policy: &Policy, entry: &Entry) -> usize {
 }
 
 /// One attempt's side of a split download.
-pub struct Job<'a> {
+pub struct SplitAttempt<'a> {
     pub entry: &'a Entry,
     /// Where its ranges are asked for: the entry's URL, or one of its mirrors.
     pub url: &'a Url,
@@ -94,7 +94,7 @@ pub struct Job<'a> {
 }
 
 /// How a split download ended, when it did not fail.
-pub enum Ended {
+pub enum Ending {
     Saved(Saved),
     /// The server's ranges cannot be used (why): fetch the file as one stream.
     OneStream(String),
@@ -103,22 +103,26 @@ pub enum Ended {
 /// A fresh split download: `response` is the whole file (200), `spans` its pieces; `held` has
 /// the fresh `.part` and the pin.
 pub async fn download(
-    job: Job<'_>,
+    attempt: SplitAttempt<'_>,
     held: &mut Held,
     response: Response,
     spans: Vec<Span>,
-) -> Result<Ended, Failure> {
+) -> Result<Ending, Failure> {
     let pin = held.pin.clone().expect("a 2xx answer pinned the version");
     let len = spans.last().map_or(0, |s| s.end);
     held.bytes = Bytes::Pieces(Record { len, pin, spans });
-    run(job, held, response, (0, len), StatusCode::OK).await
+    run(attempt, held, response, (0, len), StatusCode::OK).await
 }
 
 /// A split download's pieces held (from this run, or recorded by an earlier one): asks for the
 /// file from its first missing byte on, tied to its version. `Ok(None)` when the bytes on disk
 /// cannot be built on (the server has another version, or did not say it has this one): they
 /// are dropped, and the caller starts afresh.
-pub async fn resume(job: Job<'_>, spot: &Spot, held: &mut Held) -> Result<Option<Ended>, Failure> {
+pub async fn resume(
+    attempt: SplitAttempt<'_>,
+    spot: &Spot,
+    held: &mut Held,
+) -> Result<Option<Ending>, Failure> {
     let (Bytes::Pieces(record), Some(pin)) = (&mut held.bytes, &held.pin) else {
         unreachable!("a split is resumed from its pieces and their version");
     };
@@ -137,8 +141,8 @@ pub async fn resume(job: Job<'_>, spot: &Spot, held: &mut Held) -> Result<Option
         if_range: if_range.as_deref(),
         conditions: None,
     };
-    let listed = Listed::of(job.entry, job.url);
-    let response = request::send(listed, job.worker, job.limits, ask).await?;
+    let listed = Listed::of(attempt.entry, attempt.url);
+    let response = request::send(listed, attempt.worker, attempt.limits, ask).await?;
     let status = response.status();
     let asked = Asked {
         from: Some(from),
@@ -161,15 +165,16 @@ pub async fn resume(job: Job<'_>, spot: &Spot, held: &mut Held) -> Result<Option
     let end = match admitted {
         Ok(end) => end,
         Err(why) => {
-            job.worker
+            attempt
+                .worker
                 .log(|| format!("{}: {why}; starting over", spot.part_shown.display()));
             held.start_over();
             return Ok(None);
         }
     };
-    job.task.set_length(record.len);
-    job.task.resumed(record.done());
-    run(job, held, response, (from, end), status)
+    attempt.task.set_length(record.len);
+    attempt.task.resumed(record.done());
+    run(attempt, held, response, (from, end), status)
         .await
         .map(Some)
 }
@@ -178,52 +183,54 @@ pub async fn resume(job: Job<'_>, spot: &Spot, held: &mut Held) -> Result<Option
 /// the split for idle workers, fetch what nobody took, wait for the others, then verify and
 /// place. A split that fails leaves its pieces held, for the next attempt to resume.
 async fn run(
-    job: Job<'_>,
+    attempt: SplitAttempt<'_>,
     held: &mut Held,
     mut response: Response,
     (from, end): (u64, u64),
     status: StatusCode,
-) -> Result<Ended, Failure> {
-    let worker = job.worker;
+) -> Result<Ending, Failure> {
+    let worker = attempt.worker;
     let split = Arc::new(Split {
-        url: job.url.clone(),
-        headers: Listed::of(job.entry, job.url).headers,
-        own_headers: job.entry.options.headers.clone(),
-        counter: job.task.counter(),
-        pieces: table(worker, job.entry, held).map_err(|f| f.status(status))?,
-        shown: shown_path(&worker.policy.output_dir, &job.entry.target),
+        url: attempt.url.clone(),
+        headers: Listed::of(attempt.entry, attempt.url).headers,
+        own_headers: attempt.entry.options.headers.clone(),
+        counter: attempt.task.counter(),
+        pieces: table(worker, attempt.entry, held).map_err(|f| f.status(status))?,
+        shown: shown_path(&worker.policy.output_dir, &attempt.entry.target),
     });
     let first = split.pieces.claim_at(from);
     worker.log(|| {
         let (count, size) = split.pieces.shape();
         format!(
             "{} in {count} pieces of {}, up to {} at once",
-            redact_url(job.url.as_str()),
+            redact_url(attempt.url.as_str()),
             crate::units::human_bytes(size),
             split.pieces.at_once
         )
     });
     // Shown to idle workers until the split is over.
     let wake = split.pieces.free().min(split.pieces.at_once - 1);
-    let posted = job.board.map(|board| board.post(&split, wake));
+    let posted = attempt.board.map(|board| board.post(&split, wake));
     let (cur, streamed) = split
-        .stream(first, &mut response, (from, end), worker, job.limits)
+        .stream(first, &mut response, (from, end), worker, attempt.limits)
         .await;
     drop(response);
     split.give_back(cur, streamed, worker);
     let finish = split.finish(worker).await;
     drop(posted);
     match finish {
-        Finish::Whole => place(&job, held, &split, status).map(Ended::Saved),
-        Finish::OneStream(why) => {
+        pieces::Ending::Whole => place(&attempt, held, &split, status).map(Ending::Saved),
+        // A piece's word only: the split itself ended here.
+        pieces::Ending::Abandoned => unreachable!("a split's owner never hears Abandoned"),
+        pieces::Ending::OneStream(why) => {
             held.start_over();
-            Ok(Ended::OneStream(why))
+            Ok(Ending::OneStream(why))
         }
-        Finish::Changed(why) => {
+        pieces::Ending::Changed(why) => {
             held.start_over();
             Err(Failure::transient(anyhow!("{why}; starting over")).status(status))
         }
-        Finish::Failed(failure) => {
+        pieces::Ending::Failed(failure) => {
             held.bytes = Bytes::Pieces(split.pieces.snapshot());
             Err(failure.status(status))
         }
@@ -243,7 +250,7 @@ fn table(worker: &Worker<'_>, entry: &Entry, held: &mut Held) -> Result<Pieces, 
         .try_clone()
         .with_context(|| format!("cannot open {}", shown.display()))
         .map_err(Failure::local)?;
-    let record_at = worker.policy.resume.then(|| part.record_ranges());
+    let record_at = worker.policy.continues.then(|| part.record_ranges());
     let settings = (worker.policy.retries, ranges_at_once(worker.policy, entry));
     let pieces = Pieces::new(file, shown.clone(), record, settings, record_at);
     if let Err(e) = pieces.record() {
@@ -258,7 +265,7 @@ fn table(worker: &Worker<'_>, entry: &Entry, held: &mut Held) -> Result<Pieces, 
 /// Every piece is whole: the file is checked (its length on disk, and the digest read back
 /// from it when something asks) and placed.
 fn place(
-    job: &Job<'_>,
+    attempt: &SplitAttempt<'_>,
     held: &mut Held,
     split: &Split,
     status: StatusCode,
@@ -279,7 +286,7 @@ fn place(
             "{shown} holds {on_disk} bytes after its ranges, not {len}"
         )));
     }
-    let digest = Digest::of_file(job.entry, job.worker.policy.digest, &mut part.file)
+    let digest = Digest::of_file(attempt.entry, attempt.worker.policy.digest, &mut part.file)
         .with_context(|| format!("cannot read {shown}"))
         .map_err(fatal)?;
     let whole = Whole {
@@ -289,7 +296,13 @@ fn place(
         status,
         length_unverified: false,
     };
-    finish::place(job.entry, job.worker.policy, part, whole, job.replace)
+    finish::place(
+        attempt.entry,
+        attempt.worker.policy,
+        part,
+        whole,
+        attempt.replace,
+    )
 }
 
 /// An idle worker's part: fetch the last free pieces of `split` until none is left.
@@ -364,8 +377,8 @@ impl Split {
             .unless_stopped(request::send(self.listed(), worker, &limits, ask))
             .await;
         let (cur, result) = match sent {
-            None => (i, Err(Stop::Abandoned)),
-            Some(Err(failure)) => (i, Err(Stop::Failed(failure))),
+            None => (i, Err(pieces::Ending::Abandoned)),
+            Some(Err(failure)) => (i, Err(pieces::Ending::Failed(failure))),
             Some(Ok(mut response)) => match self.check(&response, from) {
                 Err(stop) => (i, Err(stop)),
                 Ok(end) => {
@@ -375,15 +388,15 @@ impl Split {
             },
         };
         let stopped = match &result {
-            Ok(()) => None,
-            Err(Stop::Failed(failure)) => Some(format!("{:#}", failure.error)),
-            Err(Stop::Changed(why) | Stop::NoRanges(why)) => {
+            Ok(()) | Err(pieces::Ending::Whole) => None,
+            Err(pieces::Ending::Failed(failure)) => Some(format!("{:#}", failure.error)),
+            Err(pieces::Ending::Changed(why) | pieces::Ending::OneStream(why)) => {
                 // What ends the split or its ranges is said here; a failure, where it is retried.
                 let url = redact_url(self.url.as_str());
                 worker.log(|| format!("{url} (bytes {from}-{to}): {why}"));
                 Some(why.clone())
             }
-            Err(Stop::Abandoned) => Some("the split ended meanwhile".into()),
+            Err(pieces::Ending::Abandoned) => Some("the split ended meanwhile".into()),
         };
         self.give_back(cur, result, worker);
         stopped
@@ -408,7 +421,7 @@ impl Split {
     /// version (the whole file, bytes that do not prove their version, other bytes) ends its
     /// ranges (the download goes on as one stream). A digest cannot decide here: a split that
     /// does not match it fails rather than starts over.
-    fn check(&self, response: &Response, from: u64) -> Result<u64, Stop> {
+    fn check(&self, response: &Response, from: u64) -> Result<u64, pieces::Ending> {
         let asked = Asked {
             from: Some(from),
             revalidating: false,
@@ -417,21 +430,23 @@ impl Split {
             pin: Some(&self.pieces.pin),
             digest: false,
         };
-        let meaning = answer::read(response, asked, holding).map_err(Stop::Failed)?;
+        let meaning = answer::read(response, asked, holding).map_err(pieces::Ending::Failed)?;
         let while_fetched = |why: &str| format!("{why} while its ranges were fetched");
         match meaning {
             Meaning::Rest { end, .. } => Ok(end),
-            Meaning::Refused(Refusal::Changed(why)) => Err(Stop::Changed(while_fetched(&why))),
-            Meaning::Refused(refusal) => Err(Stop::NoRanges(refusal.why().to_string())),
+            Meaning::Refused(Refusal::Changed(why)) => {
+                Err(pieces::Ending::Changed(while_fetched(&why)))
+            }
+            Meaning::Refused(refusal) => Err(pieces::Ending::OneStream(refusal.why().to_string())),
             Meaning::Whole {
                 changed: Some(why), ..
-            } => Err(Stop::Changed(while_fetched(&format!(
+            } => Err(pieces::Ending::Changed(while_fetched(&format!(
                 "the file changed on the server: {why}"
             )))),
-            Meaning::Whole { changed: None, .. } => Err(Stop::NoRanges(
+            Meaning::Whole { changed: None, .. } => Err(pieces::Ending::OneStream(
                 "the server answered a range request with the whole file".into(),
             )),
-            Meaning::Complete | Meaning::Unchanged => Err(Stop::Changed(
+            Meaning::Complete | Meaning::Unchanged => Err(pieces::Ending::Changed(
                 "the server refused a range inside the file (416): it changed meanwhile".into(),
             )),
         }
@@ -447,7 +462,7 @@ impl Split {
         (from, end): (u64, u64),
         worker: &Worker<'_>,
         limits: &Limits,
-    ) -> (usize, Result<(), Stop>) {
+    ) -> (usize, Result<(), pieces::Ending>) {
         let (mut cur, mut pos) = (first, from);
         let body = Body {
             worker,
@@ -460,7 +475,7 @@ impl Split {
             })
             .await;
         let result = match received {
-            Err(failure) => Err(Stop::Failed(failure)),
+            Err(failure) => Err(pieces::Ending::Failed(failure)),
             Ok(()) => self.pieces.stopped_at(cur, pos),
         };
         (cur, result)
@@ -468,7 +483,7 @@ impl Split {
 
     /// Gives piece `i` back to the table; a piece to be asked for again pauses its host when the
     /// server asked for that (429, 503), and says so under `-v`.
-    fn give_back(&self, i: usize, result: Result<(), Stop>, worker: &Worker<'_>) {
+    fn give_back(&self, i: usize, result: Result<(), pieces::Ending>, worker: &Worker<'_>) {
         let Some(retry) = self.pieces.release(i, result) else {
             return;
         };
@@ -490,7 +505,7 @@ impl Split {
 
     /// The owner, once its own stream is over: fetches the free pieces nobody took, waits for
     /// the ones others have, and closes the split.
-    async fn finish(&self, worker: &Worker<'_>) -> Finish {
+    async fn finish(&self, worker: &Worker<'_>) -> pieces::Ending {
         loop {
             // Registered before the look: a piece given back after it rings this.
             let mut changed = pin!(self.pieces.changed().notified());

@@ -81,7 +81,8 @@ pub struct Pieces {
 
 struct State {
     pieces: Vec<Piece>,
-    end: Option<End>,
+    /// Why the split ended before its pieces were whole: `Changed` or `Failed`.
+    end: Option<Ending>,
     /// Why no more range requests are made (a range was answered with the whole file, or with
     /// bytes that do not prove their version): the rest comes as one stream.
     no_ranges: Option<String>,
@@ -108,19 +109,17 @@ enum Claim {
     Whole,
 }
 
-/// Why a split ended before its pieces were whole.
-enum End {
-    Changed(String),
-    Failed(Failure),
-}
-
-/// Why one stream into a piece stopped before the piece was whole.
-pub enum Stop {
-    Failed(Failure),
-    Changed(String),
+/// How a split ended for its owner, or one stream into one of its pieces before the piece was
+/// whole: the one word for both (a piece's stream that ends whole is `Ok(())`; a split is never
+/// `Abandoned`, which is a piece's word for a split that ended elsewhere).
+pub enum Ending {
+    /// Every piece is whole.
+    Whole,
     /// This server's ranges cannot be used (it answered one with the whole file, or with bytes
-    /// that do not prove their version): why.
-    NoRanges(String),
+    /// that do not prove their version): why. The rest comes as one stream.
+    OneStream(String),
+    Changed(String),
+    Failed(Failure),
     /// The split ended elsewhere; nothing wrong with this piece.
     Abandoned,
 }
@@ -133,15 +132,6 @@ pub enum ForOwner {
     Wait,
     /// Nothing is left for it to do.
     Done,
-}
-
-/// How the split ended, for its owner.
-pub enum Finish {
-    Whole,
-    /// Ranges cannot be used (why), and pieces are still missing.
-    OneStream(String),
-    Changed(String),
-    Failed(Failure),
 }
 
 /// Which free piece a worker takes: the owner the first (where its stream would go), a helper
@@ -390,14 +380,14 @@ impl Pieces {
     }
 
     /// Where a stream into piece `cur` that stopped at `pos` leaves it.
-    pub fn stopped_at(&self, cur: usize, pos: u64) -> Result<(), Stop> {
+    pub fn stopped_at(&self, cur: usize, pos: u64) -> Result<(), Ending> {
         let end = self.bounds[cur].1;
         if pos == end {
             Ok(())
         } else if self.stopping() {
-            Err(Stop::Abandoned)
+            Err(Ending::Abandoned)
         } else {
-            Err(Stop::Failed(Failure::transient(anyhow!(
+            Err(Ending::Failed(Failure::transient(anyhow!(
                 "truncated: the range ended at byte {pos}, before {end}"
             ))))
         }
@@ -405,7 +395,7 @@ impl Pieces {
 
     /// Gives piece `i` back: whole, or to be asked for again after a wait (returned), or with
     /// the split's end.
-    pub fn release(&self, i: usize, result: Result<(), Stop>) -> Option<Retry> {
+    pub fn release(&self, i: usize, result: Result<(), Ending>) -> Option<Retry> {
         let mut state = self.lock();
         let (start, end) = self.bounds[i];
         let piece = &mut state.pieces[i];
@@ -413,16 +403,16 @@ impl Pieces {
         piece.claim = if whole { Claim::Whole } else { Claim::Free };
         let mut retry = None;
         match result {
-            Ok(()) | Err(Stop::Abandoned) => {}
+            Ok(()) | Err(Ending::Whole | Ending::Abandoned) => {}
             // Every byte of it is there: what went wrong after them changes nothing.
-            Err(Stop::Failed(_)) if whole => {}
-            Err(Stop::NoRanges(why)) => {
+            Err(Ending::Failed(_)) if whole => {}
+            Err(Ending::OneStream(why)) => {
                 state.no_ranges.get_or_insert(why);
             }
-            Err(Stop::Changed(why)) => {
-                state.end.get_or_insert(End::Changed(why));
+            Err(Ending::Changed(why)) => {
+                state.end.get_or_insert(Ending::Changed(why));
             }
-            Err(Stop::Failed(failure))
+            Err(Ending::Failed(failure))
                 if failure.retryable && !failure.interrupted && piece.failures < self.retries =>
             {
                 piece.failures += 1;
@@ -437,9 +427,9 @@ impl Pieces {
                     last: end - 1,
                 });
             }
-            Err(Stop::Failed(failure)) => {
+            Err(Ending::Failed(failure)) => {
                 let failure = failure.context(format!("bytes {start}-{} of the file", end - 1));
-                state.end.get_or_insert(End::Failed(failure));
+                state.end.get_or_insert(Ending::Failed(failure));
             }
         }
         drop(state);
@@ -454,7 +444,7 @@ impl Pieces {
         state.broken = true;
         state
             .end
-            .get_or_insert(End::Failed(Failure::local(anyhow!(why))));
+            .get_or_insert(Ending::Failed(Failure::local(anyhow!(why))));
         drop(state);
         self.changed.notify_waiters();
     }
@@ -466,7 +456,7 @@ impl Pieces {
     pub fn next_for_owner(&self) -> ForOwner {
         let mut state = self.lock();
         if interrupt::requested() && state.end.is_none() {
-            state.end = Some(End::Failed(Failure::interrupted()));
+            state.end = Some(Ending::Failed(Failure::interrupted()));
         }
         let taken = state.pieces.iter().any(|p| p.claim == Claim::Taken);
         let whole = state.pieces.iter().all(|p| p.claim == Claim::Whole);
@@ -491,16 +481,16 @@ impl Pieces {
 
     /// Closes the split (a late helper takes nothing, and records nothing) and says how it
     /// ended. Waits for a record being written: once this returns, none is.
-    pub fn close(&self) -> Finish {
+    pub fn close(&self) -> Ending {
         let _no_writer = self.recording.lock().unwrap_or_else(|e| e.into_inner());
         let mut state = self.lock();
         state.closed = true;
         let missing = state.pieces.iter().any(|p| p.claim != Claim::Whole);
         match (state.end.take(), state.no_ranges.take()) {
-            (Some(End::Changed(why)), _) => Finish::Changed(why),
-            (Some(End::Failed(failure)), _) => Finish::Failed(failure),
-            (None, Some(why)) if missing => Finish::OneStream(why),
-            (None, _) => Finish::Whole,
+            // Only ever `Changed` or `Failed` (see `State::end`).
+            (Some(end), _) => end,
+            (None, Some(why)) if missing => Ending::OneStream(why),
+            (None, _) => Ending::Whole,
         }
     }
 }

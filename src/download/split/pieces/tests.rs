@@ -82,7 +82,7 @@ fn a_failed_piece_keeps_its_bytes_and_waits_before_it_is_asked_for_again() {
         retry_after: Some(Duration::from_millis(200)),
         ..Failure::transient(anyhow!("reset"))
     };
-    let retry = t.release(0, Err(Stop::Failed(reset))).expect("retried");
+    let retry = t.release(0, Err(Ending::Failed(reset))).expect("retried");
     assert_eq!(retry.wait, Duration::from_millis(200));
     assert_eq!((retry.failures, retry.first, retry.last), (1, 0, 9));
     assert_eq!(t.missing(0), (4, 9), "from where it stopped");
@@ -93,7 +93,7 @@ fn a_failed_piece_keeps_its_bytes_and_waits_before_it_is_asked_for_again() {
     assert_eq!(t.claim(Pick::First), Some(0));
     // A second failure is one more than --retries 1: the split ends.
     let reset = Failure::transient(anyhow!("reset"));
-    assert!(t.release(0, Err(Stop::Failed(reset))).is_none());
+    assert!(t.release(0, Err(Ending::Failed(reset))).is_none());
     assert!(t.stopping());
     assert_eq!(t.claim(Pick::Last), None);
 }
@@ -112,7 +112,7 @@ fn no_stream_writes_past_the_end_its_answer_names() {
     assert!(failure.retryable, "{:#}", failure.error);
     assert_eq!((cur, pos), (2, 30));
     // Its bytes are all there: the piece is whole, and nothing is asked for again.
-    assert!(t.release(cur, Err(Stop::Failed(failure))).is_none());
+    assert!(t.release(cur, Err(Ending::Failed(failure))).is_none());
     assert!(!t.stopping());
     let part = std::fs::read(dir.path().join("f.part")).unwrap();
     assert_eq!(&part[20..30], &[9; 10]);
