@@ -291,7 +291,8 @@ pub struct Cli {
     /// Extra request header, repeatable: -H 'Name: value'.
     ///
     /// Sent only to the origin (scheme, host, port) of the URL in the list: a redirect to another
-    /// origin drops every -H header, as it drops Authorization and cookies.
+    /// origin drops every -H header (a Cookie header given here too), as it drops the listed
+    /// host's Authorization; the run's cookie jar sends a cookie only to the host it belongs to.
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
     pub headers: Vec<String>,
 
