@@ -15,6 +15,7 @@ use crate::entry::{BadLine, Entry, Item, ListName, Options, to_hex};
 use crate::naming::{self, Namer};
 use crate::redact::redact_text;
 
+mod lines;
 mod metalink;
 mod parse;
 #[cfg(test)]
@@ -23,8 +24,8 @@ mod reader;
 mod source;
 pub mod sums;
 
+pub use lines::MAX_LINE;
 use parse::{Invalid, Parsed, parse_entry};
-pub use reader::MAX_LINE;
 use reader::{Body, Reader, Record};
 pub use source::{ListSource, MAX_SHARDS, Shard, ShardBy, Sources};
 use sums::Sums;

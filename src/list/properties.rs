@@ -8,7 +8,7 @@ use std::path::Component;
 
 use proptest::prelude::*;
 
-use super::reader::count_records;
+use super::lines::count_records;
 use super::{Entries, Item};
 use super::{Shard, ShardBy};
 use crate::naming::{BESIDE, MAX_NAME, PART_SUFFIX};

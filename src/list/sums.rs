@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use reqwest::Url;
 
-use super::reader::MAX_LINE;
+use super::lines::MAX_LINE;
 use crate::entry::{Algo, Digests, parse_hex};
 use crate::printable::printable;
 use crate::redact::redact_text;

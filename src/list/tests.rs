@@ -175,7 +175,7 @@ fn a_line_longer_than_any_list_line_is_a_bad_line_at_its_place() {
     );
     assert_eq!(shown[4], "5: https://e.com/c");
     // Counted as the reader reads them.
-    assert_eq!(reader::count_records(Cursor::new(text.as_bytes())), Some(5));
+    assert_eq!(lines::count_records(Cursor::new(text.as_bytes())), Some(5));
 }
 
 #[test]
@@ -192,10 +192,10 @@ fn an_endless_line_is_read_through_in_bounded_memory() {
     }
     let mut reader = std::io::BufReader::new(Zeros(64 << 20));
     assert!(matches!(
-        reader::read_line(&mut reader),
-        Ok(Some(reader::Capped::TooLong))
+        lines::read_line(&mut reader),
+        Ok(Some(lines::Capped::TooLong))
     ));
-    assert!(matches!(reader::read_line(&mut reader), Ok(None)));
+    assert!(matches!(lines::read_line(&mut reader), Ok(None)));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The piece table on its own: claims, streams running on, failures and the record.
 
 use super::*;
+use crate::download::body::Flow;
 use rustix::fs::{Mode, OFlags};
 
 /// A table of four pieces of 10 bytes in a fresh `.part`, two fetched at once, one retry.
