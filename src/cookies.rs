@@ -86,6 +86,24 @@ impl Jar {
         self.store.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The run's jar: empty, or filled from `--load-cookies FILE`. A FILE that does not exist
+    /// yet (the first run of `--load-cookies F --save-cookies F`) is a note on stderr, and the
+    /// run starts with no cookies.
+    pub fn for_run(load: Option<&Path>) -> anyhow::Result<Jar> {
+        match load {
+            Some(path) if std::fs::symlink_metadata(path).is_err() => {
+                eprintln!(
+                    "fetchpool: --load-cookies {}: no such file yet; the run starts with no \
+                     cookies",
+                    path.display()
+                );
+                Ok(Jar::default())
+            }
+            Some(path) => Jar::load(path),
+            None => Ok(Jar::default()),
+        }
+    }
+
     /// A jar filled from a cookies.txt file. A line that is not a cookie, or one that cannot be
     /// read, stops the run before anything is fetched: the message names the file and the line,
     /// never a value.

@@ -239,19 +239,7 @@ impl Config {
                     .map_err(|why| anyhow::anyhow!("--proxy: {why}"))?,
                 noproxy: cli.noproxy,
             },
-            cookies: Arc::new(match &cli.load_cookies {
-                // The first run of `--load-cookies F --save-cookies F`: nothing to read yet.
-                Some(path) if !path.exists() && std::fs::symlink_metadata(path).is_err() => {
-                    eprintln!(
-                        "fetchpool: --load-cookies {}: no such file yet; the run starts with no \
-                         cookies",
-                        path.display()
-                    );
-                    Jar::default()
-                }
-                Some(path) => Jar::load(path)?,
-                None => Jar::default(),
-            }),
+            cookies: Arc::new(Jar::for_run(cli.load_cookies.as_deref())?),
             logins: Arc::default(),
         };
         let mut inputs: Vec<(&str, &Path)> = lists

@@ -246,9 +246,8 @@ fn refused(e: reqwest::Error, url: &Url, policy: &Policy) -> Failure {
     let hint = tls_hint(&e);
     let via = proxy::via(&policy.proxy, url);
     let brief = brief_via(&e, url, via.as_deref());
-    let wants_credentials = brief
-        .as_deref()
-        .is_some_and(|b| b.starts_with("the proxy") && b.contains("credentials"));
+    // The same credentials would be refused again.
+    let wants_credentials = via.is_some() && proxy_asks_credentials(&causes(&e));
     let retryable = !e.is_builder() && hint.is_none() && !wants_credentials;
     let mut error = anyhow!(e.without_url()).context("request failed");
     if let Some(hint) = hint {
@@ -283,9 +282,9 @@ fn brief_via(e: &reqwest::Error, url: &Url, via: Option<&str>) -> Option<String>
         return Some(format!("TLS with {target}: {hint}"));
     }
     let causes = causes(e);
+    let said = |words: &str| said(&causes, words);
     if let Some(via) = via {
-        let said = |words: &str| causes.iter().any(|c| c.to_string().contains(words));
-        if said("proxy authorization required") || said("407") {
+        if proxy_asks_credentials(&causes) {
             return Some(proxy_wants_credentials(via));
         }
         if said("tunnel") || said("unsuccessful") {
@@ -298,7 +297,6 @@ fn brief_via(e: &reqwest::Error, url: &Url, via: Option<&str>) -> Option<String>
         Some(via) => format!("proxy {via}"),
         None => target.clone(),
     };
-    let said = |words: &str| causes.iter().any(|c| c.to_string().contains(words));
     // socks5:// resolves the host here, for the proxy: the name is the URL's own.
     if said("error resolving for socks proxy") {
         return Some(format!("cannot resolve {host}"));
@@ -341,6 +339,16 @@ fn brief_via(e: &reqwest::Error, url: &Url, via: Option<&str>) -> Option<String>
         _ => return None,
     };
     Some(format!("{what} ({at})"))
+}
+
+/// Whether some cause in `causes` says `words`.
+fn said(causes: &[&(dyn std::error::Error + 'static)], words: &str) -> bool {
+    causes.iter().any(|c| c.to_string().contains(words))
+}
+
+/// Whether a CONNECT through a proxy was answered 407, as the cause chain says.
+fn proxy_asks_credentials(causes: &[&(dyn std::error::Error + 'static)]) -> bool {
+    said(causes, "proxy authorization required") || said(causes, "407")
 }
 
 /// A proxy that answered 407: its credentials were not given, or not the ones it takes.
