@@ -7,7 +7,7 @@ use crate::printable::printable;
 
 /// The shard a scheduler gave this process, and how it was worked out, for stderr.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Found {
+pub struct Assigned {
     /// 0-based.
     pub k: usize,
     pub n: usize,
@@ -51,7 +51,7 @@ type Read = fn(&Vars) -> Result<(usize, Option<usize>), String>;
 pub fn from_env(
     count: Option<usize>,
     var: &dyn Fn(&str) -> Option<String>,
-) -> Result<Found, String> {
+) -> Result<Assigned, String> {
     let started: Vec<_> = SCHEDULERS
         .iter()
         .filter(|(_, marker, _)| var(marker).is_some())
@@ -93,7 +93,7 @@ pub fn from_env(
 }
 
 /// The shard a reading and `--shard auto/N` make together.
-fn settle(reading: Reading, count: Option<usize>) -> Result<Found, String> {
+fn settle(reading: Reading, count: Option<usize>) -> Result<Assigned, String> {
     let Reading {
         scheduler,
         k,
@@ -130,7 +130,7 @@ fn settle(reading: Reading, count: Option<usize>) -> Result<Found, String> {
             used.join(", ")
         ));
     }
-    Ok(Found {
+    Ok(Assigned {
         k,
         n,
         said: format!(
@@ -219,7 +219,7 @@ fn gitlab(vars: &Vars) -> Result<(usize, Option<usize>), String> {
 mod tests {
     use super::*;
 
-    fn with(vars: &[(&str, &str)], count: Option<usize>) -> Result<Found, String> {
+    fn with(vars: &[(&str, &str)], count: Option<usize>) -> Result<Assigned, String> {
         let env = |name: &str| {
             vars.iter()
                 .find(|(k, _)| *k == name)

@@ -12,10 +12,10 @@ use std::time::Instant;
 use reqwest::Url;
 
 use super::held::Held;
+use super::kit::Kit;
 use super::limits::Limits;
 use super::retry::Failure;
 use super::transfer::{self, Attempt, Ending};
-use super::worker::Worker;
 use super::{HostSlot, move_slot, place};
 use crate::interrupt;
 use crate::redact::redact_url;
@@ -36,8 +36,8 @@ pub async fn every_url(
     spot: &mut place::Spot,
     held: &mut Held,
 ) -> Tried {
-    let (entry, worker) = (job.entry, job.worker);
-    let retries = worker.policy.retries;
+    let (entry, kit) = (job.entry, job.kit);
+    let retries = kit.policy.retries;
     let urls: Vec<&Url> = std::iter::once(&entry.url)
         .chain(&entry.options.mirrors)
         .collect();
@@ -69,11 +69,11 @@ pub async fn every_url(
                 } else {
                     format!("mirror {i} of {of}")
                 };
-                worker.log(|| format!("{}; trying {label}: {shown}", why.unwrap_or_default()));
+                kit.log(|| format!("{}; trying {label}: {shown}", why.unwrap_or_default()));
                 if let Some(slot) = slot {
                     let started = Instant::now();
                     let moved = move_slot(slot, url).await;
-                    if let Some(lane) = worker.lane {
+                    if let Some(lane) = kit.lane {
                         lane.waited(started);
                     }
                     if let Err(failure) = moved {
@@ -91,7 +91,7 @@ pub async fn every_url(
                 Err(failure) => {
                     out[i] = !failure.retryable || made[i] > retries;
                     if let Some(host) = &failure.busy_host {
-                        worker.throttle.pause_host(host, failure.wait(made[i]));
+                        kit.throttle.pause_host(host, failure.wait(made[i]));
                     }
                     last[i] = Some(failure);
                 }
@@ -111,7 +111,7 @@ pub async fn every_url(
             round,
             made: made[next],
         };
-        match back_off(job.worker, failure, retry).await {
+        match back_off(job.kit, failure, retry).await {
             Ok(failure) => last[next] = Some(failure),
             Err(failure) => return tried(attempts, Err(failure), at),
         }
@@ -125,16 +125,16 @@ async fn attempt(
     held: &mut Held,
     n: u32,
 ) -> Result<Ending, Failure> {
-    let worker = job.worker;
+    let kit = job.kit;
     let url = || redact_url(job.url.as_str());
     match n {
-        1 => worker.log(|| format!("GET {}", url())),
-        n => worker.log(|| format!("GET {} (attempt {n})", url())),
+        1 => kit.log(|| format!("GET {}", url())),
+        n => kit.log(|| format!("GET {} (attempt {n})", url())),
     }
     job.task.restart();
-    let started = worker.lane.map(|_| Instant::now());
+    let started = kit.lane.map(|_| Instant::now());
     let result = transfer::attempt(job, spot, held).await;
-    if let (Err(_), Some(lane), Some(started)) = (&result, worker.lane, started) {
+    if let (Err(_), Some(lane), Some(started)) = (&result, kit.lane, started) {
         lane.attempt_failed(started);
     }
     result
@@ -151,21 +151,17 @@ struct Retry<'a> {
 /// The wait before `retry.round` after `failure` at `retry.url`: the backoff, or the server's
 /// `Retry-After`. Gives the failure back; Ctrl-C ends the wait, and the entry with it (the
 /// failure then says so).
-async fn back_off(
-    worker: &Worker<'_>,
-    failure: Failure,
-    retry: Retry<'_>,
-) -> Result<Failure, Failure> {
+async fn back_off(kit: &Kit<'_>, failure: Failure, retry: Retry<'_>) -> Result<Failure, Failure> {
     let wait = failure.wait(retry.round);
-    worker.log(|| {
+    kit.log(|| {
         let (secs, error) = (wait.as_secs_f64(), &failure.error);
-        let (made, retries) = (retry.made, worker.policy.retries);
+        let (made, retries) = (retry.made, kit.policy.retries);
         let url = redact_url(retry.url.as_str());
         format!("retry {made}/{retries} in {secs:.1}s: {url} {error:#}")
     });
-    let started = worker.lane.map(|_| Instant::now());
+    let started = kit.lane.map(|_| Instant::now());
     let slept = Limits::between_attempts().sleep(wait).await;
-    if let (Some(lane), Some(started)) = (worker.lane, started) {
+    if let (Some(lane), Some(started)) = (kit.lane, started) {
         lane.waited(started);
     }
     match slept {

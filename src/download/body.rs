@@ -7,17 +7,17 @@ use std::time::Instant;
 use anyhow::anyhow;
 use reqwest::Response;
 
+use super::kit::Kit;
 use super::limits::Limits;
 use super::request;
 use super::retry::Failure;
-use super::worker::Worker;
 use crate::progress::Counter;
 use crate::units::human_rate;
 
 /// A body on its way to disk, and what it answers to: the attempt's limits, the run's
-/// bandwidth cap and `--min-speed`. Where its bytes go is the caller's [`Sink`].
+/// bandwidth cap and `--min-speed`. Where its bytes go is the caller's [`Drain`].
 pub struct Body<'a> {
-    pub worker: &'a Worker<'a>,
+    pub kit: &'a Kit<'a>,
     pub limits: &'a Limits,
     pub counter: &'a Counter,
 }
@@ -32,19 +32,19 @@ pub enum Flow {
 
 /// Takes each piece of a body as it arrives; says how many of its bytes it kept (and so are in
 /// the file now) and whether it wants more.
-pub trait Sink: FnMut(&[u8]) -> Result<(u64, Flow), Failure> {}
-impl<F: FnMut(&[u8]) -> Result<(u64, Flow), Failure>> Sink for F {}
+pub trait Drain: FnMut(&[u8]) -> Result<(u64, Flow), Failure> {}
+impl<F: FnMut(&[u8]) -> Result<(u64, Flow), Failure>> Drain for F {}
 
 impl Body<'_> {
-    /// Hands the body to `sink` piece by piece as hyper hands them over (no copy through a
-    /// buffer of our own), enforcing every limit as bytes arrive, until it ends or the sink has
+    /// Hands the body to `drain` piece by piece as hyper hands them over (no copy through a
+    /// buffer of our own), enforcing every limit as bytes arrive, until it ends or the drain has
     /// enough.
     pub async fn receive(
         &self,
         response: &mut Response,
-        mut sink: impl Sink,
+        mut drain: impl Drain,
     ) -> Result<(), Failure> {
-        let policy = self.worker.policy;
+        let policy = self.kit.policy;
         let _stream = self.counter.stream();
         let mut received: u64 = 0;
         let mut window_start = Instant::now();
@@ -72,10 +72,10 @@ impl Body<'_> {
                 }
             };
             let n = chunk.len() as u64;
-            let (kept, flow) = sink(&chunk)?;
+            let (kept, flow) = drain(&chunk)?;
             received += n;
             self.counter.advance(kept, n);
-            let held = self.worker.throttle.debt(n);
+            let held = self.kit.throttle.debt(n);
             if !held.is_zero() {
                 self.limits.sleep(held).await?;
                 // Time spent held back by --limit-rate is not the server's slowness.

@@ -13,10 +13,10 @@ use super::answer::Holding;
 use super::disk::part::PartFile;
 use super::disk::place::Spot;
 use super::disk::record::{Found, Record};
+use super::kit::Kit;
 use super::pin::Pin;
 use super::retry::Failure;
 use super::verify::{self, Computed, Digest};
-use super::worker::Worker;
 use crate::entry::{Algo, Entry};
 
 /// One entry's bytes on disk, across its attempts.
@@ -105,13 +105,13 @@ impl Held {
     /// `--continue`: takes what an earlier run left, if it can be built on: a split's `.part`
     /// with its record, or a `.part` whose pin (kept with it) or the list's `sha256=` vouches for
     /// its bytes. Anything else is left to be replaced by a fresh `.part`. Done once per entry.
-    pub fn load(&mut self, spot: &Spot, entry: &Entry, worker: &Worker<'_>) -> Result<(), Failure> {
-        if self.loaded || !worker.policy.continues {
+    pub fn load(&mut self, spot: &Spot, entry: &Entry, kit: &Kit<'_>) -> Result<(), Failure> {
+        if self.loaded || !kit.policy.continues {
             return Ok(());
         }
         self.loaded = true;
         let starting_over = |why: &str| {
-            worker.log(|| format!("{}: {why}; starting over", spot.part_shown.display()));
+            kit.log(|| format!("{}: {why}; starting over", spot.part_shown.display()));
         };
         match spot.ranges() {
             Found::Record(record) if !spot.one_stream => {

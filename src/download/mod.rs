@@ -1,6 +1,6 @@
 //! One entry, start to finish, on one worker: decide what to do about an existing target, then
 //! attempt the download (request, body, verify, place: `transfer`), retrying failures that may
-//! pass. Each worker is an [`Engine`]: its own current-thread runtime and its own HTTP client,
+//! pass. Each worker is an [`Worker`]: its own current-thread runtime and its own HTTP client,
 //! driven with `block_on` on the worker's thread, so no other thread stands between the socket
 //! and the file.
 //!
@@ -14,6 +14,7 @@ mod connections;
 mod disk;
 mod finish;
 mod held;
+mod kit;
 mod limits;
 mod pin;
 mod plan;
@@ -27,7 +28,6 @@ mod tls;
 mod transfer;
 mod validators;
 mod verify;
-mod worker;
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -41,6 +41,7 @@ use connections::Connections;
 pub use connections::{Handshakes, Stream};
 use disk::{at, place, root};
 use held::Held;
+use kit::Kit;
 use limits::Limits;
 pub use plan::Planner;
 use resolve::Resolver;
@@ -48,7 +49,6 @@ use retry::Failure;
 pub use small::fetch_small;
 pub use split::{Board, Split};
 use transfer::Attempt;
-use worker::Worker;
 
 use crate::config::Policy;
 use crate::entry::Entry;
@@ -116,7 +116,7 @@ impl<'a> Shared<'a> {
 
 /// One worker's means to download: a runtime of its own and the client whose connections live
 /// on it (a connection belongs to the runtime that opened it).
-pub struct Engine<'a> {
+pub struct Worker<'a> {
     shared: &'a Shared<'a>,
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
@@ -128,10 +128,10 @@ pub struct Engine<'a> {
     connections: Connections,
 }
 
-impl<'a> Engine<'a> {
-    /// An engine called `name` in logs and progress (`worker-3`, `serial`), drawn on row `row`
+impl<'a> Worker<'a> {
+    /// An worker called `name` in logs and progress (`worker-3`, `serial`), drawn on row `row`
     /// of the `--timeline` picture.
-    pub fn new(shared: &'a Shared<'a>, row: usize, name: String) -> anyhow::Result<Engine<'a>> {
+    pub fn new(shared: &'a Shared<'a>, row: usize, name: String) -> anyhow::Result<Worker<'a>> {
         let connections = Connections::default();
         let (runtime, client) = runtime_and_client(
             shared.policy,
@@ -140,7 +140,7 @@ impl<'a> Engine<'a> {
             &connections.handshakes,
         )
         .with_context(|| format!("cannot start {name}"))?;
-        Ok(Engine {
+        Ok(Worker {
             shared,
             runtime,
             client,
@@ -167,8 +167,8 @@ impl<'a> Engine<'a> {
         Some(timeline.lane(self.row).within(sub))
     }
 
-    fn worker(&self) -> Worker<'_> {
-        Worker {
+    fn kit(&self) -> Kit<'_> {
+        Kit {
             policy: self.shared.policy,
             progress: self.shared.progress,
             throttle: &self.shared.throttle,
@@ -189,14 +189,14 @@ impl<'a> Engine<'a> {
         self.connections.handshook(url);
     }
 
-    /// The handshakes this engine's client has made, counted as they end, and rung on.
+    /// The handshakes this worker's client has made, counted as they end, and rung on.
     pub fn handshakes(&self) -> &Handshakes {
         &self.connections.handshakes
     }
 
-    /// Downloads `entry` as a future on this engine's runtime, one of several a worker may keep
+    /// Downloads `entry` as a future on this worker's runtime, one of several a worker may keep
     /// in flight there: `stream` is where it says what its connection is. Driven by
-    /// [`Engine::block_on`].
+    /// [`Worker::block_on`].
     pub async fn download(
         &self,
         entry: &Entry,
@@ -204,16 +204,16 @@ impl<'a> Engine<'a> {
         stream: &Cell<Stream>,
         lane: Option<&Lane<'_>>,
     ) -> Outcome {
-        let worker = Worker {
+        let kit = Kit {
             connections: Some((&self.connections, stream)),
             lane,
-            ..self.worker()
+            ..self.kit()
         };
         let (board, root) = (self.shared.board.as_ref(), &self.shared.root);
-        fetch(entry, &worker, root, board, slot).await
+        fetch(entry, &kit, root, board, slot).await
     }
 
-    /// Drives `future` (downloads started with [`Engine::download`]) on this engine's runtime,
+    /// Drives `future` (downloads started with [`Worker::download`]) on this worker's runtime,
     /// on the calling thread, until it is done.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
@@ -227,14 +227,14 @@ impl<'a> Engine<'a> {
         // Boxed: `block_on` moves its future by value down several frames, and every worker's
         // stack keeps the pages that once held it (4 KiB a worker at -j 1024).
         self.runtime
-            .block_on(Box::pin(fetch(entry, &self.worker(), root, board, slot)))
+            .block_on(Box::pin(fetch(entry, &self.kit(), root, board, slot)))
     }
 
     /// Fetches pieces of another worker's split download on the calling thread, while there
     /// are pieces left to take.
     pub fn help(&self, split: &Split) {
         self.runtime
-            .block_on(Box::pin(split::help(split, &self.worker())));
+            .block_on(Box::pin(split::help(split, &self.kit())));
     }
 }
 
@@ -311,29 +311,29 @@ fn existing(
 
 async fn fetch(
     entry: &Entry,
-    worker: &Worker<'_>,
+    kit: &Kit<'_>,
     root: &at::Dir,
     board: Option<&Board<Split>>,
     slot: Option<&dyn HostSlot>,
 ) -> Outcome {
     let started = Instant::now();
-    let output_dir = worker.policy.output_dir.as_path();
-    let mut spot = match prepare(entry, worker.policy, root) {
+    let output_dir = kit.policy.output_dir.as_path();
+    let mut spot = match prepare(entry, kit.policy, root) {
         Ok(spot) => spot,
         Err(ending) => return Outcome::of(entry, output_dir, 0, started.elapsed(), ending),
     };
-    let task = worker.progress.start(worker.name, &entry.target);
+    let task = kit.progress.start(kit.name, &entry.target);
     let job = Attempt {
         entry,
         url: &entry.url,
-        worker,
+        kit,
         task: &task,
         board,
     };
     // What is on disk, and of which version: kept from attempt to attempt (and from a URL to
     // its mirrors), so a retry asks only for the rest. Dropped, it removes the .part of a
     // failed download (kept for -c).
-    let mut held = Held::new(entry, worker.policy.digest);
+    let mut held = Held::new(entry, kit.policy.digest);
     let attempts::Tried {
         attempts,
         result,
@@ -347,7 +347,7 @@ async fn fetch(
         0 => Served::Own,
         _ => Served::Mirror(redact_url(url.as_str())),
     });
-    let ending = ending(worker, url, entry, &spot, result, started);
+    let ending = ending(kit, url, entry, &spot, result, started);
     Outcome::of(entry, output_dir, attempts, started.elapsed(), ending)
         .with_received(received)
         .with_served_by(served)
@@ -386,7 +386,7 @@ fn prepare(entry: &Entry, policy: &Policy, root: &at::Dir) -> Result<place::Spot
 
 /// How the entry ended, as the report shows it and `-v` logs it.
 fn ending(
-    worker: &Worker<'_>,
+    kit: &Kit<'_>,
     url: &Url,
     entry: &Entry,
     spot: &place::Spot,
@@ -397,14 +397,14 @@ fn ending(
     let shown = spot.shown.display();
     match result {
         Ok(transfer::Ending::Unchanged { bytes }) => {
-            worker.log(|| format!("304 {}: {shown} is unchanged", url()));
+            kit.log(|| format!("304 {}: {shown} is unchanged", url()));
             Ending::Unchanged {
                 http_status: Some(304),
                 bytes,
             }
         }
         Ok(transfer::Ending::Saved(saved)) => {
-            worker.log(|| {
+            kit.log(|| {
                 let (size, secs) = (human_bytes(saved.bytes), started.elapsed().as_secs_f64());
                 let status = saved.http_status;
                 format!("{status} {} -> {shown} ({size}, {secs:.2}s)", url())
@@ -417,7 +417,7 @@ fn ending(
             }
         }
         Err(failure) => {
-            worker.log(|| format!("failed {}: {:#}", url(), failure.error));
+            kit.log(|| format!("failed {}: {:#}", url(), failure.error));
             Ending::Failed {
                 http_status: failure.http_status,
                 error: format!("{:#}", failure.error),

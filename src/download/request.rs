@@ -11,13 +11,13 @@ use reqwest::header::{HeaderValue, IF_RANGE, LOCATION, RANGE};
 use reqwest::{Client, RequestBuilder, Response, StatusCode, Url};
 
 use super::connections::{CountHandshakes, Handshakes};
+use super::kit::Kit;
 use super::limits::Limits;
 use super::proxy;
 use super::resolve::Resolver;
 use super::retry::Failure;
 use super::tls::{tls_hint, tls_trouble};
 use super::validators::Validators;
-use super::worker::Worker;
 use crate::config::Policy;
 use crate::entry::Entry;
 use crate::netrc::Credentials;
@@ -98,7 +98,7 @@ impl<'a> Listed<'a> {
 /// Every wait is under the attempt's `limits`.
 pub async fn send(
     listed: Listed<'_>,
-    worker: &Worker<'_>,
+    kit: &Kit<'_>,
     limits: &Limits,
     ask: Ask<'_>,
 ) -> Result<Response, Failure> {
@@ -106,38 +106,38 @@ pub async fn send(
     let mut redirects = 0;
     let mut refusals = 0;
     loop {
-        if let Some(pause) = worker.throttle.host_turn(&url) {
+        if let Some(pause) = kit.throttle.host_turn(&url) {
             let started = Instant::now();
             let slept = limits.sleep(pause).await;
-            if let Some(lane) = worker.lane {
+            if let Some(lane) = kit.lane {
                 lane.waited(started);
             }
             slept?;
         }
         let same_origin = redirects == 0 || url.origin() == listed.url.origin();
         let response = loop {
-            let request = build(listed, worker, &url, same_origin, ask);
+            let request = build(listed, kit, &url, same_origin, ask);
             match limits.wait(request.send()).await? {
                 Ok(response) => break response,
                 // Never processed by the server: asked again at once, not a failed attempt.
                 Err(e) if refused_unprocessed(&e) && refusals < MAX_REFUSALS => {
                     refusals += 1;
-                    worker.log(|| {
+                    kit.log(|| {
                         format!(
                             "{}: the server refused the stream; asked again",
                             redact_url(url.as_str())
                         )
                     });
                 }
-                Err(e) => return Err(refused(e, &url, worker.policy)),
+                Err(e) => return Err(refused(e, &url, kit.policy)),
             }
         };
-        if let Some((connections, stream)) = worker.connections {
+        if let Some((connections, stream)) = kit.connections {
             connections.answered(&url, response.version(), stream);
         }
         let status = response.status();
         if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
-            && let Some(via) = proxy::via(&worker.policy.proxy, &url)
+            && let Some(via) = proxy::via(&kit.policy.proxy, &url)
         {
             return Err(Failure::fatal(anyhow!(proxy_wants_credentials(&via))).status(status));
         }
@@ -145,9 +145,9 @@ pub async fn send(
         let (true, Some(location)) = (status.is_redirection(), location) else {
             return Ok(response);
         };
-        let next = redirect(listed.url, worker, &url, location, redirects)
+        let next = redirect(listed.url, kit, &url, location, redirects)
             .map_err(|e| Failure::fatal(e).status(status))?;
-        worker.log(|| {
+        kit.log(|| {
             format!(
                 "{} {} -> {}",
                 status.as_u16(),
@@ -165,12 +165,12 @@ pub async fn send(
 /// belong, and what `ask` adds.
 fn build(
     listed: Listed<'_>,
-    worker: &Worker<'_>,
+    kit: &Kit<'_>,
     url: &Url,
     same_origin: bool,
     ask: Ask<'_>,
 ) -> RequestBuilder {
-    let policy = worker.policy;
+    let policy = kit.policy;
     // The listed URL's own credentials on its origin; after a redirect to another host, that
     // host's own machine entry there alone (a login host's, as curl -n does).
     let netrc = if same_origin {
@@ -180,7 +180,7 @@ fn build(
     };
     if netrc.is_some() && !same_origin {
         policy.logins.fetch_add(1, Ordering::Relaxed);
-        worker.log(|| {
+        kit.log(|| {
             format!(
                 "{}: the netrc credentials of {} (a login)",
                 redact_url(url.as_str()),
@@ -193,12 +193,11 @@ fn build(
             // In place of the URL's user name, which would make a second Authorization.
             let mut bare = url.clone();
             let _ = bare.set_username("");
-            worker
-                .client
+            kit.client
                 .get(bare)
                 .basic_auth(&creds.login, Some(&creds.password))
         }
-        None => worker.client.get(url.clone()),
+        None => kit.client.get(url.clone()),
     };
     if same_origin && listed.headers {
         for (name, value) in policy.headers.iter().chain(listed.own_headers) {
@@ -381,12 +380,12 @@ fn causes<'a>(
 /// own origin.
 fn redirect(
     listed: &Url,
-    worker: &Worker<'_>,
+    kit: &Kit<'_>,
     url: &Url,
     location: &HeaderValue,
     redirects: u32,
 ) -> anyhow::Result<Url> {
-    let max = worker.policy.max_redirects;
+    let max = kit.policy.max_redirects;
     if redirects >= max {
         anyhow::bail!("too many redirects (more than --max-redirects {max})");
     }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use reqwest::Url;
 
+use super::kit::Kit;
 use super::limits::Limits;
 use super::request;
 use super::retry::Failure;
-use super::worker::Worker;
 use super::{runtime_and_client, tls};
 use crate::config::Policy;
 use crate::progress::Progress;
@@ -22,7 +22,7 @@ pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u
     let tls = tls::tls_config(&policy.tls)?;
     let (runtime, client) = runtime_and_client(policy, &tls, &Arc::default(), &Arc::default())?;
     let (progress, throttle) = (Progress::hidden(), Throttle::new(None, None));
-    let worker = Worker {
+    let kit = Kit {
         policy,
         progress: &progress,
         throttle: &throttle,
@@ -40,7 +40,7 @@ pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u
     runtime.block_on(async {
         loop {
             attempts += 1;
-            let failure = match small_body(listed, &worker, max).await {
+            let failure = match small_body(listed, &kit, max).await {
                 Ok(body) => return Ok(body),
                 Err(f) if f.retryable && attempts <= policy.retries => f,
                 Err(f) => return Err(f.error),
@@ -58,11 +58,11 @@ pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u
 
 async fn small_body(
     listed: request::Listed<'_>,
-    worker: &Worker<'_>,
+    kit: &Kit<'_>,
     max: u64,
 ) -> Result<Vec<u8>, Failure> {
-    let limits = Limits::start(worker.policy);
-    let mut response = request::send(listed, worker, &limits, Default::default()).await?;
+    let limits = Limits::start(kit.policy);
+    let mut response = request::send(listed, kit, &limits, Default::default()).await?;
     let status = response.status();
     if !status.is_success() {
         return Err(Failure::from_status(

@@ -14,13 +14,13 @@ use super::body::{Body, Flow};
 use super::disk::place::Spot;
 use super::finish::{self, Saved, Whole};
 use super::held::{Bytes, Held};
+use super::kit::Kit;
 use super::limits::Limits;
 use super::pin::Pin;
 use super::request::{self, Ask, Listed};
 use super::retry::Failure;
 use super::split::{self, Board, Split};
 use super::verify;
-use super::worker::Worker;
 use crate::entry::Entry;
 use crate::progress::Task;
 use crate::redact::redact_url;
@@ -40,7 +40,7 @@ pub struct Attempt<'a> {
     pub entry: &'a Entry,
     /// Where it is asked for: the entry's URL, or one of its mirrors.
     pub url: &'a Url,
-    pub worker: &'a Worker<'a>,
+    pub kit: &'a Kit<'a>,
     pub task: &'a Task<'a>,
     /// Where a split download shows its pieces to idle workers.
     pub board: Option<&'a Board<Split>>,
@@ -76,14 +76,14 @@ async fn attempt_once(
     spot: &mut Spot,
     held: &mut Held,
 ) -> Result<Ending, Failure> {
-    let (entry, worker) = (attempt.entry, attempt.worker);
-    let limits = Limits::start(worker.policy);
-    held.load(spot, entry, worker)?;
+    let (entry, kit) = (attempt.entry, attempt.kit);
+    let limits = Limits::start(kit.policy);
+    held.load(spot, entry, kit)?;
     let replace = spot.replace;
     let split_attempt = || split::SplitAttempt {
         entry,
         url: attempt.url,
-        worker,
+        kit,
         task: attempt.task,
         limits: &limits,
         replace,
@@ -112,9 +112,9 @@ async fn attempt_once(
     if carries.from == 0
         && !spot.one_stream
         && let Some(pin) = &held.pin
-        && let Some(spans) = split::plan(worker.policy, entry, &response, pin, carries.total)
+        && let Some(spans) = split::plan(kit.policy, entry, &response, pin, carries.total)
     {
-        let keep = worker.policy.continues;
+        let keep = kit.policy.continues;
         held.part = Some(
             spot.create_part(keep)
                 .map_err(|e| fail(Failure::local(e)))?,
@@ -161,7 +161,7 @@ async fn ask(
             conditions: spot.revalidate.as_ref(),
         };
         let listed = Listed::of(attempt.entry, attempt.url);
-        let response = request::send(listed, attempt.worker, limits, ask).await?;
+        let response = request::send(listed, attempt.kit, limits, ask).await?;
         let asked = Asked {
             from,
             revalidating: spot.revalidate.is_some(),
@@ -170,7 +170,7 @@ async fn ask(
             Meaning::Refused(refusal) => {
                 let why = refusal.why();
                 attempt
-                    .worker
+                    .kit
                     .log(|| format!("{}: {why}; starting over", url()));
                 held.start_over();
                 continue;
@@ -192,7 +192,7 @@ async fn ask(
             Meaning::Whole { len, .. } => {
                 if held.part.is_some() {
                     let status = response.status().as_u16();
-                    attempt.worker.log(|| {
+                    attempt.kit.log(|| {
                         format!(
                             "{}: the server sent the whole file ({status}): it has another \
                              version, or ignores ranges; starting over",
@@ -216,7 +216,7 @@ async fn ask(
 /// The file's length as the answer gives it, against the list's `size=` and `--max-size`, and
 /// for the progress display.
 fn check_length(attempt: &Attempt<'_>, total: Option<u64>) -> Result<(), Failure> {
-    let (size, max) = (attempt.entry.options.size, attempt.worker.policy.max_size);
+    let (size, max) = (attempt.entry.options.size, attempt.kit.policy.max_size);
     if let (Some(total), Some(size)) = (total, size)
         && total != size
     {
@@ -245,7 +245,7 @@ fn open_part(
     carries: Carries,
 ) -> Result<(), Failure> {
     if held.part.is_none() {
-        let keep = attempt.worker.policy.continues;
+        let keep = attempt.kit.policy.continues;
         let mut part = spot.create_part(keep).map_err(Failure::local)?;
         if let (true, Some(pin)) = (keep, &held.pin)
             && let Err(e) = pin.store(&part.file)
@@ -278,10 +278,10 @@ async fn stream(
     let (Some(part), Bytes::Prefix { len, digest, .. }) = (&mut held.part, &mut held.bytes) else {
         unreachable!("a one-stream download holds a prefix in an open .part");
     };
-    let (size, max) = (attempt.entry.options.size, attempt.worker.policy.max_size);
+    let (size, max) = (attempt.entry.options.size, attempt.kit.policy.max_size);
     let counter = attempt.task.counter();
     let body = Body {
-        worker: attempt.worker,
+        kit: attempt.kit,
         limits,
         counter: &counter,
     };
@@ -382,14 +382,7 @@ fn finish_held(
         // A 416 says how long the file is, as a Content-Length does.
         length_unverified: status != StatusCode::RANGE_NOT_SATISFIABLE && !length_known,
     };
-    finish::place(
-        attempt.entry,
-        attempt.worker.policy,
-        part,
-        whole,
-        spot.replace,
-    )
-    .map(Ending::Saved)
+    finish::place(attempt.entry, attempt.kit.policy, part, whole, spot.replace).map(Ending::Saved)
 }
 
 /// What the attempt makes of a split download's end.

@@ -1,5 +1,5 @@
 //! A list one line at a time: a line read with at most [`MAX_LINE`] bytes of it kept (a longer
-//! one is read through and dropped), the records a file holds counted up front for the progress
+//! one is read through and dropped), the listings a file holds counted up front for the progress
 //! display, and a file looked through for `split=` before it is read.
 
 use std::fs::File;
@@ -15,10 +15,10 @@ use crate::interrupt;
 /// end without being kept, and reported as a line that is not an entry.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// How many records a list holds (entry lines, and the lines that are not entries but are
+/// How many listings a list holds (entry lines, and the lines that are not entries but are
 /// reported: orphan option lines, lines that are not text), or `None` if it cannot be read
 /// through (or the run is asked to stop meanwhile). How the reader sees lines, without naming or parsing them.
-pub fn count_records(mut reader: impl BufRead) -> Option<usize> {
+pub fn count_listings(mut reader: impl BufRead) -> Option<usize> {
     let (mut number, mut count, mut seen_item) = (0, 0, false);
     loop {
         // Only for the progress display: not worth waiting for once the run is to stop.

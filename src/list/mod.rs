@@ -1,7 +1,7 @@
 //! Reading the entries as a stream: URLs given as arguments, list files (fetchpool's lines,
 //! aria2's input format, Metalink files) and standard input, one after another in the order
-//! given, one record at a time, so downloads start before a slow producer on stdin has
-//! finished. Each record becomes an [`Entry`] with its target already named (names are unique
+//! given, one listing at a time, so downloads start before a slow producer on stdin has
+//! finished. Each listing becomes an [`Entry`] with its target already named (names are unique
 //! across every source), or a [`BadLine`] that names `LIST:LINE` and the reason; a bad line
 //! never stops the run.
 
@@ -26,7 +26,7 @@ pub mod sums;
 
 pub use lines::MAX_LINE;
 use parse::{Invalid, Parsed, parse_entry};
-use reader::{Body, Reader, Record};
+use reader::{Form, Listing, Reader};
 pub use source::{ListSource, MAX_SHARDS, Shard, ShardBy, Sources};
 use sums::Sums;
 
@@ -50,17 +50,17 @@ pub struct Entries {
 /// anything is downloaded.
 pub fn open(sources: &Sources) -> anyhow::Result<Entries> {
     let mut readers = VecDeque::new();
-    let mut records = Some(0);
+    let mut listings = Some(0);
     for list in sources.lists {
         let (reader, count) = Reader::open(list, sources.count)?;
-        records = records.zip(count).map(|(all, n)| all + n);
+        listings = listings.zip(count).map(|(all, n)| all + n);
         readers.push_back(reader);
     }
     let mut entries = Entries::of(readers);
     entries.shard = sources.shard;
     // A shard by name holds what its names hash to: known only once they are read.
     let by_index = sources.shard.is_none_or(|s| s.by == ShardBy::Index);
-    entries.total = records.filter(|_| sources.count && by_index).map(|n| {
+    entries.total = listings.filter(|_| sources.count && by_index).map(|n| {
         (0..n)
             .filter(|&i| sources.shard.is_none_or(|s| s.includes(i, b"")))
             .count() as u64
@@ -104,11 +104,11 @@ impl Entries {
         self
     }
 
-    /// The item a record makes: an entry, or a bad line at its place.
-    fn item(&mut self, list: Arc<ListName>, record: Record) -> Item {
-        let line = record.line;
-        match record.body {
-            Body::Text { text, options } => match parse_entry(&text, &options) {
+    /// The item a listing makes: an entry, or a bad line at its place.
+    fn item(&mut self, list: Arc<ListName>, listing: Listing) -> Item {
+        let line = listing.line;
+        match listing.form {
+            Form::Text { text, options } => match parse_entry(&text, &options) {
                 Ok(Parsed {
                     url,
                     options,
@@ -137,11 +137,11 @@ impl Entries {
                     }
                 }
             },
-            Body::Parsed { shown, parsed } => match parsed {
+            Form::Parsed { shown, parsed } => match parsed {
                 Ok((url, options)) => self.entry(list, line, &shown, url, options),
                 Err(reason) => self.bad(list, line, &shown, reason),
             },
-            Body::Bad { text, reason } => self.bad(list, line, &text, reason),
+            Form::Bad { text, reason } => self.bad(list, line, &text, reason),
         }
     }
 
@@ -238,7 +238,7 @@ impl Entries {
         ))
     }
 
-    /// Hands an item out if this shard handles it, numbering it in report order. Every record
+    /// Hands an item out if this shard handles it, numbering it in report order. Every listing
     /// is still read and named, so names (with their collision suffixes) are those of the full
     /// list, in every shard.
     fn emit(&mut self, mut item: Item) -> Option<Item> {
@@ -261,12 +261,12 @@ impl Iterator for Entries {
     fn next(&mut self) -> Option<Item> {
         loop {
             let reader = self.readers.front_mut()?;
-            let Some(record) = reader.next() else {
+            let Some(listing) = reader.next() else {
                 self.readers.pop_front();
                 continue;
             };
             let list = Arc::clone(&reader.name);
-            let item = self.item(list, record);
+            let item = self.item(list, listing);
             if let Some(item) = self.emit(item) {
                 return Some(item);
             }

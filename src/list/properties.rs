@@ -8,7 +8,7 @@ use std::path::Component;
 
 use proptest::prelude::*;
 
-use super::lines::count_records;
+use super::lines::count_listings;
 use super::{Entries, Item};
 use super::{Shard, ShardBy};
 use crate::naming::{BESIDE, MAX_NAME, PART_SUFFIX};
@@ -110,8 +110,8 @@ proptest! {
         let mut entries = Entries::new(Cursor::new(list.clone()), "l".into());
         entries.shard = shard;
         let read = entries.count();
-        let records = count_records(Cursor::new(list)).unwrap();
-        let counted = (0..records).filter(|&i| shard.is_none_or(|s| s.includes(i, b""))).count();
+        let listings = count_listings(Cursor::new(list)).unwrap();
+        let counted = (0..listings).filter(|&i| shard.is_none_or(|s| s.includes(i, b""))).count();
         prop_assert_eq!(counted, read);
     }
 
@@ -136,7 +136,7 @@ proptest! {
     ) {
         read_all(&text);
         read_all(&bytes);
-        let _ = count_records(Cursor::new(text.as_bytes()));
+        let _ = count_listings(Cursor::new(text.as_bytes()));
     }
 }
 

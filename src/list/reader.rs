@@ -1,4 +1,4 @@
-//! One source of entries, as records: an entry's line with the option lines indented below it
+//! One source of entries, as listings: an entry's line with the option lines indented below it
 //! (a list file, standard input), a Metalink file's `<file>`, or a URL given on the command line.
 //! A line is read one ahead, to know whether option lines follow it; a list file is read on the
 //! caller's thread, standard input (or a pipe) on a thread of its own, so a producer may stay
@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use crossbeam_channel::Receiver;
 use reqwest::Url;
 
-use super::lines::{Capped, count_records, line_text, mentions_split, read_line, too_long};
+use super::lines::{Capped, count_listings, line_text, mentions_split, read_line, too_long};
 use super::metalink;
 use super::parse::{Line, kind, parse_url};
 use super::source::ListSource;
@@ -31,12 +31,12 @@ const OPTIONS_GRACE: Duration = Duration::from_millis(100);
 const MAX_METALINK: u64 = 64 * 1024 * 1024;
 
 /// One entry as a source gives it, at its line.
-pub struct Record {
+pub struct Listing {
     pub line: usize,
-    pub body: Body,
+    pub form: Form,
 }
 
-pub enum Body {
+pub enum Form {
     /// An entry's line, and its option lines (line number, key, value).
     Text {
         text: String,
@@ -52,7 +52,7 @@ pub enum Body {
     Bad { text: String, reason: String },
 }
 
-/// One source's records, in order.
+/// One source's listings, in order.
 pub struct Reader {
     pub name: Arc<ListName>,
     /// The list may ask for ranges (`split=`): a file that has the word anywhere. A list read
@@ -62,7 +62,7 @@ pub struct Reader {
     lines: Lines,
     /// The number of the last line read.
     line: usize,
-    /// A line read ahead of the record being put together.
+    /// A line read ahead of the listing being put together.
     ahead: Option<Read>,
     done: bool,
 }
@@ -70,7 +70,7 @@ pub struct Reader {
 enum Lines {
     Direct(Box<dyn BufRead + Send>),
     Piped(Receiver<io::Result<Capped>>),
-    Records(std::vec::IntoIter<Record>),
+    Listings(std::vec::IntoIter<Listing>),
 }
 
 /// One line as read.
@@ -80,7 +80,7 @@ enum Read {
 }
 
 impl Reader {
-    /// Opens `source`; with `count`, also says how many records it holds when that can be told
+    /// Opens `source`; with `count`, also says how many listings it holds when that can be told
     /// up front (a file; not standard input). Failing to open it is fatal: nothing has been
     /// downloaded yet.
     pub fn open(source: &ListSource, count: bool) -> anyhow::Result<(Reader, Option<usize>)> {
@@ -99,15 +99,15 @@ impl Reader {
                 Ok((reader(Lines::Piped(spawn_reader(stdin)?), false), None))
             }
             ListSource::Url { url, place } => {
-                let record = Record {
+                let listing = Listing {
                     line: *place,
-                    body: Body::Parsed {
+                    form: Form::Parsed {
                         shown: redact_text(url),
                         parsed: parse_url(url).map(|url| (url, Options::default())),
                     },
                 };
                 Ok((
-                    reader(Lines::Records(vec![record].into_iter()), false),
+                    reader(Lines::Listings(vec![listing].into_iter()), false),
                     Some(1),
                 ))
             }
@@ -125,16 +125,19 @@ impl Reader {
                     let file = Box::new(BufReader::with_capacity(64 * 1024, file));
                     return Ok((reader(Lines::Piped(spawn_reader(file)?), false), None));
                 }
-                if let Some(records) = read_metalink(path)? {
-                    let n = records.len();
-                    return Ok((reader(Lines::Records(records.into_iter()), false), Some(n)));
+                if let Some(listings) = read_metalink(path)? {
+                    let n = listings.len();
+                    return Ok((
+                        reader(Lines::Listings(listings.into_iter()), false),
+                        Some(n),
+                    ));
                 }
                 // One quick read, so progress can say "12/2040 files" from the start.
                 let counted = count
                     .then(|| {
                         File::open(path)
                             .ok()
-                            .and_then(|f| count_records(BufReader::new(f)))
+                            .and_then(|f| count_listings(BufReader::new(f)))
                     })
                     .flatten();
                 let may_split = mentions_split(path);
@@ -161,10 +164,10 @@ impl Reader {
         }
     }
 
-    /// The next record: an entry's line with the option lines that follow it.
-    pub fn next(&mut self) -> Option<Record> {
-        if let Lines::Records(records) = &mut self.lines {
-            return records.next();
+    /// The next listing: an entry's line with the option lines that follow it.
+    pub fn next(&mut self) -> Option<Listing> {
+        if let Lines::Listings(listings) = &mut self.lines {
+            return listings.next();
         }
         let (line, text) = loop {
             match self.ahead.take().or_else(|| self.read())? {
@@ -194,9 +197,9 @@ impl Reader {
             self.ahead = Some(read);
             break;
         }
-        Some(Record {
+        Some(Listing {
             line,
-            body: Body::Text { text, options },
+            form: Form::Text { text, options },
         })
     }
 
@@ -231,7 +234,7 @@ impl Reader {
                 recv(lines) -> line => line.ok(),
                 recv(interrupt::signal()) -> _ => lines.try_recv().ok(),
             },
-            Lines::Records(_) => None,
+            Lines::Listings(_) => None,
         };
         self.take(line)
     }
@@ -259,10 +262,10 @@ impl Reader {
     }
 }
 
-fn bad(line: usize, text: String, reason: String) -> Record {
-    Record {
+fn bad(line: usize, text: String, reason: String) -> Listing {
+    Listing {
         line,
-        body: Body::Bad { text, reason },
+        form: Form::Bad { text, reason },
     }
 }
 
@@ -291,9 +294,9 @@ pub fn looks_like_a_host(text: &str) -> bool {
     name_ok && (has_port || (dotted && !rest.is_empty()))
 }
 
-/// The `<file>`s of `path` as records, if it is a Metalink 4 document (its start says so); a
+/// The `<file>`s of `path` as listings, if it is a Metalink 4 document (its start says so); a
 /// document that says so and cannot be read as one is fatal, as an unreadable list is.
-fn read_metalink(path: &Path) -> anyhow::Result<Option<Vec<Record>>> {
+fn read_metalink(path: &Path) -> anyhow::Result<Option<Vec<Listing>>> {
     let shown = path.display();
     let mut head = Vec::with_capacity(1024);
     File::open(path)
@@ -313,9 +316,9 @@ fn read_metalink(path: &Path) -> anyhow::Result<Option<Vec<Record>>> {
     Ok(Some(
         files
             .into_iter()
-            .map(|file| Record {
+            .map(|file| Listing {
                 line: file.line,
-                body: Body::Parsed {
+                form: Form::Parsed {
                     shown: file.shown,
                     parsed: file.parsed,
                 },

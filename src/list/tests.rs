@@ -175,7 +175,7 @@ fn a_line_longer_than_any_list_line_is_a_bad_line_at_its_place() {
     );
     assert_eq!(shown[4], "5: https://e.com/c");
     // Counted as the reader reads them.
-    assert_eq!(lines::count_records(Cursor::new(text.as_bytes())), Some(5));
+    assert_eq!(lines::count_listings(Cursor::new(text.as_bytes())), Some(5));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::download::{Engine, HostSlot};
+use crate::download::{HostSlot, Worker};
 use crate::entry::{Entry, Item};
 use crate::interrupt;
 use crate::outcome::{Outcome, Status, Summary};
@@ -81,28 +81,28 @@ impl<'a> Collector<'a> {
         Outcome::not_started(entry, self.output_dir)
     }
 
-    /// Downloads `entry` on `engine`, unless the run is stopping. A panic is a bug, but it
+    /// Downloads `entry` on `worker`, unless the run is stopping. A panic is a bug, but it
     /// fails only its entry, loudly (the panic message is on stderr already), and the worker
     /// goes on: no entry is lost and the run does not hang.
-    pub fn run_one(&self, engine: &Engine, entry: &Entry, slot: Option<&dyn HostSlot>) -> Outcome {
+    pub fn run_one(&self, worker: &Worker, entry: &Entry, slot: Option<&dyn HostSlot>) -> Outcome {
         if self.stopping() {
             return self.not_started(entry);
         }
-        let started = engine.lane().map(|_| Instant::now());
-        let fetched = panic::catch_unwind(AssertUnwindSafe(|| engine.fetch(entry, slot)));
-        let outcome = fetched.unwrap_or_else(|_| self.panicked(engine, entry));
-        if let (Some(lane), Some(started)) = (engine.lane(), started) {
+        let started = worker.lane().map(|_| Instant::now());
+        let fetched = panic::catch_unwind(AssertUnwindSafe(|| worker.fetch(entry, slot)));
+        let outcome = fetched.unwrap_or_else(|_| self.panicked(worker, entry));
+        if let (Some(lane), Some(started)) = (worker.lane(), started) {
             lane.bar(started, &outcome);
         }
         outcome
     }
 
-    /// How an entry whose download panicked on `engine` ends: failed, loudly (the panic's
+    /// How an entry whose download panicked on `worker` ends: failed, loudly (the panic's
     /// message is on stderr already).
-    pub fn panicked(&self, engine: &Engine, entry: &Entry) -> Outcome {
+    pub fn panicked(&self, worker: &Worker, entry: &Entry) -> Outcome {
         let error = format!(
             "internal error: {} panicked (a bug in fetchpool; please report it)",
-            engine.name()
+            worker.name()
         );
         Outcome::failed(entry, self.output_dir, 0, Duration::ZERO, None, error)
     }

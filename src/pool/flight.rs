@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Instant;
 
-use crate::download::{Engine, HostSlot, Stream};
+use crate::download::{HostSlot, Stream, Worker};
 use crate::entry::Entry;
 use crate::outcome::Outcome;
 use crate::timeline::Lane;
@@ -25,7 +25,7 @@ use crate::timeline::Lane;
 struct Slot<'w> {
     entry: Rc<Entry>,
     stream: Rc<Cell<Stream>>,
-    /// The engine's handshake counts when it started: a handshake since says what its
+    /// The worker's handshake counts when it started: a handshake since says what its
     /// connection is while it waits for its first answer.
     since: (u64, u64),
     /// Its line in the worker's row of the `--timeline` picture (when one is drawn), and when
@@ -45,16 +45,16 @@ pub struct Settled<'w> {
 
 /// The downloads one worker has in flight.
 pub struct Flight<'w> {
-    engine: &'w Engine<'w>,
+    worker: &'w Worker<'w>,
     /// `--streams`: at most this many at once.
     limit: usize,
     slots: Vec<Slot<'w>>,
 }
 
 impl<'w> Flight<'w> {
-    pub fn new(engine: &'w Engine<'w>, limit: usize) -> Flight<'w> {
+    pub fn new(worker: &'w Worker<'w>, limit: usize) -> Flight<'w> {
         Flight {
-            engine,
+            worker,
             limit,
             slots: Vec::with_capacity(limit),
         }
@@ -72,25 +72,25 @@ impl<'w> Flight<'w> {
 
     /// Starts downloading `entry`, holding `slot` (its `--per-host` slot) until it ends.
     pub fn start(&mut self, entry: Entry, slot: Option<Box<dyn HostSlot + 'w>>) {
-        let engine = self.engine;
+        let worker = self.worker;
         let entry = Rc::new(entry);
-        let stream = Rc::new(Cell::new(engine.stream_of(&entry.url)));
+        let stream = Rc::new(Cell::new(worker.stream_of(&entry.url)));
         let sub = (0..)
             .find(|i| self.slots.iter().all(|s| s.sub != *i))
             .unwrap_or(0);
-        let lane = engine
+        let lane = worker
             .sub_lane(sub)
             .map(|lane| (Rc::new(lane), Instant::now()));
         let (owned, told) = (Rc::clone(&entry), Rc::clone(&stream));
         let drawn = lane.as_ref().map(|(lane, _)| Rc::clone(lane));
         let download = Box::pin(async move {
             let slot = slot.as_deref();
-            engine.download(&owned, slot, &told, drawn.as_deref()).await
+            worker.download(&owned, slot, &told, drawn.as_deref()).await
         });
         self.slots.push(Slot {
             entry,
             stream,
-            since: engine.handshakes().counts(),
+            since: worker.handshakes().counts(),
             sub,
             lane,
             download,
@@ -104,10 +104,10 @@ impl<'w> Flight<'w> {
         &mut self,
         mut arrival: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
     ) -> Vec<Settled<'w>> {
-        let engine = self.engine;
+        let worker = self.worker;
         let had_room = self.has_room();
-        engine.block_on(async {
-            let handshakes = engine.handshakes();
+        worker.block_on(async {
+            let handshakes = worker.handshakes();
             let mut handshake = pin!(handshakes.rung.notified());
             std::future::poll_fn(|cx| {
                 // Registered before the downloads are polled: a handshake they finish rings it.
@@ -168,7 +168,7 @@ impl<'w> Flight<'w> {
                 slot.stream.set(Stream::Own);
             } else if h2 > slot.since.0 {
                 slot.stream.set(Stream::Shared);
-                self.engine.handshook(&slot.entry.url);
+                self.worker.handshook(&slot.entry.url);
             }
         }
     }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::jobs::{Job, Jobs, Next, Work};
+use super::jobs::{Duty, Job, Jobs, Next};
 use crate::download::{HostSlot, Split};
 use crate::entry::Entry;
 use crate::interrupt;
@@ -72,19 +72,19 @@ impl<'t> HostGate<'t> {
 
     /// A worker's loop: run entries from the channel and from the set-aside ones, and pieces
     /// of split downloads, starting none for a host that must wait.
-    pub fn work(&self, jobs: &Jobs, work: &Work) {
+    pub fn work(&self, jobs: &Jobs, duty: &Duty) {
         let mut channel_open = true;
         loop {
-            let (next, soonest) = self.next_set_aside(channel_open, work);
+            let (next, soonest) = self.next_set_aside(channel_open, duty);
             let (host, entry) = match next {
                 Some(job) => job,
                 None if !channel_open => break,
                 None => match jobs.next_by(soonest) {
                     Next::Job(Job::Help(split)) => {
-                        self.help(&split, work);
+                        self.help(&split, duty);
                         continue;
                     }
-                    Next::Job(Job::Entry(entry)) => match self.admit(entry, work) {
+                    Next::Job(Job::Entry(entry)) => match self.admit(entry, duty) {
                         Some(job) => job,
                         None => continue,
                     },
@@ -97,10 +97,10 @@ impl<'t> HostGate<'t> {
             };
             // The slot moves with the entry if it goes on to a mirror's host, and is given back
             // when the download ends.
-            work.run(&entry, Some(&EntrySlot::holding(self, host)));
+            duty.run(&entry, Some(&EntrySlot::holding(self, host)));
         }
         while let Some(split) = jobs.after_list() {
-            self.help(&split, work);
+            self.help(&split, duty);
         }
     }
 
@@ -110,11 +110,11 @@ impl<'t> HostGate<'t> {
     fn next_set_aside(
         &self,
         channel_open: bool,
-        work: &Work,
+        duty: &Duty,
     ) -> (Option<(String, Entry)>, Option<Instant>) {
         let mut state = self.lock();
         loop {
-            let (runnable, soonest) = self.runnable(&mut state, work.stopping());
+            let (runnable, soonest) = self.runnable(&mut state, duty.stopping());
             if runnable.is_some() {
                 return (runnable, None);
             }
@@ -136,13 +136,13 @@ impl<'t> HostGate<'t> {
 
     /// Starts `entry` if its host may go now and has no older entry set aside; else sets it
     /// aside.
-    fn admit(&self, entry: Entry, work: &Work) -> Option<(String, Entry)> {
+    fn admit(&self, entry: Entry, duty: &Duty) -> Option<(String, Entry)> {
         let host = host_key(&entry.url);
         let mut state = self.lock();
         let now = Instant::now();
         let open = !state.deferred.contains_key(&host)
             && matches!(self.gate(&state, &host, now), Gate::Open);
-        if open || work.stopping() {
+        if open || duty.stopping() {
             self.start(&mut state, &host, now);
             return Some((host, entry));
         }
@@ -156,10 +156,10 @@ impl<'t> HostGate<'t> {
     /// is left to the worker that has the entry (this one waits a moment for a slot before it
     /// looks again, rather than pick the same split over and over). Turns are not waited for
     /// here: the requests for the pieces wait for them.
-    fn help(&self, split: &Split, work: &Work) {
+    fn help(&self, split: &Split, duty: &Duty) {
         let host = host_key(split.url());
         if self.try_take(&host) {
-            work.help(split);
+            duty.help(split);
             self.give_back(&host);
         } else {
             let state = self.lock();

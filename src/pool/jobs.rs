@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use super::collector::Collector;
 use super::flight::{Flight, Settled};
 use super::queue::{Arrivals, Refill};
-use crate::download::{Board, Engine, HostSlot, Split, Stream};
+use crate::download::{Board, HostSlot, Split, Stream, Worker};
 use crate::entry::Entry;
 
 /// What an idle worker does next.
@@ -183,18 +183,19 @@ impl Jobs<'_> {
 /// How often a worker with nothing left in the list looks whether the run is over.
 const IDLE_LOOK: Duration = Duration::from_millis(50);
 
-/// One worker's means to carry out a job.
-pub struct Work<'w, 'run> {
-    pub engine: &'w Engine<'w>,
+/// A worker thread's duty to the run: the worker, the collector its outcomes go to, and the count
+/// of entries running that tells idle workers when no piece can come any more.
+pub struct Duty<'w, 'run> {
+    pub worker: &'w Worker<'w>,
     pub collector: &'w Collector<'run>,
     pub running: Option<&'w Running<'w>>,
 }
 
-impl Work<'_, '_> {
+impl Duty<'_, '_> {
     /// Runs `entry`, holding `slot` on its host under `--per-host`.
     pub fn run(&self, entry: &Entry, slot: Option<&dyn HostSlot>) {
         let collector = self.collector;
-        collector.push(collector.run_one(self.engine, entry, slot));
+        collector.push(collector.run_one(self.worker, entry, slot));
         if let Some(running) = self.running {
             running.ended();
         }
@@ -210,7 +211,7 @@ impl Work<'_, '_> {
     /// drives what it has meanwhile, and, with nothing in flight, waits for the next entry or
     /// helps with a split download as a worker of one download at a time does.
     pub fn run_flight(&self, jobs: &Jobs, streams: usize) {
-        let mut flight = Flight::new(self.engine, streams);
+        let mut flight = Flight::new(self.worker, streams);
         let mut list_done = false;
         loop {
             while !list_done && !flight.is_empty() && flight.has_room() {
@@ -256,7 +257,7 @@ impl Work<'_, '_> {
         if self.collector.stopping() {
             self.collector.push(self.collector.not_started(&entry));
             self.entry_ended();
-        } else if flight.is_empty() && self.engine.stream_of(&entry.url) == Stream::Own {
+        } else if flight.is_empty() && self.worker.stream_of(&entry.url) == Stream::Own {
             self.run(&entry, None);
         } else {
             flight.start(entry, None);
@@ -267,7 +268,7 @@ impl Work<'_, '_> {
     fn ended(&self, ended: Settled) {
         let outcome = ended
             .outcome
-            .unwrap_or_else(|| self.collector.panicked(self.engine, &ended.entry));
+            .unwrap_or_else(|| self.collector.panicked(self.worker, &ended.entry));
         if let Some((lane, started)) = &ended.lane {
             lane.bar(*started, &outcome);
         }
@@ -287,12 +288,12 @@ impl Work<'_, '_> {
         if self.collector.stopping() {
             return;
         }
-        let helped = panic::catch_unwind(AssertUnwindSafe(|| self.engine.help(split)));
+        let helped = panic::catch_unwind(AssertUnwindSafe(|| self.worker.help(split)));
         if helped.is_err() {
             split.broken(format!(
                 "internal error: {} panicked fetching a range (a bug in fetchpool; please \
                  report it)",
-                self.engine.name()
+                self.worker.name()
             ));
         }
     }

@@ -1,5 +1,5 @@
 //! Scheduling: a bounded crossbeam channel feeding N named worker threads (or, with `--serial`,
-//! the calling thread alone), each with its own download engine, and the collector that hands
+//! the calling thread alone), each a worker with its own runtime and client, and the collector that hands
 //! outcomes to the report in list order as soon as every earlier entry is reported
 //! (`collector.rs`). A worker the list has nothing for takes pieces of split downloads (`jobs.rs`);
 //! `--per-host` and `--rate-per-host` set aside the entries of a host that must wait (`gate.rs`).
@@ -21,11 +21,11 @@ mod queue;
 
 use collector::Collector;
 use gate::HostGate;
-use jobs::{Job, Jobs, Running, Work};
+use jobs::{Duty, Job, Jobs, Running};
 use queue::Arrivals;
 
 use crate::config::{Config, Mode};
-use crate::download::{Engine, Shared};
+use crate::download::{Shared, Worker};
 use crate::entry::Entry;
 use crate::list::Entries;
 use crate::outcome::Summary;
@@ -77,23 +77,23 @@ fn run_all(
     }
     match config.mode {
         Mode::Serial => {
-            let engine = Engine::new(&shared, 0, "serial".into())?;
+            let worker = Worker::new(&shared, 0, "serial".into())?;
             // After Ctrl-C the rest of the list is still read and reported, as not-started.
             for item in entries.by_ref() {
                 if let Some(entry) = collector.admit(item) {
-                    collector.push(collector.run_one(&engine, &entry, None));
+                    collector.push(collector.run_one(&worker, &entry, None));
                 }
             }
             progress.list_read();
             warn_ignored(&entries, progress);
         }
-        Mode::Pool(workers) => {
-            shared.with_board(workers.get(), entries.may_split());
+        Mode::Pool(count) => {
+            shared.with_board(count.get(), entries.may_split());
             let shared = shared;
-            // Every engine is built before any download starts, so a failure to build one is a
+            // Every worker is built before any download starts, so a failure to build one is a
             // fatal error of the run rather than a worker that is silently missing.
-            let engines = (1..=workers.get())
-                .map(|i| Engine::new(&shared, i - 1, format!("worker-{i}")))
+            let workers = (1..=count.get())
+                .map(|i| Worker::new(&shared, i - 1, format!("worker-{i}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let gated = config.per_host.is_some() || config.rate_per_host.is_some();
             let gate =
@@ -101,7 +101,7 @@ fn run_all(
             // Two a worker, whatever --streams says: a worker with room for many takes them as
             // the dispatcher refills, as fast (measured on 2,000 files over HTTP/2), and a queue
             // of hundreds costs a list of small files 6% (what waits in it falls out of cache).
-            let (tx, rx, refill) = queue::channel(workers.get() * QUEUE_PER_WORKER);
+            let (tx, rx, refill) = queue::channel(count.get() * QUEUE_PER_WORKER);
             // Counted only where pieces may be shown: a shared counter every worker bumps for
             // every file costs a many-small-files run for nothing.
             let running = shared.board().map(Running::new);
@@ -117,7 +117,7 @@ fn run_all(
                 run_pool(
                     scope,
                     entries,
-                    (engines, config.streams),
+                    (workers, config.streams),
                     (tx, jobs),
                     gate.as_ref(),
                     &collector,
@@ -131,7 +131,7 @@ fn run_all(
 fn run_pool<'scope, 'env, 'run: 'env>(
     scope: &'scope thread::Scope<'scope, 'env>,
     mut entries: Entries,
-    (engines, streams): (Vec<Engine<'env>>, usize),
+    (workers, streams): (Vec<Worker<'env>>, usize),
     (tx, jobs): (Sender<Entry>, Jobs<'env>),
     gate: Option<&'env HostGate<'env>>,
     collector: &'env Collector<'run>,
@@ -139,28 +139,28 @@ fn run_pool<'scope, 'env, 'run: 'env>(
     let (running, refill, jobs_arrivals) = (jobs.running, jobs.refill, jobs.arrivals);
     // The list counts as running until this returns, however it returns.
     let _list = ListRead(running);
-    for engine in engines {
+    for worker in workers {
         let jobs = jobs.clone();
         thread::Builder::new()
-            .name(engine.name().to_string())
+            .name(worker.name().to_string())
             .spawn_scoped(scope, move || {
-                let work = Work {
-                    engine: &engine,
+                let duty = Duty {
+                    worker: &worker,
                     collector,
                     running,
                 };
                 match gate {
-                    Some(gate) => gate.work(&jobs, &work),
-                    None if streams > 1 => work.run_flight(&jobs, streams),
+                    Some(gate) => gate.work(&jobs, &duty),
+                    None if streams > 1 => duty.run_flight(&jobs, streams),
                     None => {
                         while let Some(job) = jobs.next() {
                             match job {
-                                Job::Entry(entry) => work.run(&entry, None),
-                                Job::Help(split) => work.help(&split),
+                                Job::Entry(entry) => duty.run(&entry, None),
+                                Job::Help(split) => duty.help(&split),
                             }
                         }
                         while let Some(split) = jobs.after_list() {
-                            work.help(&split);
+                            duty.help(&split);
                         }
                     }
                 }

@@ -45,11 +45,13 @@ pub enum ProgressStyle {
 
 /// The run's progress display. Cheap to share: every method takes `&self`.
 pub struct Progress {
-    shared: Arc<Shared>,
+    screen: Arc<Screen>,
     ticker: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
-struct Shared {
+/// What the display shows and the ticker thread reads: the counters every worker bumps, and the
+/// frame it draws.
+struct Screen {
     style: ProgressStyle,
     color: bool,
     start: Instant,
@@ -58,7 +60,7 @@ struct Shared {
     files_total: AtomicU64,
     files_known: AtomicU64,
     files_done: AtomicU64,
-    running: Mutex<Running>,
+    running: Mutex<InProgress>,
     overlap: Overlap,
     stop: (Mutex<bool>, Condvar),
 }
@@ -110,7 +112,7 @@ impl Drop for Working<'_> {
 /// Downloads in progress, and what finished ones add to the totals. The run's bytes received
 /// are summed here when the display asks, not counted by every worker on every piece of body.
 #[derive(Default)]
-struct Running {
+struct InProgress {
     tasks: Vec<Arc<TaskState>>,
     /// Downloads started so far; the last one's id.
     started: u64,
@@ -152,7 +154,7 @@ impl Progress {
             bar.set_style(BarStyle::with_template("{msg}").expect("valid template"));
             bar
         });
-        let shared = Arc::new(Shared {
+        let screen = Arc::new(Screen {
             style,
             color,
             start: Instant::now(),
@@ -166,11 +168,11 @@ impl Progress {
         });
         let ticker = match style {
             ProgressStyle::Hidden => None,
-            ProgressStyle::Bars => Some(spawn_ticker(Arc::clone(&shared), FRAME_EVERY)),
-            ProgressStyle::Plain => Some(spawn_ticker(Arc::clone(&shared), PLAIN_EVERY)),
+            ProgressStyle::Bars => Some(spawn_ticker(Arc::clone(&screen), FRAME_EVERY)),
+            ProgressStyle::Plain => Some(spawn_ticker(Arc::clone(&screen), PLAIN_EVERY)),
         };
         Progress {
-            shared,
+            screen,
             ticker: Mutex::new(ticker),
         }
     }
@@ -182,26 +184,26 @@ impl Progress {
 
     /// The list holds `total` entries for this run (counted up front, or read to its end).
     pub fn set_total(&self, total: u64) {
-        self.shared.files_total.store(total, Ordering::Relaxed);
+        self.screen.files_total.store(total, Ordering::Relaxed);
     }
 
     /// One more entry is read from the list.
     pub fn queued(&self) {
-        self.shared.files_known.fetch_add(1, Ordering::Relaxed);
+        self.screen.files_known.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The whole list has been read: what was read is the total.
     pub fn list_read(&self) {
-        let known = self.shared.files_known.load(Ordering::Relaxed);
+        let known = self.screen.files_known.load(Ordering::Relaxed);
         self.set_total(known);
     }
 
     /// A download starts on `worker` into `target`.
     pub fn start(&self, worker: &str, target: &Path) -> Task<'_> {
-        self.shared.overlap.begin();
-        let tracked = self.shared.style != ProgressStyle::Hidden;
+        self.screen.overlap.begin();
+        let tracked = self.screen.style != ProgressStyle::Hidden;
         let mut running = if tracked {
-            Some(self.shared.lock())
+            Some(self.screen.lock())
         } else {
             None
         };
@@ -237,16 +239,16 @@ impl Progress {
 
     /// A worker starts fetching a piece of another worker's split download.
     pub fn working(&self) -> Working<'_> {
-        self.shared.overlap.begin();
+        self.screen.overlap.begin();
         Working {
-            overlap: &self.shared.overlap,
+            overlap: &self.screen.overlap,
             started: Instant::now(),
         }
     }
 
     /// How the downloads so far overlapped.
     pub fn side_by_side(&self) -> SideBySide {
-        let overlap = &self.shared.overlap;
+        let overlap = &self.screen.overlap;
         SideBySide {
             work: Duration::from_micros(overlap.micros.load(Ordering::Relaxed)),
             most: overlap.most.load(Ordering::Relaxed),
@@ -255,13 +257,13 @@ impl Progress {
 
     /// An entry is finished, whatever its outcome.
     pub fn entry_done(&self) {
-        self.shared.files_done.fetch_add(1, Ordering::Relaxed);
+        self.screen.files_done.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A line on stderr (a `-v` log line) that does not tear the frame.
     pub fn println(&self, line: &str) {
         let line = &*printable(line);
-        match &self.shared.bar {
+        match &self.screen.bar {
             Some(bar) => bar.suspend(|| eprintln_quiet(line)),
             None => eprintln_quiet(line),
         }
@@ -278,7 +280,7 @@ impl Progress {
     /// Runs `f` (which prints to stdout) with the frame cleared, so report lines and the frame
     /// do not interleave on one terminal.
     pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
-        match &self.shared.bar {
+        match &self.screen.bar {
             Some(bar) => bar.suspend(f),
             None => f(),
         }
@@ -287,14 +289,14 @@ impl Progress {
     /// Stops the ticker and clears the frame; the summary line follows on a clean stderr.
     pub fn finish(&self) {
         {
-            let (lock, cvar) = &self.shared.stop;
+            let (lock, cvar) = &self.screen.stop;
             *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
             cvar.notify_all();
         }
         if let Some(handle) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = handle.join();
         }
-        if let Some(bar) = &self.shared.bar {
+        if let Some(bar) = &self.screen.bar {
             bar.finish_and_clear();
         }
     }
@@ -366,19 +368,19 @@ impl Drop for Stream<'_> {
 
 impl Drop for Task<'_> {
     fn drop(&mut self) {
-        self.progress.shared.overlap.end(self.state.started);
+        self.progress.screen.overlap.end(self.state.started);
         if self.state.id == 0 {
             return;
         }
-        let mut running = self.progress.shared.lock();
+        let mut running = self.progress.screen.lock();
         running.ended_bytes += self.state.pos.load(Ordering::Relaxed);
         running.ended_received += self.state.received.load(Ordering::Relaxed);
         running.tasks.retain(|t| t.id != self.state.id);
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Running> {
+impl Screen {
+    fn lock(&self) -> MutexGuard<'_, InProgress> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -8,18 +8,18 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::frame::{self, Snapshot, TaskView, Window};
-use super::{ProgressStyle, RATE_WINDOW, Shared, UNKNOWN, eprintln_quiet};
+use super::{ProgressStyle, RATE_WINDOW, Screen, UNKNOWN, eprintln_quiet};
 
-pub(super) fn spawn_ticker(shared: Arc<Shared>, every: Duration) -> thread::JoinHandle<()> {
+pub(super) fn spawn_ticker(screen: Arc<Screen>, every: Duration) -> thread::JoinHandle<()> {
     thread::Builder::new()
         .name("progress".into())
         .spawn(move || {
             let mut rates = Rates {
-                run: Window::starting_at(shared.start, 0, RATE_WINDOW),
+                run: Window::starting_at(screen.start, 0, RATE_WINDOW),
                 tasks: HashMap::new(),
                 ticks: 0,
             };
-            let (lock, cvar) = &shared.stop;
+            let (lock, cvar) = &screen.stop;
             let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
             // Looked at before every wait: a run that ends before this thread first waits
             // (a fatal error just after start) must not wait out a whole interval.
@@ -29,7 +29,7 @@ pub(super) fn spawn_ticker(shared: Arc<Shared>, every: Duration) -> thread::Join
                     .unwrap_or_else(|e| e.into_inner());
                 stopped = guard;
                 if timeout.timed_out() && !*stopped {
-                    shared.tick(&mut rates);
+                    screen.tick(&mut rates);
                 }
             }
         })
@@ -43,7 +43,7 @@ struct Rates {
     ticks: usize,
 }
 
-impl Shared {
+impl Screen {
     fn snapshot(&self, rates: &mut Rates) -> Snapshot {
         let now = Instant::now();
         let total = self.files_total.load(Ordering::Relaxed);

@@ -1,14 +1,14 @@
 //! Bars too narrow to see at the drawn width, side by side on one row: merged into one span
 //! that says how many downloads it holds and how they ended.
 
-use super::spool::{Class, Span};
+use super::spool::{Bar, Class};
 use crate::units::human_bytes;
 
 /// Spans side by side on one row, taken together.
 #[derive(Clone)]
 pub struct Merged {
     /// The first of them, whole: drawn as itself if no other joins it.
-    pub first: Span,
+    pub first: Bar,
     pub end: u64,
     pub count: u64,
     /// How many ended each way, by [`Class`].
@@ -17,7 +17,7 @@ pub struct Merged {
 }
 
 impl Merged {
-    pub fn of(span: Span) -> Merged {
+    pub fn of(span: Bar) -> Merged {
         let mut by_class = [0; Class::ALL.len()];
         by_class[span.class as usize] += 1;
         Merged {
@@ -31,12 +31,12 @@ impl Merged {
 
     /// Whether `span` joins these, `x` placing times in pixels: it starts less than `width`
     /// after them, and they are not yet `width` wide.
-    pub fn takes(&self, span: &Span, x: impl Fn(u64) -> f64, width: f64) -> bool {
+    pub fn takes(&self, span: &Bar, x: impl Fn(u64) -> f64, width: f64) -> bool {
         let (start, end) = (x(self.first.start), x(self.end));
         end - start < width && x(span.start) - end < width
     }
 
-    pub fn add(&mut self, span: Span) {
+    pub fn add(&mut self, span: Bar) {
         self.end = self.end.max(span.end);
         self.count += 1;
         self.by_class[span.class as usize] += 1;
@@ -110,8 +110,8 @@ fn plural(n: u64, noun: &str) -> String {
 mod tests {
     use super::*;
 
-    fn span(class: Class, start: u64) -> Span {
-        Span {
+    fn span(class: Class, start: u64) -> Bar {
+        Bar {
             row: 0,
             line: 0,
             start,

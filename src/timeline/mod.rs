@@ -23,7 +23,7 @@ use crate::printable::fit_fields;
 use crate::staged::Reserved;
 use crate::staged::{Sink, Staged};
 use crate::units::human_bytes;
-use spool::{Class, Mark, Span, Spool};
+use spool::{Bar, Class, Mark, Spool};
 
 /// The longest URL a bar's title shows whole; a longer one is cut in its middle.
 const TITLE_URL_MAX: usize = 200;
@@ -84,7 +84,7 @@ impl Timeline {
         u64::try_from(t.saturating_duration_since(origin).as_micros()).unwrap_or(u64::MAX)
     }
 
-    fn record(&self, span: &Span) {
+    fn record(&self, span: &Bar) {
         self.lines.fetch_max(span.line + 1, Ordering::Relaxed);
         self.spool
             .lock()
@@ -191,7 +191,7 @@ impl<'a> Lane<'a> {
         }
         let t = self.timeline;
         let (start, end) = (t.micros(started), t.micros(Instant::now()));
-        t.record(&Span {
+        t.record(&Bar {
             row: self.row,
             line: self.sub,
             start,
@@ -222,7 +222,7 @@ impl<'a> Lane<'a> {
                 end,
             });
         }
-        t.record(&Span {
+        t.record(&Bar {
             row: self.row,
             line: self.sub,
             start,

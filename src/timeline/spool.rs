@@ -74,7 +74,7 @@ pub struct Mark {
 
 /// One bar of the picture: a download on a worker's row, or a piece it fetched for another.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span {
+pub struct Bar {
     pub row: u32,
     /// The line within the row: a worker with several downloads in flight draws each on one.
     pub line: u32,
@@ -116,7 +116,7 @@ impl Spool {
         })
     }
 
-    pub fn add(&mut self, span: &Span) {
+    pub fn add(&mut self, span: &Bar) {
         self.present[span.class as usize] = true;
         for mark in &span.marks {
             self.present[mark.class as usize] = true;
@@ -157,7 +157,7 @@ impl Spool {
     }
 
     /// Every span, in the order they were added.
-    pub fn read(self) -> io::Result<impl Iterator<Item = io::Result<Span>>> {
+    pub fn read(self) -> io::Result<impl Iterator<Item = io::Result<Bar>>> {
         if self.broken {
             return Err(io::Error::other("a span could not be written"));
         }
@@ -174,7 +174,7 @@ impl Spool {
     }
 }
 
-fn read_span(r: &mut impl Read) -> io::Result<Span> {
+fn read_span(r: &mut impl Read) -> io::Result<Bar> {
     let row = u32::from_le_bytes(take(r)?);
     let line = u32::from_le_bytes(take(r)?);
     let start = u64::from_le_bytes(take(r)?);
@@ -196,7 +196,7 @@ fn read_span(r: &mut impl Read) -> io::Result<Span> {
     r.read_exact(&mut title)?;
     let title = String::from_utf8(title)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad title in spool"))?;
-    Ok(Span {
+    Ok(Bar {
         row,
         line,
         start,
@@ -227,8 +227,8 @@ mod tests {
             0,
             "the scratch file is unlinked at once"
         );
-        let spans: Vec<Span> = (0..1000u32)
-            .map(|i| Span {
+        let spans: Vec<Bar> = (0..1000u32)
+            .map(|i| Bar {
                 row: i % 7,
                 line: i % 3,
                 start: u64::from(i) * 10,
@@ -250,7 +250,7 @@ mod tests {
         }
         assert_eq!(spool.count(), 1000);
         assert_eq!(spool.present(), Class::ALL);
-        let back: Vec<Span> = spool.read().unwrap().map(Result::unwrap).collect();
+        let back: Vec<Bar> = spool.read().unwrap().map(Result::unwrap).collect();
         assert_eq!(back, spans);
     }
 }

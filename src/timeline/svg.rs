@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::merge::Merged;
-use super::spool::{Class, Span};
+use super::spool::{Bar, Class};
 use crate::printable::xml as escape;
 
 /// The picture's width in pixels, the plot's left edge (after the worker names) and its width.
@@ -133,7 +133,7 @@ impl Geometry {
 pub fn draw(
     out: &mut impl Write,
     frame: &Frame,
-    spans: impl Iterator<Item = io::Result<Span>>,
+    spans: impl Iterator<Item = io::Result<Bar>>,
 ) -> io::Result<()> {
     let g = Geometry::new(frame);
     let mut s = String::with_capacity(64 * 1024);
@@ -330,7 +330,7 @@ fn nice_step(at_least: f64) -> f64 {
 }
 
 /// One download's (or piece's) bar, with its marks inside.
-fn bar(s: &mut String, g: &Geometry, span: &Span) {
+fn bar(s: &mut String, g: &Geometry, span: &Bar) {
     let (x, y) = (g.x(span.start), g.bar_top(span.row, span.line));
     let failed = span.class == Class::Failed;
     // A failure is seen at a glance: never thinner than a few pixels, and edged in red all

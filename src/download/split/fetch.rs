@@ -15,23 +15,21 @@ use super::board::Wanted;
 use super::pieces::{self, ForOwner, LOOK_EVERY, Pick, Pieces};
 use crate::download::answer::{self, Asked, Holding, Meaning, Refusal};
 use crate::download::body::Body;
+use crate::download::kit::Kit;
 use crate::download::limits::Limits;
 use crate::download::request::{self, Ask, Listed};
-use crate::download::worker::Worker;
 use crate::interrupt;
 use crate::progress::Counter;
 use crate::redact::redact_url;
 use crate::units::human_bytes;
 
 /// An idle worker's part: fetch the last free pieces of `split` until none is left.
-pub async fn help(split: &Split, worker: &Worker<'_>) {
+pub async fn help(split: &Split, kit: &Kit<'_>) {
     while let Some(i) = split.pieces.claim(Pick::Last) {
-        let _working = worker.progress.working();
-        let started = worker
-            .lane
-            .map(|_| (Instant::now(), split.pieces.missing(i)));
-        let stopped = split.fetch(i, worker).await;
-        if let (Some(lane), Some((started, (from, to)))) = (worker.lane, started) {
+        let _working = kit.progress.working();
+        let started = kit.lane.map(|_| (Instant::now(), split.pieces.missing(i)));
+        let stopped = split.fetch(i, kit).await;
+        if let (Some(lane), Some((started, (from, to)))) = (kit.lane, started) {
             let size = human_bytes(to + 1 - from);
             let what = format!("bytes {from}-{to} ({size}) of {}", split.shown.display());
             lane.piece(started, what, stopped);
@@ -81,10 +79,10 @@ impl Split {
 
     /// Asks for what is missing of piece `i` (taken by the caller) and writes it; says why it
     /// stopped short, if it did.
-    async fn fetch(&self, i: usize, worker: &Worker<'_>) -> Option<String> {
+    async fn fetch(&self, i: usize, kit: &Kit<'_>) -> Option<String> {
         let (from, to) = self.pieces.missing(i);
-        worker.log(|| format!("GET {} (bytes {from}-{to})", redact_url(self.url.as_str())));
-        let limits = Limits::start(worker.policy);
+        kit.log(|| format!("GET {} (bytes {from}-{to})", redact_url(self.url.as_str())));
+        let limits = Limits::start(kit.policy);
         let if_range = self.pieces.pin.if_range();
         let ask = Ask {
             range: Some((from, Some(to))),
@@ -92,7 +90,7 @@ impl Split {
             conditions: None,
         };
         let sent = self
-            .unless_stopped(request::send(self.listed(), worker, &limits, ask))
+            .unless_stopped(request::send(self.listed(), kit, &limits, ask))
             .await;
         let (cur, result) = match sent {
             None => (i, Err(pieces::Ending::Abandoned)),
@@ -100,7 +98,7 @@ impl Split {
             Some(Ok(mut response)) => match self.check(&response, from) {
                 Err(stop) => (i, Err(stop)),
                 Ok(end) => {
-                    self.stream(i, &mut response, (from, end), worker, &limits)
+                    self.stream(i, &mut response, (from, end), kit, &limits)
                         .await
                 }
             },
@@ -111,12 +109,12 @@ impl Split {
             Err(pieces::Ending::Changed(why) | pieces::Ending::OneStream(why)) => {
                 // What ends the split or its ranges is said here; a failure, where it is retried.
                 let url = redact_url(self.url.as_str());
-                worker.log(|| format!("{url} (bytes {from}-{to}): {why}"));
+                kit.log(|| format!("{url} (bytes {from}-{to}): {why}"));
                 Some(why.clone())
             }
             Err(pieces::Ending::Abandoned) => Some("the split ended meanwhile".into()),
         };
-        self.give_back(cur, result, worker);
+        self.give_back(cur, result, kit);
         stopped
     }
 
@@ -178,12 +176,12 @@ impl Split {
         first: usize,
         response: &mut Response,
         (from, end): (u64, u64),
-        worker: &Worker<'_>,
+        kit: &Kit<'_>,
         limits: &Limits,
     ) -> (usize, Result<(), pieces::Ending>) {
         let (mut cur, mut pos) = (first, from);
         let body = Body {
-            worker,
+            kit,
             limits,
             counter: &self.counter,
         };
@@ -201,19 +199,14 @@ impl Split {
 
     /// Gives piece `i` back to the table; a piece to be asked for again pauses its host when the
     /// server asked for that (429, 503), and says so under `-v`.
-    pub(super) fn give_back(
-        &self,
-        i: usize,
-        result: Result<(), pieces::Ending>,
-        worker: &Worker<'_>,
-    ) {
+    pub(super) fn give_back(&self, i: usize, result: Result<(), pieces::Ending>, kit: &Kit<'_>) {
         let Some(retry) = self.pieces.release(i, result) else {
             return;
         };
         if let Some(host) = &retry.failure.busy_host {
-            worker.throttle.pause_host(host, retry.wait);
+            kit.throttle.pause_host(host, retry.wait);
         }
-        worker.log(|| {
+        kit.log(|| {
             format!(
                 "retry {}/{} of bytes {}-{} in {:.1}s: {:#}",
                 retry.failures,
@@ -228,14 +221,14 @@ impl Split {
 
     /// The owner, once its own stream is over: fetches the free pieces nobody took, waits for
     /// the ones others have, and closes the split.
-    pub(super) async fn finish(&self, worker: &Worker<'_>) -> pieces::Ending {
+    pub(super) async fn finish(&self, kit: &Kit<'_>) -> pieces::Ending {
         loop {
             // Registered before the look: a piece given back after it rings this.
             let mut changed = pin!(self.pieces.changed().notified());
             changed.as_mut().enable();
             match self.pieces.next_for_owner() {
                 ForOwner::Fetch(i) => {
-                    let _ = self.fetch(i, worker).await;
+                    let _ = self.fetch(i, kit).await;
                 }
                 ForOwner::Wait => {
                     let mut stop = pin!(interrupt::cancelled());

@@ -26,12 +26,12 @@ use super::disk::place::Spot;
 use super::disk::record::{Record, Span};
 use super::finish::{self, Saved, Whole};
 use super::held::{Bytes, Held};
+use super::kit::Kit;
 use super::limits::Limits;
 use super::pin::Pin;
 use super::request::{self, Ask, Listed};
 use super::retry::Failure;
 use super::verify::Digest;
-use super::worker::Worker;
 use crate::config::Policy;
 use crate::entry::Entry;
 use crate::outcome::shown_path;
@@ -77,7 +77,7 @@ pub struct SplitAttempt<'a> {
     pub entry: &'a Entry,
     /// Where its ranges are asked for: the entry's URL, or one of its mirrors.
     pub url: &'a Url,
-    pub worker: &'a Worker<'a>,
+    pub kit: &'a Kit<'a>,
     pub task: &'a Task<'a>,
     pub limits: &'a Limits,
     /// The finished file replaces what is at the target (`--overwrite`, `--update`).
@@ -135,7 +135,7 @@ pub async fn resume(
         conditions: None,
     };
     let listed = Listed::of(attempt.entry, attempt.url);
-    let response = request::send(listed, attempt.worker, attempt.limits, ask).await?;
+    let response = request::send(listed, attempt.kit, attempt.limits, ask).await?;
     let status = response.status();
     let asked = Asked {
         from: Some(from),
@@ -159,7 +159,7 @@ pub async fn resume(
         Ok(end) => end,
         Err(why) => {
             attempt
-                .worker
+                .kit
                 .log(|| format!("{}: {why}; starting over", spot.part_shown.display()));
             held.start_over();
             return Ok(None);
@@ -182,17 +182,17 @@ async fn run(
     (from, end): (u64, u64),
     status: StatusCode,
 ) -> Result<Ending, Failure> {
-    let worker = attempt.worker;
+    let kit = attempt.kit;
     let split = Arc::new(Split {
         url: attempt.url.clone(),
         headers: Listed::of(attempt.entry, attempt.url).headers,
         own_headers: attempt.entry.options.headers.clone(),
         counter: attempt.task.counter(),
-        pieces: table(worker, attempt.entry, held).map_err(|f| f.status(status))?,
-        shown: shown_path(&worker.policy.output_dir, &attempt.entry.target),
+        pieces: table(kit, attempt.entry, held).map_err(|f| f.status(status))?,
+        shown: shown_path(&kit.policy.output_dir, &attempt.entry.target),
     });
     let first = split.pieces.claim_at(from);
-    worker.log(|| {
+    kit.log(|| {
         let (count, size) = split.pieces.shape();
         format!(
             "{} in {count} pieces of {}, up to {} at once",
@@ -205,11 +205,11 @@ async fn run(
     let wake = split.pieces.free().min(split.pieces.at_once - 1);
     let posted = attempt.board.map(|board| board.post(&split, wake));
     let (cur, streamed) = split
-        .stream(first, &mut response, (from, end), worker, attempt.limits)
+        .stream(first, &mut response, (from, end), kit, attempt.limits)
         .await;
     drop(response);
-    split.give_back(cur, streamed, worker);
-    let finish = split.finish(worker).await;
+    split.give_back(cur, streamed, kit);
+    let finish = split.finish(kit).await;
     drop(posted);
     match finish {
         pieces::Ending::Whole => place(&attempt, held, &split, status).map(Ending::Saved),
@@ -233,7 +233,7 @@ async fn run(
 /// The piece table of the held pieces, on a descriptor of its own of the held `.part`; with
 /// `--continue` (the record's one reader) recorded beside it before any byte lands at an offset,
 /// so a `.part` with holes never stands alone.
-fn table(worker: &Worker<'_>, entry: &Entry, held: &mut Held) -> Result<Pieces, Failure> {
+fn table(kit: &Kit<'_>, entry: &Entry, held: &mut Held) -> Result<Pieces, Failure> {
     let (Some(part), Bytes::Pieces(record)) = (&mut held.part, &held.bytes) else {
         unreachable!("a split runs on its pieces in an open .part");
     };
@@ -243,8 +243,8 @@ fn table(worker: &Worker<'_>, entry: &Entry, held: &mut Held) -> Result<Pieces, 
         .try_clone()
         .with_context(|| format!("cannot open {}", shown.display()))
         .map_err(Failure::local)?;
-    let record_at = worker.policy.continues.then(|| part.record_ranges());
-    let settings = (worker.policy.retries, ranges_at_once(worker.policy, entry));
+    let record_at = kit.policy.continues.then(|| part.record_ranges());
+    let settings = (kit.policy.retries, ranges_at_once(kit.policy, entry));
     let pieces = Pieces::new(file, shown.clone(), record, settings, record_at);
     if let Err(e) = pieces.record() {
         // Nothing is on disk yet, and without a record nothing could be resumed.
@@ -279,7 +279,7 @@ fn place(
             "{shown} holds {on_disk} bytes after its ranges, not {len}"
         )));
     }
-    let digest = Digest::of_file(attempt.entry, attempt.worker.policy.digest, &mut part.file)
+    let digest = Digest::of_file(attempt.entry, attempt.kit.policy.digest, &mut part.file)
         .with_context(|| format!("cannot read {shown}"))
         .map_err(fatal)?;
     let whole = Whole {
@@ -291,7 +291,7 @@ fn place(
     };
     finish::place(
         attempt.entry,
-        attempt.worker.policy,
+        attempt.kit.policy,
         part,
         whole,
         attempt.replace,

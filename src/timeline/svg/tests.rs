@@ -2,8 +2,8 @@
 
 use super::*;
 
-fn span(row: u32, start: u64, end: u64, class: Class) -> Span {
-    Span {
+fn span(row: u32, start: u64, end: u64, class: Class) -> Bar {
+    Bar {
         row,
         line: 0,
         start,
@@ -26,7 +26,7 @@ fn frame(rows: usize, axis: u64, spans: u64) -> Frame {
     }
 }
 
-fn drawn(frame: &Frame, spans: Vec<Span>) -> String {
+fn drawn(frame: &Frame, spans: Vec<Bar>) -> String {
     let mut out = Vec::new();
     draw(&mut out, frame, spans.into_iter().map(Ok)).unwrap();
     String::from_utf8(out).unwrap()
@@ -107,7 +107,7 @@ fn a_merged_span_with_a_failure_shows_it() {
 fn a_crowded_run_is_drawn_in_a_bounded_number_of_bars() {
     let rows = 64u32;
     let per_row = 400u64;
-    let spans: Vec<Span> = (0..per_row)
+    let spans: Vec<Bar> = (0..per_row)
         .flat_map(|i| (0..rows).map(move |r| span(r, i * 10_000, i * 10_000 + 9_000, Class::Ok)))
         .collect();
     let total = spans.len() as u64;
@@ -154,7 +154,7 @@ fn titles_and_names_are_escaped() {
 fn downloads_in_flight_together_on_one_worker_get_a_line_each() {
     let mut frame = frame(2, 1_000_000, 3);
     frame.lines = 3;
-    let at = |line: u32| Span {
+    let at = |line: u32| Bar {
         line,
         ..span(1, 0, 900_000, Class::Ok)
     };

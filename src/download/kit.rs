@@ -1,5 +1,5 @@
-//! One worker as its downloads see it: the run's policy and the services every worker shares,
-//! with the worker's own client and name.
+//! A download's kit: what one download has to work with, from the run (its policy and the
+//! services every worker shares) and from the worker it runs on (its client, name and lane).
 
 use std::cell::Cell;
 
@@ -9,8 +9,9 @@ use crate::progress::Progress;
 use crate::throttle::Throttle;
 use crate::timeline::Lane;
 
-/// One worker as its downloads see it.
-pub struct Worker<'a> {
+/// What one download has to work with: the run's policy and services, its worker's client and
+/// name, and where it draws and says what its connection is.
+pub struct Kit<'a> {
     pub policy: &'a Policy,
     pub progress: &'a Progress,
     pub throttle: &'a Throttle,
@@ -25,7 +26,7 @@ pub struct Worker<'a> {
     pub connections: Option<(&'a Connections, &'a Cell<Stream>)>,
 }
 
-impl Worker<'_> {
+impl Kit<'_> {
     /// A `-v` line on stderr, tagged with the worker's name. The line is only made when `-v`
     /// asks for it: its sizes, times and redacted URLs cost allocations on every file.
     pub fn log(&self, message: impl FnOnce() -> String) {
