@@ -16,7 +16,7 @@ use super::kit::Kit;
 use super::limits::Limits;
 use super::retry::Failure;
 use super::transfer::{self, Attempt, Ending};
-use super::{HostSlot, move_slot, place};
+use super::{HostSlot, place};
 use crate::interrupt;
 use crate::redact::redact_url;
 
@@ -204,4 +204,16 @@ fn all_failed(urls: &[&Url], last: Vec<Option<Failure>>) -> Failure {
         brief: Some(brief),
         ..last
     }
+}
+
+/// How often a download moving to a mirror's host at its `--per-host` limit looks for a slot.
+const SLOT_LOOK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Moves `slot` to `url`'s host, waiting on the worker's runtime (other downloads of the worker
+/// go on) until a slot there is free; Ctrl-C ends the wait.
+async fn move_slot(slot: &dyn HostSlot, url: &Url) -> Result<(), Failure> {
+    while !slot.try_move_to(url) {
+        Limits::between_attempts().sleep(SLOT_LOOK).await?;
+    }
+    Ok(())
 }

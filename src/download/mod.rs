@@ -31,7 +31,6 @@ mod verify;
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -42,7 +41,6 @@ pub use connections::{Handshakes, Stream};
 use disk::{at, place, root};
 use held::Held;
 use kit::Kit;
-use limits::Limits;
 pub use plan::Planner;
 use resolve::Resolver;
 use retry::Failure;
@@ -52,7 +50,7 @@ use transfer::Attempt;
 
 use crate::config::Policy;
 use crate::entry::Entry;
-use crate::outcome::{Ending, Outcome, Served, shown_path};
+use crate::outcome::{Ending, Outcome, Served};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::throttle::Throttle;
@@ -133,7 +131,7 @@ impl<'a> Worker<'a> {
     /// of the `--timeline` picture.
     pub fn new(shared: &'a Shared<'a>, row: usize, name: String) -> anyhow::Result<Worker<'a>> {
         let connections = Connections::default();
-        let (runtime, client) = runtime_and_client(
+        let (runtime, client) = connections::runtime_and_client(
             shared.policy,
             &shared.tls,
             &shared.resolver,
@@ -238,32 +236,6 @@ impl<'a> Worker<'a> {
     }
 }
 
-/// How many ready sockets a worker's runtime takes from one `epoll_wait`; more wait for the next.
-const IO_EVENTS: usize = 32;
-
-/// A current-thread runtime and a client whose connections live on it (a connection belongs to
-/// the runtime that opened it).
-fn runtime_and_client(
-    policy: &Policy,
-    tls: &rustls::ClientConfig,
-    resolver: &Arc<Resolver>,
-    handshakes: &Arc<Handshakes>,
-) -> anyhow::Result<(tokio::runtime::Runtime, reqwest::Client)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        // A worker waits on one connection (a few while a split starts): room for 1,024 events
-        // (tokio's default) is 12 KiB a worker, 12 MiB at -j 1024.
-        .max_io_events_per_tick(IO_EVENTS)
-        .build()
-        .context("cannot start a runtime")?;
-    let client = {
-        let _inside = runtime.enter();
-        request::client(policy, tls, resolver, handshakes)?
-    };
-    Ok((runtime, client))
-}
-
 /// The entry's URL (`0`) or its mirror number `i`.
 fn listed(entry: &Entry, i: usize) -> &Url {
     match i {
@@ -278,35 +250,6 @@ pub trait HostSlot {
     /// and one on `url`'s host taken if one is free; false if none is (it then holds none, and
     /// asks again).
     fn try_move_to(&self, url: &Url) -> bool;
-}
-
-/// How often a download moving to a mirror's host at its `--per-host` limit looks for a slot.
-const SLOT_LOOK: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// Moves `slot` to `url`'s host, waiting on the worker's runtime (other downloads of the worker
-/// go on) until a slot there is free; Ctrl-C ends the wait.
-pub(super) async fn move_slot(slot: &dyn HostSlot, url: &Url) -> Result<(), Failure> {
-    while !slot.try_move_to(url) {
-        Limits::between_attempts().sleep(SLOT_LOOK).await?;
-    }
-    Ok(())
-}
-
-/// The entry's place under the output directory and what to do about a target already there:
-/// where a run and a dry run both start.
-fn existing(
-    root: &at::Dir,
-    policy: &Policy,
-    entry: &Entry,
-) -> anyhow::Result<(place::Existing, place::Spot)> {
-    let shown = shown_path(&policy.output_dir, &entry.target);
-    if let Some(report) = policy.reserved_by(&entry.target) {
-        // Whatever is there stays: neither this download nor the report replaces it.
-        report.claimed.store(true, Ordering::SeqCst);
-        anyhow::bail!("{}", report.clash(&shown));
-    }
-    let spot = place::Spot::find(root, &entry.target, shown)?;
-    Ok((spot.check_existing(entry, policy)?, spot))
 }
 
 async fn fetch(
@@ -356,7 +299,7 @@ async fn fetch(
 /// Where the entry goes and what to do about a target already there, before any request: the
 /// spot to download to, or how the entry ends without one (skipped, unchanged, failed).
 fn prepare(entry: &Entry, policy: &Policy, root: &at::Dir) -> Result<place::Spot, Ending> {
-    match existing(root, policy, entry) {
+    match place::existing(root, policy, entry) {
         Ok((place::Existing::Absent, spot)) => Ok(spot),
         Ok((place::Existing::Replace, mut spot)) => {
             spot.replace = true;

@@ -1,7 +1,7 @@
 //! The dry run's side of a download: what a run would do about each entry, from what is on disk.
 
 use super::disk::{at, place, record, root};
-use super::{existing, held};
+use super::held;
 use crate::config::Policy;
 use crate::entry::Entry;
 use crate::outcome::Intent;
@@ -27,7 +27,7 @@ impl<'a> Planner<'a> {
         let Some(root) = &self.root else {
             return Intent::Download;
         };
-        match existing(root, self.policy, entry) {
+        match place::existing(root, self.policy, entry) {
             Ok((place::Existing::Absent, spot)) if self.policy.continues => {
                 // A split download's `.part` has holes: only its record says what is there.
                 // Other bytes are built on as the run would: when their version is known, or

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context as _, anyhow, bail};
 use rustix::fs::{FileType, Mode, OFlags};
@@ -23,6 +24,20 @@ use crate::download::validators::Validators;
 use crate::download::verify;
 use crate::entry::Entry;
 use crate::naming::PART_SUFFIX;
+use crate::outcome::shown_path;
+
+/// The entry's place under the output directory and what to do about a target already there:
+/// where a run and a dry run both start.
+pub fn existing(root: &Dir, policy: &Policy, entry: &Entry) -> anyhow::Result<(Existing, Spot)> {
+    let shown = shown_path(&policy.output_dir, &entry.target);
+    if let Some(report) = policy.reserved_by(&entry.target) {
+        // Whatever is there stays: neither this download nor the report replaces it.
+        report.claimed.store(true, Ordering::SeqCst);
+        anyhow::bail!("{}", report.clash(&shown));
+    }
+    let spot = Spot::find(root, &entry.target, shown)?;
+    Ok((spot.check_existing(entry, policy)?, spot))
+}
 
 /// What to do about the target before any request is made.
 pub enum Existing {
