@@ -5,8 +5,9 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use crate::support::lines;
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, fetchpool_std, lines};
+use crate::support::{RunIt, TestEnv, assert_has};
 
 /// The most memory `pid` has held so far (its peak resident set), in MiB.
 fn peak_mib(pid: u32) -> u64 {
@@ -21,9 +22,10 @@ fn peak_mib(pid: u32) -> u64 {
 
 #[test]
 fn a_list_line_that_goes_on_and_on_is_a_bad_line_in_bounded_memory() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("fine"));
-    let mut child = fetchpool_std(dir.path())
+    let mut child = env
+        .std_cmd()
         .args(["-", "-o", "out", "--serial"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -67,26 +69,26 @@ fn run_capped(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn a_netrc_or_checksums_file_that_is_no_such_thing_is_refused_in_bounds() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let out = run_capped(
-        dir.path(),
+        env.path(),
         &["--netrc-file", "/dev/zero", "http://127.0.0.1:9/a"],
     );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("not a netrc file"), "{stderr}");
+    assert_has(&stderr, "not a netrc file");
     // A line of a checksums file far longer than any is named, not held.
     let long = format!("{}  {}\n", "0".repeat(64), "n".repeat(10 << 20));
-    std::fs::write(dir.path().join("SUMS"), long).unwrap();
-    let out = run_capped(dir.path(), &["--checksums", "SUMS", "http://127.0.0.1:9/a"]);
+    env.write("SUMS", long);
+    let out = run_capped(env.path(), &["--checksums", "SUMS", "http://127.0.0.1:9/a"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("SUMS:1: longer than 64 KiB"), "{stderr}");
+    assert_has(&stderr, "SUMS:1: longer than 64 KiB");
 }
 
 #[test]
 fn a_metalink_file_of_a_hundred_thousand_files_is_read_in_linear_time() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let mut text = String::from(
         "<?xml version=\"1.0\"?>\n<metalink xmlns=\"urn:ietf:params:xml:ns:metalink\">\n",
     );
@@ -97,16 +99,16 @@ fn a_metalink_file_of_a_hundred_thousand_files_is_read_in_linear_time() {
         ));
     }
     text.push_str("</metalink>\n");
-    std::fs::write(dir.path().join("big.meta4"), text).unwrap();
+    env.write("big.meta4", text);
     let started = std::time::Instant::now();
-    let out = fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args(["big.meta4", "--dry-run", "--json", "-o", "out"])
         .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .unwrap();
+        .run();
     let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(0), "{took:?}");
-    let plan = lines(&out.stdout);
+    assert_eq!(out.code, 0, "{took:?}");
+    let plan = out.report.clone();
     assert_eq!(plan.len(), 100_000);
     // Each <file>'s line is counted on from the one before: the last one starts on 399,999.
     let last = crate::support::json(&plan[99_999]);

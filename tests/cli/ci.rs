@@ -3,7 +3,8 @@
 
 use crate::support::server::{Reply, Server};
 use crate::support::tls::TlsServer;
-use crate::support::{fetchpool, json, lines, write_list};
+use crate::support::{RunIt, TestEnv, assert_has, assert_lacks};
+use crate::support::{json, lines};
 
 /// A server with a good file, a missing one, and a 503.
 fn mixed_server() -> Server {
@@ -22,7 +23,7 @@ fn mixed_list(dir: &std::path::Path, server: &Server) -> Vec<String> {
         "ftp://nowhere/<bad>&".to_string(),
         server.url("/busy"),
     ];
-    write_list(dir, "urls.txt", &urls);
+    crate::support::write_list(dir, "urls.txt", &urls);
     urls
 }
 
@@ -31,7 +32,7 @@ fn report_file_has_the_ndjson_while_stdout_keeps_text() {
     let dir = tempfile::tempdir().unwrap();
     let server = mixed_server();
     mixed_list(dir.path(), &server);
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args([
             "urls.txt",
             "-o",
@@ -56,28 +57,29 @@ fn report_file_has_the_ndjson_while_stdout_keeps_text() {
     // --report turns the digest on, as --json does.
     assert_eq!(report[0]["sha256"].as_str().map(str::len), Some(64));
     assert_eq!(report[1]["http_status"], 404);
-    assert!(!report[1]["url"].as_str().unwrap().contains("s3cret"));
+    assert_lacks(report[1]["url"].as_str().unwrap(), "s3cret");
     assert_eq!(report[4]["type"], "summary");
     assert_eq!(report[4]["total"], 4);
     // A report that cannot be created stops the run before anything happens.
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "-o", "out2", "--report", "no/such/dir/r.ndjson"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("cannot create --report no/such/dir/r.ndjson")
+    assert_has(
+        String::from_utf8_lossy(&out.stderr),
+        "cannot create --report no/such/dir/r.ndjson",
     );
     assert!(!dir.path().join("out2").exists());
 }
 
 #[test]
 fn junit_is_valid_xml_with_a_testcase_per_entry() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = mixed_server();
-    mixed_list(dir.path(), &server);
-    let out = fetchpool(dir.path())
+    mixed_list(env.path(), &server);
+    let out = env
+        .cmd()
         .args([
             "urls.txt",
             "-o",
@@ -87,10 +89,9 @@ fn junit_is_valid_xml_with_a_testcase_per_entry() {
             "--junit",
             "junit.xml",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+        .run();
+    assert_eq!(out.code, 1);
+    let xml = env.text("junit.xml");
     // A real XML parser, strict about escaping and characters.
     let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
     let suite = doc
@@ -120,7 +121,7 @@ fn junit_is_valid_xml_with_a_testcase_per_entry() {
         "{xml}"
     );
     assert!(failure.text().unwrap().contains("token=***&x="), "{xml}");
-    assert!(!xml.contains("s3cret"), "{xml}");
+    assert_lacks(&xml, "s3cret");
     // The bad line is named by its place in the list.
     assert_eq!(cases[2].attribute("name"), Some("urls.txt:3"));
     let bad = cases[2]
@@ -138,7 +139,8 @@ fn junit_is_valid_xml_with_a_testcase_per_entry() {
     assert_eq!(suite.attribute("failures"), Some("3"));
     assert_eq!(suite.attribute("skipped"), Some("0"));
     // No scratch files left beside it.
-    let stray: Vec<_> = crate::support::names_in(dir.path())
+    let stray: Vec<_> = env
+        .names("")
         .into_iter()
         .filter(|n| n.starts_with('.'))
         .collect();
@@ -146,12 +148,9 @@ fn junit_is_valid_xml_with_a_testcase_per_entry() {
 
     // Not started (here after --fail-fast): a skipped testcase. Present and skipped-as-existing:
     // a passing one that says why.
-    write_list(
-        dir.path(),
-        "second.txt",
-        &[server.url("/busy"), server.url("/ok.bin")],
-    );
-    let out = fetchpool(dir.path())
+    env.list_as("second.txt", &[server.url("/busy"), server.url("/ok.bin")]);
+    let out = env
+        .cmd()
         .args([
             "second.txt",
             "-o",
@@ -163,10 +162,9 @@ fn junit_is_valid_xml_with_a_testcase_per_entry() {
             "1",
         ])
         .args(["--junit", "second.xml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let xml = std::fs::read_to_string(dir.path().join("second.xml")).unwrap();
+        .run();
+    assert_eq!(out.code, 1);
+    let xml = env.text("second.xml");
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let cases: Vec<_> = doc
         .descendants()
@@ -178,7 +176,8 @@ fn junit_is_valid_xml_with_a_testcase_per_entry() {
         Some("not started"),
         "{xml}"
     );
-    let out = fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args([
             "second.txt",
             "-o",
@@ -187,10 +186,9 @@ fn junit_is_valid_xml_with_a_testcase_per_entry() {
             "--junit",
             "third.xml",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "/busy still fails");
-    let xml = std::fs::read_to_string(dir.path().join("third.xml")).unwrap();
+        .run();
+    assert_eq!(out.code, 1, "/busy still fails");
+    let xml = env.text("third.xml");
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let ok = doc
         .descendants()
@@ -210,7 +208,7 @@ fn github_actions_get_annotations_and_a_step_summary_and_nobody_else_does() {
     mixed_list(dir.path(), &server);
     let summary = dir.path().join("summary.md");
     std::fs::write(&summary, "earlier step\n").unwrap();
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "-o", "out", "--retries", "0", "--json"])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary)
@@ -246,17 +244,17 @@ fn github_actions_get_annotations_and_a_step_summary_and_nobody_else_does() {
         md.starts_with("earlier step\n### fetchpool: urls.txt"),
         "appended: {md}"
     );
-    assert!(md.contains("| 1 | 3 | 0 | 0 | 0 |"), "{md}");
-    assert!(md.contains("| 2 | http://127.0.0.1:"), "{md}");
-    assert!(!md.contains("s3cret"), "{md}");
+    assert_has(&md, "| 1 | 3 | 0 | 0 | 0 |");
+    assert_has(&md, "| 2 | http://127.0.0.1:");
+    assert_lacks(&md, "s3cret");
 
     // Anywhere else: nothing of this.
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "-o", "out2", "--retries", "0"])
         .env("GITHUB_STEP_SUMMARY", &summary)
         .output()
         .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("::error"));
+    assert_lacks(String::from_utf8_lossy(&out.stderr), "::error");
     assert_eq!(std::fs::read_to_string(&summary).unwrap(), md);
 }
 
@@ -274,12 +272,12 @@ fn netrc_credentials_go_only_to_their_host_and_never_show() {
         server.url("/away"),
         other.url("/b.bin"),
     ];
-    write_list(dir.path(), "urls.txt", &urls);
+    crate::support::write_list(dir.path(), "urls.txt", &urls);
     let netrc = dir.path().join("netrc");
     std::fs::write(&netrc, "machine 127.0.0.1 login ci password hunter2\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args([
             "urls.txt",
             "-o",
@@ -319,47 +317,49 @@ fn netrc_credentials_go_only_to_their_host_and_never_show() {
 
     // A netrc others can read works, with a warning; --netrc reads $NETRC.
     std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "-o", "out2", "--netrc"])
         .env("NETRC", &netrc)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("can be read by other users"), "{stderr}");
-    assert!(!stderr.contains("hunter2"));
+    assert_has(&stderr, "can be read by other users");
+    assert_lacks(&stderr, "hunter2");
     // A netrc that cannot be read is a usage error.
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "--netrc-file", "nope"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the netrc file nope"));
+    assert_has(
+        String::from_utf8_lossy(&out.stderr),
+        "cannot read the netrc file nope",
+    );
 }
 
 #[test]
 fn a_netrc_that_reads_wrong_never_shows_a_word_of_it() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     // Only ci:#hunter2 may have it.
     let server = Server::start(|req| match req.header("authorization") {
         Some("Basic Y2k6I2h1bnRlcjI=") => Reply::ok("secret file"),
         _ => Reply::status(401),
     });
-    write_list(dir.path(), "urls.txt", &[server.url("/a.bin")]);
-    let netrc = dir.path().join("netrc");
+    env.list(&[server.url("/a.bin")]);
+    let netrc = env.join("netrc");
     let write = |text: &str| {
         std::fs::write(&netrc, text).unwrap();
         std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
     };
     let run = |out: &str| {
-        let out = fetchpool(dir.path())
+        let out = env
+            .cmd()
             .args(["urls.txt", "-o", out, "--netrc-file", "netrc"])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!stderr.contains("hunter"), "{stderr}");
-        (out.status.code(), stderr, lines(&out.stdout))
+            .run();
+        assert_lacks(&out.stderr, "hunter");
+        (Some(out.code), out.stderr, out.report)
     };
     // A quote never closed: nothing can be told apart, so nothing is run; the line is named.
     write("machine 127.0.0.1\nlogin ci\npassword \"hunter2 and more\n");
@@ -375,7 +375,7 @@ fn a_netrc_that_reads_wrong_never_shows_a_word_of_it() {
     write("machine 127.0.0.1 login ci password hunter2 hunter3\n");
     let (code, stderr, report) = run("o2");
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("line 1: skipped a word"), "{stderr}");
+    assert_has(&stderr, "line 1: skipped a word");
     assert!(report[0].starts_with("failed      401"), "{report:?}");
     // A `#` in a password is part of it, as in curl; a comment is a whole line.
     write("# ci credentials\nmachine 127.0.0.1 login ci password #hunter2\n");
@@ -395,17 +395,17 @@ fn a_netrc_that_reads_wrong_never_shows_a_word_of_it() {
 fn cacert_and_insecure_against_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     let server = TlsServer::start(b"over tls");
-    write_list(dir.path(), "urls.txt", &[server.url("/t.bin")]);
+    crate::support::write_list(dir.path(), "urls.txt", &[server.url("/t.bin")]);
     // Unknown CA: one attempt (the same certificate would be refused again), and a hint that
     // names both ways to trust it.
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "-o", "out", "--json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let result = json(&lines(&out.stdout)[0]);
     let error = result["error"].as_str().unwrap();
-    assert!(error.contains("UnknownIssuer"), "{error}");
+    assert_has(error, "UnknownIssuer");
     assert!(
         error.contains("--cacert FILE") && error.contains("SSL_CERT_FILE"),
         "{error}"
@@ -413,7 +413,7 @@ fn cacert_and_insecure_against_a_private_ca() {
     assert_eq!(result["attempts"], 1);
     // Both work: SSL_CERT_FILE ...
     std::fs::write(dir.path().join("ca.pem"), &server.ca_pem).unwrap();
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "-o", "out-env"])
         .env("SSL_CERT_FILE", dir.path().join("ca.pem"))
         .output()
@@ -424,7 +424,7 @@ fn cacert_and_insecure_against_a_private_ca() {
         b"over tls"
     );
     // ... and --cacert, byte for byte.
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "-o", "out", "--cacert", "ca.pem"])
         .output()
         .unwrap();
@@ -433,9 +433,9 @@ fn cacert_and_insecure_against_a_private_ca() {
         std::fs::read(dir.path().join("out/t.bin")).unwrap(),
         b"over tls"
     );
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+    assert_lacks(String::from_utf8_lossy(&out.stderr), "warning");
     // -k: works, and says once that nothing was checked.
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "-o", "out-k", "-k"])
         .output()
         .unwrap();
@@ -444,7 +444,7 @@ fn cacert_and_insecure_against_a_private_ca() {
     assert_eq!(stderr.matches("warning: --insecure").count(), 1, "{stderr}");
     // A --cacert that is not a certificate is a usage error.
     std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "-o", "out-j", "--cacert", "junk.pem"])
         .output()
         .unwrap();
@@ -467,8 +467,8 @@ fn the_certificate_store_is_read_only_when_a_tls_url_needs_it() {
         cmd.env("SSL_CERT_FILE", "/nonexistent/ca.pem")
             .env("SSL_CERT_DIR", "/nonexistent");
     };
-    write_list(dir.path(), "plain.txt", &[plain.url("/p.bin")]);
-    let mut cmd = fetchpool(dir.path());
+    crate::support::write_list(dir.path(), "plain.txt", &[plain.url("/p.bin")]);
+    let mut cmd = crate::support::fetchpool(dir.path());
     no_store(&mut cmd);
     let out = cmd.args(["plain.txt", "-o", "out"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -477,8 +477,8 @@ fn the_certificate_store_is_read_only_when_a_tls_url_needs_it() {
         b"plain"
     );
 
-    write_list(dir.path(), "tls.txt", &[tls.url("/t.bin")]);
-    let mut cmd = fetchpool(dir.path());
+    crate::support::write_list(dir.path(), "tls.txt", &[tls.url("/t.bin")]);
+    let mut cmd = crate::support::fetchpool(dir.path());
     no_store(&mut cmd);
     let out = cmd
         .args(["tls.txt", "-o", "out", "--json"])
@@ -487,40 +487,35 @@ fn the_certificate_store_is_read_only_when_a_tls_url_needs_it() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let result = json(&lines(&out.stdout)[0]);
     let error = result["error"].as_str().unwrap();
-    assert!(error.contains("certificate store"), "{error}");
-    assert!(error.contains("--cacert FILE"), "{error}");
+    assert_has(error, "certificate store");
+    assert_has(error, "--cacert FILE");
     assert_eq!(result["attempts"], 1, "the same store would fail again");
     assert!(!dir.path().join("out/t.bin").exists());
 }
 
 #[test]
 fn a_report_file_that_names_a_directory_is_refused_before_any_request() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = mixed_server();
-    write_list(dir.path(), "urls.txt", &[server.url("/ok.bin")]);
-    std::fs::create_dir(dir.path().join("reports")).unwrap();
+    env.list(&[server.url("/ok.bin")]);
+    env.mkdir("reports");
     for flag in ["--junit", "--report", "--failed-out"] {
         for target in ["reports", "reports/", "new/"] {
-            let out = fetchpool(dir.path())
+            let out = env
+                .cmd()
                 .args(["urls.txt", "-o", "out", flag, target])
-                .output()
-                .unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{flag} {target}: {stderr}");
+                .run();
+            let stderr = &out.stderr;
+            assert_eq!(out.code, 2, "{flag} {target}: {stderr}");
             assert!(
                 stderr.contains(&format!("cannot create {flag} {target}")),
                 "{stderr}"
             );
-            assert!(stderr.contains("names a directory"), "{stderr}");
+            assert_has(stderr, "names a directory");
         }
     }
     assert_eq!(server.request_count(), 0, "nothing was downloaded");
-    assert!(!dir.path().join("out").exists());
-    assert!(!dir.path().join("new").exists());
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("reports"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert!(!env.join("out").exists());
+    assert!(!env.join("new").exists());
+    assert_eq!(std::fs::read_dir(env.join("reports")).unwrap().count(), 0);
 }

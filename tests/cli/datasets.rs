@@ -2,7 +2,8 @@
 //! against loopback servers and the system's own checksum tools.
 
 use crate::support::server::{Reply, Server};
-use crate::support::{digest_hex, holds, json, out_files, payload, run, sha256_hex};
+use crate::support::{RunIt, TestEnv, assert_has, assert_lacks};
+use crate::support::{digest_hex, json, payload, run, sha256_hex};
 
 #[test]
 fn every_digest_on_a_line_is_checked_against_the_bytes() {
@@ -23,7 +24,7 @@ fn every_digest_on_a_line_is_checked_against_the_bytes() {
     let (code, report, stderr) = run(dir.path(), std::slice::from_ref(&line), &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(report[0].starts_with("ok"), "{report:?}");
-    assert!(holds(&dir.path().join("out/d.bin"), &body));
+    assert!(crate::support::holds(&dir.path().join("out/d.bin"), &body));
     // --json keeps its sha256 field: the digest of the saved file.
     std::fs::remove_file(dir.path().join("out/d.bin")).unwrap();
     let (_, report, _) = run(dir.path(), &[line], &["--json"]);
@@ -49,7 +50,10 @@ fn every_digest_on_a_line_is_checked_against_the_bytes() {
             report[0].contains(&format!("{key} mismatch: expected {other}")),
             "{report:?}"
         );
-        assert!(out_files(dir.path()).is_empty(), "{key}: nothing placed");
+        assert!(
+            crate::support::out_files(dir.path()).is_empty(),
+            "{key}: nothing placed"
+        );
         let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
         assert!(again.contains(&format!("{key}={other}")), "{again}");
         assert!(
@@ -61,7 +65,7 @@ fn every_digest_on_a_line_is_checked_against_the_bytes() {
 
 #[test]
 fn the_file_comes_from_the_next_mirror_when_one_cannot_serve_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(200_000, 2);
     let refused = format!("http://127.0.0.1:{}/f.iso", crate::support::free_port());
     let busy = Server::start(|_| Reply::status(503));
@@ -77,34 +81,36 @@ fn the_file_comes_from_the_next_mirror_when_one_cannot_serve_it() {
         good.url("/pub/f.iso")
     );
     let args = ["--retries", "3", "--json", "-v"];
-    let (code, report, stderr) = run(dir.path(), std::slice::from_ref(&line), &args);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(
-        holds(&dir.path().join("out/f.iso"), &body),
-        "whole, from the good one"
-    );
-    let result = json(&report[0]);
+    let run = env.fetch(std::slice::from_ref(&line), &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.holds("out/f.iso", &body), "whole, from the good one");
+    let result = run.json(0);
     assert_eq!(result["served_by"], good.url("/pub/f.iso"));
     assert_eq!(result["url"], refused, "the entry is still its own URL");
     // Each failure a mirror could fix moved on to the next URL at once: no URL was asked twice,
     // and there was no wait before the good one.
-    assert_eq!(busy.request_count(), 1, "{stderr}");
-    assert_eq!(result["attempts"], 4, "{stderr}");
-    assert!(!stderr.contains("retry "), "no back-off: {stderr}");
-    assert!(stderr.contains("trying mirror 3 of 3"), "{stderr}");
-    // In text, a short note names the mirror.
-    std::fs::remove_file(dir.path().join("out/f.iso")).unwrap();
-    let (code, report, _) = run(dir.path(), &[line], &["--retries", "0"]);
-    assert_eq!(code, 0);
+    assert_eq!(busy.request_count(), 1, "{}", run.stderr);
+    assert_eq!(result["attempts"], 4, "{}", run.stderr);
     assert!(
-        report[0].contains(&format!("  (from mirror {})", good.url("/pub/f.iso"))),
-        "{report:?}"
+        !run.stderr.contains("retry "),
+        "no back-off: {}",
+        run.stderr
+    );
+    assert_has(&run.stderr, "trying mirror 3 of 3");
+    // In text, a short note names the mirror.
+    std::fs::remove_file(env.join("out/f.iso")).unwrap();
+    let run = env.fetch(&[line], &["--retries", "0"]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.report[0].contains(&format!("  (from mirror {})", good.url("/pub/f.iso"))),
+        "{:?}",
+        run.report
     );
 }
 
 #[test]
 fn back_off_comes_only_when_every_url_has_failed_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let refused = format!("http://127.0.0.1:{}/f", crate::support::free_port());
     let busy = Server::start(|_| Reply::status(503));
     let gone = Server::start(|_| Reply::status(404));
@@ -114,36 +120,40 @@ fn back_off_comes_only_when_every_url_has_failed_once() {
         gone.url("/f")
     );
     let args = ["--retries", "2", "--json", "-v"];
-    let (code, report, stderr) = run(dir.path(), &[line], &args);
-    assert_eq!(code, 1, "{stderr}");
+    let run = env.fetch(&[line], &args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
     // Round 1 asks all three at once; the 404 is out for good (asking again would not change
     // it); rounds 2 and 3 ask the other two, each after one wait.
     assert_eq!(gone.request_count(), 1);
     assert_eq!(busy.request_count(), 3);
-    let result = json(&report[0]);
-    assert_eq!(result["attempts"], 7, "{stderr}");
-    let waits: Vec<&str> = stderr.lines().filter(|l| l.contains("] retry ")).collect();
-    assert_eq!(waits.len(), 2, "one wait a round: {stderr}");
-    assert!(waits[0].contains("retry 1/2"), "{waits:?}");
-    assert!(waits[1].contains("retry 2/2"), "{waits:?}");
+    let result = run.json(0);
+    assert_eq!(result["attempts"], 7, "{}", run.stderr);
+    let waits: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("] retry "))
+        .collect();
+    assert_eq!(waits.len(), 2, "one wait a round: {}", run.stderr);
+    assert_has(waits[0], "retry 1/2");
+    assert_has(waits[1], "retry 2/2");
     let error = result["error"].as_str().unwrap();
     assert!(error.starts_with("all 3 URLs failed: "), "{error}");
 }
 
 #[test]
 fn when_every_url_fails_one_failed_entry_says_what_each_did() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let missing = Server::start(|_| Reply::status(404));
     let busy = Server::start(|_| Reply::status(503));
     let refused = format!("http://127.0.0.1:{}/x", crate::support::free_port());
     let secret = format!("{}?token=s3cret", busy.url("/x"));
     let line = format!("{} mirror={secret} mirror={refused}", missing.url("/x"));
     let args = ["--retries", "0", "--failed-out", "again.txt"];
-    let (code, report, _) = run(dir.path(), &[line], &args);
+    let (code, report, _) = run(env.path(), &[line], &args);
     assert_eq!(code, 1);
     assert_eq!(report.len(), 1);
     let failed = &report[0];
-    assert!(failed.contains("all 3 URLs failed"), "{failed}");
+    assert_has(failed, "all 3 URLs failed");
     assert!(
         failed.contains(&format!("{}: HTTP 404", missing.url("/x"))),
         "{failed}"
@@ -156,10 +166,10 @@ fn when_every_url_fails_one_failed_entry_says_what_each_did() {
         failed.contains(&format!("{refused}: connection refused (127.0.0.1:")),
         "{failed}"
     );
-    assert!(!failed.contains("s3cret"));
-    assert!(out_files(dir.path()).is_empty());
+    assert_lacks(failed, "s3cret");
+    assert!(env.out_files().is_empty());
     // --failed-out keeps the mirrors on the line, in full for the re-run.
-    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
+    let again = env.text("again.txt");
     assert!(again.contains(&format!("mirror={secret}")), "{again}");
     assert!(again.contains(&format!("mirror={refused}")), "{again}");
 }
@@ -170,7 +180,7 @@ fn bytes_from_one_mirror_join_another_only_when_the_version_vouches() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let body = payload(200_000, 3);
     for (mirror_etag, joined) in [("\"v1\"", true), ("\"other\"", false)] {
-        let dir = tempfile::tempdir().unwrap();
+        let env = TestEnv::new();
         // The first URL breaks off at 60%, then is down.
         let answered = AtomicUsize::new(0);
         let first_body = body.clone();
@@ -180,16 +190,16 @@ fn bytes_from_one_mirror_join_another_only_when_the_version_vouches() {
         });
         let mirror = Server::versioned(&body, mirror_etag);
         let line = format!("{} mirror={}", first.url("/f.bin"), mirror.url("/f.bin"));
-        let (code, report, stderr) = run(dir.path(), &[line], &["--retries", "1", "--json"]);
-        assert_eq!(code, 0, "{stderr}");
-        assert!(holds(&dir.path().join("out/f.bin"), &body), "never a mix");
+        let run = env.fetch(&[line], &["--retries", "1", "--json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(env.holds("out/f.bin", &body), "never a mix");
         let asked = &mirror.requests()[0];
         assert!(
             asked.header("range").is_some(),
             "the rest, tied to the version"
         );
         assert_eq!(asked.header("if-range"), Some("\"v1\""));
-        let result = json(&report[0]);
+        let result = run.json(0);
         match joined {
             true => assert_eq!(result["http_status"], 206),
             false => assert_eq!(result["http_status"], 200, "another version: whole"),
@@ -202,7 +212,7 @@ fn per_host_counts_a_mirror_on_its_own_host() {
     use std::time::Duration;
     // Entry a's host is down, its mirror is b's host; with --per-host 1 the two never run on
     // one host at once, and nothing waits forever.
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let down = Server::start(|_| Reply::status(503));
     let other = Server::start(|req| {
         Reply::ok(format!("body of {}", req.path())).delay(Duration::from_millis(150))
@@ -213,28 +223,25 @@ fn per_host_counts_a_mirror_on_its_own_host() {
         other.url("/c"),
     ];
     let args = ["-j", "3", "--per-host", "1", "--retries", "0"];
-    let (code, report, stderr) = run(dir.path(), &urls, &args);
+    let (code, report, stderr) = run(env.path(), &urls, &args);
     assert_eq!(code, 0, "{report:?} {stderr}");
     assert_eq!(
         other.max_in_flight(),
         1,
         "one at a time on the mirror's host"
     );
-    assert_eq!(
-        std::fs::read(dir.path().join("out/a")).unwrap(),
-        b"body of /a"
-    );
+    assert_eq!(env.file("out/a"), b"body of /a");
 }
 
 #[test]
 fn headers_given_with_h_never_reach_a_mirror_on_another_origin() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let private = Server::start(|_| Reply::status(503));
     let public = Server::start(|_| Reply::ok("the file"));
     let line = format!("{} mirror={}", private.url("/f"), public.url("/f"));
     let args = ["--retries", "0", "-H", "Authorization: Bearer s3cret"];
-    let (code, _, stderr) = run(dir.path(), &[line], &args);
-    assert_eq!(code, 0, "{stderr}");
+    let run = env.fetch(&[line], &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         private.requests()[0].header("authorization"),
         Some("Bearer s3cret")
@@ -255,8 +262,8 @@ fn sums_by(dir: &std::path::Path, tool: &str, args: &[&str]) -> String {
 
 #[test]
 fn checksums_files_in_every_format_check_what_they_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let www = dir.path().join("www");
+    let env = TestEnv::new();
+    let www = env.join("www");
     std::fs::create_dir(&www).unwrap();
     let files = ["a.bin", "b.bin", "c.bin", "d.bin", "e.bin", "f.bin"];
     let mut bodies = std::collections::HashMap::new();
@@ -275,7 +282,7 @@ fn checksums_files_in_every_format_check_what_they_name() {
         ("B2SUMS", sums_by(&www, "b2sum", &["e.bin"])),
     ];
     for (name, text) in &sums {
-        std::fs::write(dir.path().join(name), text).unwrap();
+        env.write(name, text);
     }
     // The BSD tags, served over http, name a.bin too.
     let tags = sums_by(&www, "sha256sum", &["--tag", "a.bin"]);
@@ -299,11 +306,11 @@ fn checksums_files_in_every_format_check_what_they_name() {
         "--json".into(),
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, report, stderr) = run(dir.path(), &urls, &args);
+    let (code, report, stderr) = run(env.path(), &urls, &args);
     assert_eq!(code, 0, "{stderr}");
     for (i, name) in files.iter().enumerate() {
-        assert!(holds(
-            &dir.path().join("out").join(name),
+        assert!(crate::support::holds(
+            &env.join("out").join(name),
             &bodies[&format!("/{name}")]
         ));
         assert_eq!(json(&report[i])["status"], "ok");
@@ -314,9 +321,9 @@ fn checksums_files_in_every_format_check_what_they_name() {
         "f.bin, which no file names"
     );
     // In text, the summary says it.
-    let (code, _, stderr) = run(dir.path(), &urls, &[&args[..10], &["--overwrite"]].concat());
+    let (code, _, stderr) = run(env.path(), &urls, &[&args[..10], &["--overwrite"]].concat());
     assert_eq!(code, 0);
-    assert!(stderr.contains(" (1 unverified); "), "{stderr}");
+    assert_has(&stderr, " (1 unverified); ");
 
     // A file that does not match what its checksums file says is never placed.
     let lying = Server::start(|_| Reply::ok(b"not the file".to_vec()));
@@ -328,13 +335,13 @@ fn checksums_files_in_every_format_check_what_they_name() {
         &["--checksums", "SHA256SUMS"],
     );
     assert_eq!(code, 1);
-    assert!(report[0].contains("sha256 mismatch"), "{report:?}");
-    assert!(out_files(dir2.path()).is_empty());
+    assert_has(&report[0], "sha256 mismatch");
+    assert!(crate::support::out_files(dir2.path()).is_empty());
 }
 
 #[test]
 fn a_clearsigned_checksums_file_vouches_only_for_what_it_signed() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let (good, evil) = (payload(1000, 60), payload(1000, 61));
     // The signed message names good.bin; a line put before it, and one after its signature,
     // name evil.bin and (differently) good.bin: neither was signed.
@@ -346,7 +353,7 @@ fn a_clearsigned_checksums_file_vouches_only_for_what_it_signed() {
         sha256_hex(&good),
         sha256_hex(&evil),
     );
-    std::fs::write(dir.path().join("SHA256SUMS.asc"), text).unwrap();
+    env.write("SHA256SUMS.asc", text);
     let (g, e) = (good.clone(), evil.clone());
     let server = Server::start(move |req| match req.path() {
         "/good.bin" => Reply::ok(g.clone()),
@@ -354,32 +361,25 @@ fn a_clearsigned_checksums_file_vouches_only_for_what_it_signed() {
     });
     let urls = [server.url("/good.bin"), server.url("/evil.bin")];
     let args = ["--checksums", "SHA256SUMS.asc", "--json"];
-    let (code, report, stderr) = run(dir.path(), &urls, &args);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(holds(&dir.path().join("out/good.bin"), &good));
+    let run = env.fetch(&urls, &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.holds("out/good.bin", &good));
     assert_eq!(
-        json(&report[2])["unverified"],
+        run.json(2)["unverified"],
         1,
         "evil.bin: no signed line names it"
     );
-    assert!(
-        stderr.contains("2 lines outside its signed message"),
-        "{stderr}"
-    );
+    assert_has(&run.stderr, "2 lines outside its signed message");
 }
 
 #[test]
 fn a_checksums_file_may_start_with_a_byte_order_mark() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(1000, 62);
-    std::fs::write(
-        dir.path().join("SUMS"),
-        format!("\u{feff}{}  f.bin\n", sha256_hex(&body)),
-    )
-    .unwrap();
+    env.write("SUMS", format!("\u{feff}{}  f.bin\n", sha256_hex(&body)));
     let server = Server::ranged(&body);
     let (code, report, stderr) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/f.bin")],
         &["--checksums", "SUMS", "--json"],
     );
@@ -389,10 +389,10 @@ fn a_checksums_file_may_start_with_a_byte_order_mark() {
 
 #[test]
 fn existing_files_are_checked_against_the_checksums_before_they_count_as_done() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(40_000, 20);
     let server = Server::ranged(&body);
-    let out = dir.path().join("out");
+    let out = env.join("out");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("good.bin"), &body).unwrap();
     std::fs::write(out.join("bad.bin"), b"an old, broken copy").unwrap();
@@ -403,41 +403,46 @@ fn existing_files_are_checked_against_the_checksums_before_they_count_as_done() 
         sums.replace("  x", "  good.bin"),
         sums.replace("  x", "  bad.bin")
     );
-    std::fs::write(dir.path().join("SHA256SUMS"), sums).unwrap();
+    env.write("SHA256SUMS", sums);
     let urls = [server.url("/good.bin"), server.url("/bad.bin")];
     fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         [&["--checksums", "SHA256SUMS"], extra].concat()
     }
     // --skip-existing and -c: the good one is done, the bad one is not taken for done.
     for flag in ["--skip-existing", "-c"] {
-        let (code, report, _) = run(dir.path(), &urls, &with(&[flag]));
-        assert_eq!(code, 1, "{flag}");
-        assert!(report[0].starts_with("skipped"), "{flag}: {report:?}");
+        let run = env.fetch(&urls, &with(&[flag]));
+        assert_eq!(run.code, 1, "{flag}");
         assert!(
-            report[1].contains("its sha256 does not match"),
-            "{flag}: {report:?}"
+            run.report[0].starts_with("skipped"),
+            "{flag}: {:?}",
+            run.report
+        );
+        assert!(
+            run.report[1].contains("its sha256 does not match"),
+            "{flag}: {:?}",
+            run.report
         );
     }
     // -u: the good one is unchanged without a request, the bad one is fetched again.
     let before = server.request_count();
-    let (code, report, _) = run(dir.path(), &urls, &with(&["-u"]));
-    assert_eq!(code, 0, "{report:?}");
-    assert!(report[0].starts_with("unchanged"), "{report:?}");
-    assert!(report[1].starts_with("ok"), "{report:?}");
-    assert!(holds(&out.join("bad.bin"), &body));
+    let run = env.fetch(&urls, &with(&["-u"]));
+    assert_eq!(run.code, 0, "{:?}", run.report);
+    assert!(run.report[0].starts_with("unchanged"), "{:?}", run.report);
+    assert!(run.report[1].starts_with("ok"), "{:?}", run.report);
+    assert!(crate::support::holds(&out.join("bad.bin"), &body));
     assert_eq!(server.request_count(), before + 1);
 }
 
 #[test]
 fn a_checksums_file_that_cannot_be_used_stops_the_run_before_any_request() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.path() {
         "/gone" => Reply::status(404),
         _ => Reply::ok("x"),
     });
     let sha = sha256_hex(b"x");
-    std::fs::write(dir.path().join("GOOD"), format!("{sha}  a\n")).unwrap();
-    std::fs::write(dir.path().join("BAD"), format!("{sha}  a\n\n{sha} b\n")).unwrap();
+    env.write("GOOD", format!("{sha}  a\n"));
+    env.write("BAD", format!("{sha}  a\n\n{sha} b\n"));
     for (source, expected) in [
         ("BAD".to_string(), "BAD:3: not a checksum line".to_string()),
         (
@@ -450,7 +455,7 @@ fn a_checksums_file_that_cannot_be_used_stops_the_run_before_any_request() {
         ),
     ] {
         let (code, _, stderr) = run(
-            dir.path(),
+            env.path(),
             &[server.url("/a")],
             &[
                 "--checksums",
@@ -476,7 +481,7 @@ fn a_checksums_file_that_cannot_be_used_stops_the_run_before_any_request() {
     // A digest on the line that a checksums file contradicts fails that line.
     let other = sha256_hex(b"y");
     let line = format!("{} sha256={other}", server.url("/a"));
-    let (code, report, _) = run(dir.path(), &[line], &["--checksums", "GOOD"]);
+    let (code, report, _) = run(env.path(), &[line], &["--checksums", "GOOD"]);
     assert_eq!(code, 1);
     assert!(
         report[0].contains(&format!(
@@ -488,7 +493,7 @@ fn a_checksums_file_that_cannot_be_used_stops_the_run_before_any_request() {
 
 #[test]
 fn a_metalink_file_is_a_list_of_files_with_their_hashes_and_mirrors() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let (a, b) = (payload(70_000, 30), payload(30_000, 31));
     let down = Server::start(|_| Reply::status(503));
     let (sa, sb) = (a.clone(), b.clone());
@@ -526,17 +531,14 @@ fn a_metalink_file_is_a_list_of_files_with_their_hashes_and_mirrors() {
         digest_hex("sha1sum", &b),
         up.url("/b.bin"),
     );
-    std::fs::write(dir.path().join("data.meta4"), meta4).unwrap();
-    let out = crate::support::fetchpool(dir.path())
+    env.write("data.meta4", meta4);
+    let out = env
+        .cmd()
         .args(["data.meta4", "-o", "out", "--retries", "0", "--json"])
         .args(["--failed-out", "again.txt"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let report: Vec<serde_json::Value> = crate::support::lines(&out.stdout)
-        .iter()
-        .map(|l| json(l))
-        .collect();
+        .run();
+    assert_eq!(out.code, 1, "{out:?}");
+    let report: Vec<serde_json::Value> = out.report.clone().iter().map(|l| json(l)).collect();
     assert_eq!(
         (report[0]["status"].as_str(), report[0]["line"].as_u64()),
         (Some("ok"), Some(4))
@@ -558,39 +560,28 @@ fn a_metalink_file_is_a_list_of_files_with_their_hashes_and_mirrors() {
     );
     assert_eq!(report[2]["status"], "ok");
     assert_eq!(report[3]["total"], 3);
-    assert!(holds(&dir.path().join("out/pub/a.bin"), &a));
-    assert!(holds(&dir.path().join("out/b.bin"), &b));
-    assert_eq!(out_files(dir.path()), ["b.bin", "pub/a.bin"]);
-    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
-    assert!(again.contains("# data.meta4:11: "), "{again}");
+    assert!(env.holds("out/pub/a.bin", &a));
+    assert!(env.holds("out/b.bin", &b));
+    assert_eq!(env.out_files(), ["b.bin", "pub/a.bin"]);
+    let again = env.text("again.txt");
+    assert_has(&again, "# data.meta4:11: ");
 
     // A document that says it is Metalink and is not well-formed cannot be read: nothing runs.
-    std::fs::write(
-        dir.path().join("broken.meta4"),
+    env.write(
+        "broken.meta4",
         "<metalink xmlns=\"urn:ietf:params:xml:ns:metalink\"><file name=\"x\">",
-    )
-    .unwrap();
-    let out = crate::support::fetchpool(dir.path())
-        .args(["broken.meta4", "-o", "out2"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("cannot read broken.meta4: not Metalink 4 XML"),
-        "{stderr}"
     );
+    let out = env.cmd().args(["broken.meta4", "-o", "out2"]).run();
+    assert_eq!(out.code, 2);
+    let stderr = &out.stderr;
+    assert_has(stderr, "cannot read broken.meta4: not Metalink 4 XML");
 }
 
 #[test]
 fn a_dry_run_shows_the_digests_it_would_check_and_the_mirrors() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("x"));
-    std::fs::write(
-        dir.path().join("SHA256SUMS"),
-        format!("{}  a.bin\n", sha256_hex(b"x")),
-    )
-    .unwrap();
+    env.write("SHA256SUMS", format!("{}  a.bin\n", sha256_hex(b"x")));
     let urls = [
         format!(
             "{} md5={} mirror={}?token=s3cret",
@@ -607,7 +598,7 @@ fn a_dry_run_shows_the_digests_it_would_check_and_the_mirrors() {
         "--checksums",
         "https://127.0.0.1:1/SHA512SUMS",
     ];
-    let (code, plan, stderr) = run(dir.path(), &urls, &args);
+    let (code, plan, stderr) = run(env.path(), &urls, &args);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         plan[0].ends_with(&format!(
@@ -617,10 +608,11 @@ fn a_dry_run_shows_the_digests_it_would_check_and_the_mirrors() {
         "{plan:?}"
     );
     assert!(plan[1].ends_with("out/b.bin"), "{plan:?}");
-    assert!(
-        stderr.contains("--checksums https://127.0.0.1:1/SHA512SUMS: not fetched in a dry run")
+    assert_has(
+        &stderr,
+        "--checksums https://127.0.0.1:1/SHA512SUMS: not fetched in a dry run",
     );
-    let (_, plan, _) = run(dir.path(), &urls, &[&args[..], &["--json"]].concat());
+    let (_, plan, _) = run(env.path(), &urls, &[&args[..], &["--json"]].concat());
     assert_eq!(
         json(&plan[0])["digests"],
         serde_json::json!(["md5", "sha256"])

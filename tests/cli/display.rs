@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::pty::Pty;
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, fetchpool_std, lines, payload, write_list};
+use crate::support::{RunIt, TestEnv, assert_has};
+use crate::support::{lines, payload};
 
 const LONG: &str = "a-release-tarball-whose-name-is-far-too-long-for-any-column-2026.11.23.tar.gz";
 
@@ -23,7 +24,7 @@ fn corpus(dir: &std::path::Path) -> Server {
         server.url("/small1"),
         server.url("/small2"),
     ];
-    write_list(dir, "urls.txt", &urls);
+    crate::support::write_list(dir, "urls.txt", &urls);
     server
 }
 
@@ -49,7 +50,7 @@ fn the_frame_fits_the_terminal_and_ctrl_c_leaves_a_clean_screen() {
     for cols in [120u16, 60] {
         let dir = tempfile::tempdir().unwrap();
         let _server = corpus(dir.path());
-        let mut cmd = fetchpool_std(dir.path());
+        let mut cmd = crate::support::fetchpool_std(dir.path());
         cmd.args(["urls.txt", "-o", "out", "-j", "2", "--limit-rate", "256K"])
             .env("TERM", "xterm");
         let mut pty = Pty::spawn(cmd, cols, 24);
@@ -113,7 +114,7 @@ fn the_frame_fits_the_terminal_and_ctrl_c_leaves_a_clean_screen() {
 fn a_finished_run_leaves_only_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let _server = corpus(dir.path());
-    let mut cmd = fetchpool_std(dir.path());
+    let mut cmd = crate::support::fetchpool_std(dir.path());
     cmd.args(["urls.txt", "-o", "out", "-j", "4", "--limit-rate", "4M"])
         .env("TERM", "xterm");
     let pty = Pty::spawn(cmd, 80, 24);
@@ -138,7 +139,7 @@ fn a_finished_run_leaves_only_the_summary() {
 
 #[test]
 fn without_a_terminal_plain_lines_name_the_total_and_what_is_still_expected() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.path() {
         "/small" => Reply::ok("small"),
         _ => Reply::ok(payload(3 << 20, 4)),
@@ -148,15 +149,15 @@ fn without_a_terminal_plain_lines_name_the_total_and_what_is_still_expected() {
         server.url("/big2"),
         server.url("/small"),
     ];
-    let list = write_list(dir.path(), "urls.txt", &urls);
+    let list = env.list(&urls);
     // 6 MiB at 1 MiB/s: one plain line after 5 s.
-    let out = fetchpool(dir.path())
+    let out = env
+        .cmd()
         .arg(&list)
         .args(["-o", "out", "-j", "2", "--limit-rate", "1M"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .run();
+    assert_eq!(out.code, 0);
+    let stderr = &out.stderr;
     let plain = stderr
         .lines()
         .find(|l| l.contains(" files"))
@@ -167,9 +168,9 @@ fn without_a_terminal_plain_lines_name_the_total_and_what_is_still_expected() {
         plain.contains("/3 files (1 running), ") || plain.contains("/3 files (2 running), "),
         "{plain}"
     );
-    assert!(plain.contains(" still expected, "), "{plain}");
-    assert!(plain.contains(" received, "), "{plain}");
-    assert!(plain.contains("ETA "), "{plain}");
+    assert_has(plain, " still expected, ");
+    assert_has(plain, " received, ");
+    assert_has(plain, "ETA ");
     assert!(
         !stderr.contains('\x1b'),
         "no escape codes without a terminal: {stderr:?}"
@@ -181,7 +182,7 @@ fn after_ctrl_c_the_entries_that_never_started_are_one_line_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(|_| Reply::ok("x").delay(Duration::from_secs(5)));
     let urls: Vec<String> = (0..3000).map(|i| server.url(&format!("/f{i}"))).collect();
-    write_list(dir.path(), "urls.txt", &urls);
+    crate::support::write_list(dir.path(), "urls.txt", &urls);
     for (extra, listed) in [
         (
             &["--failed-out", "again.txt"][..],
@@ -192,7 +193,7 @@ fn after_ctrl_c_the_entries_that_never_started_are_one_line_on_a_terminal() {
             "--failed-out FILE would list them for a re-run",
         ),
     ] {
-        let mut cmd = fetchpool_std(dir.path());
+        let mut cmd = crate::support::fetchpool_std(dir.path());
         cmd.args(["urls.txt", "-o", "out", "-j", "2"])
             .args(extra)
             .env("TERM", "xterm");

@@ -7,10 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::support::server::{Reply, Server};
-use crate::support::{
-    fetchpool, interrupt_and_wait, json, lines, out_files, run, spawn_reading_stdin, spawn_run,
-    wait_for, write_list,
-};
+use crate::support::{TestEnv, assert_has};
+use crate::support::{interrupt_and_wait, json, lines, run, wait_for};
 
 /// A server that answers `/fN` with `body N`, slowly while `slow` is set.
 fn switchable_server(slow: Arc<AtomicBool>) -> Server {
@@ -28,16 +26,16 @@ fn switchable_server(slow: Arc<AtomicBool>) -> Server {
 fn ctrl_c_reports_every_entry_and_failed_out_finishes_the_batch() {
     const N: usize = 400;
     for mode in [&["-j", "3"][..], &["--serial"][..]] {
-        let dir = tempfile::tempdir().unwrap();
+        let env = TestEnv::new();
         let slow = Arc::new(AtomicBool::new(true));
         let server = switchable_server(Arc::clone(&slow));
         let mut urls: Vec<String> = (0..N).map(|i| server.url(&format!("/f{i}"))).collect();
         urls.insert(7, "ftp://nowhere/bad".into());
-        write_list(dir.path(), "urls.txt", &urls);
+        env.list(&urls);
         let mut args = vec!["--json", "--failed-out", "rest.txt"];
         args.extend_from_slice(mode);
-        let child = spawn_run(dir.path(), &args);
-        wait_for(&dir.path().join("out/f3"));
+        let child = env.spawn(&args);
+        wait_for(&env.join("out/f3"));
         let (out, took) = interrupt_and_wait(child);
         assert!(took < Duration::from_secs(5), "{mode:?}: took {took:?}");
         assert_eq!(out.status.code(), Some(130), "{mode:?}");
@@ -61,22 +59,19 @@ fn ctrl_c_reports_every_entry_and_failed_out_finishes_the_batch() {
 
         // --failed-out holds exactly what is left: the entries that did not end ok (the bad
         // line commented out), so running it finishes the batch.
-        let rest = std::fs::read_to_string(dir.path().join("rest.txt")).unwrap();
+        let rest = env.text("rest.txt");
         let relisted: Vec<&str> = rest.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(relisted.len(), N - ok, "{mode:?}");
         slow.store(false, Ordering::SeqCst);
-        let out = fetchpool(dir.path())
-            .args(["rest.txt", "-o", "out"])
-            .output()
-            .unwrap();
+        let out = env.cmd().args(["rest.txt", "-o", "out"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{mode:?}: {out:?}");
-        let mut files = out_files(dir.path());
+        let mut files = env.out_files();
         files.sort();
         let mut want: Vec<String> = (0..N).map(|i| format!("f{i}")).collect();
         want.sort();
         assert_eq!(files, want, "{mode:?}");
         for i in [0, N / 2, N - 1] {
-            let body = std::fs::read(dir.path().join(format!("out/f{i}"))).unwrap();
+            let body = env.file(format!("out/f{i}"));
             assert_eq!(body, format!("body /f{i}").as_bytes());
         }
     }
@@ -84,10 +79,10 @@ fn ctrl_c_reports_every_entry_and_failed_out_finishes_the_batch() {
 
 #[test]
 fn ctrl_c_on_a_piped_list_reports_the_lines_that_arrived() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let slow = Arc::new(AtomicBool::new(true));
     let server = switchable_server(slow);
-    let mut child = spawn_reading_stdin(dir.path(), &["-j", "2", "--failed-out", "rest.txt"]);
+    let mut child = env.spawn_reading_stdin(&["-j", "2", "--failed-out", "rest.txt"]);
     // 60 lines, then the producer goes quiet without closing the pipe.
     let mut stdin = child.stdin.take().unwrap();
     use std::io::Write as _;
@@ -95,7 +90,7 @@ fn ctrl_c_on_a_piped_list_reports_the_lines_that_arrived() {
         writeln!(stdin, "{}", server.url(&format!("/f{i}"))).unwrap();
     }
     stdin.flush().unwrap();
-    wait_for(&dir.path().join("out/f1"));
+    wait_for(&env.join("out/f1"));
     std::thread::sleep(Duration::from_millis(200));
     let (out, took) = interrupt_and_wait(child);
     drop(stdin);
@@ -104,10 +99,10 @@ fn ctrl_c_on_a_piped_list_reports_the_lines_that_arrived() {
     let report = lines(&out.stdout);
     assert_eq!(report.len(), 60, "{report:?}");
     let ok = report.iter().filter(|l| l.starts_with("ok ")).count();
-    let rest = std::fs::read_to_string(dir.path().join("rest.txt")).unwrap();
+    let rest = env.text("rest.txt");
     assert_eq!(rest.lines().count(), 60 - ok);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("not-started"), "{stderr}");
+    assert_has(&stderr, "not-started");
 }
 
 #[test]
@@ -135,10 +130,7 @@ fn received_counts_what_crossed_the_network() {
     crate::support::plant_part(&part, &body[..40_000], "\"v1\"", 100_000);
     let (code, _, stderr) = run(dir.path(), &[server.url("/big.bin")], &["-c"]);
     assert_eq!(code, 0);
-    assert!(
-        stderr.contains("97.7 KiB saved, 58.6 KiB received in "),
-        "{stderr}"
-    );
+    assert_has(&stderr, "97.7 KiB saved, 58.6 KiB received in ");
 
     // An interrupted download counts what it got, though nothing was saved.
     let dir = tempfile::tempdir().unwrap();
@@ -146,8 +138,8 @@ fn received_counts_what_crossed_the_network() {
         Reply::ok(crate::support::payload(200_000, 3))
             .framing(crate::support::server::Body::Stall(50_000))
     });
-    write_list(dir.path(), "urls.txt", &[server.url("/stuck")]);
-    let child = spawn_run(dir.path(), &["--json"]);
+    crate::support::write_list(dir.path(), "urls.txt", &[server.url("/stuck")]);
+    let child = crate::support::spawn_run(dir.path(), &["--json"]);
     wait_for(&dir.path().join("out/stuck.part"));
     std::thread::sleep(Duration::from_millis(300));
     let (out, _) = interrupt_and_wait(child);
@@ -163,16 +155,12 @@ fn received_counts_what_crossed_the_network() {
 #[test]
 fn a_signal_while_the_checksums_file_is_fetched_still_reports_every_entry() {
     for signal in ["INT", "TERM"] {
-        let dir = tempfile::tempdir().unwrap();
+        let env = TestEnv::new();
         let server = Server::start(|req| match req.path() {
             "/SHA256SUMS" => Reply::ok("").delay(Duration::from_secs(30)),
             _ => Reply::ok("a file"),
         });
-        write_list(
-            dir.path(),
-            "urls.txt",
-            &[server.url("/a"), server.url("/b")],
-        );
+        env.list(&[server.url("/a"), server.url("/b")]);
         let sums = server.url("/SHA256SUMS");
         let reports = [
             "--report",
@@ -186,7 +174,7 @@ fn a_signal_while_the_checksums_file_is_fetched_still_reports_every_entry() {
         ];
         let mut args = vec!["--checksums", sums.as_str()];
         args.extend(reports);
-        let child = spawn_run(dir.path(), &args);
+        let child = env.spawn(&args);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while server.request_count() == 0 {
             assert!(
@@ -208,19 +196,15 @@ fn a_signal_while_the_checksums_file_is_fetched_still_reports_every_entry() {
             sent.elapsed()
         );
         assert_eq!(out.status.code(), Some(130), "SIG{signal}: {out:?}");
-        let report: Vec<_> = std::fs::read_to_string(dir.path().join("r.ndjson"))
-            .unwrap()
-            .lines()
-            .map(json)
-            .collect();
+        let report: Vec<_> = env.text("r.ndjson").lines().map(json).collect();
         assert_eq!(report.len(), 3, "{report:?}");
         assert!(report[..2].iter().all(|r| r["status"] == "not-started"));
-        let rest = std::fs::read_to_string(dir.path().join("rest.txt")).unwrap();
+        let rest = env.text("rest.txt");
         assert_eq!(rest.lines().count(), 2, "a re-run fetches both: {rest}");
         for file in ["r.xml", "t.svg"] {
-            assert!(dir.path().join(file).exists(), "{file}");
+            assert!(env.join(file).exists(), "{file}");
         }
-        assert_eq!(out_files(dir.path()), Vec::<String>::new());
+        assert_eq!(env.out_files(), Vec::<String>::new());
         assert_eq!(
             server.request_count(),
             1,

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, files_below, lines, payload, sha256_hex};
+use crate::support::{RunIt, TestEnv, assert_has, assert_lacks, assert_starts};
+use crate::support::{lines, payload, sha256_hex};
 
 #[test]
 fn list_format_with_options_and_bad_lines() {
@@ -31,7 +32,7 @@ fn list_format_with_options_and_bad_lines() {
         b_sha = sha256_hex(&b),
     );
     std::fs::write(dir.path().join("urls.txt"), list).unwrap();
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "-o", "out"])
         .output()
         .unwrap();
@@ -39,35 +40,22 @@ fn list_format_with_options_and_bad_lines() {
     let report = lines(&out.stdout);
     assert_eq!(report.len(), 7, "{report:#?}");
     assert!(report[0].starts_with("ok ") && report[0].ends_with("out/a.bin"));
-    assert!(
-        report[1].contains("urls.txt:4: not a valid URL"),
-        "{}",
-        report[1]
-    );
-    assert!(
-        report[2].contains("urls.txt:5: unsupported scheme 'ftp'"),
-        "{}",
-        report[2]
-    );
-    assert!(
-        report[3].contains("urls.txt:6: unknown option 'colour'"),
-        "{}",
-        report[3]
-    );
-    assert!(
-        report[4].contains("urls.txt:7: sha256= must be 64 hex digits"),
-        "{}",
-        report[4]
-    );
+    assert_has(&report[1], "urls.txt:4: not a valid URL");
+    assert_has(&report[2], "urls.txt:5: unsupported scheme 'ftp'");
+    assert_has(&report[3], "urls.txt:6: unknown option 'colour'");
+    assert_has(&report[4], "urls.txt:7: sha256= must be 64 hex digits");
     assert!(report[5].starts_with("ok ") && report[5].ends_with("out/sub/dir/b.bin"));
-    assert!(report[6].contains("urls.txt:10: out=../escape.bin: '..' is not allowed"));
+    assert_has(
+        &report[6],
+        "urls.txt:10: out=../escape.bin: '..' is not allowed",
+    );
     assert_eq!(std::fs::read(dir.path().join("out/a.bin")).unwrap(), a);
     assert_eq!(
         std::fs::read(dir.path().join("out/sub/dir/b.bin")).unwrap(),
         b
     );
     assert_eq!(
-        files_below(&dir.path().join("out")),
+        crate::support::files_below(&dir.path().join("out")),
         ["a.bin", "sub/dir/b.bin"]
     );
     assert!(!dir.path().join("escape.bin").exists());
@@ -75,7 +63,7 @@ fn list_format_with_options_and_bad_lines() {
 
 #[test]
 fn size_and_sha256_mismatches_fail_without_leaving_files() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4096, 3);
     let server = Server::files(HashMap::from([("/x".to_string(), body.clone())]));
     let wrong_sha = "0".repeat(64);
@@ -88,23 +76,22 @@ fn size_and_sha256_mismatches_fail_without_leaving_files() {
             sha256_hex(&body)
         ),
     ];
-    let list = crate::support::write_list(dir.path(), "urls.txt", &lines_in);
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report = lines(&out.stdout);
-    assert!(report[0].contains("the server announces 4096 bytes but the list says size=4000"));
-    assert!(report[1].contains("sha256 mismatch"), "{}", report[1]);
-    assert!(report[2].starts_with("ok "));
-    assert_eq!(files_below(&dir.path().join("out")), ["good"]);
+    let list = env.list(&lines_in);
+    let out = env.cmd().arg(&list).args(["-o", "out"]).run();
+    assert_eq!(out.code, 1);
+    let report = out.report.clone();
+    assert_has(
+        &report[0],
+        "the server announces 4096 bytes but the list says size=4000",
+    );
+    assert_has(&report[1], "sha256 mismatch");
+    assert_starts(&report[2], "ok ");
+    assert_eq!(env.out_files(), ["good"]);
 }
 
 #[test]
 fn an_aria2_input_file_is_read_with_its_mirrors_and_option_lines() {
-    use crate::support::{digest_hex, json, payload, run_with_list, sha256_hex};
+    use crate::support::{digest_hex, json, payload, sha256_hex};
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (payload(20_000, 40), payload(30_000, 41));
     let (sa, sb) = (a.clone(), b.clone());
@@ -128,7 +115,7 @@ fn an_aria2_input_file_is_read_with_its_mirrors_and_option_lines() {
         server.url("/c.bin"),
     );
     std::fs::write(dir.path().join("aria2.txt"), input).unwrap();
-    let (code, report, stderr) = run_with_list(
+    let (code, report, stderr) = crate::support::run_with_list(
         dir.path(),
         "aria2.txt",
         &["--retries", "0", "--json", "--failed-out", "again.txt"],
@@ -148,19 +135,18 @@ fn an_aria2_input_file_is_read_with_its_mirrors_and_option_lines() {
         error.starts_with("aria2.txt:10: unknown option 'http-passwd'"),
         "{error}"
     );
-    assert!(!error.contains("s3cret"), "{error}");
+    assert_lacks(error, "s3cret");
     assert_eq!(report.len(), 4, "three entries and the summary");
     // --failed-out writes the unknown option's entry commented out, every line of it.
     let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
-    assert!(again.contains("#   max-connection-per-server=4"), "{again}");
-    assert!(again.contains("#   http-passwd=s3cret"), "{again}");
+    assert_has(&again, "#   max-connection-per-server=4");
+    assert_has(&again, "#   http-passwd=s3cret");
     assert!(!again.lines().any(|l| l.starts_with("  ")), "{again}");
 }
 
 #[test]
 fn an_entrys_own_header_goes_back_into_failed_out_and_comes_back() {
-    use crate::support::run_with_list;
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.header("authorization") {
         Some("Bearer t0ken") => Reply::status(503),
         _ => Reply::status(401),
@@ -169,51 +155,42 @@ fn an_entrys_own_header_goes_back_into_failed_out_and_comes_back() {
         "{}\n  header=Authorization: Bearer t0ken\n",
         server.url("/f")
     );
-    std::fs::write(dir.path().join("in.txt"), input).unwrap();
+    env.write("in.txt", input);
     let args = ["--retries", "0", "--failed-out", "again.txt"];
-    let (code, report, _) = run_with_list(dir.path(), "in.txt", &args);
-    assert_eq!(code, 1);
-    assert!(report[0].contains("503"), "{report:?}");
-    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
-    assert!(
-        again.contains("\n  header=Authorization: Bearer t0ken"),
-        "{again}"
-    );
+    let run = env.run_list("in.txt", &args);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "503");
+    let again = env.text("again.txt");
+    assert_has(&again, "\n  header=Authorization: Bearer t0ken");
     // Run again from it: the header is sent again (503, not 401), and the secret is never shown.
-    let (_, report, stderr) = run_with_list(dir.path(), "again.txt", &["--retries", "0"]);
-    assert!(report[0].contains("503"), "{report:?}");
-    assert!(!report[0].contains("t0ken") && !stderr.contains("t0ken"));
+    let run = env.run_list("again.txt", &["--retries", "0"]);
+    assert_has(&run.report[0], "503");
+    assert!(!run.report[0].contains("t0ken") && !run.stderr.contains("t0ken"));
 }
 
 #[test]
 fn a_list_for_wget_dash_i_works_as_it_is() {
     // What `wget -i` reads: a URL a line, blank lines, comments.
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| Reply::ok(format!("body of {}", req.path())));
     let list = format!(
         "# mirror of the docs\n{}\n\n{}\n",
         server.url("/a.html"),
         server.url("/img/b.png")
     );
-    std::fs::write(dir.path().join("wget.txt"), list).unwrap();
-    let out = fetchpool(dir.path())
-        .args(["-i", "wget.txt", "-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(lines(&out.stdout).len(), 2);
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out/b.png")).unwrap(),
-        "body of /img/b.png"
-    );
+    env.write("wget.txt", list);
+    let out = env.cmd().args(["-i", "wget.txt", "-o", "out"]).run();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.report.clone().len(), 2);
+    assert_eq!(env.text("out/b.png"), "body of /img/b.png");
 }
 
 #[test]
 fn aria2_option_lines_as_people_write_them_are_read_and_tuning_is_ignored_once() {
     use crate::support::server::{Body, byte_range};
-    use crate::support::{json, run_with_list};
+
     const MIB: usize = 1024 * 1024;
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 7);
     let served = body.clone();
     let server = Server::start(move |req| {
@@ -237,7 +214,7 @@ fn aria2_option_lines_as_people_write_them_are_read_and_tuning_is_ignored_once()
             4 - 3 * i
         );
     }
-    std::fs::write(dir.path().join("aria.txt"), input).unwrap();
+    env.write("aria.txt", input);
     let args = [
         "-j",
         "4",
@@ -247,10 +224,10 @@ fn aria2_option_lines_as_people_write_them_are_read_and_tuning_is_ignored_once()
         "--failed-out",
         "f.txt",
     ];
-    let (code, report, stderr) = run_with_list(dir.path(), "aria.txt", &args);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(json(&report[0])["status"], "ok");
-    assert_eq!(std::fs::read(dir.path().join("out/big.iso")).unwrap(), body);
+    let run = env.run_list("aria.txt", &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json(0)["status"], "ok");
+    assert_eq!(env.file("out/big.iso"), body);
     // split=4 cut the first file into ranges fetched side by side, with no --split on the
     // command line; split=1 kept the second in one stream.
     let ranged = |path: &str| {
@@ -262,12 +239,13 @@ fn aria2_option_lines_as_people_write_them_are_read_and_tuning_is_ignored_once()
     };
     assert!(ranged("/big.iso") >= 2, "{} ranges", ranged("/big.iso"));
     assert_eq!(ranged("/small.bin"), 0);
-    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("aria2")).collect();
-    assert_eq!(warnings.len(), 1, "{stderr}");
+    let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.contains("aria2")).collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
     assert!(
         warnings[0].contains("max-connection-per-server= (aria.txt:1 and 1 more)")
             && warnings[0].contains("min-split-size=")
             && warnings[0].contains("file-allocation="),
-        "{stderr}"
+        "{}",
+        run.stderr
     );
 }

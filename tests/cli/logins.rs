@@ -8,8 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::support::payload;
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool_std, payload};
+use crate::support::{RunIt, TestEnv, assert_has, assert_lacks};
 
 const PASSWORD: &str = "l0gin-s3cret";
 const SESSION: &str = "sess-0123456789abcdef";
@@ -115,7 +116,7 @@ fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_ho
         ),
     )
     .unwrap();
-    let out = fetchpool_std(dir.path())
+    let out = crate::support::fetchpool_std(dir.path())
         .args([
             "urls.txt",
             "-j",
@@ -140,10 +141,7 @@ fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_ho
         let file = std::fs::read(dir.path().join(format!("out/f{i}.bin"))).unwrap();
         assert_eq!(file, payload(10_000, i), "f{i}");
     }
-    assert!(
-        text.contains("--load-cookies jar.txt: no such file yet"),
-        "{text}"
-    );
+    assert_has(&text, "--load-cookies jar.txt: no such file yet");
     // At most one login a worker; -v says how many there were.
     let logins = portal.granted.load(Ordering::SeqCst);
     assert!((1..=4).contains(&logins), "{logins} logins");
@@ -183,7 +181,7 @@ fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_ho
     // The jar loaded again: the session goes along, and no login is needed.
     let before = portal.granted.load(Ordering::SeqCst);
     let login_requests = portal.login.request_count();
-    let out = fetchpool_std(dir.path())
+    let out = crate::support::fetchpool_std(dir.path())
         .args(["urls.txt", "-o", "again", "--load-cookies", "jar.txt", "-v"])
         .output()
         .unwrap();
@@ -195,7 +193,7 @@ fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_ho
         login_requests,
         "no login host asked"
     );
-    assert!(stderr.contains("fetchpool: 0 logins"), "{stderr}");
+    assert_has(&stderr, "fetchpool: 0 logins");
 
     // curl reads the file back and sends the cookie (where curl is installed; CI installs it).
     if let Ok(curl) = std::process::Command::new("curl")
@@ -228,12 +226,12 @@ fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_ho
 
 #[test]
 fn a_loaded_cookie_goes_only_where_its_domain_and_path_match_and_a_bad_jar_is_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(b"x".to_vec()));
     let port = server.port();
     let later = 4_000_000_000u64;
-    std::fs::write(
-        dir.path().join("cookies.txt"),
+    env.write(
+        "cookies.txt",
         format!(
             "# Netscape HTTP Cookie File\n\
              .data.localhost\tTRUE\t/files\tFALSE\t{later}\twide\tw1\n\
@@ -241,23 +239,17 @@ fn a_loaded_cookie_goes_only_where_its_domain_and_path_match_and_a_bad_jar_is_ex
              other.localhost\tFALSE\t/\tFALSE\t0\tforeign\tf1\n\
              data.localhost\tFALSE\t/\tTRUE\t0\tsecure\ts1\n"
         ),
-    )
-    .unwrap();
+    );
     let urls = [
         format!("http://data.localhost:{port}/files/a"),
         format!("http://www.data.localhost:{port}/files/b"),
     ];
-    let out = fetchpool_std(dir.path())
+    let out = env
+        .std_cmd()
         .args(&urls)
         .args(["-o", "out", "--load-cookies", "cookies.txt"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
+    assert_eq!(out.code, 0, "{}", &out.stderr);
     for req in server.requests() {
         // Only the domain cookie whose path matches; not another host's, not another path's,
         // not a Secure one over http.
@@ -265,20 +257,16 @@ fn a_loaded_cookie_goes_only_where_its_domain_and_path_match_and_a_bad_jar_is_ex
     }
     // A line that is not a cookie: exit 2 before anything is fetched, naming the place and
     // never the value.
-    std::fs::write(
-        dir.path().join("bad.txt"),
-        "data.localhost\tFALSE\t/\tv4lue-s3cret\n",
-    )
-    .unwrap();
+    env.write("bad.txt", "data.localhost\tFALSE\t/\tv4lue-s3cret\n");
     let before = server.request_count();
-    let out = fetchpool_std(dir.path())
+    let out = env
+        .std_cmd()
         .args(&urls)
         .args(["-o", "out2", "--load-cookies", "bad.txt"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("bad.txt:1:"), "{stderr}");
-    assert!(!stderr.contains("v4lue-s3cret"), "{stderr}");
+        .run();
+    let stderr = &out.stderr;
+    assert_eq!(out.code, 2, "{stderr}");
+    assert_has(stderr, "bad.txt:1:");
+    assert_lacks(stderr, "v4lue-s3cret");
     assert_eq!(server.request_count(), before);
 }

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::support::nginx::{Nginx, Served, most_at_once};
 use crate::support::tls::TestCa;
-use crate::support::{fetchpool, lines, payload, write_list};
+use crate::support::{lines, payload};
 
 /// Two overlapping requests overlap by more than this (the log counts milliseconds, and each
 /// answer takes 100).
@@ -45,13 +45,13 @@ fn slow_h2(
     let urls: Vec<String> = (0..files)
         .map(|i| nginx.https(&format!("/slow/f{i:02}")))
         .collect();
-    write_list(&work, "urls.txt", &urls);
+    crate::support::write_list(&work, "urls.txt", &urls);
     Some((nginx, work))
 }
 
 /// Runs fetchpool on the list with `-v` and `args`; its stdout and stderr.
 fn run(work: &std::path::Path, args: &[&str]) -> (Vec<String>, String) {
-    let out = fetchpool(work)
+    let out = crate::support::fetchpool(work)
         .args(["urls.txt", "-o", "out", "--cacert", "ca.pem", "-v"])
         .args(args)
         .output()

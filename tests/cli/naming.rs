@@ -1,8 +1,9 @@
 //! Names: hostile URLs and `out=` values never escape the output directory; collisions
 //! get `-2`, `-3` in list order.
 
+use crate::support::lines;
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, files_below, lines, write_list};
+use crate::support::{TestEnv, assert_has};
 
 #[test]
 fn hostile_names_stay_inside_the_output_directory() {
@@ -25,8 +26,8 @@ fn hostile_names_stay_inside_the_output_directory() {
         format!("{} out=../up-escape", server.url("/up")),
         format!("{} out=sub/../../up2", server.url("/up2")),
     ];
-    let list = write_list(&work, "urls.txt", &urls);
-    let out = fetchpool(&work)
+    let list = crate::support::write_list(&work, "urls.txt", &urls);
+    let out = crate::support::fetchpool(&work)
         .arg(&list)
         .args(["-o", "out"])
         .output()
@@ -34,15 +35,11 @@ fn hostile_names_stay_inside_the_output_directory() {
     assert_eq!(out.status.code(), Some(1), "the three bad out= lines fail");
     let report = lines(&out.stdout);
     assert_eq!(report.len(), 12);
-    assert!(
-        report[9].contains("absolute paths are not allowed"),
-        "{}",
-        report[9]
-    );
-    assert!(report[10].contains("'..' is not allowed"), "{}", report[10]);
-    assert!(report[11].contains("'..' is not allowed"), "{}", report[11]);
+    assert_has(&report[9], "absolute paths are not allowed");
+    assert_has(&report[10], "'..' is not allowed");
+    assert_has(&report[11], "'..' is not allowed");
 
-    let got = files_below(&work.join("out"));
+    let got = crate::support::files_below(&work.join("out"));
     let long_name = format!("{}.txt", "n".repeat(246));
     let mut want = vec![
         "a_b".to_string(),
@@ -59,13 +56,13 @@ fn hostile_names_stay_inside_the_output_directory() {
     assert_eq!(got, want);
     assert_eq!(long_name.len(), 250);
     // Nothing anywhere else: the work dir holds only the list and out/, its parent only work/.
-    assert_eq!(files_below(root.path()).len(), 10);
+    assert_eq!(crate::support::files_below(root.path()).len(), 10);
     assert!(!std::path::Path::new("/tmp/abs-escape").exists());
 }
 
 #[test]
 fn collisions_get_suffixes_in_list_order() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| Reply::ok(format!("from {}", req.target)));
     let urls = [
         server.url("/one/report.pdf"),
@@ -74,17 +71,16 @@ fn collisions_get_suffixes_in_list_order() {
         server.url("/a/data.tar.gz"),
         server.url("/b/data.tar.gz"),
     ];
-    let list = write_list(dir.path(), "urls.txt", &urls);
+    let list = env.list(&urls);
     // Twice, to show the same list always gives the same names.
     for round in 0..2 {
         let out_dir = format!("out{round}");
-        fetchpool(dir.path())
+        env.cmd()
             .arg(&list)
             .args(["-j", "5", "-o", &out_dir])
             .assert()
             .success();
-        let read =
-            |name: &str| std::fs::read_to_string(dir.path().join(&out_dir).join(name)).unwrap();
+        let read = |name: &str| std::fs::read_to_string(env.join(&out_dir).join(name)).unwrap();
         assert_eq!(read("report.pdf"), "from /one/report.pdf");
         assert_eq!(read("report-2.pdf"), "from /two/report.pdf");
         assert_eq!(read("report-3.pdf"), "from /three");

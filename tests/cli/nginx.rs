@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::nginx::Nginx;
-use crate::support::{fetchpool, files_below, lines, payload, sha256_hex, write_list};
+use crate::support::{assert_has, assert_lacks, assert_starts};
+use crate::support::{lines, payload, sha256_hex};
 
 #[test]
 fn real_nginx_mixed_list_and_resume() {
@@ -42,8 +43,8 @@ fn real_nginx_mixed_list_and_resume() {
         nginx.url("/missing.bin"),
         nginx.url("/sub/"),
     ];
-    let list = write_list(&work, "urls.txt", &urls);
-    let out = fetchpool(&work)
+    let list = crate::support::write_list(&work, "urls.txt", &urls);
+    let out = crate::support::fetchpool(&work)
         .arg(&list)
         .args(["-o", "out", "-j", "4"])
         .output()
@@ -55,7 +56,7 @@ fn real_nginx_mixed_list_and_resume() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report = lines(&out.stdout);
-    assert!(report[4].starts_with("failed      404"), "{}", report[4]);
+    assert_starts(&report[4], "failed      404");
     assert!(
         report[5].starts_with("failed      403"),
         "directory listing is off: {}",
@@ -66,7 +67,7 @@ fn real_nginx_mixed_list_and_resume() {
     assert_eq!(read("nested/medium.bin"), files[1].1);
     assert_eq!(read("big.bin"), files[2].1);
     assert_eq!(read("empty"), files[3].1);
-    assert_eq!(files_below(&work.join("out")).len(), 4);
+    assert_eq!(crate::support::files_below(&work.join("out")).len(), 4);
 
     // --continue against nginx's own Range and If-Range support: a third of big.bin is already
     // here, of the version nginx serves (its ETag is the file's time and size in hex).
@@ -78,8 +79,8 @@ fn real_nginx_mixed_list_and_resume() {
         &etag,
         3_000_000,
     );
-    let list = write_list(&work, "again.txt", &[nginx.url("/big.bin")]);
-    let out = fetchpool(&work)
+    let list = crate::support::write_list(&work, "again.txt", &[nginx.url("/big.bin")]);
+    let out = crate::support::fetchpool(&work)
         .arg(&list)
         .args(["-o", "out", "--continue", "--json"])
         .output()
@@ -134,9 +135,9 @@ fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
     let work = root.path().join("work");
     std::fs::create_dir(&work).unwrap();
     std::fs::write(work.join("ca.pem"), &ca.ca_pem).unwrap();
-    let list = write_list(&work, "urls.txt", &[nginx.https("/data.bin")]);
+    let list = crate::support::write_list(&work, "urls.txt", &[nginx.https("/data.bin")]);
     let run = |out: &str, args: &[&str]| {
-        fetchpool(&work)
+        crate::support::fetchpool(&work)
             .arg(&list)
             .args(["-o", out, "--retries", "0"])
             .args(args)
@@ -158,7 +159,7 @@ fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(std::fs::read(work.join("trusted/data.bin")).unwrap(), body);
     let log = nginx.access_log();
-    assert!(log.contains("/data.bin HTTP/2.0 200"), "{log}");
+    assert_has(&log, "/data.bin HTTP/2.0 200");
 
     // --http1.1: the same download over HTTP/1.1.
     let out = run("h1", &["--cacert", "ca.pem", "--http1.1"]);
@@ -177,10 +178,11 @@ fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
     let out = run("insecure", &["-k"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(std::fs::read(work.join("insecure/data.bin")).unwrap(), body);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: --insecure"));
+    assert_has(String::from_utf8_lossy(&out.stderr), "warning: --insecure");
 
     // Basic auth from a netrc file: without it 401, with it the file.
-    let list = write_list(&work, "private.txt", &[nginx.https("/private/report.txt")]);
+    let list =
+        crate::support::write_list(&work, "private.txt", &[nginx.https("/private/report.txt")]);
     let netrc = work.join("netrc");
     std::fs::write(
         &netrc,
@@ -189,7 +191,7 @@ fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
     .unwrap();
     std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
     let private = |out: &str, args: &[&str]| {
-        fetchpool(&work)
+        crate::support::fetchpool(&work)
             .arg(&list)
             .args(["-o", out, "--cacert", "ca.pem"])
             .args(args)
@@ -207,7 +209,7 @@ fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
         std::fs::read(work.join("auth/report.txt")).unwrap(),
         b"for ci only"
     );
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
+    assert_lacks(String::from_utf8_lossy(&out.stderr), "hunter2");
 }
 
 /// `(inode, mtime)` of a file: what "left alone" means.
@@ -229,7 +231,7 @@ fn hour_ago() -> std::time::SystemTime {
 /// holds `at_least` bytes; how many it held then.
 fn interrupted_at(work: &Path, url: &str, at_least: u64) -> u64 {
     let part = work.join("out/big.bin.part");
-    write_list(work, "urls.txt", &[format!("{url} out=big.bin")]);
+    crate::support::write_list(work, "urls.txt", &[format!("{url} out=big.bin")]);
     let child = crate::support::spawn_run(work, &["-c"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::fs::metadata(&part).map_or(0, |m| m.len()) < at_least {
@@ -244,8 +246,8 @@ fn interrupted_at(work: &Path, url: &str, at_least: u64) -> u64 {
 /// `fetchpool -c --json -v` in `work` on `url` (as `big.bin`), which must succeed: its report
 /// line and stderr.
 fn continue_run(work: &Path, url: &str) -> (serde_json::Value, String) {
-    write_list(work, "urls.txt", &[format!("{url} out=big.bin")]);
-    let out = fetchpool(work)
+    crate::support::write_list(work, "urls.txt", &[format!("{url} out=big.bin")]);
+    let out = crate::support::fetchpool(work)
         .args(["urls.txt", "-o", "out", "-c", "--json", "-v"])
         .output()
         .unwrap();
@@ -282,9 +284,9 @@ fn real_nginx_update_fetches_only_what_changed() {
     let work = root.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let urls: Vec<String> = names.iter().map(|n| nginx.url(&format!("/{n}"))).collect();
-    let list = write_list(&work, "urls.txt", &urls);
+    let list = crate::support::write_list(&work, "urls.txt", &urls);
     let run = |args: &[&str]| {
-        let out = fetchpool(&work)
+        let out = crate::support::fetchpool(&work)
             .arg(&list)
             .args(["-o", "out", "-j", "2", "--json"])
             .args(args)
@@ -345,7 +347,7 @@ fn real_nginx_update_fetches_only_what_changed() {
         "replaced by a new file"
     );
     assert!(
-        files_below(&work.join("out"))
+        crate::support::files_below(&work.join("out"))
             .iter()
             .all(|f| !f.ends_with(".part"))
     );
@@ -383,9 +385,9 @@ fn real_nginx_update_without_extended_attributes_goes_by_date() {
         }
     }
     let _unmount = Unmount(&mnt);
-    let list = write_list(root.path(), "urls.txt", &[nginx.url("/a.bin")]);
+    let list = crate::support::write_list(root.path(), "urls.txt", &[nginx.url("/a.bin")]);
     let run = |args: &[&str]| {
-        fetchpool(root.path())
+        crate::support::fetchpool(root.path())
             .arg(&list)
             .arg("-o")
             .arg(&mnt)
@@ -426,8 +428,8 @@ fn real_nginx_split_with_a_per_connection_cap() {
     };
     let work = root.path().join("work");
     std::fs::create_dir(&work).unwrap();
-    let list = write_list(&work, "urls.txt", &[nginx.url("/big.iso")]);
-    let out = fetchpool(&work)
+    let list = crate::support::write_list(&work, "urls.txt", &[nginx.url("/big.iso")]);
+    let out = crate::support::fetchpool(&work)
         .arg(&list)
         .args(["-o", "out"])
         .args(crate::split::split4(&["--json"]))
@@ -441,7 +443,10 @@ fn real_nginx_split_with_a_per_connection_cap() {
     assert_eq!(std::fs::read(work.join("out/big.iso")).unwrap(), body);
     let report = crate::support::json(&lines(&out.stdout)[0]);
     assert_eq!(report["sha256"], sha256_hex(&body));
-    assert_eq!(files_below(&work.join("out")), vec!["big.iso"]);
+    assert_eq!(
+        crate::support::files_below(&work.join("out")),
+        vec!["big.iso"]
+    );
     // The whole file asked for once, and ranges that nginx answered with 206 (it checks
     // If-Range against its ETag). nginx logs a request when it ends, in any order.
     let log = nginx.access_log();
@@ -496,9 +501,12 @@ fn real_nginx_ctrl_c_during_continue_then_a_new_version_is_fetched_whole() {
         std::fs::read(work.join("out/big.bin")).unwrap() == new,
         "the new version whole, not {have} bytes of the old one and the rest of the new"
     );
-    assert!(stderr.contains("another version"), "{stderr}");
+    assert_has(&stderr, "another version");
     assert!(nginx.access_log().lines().last().unwrap().ends_with(" 200"));
-    assert_eq!(files_below(&work.join("out")), vec!["big.bin"]);
+    assert_eq!(
+        crate::support::files_below(&work.join("out")),
+        vec!["big.bin"]
+    );
 }
 
 #[test]
@@ -537,5 +545,8 @@ fn real_nginx_never_joins_a_file_rewritten_in_the_second_of_its_answer_by_its_da
         "the new version whole, not {have} bytes of the old one and the rest of the new"
     );
     assert!(nginx.access_log().lines().last().unwrap().ends_with(" 200"));
-    assert_eq!(files_below(&work.join("out")), vec!["big.bin"]);
+    assert_eq!(
+        crate::support::files_below(&work.join("out")),
+        vec!["big.bin"]
+    );
 }

@@ -7,30 +7,25 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, fetchpool_std, files_below, json, lines, payload, write_list};
+use crate::support::{RunIt, TestEnv, assert_has, assert_lacks, assert_starts};
+use crate::support::{json, lines, payload};
 
 #[test]
 fn json_report_has_every_field() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(20_000, 5);
     let server = Server::files(HashMap::from([("/a.bin".to_string(), body.clone())]));
-    let list = write_list(
-        dir.path(),
-        "urls.txt",
-        &[
-            "# comment".to_string(),
-            server.url("/a.bin"),
-            server.url("/nope"),
-            "gopher://x/".to_string(),
-        ],
-    );
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let objects: Vec<serde_json::Value> = lines(&out.stdout)
+    let list = env.list(&[
+        "# comment".to_string(),
+        server.url("/a.bin"),
+        server.url("/nope"),
+        "gopher://x/".to_string(),
+    ]);
+    let out = env.cmd().arg(&list).args(["-o", "out", "--json"]).run();
+    assert_eq!(out.code, 1);
+    let objects: Vec<serde_json::Value> = out
+        .report
+        .clone()
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -49,7 +44,7 @@ fn json_report_has_every_field() {
     assert_eq!(ok["length_unverified"], false);
     assert!(ok["error"].is_null());
     let sha = std::process::Command::new("sha256sum")
-        .arg(dir.path().join("out/a.bin"))
+        .arg(env.join("out/a.bin"))
         .output()
         .unwrap();
     let sha = String::from_utf8_lossy(&sha.stdout);
@@ -61,12 +56,7 @@ fn json_report_has_every_field() {
     assert_eq!(objects[2]["status"], "failed");
     assert_eq!(objects[2]["line"], 4);
     assert!(objects[2]["path"].is_null());
-    assert!(
-        objects[2]["error"]
-            .as_str()
-            .unwrap()
-            .contains("urls.txt:4:")
-    );
+    assert_has(objects[2]["error"].as_str().unwrap(), "urls.txt:4:");
 
     let summary = &objects[3];
     assert_eq!(summary["type"], "summary");
@@ -80,19 +70,20 @@ fn json_report_has_every_field() {
     assert_eq!(summary["workers"], 8);
     assert_eq!(summary["mode"], "pool");
     // Keys come in the documented order, "type" first.
-    assert!(lines(&out.stdout)[0].starts_with("{\"type\":\"result\",\"index\":0,"));
+    assert_starts(&out.report.clone()[0], "{\"type\":\"result\",\"index\":0,");
 }
 
 #[test]
 fn quiet_lists_only_failures() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.path() {
         "/bad" => Reply::status(404),
         _ => Reply::ok("fine"),
     });
     let urls = [server.url("/a"), server.url("/bad"), server.url("/b")];
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let out = fetchpool(dir.path())
+    let list = env.list(&urls);
+    let out = env
+        .cmd()
         .arg(&list)
         .args(["-o", "out", "-q"])
         .output()
@@ -106,20 +97,20 @@ fn quiet_lists_only_failures() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(files_below(&dir.path().join("out")), ["a", "b"]);
+    assert_eq!(env.out_files(), ["a", "b"]);
 }
 
 #[test]
 fn verbose_logs_name_the_worker() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("x"));
-    let list = write_list(dir.path(), "urls.txt", &[server.url("/v.txt")]);
-    let out = fetchpool(dir.path())
+    let list = env.list(&[server.url("/v.txt")]);
+    let out = env
+        .cmd()
         .arg(&list)
         .args(["-o", "out", "-v", "-j", "1"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .run();
+    let stderr = &out.stderr;
     assert!(
         stderr.contains(&format!("[worker-1] GET {}", server.url("/v.txt"))),
         "{stderr}"
@@ -135,7 +126,7 @@ fn verbose_logs_name_the_worker() {
 
 #[test]
 fn secrets_are_redacted_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.path() {
         "/missing" => Reply::status(404),
         _ => Reply::ok("x"),
@@ -159,24 +150,20 @@ fn secrets_are_redacted_everywhere() {
             .replace("http://", "http://usertok-SECRET@"),
         server.url("/c") + "?%74oken=enc-SECRET",
     ];
-    let list = write_list(dir.path(), "urls.txt", &urls);
+    let list = env.list(&urls);
     for args in [
         &["-v"][..],
         &["-v", "--json"][..],
         &["--dry-run"][..],
         &["--dry-run", "--json"][..],
     ] {
-        let out = fetchpool(dir.path())
+        let out = env
+            .cmd()
             .arg(&list)
             .args(["-o", "out", "--overwrite"])
             .args(args)
-            .output()
-            .unwrap();
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .run();
+        let all = format!("{}{}", &out.stdout, &out.stderr);
         for secret in [
             "hunter2",
             "tok-SECRET",
@@ -198,7 +185,7 @@ fn secrets_are_redacted_everywhere() {
     // The credentials still reach the server.
     let requests = server.requests();
     let req = requests.iter().find(|r| r.path() == "/a").unwrap();
-    assert!(req.target.contains("token=tok-SECRET"));
+    assert_has(&req.target, "token=tok-SECRET");
     assert!(
         req.header("authorization")
             .is_some_and(|v| v.starts_with("Basic "))
@@ -207,12 +194,13 @@ fn secrets_are_redacted_everywhere() {
 
 #[test]
 fn no_escape_codes_without_a_terminal() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(1000, 2)).delay(Duration::from_millis(20)));
     let urls: Vec<String> = (0..5).map(|i| server.url(&format!("/p{i}"))).collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
+    let list = env.list(&urls);
     for mode in ["auto", "never"] {
-        let out = fetchpool(dir.path())
+        let out = env
+            .cmd()
             .arg(&list)
             .args(["-o", &format!("out-{mode}"), "--progress", mode])
             .output()
@@ -228,17 +216,18 @@ fn no_escape_codes_without_a_terminal() {
 
 #[test]
 fn progress_always_draws_bars_even_into_a_pipe() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(1000, 2)).delay(Duration::from_millis(400)));
-    let list = write_list(dir.path(), "urls.txt", &[server.url("/slow")]);
-    let out = fetchpool(dir.path())
+    let list = env.list(&[server.url("/slow")]);
+    let out = env
+        .cmd()
         .arg(&list)
         .args(["-o", "out", "--progress", "always"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("files"), "{stderr}");
+    assert_has(&stderr, "files");
     assert!(
         stderr.contains("worker-"),
         "a line per busy worker: {stderr}"
@@ -248,7 +237,7 @@ fn progress_always_draws_bars_even_into_a_pipe() {
 
 #[test]
 fn dry_run_makes_no_request_and_touches_no_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("x"));
     let urls = [
         server.url("/a.bin"),
@@ -256,18 +245,10 @@ fn dry_run_makes_no_request_and_touches_no_file() {
         format!("{} out=sub/c.bin", server.url("/c")),
         "mailto:x@y".to_string(),
     ];
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "out", "--dry-run"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "the bad line would fail a real run"
-    );
-    let plan = lines(&out.stdout);
+    let list = env.list(&urls);
+    let out = env.cmd().arg(&list).args(["-o", "out", "--dry-run"]).run();
+    assert_eq!(out.code, 1, "the bad line would fail a real run");
+    let plan = out.report.clone();
     assert_eq!(
         plan[0],
         format!("plan     {} -> out/a.bin", server.url("/a.bin"))
@@ -285,38 +266,33 @@ fn dry_run_makes_no_request_and_touches_no_file() {
             && plan[3].contains("urls.txt:4: unsupported scheme 'mailto'")
     );
     assert_eq!(server.request_count(), 0);
-    assert!(!dir.path().join("out").exists());
+    assert!(!env.join("out").exists());
 }
 
 #[test]
 fn dry_run_says_what_the_run_would_do_with_what_is_there() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("x"));
     let urls = [
         server.url("/new.bin"),
         server.url("/here.bin"),
         server.url("/half.bin"),
     ];
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    std::fs::create_dir(dir.path().join("out")).unwrap();
-    std::fs::write(dir.path().join("out/here.bin"), "old").unwrap();
+    let list = env.list(&urls);
+    env.mkdir("out");
+    env.write("out/here.bin", "old");
     // Left by an interrupted `-c` run, with the version it is of.
-    crate::support::plant_part(
-        &dir.path().join("out/half.bin.part"),
-        &[7u8; 2048],
-        "\"v1\"",
-        4096,
-    );
+    crate::support::plant_part(&env.join("out/half.bin.part"), &[7u8; 2048], "\"v1\"", 4096);
     // Bytes of no known version are not built on: fetched whole.
-    std::fs::write(dir.path().join("out/new.bin.part"), vec![7u8; 100]).unwrap();
+    env.write("out/new.bin.part", vec![7u8; 100]);
     let plan = |args: &[&str]| {
-        let out = fetchpool(dir.path())
+        let out = env
+            .cmd()
             .arg(&list)
             .args(["-o", "out", "--dry-run"])
             .args(args)
-            .output()
-            .unwrap();
-        (out.status.code(), lines(&out.stdout))
+            .run();
+        (Some(out.code), out.report.clone())
     };
     // No flag: the existing target would fail, and the dry run says so (and exits 1).
     let (code, lines) = plan(&[]);
@@ -360,75 +336,60 @@ fn dry_run_says_what_the_run_would_do_with_what_is_there() {
     assert_eq!(json(&lines[2])["resume_from"], 2048);
     // Nothing was touched, no request made.
     assert_eq!(server.request_count(), 0);
+    assert_eq!(env.file("out/here.bin"), b"old");
     assert_eq!(
-        std::fs::read(dir.path().join("out/here.bin")).unwrap(),
-        b"old"
-    );
-    assert_eq!(
-        crate::support::out_files(dir.path()),
+        env.out_files(),
         ["half.bin.part", "here.bin", "new.bin.part"]
     );
 }
 
 #[test]
 fn missing_or_unreadable_list_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = fetchpool(dir.path()).arg("nope.txt").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let env = TestEnv::new();
+    let out = env.cmd().arg("nope.txt").run();
+    assert_eq!(out.code, 2);
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        &out.stderr,
         "fetchpool: cannot read nope.txt: No such file or directory (os error 2)\n"
     );
-    let out = fetchpool(dir.path()).arg(".").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+    let out = env.cmd().arg(".").run();
+    assert_eq!(out.code, 2);
+    assert_has(&out.stderr, "is a directory");
 }
 
 #[test]
 fn uncreatable_output_dir_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("file"), "").unwrap();
-    let list = write_list(
-        dir.path(),
-        "urls.txt",
-        &["http://127.0.0.1:9/x".to_string()],
-    );
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "file/sub"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .starts_with("fetchpool: cannot create the output directory file/sub: ")
+    let env = TestEnv::new();
+    env.write("file", "");
+    let list = env.list(&["http://127.0.0.1:9/x".to_string()]);
+    let out = env.cmd().arg(&list).args(["-o", "file/sub"]).run();
+    assert_eq!(out.code, 2);
+    assert_starts(
+        &out.stderr,
+        "fetchpool: cannot create the output directory file/sub: ",
     );
 }
 
 #[test]
 fn empty_list_exits_0_with_a_note() {
-    let dir = tempfile::tempdir().unwrap();
-    let list = write_list(dir.path(), "urls.txt", &["# nothing here".to_string()]);
-    let out = fetchpool(dir.path()).arg(&list).output().unwrap();
+    let env = TestEnv::new();
+    let list = env.list(&["# nothing here".to_string()]);
+    let out = env.cmd().arg(&list).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no entries"));
+    assert_has(String::from_utf8_lossy(&out.stderr), "no entries");
 }
 
 #[test]
 fn a_refused_connection_reads_at_a_glance_and_json_keeps_the_chain() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     // Bind and drop to find a port with nobody listening.
     let port = crate::support::free_port();
     let url = format!("http://127.0.0.1:{port}/x");
-    let list = write_list(dir.path(), "urls.txt", std::slice::from_ref(&url));
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["--retries", "2"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let line = &lines(&out.stdout)[0];
+    let list = env.list(std::slice::from_ref(&url));
+    let out = env.cmd().arg(&list).args(["--retries", "2"]).run();
+    assert_eq!(out.code, 1);
+    let line = &out.report.clone()[0];
     assert!(
         line.ends_with(&format!(
             "  connection refused (127.0.0.1:{port})  (after 3 attempts)"
@@ -436,12 +397,12 @@ fn a_refused_connection_reads_at_a_glance_and_json_keeps_the_chain() {
         "{line}"
     );
     // The whole chain is in JSON (and -v), for whoever digs.
-    let out = fetchpool(dir.path())
+    let out = env
+        .cmd()
         .arg(&list)
         .args(["--retries", "0", "--json"])
-        .output()
-        .unwrap();
-    let result = json(&lines(&out.stdout)[0]);
+        .run();
+    let result = json(&out.report.clone()[0]);
     let error = result["error"].as_str().unwrap();
     assert!(
         error.contains("tcp connect error") && error.contains("Connection refused"),
@@ -452,19 +413,15 @@ fn a_refused_connection_reads_at_a_glance_and_json_keeps_the_chain() {
 
 #[test]
 fn a_name_that_does_not_resolve_and_a_server_that_does_not_speak_tls_read_at_a_glance() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let plain = Server::start(|_| Reply::ok("x"));
     let tls_to_plain = plain.url("/x").replacen("http://", "https://", 1);
     // A `.invalid` name never resolves (RFC 6761): the resolver says so without asking DNS.
     let urls = [tls_to_plain, "http://no-such-host.invalid/x".to_string()];
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["--retries", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report = lines(&out.stdout);
+    let list = env.list(&urls);
+    let out = env.cmd().arg(&list).args(["--retries", "0"]).run();
+    assert_eq!(out.code, 1);
+    let report = out.report.clone();
     let port = plain
         .url("/")
         .split(':')
@@ -487,11 +444,12 @@ fn a_name_that_does_not_resolve_and_a_server_that_does_not_speak_tls_read_at_a_g
 
 #[test]
 fn closed_stdout_ends_the_run_quietly() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("x").delay(Duration::from_millis(30)));
     let urls: Vec<String> = (0..40).map(|i| server.url(&format!("/c{i}"))).collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let mut child = fetchpool_std(dir.path())
+    let list = env.list(&urls);
+    let mut child = env
+        .std_cmd()
         .arg(&list)
         .args(["-o", "out", "-j", "2"])
         .stdout(Stdio::piped())
@@ -503,7 +461,7 @@ fn closed_stdout_ends_the_run_quietly() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    assert!(first.starts_with("ok "));
+    assert_starts(&first, "ok ");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -516,10 +474,10 @@ fn closed_stdout_ends_the_run_quietly() {
         "new work stops once nobody reads the report"
     );
     // Whatever was downloaded is whole; no .part is left.
-    for name in files_below(&dir.path().join("out")) {
+    for name in env.out_files() {
         assert!(!name.ends_with(".part"), "{name}");
         assert_eq!(
-            std::fs::read_to_string(dir.path().join("out").join(name)).unwrap(),
+            std::fs::read_to_string(env.join("out").join(name)).unwrap(),
             "x"
         );
     }
@@ -528,7 +486,10 @@ fn closed_stdout_ends_the_run_quietly() {
 #[test]
 fn help_and_version() {
     let dir = tempfile::tempdir().unwrap();
-    let out = fetchpool(dir.path()).arg("--help").output().unwrap();
+    let out = crate::support::fetchpool(dir.path())
+        .arg("--help")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -537,21 +498,18 @@ fn help_and_version() {
     );
     // A SOURCE or -i FILE is required (only `--generate` goes without), and help says what
     // exit codes mean.
-    assert!(
-        help.contains("Usage: fetchpool [OPTIONS] <SOURCE>..."),
-        "{help}"
-    );
-    assert!(help.contains("fetchpool [OPTIONS] -i <FILE>"), "{help}");
-    assert!(help.contains("-i, --input-file <FILE>"), "{help}");
+    assert_has(&help, "Usage: fetchpool [OPTIONS] <SOURCE>...");
+    assert_has(&help, "fetchpool [OPTIONS] -i <FILE>");
+    assert_has(&help, "-i, --input-file <FILE>");
     assert!(
         help.contains("Exit status:") && help.contains("130"),
         "{help}"
     );
-    let out = fetchpool(dir.path()).output().unwrap();
+    let out = crate::support::fetchpool(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("<SOURCE>..."));
+    assert_has(String::from_utf8_lossy(&out.stderr), "<SOURCE>...");
     for size in ["1.5M", "2MiB", "512 KiB", "1G"] {
-        let out = fetchpool(dir.path())
+        let out = crate::support::fetchpool(dir.path())
             .args([
                 "--limit-rate",
                 size,
@@ -565,13 +523,16 @@ fn help_and_version() {
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{size}");
     }
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["--limit-rate", "2XB", "urls.txt"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown unit"));
-    let out = fetchpool(dir.path()).arg("--version").output().unwrap();
+    assert_has(String::from_utf8_lossy(&out.stderr), "unknown unit");
+    let out = crate::support::fetchpool(dir.path())
+        .arg("--version")
+        .output()
+        .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!("fetchpool {}\n", env!("CARGO_PKG_VERSION"))
@@ -581,12 +542,13 @@ fn help_and_version() {
 #[test]
 fn closed_stdout_and_stderr_together_end_quietly() {
     // `fetchpool list 2>&1 | head -1`: the summary line meets the closed pipe too.
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("x").delay(Duration::from_millis(30)));
     let urls: Vec<String> = (0..20).map(|i| server.url(&format!("/c{i}"))).collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
+    let list = env.list(&urls);
     let (reader, writer) = std::io::pipe().unwrap();
-    let mut child = fetchpool_std(dir.path())
+    let mut child = env
+        .std_cmd()
         .arg(&list)
         .args(["-o", "out", "-j", "2"])
         .stdout(writer.try_clone().unwrap())
@@ -635,10 +597,10 @@ fn control_bytes_from_a_list_line_are_shown_escaped_everywhere() {
         // Two names that look alike, told apart by what cannot be seen.
         server.url("/pay%E2%80%8Bpal%EF%BB%BF.exe"),
     ];
-    let list = write_list(dir.path(), "urls.txt", &lines_in);
+    let list = crate::support::write_list(dir.path(), "urls.txt", &lines_in);
     let summary = dir.path().join("summary.md");
     let run = |args: &[&str]| {
-        let out = fetchpool(dir.path())
+        let out = crate::support::fetchpool(dir.path())
             .arg(&list)
             .args(["-o", "out", "--progress", "never"])
             .args(args)
@@ -656,41 +618,36 @@ fn control_bytes_from_a_list_line_are_shown_escaped_everywhere() {
         )
     };
     let (text, stderr) = run(&["-v", "--junit", "report.xml"]);
-    assert!(
-        text[0].contains("unknown option '\\x1b]0;pwned\\x07'"),
-        "{text:?}"
-    );
-    assert!(text[2].contains("\\u{9b}31mB"), "{text:?}");
-    assert!(text[3].contains("evil\\u{202e}txt.exe"), "{text:?}");
-    assert!(text[4].contains("pay\\u{200b}pal\\u{feff}.exe"), "{text:?}");
-    assert!(
-        stderr.contains(",line=2,title=fetchpool::\\x1b[2Jhttp://x"),
-        "{stderr}"
-    );
+    assert_has(&text[0], "unknown option '\\x1b]0;pwned\\x07'");
+    assert_has(&text[2], "\\u{9b}31mB");
+    assert_has(&text[3], "evil\\u{202e}txt.exe");
+    assert_has(&text[4], "pay\\u{200b}pal\\u{feff}.exe");
+    assert_has(&stderr, ",line=2,title=fetchpool::\\x1b[2Jhttp://x");
     for file in ["summary.md", "report.xml"] {
         let written = std::fs::read(dir.path().join(file)).unwrap();
         assert_eq!(acts_on_a_terminal(&written), None, "{file}");
     }
     let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
-    assert!(xml.contains("\\x1b]0;pwned\\x07"), "{xml}");
+    assert_has(&xml, "\\x1b]0;pwned\\x07");
     // JSON says the same value, escaped as JSON does; the dry run likewise.
     let (json_lines, _) = run(&["--json"]);
     assert_eq!(json(&json_lines[1])["url"], "\u{1b}[2Jhttp://x");
     assert_eq!(json(&json_lines[3])["path"], "out/evil\u{202e}txt.exe");
     let (plan, _) = run(&["--dry-run"]);
-    assert!(plan[3].contains("evil\\u{202e}txt.exe"), "{plan:?}");
+    assert_has(&plan[3], "evil\\u{202e}txt.exe");
     let (plan, _) = run(&["--dry-run", "--json"]);
     assert_eq!(json(&plan[3])["path"], "out/evil\u{202e}txt.exe");
 }
 
 #[test]
 fn the_summary_line_fits_a_hundred_columns_and_breaks_only_between_fields() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| Reply::ok(payload(3000, req.path().len() as u64)));
     let urls: Vec<String> = (0..12).map(|i| server.url(&format!("/file-{i}"))).collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
+    let list = env.list(&urls);
     // A resumed-looking run says both saved and received: the longest summary there is.
-    let out = fetchpool(dir.path())
+    let out = env
+        .cmd()
         .arg(&list)
         .args([
             "-o",
@@ -717,9 +674,9 @@ fn the_summary_line_fits_a_hundred_columns_and_breaks_only_between_fields() {
     }
     assert!(summary.last().unwrap().contains("speed-up "), "{stderr}");
     // A short run's summary is one line, also on a pipe: one URL, and a file already there.
-    let one = write_list(dir.path(), "one.txt", &urls[..1]);
+    let one = env.list_as("one.txt", &urls[..1]);
     for again in [false, true] {
-        let mut cmd = fetchpool(dir.path());
+        let mut cmd = env.cmd();
         cmd.arg(&one).args(["-o", "one", "--progress", "never"]);
         if again {
             cmd.arg("--skip-existing");
@@ -757,7 +714,7 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
     std::fs::create_dir(dir.path().join("kept")).unwrap();
     std::fs::write(dir.path().join("kept/here"), "mine").unwrap();
     let run = |args: &[&str]| {
-        let out = fetchpool(dir.path())
+        let out = crate::support::fetchpool(dir.path())
             .args(args)
             .args(["--progress", "never"])
             .output()
@@ -809,16 +766,13 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
         "--no-check-certificate",
     ]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        stderr.contains("--insecure: TLS certificates are not checked"),
-        "{stderr}"
-    );
+    assert_has(&stderr, "--insecure: TLS certificates are not checked");
     assert!(dir.path().join("p4/c").exists());
     let (code, report, _) = run(&[&server.url("/old"), "-o", "p3", "--max-redirs", "0"]);
     assert_eq!(code, Some(1));
-    assert!(report[0].contains("--max-redirects 0"), "{report:?}");
+    assert_has(&report[0], "--max-redirects 0");
     let (_, report, _) = run(&[&server.url("/big"), "-o", "p3", "--max-filesize", "4"]);
-    assert!(report[0].contains("--max-size 4"), "{report:?}");
+    assert_has(&report[0], "--max-size 4");
     for keep in ["--no-clobber", "--skip-existing"] {
         let (code, report, _) = run(&[&server.url("/here"), "-o", "kept", keep]);
         assert_eq!(
@@ -854,7 +808,7 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
     }
     // The short help stays short; the long help and the man page name the aliases.
     let (_, short, _) = run(&["-h"]);
-    assert!(!short.join("\n").contains("--retry "), "{short:?}");
+    assert_lacks(short.join("\n"), "--retry ");
     let (_, long, _) = run(&["--help"]);
     let long = long.join("\n");
     for alias in [
@@ -866,22 +820,23 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
     ] {
         assert!(long.contains(alias), "{alias}");
     }
-    let man = fetchpool(dir.path())
+    let man = crate::support::fetchpool(dir.path())
         .args(["--generate", "man"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&man.stdout).contains("\\-\\-retry (curl)"));
+    assert_has(String::from_utf8_lossy(&man.stdout), "\\-\\-retry (curl)");
 }
 
 #[test]
 fn habits_from_curl_and_wget_do_what_they_mean_or_say_what_to_type() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.path() {
         "/old" => Reply::status(302).header("Location", "/new"),
         path => Reply::ranged(req, format!("body of {path}").as_bytes()),
     });
     let run = |args: &[&str]| {
-        let out = fetchpool(dir.path())
+        let out = env
+            .cmd()
             .args(args)
             .args(["--progress", "never"])
             .output()
@@ -913,16 +868,16 @@ fn habits_from_curl_and_wget_do_what_they_mean_or_say_what_to_type() {
         let out = format!("out{}", flag.trim_start_matches('-').replace('#', "hash"));
         let (code, stderr) = run(&[&server.url("/old"), flag, "-o", &out]);
         assert_eq!(code, Some(0), "{flag}: {stderr}");
-        assert!(dir.path().join(&out).join("old").exists(), "{flag}");
+        assert!(env.join(&out).join("old").exists(), "{flag}");
     }
     // -nc (wget) is --skip-existing; -C - (curl) is -c.
     let (code, _) = run(&[&server.url("/old"), "-nc", "-o", "outL"]);
     assert_eq!(code, Some(0));
-    std::fs::write(dir.path().join("outL/part.bin.part"), "body").unwrap();
+    env.write("outL/part.bin.part", "body");
     let (code, stderr) = run(&[&server.url("/part.bin"), "-C", "-", "-o", "outL", "-v"]);
     assert_eq!(code, Some(0), "{stderr}");
     // Only -c looks at a .part: this one's version is not known, so it is fetched whole.
-    assert!(stderr.contains("part.bin.part: which version"), "{stderr}");
+    assert_has(&stderr, "part.bin.part: which version");
     // What fetchpool spells otherwise: exit 2, before any request, with its own spelling.
     let asked = server.request_count();
     for (args, answer) in [
@@ -940,7 +895,7 @@ fn habits_from_curl_and_wget_do_what_they_mean_or_say_what_to_type() {
     }
     assert_eq!(server.request_count(), asked);
     // The long help says which are accepted.
-    let out = fetchpool(dir.path()).arg("--help").output().unwrap();
+    let out = env.cmd().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(
         help.contains("-L/--location") && help.contains("-nc and --no-clobber"),
@@ -950,16 +905,13 @@ fn habits_from_curl_and_wget_do_what_they_mean_or_say_what_to_type() {
 
 #[test]
 fn a_url_without_its_scheme_is_answered_with_the_scheme_to_add() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     for url in ["example.org/file.iso", "127.0.0.1:8080/a"] {
-        let out = fetchpool(dir.path()).arg(url).output().unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let out = env.cmd().arg(url).run();
+        assert_eq!(out.code, 2);
+        let stderr = &out.stderr;
         assert!(stderr.contains(&format!("https://{url}")), "{stderr}");
     }
-    let out = fetchpool(dir.path())
-        .arg("missing-list.txt")
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("https://"));
+    let out = env.cmd().arg("missing-list.txt").run();
+    assert_lacks(&out.stderr, "https://");
 }

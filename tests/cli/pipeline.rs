@@ -6,11 +6,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, fetchpool_std, files_below, json, lines, payload, write_list};
+use crate::support::{RunIt, TestEnv, assert_has};
+use crate::support::{json, lines, payload};
 
 #[test]
 fn downloads_every_entry_byte_for_byte() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let mut files = HashMap::new();
     let mut list = Vec::new();
     for i in 0..12 {
@@ -20,45 +21,29 @@ fn downloads_every_entry_byte_for_byte() {
     for i in 0..12 {
         list.push(server.url(&format!("/f{i}.bin")));
     }
-    let list = write_list(dir.path(), "urls.txt", &list);
-    let out = fetchpool(dir.path())
-        .arg(&list)
-        .args(["-j", "4", "-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let list = env.list(&list);
+    let out = env.cmd().arg(&list).args(["-j", "4", "-o", "out"]).run();
+    assert_eq!(out.code, 0, "{}", &out.stderr);
     for i in 0..12 {
-        let got = std::fs::read(dir.path().join(format!("out/f{i}.bin"))).unwrap();
+        let got = env.file(format!("out/f{i}.bin"));
         assert_eq!(got, files[&format!("/f{i}.bin")], "f{i}.bin differs");
     }
-    assert_eq!(
-        files_below(&dir.path().join("out")).len(),
-        12,
-        "no .part left"
-    );
-    let report = lines(&out.stdout);
+    assert_eq!(env.out_files().len(), 12, "no .part left");
+    let report = out.report.clone();
     assert_eq!(report.len(), 12);
     for (i, line) in report.iter().enumerate() {
         assert!(line.starts_with("ok          200"), "{line}");
         assert!(line.ends_with(&format!("out/f{i}.bin")), "{line}");
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("fetchpool: 12 ok, 0 failed; 522.1 KiB in "),
-        "{stderr}"
-    );
-    assert!(stderr.contains(" 4 workers;"), "{stderr}");
-    assert!(stderr.contains(" speed-up "), "{stderr}");
+    let stderr = &out.stderr;
+    assert_has(stderr, "fetchpool: 12 ok, 0 failed; 522.1 KiB in ");
+    assert_has(stderr, " 4 workers;");
+    assert_has(stderr, " speed-up ");
 }
 
 #[test]
 fn report_keeps_list_order_under_random_delays() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     // Later entries tend to finish first; the report must still follow the list.
     let server = Server::start(|req| {
         let i: u64 = req.path().trim_start_matches("/d").parse().unwrap_or(0);
@@ -66,20 +51,20 @@ fn report_keeps_list_order_under_random_delays() {
         Reply::ok(format!("file {i}\n")).delay(Duration::from_millis(200 - i * 8 + jitter))
     });
     let urls: Vec<String> = (0..24).map(|i| server.url(&format!("/d{i}"))).collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let out = fetchpool(dir.path())
+    let list = env.list(&urls);
+    let out = env
+        .cmd()
         .arg(&list)
         .args(["-j", "8", "-o", "out", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let report = lines(&out.stdout);
+        .run();
+    assert_eq!(out.code, 0);
+    let report = out.report.clone();
     assert_eq!(report.len(), 25);
     for (i, line) in report[..24].iter().enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["index"], i as u64);
         assert_eq!(v["path"], format!("out/d{i}"));
-        let body = std::fs::read_to_string(dir.path().join(format!("out/d{i}"))).unwrap();
+        let body = env.text(format!("out/d{i}"));
         assert_eq!(body, format!("file {i}\n"));
     }
 }
@@ -90,37 +75,37 @@ fn delayed_server(delay_ms: u64) -> Server {
 
 #[test]
 fn pool_has_exactly_j_requests_in_flight() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = delayed_server(300);
     let urls: Vec<String> = (0..16).map(|i| server.url(&format!("/s{i}"))).collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    fetchpool(dir.path())
+    let list = env.list(&urls);
+    env.cmd()
         .arg(&list)
         .args(["-j", "8", "-o", "out"])
         .assert()
         .success();
     assert_eq!(server.max_in_flight(), 8);
     assert_eq!(server.request_count(), 16);
-    assert_eq!(files_below(&dir.path().join("out")).len(), 16);
+    assert_eq!(env.out_files().len(), 16);
 }
 
 #[test]
 fn serial_has_one_request_in_flight_and_says_so() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = delayed_server(50);
     let urls: Vec<String> = (0..6).map(|i| server.url(&format!("/s{i}"))).collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let out = fetchpool(dir.path())
+    let list = env.list(&urls);
+    let out = env
+        .cmd()
         .arg(&list)
         .args(["--serial", "-o", "out", "-v"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+        .run();
+    assert_eq!(out.code, 0);
     assert_eq!(server.max_in_flight(), 1);
     assert_eq!(server.request_count(), 6);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("[serial] GET"), "{stderr}");
-    assert!(stderr.contains("; serial\n"), "{stderr}");
+    let stderr = &out.stderr;
+    assert_has(stderr, "[serial] GET");
+    assert_has(stderr, "; serial\n");
     assert!(
         !stderr.contains("speed-up"),
         "nothing ran side by side: {stderr}"
@@ -132,32 +117,27 @@ fn serial_has_one_request_in_flight_and_says_so() {
 
 #[test]
 fn serial_conflicts_with_jobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = fetchpool(dir.path())
-        .args(["urls.txt", "--serial", "-j", "4"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    let env = TestEnv::new();
+    let out = env.cmd().args(["urls.txt", "--serial", "-j", "4"]).run();
+    assert_eq!(out.code, 2);
+    assert_has(&out.stderr, "cannot be used with");
 }
 
 #[test]
 fn jobs_out_of_range_is_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     for bad in ["0", "1025", "many"] {
-        let out = fetchpool(dir.path())
-            .args(["l", "-j", bad])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "-j {bad}");
+        let out = env.cmd().args(["l", "-j", bad]).run();
+        assert_eq!(out.code, 2, "-j {bad}");
     }
 }
 
 #[test]
 fn stdin_list_is_streamed() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| Reply::ok(format!("body of {}", req.path())));
-    let mut child = fetchpool_std(dir.path())
+    let mut child = env
+        .std_cmd()
         .args(["-", "-j", "2", "-o", "out"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -177,14 +157,8 @@ fn stdin_list_is_streamed() {
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out/first")).unwrap(),
-        "body of /first"
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out/second")).unwrap(),
-        "body of /second"
-    );
+    assert_eq!(env.text("out/first"), "body of /first");
+    assert_eq!(env.text("out/second"), "body of /second");
     let report = lines(&out.stdout);
     assert_eq!(report.len(), 2);
     assert!(report[0].ends_with("out/first"));
@@ -197,8 +171,11 @@ fn requests_carry_user_agent_and_no_referer_or_encoding() {
         "/old" => Reply::status(302).header("Location", "/new"),
         _ => Reply::ok("x"),
     });
-    let list = write_list(dir.path(), "urls.txt", &[server.url("/old")]);
-    fetchpool(dir.path()).arg(&list).assert().success();
+    let list = crate::support::write_list(dir.path(), "urls.txt", &[server.url("/old")]);
+    crate::support::fetchpool(dir.path())
+        .arg(&list)
+        .assert()
+        .success();
     let requests = server.requests();
     assert_eq!(requests.len(), 2, "the redirect is followed");
     for req in &requests {
@@ -223,18 +200,18 @@ fn urls_as_arguments_list_files_and_stdin_form_one_list_in_order() {
         "/missing" => Reply::status(404),
         path => Reply::ok(format!("body of {path}")),
     });
-    write_list(
+    crate::support::write_list(
         dir.path(),
         "one.txt",
         &[server.url("/b"), "ftp://nope/x".into()],
     );
-    write_list(
+    crate::support::write_list(
         dir.path(),
         "two.txt",
         &["# wget -i reads this".into(), server.url("/missing")],
     );
     let summary = dir.path().join("summary.md");
-    let mut child = fetchpool_std(dir.path())
+    let mut child = crate::support::fetchpool_std(dir.path())
         .arg(server.url("/a"))
         .args(["one.txt", "-", "-i", "two.txt"])
         .arg(server.url("/d"))
@@ -292,23 +269,14 @@ fn urls_as_arguments_list_files_and_stdin_form_one_list_in_order() {
     assert_eq!(report[7]["total"], 7);
     // Each report keeps each entry's own source and line.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("::error file=one.txt,line=2,title=fetchpool::"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("::error file=two.txt,line=2,title=fetchpool::"),
-        "{stderr}"
-    );
+    assert_has(&stderr, "::error file=one.txt,line=2,title=fetchpool::");
+    assert_has(&stderr, "::error file=two.txt,line=2,title=fetchpool::");
     let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
-    assert!(xml.contains("<testsuite name=\"fetchpool\""), "{xml}");
-    assert!(
-        xml.contains("name=\"one.txt:2\" classname=\"one.txt\""),
-        "{xml}"
-    );
-    assert!(xml.contains("name=\"out/c\" classname=\"stdin\""), "{xml}");
+    assert_has(&xml, "<testsuite name=\"fetchpool\"");
+    assert_has(&xml, "name=\"one.txt:2\" classname=\"one.txt\"");
+    assert_has(&xml, "name=\"out/c\" classname=\"stdin\"");
     let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
-    assert!(again.contains("# one.txt:2: unsupported scheme"), "{again}");
+    assert_has(&again, "# one.txt:2: unsupported scheme");
     assert!(
         again.contains(&format!("{} out=missing", server.url("/missing"))),
         "{again}"
@@ -317,7 +285,7 @@ fn urls_as_arguments_list_files_and_stdin_form_one_list_in_order() {
 
 #[test]
 fn sources_that_cannot_be_read_are_named_before_anything_runs() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("x"));
     for (args, expected) in [
         (
@@ -329,16 +297,9 @@ fn sources_that_cannot_be_read_are_named_before_anything_runs() {
             "standard input ('-') can be a source only once",
         ),
     ] {
-        let out = fetchpool(dir.path())
-            .args(&args)
-            .args(["-o", "out"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains(expected),
-            "{out:?}"
-        );
+        let out = env.cmd().args(&args).args(["-o", "out"]).run();
+        assert_eq!(out.code, 2, "{args:?}");
+        assert!(&out.stderr.contains(expected), "{out:?}");
     }
     assert_eq!(server.request_count(), 0);
 }
@@ -351,11 +312,11 @@ fn a_refused_http2_stream_is_asked_again_at_once_and_is_not_an_attempt() {
     let server = crate::support::h2::H2Server::start(std::time::Duration::from_millis(20), |n| {
         n < 3 || n % 5 == 0
     });
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ca.pem"), &server.ca_pem).unwrap();
+    let env = TestEnv::new();
+    env.write("ca.pem", &server.ca_pem);
     let urls: Vec<String> = (0..30).map(|i| server.url(&format!("/f{i}"))).collect();
     let (code, report, stderr) = crate::support::run(
-        dir.path(),
+        env.path(),
         &urls,
         &["--cacert", "ca.pem", "--retries", "0", "--json", "-j", "2"],
     );
@@ -373,8 +334,5 @@ fn a_refused_http2_stream_is_asked_again_at_once_and_is_not_an_attempt() {
         .refused
         .load(std::sync::atomic::Ordering::SeqCst);
     assert!(refused >= 6, "{refused} refused");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out/f7")).unwrap(),
-        "body of /f7"
-    );
+    assert_eq!(env.text("out/f7"), "body of /f7");
 }

@@ -3,10 +3,11 @@
 
 use std::process::Output;
 
+use crate::support::lines;
 use crate::support::proxy::Proxy;
 use crate::support::server::{Reply, Server};
 use crate::support::tls::TlsServer;
-use crate::support::{fetchpool_std, lines};
+use crate::support::{TestEnv, assert_has, assert_lacks};
 
 const PASSWORD: &str = "pr0xy-s3cret";
 
@@ -20,7 +21,7 @@ fn output_text(out: &Output) -> String {
 
 /// fetchpool in `dir` with `args` and the environment `env`, `-v` on, the text report on stdout.
 fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> Output {
-    let mut command = fetchpool_std(dir);
+    let mut command = crate::support::fetchpool_std(dir);
     command
         .args(["-v", "--retries", "1", "-o", "out"])
         .args(args);
@@ -122,16 +123,16 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
     let out = run(dir.path(), &args, &[]);
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(!text.contains("wr0ng-s3cret"), "{text}");
+    assert_lacks(&text, "wr0ng-s3cret");
 }
 
 #[test]
 fn a_proxy_that_refuses_the_connection_is_named_and_a_bad_proxy_url_is_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(b"x".to_vec()));
     let port = crate::support::free_port();
     let proxy = format!("http://bob:{PASSWORD}@127.0.0.1:{port}");
-    let out = run(dir.path(), &[&server.url("/a"), "--proxy", &proxy], &[]);
+    let out = run(env.path(), &[&server.url("/a"), "--proxy", &proxy], &[]);
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     let error = lines(&out.stdout)[0].clone();
@@ -148,7 +149,7 @@ fn a_proxy_that_refuses_the_connection_is_named_and_a_bad_proxy_url_is_exit_2() 
         ),
         ("8".to_string(), "aria2's -x N is --split N"),
     ] {
-        let out = run(dir.path(), &[&server.url("/a"), "-x", &bad], &[]);
+        let out = run(env.path(), &[&server.url("/a"), "-x", &bad], &[]);
         let text = output_text(&out);
         assert_eq!(out.status.code(), Some(2), "{text}");
         assert!(text.contains(why), "{text}");
@@ -158,7 +159,7 @@ fn a_proxy_that_refuses_the_connection_is_named_and_a_bad_proxy_url_is_exit_2() 
 
 #[test]
 fn socks5_and_socks5h_go_through_microsocks_with_its_credentials() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let Some(socks) = Proxy::microsocks(Some(("carol", PASSWORD))) else {
         return;
     };
@@ -166,42 +167,33 @@ fn socks5_and_socks5h_go_through_microsocks_with_its_credentials() {
     for scheme in ["socks5", "socks5h"] {
         let proxy = format!("{scheme}://carol:{PASSWORD}@127.0.0.1:{}", socks.port);
         let out = run(
-            dir.path(),
+            env.path(),
             &[&server.url("/s.bin"), "--proxy", &proxy, "--overwrite"],
             &[],
         );
         let text = output_text(&out);
         assert_eq!(out.status.code(), Some(0), "{scheme}: {text}");
-        assert_eq!(
-            std::fs::read(dir.path().join("out/s.bin")).unwrap(),
-            b"socks bytes"
-        );
+        assert_eq!(env.file("out/s.bin"), b"socks bytes");
         assert!(!text.contains(PASSWORD), "{text}");
     }
     // Who resolves the name: with socks5 fetchpool (and a .invalid name never resolves), with
     // socks5h the proxy, which cannot either, and says so its own way.
     let invalid = format!("http://no-such-host.invalid:{}/x", server.port());
     let local = format!("socks5://carol:{PASSWORD}@127.0.0.1:{}", socks.port);
-    let out = run(dir.path(), &[&invalid, "--proxy", &local], &[]);
+    let out = run(env.path(), &[&invalid, "--proxy", &local], &[]);
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(
-        text.contains("cannot resolve no-such-host.invalid"),
-        "{text}"
-    );
+    assert_has(&text, "cannot resolve no-such-host.invalid");
     let remote = format!("socks5h://carol:{PASSWORD}@127.0.0.1:{}", socks.port);
-    let out = run(dir.path(), &[&invalid, "--proxy", &remote], &[]);
+    let out = run(env.path(), &[&invalid, "--proxy", &remote], &[]);
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(
-        !text.contains("cannot resolve no-such-host.invalid"),
-        "{text}"
-    );
+    assert_lacks(&text, "cannot resolve no-such-host.invalid");
     assert!(!text.contains(PASSWORD), "{text}");
     // Wrong credentials: a failure, the password not shown.
     let wrong = format!("socks5://carol:wr0ng-s3cret@127.0.0.1:{}", socks.port);
-    let out = run(dir.path(), &[&server.url("/w.bin"), "--proxy", &wrong], &[]);
+    let out = run(env.path(), &[&server.url("/w.bin"), "--proxy", &wrong], &[]);
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(!text.contains("wr0ng-s3cret"), "{text}");
+    assert_lacks(&text, "wr0ng-s3cret");
 }

@@ -6,8 +6,9 @@
 use std::io::Write;
 use std::process::Stdio;
 
+use crate::support::payload;
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, fetchpool_std, holds, names_in, payload, write_list};
+use crate::support::{RunIt, TestEnv, assert_has};
 
 /// A server with `/b.bin` (these bytes) and `/a.txt`; `/slow` answers after a second and a half.
 fn server(body: &[u8]) -> Server {
@@ -25,22 +26,22 @@ fn a_report_named_as_a_download_is_refused_before_anything_is_fetched() {
     let server = server(&body);
     for flag in ["--report", "--junit", "--timeline", "--failed-out"] {
         for spelled in ["out/b.bin", "./out/../out/b.bin"] {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::create_dir(dir.path().join("out")).unwrap();
+            let env = TestEnv::new();
+            env.mkdir("out");
             let urls = [server.url("/a.txt"), server.url("/b.bin")];
-            write_list(dir.path(), "urls.txt", &urls);
-            let out = fetchpool(dir.path())
+            env.list(&urls);
+            let out = env
+                .cmd()
                 .args(["urls.txt", "-o", "out", flag, spelled])
-                .output()
-                .unwrap();
-            assert_eq!(out.status.code(), Some(2), "{flag} {spelled}");
-            let stderr = String::from_utf8_lossy(&out.stderr);
+                .run();
+            assert_eq!(out.code, 2, "{flag} {spelled}");
+            let stderr = &out.stderr;
             assert!(
                 stderr.contains("urls.txt:2: its target out/b.bin is also the")
                     && stderr.contains(flag),
                 "{stderr}"
             );
-            assert!(names_in(&dir.path().join("out")).is_empty());
+            assert!(env.names("out").is_empty());
         }
     }
     assert_eq!(server.request_count(), 0, "nothing fetched");
@@ -50,11 +51,12 @@ fn a_report_named_as_a_download_is_refused_before_anything_is_fetched() {
 fn from_standard_input_the_entry_fails_and_an_earlier_download_stays() {
     let body = payload(1000, 2);
     let server = server(&body);
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
+    let env = TestEnv::new();
+    let out_dir = env.join("out");
     std::fs::create_dir(&out_dir).unwrap();
     std::fs::write(out_dir.join("b.bin"), "an earlier download").unwrap();
-    let mut child = fetchpool_std(dir.path())
+    let mut child = env
+        .std_cmd()
         .args(["-", "-o", "out", "--report", "out/b.bin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -71,15 +73,18 @@ fn from_standard_input_the_entry_fails_and_an_earlier_download_stays() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("is also the --report file"), "{stdout}");
-    assert!(holds(&out_dir.join("b.bin"), b"an earlier download"));
+    assert_has(&stdout, "is also the --report file");
+    assert!(crate::support::holds(
+        &out_dir.join("b.bin"),
+        b"an earlier download"
+    ));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("was not put in place"), "{stderr}");
-    let kept: Vec<String> = names_in(&out_dir)
+    assert_has(&stderr, "was not put in place");
+    let kept: Vec<String> = crate::support::names_in(&out_dir)
         .into_iter()
         .filter(|n| n.starts_with("b.bin.fetchpool-"))
         .collect();
-    assert_eq!(kept.len(), 1, "{:?}", names_in(&out_dir));
+    assert_eq!(kept.len(), 1, "{:?}", crate::support::names_in(&out_dir));
     let report = std::fs::read_to_string(out_dir.join(&kept[0])).unwrap();
     assert_eq!(
         report.lines().count(),
@@ -100,23 +105,21 @@ fn from_standard_input_the_entry_fails_and_an_earlier_download_stays() {
 fn a_download_another_run_puts_at_the_report_s_name_is_kept() {
     let body = payload(1000, 3);
     let server = server(&body);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let env = TestEnv::new();
+    env.mkdir("out");
     // One run fetches something slow and will write its report at out/b.bin; meanwhile
     // another run downloads b.bin into the same directory.
-    write_list(dir.path(), "slow.txt", &[server.url("/slow")]);
-    let reporting = fetchpool_std(dir.path())
+    env.list_as("slow.txt", &[server.url("/slow")]);
+    let reporting = env
+        .std_cmd()
         .args(["slow.txt", "-o", "out", "--report", "out/b.bin"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    write_list(dir.path(), "b.txt", &[server.url("/b.bin")]);
-    let other = fetchpool(dir.path())
-        .args(["b.txt", "-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(other.status.code(), Some(0));
+    env.list_as("b.txt", &[server.url("/b.bin")]);
+    let other = env.cmd().args(["b.txt", "-o", "out"]).run();
+    assert_eq!(other.code, 0);
     let out = reporting.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -124,15 +127,9 @@ fn a_download_another_run_puts_at_the_report_s_name_is_kept() {
         "the report is not where it was asked"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("a file was put there while the run went on"),
-        "{stderr}"
-    );
-    assert!(
-        holds(&dir.path().join("out/b.bin"), &body),
-        "the download stays"
-    );
-    let names = names_in(&dir.path().join("out"));
+    assert_has(&stderr, "a file was put there while the run went on");
+    assert!(env.holds("out/b.bin", &body), "the download stays");
+    let names = env.names("out");
     assert_eq!(
         names.len(),
         3,
@@ -142,13 +139,13 @@ fn a_download_another_run_puts_at_the_report_s_name_is_kept() {
 
 #[test]
 fn a_report_never_replaces_what_the_run_reads_nor_another_report() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let list = "http://127.0.0.1:9/b.bin\n";
-    std::fs::write(dir.path().join("urls.txt"), list).unwrap();
-    std::os::unix::fs::symlink("urls.txt", dir.path().join("link.txt")).unwrap();
-    std::fs::write(dir.path().join("netrc"), "machine h login u password p\n").unwrap();
-    std::fs::write(dir.path().join("SUMS"), "").unwrap();
-    std::fs::create_dir(dir.path().join("out")).unwrap();
+    env.write("urls.txt", list);
+    std::os::unix::fs::symlink("urls.txt", env.join("link.txt")).unwrap();
+    env.write("netrc", "machine h login u password p\n");
+    env.write("SUMS", "");
+    env.mkdir("out");
     for (args, said) in [
         (
             &["urls.txt", "--report", "urls.txt"][..],
@@ -175,30 +172,23 @@ fn a_report_never_replaces_what_the_run_reads_nor_another_report() {
             "kept beside its target",
         ),
     ] {
-        let out = fetchpool(dir.path())
-            .args(["-o", "out"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let out = env.cmd().args(["-o", "out"]).args(args).run();
+        assert_eq!(out.code, 2, "{args:?}");
+        let stderr = &out.stderr;
         assert!(stderr.contains(said), "{args:?}: {stderr}");
     }
-    assert!(holds(&dir.path().join("urls.txt"), list.as_bytes()));
-    assert!(holds(
-        &dir.path().join("netrc"),
-        b"machine h login u password p\n"
-    ));
-    assert!(names_in(&dir.path().join("out")).is_empty());
+    assert!(env.holds("urls.txt", list.as_bytes()));
+    assert!(env.holds("netrc", b"machine h login u password p\n"));
+    assert!(env.names("out").is_empty());
 }
 
 #[test]
 fn a_list_on_a_named_pipe_is_read_once_with_a_report_in_the_output_directory() {
     let body = payload(1000, 4);
     let server = server(&body);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("out")).unwrap();
-    let fifo = dir.path().join("list.fifo");
+    let env = TestEnv::new();
+    env.mkdir("out");
+    let fifo = env.join("list.fifo");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
         .status()
@@ -207,14 +197,14 @@ fn a_list_on_a_named_pipe_is_read_once_with_a_report_in_the_output_directory() {
     let list = format!("{}\n{}\n", server.url("/b.bin"), server.url("/a.txt"));
     let writer = std::thread::spawn(move || std::fs::write(fifo, list).unwrap());
     // The report's name clashes with nothing: the list must not be used up by a look ahead.
-    let out = fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args(["list.fifo", "-o", "out", "--report", "out/report.ndjson"])
         .timeout(std::time::Duration::from_secs(20))
-        .output()
-        .unwrap();
+        .run();
     writer.join().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(holds(&dir.path().join("out/b.bin"), &body));
-    let report = std::fs::read_to_string(dir.path().join("out/report.ndjson")).unwrap();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(env.holds("out/b.bin", &body));
+    let report = env.text("out/report.ndjson");
     assert_eq!(report.lines().count(), 3, "{report}");
 }

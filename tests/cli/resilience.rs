@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::server::{Body, Reply, Server};
-use crate::support::{
-    fetchpool, fetchpool_std, files_below, interrupt_and_wait, json, lines, out_files, payload,
-    run, spawn_reading_stdin, spawn_run, wait_for, write_list,
-};
+use crate::support::{RunIt, TestEnv, assert_has, assert_lacks, assert_starts};
+use crate::support::{interrupt_and_wait, json, lines, payload, run, wait_for};
 
 /// A server whose first `failures` answers to each path come from `fault`, then `ok`.
 fn flaky(
@@ -31,10 +29,10 @@ fn flaky(
 
 #[test]
 fn connection_refused_is_retried_then_reported() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let port = crate::support::free_port();
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[format!("http://127.0.0.1:{port}/x")],
         &["--retries", "2", "--json"],
     );
@@ -42,37 +40,34 @@ fn connection_refused_is_retried_then_reported() {
     let v = json(&report[0]);
     assert_eq!(v["status"], "failed");
     assert_eq!(v["attempts"], 3);
-    assert!(
-        v["error"].as_str().unwrap().contains("Connection refused"),
-        "{v}"
-    );
-    assert!(out_files(dir.path()).is_empty());
+    assert_has(v["error"].as_str().unwrap(), "Connection refused");
+    assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn reset_mid_body_then_success_on_retry() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(200_000, 11);
     let server = flaky(
         1,
         || Reply::ok(payload(200_000, 11)).framing(Body::Reset(50_000)),
         body.clone(),
     );
-    let (code, report, _) = run(dir.path(), &[server.url("/r.bin")], &["--json"]);
-    assert_eq!(code, 0);
-    let v = json(&report[0]);
+    let run = env.fetch(&[server.url("/r.bin")], &["--json"]);
+    assert_eq!(run.code, 0);
+    let v = run.json(0);
     assert_eq!(v["status"], "ok");
     assert_eq!(v["attempts"], 2, "the true count of attempts");
-    assert_eq!(std::fs::read(dir.path().join("out/r.bin")).unwrap(), body);
-    assert_eq!(out_files(dir.path()), ["r.bin"]);
+    assert_eq!(env.file("out/r.bin"), body);
+    assert_eq!(env.out_files(), ["r.bin"]);
 }
 
 #[test]
 fn body_shorter_than_content_length_fails_after_retries() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::Truncated(4_000)));
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/t.bin")],
         &["--retries", "1", "--json"],
     );
@@ -80,43 +75,39 @@ fn body_shorter_than_content_length_fails_after_retries() {
     let v = json(&report[0]);
     assert_eq!(v["attempts"], 2);
     assert_eq!(server.request_count(), 2);
-    assert!(out_files(dir.path()).is_empty(), "no target, no .part");
+    assert!(env.out_files().is_empty(), "no target, no .part");
 }
 
 #[test]
 fn chunked_body_cut_off_fails() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::ChunkedCut(3_000)));
-    let (code, report, _) = run(dir.path(), &[server.url("/c.bin")], &["--retries", "0"]);
-    assert_eq!(code, 1);
-    assert!(report[0].starts_with("failed      200"), "{}", report[0]);
-    assert!(
-        report[0].contains("broke off after 3000 bytes"),
-        "{}",
-        report[0]
-    );
-    assert!(out_files(dir.path()).is_empty());
+    let run = env.fetch(&[server.url("/c.bin")], &["--retries", "0"]);
+    assert_eq!(run.code, 1);
+    assert_starts(&run.report[0], "failed      200");
+    assert_has(&run.report[0], "broke off after 3000 bytes");
+    assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn body_without_content_length_is_marked_in_json() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(30_000, 2);
     let b = body.clone();
     let server = Server::start(move |_| Reply::ok(b.clone()).framing(Body::Unframed));
-    let (code, report, _) = run(dir.path(), &[server.url("/u.bin")], &["--json"]);
-    assert_eq!(code, 0);
-    assert_eq!(json(&report[0])["length_unverified"], true);
-    assert_eq!(std::fs::read(dir.path().join("out/u.bin")).unwrap(), body);
+    let run = env.fetch(&[server.url("/u.bin")], &["--json"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.json(0)["length_unverified"], true);
+    assert_eq!(env.file("out/u.bin"), body);
 }
 
 #[test]
 fn stall_after_headers_hits_the_idle_timeout() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::Stall(1_000)));
     let started = Instant::now();
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/stall")],
         &["--timeout", "1", "--retries", "0"],
     );
@@ -126,29 +117,25 @@ fn stall_after_headers_hits_the_idle_timeout() {
         "{:?}",
         started.elapsed()
     );
-    assert!(
-        report[0].contains("broke off after 1000 bytes"),
-        "{}",
-        report[0]
-    );
+    assert_has(&report[0], "broke off after 1000 bytes");
     assert!(
         report[0].to_lowercase().contains("timed out"),
         "{}",
         report[0]
     );
-    assert!(out_files(dir.path()).is_empty());
+    assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn slow_drip_is_stopped_by_min_speed() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     // One byte every 100 ms: never idle for a second, but 10 B/s is far below 1 KiB/s.
     let server = Server::start(|_| {
         Reply::ok(payload(600, 1)).framing(Body::Drip(Duration::from_millis(100)))
     });
     let started = Instant::now();
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/drip")],
         &["--timeout", "1", "--retries", "0", "--min-speed", "1K"],
     );
@@ -158,68 +145,65 @@ fn slow_drip_is_stopped_by_min_speed() {
         "{:?}",
         started.elapsed()
     );
-    assert!(report[0].contains("below --min-speed"), "{}", report[0]);
-    assert!(out_files(dir.path()).is_empty());
+    assert_has(&report[0], "below --min-speed");
+    assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn idle_limit_is_not_a_limit_on_the_whole_download() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     // 2.5 s in all, but never a second without a byte.
     let body = payload(250, 8);
     let b = body.clone();
     let server =
         Server::start(move |_| Reply::ok(b.clone()).framing(Body::Drip(Duration::from_millis(10))));
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/long")],
         &["--timeout", "1", "--retries", "0", "--min-speed", "0"],
     );
     assert_eq!(code, 0, "{report:?}");
-    assert_eq!(std::fs::read(dir.path().join("out/long")).unwrap(), body);
+    assert_eq!(env.file("out/long"), body);
 }
 
 #[test]
 fn max_time_limits_one_attempt() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| {
         Reply::ok(payload(600, 1)).framing(Body::Drip(Duration::from_millis(20)))
     });
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/drip")],
         &["--max-time", "1", "--retries", "0", "--min-speed", "0"],
     );
     assert_eq!(code, 1);
-    assert!(report[0].contains("--max-time"), "{}", report[0]);
+    assert_has(&report[0], "--max-time");
 }
 
 #[test]
 fn retry_after_in_seconds_is_honoured() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = flaky(
         1,
         || Reply::status(503).header("Retry-After", "1"),
         b"fine".to_vec(),
     );
     let started = Instant::now();
-    let (code, report, _) = run(dir.path(), &[server.url("/ra")], &["--json"]);
-    assert_eq!(code, 0);
+    let run = env.fetch(&[server.url("/ra")], &["--json"]);
+    assert_eq!(run.code, 0);
     assert!(
         started.elapsed() >= Duration::from_millis(950),
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(json(&report[0])["attempts"], 2);
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out/ra")).unwrap(),
-        "fine"
-    );
+    assert_eq!(run.json(0)["attempts"], 2);
+    assert_eq!(env.text("out/ra"), "fine");
 }
 
 #[test]
 fn retry_after_as_http_date_is_honoured() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = flaky(
         1,
         || {
@@ -229,37 +213,37 @@ fn retry_after_as_http_date_is_honoured() {
         b"fine".to_vec(),
     );
     let started = Instant::now();
-    let (code, report, _) = run(dir.path(), &[server.url("/ra")], &["--json"]);
-    assert_eq!(code, 0);
+    let run = env.fetch(&[server.url("/ra")], &["--json"]);
+    assert_eq!(run.code, 0);
     // The date has whole seconds, so the wait is between 1 and 2 s.
     assert!(
         started.elapsed() >= Duration::from_millis(950),
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(json(&report[0])["attempts"], 2);
+    assert_eq!(run.json(0)["attempts"], 2);
 }
 
 #[test]
 fn status_429_is_retried() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = flaky(
         2,
         || Reply::status(429).header("Retry-After", "0"),
         b"fine".to_vec(),
     );
-    let (code, report, _) = run(dir.path(), &[server.url("/busy")], &["--json"]);
-    assert_eq!(code, 0);
-    assert_eq!(json(&report[0])["attempts"], 3);
+    let run = env.fetch(&[server.url("/busy")], &["--json"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.json(0)["attempts"], 3);
     assert_eq!(server.request_count(), 3);
 }
 
 #[test]
 fn status_404_is_not_retried() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::status(404));
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/gone")],
         &["--json", "--retries", "5"],
     );
@@ -270,7 +254,7 @@ fn status_404_is_not_retried() {
 
 #[test]
 fn redirect_chain_is_followed() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.path() {
         "/r1" => Reply::status(301).header("Location", "/r2"),
         "/r2" => Reply::status(302).header("Location", "r3"),
@@ -278,56 +262,52 @@ fn redirect_chain_is_followed() {
         "/final" => Reply::ok("arrived"),
         _ => Reply::status(404),
     });
-    let (code, report, _) = run(dir.path(), &[server.url("/r1")], &["--json"]);
+    let (code, report, _) = run(env.path(), &[server.url("/r1")], &["--json"]);
     assert_eq!(code, 0, "{report:?}");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out/r1")).unwrap(),
-        "arrived"
-    );
+    assert_eq!(env.text("out/r1"), "arrived");
     assert_eq!(server.request_count(), 4);
     // Too few redirects allowed: fails, nothing saved.
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/r1")],
         &["--max-redirects", "2", "--overwrite"],
     );
     assert_eq!(code, 1);
-    assert!(report[0].contains("too many redirects"), "{}", report[0]);
+    assert_has(&report[0], "too many redirects");
 }
 
 #[test]
 fn redirect_loop_ends() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::status(302).header("Location", "/loop"));
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/loop")],
         &["--max-redirects", "5"],
     );
     assert_eq!(code, 1);
-    assert!(report[0].starts_with("failed      302"), "{}", report[0]);
-    assert!(report[0].contains("too many redirects (more than --max-redirects 5)"));
+    assert_starts(&report[0], "failed      302");
+    assert_has(
+        &report[0],
+        "too many redirects (more than --max-redirects 5)",
+    );
     assert_eq!(server.request_count(), 6);
-    assert!(out_files(dir.path()).is_empty());
+    assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn redirect_to_file_url_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::status(302).header("Location", "file:///etc/passwd"));
-    let (code, report, _) = run(dir.path(), &[server.url("/evil")], &[]);
-    assert_eq!(code, 1);
-    assert!(
-        report[0].contains("refused a redirect to a file: URL"),
-        "{}",
-        report[0]
-    );
-    assert!(out_files(dir.path()).is_empty());
+    let run = env.fetch(&[server.url("/evil")], &[]);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "refused a redirect to a file: URL");
+    assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn cross_origin_redirect_drops_headers() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let other = Server::start(|_| Reply::ok("other origin"));
     let target = other.url("/landing");
     let first = Server::start(move |req| match req.path() {
@@ -336,7 +316,7 @@ fn cross_origin_redirect_drops_headers() {
         _ => Reply::status(404),
     });
     let (code, _, _) = run(
-        dir.path(),
+        env.path(),
         &[first.url("/same")],
         &[
             "-H",
@@ -350,10 +330,7 @@ fn cross_origin_redirect_drops_headers() {
         ],
     );
     assert_eq!(code, 0);
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out/same")).unwrap(),
-        "other origin"
-    );
+    assert_eq!(env.text("out/same"), "other origin");
     // The listed origin saw them on both hops (a same-origin redirect keeps them).
     for req in first.requests() {
         assert_eq!(req.header("authorization"), Some("Bearer s3cret"));
@@ -371,48 +348,40 @@ fn cross_origin_redirect_drops_headers() {
 
 #[test]
 fn huge_content_length_is_refused_before_any_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server =
         Server::start(|_| Reply::ok(Vec::new()).framing(Body::Announce(50 * 1024 * 1024 * 1024)));
-    let (code, report, _) = run(dir.path(), &[server.url("/huge")], &["--max-size", "10M"]);
-    assert_eq!(code, 1);
-    assert!(
-        report[0].contains("more than --max-size 10485760"),
-        "{}",
-        report[0]
-    );
-    assert!(!dir.path().join("out").exists() || out_files(dir.path()).is_empty());
+    let run = env.fetch(&[server.url("/huge")], &["--max-size", "10M"]);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "more than --max-size 10485760");
+    assert!(!env.join("out").exists() || env.out_files().is_empty());
     assert_eq!(server.request_count(), 1, "not retried");
 }
 
 #[test]
 fn endless_body_is_stopped_by_max_size() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(Vec::new()).framing(Body::Endless));
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/endless")],
         &["--max-size", "100K"],
     );
     assert_eq!(code, 1);
-    assert!(
-        report[0].contains("passed --max-size 102400"),
-        "{}",
-        report[0]
-    );
-    assert!(out_files(dir.path()).is_empty());
+    assert_has(&report[0], "passed --max-size 102400");
+    assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn continue_resumes_with_range() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(100_000, 21);
     let server = Server::ranged(&body);
-    std::fs::create_dir(dir.path().join("out")).unwrap();
-    std::fs::write(dir.path().join("out/big.bin.part"), &body[..40_000]).unwrap();
+    env.mkdir("out");
+    env.write("out/big.bin.part", &body[..40_000]);
     let sha = crate::support::sha256_hex(&body);
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[format!(
             "{} size=100000 sha256={sha}",
             server.url("/big.bin")
@@ -420,70 +389,70 @@ fn continue_resumes_with_range() {
         &["--continue", "--json"],
     );
     assert_eq!(code, 0, "{report:?}");
-    assert_eq!(std::fs::read(dir.path().join("out/big.bin")).unwrap(), body);
+    assert_eq!(env.file("out/big.bin"), body);
     assert_eq!(server.requests()[0].header("range"), Some("bytes=40000-"));
     let v = json(&report[0]);
     assert_eq!(v["http_status"], 206);
     assert_eq!(v["sha256"], sha, "the digest covers the resumed bytes too");
-    assert_eq!(out_files(dir.path()), ["big.bin"]);
+    assert_eq!(env.out_files(), ["big.bin"]);
 
     // Run again: the complete target counts as skipped.
-    let (code, report, _) = run(dir.path(), &[server.url("/big.bin")], &["--continue"]);
+    let (code, report, _) = run(env.path(), &[server.url("/big.bin")], &["--continue"]);
     assert_eq!(code, 0);
-    assert!(report[0].starts_with("skipped "));
+    assert_starts(&report[0], "skipped ");
 }
 
 #[test]
 fn continue_against_a_server_that_ignores_range_starts_over() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(50_000, 22);
     let b = body.clone();
     // Same version, but every request gets the whole file.
     let server = Server::start(move |_| Reply::ok(b.clone()).header("ETag", "\"v1\""));
-    std::fs::create_dir(dir.path().join("out")).unwrap();
+    env.mkdir("out");
     // The stale .part holds other bytes: appending to it would corrupt the file.
-    let part = dir.path().join("out/f.bin.part");
+    let part = env.join("out/f.bin.part");
     crate::support::plant_part(&part, &[b'?'; 20_000], "\"v1\"", 50_000);
-    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--continue"]);
-    assert_eq!(code, 0, "{report:?}");
+    let run = env.fetch(&[server.url("/f.bin")], &["--continue"]);
+    assert_eq!(run.code, 0, "{:?}", run.report);
     let requests = server.requests();
     assert_eq!(requests[0].header("range"), Some("bytes=20000-"));
     assert_eq!(requests[0].header("if-range"), Some("\"v1\""));
     assert_eq!(requests.len(), 1, "the 200's own body is the file");
-    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
-    assert_eq!(out_files(dir.path()), ["f.bin"]);
+    assert_eq!(env.file("out/f.bin"), body);
+    assert_eq!(env.out_files(), ["f.bin"]);
 }
 
 #[test]
 fn continue_builds_on_a_part_only_when_its_version_is_known() {
     // Text mode and no sha256=: nothing is hashed, and only the version kept with the .part
     // (here its ETag) can vouch for its bytes.
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(100_000, 24);
     let server = Server::versioned(&body, "\"v1\"");
-    std::fs::create_dir(dir.path().join("out")).unwrap();
-    let part = dir.path().join("out/big.bin.part");
+    env.mkdir("out");
+    let part = env.join("out/big.bin.part");
     crate::support::plant_part(&part, &body[..25_000], "\"v1\"", 100_000);
-    let (code, report, _) = run(dir.path(), &[server.url("/big.bin")], &["--continue"]);
-    assert_eq!(code, 0, "{report:?}");
-    assert!(report[0].starts_with("ok          206"), "{}", report[0]);
+    let run = env.fetch(&[server.url("/big.bin")], &["--continue"]);
+    assert_eq!(run.code, 0, "{:?}", run.report);
+    assert_starts(&run.report[0], "ok          206");
     assert_eq!(server.requests()[0].header("range"), Some("bytes=25000-"));
     assert_eq!(server.requests()[0].header("if-range"), Some("\"v1\""));
-    assert_eq!(std::fs::read(dir.path().join("out/big.bin")).unwrap(), body);
-    assert_eq!(out_files(dir.path()), ["big.bin"]);
+    assert_eq!(env.file("out/big.bin"), body);
+    assert_eq!(env.out_files(), ["big.bin"]);
 
     // A .part of no known version (another tool's, or an older fetchpool's) is not built on:
     // the same bytes by length alone could be of another version.
-    std::fs::remove_file(dir.path().join("out/big.bin")).unwrap();
+    std::fs::remove_file(env.join("out/big.bin")).unwrap();
     std::fs::write(&part, &body[..25_000]).unwrap();
     let before = server.request_count();
-    let (code, report, stderr) = run(dir.path(), &[server.url("/big.bin")], &["--continue", "-v"]);
-    assert_eq!(code, 0, "{report:?}");
-    assert!(report[0].starts_with("ok          200"), "{}", report[0]);
+    let run = env.fetch(&[server.url("/big.bin")], &["--continue", "-v"]);
+    assert_eq!(run.code, 0, "{:?}", run.report);
+    assert_starts(&run.report[0], "ok          200");
     assert_eq!(server.requests()[before].header("range"), None);
-    assert!(stderr.contains("is not known"), "{stderr}");
-    assert_eq!(std::fs::read(dir.path().join("out/big.bin")).unwrap(), body);
-    assert_eq!(out_files(dir.path()), ["big.bin"]);
+    assert_has(&run.stderr, "is not known");
+    assert_eq!(env.file("out/big.bin"), body);
+    assert_eq!(env.out_files(), ["big.bin"]);
 }
 
 #[test]
@@ -492,35 +461,35 @@ fn a_listed_sha256_checks_the_resumed_bytes_in_text_mode_too() {
     // bytes included, can tell, and text mode computes it because the list asks. With the
     // digest to catch a mix, a .part of no known version is built on; when it does not match,
     // the joined bytes are dropped and the file is fetched whole.
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(100_000, 25);
     let server = Server::ranged(&body);
-    std::fs::create_dir(dir.path().join("out")).unwrap();
+    env.mkdir("out");
     let mut wrong = body[..40_000].to_vec();
     wrong[100] ^= 0xff;
-    let part = dir.path().join("out/big.bin.part");
+    let part = env.join("out/big.bin.part");
     std::fs::write(&part, &wrong).unwrap();
     let sha = crate::support::sha256_hex(&body);
     let line = [format!("{} sha256={sha}", server.url("/big.bin"))];
-    let (code, report, _) = run(dir.path(), &line, &["--continue", "--retries", "0"]);
-    assert_eq!(code, 1);
-    assert!(report[0].contains("sha256 mismatch"), "{}", report[0]);
-    assert!(report[0].contains("starting over"), "{}", report[0]);
+    let run = env.fetch(&line, &["--continue", "--retries", "0"]);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "sha256 mismatch");
+    assert_has(&run.report[0], "starting over");
     assert_eq!(server.requests()[0].header("range"), Some("bytes=40000-"));
     assert!(
-        out_files(dir.path()).is_empty(),
+        env.out_files().is_empty(),
         "no target, and the .part that cannot be right is removed"
     );
 
     // With a retry, the second attempt fetches the file whole.
     std::fs::write(&part, &wrong).unwrap();
     let before = server.request_count();
-    let (code, report, _) = run(dir.path(), &line, &["--continue", "--json"]);
-    assert_eq!(code, 0, "{report:?}");
-    assert_eq!(json(&report[0])["attempts"], 2);
-    assert_eq!(json(&report[0])["sha256"], sha);
+    let run = env.fetch(&line, &["--continue", "--json"]);
+    assert_eq!(run.code, 0, "{:?}", run.report);
+    assert_eq!(run.json(0)["attempts"], 2);
+    assert_eq!(run.json(0)["sha256"], sha);
     assert_eq!(server.requests()[before + 1].header("range"), None);
-    assert_eq!(std::fs::read(dir.path().join("out/big.bin")).unwrap(), body);
+    assert_eq!(env.file("out/big.bin"), body);
 }
 
 /// Answers a Range request with at most `cap` bytes (an honest Content-Range, and the ETag
@@ -548,118 +517,111 @@ fn stingy_ranges(body: Vec<u8>, cap: usize) -> Server {
 
 #[test]
 fn a_206_short_of_the_end_is_continued_never_placed_short() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(100_000, 26);
     let server = stingy_ranges(body.clone(), 40_000);
-    std::fs::create_dir(dir.path().join("out")).unwrap();
-    let part = dir.path().join("out/f.bin.part");
+    env.mkdir("out");
+    let part = env.join("out/f.bin.part");
     crate::support::plant_part(&part, &body[..10_000], "\"s1\"", 100_000);
 
     // No retries: the first 206 ends at 50,000 of 100,000; nothing is placed, the bytes are kept.
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/f.bin")],
         &["--continue", "--retries", "0"],
     );
     assert_eq!(code, 1);
-    assert!(report[0].contains("50000 of 100000"), "{}", report[0]);
-    assert_eq!(out_files(dir.path()), ["f.bin.part"]);
+    assert_has(&report[0], "50000 of 100000");
+    assert_eq!(env.out_files(), ["f.bin.part"]);
     assert_eq!(std::fs::read(&part).unwrap(), &body[..50_000]);
 
     // With retries, each attempt asks for what is still missing, until the file is whole.
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/f.bin")],
         &["--continue", "--json"],
     );
     assert_eq!(code, 0, "{report:?}");
     assert_eq!(json(&report[0])["attempts"], 2);
-    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    assert_eq!(env.file("out/f.bin"), body);
     let ranges: Vec<String> = server
         .requests()
         .iter()
         .map(|r| r.header("range").unwrap_or("-").to_string())
         .collect();
     assert_eq!(ranges, ["bytes=10000-", "bytes=50000-", "bytes=90000-"]);
-    assert_eq!(out_files(dir.path()), ["f.bin"]);
+    assert_eq!(env.out_files(), ["f.bin"]);
 }
 
 #[test]
 fn an_unasked_206_is_not_a_whole_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = stingy_ranges(payload(100_000, 27), 100);
-    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--retries", "0"]);
-    assert_eq!(code, 1);
-    assert!(
-        report[0].contains("no range was asked for"),
-        "{}",
-        report[0]
-    );
-    assert!(out_files(dir.path()).is_empty());
+    let run = env.fetch(&[server.url("/f.bin")], &["--retries", "0"]);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "no range was asked for");
+    assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn continue_never_appends_to_a_part_with_other_hard_links() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(100_000, 28);
     let server = Server::ranged(&body);
-    std::fs::create_dir(dir.path().join("out")).unwrap();
-    let other = dir.path().join("other.bin");
+    env.mkdir("out");
+    let other = env.join("other.bin");
     std::fs::write(&other, &body[..30_000]).unwrap();
-    std::fs::hard_link(&other, dir.path().join("out/f.bin.part")).unwrap();
-    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--continue"]);
-    assert_eq!(code, 0, "{report:?}");
-    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    std::fs::hard_link(&other, env.join("out/f.bin.part")).unwrap();
+    let run = env.fetch(&[server.url("/f.bin")], &["--continue"]);
+    assert_eq!(run.code, 0, "{:?}", run.report);
+    assert_eq!(env.file("out/f.bin"), body);
     assert_eq!(
         std::fs::read(&other).unwrap(),
         &body[..30_000],
         "the other name is untouched"
     );
     assert_eq!(server.requests()[0].header("range"), None, "started over");
-    assert_eq!(out_files(dir.path()), ["f.bin"]);
+    assert_eq!(env.out_files(), ["f.bin"]);
 }
 
 #[test]
 fn continue_with_a_complete_part_verifies_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(30_000, 23);
     let server = Server::versioned(&body, "\"v1\"");
-    std::fs::create_dir(dir.path().join("out")).unwrap();
-    let part = dir.path().join("out/f.bin.part");
+    env.mkdir("out");
+    let part = env.join("out/f.bin.part");
     crate::support::plant_part(&part, &body, "\"v1\"", 30_000);
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[format!("{} size=30000", server.url("/f.bin"))],
         &["--continue"],
     );
     assert_eq!(code, 0, "{report:?}");
-    assert!(report[0].starts_with("ok          416"), "{}", report[0]);
-    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
-    assert_eq!(out_files(dir.path()), ["f.bin"]);
+    assert_starts(&report[0], "ok          416");
+    assert_eq!(env.file("out/f.bin"), body);
+    assert_eq!(env.out_files(), ["f.bin"]);
 }
 
 #[test]
 fn continue_keeps_the_part_of_a_failed_download() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(80_000, 24);
     let b = body.clone();
     let cut = Server::start(move |_| Reply::ok(b.clone()).framing(Body::Truncated(30_000)));
     let (code, _, _) = run(
-        dir.path(),
+        env.path(),
         &[cut.url("/k.bin")],
         &["--continue", "--retries", "0"],
     );
     assert_eq!(code, 1);
-    assert_eq!(
-        std::fs::read(dir.path().join("out/k.bin.part")).unwrap(),
-        &body[..30_000]
-    );
-    assert!(!dir.path().join("out/k.bin").exists());
+    assert_eq!(env.file("out/k.bin.part"), &body[..30_000]);
+    assert!(!env.join("out/k.bin").exists());
 }
 
 #[test]
 fn fail_fast_reports_the_rest_not_started() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.path() {
         "/bad" => Reply::status(404),
         _ => Reply::ok("fine"),
@@ -668,51 +630,47 @@ fn fail_fast_reports_the_rest_not_started() {
         .iter()
         .map(|p| server.url(p))
         .collect();
-    let (code, report, _) = run(dir.path(), &urls, &["--fail-fast", "-j", "1"]);
-    assert_eq!(code, 1);
-    assert!(report[0].starts_with("ok "));
-    assert!(report[1].starts_with("failed      404"));
-    for line in &report[2..] {
+    let run = env.fetch(&urls, &["--fail-fast", "-j", "1"]);
+    assert_eq!(run.code, 1);
+    assert_starts(&run.report[0], "ok ");
+    assert_starts(&run.report[1], "failed      404");
+    for line in &run.report[2..] {
         assert!(line.starts_with("not-started "), "{line}");
     }
-    assert_eq!(out_files(dir.path()), ["a"]);
+    assert_eq!(env.out_files(), ["a"]);
 }
 
 #[test]
 fn failed_out_replaces_a_readable_file_and_a_symlink_with_a_private_one() {
     use std::os::unix::fs::{PermissionsExt, symlink};
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::status(404));
     let url = server
         .url("/gone")
         .replace("http://", "http://ann:pw-SECRET@");
     // An old list others can read, and a symlink that points at a file to keep.
-    let old = dir.path().join("rest.txt");
+    let old = env.join("rest.txt");
     std::fs::write(&old, "old\n").unwrap();
     std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let victim = dir.path().join("victim.txt");
+    let victim = env.join("victim.txt");
     std::fs::write(&victim, "keep me\n").unwrap();
-    symlink(&victim, dir.path().join("link.txt")).unwrap();
+    symlink(&victim, env.join("link.txt")).unwrap();
     for name in ["rest.txt", "link.txt"] {
         let (code, _, _) = run(
-            dir.path(),
+            env.path(),
             std::slice::from_ref(&url),
             &["--failed-out", name],
         );
         assert_eq!(code, 1);
-        let path = dir.path().join(name);
+        let path = env.join(name);
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert!(meta.is_file(), "{name} is a regular file now");
         assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
-        assert!(
-            std::fs::read_to_string(&path)
-                .unwrap()
-                .contains("pw-SECRET")
-        );
+        assert_has(std::fs::read_to_string(&path).unwrap(), "pw-SECRET");
     }
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
     assert_eq!(
-        crate::support::names_in(dir.path()),
+        env.names(""),
         ["link.txt", "out", "rest.txt", "urls.txt", "victim.txt"],
         "no temp left"
     );
@@ -720,7 +678,7 @@ fn failed_out_replaces_a_readable_file_and_a_symlink_with_a_private_one() {
 
 #[test]
 fn failed_out_is_a_list_of_what_to_retry() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let fixed = Arc::new(AtomicUsize::new(0));
     let flag = Arc::clone(&fixed);
     let server = Server::start(move |req| match req.path() {
@@ -733,9 +691,9 @@ fn failed_out_is_a_list_of_what_to_retry() {
         "ftp://nope/x".to_string(),
         server.url("/x/ok"),
     ];
-    let (code, _, stderr) = run(dir.path(), &urls, &["--failed-out", "retry.txt", "-q"]);
-    assert_eq!(code, 1, "{stderr}");
-    let retry = std::fs::read_to_string(dir.path().join("retry.txt")).unwrap();
+    let run = env.fetch(&urls, &["--failed-out", "retry.txt", "-q"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let retry = env.text("retry.txt");
     let retry_lines: Vec<&str> = retry.lines().collect();
     assert_eq!(
         retry_lines[0],
@@ -747,22 +705,16 @@ fn failed_out_is_a_list_of_what_to_retry() {
 
     // The server recovers; the file is a valid list that fetches just what failed.
     fixed.store(1, Ordering::SeqCst);
-    let out = fetchpool(dir.path())
-        .args(["retry.txt", "-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(lines(&out.stdout).len(), 1);
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out/later")).unwrap(),
-        "body of /later"
-    );
-    assert_eq!(out_files(dir.path()), ["later", "ok", "ok-2"]);
+    let out = env.cmd().args(["retry.txt", "-o", "out"]).run();
+    assert_eq!(out.code, 0);
+    assert_eq!(out.report.clone().len(), 1);
+    assert_eq!(env.text("out/later"), "body of /later");
+    assert_eq!(env.out_files(), ["later", "ok", "ok-2"]);
 }
 
 #[test]
 fn sigint_mid_download_stops_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.path() {
         p if p.starts_with("/fast") => Reply::ok(payload(5_000, 3)),
         // Headers and a little body, then silence: only an interruption ends this soon.
@@ -772,8 +724,9 @@ fn sigint_mid_download_stops_cleanly() {
     urls.push(server.url("/stuck1"));
     urls.push(server.url("/stuck2"));
     urls.extend((3..6).map(|i| server.url(&format!("/fast{i}"))));
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let child = fetchpool_std(dir.path())
+    let list = env.list(&urls);
+    let child = env
+        .std_cmd()
         .arg(&list)
         .args(["-o", "out", "-j", "2"])
         .stdout(std::process::Stdio::piped())
@@ -782,9 +735,7 @@ fn sigint_mid_download_stops_cleanly() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     // Wait until both stalled downloads are streaming into their .part files.
-    while !(dir.path().join("out/stuck1.part").exists()
-        && dir.path().join("out/stuck2.part").exists())
-    {
+    while !(env.join("out/stuck1.part").exists() && env.join("out/stuck2.part").exists()) {
         assert!(Instant::now() < deadline, "downloads never started");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -799,17 +750,14 @@ fn sigint_mid_download_stops_cleanly() {
             "{line}"
         );
     }
-    assert!(report[3].contains("interrupted"), "{report:?}");
-    assert!(report[4].contains("interrupted"), "{report:?}");
+    assert_has(&report[3], "interrupted");
+    assert_has(&report[4], "interrupted");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("(interrupted)"), "{stderr}");
+    assert_has(&stderr, "(interrupted)");
     // Finished files whole, no .part left, nothing at the interrupted targets.
-    assert_eq!(out_files(dir.path()), ["fast0", "fast1", "fast2"]);
+    assert_eq!(env.out_files(), ["fast0", "fast1", "fast2"]);
     for i in 0..3 {
-        assert_eq!(
-            std::fs::read(dir.path().join(format!("out/fast{i}"))).unwrap(),
-            payload(5_000, 3)
-        );
+        assert_eq!(env.file(format!("out/fast{i}")), payload(5_000, 3));
     }
 }
 
@@ -817,8 +765,8 @@ fn sigint_mid_download_stops_cleanly() {
 fn write_failure_fails_that_entry_and_keeps_the_rest_whole() {
     // A 64 KiB tmpfs makes the disk fill up for real. Mounting needs root; CI runs as root.
     if is_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let mnt = dir.path().join("small");
+        let env = TestEnv::new();
+        let mnt = env.join("small");
         std::fs::create_dir(&mnt).unwrap();
         let mounted = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
@@ -837,29 +785,23 @@ fn write_failure_fails_that_entry_and_keeps_the_rest_whole() {
             server.url("/big.bin"),
             server.url("/small2.bin"),
         ];
-        let list = write_list(dir.path(), "urls.txt", &urls);
-        let out = fetchpool(dir.path())
+        let list = env.list(&urls);
+        let out = env
+            .cmd()
             .arg(&list)
             .arg("-o")
             .arg(&mnt)
             .args(["--serial", "--json"])
-            .output()
-            .unwrap();
-        let report = lines(&out.stdout);
-        let on_disk = files_below(&mnt);
+            .run();
+        let report = out.report.clone();
+        let on_disk = crate::support::files_below(&mnt);
         let small = std::fs::read(mnt.join("small.bin"));
         let small2 = std::fs::read(mnt.join("small2.bin"));
         let _ = std::process::Command::new("umount").arg(&mnt).status();
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.code, 1);
         let big = json(&report[1]);
         assert_eq!(big["status"], "failed");
-        assert!(
-            big["error"]
-                .as_str()
-                .unwrap()
-                .contains("No space left on device"),
-            "{big}"
-        );
+        assert_has(big["error"].as_str().unwrap(), "No space left on device");
         assert_eq!(
             big["attempts"], 1,
             "not retried: the disk will not empty itself"
@@ -888,12 +830,13 @@ fn is_root() -> bool {
 
 #[test]
 fn a_second_sigint_exits_at_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     // Thousands of report lines into a pipe nobody reads: the report blocks once the pipe is
     // full, so the first Ctrl-C cannot finish the run, and only the second can end it.
     let urls: Vec<String> = (0..5000).map(|i| format!("ftp://127.0.0.1/{i}")).collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let mut child = fetchpool_std(dir.path())
+    let list = env.list(&urls);
+    let mut child = env
+        .std_cmd()
         .arg(&list)
         .args(["-o", "out"])
         .stdout(std::process::Stdio::piped())
@@ -938,21 +881,21 @@ fn a_second_sigint_exits_at_once() {
     let out = child.wait_with_output().unwrap();
     // Cut short: no summary, and the report stopped where the pipe was full.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("(interrupted)"), "{stderr}");
+    assert_lacks(&stderr, "(interrupted)");
     assert!(lines(&out.stdout).len() < urls.len());
 }
 
 #[test]
 fn sigint_while_a_piped_list_is_silent_ends_the_run() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("body"));
-    let mut child = spawn_reading_stdin(dir.path(), &[]);
+    let mut child = env.spawn_reading_stdin(&[]);
     // One line, then the producer goes quiet without closing the pipe.
     let mut stdin = child.stdin.take().unwrap();
     use std::io::Write as _;
     writeln!(stdin, "{}", server.url("/first")).unwrap();
     stdin.flush().unwrap();
-    wait_for(&dir.path().join("out/first"));
+    wait_for(&env.join("out/first"));
     let (out, took) = interrupt_and_wait(child);
     drop(stdin);
     assert!(took < Duration::from_secs(5), "took {took:?}");
@@ -960,15 +903,16 @@ fn sigint_while_a_piped_list_is_silent_ends_the_run() {
     let report = lines(&out.stdout);
     assert_eq!(report.len(), 1, "{report:?}");
     assert!(report[0].starts_with("ok ") && report[0].ends_with("out/first"));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 ok, 0 failed"));
+    assert_has(String::from_utf8_lossy(&out.stderr), "1 ok, 0 failed");
 }
 
 #[test]
 fn sigint_during_a_retry_wait_ends_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::status(503).header("Retry-After", "30"));
-    let list = write_list(dir.path(), "urls.txt", &[server.url("/busy")]);
-    let child = fetchpool_std(dir.path())
+    let list = env.list(&[server.url("/busy")]);
+    let child = env
+        .std_cmd()
         .arg(&list)
         .args(["-o", "out", "--json"])
         .stdout(std::process::Stdio::piped())
@@ -990,23 +934,20 @@ fn sigint_during_a_retry_wait_ends_it() {
     let v = json(&lines(&out.stdout)[0]);
     assert_eq!(v["status"], "failed");
     assert_eq!(v["attempts"], 1);
-    assert!(
-        v["error"]
-            .as_str()
-            .unwrap()
-            .contains("interrupted while waiting to retry"),
-        "{v}"
+    assert_has(
+        v["error"].as_str().unwrap(),
+        "interrupted while waiting to retry",
     );
     assert_eq!(server.request_count(), 1);
 }
 
 #[test]
 fn a_stalled_attempt_ends_at_max_time_not_at_the_idle_limit() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::Stall(1_000)));
     let started = Instant::now();
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/stall")],
         &["--timeout", "30", "--max-time", "1", "--retries", "0"],
     );
@@ -1017,18 +958,18 @@ fn a_stalled_attempt_ends_at_max_time_not_at_the_idle_limit() {
         started.elapsed()
     );
     assert_eq!(code, 1);
-    assert!(report[0].contains("--max-time 1s"), "{}", report[0]);
-    assert!(out_files(dir.path()).is_empty());
+    assert_has(&report[0], "--max-time 1s");
+    assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn limit_rate_waits_end_at_max_time() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     // 200 KB at 1 KiB/s would take minutes; --max-time 2 must end it, sleeping or not.
     let server = Server::start(|_| Reply::ok(payload(200_000, 5)));
     let started = Instant::now();
     let (code, report, _) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/big")],
         &["--limit-rate", "1K", "--max-time", "2", "--retries", "0"],
     );
@@ -1038,28 +979,28 @@ fn limit_rate_waits_end_at_max_time() {
         started.elapsed()
     );
     assert_eq!(code, 1);
-    assert!(report[0].contains("--max-time 2s"), "{}", report[0]);
-    assert!(out_files(dir.path()).is_empty());
+    assert_has(&report[0], "--max-time 2s");
+    assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn a_second_run_never_touches_a_part_the_first_is_writing() {
     for resume in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
+        let env = TestEnv::new();
         let body = payload(3_000, 29);
         let b = body.clone();
         // About three seconds a download, and ranges honoured, so -c has something to resume.
         let server = Server::start(move |req| {
             Reply::ranged(req, &b).framing(Body::Drip(Duration::from_millis(1)))
         });
-        write_list(dir.path(), "urls.txt", &[server.url("/slow.bin")]);
+        env.list(&[server.url("/slow.bin")]);
         let args: &[&str] = if resume { &["--continue"] } else { &[] };
-        let first = spawn_run(dir.path(), args);
-        let part = dir.path().join("out/slow.bin.part");
+        let first = env.spawn(args);
+        let part = env.join("out/slow.bin.part");
         wait_for(&part);
         std::thread::sleep(Duration::from_millis(300));
 
-        let (code, report, _) = run(dir.path(), &[server.url("/slow.bin")], args);
+        let (code, report, _) = run(env.path(), &[server.url("/slow.bin")], args);
         assert_eq!(code, 1, "resume={resume}: {report:?}");
         assert!(
             report[0].contains("being downloaded by another fetchpool"),
@@ -1074,52 +1015,45 @@ fn a_second_run_never_touches_a_part_the_first_is_writing() {
         let out = first.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(0), "resume={resume}: {out:?}");
         assert_eq!(
-            std::fs::read(dir.path().join("out/slow.bin")).unwrap(),
+            env.file("out/slow.bin"),
             body,
             "resume={resume}: the first run's file is whole"
         );
-        assert_eq!(out_files(dir.path()), ["slow.bin"]);
+        assert_eq!(env.out_files(), ["slow.bin"]);
     }
 }
 
 #[test]
 fn a_stale_part_without_a_lock_is_replaced() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("fresh bytes"));
-    std::fs::create_dir(dir.path().join("out")).unwrap();
-    std::fs::write(dir.path().join("out/f.bin.part"), "stale").unwrap();
-    let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &[]);
-    assert_eq!(code, 0, "{report:?}");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out/f.bin")).unwrap(),
-        "fresh bytes"
-    );
-    assert_eq!(out_files(dir.path()), ["f.bin"]);
+    env.mkdir("out");
+    env.write("out/f.bin.part", "stale");
+    let run = env.fetch(&[server.url("/f.bin")], &[]);
+    assert_eq!(run.code, 0, "{:?}", run.report);
+    assert_eq!(env.text("out/f.bin"), "fresh bytes");
+    assert_eq!(env.out_files(), ["f.bin"]);
 }
 
 #[test]
 fn only_the_file_this_run_wrote_is_placed() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| {
         Reply::ok(payload(2_000, 30)).framing(Body::Drip(Duration::from_millis(1)))
     });
-    write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
-    let child = spawn_run(dir.path(), &[]);
-    let part = dir.path().join("out/f.bin.part");
+    env.list(&[server.url("/f.bin")]);
+    let child = env.spawn(&[]);
+    let part = env.join("out/f.bin.part");
     wait_for(&part);
     // Someone else moves the .part aside and puts their own file at its name.
-    std::fs::rename(&part, dir.path().join("out/moved")).unwrap();
+    std::fs::rename(&part, env.join("out/moved")).unwrap();
     std::fs::write(&part, "impostor").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let report = lines(&out.stdout);
+    assert_has(&report[0], "was replaced while downloading");
     assert!(
-        report[0].contains("was replaced while downloading"),
-        "{}",
-        report[0]
-    );
-    assert!(
-        !dir.path().join("out/f.bin").exists(),
+        !env.join("out/f.bin").exists(),
         "the impostor is not placed"
     );
     assert_eq!(

@@ -6,25 +6,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::server::{Reply, Server};
-use crate::support::{
-    fetchpool, fetchpool_std, files_below, lines, payload, slow_server, write_list,
-};
+use crate::support::{RunIt, TestEnv, assert_has, assert_lacks};
+use crate::support::{payload, slow_server};
 
 #[test]
 fn per_host_caps_each_host_while_others_keep_the_pool_busy() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let a = slow_server(200);
     let b = slow_server(200);
     // All of host A first: a pool that waited for A's free slots would reach B only at the end.
     let mut urls: Vec<String> = (0..8).map(|i| a.url(&format!("/a{i}"))).collect();
     urls.extend((0..8).map(|i| b.url(&format!("/b{i}"))));
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let out = fetchpool(dir.path())
+    let list = env.list(&urls);
+    let out = env
+        .cmd()
         .arg(&list)
         .args(["-o", "out", "-j", "8", "--per-host", "2", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+        .run();
+    assert_eq!(out.code, 0);
     assert_eq!(a.max_in_flight(), 2);
     assert_eq!(b.max_in_flight(), 2);
     let first_b = b.requests().iter().map(|r| r.at).min().unwrap();
@@ -34,23 +33,23 @@ fn per_host_caps_each_host_while_others_keep_the_pool_busy() {
         "host B started only after host A was done"
     );
     // Report order is still list order.
-    for (i, line) in lines(&out.stdout)[..16].iter().enumerate() {
+    for (i, line) in out.report.clone()[..16].iter().enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["index"], i);
     }
-    assert_eq!(files_below(&dir.path().join("out")).len(), 16);
+    assert_eq!(env.out_files().len(), 16);
 }
 
 #[test]
 fn limit_rate_caps_the_whole_run() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(512 * 1024, 5)));
     let urls: Vec<String> = (0..4).map(|i| server.url(&format!("/r{i}"))).collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
+    let list = env.list(&urls);
     // Sizes are read as the output writes them: `1MiB`, `1.0 MiB`, `0.5M` + ... all the same.
     for (jobs, rate) in [("1", "1MiB"), ("4", "1.0 MiB")] {
         let started = Instant::now();
-        fetchpool(dir.path())
+        env.cmd()
             .arg(&list)
             .args([
                 "-o",
@@ -66,7 +65,7 @@ fn limit_rate_caps_the_whole_run() {
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(1700), "-j {jobs}: {took:?}");
         for i in 0..4 {
-            let got = std::fs::read(dir.path().join(format!("out{jobs}/r{i}"))).unwrap();
+            let got = env.file(format!("out{jobs}/r{i}"));
             assert_eq!(got, payload(512 * 1024, 5));
         }
     }
@@ -74,7 +73,7 @@ fn limit_rate_caps_the_whole_run() {
 
 #[test]
 fn a_429_pauses_every_workers_next_request_to_that_host() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let first = Arc::new(AtomicUsize::new(0));
     let server = Server::start(move |req| match req.path() {
         "/limited" if first.fetch_add(1, Ordering::SeqCst) == 0 => {
@@ -88,8 +87,8 @@ fn a_429_pauses_every_workers_next_request_to_that_host() {
         server.url("/slow"),
         server.url("/next"),
     ];
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    fetchpool(dir.path())
+    let list = env.list(&urls);
+    env.cmd()
         .arg(&list)
         .args(["-o", "out", "-j", "2"])
         .assert()
@@ -122,20 +121,20 @@ fn arrivals(server: &Server) -> Vec<Instant> {
 
 #[test]
 fn rate_per_host_spaces_one_host_while_another_runs_free() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let a = Server::start(|req| Reply::ok(format!("a {}", req.path())));
     let b = Server::start(|req| Reply::ok(format!("b {}", req.path())));
     // All of host A first: a pool whose workers slept through A's turns would reach B only
     // when A was nearly done.
     let mut urls: Vec<String> = (0..12).map(|i| a.url(&format!("/a{i}"))).collect();
     urls.extend((0..4).map(|i| b.url(&format!("/b{i}"))));
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let out = fetchpool(dir.path())
+    let list = env.list(&urls);
+    let out = env
+        .cmd()
         .arg(&list)
         .args(["-o", "out", "-j", "4", "--rate-per-host", "5", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+        .run();
+    assert_eq!(out.code, 0);
     let (a_at, b_at) = (arrivals(&a), arrivals(&b));
     assert_eq!((a_at.len(), b_at.len()), (12, 4));
     // Counted by the server: no six requests to one host within a second (less a little for
@@ -154,19 +153,19 @@ fn rate_per_host_spaces_one_host_while_another_runs_free() {
     // has most of its 2.2 s to go.
     assert!(b_at[3] < a_at[7], "B waited for A's turns");
     // Report order is still list order, and every file arrived.
-    for (i, line) in lines(&out.stdout)[..16].iter().enumerate() {
+    for (i, line) in out.report.clone()[..16].iter().enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(
             (v["index"].as_u64(), v["status"].as_str()),
             (Some(i as u64), Some("ok"))
         );
     }
-    assert_eq!(files_below(&dir.path().join("out")).len(), 16);
+    assert_eq!(env.out_files().len(), 16);
 }
 
 #[test]
 fn rate_per_host_turns_resume_after_a_429_pause_and_hold_serially() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let first = Arc::new(AtomicUsize::new(0));
     let server = Server::start(move |req| {
         if req.path() == "/r0" && first.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -175,8 +174,8 @@ fn rate_per_host_turns_resume_after_a_429_pause_and_hold_serially() {
         Reply::ok(format!("body of {}", req.path()))
     });
     let urls: Vec<String> = (0..4).map(|i| server.url(&format!("/r{i}"))).collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    fetchpool(dir.path())
+    let list = env.list(&urls);
+    env.cmd()
         .arg(&list)
         .args(["-o", "out", "-j", "3", "--rate-per-host", "4"])
         .assert()
@@ -199,8 +198,8 @@ fn rate_per_host_turns_resume_after_a_429_pause_and_hold_serially() {
     // --serial spaces its requests the same way (0.5 a second: one every two seconds).
     let serial = Server::start(|req| Reply::ok(format!("body of {}", req.path())));
     let urls: Vec<String> = (0..2).map(|i| serial.url(&format!("/s{i}"))).collect();
-    let list = write_list(dir.path(), "serial.txt", &urls);
-    fetchpool(dir.path())
+    let list = env.list_as("serial.txt", &urls);
+    env.cmd()
         .arg(&list)
         .args(["-o", "serial", "--serial", "--rate-per-host", "0.5"])
         .assert()
@@ -212,12 +211,12 @@ fn rate_per_host_turns_resume_after_a_429_pause_and_hold_serially() {
         at[1] - at[0]
     );
     for bad in ["0", "-1", "nan", "inf", "5/s", ""] {
-        let out = fetchpool(dir.path())
+        let out = env
+            .cmd()
             .args([&format!("--rate-per-host={bad}"), "urls.txt"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bad}");
-        let err = String::from_utf8_lossy(&out.stderr);
+            .run();
+        assert_eq!(out.code, 2, "{bad}");
+        let err = &out.stderr;
         assert!(
             err.contains("not a number of requests a second"),
             "{bad}: {err}"
@@ -227,20 +226,20 @@ fn rate_per_host_turns_resume_after_a_429_pause_and_hold_serially() {
 
 #[test]
 fn shards_are_disjoint_cover_the_list_and_keep_indices() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| Reply::ok(format!("body of {}", req.path())));
     let mut urls: Vec<String> = (0..10).map(|i| server.url(&format!("/s{i}"))).collect();
     urls.insert(3, "# a comment does not count".to_string());
     urls[5] = "not-a-url".to_string();
-    let list = write_list(dir.path(), "urls.txt", &urls);
+    let list = env.list(&urls);
     let mut seen = Vec::new();
     for k in 0..3 {
-        let out = fetchpool(dir.path())
+        let out = env
+            .cmd()
             .arg(&list)
             .args(["-o", "out", "--json", "--shard", &format!("{k}/3")])
-            .output()
-            .unwrap();
-        for line in lines(&out.stdout) {
+            .run();
+        for line in out.report.clone() {
             let v: serde_json::Value = serde_json::from_str(&line).unwrap();
             if v["type"] == "result" {
                 let index = v["index"].as_u64().unwrap();
@@ -257,20 +256,13 @@ fn shards_are_disjoint_cover_the_list_and_keep_indices() {
         seen, want,
         "every entry exactly once, with its line in the full list"
     );
-    assert_eq!(
-        files_below(&dir.path().join("out")).len(),
-        9,
-        "all but the bad line"
-    );
+    assert_eq!(env.out_files().len(), 9, "all but the bad line");
 }
 
 #[test]
 fn generate_man_and_completions() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = fetchpool(dir.path())
-        .args(["--generate", "man"])
-        .output()
-        .unwrap();
+    let env = TestEnv::new();
+    let out = env.cmd().args(["--generate", "man"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let man = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -278,7 +270,7 @@ fn generate_man_and_completions() {
         "{}",
         &man[..200]
     );
-    assert!(man.contains("per\\-host"));
+    assert_has(&man, "per\\-host");
     // Issue 20's options, and the other spellings the long help names.
     for option in [
         "input\\-file",
@@ -292,14 +284,11 @@ fn generate_man_and_completions() {
         assert!(man.contains(option), "{option}");
     }
     // Examples as commands on lines of their own, and the exit statuses; no catch-all section.
-    assert!(man.contains(".SH EXAMPLES"), "{man}");
-    assert!(
-        man.contains(".nf\n\\fBfetchpool urls.txt\\fR\n.fi"),
-        "{man}"
-    );
-    assert!(man.contains(".SH \"EXIT STATUS\""), "{man}");
-    assert!(man.contains("130"), "{man}");
-    assert!(!man.contains("EXTRA"), "{man}");
+    assert_has(&man, ".SH EXAMPLES");
+    assert_has(&man, ".nf\n\\fBfetchpool urls.txt\\fR\n.fi");
+    assert_has(&man, ".SH \"EXIT STATUS\"");
+    assert_has(&man, "130");
+    assert_lacks(&man, "EXTRA");
     // What it reads from the environment, each variable named; the help's code spans in bold,
     // no backtick left.
     let environment = &man[man.find(".SH ENVIRONMENT").expect("an ENVIRONMENT section")..];
@@ -321,7 +310,8 @@ fn generate_man_and_completions() {
     assert!(!man.contains('`'), "a literal backtick in the man page");
     assert!(man.contains("\\fBout=PATH\\fR"), "code spans in bold");
     // The man page and completions may be cut short by a pager or `head` without an error.
-    let mut out = fetchpool_std(dir.path())
+    let mut out = env
+        .std_cmd()
         .args(["--generate", "man"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -337,10 +327,7 @@ fn generate_man_and_completions() {
         ("complete-fish", "complete -c fetchpool"),
         ("complete-powershell", "Register-ArgumentCompleter"),
     ] {
-        let out = fetchpool(dir.path())
-            .args(["--generate", kind])
-            .output()
-            .unwrap();
+        let out = env.cmd().args(["--generate", kind]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{kind}");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains(marker), "{kind}: {text}");
@@ -348,10 +335,7 @@ fn generate_man_and_completions() {
             assert!(text.contains(option), "{kind}: {option}");
         }
     }
-    let out = fetchpool(dir.path())
-        .args(["--generate", "tcsh"])
-        .output()
-        .unwrap();
+    let out = env.cmd().args(["--generate", "tcsh"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -359,9 +343,9 @@ fn generate_man_and_completions() {
 fn no_color_and_dumb_terminals() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(|_| Reply::ok("x").delay(Duration::from_millis(300)));
-    let list = write_list(dir.path(), "urls.txt", &[server.url("/p")]);
+    let list = crate::support::write_list(dir.path(), "urls.txt", &[server.url("/p")]);
     // NO_COLOR (set by the test environment): bars, but no colour codes.
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .arg(&list)
         .args(["-o", "a", "--progress", "always"])
         .output()
@@ -373,7 +357,7 @@ fn no_color_and_dumb_terminals() {
         "colour: {stderr:?}"
     );
     // TERM=dumb: no escape codes at all, even with --progress always.
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .env("TERM", "dumb")
         .arg(&list)
         .args(["-o", "b", "--progress", "always"])
@@ -389,13 +373,14 @@ fn no_color_and_dumb_terminals() {
 /// (they all asked for one name) and no runtime's blocking thread.
 #[test]
 fn workers_share_a_few_threads_to_resolve_host_names() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = slow_server(1500);
     let urls: Vec<String> = (0..32)
         .map(|i| format!("http://localhost:{}/f{i}", server.port()))
         .collect();
-    let list = write_list(dir.path(), "urls.txt", &urls);
-    let child = fetchpool_std(dir.path())
+    let list = env.list(&urls);
+    let child = env
+        .std_cmd()
         .arg(&list)
         .args(["-o", "out", "-j", "16", "-q"])
         .stdout(std::process::Stdio::null())
@@ -414,7 +399,7 @@ fn workers_share_a_few_threads_to_resolve_host_names() {
         .collect();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(files_below(&dir.path().join("out")).len(), 32);
+    assert_eq!(env.out_files().len(), 32);
     let count = |prefix: &str| names.iter().filter(|n| n.starts_with(prefix)).count();
     assert_eq!(count("worker-"), 16, "{names:?}");
     assert_eq!(count("resolver-"), 1, "{names:?}");

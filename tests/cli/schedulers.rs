@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool_std, files_below, json, lines, payload, write_list};
+use crate::support::{TestEnv, assert_has};
+use crate::support::{json, lines, payload};
 
 const FILES: usize = 20;
 
@@ -32,7 +33,7 @@ fn data_urls(server: &Server) -> Vec<String> {
 
 /// Runs fetchpool in `dir` with `args` and the variables `env` (and no others).
 fn run_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> (i32, Vec<String>, String) {
-    let out = fetchpool_std(dir)
+    let out = crate::support::fetchpool_std(dir)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
@@ -96,7 +97,7 @@ fn scheduler_env(scheduler: &str, k: usize) -> (Vec<(String, String)>, &'static 
 fn shard_auto_under_every_scheduler_fetches_every_entry_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = data_server();
-    let list = write_list(dir.path(), "urls.txt", &data_urls(&server));
+    let list = crate::support::write_list(dir.path(), "urls.txt", &data_urls(&server));
     let list = list.to_str().unwrap();
     for scheduler in ["kubernetes", "slurm", "aws", "google", "gitlab"] {
         for by in ["index", "name"] {
@@ -132,7 +133,10 @@ fn shard_auto_under_every_scheduler_fetches_every_entry_exactly_once() {
                 }
             }
             assert_eq!(seen.len(), FILES, "{scheduler} {by}: {seen:?}");
-            assert_eq!(files_below(&dir.path().join(&out)).len(), FILES);
+            assert_eq!(
+                crate::support::files_below(&dir.path().join(&out)).len(),
+                FILES
+            );
             if by == "index" {
                 assert!(seen.iter().all(|(i, k)| *i as usize % 3 == *k));
             } else {
@@ -147,12 +151,12 @@ fn shard_auto_under_every_scheduler_fetches_every_entry_exactly_once() {
 
 #[test]
 fn shard_auto_without_a_scheduler_or_with_two_is_exit_2_before_any_request() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = data_server();
-    let list = write_list(dir.path(), "urls.txt", &data_urls(&server));
+    let list = env.list(&data_urls(&server));
     let list = list.to_str().unwrap();
     let args = [list, "-o", "out", "--shard", "auto"];
-    let (code, _, stderr) = run_env(dir.path(), &args, &[]);
+    let (code, _, stderr) = run_env(env.path(), &args, &[]);
     assert_eq!(code, 2);
     for var in [
         "JOB_COMPLETION_INDEX",
@@ -168,22 +172,22 @@ fn shard_auto_without_a_scheduler_or_with_two_is_exit_2_before_any_request() {
         ("CI_NODE_INDEX", "1".into()),
         ("CI_NODE_TOTAL", "2".into()),
     ]);
-    let (code, _, stderr) = run_env(dir.path(), &args, &two);
+    let (code, _, stderr) = run_env(env.path(), &args, &two);
     assert_eq!(code, 2);
-    assert!(stderr.contains("more than one scheduler"), "{stderr}");
+    assert_has(&stderr, "more than one scheduler");
     // Kubernetes without the count; a count that contradicts the scheduler's.
     let k8s = vars(&[("JOB_COMPLETION_INDEX", "1".into())]);
-    let (code, _, stderr) = run_env(dir.path(), &args, &k8s);
+    let (code, _, stderr) = run_env(env.path(), &args, &k8s);
     assert_eq!(code, 2);
-    assert!(stderr.contains("--shard auto/N"), "{stderr}");
+    assert_has(&stderr, "--shard auto/N");
     let google = vars(&[
         ("BATCH_TASK_INDEX", "1".into()),
         ("BATCH_TASK_COUNT", "3".into()),
     ]);
     let args = [list, "-o", "out", "--shard", "auto/4"];
-    let (code, _, stderr) = run_env(dir.path(), &args, &google);
+    let (code, _, stderr) = run_env(env.path(), &args, &google);
     assert_eq!(code, 2);
-    assert!(stderr.contains("says there are 3 shards"), "{stderr}");
+    assert_has(&stderr, "says there are 3 shards");
     // Numbers whose arithmetic would wrap (a task COUNT near 2^63 made MIN + STEP * (COUNT-1)
     // come round to MAX), and shard counts no scheduler makes.
     let wrapping = vars(&[
@@ -194,21 +198,21 @@ fn shard_auto_without_a_scheduler_or_with_two_is_exit_2_before_any_request() {
         ("SLURM_ARRAY_TASK_COUNT", "9223372036854775809".into()),
     ]);
     let args = [list, "-o", "out", "--shard", "auto"];
-    let (code, _, stderr) = run_env(dir.path(), &args, &wrapping);
+    let (code, _, stderr) = run_env(env.path(), &args, &wrapping);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("not MIN, MIN+STEP"), "{stderr}");
+    assert_has(&stderr, "not MIN, MIN+STEP");
     let aws = vars(&[
         ("AWS_BATCH_JOB_ARRAY_INDEX", "2".into()),
         ("AWS_BATCH_JOB_ARRAY_SIZE", "18446744073709551615".into()),
     ]);
-    let (code, _, stderr) = run_env(dir.path(), &args, &aws);
+    let (code, _, stderr) = run_env(env.path(), &args, &aws);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("more than 10000000"), "{stderr}");
+    assert_has(&stderr, "more than 10000000");
     let given = [list, "-o", "out", "--shard", "1/18446744073709551615"];
-    let (code, _, stderr) = run_env(dir.path(), &given, &[]);
+    let (code, _, stderr) = run_env(env.path(), &given, &[]);
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(server.request_count(), 0);
-    assert!(!dir.path().join("out").exists());
+    assert!(!env.join("out").exists());
 }
 
 /// Which shard of `n` each target lands in, by `by`, as the dry run plans it.
@@ -242,21 +246,21 @@ fn shards_of(dir: &Path, list: &Path, n: usize, by: &str) -> BTreeMap<String, us
 
 #[test]
 fn shard_by_name_keeps_every_entry_in_its_shard_when_lines_are_inserted() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let urls: Vec<String> = (0..30)
         .map(|i| format!("http://127.0.0.1:9/set/item-{i}.csv"))
         .collect();
-    let before = write_list(dir.path(), "before.txt", &urls);
+    let before = env.list_as("before.txt", &urls);
     let mut edited = urls.clone();
     edited.insert(0, "http://127.0.0.1:9/set/new-first.csv".into());
     edited.insert(15, "http://127.0.0.1:9/set/new-middle.csv".into());
     edited.insert(7, "# a comment, and a line that is not an entry:".into());
     edited.insert(8, "not-a-url".into());
-    let after = write_list(dir.path(), "after.txt", &edited);
+    let after = env.list_as("after.txt", &edited);
     for by in ["name", "index"] {
         let (was, now) = (
-            shards_of(dir.path(), &before, 4, by),
-            shards_of(dir.path(), &after, 4, by),
+            shards_of(env.path(), &before, 4, by),
+            shards_of(env.path(), &after, 4, by),
         );
         assert_eq!((was.len(), now.len()), (30, 33), "every entry in one shard");
         let moved = was.iter().filter(|(name, k)| now[*name] != **k).count();
@@ -367,7 +371,7 @@ fn the_readmes_kubernetes_indexed_job_runs_as_written() {
             },
         })
     };
-    let list = write_list(dir.path(), "urls.txt", &data_urls(&server));
+    let list = crate::support::write_list(dir.path(), "urls.txt", &data_urls(&server));
     let data = dir.path().join("data");
     let args: Vec<String> = args
         .iter()
@@ -416,7 +420,7 @@ fn the_readmes_kubernetes_indexed_job_runs_as_written() {
         let got = std::fs::read(data.join(format!("f{i:02}.bin"))).unwrap();
         assert_eq!(got, payload(100, i as u64));
     }
-    assert_eq!(files_below(&data).len(), FILES);
+    assert_eq!(crate::support::files_below(&data).len(), FILES);
     // Exit 2 is a FailIndex: what running again does not mend, like a pod of another Job
     // without the index, or a list that is not there.
     assert_eq!(run_env(dir.path(), &args, &[]).0, fail_index[0]);
@@ -448,7 +452,7 @@ fn the_readmes_gitlab_parallel_job_runs_as_written() {
         // Each job has a checkout of its own, with the list in it.
         let checkout = root.path().join(format!("job-{node}"));
         std::fs::create_dir(&checkout).unwrap();
-        write_list(&checkout, "urls.txt", &data_urls(&server));
+        crate::support::write_list(&checkout, "urls.txt", &data_urls(&server));
         let env = vars(&[
             ("CI", "true".into()),
             ("GITLAB_CI", "true".into()),
@@ -460,7 +464,7 @@ fn the_readmes_gitlab_parallel_job_runs_as_written() {
         let said = format!("shard {}/{parallel} from a GitLab parallel: job", node - 1);
         assert!(stderr.contains(&said), "{stderr}");
         for path in &kept {
-            for file in files_below(&checkout.join(path)) {
+            for file in crate::support::files_below(&checkout.join(path)) {
                 assert!(fetched.insert(file.clone(), node).is_none(), "{file} twice");
             }
         }

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, payload, sha256_hex, write_list};
+use crate::support::{TestEnv, assert_has};
+use crate::support::{payload, sha256_hex};
 
 /// The secrets every test hides: a password, a token, a header value.
 const SECRETS: [&str; 3] = ["hunter2", "t0kenS3cret", "k3yValu3"];
@@ -14,7 +15,7 @@ const SECRETS: [&str; 3] = ["hunter2", "t0kenS3cret", "k3yValu3"];
 /// Everything a run at `dir` printed and wrote, with `args`, as GitHub Actions would run it.
 fn everything_said(dir: &Path, args: &[&str]) -> (i32, String) {
     let summary = dir.join("summary.md");
-    let out = fetchpool(dir)
+    let out = crate::support::fetchpool(dir)
         .args(["-o", "out", "--retries", "0"])
         .args(["--report", "r.ndjson", "--junit", "r.xml"])
         .args(args)
@@ -56,7 +57,7 @@ fn a_checksums_url_s_credentials_are_never_printed() {
     });
     // The list and the checksums file disagree: the entry fails, naming SUMS and its line.
     let dir = tempfile::tempdir().unwrap();
-    write_list(
+    crate::support::write_list(
         dir.path(),
         "urls.txt",
         &[format!("{} sha256={right}", server.url("/f.bin"))],
@@ -64,9 +65,9 @@ fn a_checksums_url_s_credentials_are_never_printed() {
     let sums = sums_url(&server, "/SUMS");
     let (code, said) = everything_said(dir.path(), &["urls.txt", "-v", "--checksums", &sums]);
     assert_eq!(code, 1, "{said}");
-    assert!(said.contains("alice:***@"), "{said}");
-    assert!(said.contains("/SUMS?token=***:1"), "{said}");
-    assert!(said.contains("::error"), "{said}");
+    assert_has(&said, "alice:***@");
+    assert_has(&said, "/SUMS?token=***:1");
+    assert_has(&said, "::error");
     assert_nothing_secret(&said);
     // A line that is not a checksum, a checksums file that cannot be fetched, a dry run.
     for (path, extra, expected) in [
@@ -75,7 +76,7 @@ fn a_checksums_url_s_credentials_are_never_printed() {
         ("/SUMS", Some("--dry-run"), 0),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
+        crate::support::write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
         let sums = sums_url(&server, path);
         let mut args = vec!["urls.txt", "--checksums", &sums];
         args.extend(extra);
@@ -88,28 +89,24 @@ fn a_checksums_url_s_credentials_are_never_printed() {
 
 #[test]
 fn a_header_s_value_cut_off_on_the_url_line_is_never_printed() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("fine"));
-    write_list(
-        dir.path(),
-        "urls.txt",
-        &[
-            format!("{} header=X-Api-Key: k3yValu3", server.url("/a")),
-            format!("{} header=Authorization:Bearer k3yValu3", server.url("/b")),
-        ],
-    );
-    let (code, said) = everything_said(dir.path(), &["urls.txt"]);
+    env.list(&[
+        format!("{} header=X-Api-Key: k3yValu3", server.url("/a")),
+        format!("{} header=Authorization:Bearer k3yValu3", server.url("/b")),
+    ]);
+    let (code, said) = everything_said(env.path(), &["urls.txt"]);
     assert_eq!(code, 1, "{said}");
-    assert!(said.contains("header=X-Api-Key:"), "{said}");
-    assert!(said.contains("indented line"), "{said}");
-    assert!(said.contains("::error"), "{said}");
+    assert_has(&said, "header=X-Api-Key:");
+    assert_has(&said, "indented line");
+    assert_has(&said, "::error");
     assert_nothing_secret(&said);
     assert_eq!(server.request_count(), 0);
 }
 
 #[test]
 fn a_header_argument_that_does_not_parse_names_the_header_never_its_value() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     for (arg, named) in [
         ("X-Api-Key k3yValu3", "no colon"),
         (
@@ -122,7 +119,8 @@ fn a_header_argument_that_does_not_parse_names_the_header_never_its_value() {
         ),
         ("Bearer k3yValu3: x", "holds a space"),
     ] {
-        let out = fetchpool(dir.path())
+        let out = env
+            .cmd()
             .args(["-H", arg, "http://127.0.0.1:9/a"])
             .output()
             .unwrap();
@@ -140,7 +138,7 @@ fn a_header_argument_that_does_not_parse_names_the_header_never_its_value() {
 
 #[test]
 fn credentials_in_every_query_and_fragment_spelling_are_hidden() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::status(404));
     let names = [
         "session",
@@ -159,13 +157,13 @@ fn credentials_in_every_query_and_fragment_spelling_are_hidden() {
         server.url("/f.bin"),
         query.join("&")
     );
-    write_list(dir.path(), "urls.txt", &[url]);
-    let (code, said) = everything_said(dir.path(), &["urls.txt", "-v"]);
+    env.list(&[url]);
+    let (code, said) = everything_said(env.path(), &["urls.txt", "-v"]);
     assert_eq!(code, 1, "{said}");
     assert!(
         said.contains("X-Amz-Signature=***") && said.contains("id=7"),
         "{said}"
     );
-    assert!(said.contains("#access_token=***&state=ok"), "{said}");
+    assert_has(&said, "#access_token=***&state=ok");
     assert_nothing_secret(&said);
 }

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::TestEnv;
 use crate::support::server::{Reply, Server};
 use crate::support::{BIN, free_port, payload};
 
@@ -358,8 +359,8 @@ fn report_files(work: &Path) -> BTreeSet<String> {
 
 #[test]
 fn a_slurm_job_array_fetches_every_entry_once_and_a_failed_index_runs_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(mut cluster) = Cluster::start(dir.path()) else {
+    let env = TestEnv::new();
+    let Some(mut cluster) = Cluster::start(env.path()) else {
         return;
     };
     let started = Instant::now();
@@ -376,7 +377,7 @@ fn a_slurm_job_array_fetches_every_entry_once_and_a_failed_index_runs_again() {
             Reply::ok(payload(1000 + n as usize, n))
         }
     });
-    let work = dir.path().join("work");
+    let work = env.join("work");
     std::fs::create_dir(&work).unwrap();
     let script = work.join("fetch.sbatch");
     std::fs::write(&script, recipe()).unwrap();

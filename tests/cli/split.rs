@@ -5,9 +5,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::support::server::{Body, Reply, Request, Server, byte_range};
-use crate::support::{
-    fetchpool, interrupt_and_wait, json, payload, run, spawn_run, wait_for, write_list,
-};
+use crate::support::{TestEnv, assert_has, assert_starts};
+use crate::support::{interrupt_and_wait, json, payload, run, wait_for};
 
 const MIB: usize = 1024 * 1024;
 
@@ -63,14 +62,14 @@ fn ranges(server: &Server) -> Vec<(usize, Option<usize>)> {
 
 #[test]
 fn a_split_file_is_fetched_in_parallel_ranges_byte_for_byte() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(8 * MIB, 1);
     let origin = Origin::new(body.clone(), 2 * MIB as u64);
     let server = origin.serve();
-    let (code, lines, stderr) = run(dir.path(), &[server.url("/big.iso")], &split4(&["--json"]));
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(std::fs::read(dir.path().join("out/big.iso")).unwrap(), body);
-    let result = json(&lines[0]);
+    let run = env.fetch(&[server.url("/big.iso")], &split4(&["--json"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.file("out/big.iso"), body);
+    let result = run.json(0);
     assert_eq!(result["status"], "ok");
     assert_eq!(result["bytes"], 8 * MIB);
     assert_eq!(
@@ -103,20 +102,20 @@ fn a_split_file_is_fetched_in_parallel_ranges_byte_for_byte() {
         "four connections at once, never more"
     );
     assert_eq!(
-        crate::support::out_files(dir.path()),
+        env.out_files(),
         vec!["big.iso"],
         "no .part and no record of ranges left"
     );
     // One entry, but its pieces ran side by side: the speed-up counts them as the work they
     // were (each 2 MiB/s connection alone would have taken about four times as long).
-    let summary = json(lines.last().unwrap());
+    let summary = json(run.report.last().unwrap());
     let speedup = summary["speedup"].as_f64().expect("a speed-up");
     assert!(speedup > 2.0, "{summary}");
 }
 
 #[test]
 fn workers_take_the_next_file_before_any_range() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     // Two workers, three files; b takes twice as long as a. When a is done, its worker takes c,
     // the list's next file, not a piece of b: ranges are for workers with nothing else to do.
     let bodies: Vec<Vec<u8>> = [2, 4, 2]
@@ -137,7 +136,7 @@ fn workers_take_the_next_file_before_any_range() {
     });
     let urls = ["/a.bin", "/b.bin", "/c.bin"].map(|p| server.url(p));
     let (code, lines, stderr) = run(
-        dir.path(),
+        env.path(),
         &urls,
         &["-j", "2", "--split", "4", "--split-min", "1M"],
     );
@@ -148,10 +147,7 @@ fn workers_take_the_next_file_before_any_range() {
             line.starts_with("ok") && line.ends_with(&format!("out/{name}")),
             "{line}"
         );
-        assert_eq!(
-            &std::fs::read(dir.path().join("out").join(name)).unwrap(),
-            body
-        );
+        assert_eq!(&std::fs::read(env.join("out").join(name)).unwrap(), body);
     }
     let requests = server.requests();
     let plain: Vec<&str> = requests[..3].iter().map(|r| r.path()).collect();
@@ -164,7 +160,7 @@ fn workers_take_the_next_file_before_any_range() {
 
 #[test]
 fn a_server_that_ignores_ranges_gets_one_stream() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 2);
     let served = body.clone();
     // It says it takes ranges, and answers every one with the whole file.
@@ -174,19 +170,19 @@ fn a_server_that_ignores_ranges_gets_one_stream() {
             .framing(Body::Paced(8 * MIB as u64))
     });
     let (code, lines, stderr) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/f.bin")],
         &split4(&["--retries", "0"]),
     );
     assert_eq!(code, 0, "{stderr}\n{lines:?}");
     assert!(lines[0].starts_with("ok"), "{lines:?}");
-    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
-    assert_eq!(crate::support::out_files(dir.path()), vec!["f.bin"]);
+    assert_eq!(env.file("out/f.bin"), body);
+    assert_eq!(env.out_files(), vec!["f.bin"]);
 }
 
 #[test]
 fn a_range_that_fails_is_asked_for_again_from_where_it_stopped() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 3);
     let served = body.clone();
     let last = 3 * MIB;
@@ -203,10 +199,10 @@ fn a_range_that_fails_is_asked_for_again_from_where_it_stopped() {
         }
         reply.framing(Body::Paced(8 * MIB as u64))
     });
-    let (code, lines, stderr) = run(dir.path(), &[server.url("/f.bin")], &split4(&["-v"]));
-    assert_eq!(code, 0, "{stderr}");
-    assert!(lines[0].starts_with("ok"));
-    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    let run = env.fetch(&[server.url("/f.bin")], &split4(&["-v"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_starts(&run.report[0], "ok");
+    assert_eq!(env.file("out/f.bin"), body);
     let asked = ranges(&server);
     let again: Vec<_> = asked
         .iter()
@@ -221,12 +217,12 @@ fn a_range_that_fails_is_asked_for_again_from_where_it_stopped() {
     // Only that range was asked for twice.
     let first_quarters = asked.iter().filter(|(first, _)| *first < last).count();
     assert_eq!(first_quarters, 2, "{asked:?}");
-    assert!(stderr.contains("retry 1/3 of bytes"), "{stderr}");
+    assert_has(&run.stderr, "retry 1/3 of bytes");
 }
 
 #[test]
 fn a_file_that_changes_while_its_ranges_come_starts_over() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let old = payload(4 * MIB, 4);
     let new = payload(4 * MIB, 5);
     let origin = Origin::new(old, 8 * MIB as u64);
@@ -243,15 +239,15 @@ fn a_file_that_changes_while_its_ranges_come_starts_over() {
         }
         reply
     });
-    let (code, lines, stderr) = run(dir.path(), &[server.url("/f.bin")], &split4(&["-v"]));
-    assert_eq!(code, 0, "{stderr}");
-    assert!(lines[0].starts_with("ok"), "{lines:?}");
+    let run = env.fetch(&[server.url("/f.bin")], &split4(&["-v"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
     assert_eq!(
-        std::fs::read(dir.path().join("out/f.bin")).unwrap(),
+        env.file("out/f.bin"),
         new,
         "the new version, whole: no piece of the old one"
     );
-    assert!(stderr.contains("changed on the server"), "{stderr}");
+    assert_has(&run.stderr, "changed on the server");
     let versions: Vec<_> = server
         .requests()
         .iter()
@@ -261,43 +257,47 @@ fn a_file_that_changes_while_its_ranges_come_starts_over() {
     assert!(versions.contains(&"\"v2\"".to_string()), "{versions:?}");
     // Started over, the split is helped again: idle workers take ranges of the new version,
     // not the owner alone over one connection.
-    let restart = stderr.split("(attempt 2)").nth(1).expect("an attempt 2");
-    let owner = stderr.split(']').next().unwrap();
+    let restart = run
+        .stderr
+        .split("(attempt 2)")
+        .nth(1)
+        .expect("an attempt 2");
+    let owner = run.stderr.split(']').next().unwrap();
     let helpers: std::collections::BTreeSet<&str> = restart
         .lines()
         .filter(|l| l.contains("(bytes ") && l.contains("] GET "))
         .filter_map(|l| l.split(']').next())
         .filter(|w| *w != owner)
         .collect();
-    assert!(helpers.len() >= 2, "{helpers:?}\n{stderr}");
+    assert!(helpers.len() >= 2, "{helpers:?}\n{}", run.stderr);
 }
 
 #[test]
 fn per_host_counts_every_range() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 6);
     let server = Origin::new(body.clone(), 4 * MIB as u64).serve();
     let (code, _, stderr) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/f.bin")],
         &split4(&["--per-host", "2"]),
     );
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    assert_eq!(env.file("out/f.bin"), body);
     assert_eq!(server.max_in_flight(), 2);
     assert!(!ranges(&server).is_empty(), "one worker still helped");
 }
 
 #[test]
 fn ctrl_c_then_continue_fetches_only_what_is_missing() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 7);
     let origin = Origin::new(body.clone(), 256 * 1024);
     let server = origin.serve();
-    write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
+    env.list(&[server.url("/f.bin")]);
     let args = split4(&["-c"]);
-    let child = spawn_run(dir.path(), &args);
-    let record = dir.path().join("out/f.bin.part.ranges");
+    let child = env.spawn(&args);
+    let record = env.join("out/f.bin.part.ranges");
     wait_for(&record);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let (out, _) = interrupt_and_wait(child);
@@ -314,7 +314,7 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
         .collect();
     assert_eq!(spans.len(), 4, "{text}");
     assert!(spans.iter().all(|&(_, _, done)| done > 0), "{text}");
-    let part = std::fs::read(dir.path().join("out/f.bin.part")).unwrap();
+    let part = env.file("out/f.bin.part");
     for &(start, _, done) in &spans {
         assert_eq!(
             part[start..start + done],
@@ -324,7 +324,8 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
     }
 
     // A dry run counts what the record says is there, not the length of the file with holes.
-    let plan = fetchpool(dir.path())
+    let plan = env
+        .cmd()
         .args(["urls.txt", "-o", "out", "--dry-run", "--json"])
         .args(&args)
         .output()
@@ -337,7 +338,8 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
     // Again, fast now: only the missing bytes are asked for.
     origin.rate.store(64 * MIB as u64, Ordering::SeqCst);
     let before = server.request_count();
-    let out = fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out"])
         .args(&args)
         .output()
@@ -347,8 +349,8 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
-    assert!(!record.exists() && !dir.path().join("out/f.bin.part").exists());
+    assert_eq!(env.file("out/f.bin"), body);
+    assert!(!record.exists() && !env.join("out/f.bin.part").exists());
     let requests = &server.requests()[before..];
     let firsts: Vec<usize> = requests
         .iter()
@@ -362,12 +364,12 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
 
 #[test]
 fn a_record_beside_a_part_of_another_version_is_not_trusted() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 8);
     let origin = Origin::new(body.clone(), 64 * MIB as u64);
     let server = origin.serve();
     // A split download of version "v0" left half of each quarter.
-    let out = dir.path().join("out");
+    let out = env.join("out");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("f.bin.part"), vec![b'x'; 4 * MIB]).unwrap();
     let q = MIB;
@@ -377,18 +379,18 @@ fn a_record_beside_a_part_of_another_version_is_not_trusted() {
     }
     std::fs::write(out.join("f.bin.part.ranges"), record).unwrap();
     let (code, lines, stderr) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/f.bin")],
         &["--split", "4", "--split-min", "1M", "-c", "-v"],
     );
     assert_eq!(code, 0, "{stderr}");
-    assert!(lines[0].starts_with("ok"));
+    assert_starts(&lines[0], "ok");
     assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
-    assert!(stderr.contains("starting over"), "{stderr}");
+    assert_has(&stderr, "starting over");
 }
 #[test]
 fn ranges_answered_with_the_whole_file_after_the_first_stream_stopped_start_one_stream() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 9);
     let served = body.clone();
     // The plain GET comes at once, and its stream reaches the second quarter, taken by a
@@ -405,33 +407,33 @@ fn ranges_answered_with_the_whole_file_after_the_first_stream_stopped_start_one_
         }
     });
     let (code, lines, stderr) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/f.bin")],
         &split4(&["--retries", "0"]),
     );
     assert_eq!(code, 0, "{stderr}");
     assert!(lines[0].starts_with("ok"), "{lines:?}");
-    assert_eq!(std::fs::read(dir.path().join("out/f.bin")).unwrap(), body);
+    assert_eq!(env.file("out/f.bin"), body);
     let plain = server
         .requests()
         .iter()
         .filter(|r| r.header("range").is_none())
         .count();
     assert_eq!(plain, 2, "the file again, as one stream");
-    assert_eq!(crate::support::out_files(dir.path()), vec!["f.bin"]);
+    assert_eq!(env.out_files(), vec!["f.bin"]);
 }
 
 #[test]
 fn update_fetches_a_changed_file_in_ranges_and_replaces_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 11);
     let server = Origin::new(body.clone(), 64 * MIB as u64).serve();
-    let out = dir.path().join("out");
+    let out = env.join("out");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("f.bin"), "an older version").unwrap();
-    let (code, lines, stderr) = run(dir.path(), &[server.url("/f.bin")], &split4(&["--update"]));
-    assert_eq!(code, 0, "{stderr}");
-    assert!(lines[0].starts_with("ok"), "{lines:?}");
+    let run = env.fetch(&[server.url("/f.bin")], &split4(&["--update"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
     assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
     assert!(!ranges(&server).is_empty(), "fetched in ranges");
     // Asked whether it changed (the file has no ETag: its date), then ranges of the new version.
@@ -440,22 +442,22 @@ fn update_fetches_a_changed_file_in_ranges_and_replaces_it() {
 
 #[test]
 fn ctrl_c_without_continue_leaves_no_part_and_no_record() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Origin::new(payload(4 * MIB, 12), 256 * 1024).serve();
-    write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
-    let child = spawn_run(dir.path(), &split4(&[]));
-    wait_for(&dir.path().join("out/f.bin.part"));
+    env.list(&[server.url("/f.bin")]);
+    let child = env.spawn(&split4(&[]));
+    wait_for(&env.join("out/f.bin.part"));
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (out, _) = interrupt_and_wait(child);
     assert_eq!(out.status.code(), Some(130));
     // Late helpers (offers still queued) must not bring either back.
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(crate::support::out_files(dir.path()), Vec::<String>::new());
+    assert_eq!(env.out_files(), Vec::<String>::new());
 }
 
 #[test]
 fn a_range_that_keeps_failing_fails_the_entry_and_nothing_is_placed() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 13);
     let served = body.clone();
     let server = Server::start(move |req| {
@@ -469,7 +471,7 @@ fn a_range_that_keeps_failing_fails_the_entry_and_nothing_is_placed() {
         }
     });
     let (code, lines, stderr) = run(
-        dir.path(),
+        env.path(),
         &[server.url("/f.bin")],
         &split4(&["--retries", "1"]),
     );
@@ -478,12 +480,12 @@ fn a_range_that_keeps_failing_fails_the_entry_and_nothing_is_placed() {
         lines[0].starts_with("failed") && lines[0].contains("503"),
         "{lines:?}"
     );
-    assert_eq!(crate::support::out_files(dir.path()), Vec::<String>::new());
+    assert_eq!(env.out_files(), Vec::<String>::new());
 }
 
 #[test]
 fn a_server_error_on_resuming_a_split_keeps_its_bytes() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 14);
     let origin = Origin::new(body.clone(), 64 * MIB as u64);
     let served = origin.clone();
@@ -496,7 +498,7 @@ fn a_server_error_on_resuming_a_split_keeps_its_bytes() {
         served.reply(req)
     });
     // Half of each quarter of version "v1" is on disk.
-    let out = dir.path().join("out");
+    let out = env.join("out");
     std::fs::create_dir(&out).unwrap();
     let q = MIB;
     let mut part = vec![0u8; 4 * MIB];
@@ -509,8 +511,8 @@ fn a_server_error_on_resuming_a_split_keeps_its_bytes() {
     std::fs::write(out.join("f.bin.part"), &part).unwrap();
     std::fs::write(out.join("f.bin.part.ranges"), &record).unwrap();
     let args = ["--split", "4", "--split-min", "1M", "-c", "--retries", "0"];
-    let (code, _, stderr) = run(dir.path(), &[server.url("/f.bin")], &args);
-    assert_eq!(code, 1, "{stderr}");
+    let run = env.fetch(&[server.url("/f.bin")], &args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(std::fs::read(out.join("f.bin.part")).unwrap(), part);
     assert_eq!(
         std::fs::read_to_string(out.join("f.bin.part.ranges")).unwrap(),
@@ -520,8 +522,8 @@ fn a_server_error_on_resuming_a_split_keeps_its_bytes() {
     // The server is back: only the missing halves are asked for.
     down.store(0, Ordering::SeqCst);
     let before = server.request_count();
-    let (code, _, stderr) = run(dir.path(), &[server.url("/f.bin")], &args);
-    assert_eq!(code, 0, "{stderr}");
+    let run = env.fetch(&[server.url("/f.bin")], &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
     let firsts: Vec<usize> = server.requests()[before..]
         .iter()
@@ -534,17 +536,17 @@ fn a_server_error_on_resuming_a_split_keeps_its_bytes() {
 
 #[test]
 fn a_split_part_whose_record_is_gone_is_not_appended_to() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 15);
     let server = Server::ranged(&body);
     // The last quarter written at its offset, nothing before it: a hole of 3 MiB.
-    let out = dir.path().join("out");
+    let out = env.join("out");
     std::fs::create_dir(&out).unwrap();
     let part = std::fs::File::create(out.join("f.bin.part")).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&part, &body[3 * MIB..], 3 * MIB as u64).unwrap();
     drop(part);
-    let (code, _, stderr) = run(dir.path(), &[server.url("/f.bin")], &["-c"]);
-    assert_eq!(code, 0, "{stderr}");
+    let run = env.fetch(&[server.url("/f.bin")], &["-c"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
     // Fetched whole, not from byte 4 MiB on (which a 416 would have called complete).
     assert_eq!(server.requests()[0].header("range"), None);
@@ -552,7 +554,7 @@ fn a_split_part_whose_record_is_gone_is_not_appended_to() {
 
 #[test]
 fn a_split_behind_a_redirect_asks_every_range_through_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(4 * MIB, 16);
     let origin = Origin::new(body.clone(), 16 * MIB as u64);
     let served = origin.clone();
@@ -560,11 +562,11 @@ fn a_split_behind_a_redirect_asks_every_range_through_it() {
         "/latest" => Reply::status(302).header("Location", "/f-1.2.bin"),
         _ => served.reply(req),
     });
-    let (code, lines, stderr) = run(dir.path(), &[server.url("/latest")], &split4(&[]));
-    assert_eq!(code, 0, "{stderr}");
-    assert!(lines[0].starts_with("ok"), "{lines:?}");
+    let run = env.fetch(&[server.url("/latest")], &split4(&[]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
     // Named after the listed URL, as every download is.
-    assert_eq!(std::fs::read(dir.path().join("out/latest")).unwrap(), body);
+    assert_eq!(env.file("out/latest"), body);
     let requests = server.requests();
     let ranged: Vec<_> = requests
         .iter()

@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::support::server::{Body, Reply, Server};
-use crate::support::{
-    fetchpool, fetchpool_std, free_port, interrupt_and_wait, json, lines, names_in, payload,
-    sha256_hex, spawn_run, wait_for, write_list,
-};
+use crate::support::{RunIt, TestEnv, assert_has};
+use crate::support::{free_port, interrupt_and_wait, json, lines, payload, sha256_hex, wait_for};
 
 /// A bar of the picture as a reader sees it.
 #[derive(Debug)]
@@ -145,16 +143,16 @@ fn small_list(dir: &Path, server: &Server, body: &[u8]) {
     );
     urls.push(server.url("/missing"));
     urls.push(server.url("/flaky"));
-    write_list(dir, "urls.txt", &urls);
+    crate::support::write_list(dir, "urls.txt", &urls);
 }
 
 #[test]
 fn a_pool_run_draws_a_row_per_worker_and_a_bar_per_download() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let (server, body) = small_server(0);
-    small_list(dir.path(), &server, &body);
+    small_list(env.path(), &server, &body);
     let run = |args: &[&str]| {
-        fetchpool(dir.path())
+        env.cmd()
             .args(["urls.txt", "-o", "out", "-j", "3", "--retries", "2"])
             .args(["--timeline", "run.svg", "--json"])
             .args(args)
@@ -163,7 +161,7 @@ fn a_pool_run_draws_a_row_per_worker_and_a_bar_per_download() {
     };
     let out = run(&[]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let (rows, bars) = picture(&dir.path().join("run.svg"));
+    let (rows, bars) = picture(&env.join("run.svg"));
     assert_eq!(rows, ["worker-1", "worker-2", "worker-3"]);
     assert_eq!(bars.len(), 8, "a bar per download: {bars:#?}");
     for i in 0..=5 {
@@ -174,20 +172,20 @@ fn a_pool_run_draws_a_row_per_worker_and_a_bar_per_download() {
             bar.title.starts_with(&server.url(&format!("/ok{i}"))),
             "{bar:?}"
         );
-        assert!(bar.title.contains("ok 200, 4.0 KiB, 1 attempt"), "{bar:?}");
+        assert_has(&bar.title, "ok 200, 4.0 KiB, 1 attempt");
         // 60 ms of a run of under a second (the retry waits up to 0.5 s), on 1,080 px.
         assert!(bar.width > 50.0, "{bar:?}");
     }
     let missing = bar_of(&bars, "out/missing");
     assert_eq!(missing.status, "failed");
-    assert!(missing.title.contains("HTTP 404 Not Found"), "{missing:?}");
+    assert_has(&missing.title, "HTTP 404 Not Found");
     // The retry shows inside the bar: the attempt that failed, then the wait.
     let flaky = bar_of(&bars, "out/flaky");
     assert_eq!(flaky.status, "ok");
     assert_eq!(flaky.marks, ["try", "wait"], "{flaky:?}");
-    assert!(flaky.title.contains("2 attempts"), "{flaky:?}");
+    assert_has(&flaky.title, "2 attempts");
     // The legend names what the picture holds, and only that, in plain words.
-    let keys: Vec<String> = legend(&dir.path().join("run.svg"))
+    let keys: Vec<String> = legend(&env.join("run.svg"))
         .into_iter()
         .map(|(class, _)| class)
         .collect();
@@ -205,12 +203,12 @@ fn a_pool_run_draws_a_row_per_worker_and_a_bar_per_download() {
             assert!(pair[1].0 >= pair[0].1 - 1.0, "row {row}: {spans:?}");
         }
     }
-    renders(&dir.path().join("run.svg"));
+    renders(&env.join("run.svg"));
 
     // Again with --update: the file the list's digest vouches for is unchanged, without a
     // request; the one that failed is fetched again.
     let out = run(&["-u"]);
-    let (_, bars) = picture(&dir.path().join("run.svg"));
+    let (_, bars) = picture(&env.join("run.svg"));
     assert_eq!(bar_of(&bars, "out/ok0").status, "unchanged", "{out:?}");
     assert_eq!(bar_of(&bars, "out/missing").status, "failed");
 
@@ -218,11 +216,11 @@ fn a_pool_run_draws_a_row_per_worker_and_a_bar_per_download() {
     // run the slow 404 makes long, those bars are too narrow to see and are merged; every
     // download is still counted, and nothing else is drawn.
     let (slow_404, _) = small_server(300);
-    small_list(dir.path(), &slow_404, &body);
+    small_list(env.path(), &slow_404, &body);
     let out = run(&["--skip-existing"]);
     let summary = json(lines(&out.stdout).last().unwrap());
     assert_eq!(summary["skipped"], 7, "{summary}");
-    let (_, bars) = picture(&dir.path().join("run.svg"));
+    let (_, bars) = picture(&env.join("run.svg"));
     assert_eq!(bars.iter().map(|b| b.count).sum::<u64>(), 8, "{bars:#?}");
     assert!(bars.iter().any(|b| b.merged), "{bars:#?}");
     for bar in &bars {
@@ -235,10 +233,11 @@ fn a_pool_run_draws_a_row_per_worker_and_a_bar_per_download() {
 
 #[test]
 fn a_serial_run_is_one_row() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let (server, body) = small_server(0);
-    small_list(dir.path(), &server, &body);
-    let out = fetchpool(dir.path())
+    small_list(env.path(), &server, &body);
+    let out = env
+        .cmd()
         .args([
             "urls.txt",
             "-o",
@@ -247,10 +246,9 @@ fn a_serial_run_is_one_row() {
             "--timeline",
             "serial.svg",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let (rows, bars) = picture(&dir.path().join("serial.svg"));
+        .run();
+    assert_eq!(out.code, 1, "{out:?}");
+    let (rows, bars) = picture(&env.join("serial.svg"));
     assert_eq!(rows, ["serial"]);
     assert_eq!(bars.len(), 8);
     assert!(bars.iter().all(|b| b.row == 0));
@@ -259,7 +257,7 @@ fn a_serial_run_is_one_row() {
         .map(|i| bar_of(&bars, &format!("out/ok{i}")).x)
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
-    let svg = std::fs::read_to_string(dir.path().join("serial.svg")).unwrap();
+    let svg = env.text("serial.svg");
     assert!(
         svg.contains(" failed; ") && svg.contains("; serial"),
         "the summary heads it"
@@ -270,7 +268,8 @@ fn a_serial_run_is_one_row() {
     );
 
     // --timeline-axis: the same kind of run on a 30 s axis, as a longer run's picture has it.
-    let out = fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args([
             "urls.txt",
             "-o",
@@ -280,12 +279,11 @@ fn a_serial_run_is_one_row() {
             "serial.svg",
         ])
         .args(["--timeline-axis", "30"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let svg = std::fs::read_to_string(dir.path().join("serial.svg")).unwrap();
+        .run();
+    assert_eq!(out.code, 1, "{out:?}");
+    let svg = env.text("serial.svg");
     assert!(svg.contains(">30 s</text>"), "the axis runs to 30 s");
-    let (_, bars) = picture(&dir.path().join("serial.svg"));
+    let (_, bars) = picture(&env.join("serial.svg"));
     let end = bars.iter().map(|b| b.x + b.width).fold(0.0, f64::max);
     // Under 3 s of 30, on 1,080 px from x = 92.
     assert!(end < 92.0 + 108.0, "{end}");
@@ -295,21 +293,21 @@ fn a_serial_run_is_one_row() {
 /// its row, the pieces the others fetched on theirs.
 #[test]
 fn the_pieces_of_a_split_download_are_on_the_rows_that_fetched_them() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(8 << 20, 5);
     let served = body.clone();
     let server = Server::start(move |req| {
         Reply::versioned(req, &served, "\"v1\"").framing(Body::Paced(2 << 20))
     });
-    write_list(dir.path(), "urls.txt", &[server.url("/big.iso")]);
-    let out = fetchpool(dir.path())
+    env.list(&[server.url("/big.iso")]);
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out"])
         .args(crate::split::split4(&["--timeline", "split.svg"]))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(std::fs::read(dir.path().join("out/big.iso")).unwrap(), body);
-    let (_, bars) = picture(&dir.path().join("split.svg"));
+        .run();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.file("out/big.iso"), body);
+    let (_, bars) = picture(&env.join("split.svg"));
     let owner = bar_of(&bars, "out/big.iso");
     assert_eq!(owner.status, "ok");
     let pieces: Vec<&Bar> = bars.iter().filter(|b| b.status == "piece").collect();
@@ -323,14 +321,14 @@ fn the_pieces_of_a_split_download_are_on_the_rows_that_fetched_them() {
         // Within the owner's download.
         assert!(piece.x >= owner.x - 0.5 && piece.x + piece.width <= owner.x + owner.width + 1.5);
     }
-    renders(&dir.path().join("split.svg"));
+    renders(&env.join("split.svg"));
 }
 
 /// After a 429, the host's other downloads wait for its turn: drawn as waits, not as attempts.
 /// A 404 answered at once after its wait is a failure seen at a glance (edged in red all along).
 #[test]
 fn waits_for_the_hosts_turn_are_drawn_as_waits() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let asked = Arc::new(AtomicUsize::new(0));
     let server = Server::start(move |req| match req.path() {
         "/busy" if asked.fetch_add(1, Ordering::SeqCst) == 0 => {
@@ -345,13 +343,13 @@ fn waits_for_the_hosts_turn_are_drawn_as_waits() {
         server.url("/slow"),
         server.url("/missing"),
     ];
-    write_list(dir.path(), "urls.txt", &urls);
-    let out = fetchpool(dir.path())
+    env.list(&urls);
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out", "-j", "2", "--timeline", "t.svg"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let path = dir.path().join("t.svg");
+        .run();
+    assert_eq!(out.code, 1, "{out:?}");
+    let path = env.join("t.svg");
     let (_, bars) = picture(&path);
     // /busy: its 429, then the wait Retry-After asked for (and what was left of the host's
     // pause, if anything).
@@ -395,14 +393,14 @@ fn waits_for_the_hosts_turn_are_drawn_as_waits() {
 
 #[test]
 fn ctrl_c_still_draws_what_happened_until_then() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| {
         Reply::ok(format!("body {}", req.path())).delay(Duration::from_millis(150))
     });
     let urls: Vec<String> = (0..200).map(|i| server.url(&format!("/f{i}"))).collect();
-    write_list(dir.path(), "urls.txt", &urls);
-    let child = spawn_run(dir.path(), &["-j", "3", "--json", "--timeline", "t.svg"]);
-    wait_for(&dir.path().join("out/f3"));
+    env.list(&urls);
+    let child = env.spawn(&["-j", "3", "--json", "--timeline", "t.svg"]);
+    wait_for(&env.join("out/f3"));
     let (out, _) = interrupt_and_wait(child);
     assert_eq!(out.status.code(), Some(130));
     let report: Vec<_> = lines(&out.stdout).iter().map(|l| json(l)).collect();
@@ -410,7 +408,7 @@ fn ctrl_c_still_draws_what_happened_until_then() {
         .iter()
         .filter(|r| r["status"] == "ok" || r["status"] == "failed")
         .count();
-    let (rows, bars) = picture(&dir.path().join("t.svg"));
+    let (rows, bars) = picture(&env.join("t.svg"));
     assert_eq!(rows.len(), 3);
     // Every download that ran, and none of the ones that never started.
     assert_eq!(bars.iter().map(|b| b.count).sum::<u64>(), ended as u64);
@@ -424,7 +422,7 @@ fn ctrl_c_still_draws_what_happened_until_then() {
         .sum::<u64>();
     assert_eq!(drawn_cut, cut as u64, "{bars:#?}");
     assert!(bars.iter().all(|b| b.status != "failed"), "{bars:#?}");
-    let keys = legend(&dir.path().join("t.svg"));
+    let keys = legend(&env.join("t.svg"));
     assert!(
         keys.contains(&("interrupted".to_string(), "cut short by Ctrl-C".to_string())),
         "{keys:?}"
@@ -436,10 +434,11 @@ fn ctrl_c_still_draws_what_happened_until_then() {
         .iter()
         .filter(|r| r["status"] == "not-started")
         .count();
-    let svg = std::fs::read_to_string(dir.path().join("t.svg")).unwrap();
+    let svg = env.text("t.svg");
     assert!(svg.contains(&format!("{not_started} not-started")), "{svg}");
     assert!(svg.contains("(interrupted)"), "the heading says so");
-    let left: Vec<_> = names_in(dir.path())
+    let left: Vec<_> = env
+        .names("")
         .into_iter()
         .filter(|n| n.starts_with('.'))
         .collect();
@@ -450,14 +449,14 @@ fn ctrl_c_still_draws_what_happened_until_then() {
 fn a_timeline_that_cannot_be_written_stops_the_run_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(|_| Reply::ok("x"));
-    write_list(dir.path(), "urls.txt", &[server.url("/a")]);
+    crate::support::write_list(dir.path(), "urls.txt", &[server.url("/a")]);
     std::fs::create_dir(dir.path().join("adir")).unwrap();
     for (path, why) in [
         ("no/such/dir/t.svg", "No such file or directory"),
         ("adir", "names a directory"),
     ] {
         // Not even the checksums file is fetched.
-        let out = fetchpool(dir.path())
+        let out = crate::support::fetchpool(dir.path())
             .args(["urls.txt", "-o", "out", "--timeline", path])
             .args(["--checksums", &server.url("/SHA256SUMS")])
             .output()
@@ -472,12 +471,12 @@ fn a_timeline_that_cannot_be_written_stops_the_run_before_any_request() {
     assert_eq!(server.request_count(), 0);
     assert!(!dir.path().join("out").exists());
     assert_eq!(
-        names_in(dir.path()),
+        crate::support::names_in(dir.path()),
         ["adir", "urls.txt"],
         "nothing left behind"
     );
     // --timeline-axis is only for a timeline.
-    let out = fetchpool(dir.path())
+    let out = crate::support::fetchpool(dir.path())
         .args(["urls.txt", "--timeline-axis", "10"])
         .output()
         .unwrap();
@@ -507,14 +506,15 @@ fn peak_rss_kib(mut child: std::process::Child) -> u64 {
 #[test]
 fn a_hundred_thousand_entries_keep_memory_flat_and_the_picture_small() {
     const N: u64 = 100_000;
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let port = free_port();
     let urls: Vec<String> = (0..N)
         .map(|i| format!("http://127.0.0.1:{port}/f{i}"))
         .collect();
-    write_list(dir.path(), "urls.txt", &urls);
+    env.list(&urls);
     let peak = |timeline: &[&str]| {
-        let child = fetchpool_std(dir.path())
+        let child = env
+            .std_cmd()
             .args([
                 "urls.txt",
                 "-o",
@@ -533,9 +533,9 @@ fn a_hundred_thousand_entries_keep_memory_flat_and_the_picture_small() {
     };
     let without = peak(&[]);
     let with = peak(&["--timeline", "big.svg"]);
-    let size = std::fs::metadata(dir.path().join("big.svg")).unwrap().len();
+    let size = std::fs::metadata(env.join("big.svg")).unwrap().len();
     assert!(size < 4 << 20, "{size} bytes");
-    let (_, bars) = picture(&dir.path().join("big.svg"));
+    let (_, bars) = picture(&env.join("big.svg"));
     assert_eq!(bars.iter().map(|b| b.count).sum::<u64>(), N);
     assert!(bars.iter().all(|b| b.status == "failed"));
     // Holding each entry's bar (a title of ~100 bytes) would add ~10 MiB.
@@ -553,10 +553,10 @@ fn a_hundred_thousand_entries_keep_memory_flat_and_the_picture_small() {
 #[test]
 fn reports_go_into_a_pipe_or_a_device_but_replace_one_planted_by_another() {
     use std::os::unix::fs::FileTypeExt;
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok("x"));
-    write_list(dir.path(), "urls.txt", &[server.url("/a")]);
-    let fifo = dir.path().join("picture");
+    env.list(&[server.url("/a")]);
+    let fifo = env.join("picture");
     assert!(
         Command::new("mkfifo")
             .arg(&fifo)
@@ -572,7 +572,7 @@ fn reports_go_into_a_pipe_or_a_device_but_replace_one_planted_by_another() {
         std::thread::spawn(move || tx.send(std::fs::read_to_string(fifo).unwrap()));
     }
     let mut args = vec!["urls.txt", "-o", "out", "--timeline", "picture"];
-    let null = dir.path().join("null");
+    let null = env.join("null");
     let root = Command::new("mknod")
         .arg(&null)
         .args(["c", "1", "3"])
@@ -590,8 +590,8 @@ fn reports_go_into_a_pipe_or_a_device_but_replace_one_planted_by_another() {
     } else {
         eprintln!("the device half needs root (mknod); only the pipe is checked");
     }
-    let out = fetchpool(dir.path()).args(&args).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = env.cmd().args(&args).run();
+    assert_eq!(out.code, 0, "{out:?}");
     let svg = read
         .recv_timeout(Duration::from_secs(10))
         .expect("the picture came through the pipe");
@@ -610,11 +610,7 @@ fn reports_go_into_a_pipe_or_a_device_but_replace_one_planted_by_another() {
     if root {
         expected.insert(0, "null");
     }
-    assert_eq!(
-        names_in(dir.path()),
-        expected,
-        "no scratch file beside them"
-    );
+    assert_eq!(env.names(""), expected, "no scratch file beside them");
     if !root {
         return;
     }
@@ -622,7 +618,7 @@ fn reports_go_into_a_pipe_or_a_device_but_replace_one_planted_by_another() {
     // But a pipe someone else made, and a link planted outside /dev and /proc (here to a pipe
     // of this user's), are replaced like any file, never written into: `--failed-out` holds
     // credentials, and must not go where another user reads.
-    let theirs = dir.path().join("theirs");
+    let theirs = env.join("theirs");
     assert!(
         Command::new("mkfifo")
             .arg(&theirs)
@@ -632,7 +628,7 @@ fn reports_go_into_a_pipe_or_a_device_but_replace_one_planted_by_another() {
     );
     let chown = Command::new("chown").arg("65534").arg(&theirs).status();
     assert!(chown.unwrap().success());
-    let ours = dir.path().join("ours");
+    let ours = env.join("ours");
     assert!(
         Command::new("mkfifo")
             .arg(&ours)
@@ -640,9 +636,10 @@ fn reports_go_into_a_pipe_or_a_device_but_replace_one_planted_by_another() {
             .unwrap()
             .success()
     );
-    std::os::unix::fs::symlink(&ours, dir.path().join("link")).unwrap();
+    std::os::unix::fs::symlink(&ours, env.join("link")).unwrap();
     // Opening a pipe nobody reads would wait for ever: given 10 s, then killed.
-    let mut child = fetchpool_std(dir.path())
+    let mut child = env
+        .std_cmd()
         .args(["urls.txt", "-o", "out", "--overwrite"])
         .args(["--failed-out", "theirs", "--report", "link"])
         .stdout(std::process::Stdio::null())
@@ -664,9 +661,6 @@ fn reports_go_into_a_pipe_or_a_device_but_replace_one_planted_by_another() {
         kind(&theirs).is_file(),
         "their pipe replaced, not written into"
     );
-    assert!(
-        kind(&dir.path().join("link")).is_file(),
-        "the link replaced"
-    );
+    assert!(kind(&env.join("link")).is_file(), "the link replaced");
     assert!(kind(&ours).is_fifo(), "the pipe it led to untouched");
 }

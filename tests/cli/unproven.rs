@@ -6,14 +6,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::support::payload;
 use crate::support::server::{Body, Reply, Server, byte_range};
-use crate::support::{holds, out_files, payload, run};
+use crate::support::{TestEnv, assert_has};
 
 const MIB: usize = 1024 * 1024;
 
 #[test]
 fn a_split_whose_ranges_name_no_version_places_one_version_whole() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let (v1, v2) = (payload(4 * MIB, 90), payload(4 * MIB, 91));
     let (first, other) = (v1.clone(), v2.clone());
     // The plain GET is v1, pinned by its ETag and paced so that idle workers take pieces; every
@@ -26,17 +27,17 @@ fn a_split_whose_ranges_name_no_version_places_one_version_whole() {
         Some(_) => Reply::ranged(req, &other),
     });
     let args = ["-j", "4", "--split", "4", "--split-min", "1M", "-v"];
-    let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &args);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(report[0].starts_with("ok"), "{report:?}");
-    assert!(holds(&dir.path().join("out/f.bin"), &v1), "a mix: {stderr}");
-    assert!(stderr.contains("does not name the version"), "{stderr}");
-    assert_eq!(out_files(dir.path()), ["f.bin"]);
+    let run = env.fetch(&[server.url("/f.bin")], &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
+    assert!(env.holds("out/f.bin", &v1), "a mix: {}", run.stderr);
+    assert_has(&run.stderr, "does not name the version");
+    assert_eq!(env.out_files(), ["f.bin"]);
 }
 
 #[test]
 fn a_mirror_that_ignores_if_range_and_names_no_version_is_not_joined() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let (v1, v2) = (payload(300_000, 92), payload(300_000, 93));
     let first = v1.clone();
     let answered = AtomicBool::new(false);
@@ -52,10 +53,10 @@ fn a_mirror_that_ignores_if_range_and_names_no_version_is_not_joined() {
     let other = v2.clone();
     let mirror = Server::start(move |req| Reply::ranged(req, &other));
     let line = format!("{} mirror={}", listed.url("/f.bin"), mirror.url("/f.bin"));
-    let (code, report, stderr) = run(dir.path(), &[line], &["--retries", "0", "-v"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(report[0].starts_with("ok"), "{report:?}");
-    assert!(holds(&dir.path().join("out/f.bin"), &v2), "a mix: {stderr}");
+    let run = env.fetch(&[line], &["--retries", "0", "-v"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
+    assert!(env.holds("out/f.bin", &v2), "a mix: {}", run.stderr);
     let ranges = mirror.requests().iter().filter_map(byte_range).count();
     assert_eq!(
         ranges, 1,
@@ -94,15 +95,16 @@ fn rewritten_in_the_same_second(v1: &[u8], v2: &[u8], no_date: bool) -> Server {
 #[test]
 fn a_weak_date_never_ties_a_retry_to_its_version() {
     for no_date in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
+        let env = TestEnv::new();
         let (v1, v2) = (payload(300_000, 94), payload(300_000, 95));
         let server = rewritten_in_the_same_second(&v1, &v2, no_date);
-        let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &["-v"]);
-        assert_eq!(code, 0, "{stderr}");
-        assert!(report[0].starts_with("ok"), "{report:?}");
+        let run = env.fetch(&[server.url("/f.bin")], &["-v"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
         assert!(
-            holds(&dir.path().join("out/f.bin"), &v2),
-            "no Date {no_date}: a mix: {stderr}"
+            env.holds("out/f.bin", &v2),
+            "no Date {no_date}: a mix: {}",
+            run.stderr
         );
         let tied = server
             .requests()
@@ -114,29 +116,29 @@ fn a_weak_date_never_ties_a_retry_to_its_version() {
 
 #[test]
 fn a_weak_date_kept_with_a_part_never_ties_continue_to_its_version() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let (v1, v2) = (payload(300_000, 96), payload(300_000, 97));
     let server = rewritten_in_the_same_second(&v1, &v2, false);
     let url = [server.url("/f.bin")];
-    let (code, _, stderr) = run(dir.path(), &url, &["-c", "--retries", "0"]);
-    assert_eq!(code, 1, "{stderr}");
-    let part = dir.path().join("out/f.bin.part");
+    let run = env.fetch(&url, &["-c", "--retries", "0"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let part = env.join("out/f.bin.part");
     assert!(part.exists(), "-c keeps the .part");
-    let (code, report, stderr) = run(dir.path(), &url, &["-c", "-v"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(report[0].starts_with("ok"), "{report:?}");
-    assert!(holds(&dir.path().join("out/f.bin"), &v2), "a mix: {stderr}");
+    let run = env.fetch(&url, &["-c", "-v"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
+    assert!(env.holds("out/f.bin", &v2), "a mix: {}", run.stderr);
     let tied = server
         .requests()
         .iter()
         .any(|r| r.header("if-range").is_some());
     assert!(!tied, "a weak date went into If-Range");
-    assert_eq!(out_files(dir.path()), ["f.bin"]);
+    assert_eq!(env.out_files(), ["f.bin"]);
 }
 
 #[test]
 fn a_weak_date_does_not_split_a_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     const SECOND: &str = "Sun, 06 Dec 2026 10:00:00 GMT";
     let (v1, v2) = (payload(4 * MIB, 98), payload(4 * MIB, 99));
     let (first, other) = (v1.clone(), v2.clone());
@@ -153,9 +155,9 @@ fn a_weak_date_does_not_split_a_file() {
             .header("Accept-Ranges", "bytes")
     });
     let args = ["-j", "4", "--split", "4", "--split-min", "1M"];
-    let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &args);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(report[0].starts_with("ok"), "{report:?}");
-    assert!(holds(&dir.path().join("out/f.bin"), &v1), "a mix");
+    let run = env.fetch(&[server.url("/f.bin")], &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
+    assert!(env.holds("out/f.bin", &v1), "a mix");
     assert_eq!(server.requests().iter().filter_map(byte_range).count(), 0);
 }

@@ -3,25 +3,26 @@
 //! validators.
 
 use crate::support::server::{Reply, Server};
-use crate::support::{fetchpool, json, lines, payload, sha256_hex, write_list};
+use crate::support::{RunIt, TestEnv, assert_has};
+use crate::support::{json, lines, payload, sha256_hex};
 
 #[test]
 fn the_lists_checksums_decide_without_a_request() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(3_000, 1);
     let served = body.clone();
     let server = Server::start(move |_| Reply::ok(served.clone()));
-    std::fs::create_dir(dir.path().join("out")).unwrap();
-    std::fs::write(dir.path().join("out/same.bin"), &body).unwrap();
-    std::fs::write(dir.path().join("out/stale.bin"), b"old bytes").unwrap();
+    env.mkdir("out");
+    env.write("out/same.bin", &body);
+    env.write("out/stale.bin", b"old bytes");
     let sha = sha256_hex(&body);
     let list = [
         format!("{} sha256={sha}", server.url("/same.bin")),
         format!("{} size=3000", server.url("/stale.bin")),
     ];
-    write_list(dir.path(), "urls.txt", &list);
+    env.list(&list);
     let run = |args: &[&str]| {
-        fetchpool(dir.path())
+        env.cmd()
             .args(["urls.txt", "-o", "out", "--json"])
             .args(args)
             .output()
@@ -43,10 +44,7 @@ fn the_lists_checksums_decide_without_a_request() {
         report[0]
     );
     assert_eq!(report[1]["status"], "ok");
-    assert_eq!(
-        std::fs::read(dir.path().join("out/stale.bin")).unwrap(),
-        body
-    );
+    assert_eq!(env.file("out/stale.bin"), body);
     // One request, for the file that did not match.
     let asked: Vec<String> = server
         .requests()
@@ -55,46 +53,36 @@ fn the_lists_checksums_decide_without_a_request() {
         .collect();
     assert_eq!(asked, ["/stale.bin"]);
     // Nothing is left to retry: unchanged is done.
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("rest.txt")).unwrap(),
-        ""
-    );
+    assert_eq!(env.text("rest.txt"), "");
 }
 
 #[test]
 fn update_with_continue_revalidates_what_is_there_and_resumes_what_is_not() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let body = payload(50_000, 4);
     let server = Server::versioned(&body, "\"v1\"");
-    std::fs::create_dir(dir.path().join("out")).unwrap();
+    env.mkdir("out");
     // A target in place (that the server does not vouch for: it answers no condition, so a 200
     // replaces it) and a .part to resume, of the server's version.
-    std::fs::write(dir.path().join("out/whole.bin"), b"old").unwrap();
+    env.write("out/whole.bin", b"old");
     crate::support::plant_part(
-        &dir.path().join("out/half.bin.part"),
+        &env.join("out/half.bin.part"),
         &body[..20_000],
         "\"v1\"",
         50_000,
     );
-    write_list(
-        dir.path(),
-        "urls.txt",
-        &[server.url("/whole.bin"), server.url("/half.bin")],
-    );
-    let out = fetchpool(dir.path())
+    env.list(&[server.url("/whole.bin"), server.url("/half.bin")]);
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out", "-u", "-c", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let report: Vec<_> = lines(&out.stdout).iter().map(|l| json(l)).collect();
+        .run();
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Vec<_> = out.report.clone().iter().map(|l| json(l)).collect();
     assert_eq!(report[0]["http_status"], 200);
     assert_eq!(report[1]["http_status"], 206);
     assert_eq!(report[1]["received"], 30_000);
     for name in ["whole.bin", "half.bin"] {
-        assert_eq!(
-            std::fs::read(dir.path().join("out").join(name)).unwrap(),
-            body
-        );
+        assert_eq!(std::fs::read(env.join("out").join(name)).unwrap(), body);
     }
     let requests = server.requests();
     let whole = requests.iter().find(|r| r.path() == "/whole.bin").unwrap();
@@ -111,7 +99,7 @@ fn update_with_continue_revalidates_what_is_there_and_resumes_what_is_not() {
 
 #[test]
 fn an_unchanged_file_is_left_alone_and_a_304_without_asking_is_a_failure() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| {
         if req.path() == "/rogue" {
             return Reply::status(304);
@@ -123,43 +111,30 @@ fn an_unchanged_file_is_left_alone_and_a_304_without_asking_is_a_failure() {
                 .header("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
         }
     });
-    write_list(
-        dir.path(),
-        "urls.txt",
-        &[server.url("/f.txt"), server.url("/rogue")],
-    );
-    let out = fetchpool(dir.path())
-        .args(["urls.txt", "-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report = lines(&out.stdout);
+    env.list(&[server.url("/f.txt"), server.url("/rogue")]);
+    let out = env.cmd().args(["urls.txt", "-o", "out"]).run();
+    assert_eq!(out.code, 1);
+    let report = out.report.clone();
     assert!(
         report[1].starts_with("failed      304"),
         "a 304 nobody asked for: {report:?}"
     );
-    let path = dir.path().join("out/f.txt");
+    let path = env.join("out/f.txt");
     let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
     assert_eq!(
         modified,
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(784111777),
         "the file's time is the server's Last-Modified"
     );
-    write_list(dir.path(), "urls.txt", &[server.url("/f.txt")]);
-    let out = fetchpool(dir.path())
-        .args(["urls.txt", "-o", "out", "-u"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    env.list(&[server.url("/f.txt")]);
+    let out = env.cmd().args(["urls.txt", "-o", "out", "-u"]).run();
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(
-        lines(&out.stdout)[0].starts_with("unchanged   304"),
+        out.report.clone()[0].starts_with("unchanged   304"),
         "{out:?}"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("fetchpool: 0 ok, 0 failed, 1 unchanged;"),
-        "{stderr}"
-    );
+    let stderr = &out.stderr;
+    assert_has(stderr, "fetchpool: 0 ok, 0 failed, 1 unchanged;");
     // The ETag went back as If-None-Match (tmpfs and ext4 keep user attributes).
     let last = server.requests().pop().unwrap();
     assert_eq!(last.header("if-none-match"), Some("\"v1\""));

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::support::server::{Body, Reply, Request, Server, byte_range};
-use crate::support::{holds, json, out_files, payload, run};
+use crate::support::{TestEnv, assert_has};
+use crate::support::{json, payload, run};
 
 const D1: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
 const D2: &str = "Mon, 07 Nov 1994 08:49:37 GMT";
@@ -129,13 +130,13 @@ fn every_case() -> Vec<(&'static str, bool, bool, String)> {
 #[test]
 fn a_file_that_changes_after_a_reset_is_placed_whole_in_its_new_version() {
     for (validator, same_length, ignores_if_range, case) in every_case() {
-        let dir = tempfile::tempdir().unwrap();
+        let env = TestEnv::new();
         let (v1, v2) = versions(validator, same_length, 40);
         let (server, _) = shifting(v1, v2.clone(), ignores_if_range, true);
-        let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &["--json", "-v"]);
-        assert_eq!(code, 0, "{case}: {report:?} {stderr}");
-        assert!(holds(&dir.path().join("out/f.bin"), &v2.body), "{case}");
-        let result = json(&report[0]);
+        let run = env.fetch(&[server.url("/f.bin")], &["--json", "-v"]);
+        assert_eq!(run.code, 0, "{case}: {:?} {}", run.report, run.stderr);
+        assert!(env.holds("out/f.bin", &v2.body), "{case}");
+        let result = run.json(0);
         assert_eq!(result["status"], "ok", "{case}");
         assert_eq!(result["bytes"], v2.body.len(), "{case}");
         let requests = server.requests();
@@ -147,14 +148,14 @@ fn a_file_that_changes_after_a_reset_is_placed_whole_in_its_new_version() {
             assert_eq!(retry.header("range"), Some("bytes=120000-"), "{case}");
             assert!(retry.header("if-range").is_some(), "{case}");
         }
-        assert_eq!(out_files(dir.path()), ["f.bin"], "{case}");
+        assert_eq!(env.out_files(), ["f.bin"], "{case}");
     }
 }
 
 #[test]
 fn continue_after_the_file_changed_between_two_runs_places_the_new_version_whole() {
     for (validator, same_length, ignores_if_range, case) in every_case() {
-        let dir = tempfile::tempdir().unwrap();
+        let env = TestEnv::new();
         let (v1, v2) = versions(validator, same_length, 50);
         let (server, changed) = shifting(v1.clone(), v2.clone(), ignores_if_range, false);
         // The first run breaks off: 60% of v1 stays in the .part.
@@ -163,16 +164,16 @@ fn continue_after_the_file_changed_between_two_runs_places_the_new_version_whole
             move |req| serve(req, &v1, false).framing(Body::Reset(120_000))
         });
         let args = ["-c", "--retries", "0"];
-        let (code, _, _) = run(dir.path(), &[cut.url("/f.bin")], &args);
+        let (code, _, _) = run(env.path(), &[cut.url("/f.bin")], &args);
         assert_eq!(code, 1, "{case}");
-        let part = dir.path().join("out/f.bin.part");
-        assert!(holds(&part, &v1.body[..120_000]), "{case}");
+        let part = env.join("out/f.bin.part");
+        assert!(crate::support::holds(&part, &v1.body[..120_000]), "{case}");
         // The file is replaced on the server; -c again.
         changed.store(1, Ordering::SeqCst);
-        let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &["-c", "--json"]);
+        let (code, report, stderr) = run(env.path(), &[server.url("/f.bin")], &["-c", "--json"]);
         assert_eq!(code, 0, "{case}: {report:?} {stderr}");
         assert!(
-            holds(&dir.path().join("out/f.bin"), &v2.body),
+            env.holds("out/f.bin", &v2.body),
             "{case}: one version whole, never a mix"
         );
         assert_eq!(json(&report[0])["http_status"], 200, "{case}");
@@ -181,13 +182,13 @@ fn continue_after_the_file_changed_between_two_runs_places_the_new_version_whole
             "neither" => assert_eq!(first.header("range"), None, "{case}"),
             _ => assert_eq!(first.header("range"), Some("bytes=120000-"), "{case}"),
         }
-        assert_eq!(out_files(dir.path()), ["f.bin"], "{case}");
+        assert_eq!(env.out_files(), ["f.bin"], "{case}");
     }
 }
 
 #[test]
 fn a_reset_at_ninety_percent_is_resumed_not_restarted() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let len = 8 * 1024 * 1024;
     let v = Version {
         body: payload(len, 60),
@@ -196,9 +197,9 @@ fn a_reset_at_ninety_percent_is_resumed_not_restarted() {
     };
     let cut = len * 9 / 10;
     let server = spoiled_first(&v, move |reply| reply.framing(Body::Reset(cut)));
-    let (code, report, stderr) = run(dir.path(), &[server.url("/big.iso")], &["--json"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(holds(&dir.path().join("out/big.iso"), &v.body));
+    let run = env.fetch(&[server.url("/big.iso")], &["--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.holds("out/big.iso", &v.body));
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     // A reset throws away what was still in flight (on a loaded machine, up to the socket's
@@ -210,13 +211,13 @@ fn a_reset_at_ninety_percent_is_resumed_not_restarted() {
         "the rest, not the whole file again: {from}"
     );
     assert_eq!(requests[1].header("if-range"), Some("\"big\""));
-    let result = json(&report[0]);
+    let result = run.json(0);
     assert_eq!(result["attempts"], 2);
     assert_eq!(result["http_status"], 206);
     assert_eq!(result["bytes"], len);
     assert_eq!(result["received"], len, "each byte counted once");
     assert_eq!(result["sha256"], crate::support::sha256_hex(&v.body));
-    assert_eq!(json(&report[1])["received"], len);
+    assert_eq!(run.json(1)["received"], len);
 }
 
 #[test]
@@ -241,7 +242,7 @@ fn a_206_past_its_own_range_is_never_written_past_it() {
         let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &["--json", "-v"]);
         assert_eq!(code, 0, "{framing:?}: {report:?} {stderr}");
         assert!(
-            holds(&dir.path().join("out/f.bin"), &v.body),
+            crate::support::holds(&dir.path().join("out/f.bin"), &v.body),
             "{framing:?}: not one byte past the range"
         );
         assert_eq!(json(&report[0])["attempts"], 3, "{framing:?}");
@@ -253,7 +254,7 @@ fn a_206_past_its_own_range_is_never_written_past_it() {
             _ => {
                 assert_eq!(third.header("range"), Some("bytes=100000-"), "{framing:?}");
                 assert_eq!(json(&report[0])["http_status"], 416, "{framing:?}");
-                assert!(stderr.contains("more than the 60000 bytes"), "{stderr}");
+                assert_has(&stderr, "more than the 60000 bytes");
             }
         }
 
@@ -270,7 +271,10 @@ fn a_206_past_its_own_range_is_never_written_past_it() {
         let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--retries", "1"]);
         assert_eq!(code, 1, "{framing:?}");
         assert!(report[0].starts_with("failed"), "{report:?}");
-        assert!(out_files(dir.path()).is_empty(), "{framing:?}");
+        assert!(
+            crate::support::out_files(dir.path()).is_empty(),
+            "{framing:?}"
+        );
     }
 }
 
@@ -286,7 +290,7 @@ fn a_split_resumed_by_its_date_refuses_ranges_of_a_newer_date() {
         (1, format!("version {D1}")),
     ];
     for (format, version_line) in records {
-        let dir = tempfile::tempdir().unwrap();
+        let env = TestEnv::new();
         let mib = 1024 * 1024;
         let old = payload(4 * mib, 80);
         let new = Version {
@@ -296,7 +300,7 @@ fn a_split_resumed_by_its_date_refuses_ranges_of_a_newer_date() {
         };
         let served = new.clone();
         let server = Server::start(move |req| serve(req, &served, true));
-        let out = dir.path().join("out");
+        let out = env.join("out");
         std::fs::create_dir(&out).unwrap();
         let mut part = vec![0u8; 4 * mib];
         let mut record = format!(
@@ -311,28 +315,25 @@ fn a_split_resumed_by_its_date_refuses_ranges_of_a_newer_date() {
         std::fs::write(out.join("f.bin.part"), &part).unwrap();
         std::fs::write(out.join("f.bin.part.ranges"), &record).unwrap();
         let args = ["-j", "4", "--split", "4", "--split-min", "1M", "-c", "-v"];
-        let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &args);
-        assert_eq!(code, 0, "format {format}: {stderr}");
-        assert!(report[0].starts_with("ok"), "{report:?}");
+        let run = env.fetch(&[server.url("/f.bin")], &args);
+        assert_eq!(run.code, 0, "format {format}: {}", run.stderr);
+        assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
         assert!(
-            holds(&out.join("f.bin"), &new.body),
+            crate::support::holds(&out.join("f.bin"), &new.body),
             "format {format}: never a mix"
         );
         let first_if_range = server.requests()[0].header("if-range").map(str::to_string);
         if format == 3 {
-            assert!(stderr.contains("Last-Modified changed"), "{stderr}");
+            assert_has(&run.stderr, "Last-Modified changed");
             assert_eq!(first_if_range.as_deref(), Some(D1), "tied to the date");
         } else {
-            assert!(
-                stderr.contains("no version of the file was recorded"),
-                "{stderr}"
-            );
+            assert_has(&run.stderr, "no version of the file was recorded");
             assert_eq!(
                 first_if_range, None,
                 "format {format}: a date of any strength"
             );
         }
-        assert_eq!(out_files(dir.path()), ["f.bin"]);
+        assert_eq!(env.out_files(), ["f.bin"]);
     }
 }
 
@@ -341,7 +342,7 @@ fn a_split_range_answered_past_its_end_reaches_no_other_piece() {
     // Each range answer goes on past its Content-Range with bytes of nothing; the first answers
     // for the last quarter fail (503), so that quarter is free and empty while the third one
     // streams: bytes past the third quarter's end would land in it.
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let mib = 1024 * 1024;
     let body = payload(4 * mib, 90);
     let served = body.clone();
@@ -380,10 +381,10 @@ fn a_split_range_answered_past_its_end_reaches_no_other_piece() {
         "--retries",
         "5",
     ];
-    let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &args);
-    assert_eq!(code, 0, "{report:?} {stderr}");
+    let run = env.fetch(&[server.url("/f.bin")], &args);
+    assert_eq!(run.code, 0, "{:?} {}", run.report, run.stderr);
     assert!(
-        holds(&dir.path().join("out/f.bin"), &body),
+        env.holds("out/f.bin", &body),
         "no range's bytes reach another's"
     );
 }
@@ -392,17 +393,17 @@ fn a_split_range_answered_past_its_end_reaches_no_other_piece() {
 fn a_chunked_answer_cut_short_is_resumed_and_its_length_then_known() {
     // The first answer has no length (chunked) and breaks off; the 206 for the rest says how
     // long the file is, so the file is placed as one whose length was checked.
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let v = Version {
         body: payload(300_000, 95),
         etag: Some("\"c1\""),
         date: None,
     };
     let server = spoiled_first(&v, |reply| reply.framing(Body::ChunkedCut(100_000)));
-    let (code, report, stderr) = run(dir.path(), &[server.url("/c.bin")], &["--json"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(holds(&dir.path().join("out/c.bin"), &v.body));
-    let result = json(&report[0]);
+    let run = env.fetch(&[server.url("/c.bin")], &["--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.holds("out/c.bin", &v.body));
+    let result = run.json(0);
     assert_eq!(result["http_status"], 206);
     assert_eq!(result["length_unverified"], false);
     assert_eq!(server.requests()[1].header("range"), Some("bytes=100000-"));
@@ -411,7 +412,7 @@ fn a_chunked_answer_cut_short_is_resumed_and_its_length_then_known() {
 #[test]
 fn a_server_error_to_a_request_for_the_rest_keeps_the_bytes() {
     // Reset at 60%; the request for the rest gets a 503; the one after it the rest.
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let v = Version {
         body: payload(200_000, 96),
         etag: Some("\"s5\""),
@@ -422,10 +423,10 @@ fn a_server_error_to_a_request_for_the_rest_keeps_the_bytes() {
         1 => Reply::status(503),
         _ => reply,
     });
-    let (code, report, stderr) = run(dir.path(), &[server.url("/s.bin")], &["--json"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(holds(&dir.path().join("out/s.bin"), &v.body));
-    let result = json(&report[0]);
+    let run = env.fetch(&[server.url("/s.bin")], &["--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.holds("out/s.bin", &v.body));
+    let result = run.json(0);
     assert_eq!(
         (result["attempts"].as_u64(), result["http_status"].as_u64()),
         (Some(3), Some(206))

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod env;
 pub mod h2;
 pub mod nginx;
 pub mod proxy;
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
 use assert_cmd::Command;
+
+pub use env::{RunIt, TestEnv, assert_has, assert_lacks, assert_starts};
 
 /// The path of the built binary.
 pub const BIN: &str = env!("CARGO_BIN_EXE_fetchpool");
