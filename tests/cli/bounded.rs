@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use crate::support::lines;
 use crate::support::server::{Reply, Server};
-use crate::support::{RunIt, TestEnv, assert_has};
+use crate::support::{RunIt, TestEnv, assert_has, assert_starts};
 
 /// The most memory `pid` has held so far (its peak resident set), in MiB.
 fn peak_mib(pid: u32) -> u64 {
@@ -49,7 +49,7 @@ fn a_list_line_that_goes_on_and_on_is_a_bad_line_in_bounded_memory() {
         report[0].starts_with("failed") && report[0].contains("<stdin>:1: the line is longer"),
         "{report:?}"
     );
-    assert!(report[1].starts_with("ok"), "{report:?}");
+    assert_starts(&report[1], "ok");
 }
 
 /// `fetchpool ARGS` in `dir` with at most 4 GiB of address space: a reader that holds what it

@@ -3,7 +3,7 @@
 
 use crate::support::server::{Reply, Server};
 use crate::support::tls::TlsServer;
-use crate::support::{RunIt, TestEnv, assert_has, assert_lacks};
+use crate::support::{RunIt, TestEnv, assert_has, assert_lacks, assert_starts};
 use crate::support::{json, lines};
 
 /// A server with a good file, a missing one, and a 503.
@@ -15,7 +15,8 @@ fn mixed_server() -> Server {
     })
 }
 
-fn mixed_list(dir: &std::path::Path, server: &Server) -> Vec<String> {
+/// The list `urls.txt` in `env`: a good file, a missing one, a bad line and a 503.
+fn mixed_list(env: &TestEnv, server: &Server) -> Vec<String> {
     let urls = vec![
         server.url("/ok.bin"),
         // Markup, quotes and a secret in the URL: escaped and redacted everywhere.
@@ -23,16 +24,17 @@ fn mixed_list(dir: &std::path::Path, server: &Server) -> Vec<String> {
         "ftp://nowhere/<bad>&".to_string(),
         server.url("/busy"),
     ];
-    crate::support::write_list(dir, "urls.txt", &urls);
+    env.list(&urls);
     urls
 }
 
 #[test]
 fn report_file_has_the_ndjson_while_stdout_keeps_text() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = mixed_server();
-    mixed_list(dir.path(), &server);
-    let out = crate::support::fetchpool(dir.path())
+    mixed_list(&env, &server);
+    let out = env
+        .cmd()
         .args([
             "urls.txt",
             "-o",
@@ -42,16 +44,11 @@ fn report_file_has_the_ndjson_while_stdout_keeps_text() {
             "--report",
             "r.ndjson",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let text = lines(&out.stdout);
-    assert!(text[0].starts_with("ok "), "{text:?}");
-    let report: Vec<_> = std::fs::read_to_string(dir.path().join("r.ndjson"))
-        .unwrap()
-        .lines()
-        .map(json)
-        .collect();
+        .run();
+    assert_eq!(out.code, 1);
+    let text = out.report.clone();
+    assert_starts(&text[0], "ok ");
+    let report: Vec<_> = env.text("r.ndjson").lines().map(json).collect();
     assert_eq!(report.len(), 5);
     assert_eq!(report[0]["status"], "ok");
     // --report turns the digest on, as --json does.
@@ -61,23 +58,20 @@ fn report_file_has_the_ndjson_while_stdout_keeps_text() {
     assert_eq!(report[4]["type"], "summary");
     assert_eq!(report[4]["total"], 4);
     // A report that cannot be created stops the run before anything happens.
-    let out = crate::support::fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out2", "--report", "no/such/dir/r.ndjson"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert_has(
-        String::from_utf8_lossy(&out.stderr),
-        "cannot create --report no/such/dir/r.ndjson",
-    );
-    assert!(!dir.path().join("out2").exists());
+        .run();
+    assert_eq!(out.code, 2);
+    assert_has(&out.stderr, "cannot create --report no/such/dir/r.ndjson");
+    assert!(!env.join("out2").exists());
 }
 
 #[test]
 fn junit_is_valid_xml_with_a_testcase_per_entry() {
     let env = TestEnv::new();
     let server = mixed_server();
-    mixed_list(env.path(), &server);
+    mixed_list(&env, &server);
     let out = env
         .cmd()
         .args([
@@ -116,11 +110,8 @@ fn junit_is_valid_xml_with_a_testcase_per_entry() {
         .children()
         .find(|c| c.has_tag_name("failure"))
         .unwrap_or_else(|| panic!("{xml}"));
-    assert!(
-        failure.attribute("message").unwrap().contains("404"),
-        "{xml}"
-    );
-    assert!(failure.text().unwrap().contains("token=***&x="), "{xml}");
+    assert_has(failure.attribute("message").unwrap(), "404");
+    assert_has(failure.text().unwrap(), "token=***&x=");
     assert_lacks(&xml, "s3cret");
     // The bad line is named by its place in the list.
     assert_eq!(cases[2].attribute("name"), Some("urls.txt:3"));
@@ -203,38 +194,38 @@ fn junit_is_valid_xml_with_a_testcase_per_entry() {
 
 #[test]
 fn github_actions_get_annotations_and_a_step_summary_and_nobody_else_does() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = mixed_server();
-    mixed_list(dir.path(), &server);
-    let summary = dir.path().join("summary.md");
+    mixed_list(&env, &server);
+    let summary = env.join("summary.md");
     std::fs::write(&summary, "earlier step\n").unwrap();
-    let out = crate::support::fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out", "--retries", "0", "--json"])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        .run();
+    assert_eq!(out.code, 1);
     // stdout stays NDJSON.
-    for line in lines(&out.stdout) {
+    for line in out.report.clone() {
         json(&line);
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     let errors: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("::error "))
         .collect();
     assert_eq!(errors.len(), 3, "{stderr}");
-    assert!(
-        errors[0].starts_with("::error file=urls.txt,line=2,title=fetchpool::http://127.0.0.1:"),
-        "{stderr}"
+    assert_starts(
+        errors[0],
+        "::error file=urls.txt,line=2,title=fetchpool::http://127.0.0.1:",
     );
     assert!(
         errors[0].contains("token=***") && !stderr.contains("s3cret"),
         "{stderr}"
     );
     assert!(errors[0].ends_with(": HTTP 404 Not Found"), "{stderr}");
-    assert!(errors[1].contains("line=3,"), "{stderr}");
+    assert_has(errors[1], "line=3,");
     assert!(
         errors[2].contains("line=4,") && errors[2].contains("503"),
         "{stderr}"
@@ -249,18 +240,18 @@ fn github_actions_get_annotations_and_a_step_summary_and_nobody_else_does() {
     assert_lacks(&md, "s3cret");
 
     // Anywhere else: nothing of this.
-    let out = crate::support::fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out2", "--retries", "0"])
         .env("GITHUB_STEP_SUMMARY", &summary)
-        .output()
-        .unwrap();
-    assert_lacks(String::from_utf8_lossy(&out.stderr), "::error");
+        .run();
+    assert_lacks(&out.stderr, "::error");
     assert_eq!(std::fs::read_to_string(&summary).unwrap(), md);
 }
 
 #[test]
 fn netrc_credentials_go_only_to_their_host_and_never_show() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let other = Server::start(|_| Reply::ok("other"));
     let target = other.url("/landed");
     let server = Server::start(move |req| match req.path() {
@@ -272,12 +263,13 @@ fn netrc_credentials_go_only_to_their_host_and_never_show() {
         server.url("/away"),
         other.url("/b.bin"),
     ];
-    crate::support::write_list(dir.path(), "urls.txt", &urls);
-    let netrc = dir.path().join("netrc");
+    env.list(&urls);
+    let netrc = env.join("netrc");
     std::fs::write(&netrc, "machine 127.0.0.1 login ci password hunter2\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = crate::support::fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args([
             "urls.txt",
             "-o",
@@ -289,9 +281,8 @@ fn netrc_credentials_go_only_to_their_host_and_never_show() {
             "-j",
             "1",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+        .run();
+    assert_eq!(out.code, 0, "{out:?}");
     let basic = "Basic Y2k6aHVudGVyMg=="; // ci:hunter2
     let asked = server.requests();
     assert!(
@@ -307,8 +298,8 @@ fn netrc_credentials_go_only_to_their_host_and_never_show() {
     assert_eq!(after_redirect.header("authorization"), None);
     let listed = landed.iter().find(|r| r.path() == "/b.bin").unwrap();
     assert_eq!(listed.header("authorization"), Some(basic));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = &out.stdout;
+    let stderr = &out.stderr;
     assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
     assert!(
         !stderr.contains("warning"),
@@ -317,25 +308,19 @@ fn netrc_credentials_go_only_to_their_host_and_never_show() {
 
     // A netrc others can read works, with a warning; --netrc reads $NETRC.
     std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = crate::support::fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out2", "--netrc"])
         .env("NETRC", &netrc)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_has(&stderr, "can be read by other users");
-    assert_lacks(&stderr, "hunter2");
+        .run();
+    assert_eq!(out.code, 0);
+    let stderr = &out.stderr;
+    assert_has(stderr, "can be read by other users");
+    assert_lacks(stderr, "hunter2");
     // A netrc that cannot be read is a usage error.
-    let out = crate::support::fetchpool(dir.path())
-        .args(["urls.txt", "--netrc-file", "nope"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert_has(
-        String::from_utf8_lossy(&out.stderr),
-        "cannot read the netrc file nope",
-    );
+    let out = env.cmd().args(["urls.txt", "--netrc-file", "nope"]).run();
+    assert_eq!(out.code, 2);
+    assert_has(&out.stderr, "cannot read the netrc file nope");
 }
 
 #[test]
@@ -376,7 +361,7 @@ fn a_netrc_that_reads_wrong_never_shows_a_word_of_it() {
     let (code, stderr, report) = run("o2");
     assert_eq!(code, Some(1), "{stderr}");
     assert_has(&stderr, "line 1: skipped a word");
-    assert!(report[0].starts_with("failed      401"), "{report:?}");
+    assert_starts(&report[0], "failed      401");
     // A `#` in a password is part of it, as in curl; a comment is a whole line.
     write("# ci credentials\nmachine 127.0.0.1 login ci password #hunter2\n");
     let (code, stderr, _) = run("o3");
@@ -393,17 +378,14 @@ fn a_netrc_that_reads_wrong_never_shows_a_word_of_it() {
 
 #[test]
 fn cacert_and_insecure_against_a_private_ca() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = TlsServer::start(b"over tls");
-    crate::support::write_list(dir.path(), "urls.txt", &[server.url("/t.bin")]);
+    env.list(&[server.url("/t.bin")]);
     // Unknown CA: one attempt (the same certificate would be refused again), and a hint that
     // names both ways to trust it.
-    let out = crate::support::fetchpool(dir.path())
-        .args(["urls.txt", "-o", "out", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let result = json(&lines(&out.stdout)[0]);
+    let out = env.cmd().args(["urls.txt", "-o", "out", "--json"]).run();
+    assert_eq!(out.code, 1);
+    let result = json(&out.report[0]);
     let error = result["error"].as_str().unwrap();
     assert_has(error, "UnknownIssuer");
     assert!(
@@ -412,47 +394,35 @@ fn cacert_and_insecure_against_a_private_ca() {
     );
     assert_eq!(result["attempts"], 1);
     // Both work: SSL_CERT_FILE ...
-    std::fs::write(dir.path().join("ca.pem"), &server.ca_pem).unwrap();
-    let out = crate::support::fetchpool(dir.path())
+    env.write("ca.pem", &server.ca_pem);
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out-env"])
-        .env("SSL_CERT_FILE", dir.path().join("ca.pem"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        std::fs::read(dir.path().join("out-env/t.bin")).unwrap(),
-        b"over tls"
-    );
+        .env("SSL_CERT_FILE", env.join("ca.pem"))
+        .run();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.file("out-env/t.bin"), b"over tls");
     // ... and --cacert, byte for byte.
-    let out = crate::support::fetchpool(dir.path())
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out", "--cacert", "ca.pem"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        std::fs::read(dir.path().join("out/t.bin")).unwrap(),
-        b"over tls"
-    );
-    assert_lacks(String::from_utf8_lossy(&out.stderr), "warning");
+        .run();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.file("out/t.bin"), b"over tls");
+    assert_lacks(&out.stderr, "warning");
     // -k: works, and says once that nothing was checked.
-    let out = crate::support::fetchpool(dir.path())
-        .args(["urls.txt", "-o", "out-k", "-k"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = env.cmd().args(["urls.txt", "-o", "out-k", "-k"]).run();
+    assert_eq!(out.code, 0, "{out:?}");
+    let stderr = &out.stderr;
     assert_eq!(stderr.matches("warning: --insecure").count(), 1, "{stderr}");
     // A --cacert that is not a certificate is a usage error.
-    std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
-    let out = crate::support::fetchpool(dir.path())
+    env.write("junk.pem", "not a certificate\n");
+    let out = env
+        .cmd()
         .args(["urls.txt", "-o", "out-j", "--cacert", "junk.pem"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("holds no PEM certificate"),
-        "{out:?}"
-    );
+        .run();
+    assert_eq!(out.code, 2);
+    assert_has(&out.stderr, "holds no PEM certificate");
 }
 
 /// The system's certificate store is read at the first TLS handshake, not at start: a list of
@@ -460,25 +430,22 @@ fn cacert_and_insecure_against_a_private_ca() {
 /// fails after one attempt, saying what to do.
 #[test]
 fn the_certificate_store_is_read_only_when_a_tls_url_needs_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let plain = Server::start(|_| Reply::ok(b"plain".to_vec()));
     let tls = TlsServer::start(b"over tls");
     let no_store = |cmd: &mut assert_cmd::Command| {
         cmd.env("SSL_CERT_FILE", "/nonexistent/ca.pem")
             .env("SSL_CERT_DIR", "/nonexistent");
     };
-    crate::support::write_list(dir.path(), "plain.txt", &[plain.url("/p.bin")]);
-    let mut cmd = crate::support::fetchpool(dir.path());
+    env.list_as("plain.txt", &[plain.url("/p.bin")]);
+    let mut cmd = env.cmd();
     no_store(&mut cmd);
     let out = cmd.args(["plain.txt", "-o", "out"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        std::fs::read(dir.path().join("out/p.bin")).unwrap(),
-        b"plain"
-    );
+    assert_eq!(env.file("out/p.bin"), b"plain");
 
-    crate::support::write_list(dir.path(), "tls.txt", &[tls.url("/t.bin")]);
-    let mut cmd = crate::support::fetchpool(dir.path());
+    env.list_as("tls.txt", &[tls.url("/t.bin")]);
+    let mut cmd = env.cmd();
     no_store(&mut cmd);
     let out = cmd
         .args(["tls.txt", "-o", "out", "--json"])
@@ -490,32 +457,24 @@ fn the_certificate_store_is_read_only_when_a_tls_url_needs_it() {
     assert_has(error, "certificate store");
     assert_has(error, "--cacert FILE");
     assert_eq!(result["attempts"], 1, "the same store would fail again");
-    assert!(!dir.path().join("out/t.bin").exists());
+    assert!(!env.join("out/t.bin").exists());
 }
 
 #[test]
 fn a_report_file_that_names_a_directory_is_refused_before_any_request() {
-    let env = TestEnv::new();
-    let server = mixed_server();
-    env.list(&[server.url("/ok.bin")]);
+    let env = TestEnv::new().with(mixed_server());
+    env.list(&[env.url("/ok.bin")]);
     env.mkdir("reports");
     for flag in ["--junit", "--report", "--failed-out"] {
         for target in ["reports", "reports/", "new/"] {
-            let out = env
-                .cmd()
-                .args(["urls.txt", "-o", "out", flag, target])
-                .run();
-            let stderr = &out.stderr;
-            assert_eq!(out.code, 2, "{flag} {target}: {stderr}");
-            assert!(
-                stderr.contains(&format!("cannot create {flag} {target}")),
-                "{stderr}"
-            );
-            assert_has(stderr, "names a directory");
+            let run = env.run(&[flag, target]);
+            assert_eq!(run.code, 2, "{flag} {target}: {}", run.stderr);
+            assert_has(&run.stderr, &format!("cannot create {flag} {target}"));
+            assert_has(&run.stderr, "names a directory");
         }
     }
-    assert_eq!(server.request_count(), 0, "nothing was downloaded");
-    assert!(!env.join("out").exists());
-    assert!(!env.join("new").exists());
-    assert_eq!(std::fs::read_dir(env.join("reports")).unwrap().count(), 0);
+    assert_eq!(env.server().request_count(), 0, "nothing was downloaded");
+    assert!(!env.exists("out"));
+    assert!(!env.exists("new"));
+    assert!(env.names("reports").is_empty());
 }

@@ -2,64 +2,53 @@
 //! against loopback servers and the system's own checksum tools.
 
 use crate::support::server::{Reply, Server};
-use crate::support::{RunIt, TestEnv, assert_has, assert_lacks};
-use crate::support::{digest_hex, json, payload, run, sha256_hex};
+use crate::support::{Run, RunIt, TestEnv, assert_has, assert_lacks, assert_starts};
+use crate::support::{digest_hex, json, payload, sha256_hex};
 
 #[test]
 fn every_digest_on_a_line_is_checked_against_the_bytes() {
-    let dir = tempfile::tempdir().unwrap();
     let body = payload(300_000, 1);
-    let server = Server::ranged(&body);
-    let sums: Vec<String> = [
+    let env = TestEnv::new().with(Server::ranged(&body));
+    let tools = [
         ("md5", "md5sum"),
         ("sha1", "sha1sum"),
         ("sha512", "sha512sum"),
-        ("blake2b", "b2sum"),
-    ]
-    .iter()
-    .map(|(key, tool)| format!("{key}={}", digest_hex(tool, &body)))
-    .collect();
-    let line = format!("{} {}", server.url("/d.bin"), sums.join(" "));
+    ];
+    let mut sums = tools
+        .map(|(key, tool)| format!("{key}={}", digest_hex(tool, &body)))
+        .to_vec();
+    sums.push(format!("blake2b={}", digest_hex("b2sum", &body)));
+    let line = format!("{} {}", env.url("/d.bin"), sums.join(" "));
     // Text mode computes what the list asks, and nothing else.
-    let (code, report, stderr) = run(dir.path(), std::slice::from_ref(&line), &[]);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(report[0].starts_with("ok"), "{report:?}");
-    assert!(crate::support::holds(&dir.path().join("out/d.bin"), &body));
+    let run = env.fetch(&[&line], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_starts(&run.report[0], "ok");
+    assert!(env.holds("out/d.bin", &body));
     // --json keeps its sha256 field: the digest of the saved file.
-    std::fs::remove_file(dir.path().join("out/d.bin")).unwrap();
-    let (_, report, _) = run(dir.path(), &[line], &["--json"]);
-    assert_eq!(json(&report[0])["sha256"], sha256_hex(&body));
+    std::fs::remove_file(env.join("out/d.bin")).unwrap();
+    let run = env.fetch(&[line], &["--json"]);
+    assert_eq!(run.json(0)["sha256"], sha256_hex(&body));
+}
 
-    // One of several wrong: nothing placed, the reason names the algorithm, and --failed-out
-    // keeps every digest on the line.
+#[test]
+fn one_wrong_digest_of_several_places_nothing_and_failed_out_keeps_them_all() {
+    let body = payload(300_000, 1);
+    let server = Server::ranged(&body);
     for (key, tool) in [
         ("md5", "md5sum"),
         ("sha1", "sha1sum"),
         ("sha512", "sha512sum"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let other = digest_hex(tool, b"another file");
-        let line = format!(
-            "{} sha256={} {key}={other}",
-            server.url("/d.bin"),
-            sha256_hex(&body)
-        );
-        let (code, report, _) = run(dir.path(), &[line], &["--failed-out", "again.txt"]);
-        assert_eq!(code, 1);
-        assert!(
-            report[0].contains(&format!("{key} mismatch: expected {other}")),
-            "{report:?}"
-        );
-        assert!(
-            crate::support::out_files(dir.path()).is_empty(),
-            "{key}: nothing placed"
-        );
-        let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
-        assert!(again.contains(&format!("{key}={other}")), "{again}");
-        assert!(
-            again.contains(&format!("sha256={}", sha256_hex(&body))),
-            "{again}"
-        );
+        let env = TestEnv::new();
+        let (sha, other) = (sha256_hex(&body), digest_hex(tool, b"another file"));
+        let line = format!("{} sha256={sha} {key}={other}", server.url("/d.bin"));
+        let run = env.fetch(&[line], &["--failed-out", "again.txt"]);
+        assert_eq!(run.code, 1);
+        // The reason names the algorithm.
+        assert_has(&run.report[0], &format!("{key} mismatch: expected {other}"));
+        assert!(env.out_files().is_empty(), "{key}: nothing placed");
+        assert_has(env.text("again.txt"), &format!("{key}={other}"));
+        assert_has(env.text("again.txt"), &format!("sha256={sha}"));
     }
 }
 
@@ -119,15 +108,12 @@ fn back_off_comes_only_when_every_url_has_failed_once() {
         busy.url("/f"),
         gone.url("/f")
     );
-    let args = ["--retries", "2", "--json", "-v"];
-    let run = env.fetch(&[line], &args);
+    let run = env.fetch(&[line], &["--retries", "2", "--json", "-v"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     // Round 1 asks all three at once; the 404 is out for good (asking again would not change
     // it); rounds 2 and 3 ask the other two, each after one wait.
-    assert_eq!(gone.request_count(), 1);
-    assert_eq!(busy.request_count(), 3);
-    let result = run.json(0);
-    assert_eq!(result["attempts"], 7, "{}", run.stderr);
+    assert_eq!((gone.request_count(), busy.request_count()), (1, 3));
+    assert_eq!(run.json(0)["attempts"], 7, "{}", run.stderr);
     let waits: Vec<&str> = run
         .stderr
         .lines()
@@ -136,8 +122,10 @@ fn back_off_comes_only_when_every_url_has_failed_once() {
     assert_eq!(waits.len(), 2, "one wait a round: {}", run.stderr);
     assert_has(waits[0], "retry 1/2");
     assert_has(waits[1], "retry 2/2");
-    let error = result["error"].as_str().unwrap();
-    assert!(error.starts_with("all 3 URLs failed: "), "{error}");
+    assert_starts(
+        run.json(0)["error"].as_str().unwrap(),
+        "all 3 URLs failed: ",
+    );
 }
 
 #[test]
@@ -149,7 +137,7 @@ fn when_every_url_fails_one_failed_entry_says_what_each_did() {
     let secret = format!("{}?token=s3cret", busy.url("/x"));
     let line = format!("{} mirror={secret} mirror={refused}", missing.url("/x"));
     let args = ["--retries", "0", "--failed-out", "again.txt"];
-    let (code, report, _) = run(env.path(), &[line], &args);
+    let Run { code, report, .. } = env.fetch(&[line], &args);
     assert_eq!(code, 1);
     assert_eq!(report.len(), 1);
     let failed = &report[0];
@@ -209,27 +197,16 @@ fn bytes_from_one_mirror_join_another_only_when_the_version_vouches() {
 
 #[test]
 fn per_host_counts_a_mirror_on_its_own_host() {
-    use std::time::Duration;
     // Entry a's host is down, its mirror is b's host; with --per-host 1 the two never run on
     // one host at once, and nothing waits forever.
-    let env = TestEnv::new();
+    let env = TestEnv::new().with(crate::support::slow_server(150));
     let down = Server::start(|_| Reply::status(503));
-    let other = Server::start(|req| {
-        Reply::ok(format!("body of {}", req.path())).delay(Duration::from_millis(150))
-    });
-    let urls = [
-        format!("{} mirror={}", down.url("/a"), other.url("/a")),
-        other.url("/b"),
-        other.url("/c"),
-    ];
-    let args = ["-j", "3", "--per-host", "1", "--retries", "0"];
-    let (code, report, stderr) = run(env.path(), &urls, &args);
-    assert_eq!(code, 0, "{report:?} {stderr}");
-    assert_eq!(
-        other.max_in_flight(),
-        1,
-        "one at a time on the mirror's host"
-    );
+    let a = format!("{} mirror={}", down.url("/a"), env.url("/a"));
+    let urls = [a, env.url("/b"), env.url("/c")];
+    let run = env.fetch(&urls, &["-j", "3", "--per-host", "1", "--retries", "0"]);
+    assert_eq!(run.code, 0, "{:?} {}", run.report, run.stderr);
+    let most = env.server().max_in_flight();
+    assert_eq!(most, 1, "one at a time on the mirror's host");
     assert_eq!(env.file("out/a"), b"body of /a");
 }
 
@@ -286,7 +263,7 @@ fn checksums_files_in_every_format_check_what_they_name() {
     }
     // The BSD tags, served over http, name a.bin too.
     let tags = sums_by(&www, "sha256sum", &["--tag", "a.bin"]);
-    assert!(tags.starts_with("SHA256 (a.bin) = "), "{tags}");
+    assert_starts(&tags, "SHA256 (a.bin) = ");
     let served = bodies.clone();
     let server = Server::start(move |req| match req.path() {
         "/rel/SHA256SUMS.tag" => Reply::ok(tags.clone()),
@@ -306,37 +283,25 @@ fn checksums_files_in_every_format_check_what_they_name() {
         "--json".into(),
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, report, stderr) = run(env.path(), &urls, &args);
-    assert_eq!(code, 0, "{stderr}");
+    let run = env.fetch(&urls, &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     for (i, name) in files.iter().enumerate() {
-        assert!(crate::support::holds(
-            &env.join("out").join(name),
-            &bodies[&format!("/{name}")]
-        ));
-        assert_eq!(json(&report[i])["status"], "ok");
+        assert!(env.holds(format!("out/{name}"), &bodies[&format!("/{name}")]));
+        assert_eq!(run.json(i)["status"], "ok");
     }
-    assert_eq!(
-        json(&report[6])["unverified"],
-        1,
-        "f.bin, which no file names"
-    );
+    assert_eq!(run.json(6)["unverified"], 1, "f.bin, which no file names");
     // In text, the summary says it.
-    let (code, _, stderr) = run(env.path(), &urls, &[&args[..10], &["--overwrite"]].concat());
-    assert_eq!(code, 0);
-    assert_has(&stderr, " (1 unverified); ");
+    let run = env.fetch(&urls, &[&args[..10], &["--overwrite"]].concat());
+    assert_eq!(run.code, 0);
+    assert_has(&run.stderr, " (1 unverified); ");
 
     // A file that does not match what its checksums file says is never placed.
-    let lying = Server::start(|_| Reply::ok(b"not the file".to_vec()));
-    let dir2 = tempfile::tempdir().unwrap();
-    std::fs::write(dir2.path().join("SHA256SUMS"), &sums[0].1).unwrap();
-    let (code, report, _) = run(
-        dir2.path(),
-        &[lying.url("/a.bin")],
-        &["--checksums", "SHA256SUMS"],
-    );
-    assert_eq!(code, 1);
-    assert_has(&report[0], "sha256 mismatch");
-    assert!(crate::support::out_files(dir2.path()).is_empty());
+    let lying = TestEnv::new().handle(|_| Reply::ok(b"not the file".to_vec()));
+    lying.write("SHA256SUMS", &sums[0].1);
+    let run = lying.fetch(&[lying.url("/a.bin")], &["--checksums", "SHA256SUMS"]);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "sha256 mismatch");
+    assert!(lying.out_files().is_empty());
 }
 
 #[test]
@@ -378,13 +343,9 @@ fn a_checksums_file_may_start_with_a_byte_order_mark() {
     let body = payload(1000, 62);
     env.write("SUMS", format!("\u{feff}{}  f.bin\n", sha256_hex(&body)));
     let server = Server::ranged(&body);
-    let (code, report, stderr) = run(
-        env.path(),
-        &[server.url("/f.bin")],
-        &["--checksums", "SUMS", "--json"],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(json(&report[1])["unverified"], 0, "{report:?}");
+    let run = env.fetch(&[server.url("/f.bin")], &["--checksums", "SUMS", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json(1)["unverified"], 0, "{:?}", run.report);
 }
 
 #[test]
@@ -412,24 +373,16 @@ fn existing_files_are_checked_against_the_checksums_before_they_count_as_done() 
     for flag in ["--skip-existing", "-c"] {
         let run = env.fetch(&urls, &with(&[flag]));
         assert_eq!(run.code, 1, "{flag}");
-        assert!(
-            run.report[0].starts_with("skipped"),
-            "{flag}: {:?}",
-            run.report
-        );
-        assert!(
-            run.report[1].contains("its sha256 does not match"),
-            "{flag}: {:?}",
-            run.report
-        );
+        assert_starts(&run.report[0], "skipped");
+        assert_has(&run.report[1], "its sha256 does not match");
     }
     // -u: the good one is unchanged without a request, the bad one is fetched again.
     let before = server.request_count();
     let run = env.fetch(&urls, &with(&["-u"]));
     assert_eq!(run.code, 0, "{:?}", run.report);
-    assert!(run.report[0].starts_with("unchanged"), "{:?}", run.report);
-    assert!(run.report[1].starts_with("ok"), "{:?}", run.report);
-    assert!(crate::support::holds(&out.join("bad.bin"), &body));
+    assert_starts(&run.report[0], "unchanged");
+    assert_starts(&run.report[1], "ok");
+    assert!(env.holds("out/bad.bin", &body));
     assert_eq!(server.request_count(), before + 1);
 }
 
@@ -454,8 +407,7 @@ fn a_checksums_file_that_cannot_be_used_stops_the_run_before_any_request() {
             format!("cannot fetch --checksums {}: HTTP 404", server.url("/gone")),
         ),
     ] {
-        let (code, _, stderr) = run(
-            env.path(),
+        let run = env.fetch(
             &[server.url("/a")],
             &[
                 "--checksums",
@@ -466,8 +418,8 @@ fn a_checksums_file_that_cannot_be_used_stops_the_run_before_any_request() {
                 "0",
             ],
         );
-        assert_eq!(code, 2, "{source}");
-        assert!(stderr.contains(&expected), "{stderr}");
+        assert_eq!(run.code, 2, "{source}");
+        assert!(run.stderr.contains(&expected), "{}", run.stderr);
     }
     assert_eq!(
         server
@@ -481,13 +433,14 @@ fn a_checksums_file_that_cannot_be_used_stops_the_run_before_any_request() {
     // A digest on the line that a checksums file contradicts fails that line.
     let other = sha256_hex(b"y");
     let line = format!("{} sha256={other}", server.url("/a"));
-    let (code, report, _) = run(env.path(), &[line], &["--checksums", "GOOD"]);
-    assert_eq!(code, 1);
+    let run = env.fetch(&[line], &["--checksums", "GOOD"]);
+    assert_eq!(run.code, 1);
     assert!(
-        report[0].contains(&format!(
+        run.report[0].contains(&format!(
             "the list says sha256={other} but GOOD:1 says {sha}"
         )),
-        "{report:?}"
+        "{:?}",
+        run.report
     );
 }
 
@@ -538,7 +491,7 @@ fn a_metalink_file_is_a_list_of_files_with_their_hashes_and_mirrors() {
         .args(["--failed-out", "again.txt"])
         .run();
     assert_eq!(out.code, 1, "{out:?}");
-    let report: Vec<serde_json::Value> = out.report.clone().iter().map(|l| json(l)).collect();
+    let report: Vec<serde_json::Value> = out.report.iter().map(|l| json(l)).collect();
     assert_eq!(
         (report[0]["status"].as_str(), report[0]["line"].as_u64()),
         (Some("ok"), Some(4))
@@ -550,13 +503,9 @@ fn a_metalink_file_is_a_list_of_files_with_their_hashes_and_mirrors() {
     );
     assert_eq!(report[1]["status"], "failed");
     assert_eq!(report[1]["line"], 11);
-    assert!(
-        report[1]["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("data.meta4:11: out=../escape.bin"),
-        "{}",
-        report[1]
+    assert_starts(
+        report[1]["error"].as_str().unwrap(),
+        "data.meta4:11: out=../escape.bin",
     );
     assert_eq!(report[2]["status"], "ok");
     assert_eq!(report[3]["total"], 3);
@@ -598,7 +547,12 @@ fn a_dry_run_shows_the_digests_it_would_check_and_the_mirrors() {
         "--checksums",
         "https://127.0.0.1:1/SHA512SUMS",
     ];
-    let (code, plan, stderr) = run(env.path(), &urls, &args);
+    let Run {
+        code,
+        report: plan,
+        stderr,
+        ..
+    } = env.fetch(&urls, &args);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         plan[0].ends_with(&format!(
@@ -612,7 +566,7 @@ fn a_dry_run_shows_the_digests_it_would_check_and_the_mirrors() {
         &stderr,
         "--checksums https://127.0.0.1:1/SHA512SUMS: not fetched in a dry run",
     );
-    let (_, plan, _) = run(env.path(), &urls, &[&args[..], &["--json"]].concat());
+    let Run { report: plan, .. } = env.fetch(&urls, &[&args[..], &["--json"]].concat());
     assert_eq!(
         json(&plan[0])["digests"],
         serde_json::json!(["md5", "sha256"])

@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use crate::support::pty::Pty;
 use crate::support::server::{Reply, Server};
-use crate::support::{RunIt, TestEnv, assert_has};
+use crate::support::{TestEnv, assert_has, assert_lacks, assert_starts};
 use crate::support::{lines, payload};
 
 const LONG: &str = "a-release-tarball-whose-name-is-far-too-long-for-any-column-2026.11.23.tar.gz";
 
 /// Four 512 KiB files (one with a long name) and two small ones.
-fn corpus(dir: &std::path::Path) -> Server {
+fn corpus() -> TestEnv {
     let server = Server::start(|req| match req.path() {
         p if p.starts_with("/small") => Reply::ok("small"),
         _ => Reply::ok(payload(512 * 1024, 9)),
@@ -24,8 +24,9 @@ fn corpus(dir: &std::path::Path) -> Server {
         server.url("/small1"),
         server.url("/small2"),
     ];
-    crate::support::write_list(dir, "urls.txt", &urls);
-    server
+    let env = TestEnv::new().with(server);
+    env.list(&urls);
+    env
 }
 
 /// Polls the screen until `ready` holds (up to 10 s).
@@ -48,9 +49,8 @@ fn screen_when(pty: &Pty, ready: impl Fn(&[String]) -> bool) -> Vec<String> {
 #[test]
 fn the_frame_fits_the_terminal_and_ctrl_c_leaves_a_clean_screen() {
     for cols in [120u16, 60] {
-        let dir = tempfile::tempdir().unwrap();
-        let _server = corpus(dir.path());
-        let mut cmd = crate::support::fetchpool_std(dir.path());
+        let env = corpus();
+        let mut cmd = env.std_cmd();
         cmd.args(["urls.txt", "-o", "out", "-j", "2", "--limit-rate", "256K"])
             .env("TERM", "xterm");
         let mut pty = Pty::spawn(cmd, cols, 24);
@@ -65,9 +65,9 @@ fn the_frame_fits_the_terminal_and_ctrl_c_leaves_a_clean_screen() {
             .iter()
             .find(|r| r.contains(" files"))
             .unwrap_or_else(|| panic!("{cols}: no total line:\n{text}"));
-        assert!(total.contains("/6 files"), "{cols}: {total}");
-        assert!(total.contains("ETA "), "{cols}: {total}");
-        assert!(total.contains("/s"), "{cols}: {total}");
+        assert_has(total, "/6 files");
+        assert_has(total, "ETA ");
+        assert_has(total, "/s");
         // Bytes done of bytes expected, in the report's units.
         assert!(
             total.contains(" KiB/") || total.contains(" MiB/"),
@@ -104,7 +104,7 @@ fn the_frame_fits_the_terminal_and_ctrl_c_leaves_a_clean_screen() {
         assert!(!text.contains("files"), "{cols}: stale frame:\n{text}");
         assert!(!text.contains("worker-"), "{cols}: stale frame:\n{text}");
         assert!(!text.contains('%'), "{cols}: stale frame:\n{text}");
-        assert!(text.contains("(interrupted)"), "{cols}:\n{text}");
+        assert_has(&text, "(interrupted)");
         // And the report on stdout has every entry.
         assert_eq!(lines(&out.stdout).len(), 6, "{cols}");
     }
@@ -112,13 +112,11 @@ fn the_frame_fits_the_terminal_and_ctrl_c_leaves_a_clean_screen() {
 
 #[test]
 fn a_finished_run_leaves_only_the_summary() {
-    let dir = tempfile::tempdir().unwrap();
-    let _server = corpus(dir.path());
-    let mut cmd = crate::support::fetchpool_std(dir.path());
+    let env = corpus();
+    let mut cmd = env.std_cmd();
     cmd.args(["urls.txt", "-o", "out", "-j", "4", "--limit-rate", "4M"])
         .env("TERM", "xterm");
-    let pty = Pty::spawn(cmd, 80, 24);
-    let (out, screen) = pty.wait();
+    let (out, screen) = Pty::spawn(cmd, 80, 24).wait();
     assert_eq!(out.status.code(), Some(0));
     // Only the summary line is left, over as many rows as it takes at 80 columns.
     let shown: String = screen
@@ -126,11 +124,8 @@ fn a_finished_run_leaves_only_the_summary() {
         .filter(|r| !r.is_empty())
         .map(String::as_str)
         .collect();
-    assert!(
-        shown.starts_with("fetchpool: 6 ok, 0 failed"),
-        "{screen:#?}"
-    );
-    assert!(shown.contains("speed-up "), "{screen:#?}");
+    assert_starts(&shown, "fetchpool: 6 ok, 0 failed");
+    assert_has(&shown, "speed-up ");
     assert!(
         !shown.contains("files") && !shown.contains("worker-"),
         "{screen:#?}"
@@ -139,50 +134,32 @@ fn a_finished_run_leaves_only_the_summary() {
 
 #[test]
 fn without_a_terminal_plain_lines_name_the_total_and_what_is_still_expected() {
-    let env = TestEnv::new();
-    let server = Server::start(|req| match req.path() {
+    let env = TestEnv::new().handle(|req| match req.path() {
         "/small" => Reply::ok("small"),
         _ => Reply::ok(payload(3 << 20, 4)),
     });
-    let urls = [
-        server.url("/big1"),
-        server.url("/big2"),
-        server.url("/small"),
-    ];
-    let list = env.list(&urls);
     // 6 MiB at 1 MiB/s: one plain line after 5 s.
-    let out = env
-        .cmd()
-        .arg(&list)
-        .args(["-o", "out", "-j", "2", "--limit-rate", "1M"])
-        .run();
-    assert_eq!(out.code, 0);
-    let stderr = &out.stderr;
-    let plain = stderr
-        .lines()
-        .find(|l| l.contains(" files"))
-        .unwrap_or_else(|| panic!("no progress line: {stderr}"));
+    let urls = env.urls(&["/big1", "/big2", "/small"]);
+    let run = env.fetch(&urls, &["-j", "2", "--limit-rate", "1M"]);
+    assert_eq!(run.code, 0);
+    let plain = run.stderr.lines().find(|l| l.contains(" files"));
+    let plain = plain.unwrap_or_else(|| panic!("no progress line: {}", run.stderr));
     // The list's total, known from the start; which files are done by 5 s is the throttle's call.
-    assert!(plain.starts_with("fetchpool: "), "{plain}");
-    assert!(
-        plain.contains("/3 files (1 running), ") || plain.contains("/3 files (2 running), "),
-        "{plain}"
-    );
+    assert_starts(plain, "fetchpool: ");
+    let running = ["/3 files (1 running), ", "/3 files (2 running), "];
+    assert!(running.iter().any(|r| plain.contains(r)), "{plain}");
     assert_has(plain, " still expected, ");
     assert_has(plain, " received, ");
     assert_has(plain, "ETA ");
-    assert!(
-        !stderr.contains('\x1b'),
-        "no escape codes without a terminal: {stderr:?}"
-    );
+    assert_lacks(&run.stderr, "\x1b"); // no escape codes without a terminal
 }
 
 #[test]
 fn after_ctrl_c_the_entries_that_never_started_are_one_line_on_a_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(|_| Reply::ok("x").delay(Duration::from_secs(5)));
+    let env = TestEnv::new().handle(|_| Reply::ok("x").delay(Duration::from_secs(5)));
+    let server = env.server();
     let urls: Vec<String> = (0..3000).map(|i| server.url(&format!("/f{i}"))).collect();
-    crate::support::write_list(dir.path(), "urls.txt", &urls);
+    env.list(&urls);
     for (extra, listed) in [
         (
             &["--failed-out", "again.txt"][..],
@@ -193,7 +170,7 @@ fn after_ctrl_c_the_entries_that_never_started_are_one_line_on_a_terminal() {
             "--failed-out FILE would list them for a re-run",
         ),
     ] {
-        let mut cmd = crate::support::fetchpool_std(dir.path());
+        let mut cmd = env.std_cmd();
         cmd.args(["urls.txt", "-o", "out", "-j", "2"])
             .args(extra)
             .env("TERM", "xterm");
@@ -212,7 +189,7 @@ fn after_ctrl_c_the_entries_that_never_started_are_one_line_on_a_terminal() {
         let text = screen.join("\n");
         let all = format!("{transcript}{text}");
         // No line per entry that never started scrolled by: one line counts them.
-        assert!(!all.contains("not-started   -"), "{text}");
+        assert_lacks(&all, "not-started   -");
         assert!(
             text.contains(&format!(
                 "not-started   2998 entries, not shown one by one; {listed}"
@@ -226,6 +203,5 @@ fn after_ctrl_c_the_entries_that_never_started_are_one_line_on_a_terminal() {
         assert_eq!(text.contains(", 2998 not-started;"), !quiet, "{text}");
     }
     // Every report file keeps them all, one by one.
-    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
-    assert_eq!(again.lines().count(), 3000);
+    assert_eq!(env.text("again.txt").lines().count(), 3000);
 }

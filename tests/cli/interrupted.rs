@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::support::server::{Reply, Server};
-use crate::support::{TestEnv, assert_has};
-use crate::support::{interrupt_and_wait, json, lines, run, wait_for};
+use crate::support::{TestEnv, assert_has, interrupt};
+use crate::support::{json, wait_for};
 
 /// A server that answers `/fN` with `body N`, slowly while `slow` is set.
 fn switchable_server(slow: Arc<AtomicBool>) -> Server {
@@ -36,12 +36,16 @@ fn ctrl_c_reports_every_entry_and_failed_out_finishes_the_batch() {
         args.extend_from_slice(mode);
         let child = env.spawn(&args);
         wait_for(&env.join("out/f3"));
-        let (out, took) = interrupt_and_wait(child);
-        assert!(took < Duration::from_secs(5), "{mode:?}: took {took:?}");
-        assert_eq!(out.status.code(), Some(130), "{mode:?}");
+        let run = interrupt(child);
+        assert!(
+            run.took < Duration::from_secs(5),
+            "{mode:?}: took {:?}",
+            run.took
+        );
+        assert_eq!(run.code, 130, "{mode:?}");
 
         // A result per entry, in list order, then the summary with the list's total.
-        let report: Vec<_> = lines(&out.stdout).iter().map(|l| json(l)).collect();
+        let report = run.results();
         assert_eq!(report.len(), N + 2, "{mode:?}");
         for (i, result) in report[..=N].iter().enumerate() {
             assert_eq!(result["type"], "result");
@@ -79,77 +83,62 @@ fn ctrl_c_reports_every_entry_and_failed_out_finishes_the_batch() {
 
 #[test]
 fn ctrl_c_on_a_piped_list_reports_the_lines_that_arrived() {
-    let env = TestEnv::new();
-    let slow = Arc::new(AtomicBool::new(true));
-    let server = switchable_server(slow);
+    let env = TestEnv::new().with(switchable_server(Arc::new(AtomicBool::new(true))));
     let mut child = env.spawn_reading_stdin(&["-j", "2", "--failed-out", "rest.txt"]);
     // 60 lines, then the producer goes quiet without closing the pipe.
     let mut stdin = child.stdin.take().unwrap();
     use std::io::Write as _;
-    for i in 0..60 {
-        writeln!(stdin, "{}", server.url(&format!("/f{i}"))).unwrap();
+    for url in env.urls_of(60, |i| format!("/f{i}")) {
+        writeln!(stdin, "{url}").unwrap();
     }
     stdin.flush().unwrap();
     wait_for(&env.join("out/f1"));
     std::thread::sleep(Duration::from_millis(200));
-    let (out, took) = interrupt_and_wait(child);
+    let run = interrupt(child);
     drop(stdin);
-    assert!(took < Duration::from_secs(5), "took {took:?}");
-    assert_eq!(out.status.code(), Some(130));
-    let report = lines(&out.stdout);
-    assert_eq!(report.len(), 60, "{report:?}");
-    let ok = report.iter().filter(|l| l.starts_with("ok ")).count();
-    let rest = env.text("rest.txt");
-    assert_eq!(rest.lines().count(), 60 - ok);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_has(&stderr, "not-started");
+    assert!(run.took < Duration::from_secs(5), "took {:?}", run.took);
+    assert_eq!(run.code, 130);
+    assert_eq!(run.report.len(), 60, "{:?}", run.report);
+    let ok = run.report.iter().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(env.text("rest.txt").lines().count(), 60 - ok);
+    assert_has(&run.stderr, "not-started");
 }
 
 #[test]
 fn received_counts_what_crossed_the_network() {
     // A resumed download: the file holds 100,000 bytes, 60,000 of them came in this run.
-    let dir = tempfile::tempdir().unwrap();
     let body = crate::support::payload(100_000, 21);
-    let server = Server::versioned(&body, "\"v1\"");
-    std::fs::create_dir(dir.path().join("out")).unwrap();
-    let part = dir.path().join("out/big.bin.part");
-    crate::support::plant_part(&part, &body[..40_000], "\"v1\"", 100_000);
-    let (code, report, _) = run(dir.path(), &[server.url("/big.bin")], &["-c", "--json"]);
-    assert_eq!(code, 0, "{report:?}");
-    let (result, summary) = (json(&report[0]), json(&report[1]));
-    assert_eq!(
-        (result["bytes"].as_u64(), result["received"].as_u64()),
-        (Some(100_000), Some(60_000))
-    );
-    assert_eq!(
-        (summary["bytes"].as_u64(), summary["received"].as_u64()),
-        (Some(100_000), Some(60_000))
-    );
+    let env = TestEnv::new().with(Server::versioned(&body, "\"v1\""));
+    env.plant_part("out/big.bin.part", &body[..40_000], "\"v1\"", 100_000);
+    let run = env.fetch(&[env.url("/big.bin")], &["-c", "--json"]);
+    assert_eq!(run.code, 0, "{:?}", run.report);
+    for v in [run.json(0), run.json(1)] {
+        assert_eq!(v["bytes"], 100_000, "{v}");
+        assert_eq!(v["received"], 60_000, "{v}");
+    }
     // In text, both, and the rate from what was received.
-    std::fs::remove_file(dir.path().join("out/big.bin")).unwrap();
-    crate::support::plant_part(&part, &body[..40_000], "\"v1\"", 100_000);
-    let (code, _, stderr) = run(dir.path(), &[server.url("/big.bin")], &["-c"]);
-    assert_eq!(code, 0);
-    assert_has(&stderr, "97.7 KiB saved, 58.6 KiB received in ");
+    std::fs::remove_file(env.join("out/big.bin")).unwrap();
+    env.plant_part("out/big.bin.part", &body[..40_000], "\"v1\"", 100_000);
+    let run = env.run(&["-c"]);
+    assert_eq!(run.code, 0);
+    assert_has(&run.stderr, "97.7 KiB saved, 58.6 KiB received in ");
+}
 
-    // An interrupted download counts what it got, though nothing was saved.
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(|_| {
-        Reply::ok(crate::support::payload(200_000, 3))
-            .framing(crate::support::server::Body::Stall(50_000))
+#[test]
+fn an_interrupted_download_counts_what_it_got_though_nothing_was_saved() {
+    let env = TestEnv::new().handle(|_| {
+        let stalls = crate::support::server::Body::Stall(50_000);
+        Reply::ok(crate::support::payload(200_000, 3)).framing(stalls)
     });
-    crate::support::write_list(dir.path(), "urls.txt", &[server.url("/stuck")]);
-    let child = crate::support::spawn_run(dir.path(), &["--json"]);
-    wait_for(&dir.path().join("out/stuck.part"));
+    env.list(&[env.url("/stuck")]);
+    let child = env.spawn(&["--json"]);
+    wait_for(&env.join("out/stuck.part"));
     std::thread::sleep(Duration::from_millis(300));
-    let (out, _) = interrupt_and_wait(child);
-    let report: Vec<_> = lines(&out.stdout).iter().map(|l| json(l)).collect();
-    assert_eq!(report[0]["status"], "failed");
-    assert_eq!(report[0]["received"], 50_000);
-    assert_eq!(
-        (report[1]["bytes"].as_u64(), report[1]["received"].as_u64()),
-        (Some(0), Some(50_000))
-    );
+    let run = interrupt(child);
+    assert_eq!(run.json(0)["status"], "failed");
+    assert_eq!(run.json(0)["received"], 50_000);
+    assert_eq!(run.json(1)["bytes"], 0);
+    assert_eq!(run.json(1)["received"], 50_000);
 }
 
 #[test]

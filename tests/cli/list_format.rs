@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use crate::support::server::{Reply, Server};
 use crate::support::{RunIt, TestEnv, assert_has, assert_lacks, assert_starts};
-use crate::support::{lines, payload, sha256_hex};
+use crate::support::{payload, sha256_hex};
 
 #[test]
 fn list_format_with_options_and_bad_lines() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let a = payload(5000, 1);
     let b = payload(7000, 2);
     let server = Server::files(HashMap::from([
@@ -31,13 +31,10 @@ fn list_format_with_options_and_bad_lines() {
         b_len = b.len(),
         b_sha = sha256_hex(&b),
     );
-    std::fs::write(dir.path().join("urls.txt"), list).unwrap();
-    let out = crate::support::fetchpool(dir.path())
-        .args(["urls.txt", "-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "bad lines make the run fail");
-    let report = lines(&out.stdout);
+    env.write("urls.txt", list);
+    let out = env.cmd().args(["urls.txt", "-o", "out"]).run();
+    assert_eq!(out.code, 1, "bad lines make the run fail");
+    let report = out.report.clone();
     assert_eq!(report.len(), 7, "{report:#?}");
     assert!(report[0].starts_with("ok ") && report[0].ends_with("out/a.bin"));
     assert_has(&report[1], "urls.txt:4: not a valid URL");
@@ -49,50 +46,37 @@ fn list_format_with_options_and_bad_lines() {
         &report[6],
         "urls.txt:10: out=../escape.bin: '..' is not allowed",
     );
-    assert_eq!(std::fs::read(dir.path().join("out/a.bin")).unwrap(), a);
-    assert_eq!(
-        std::fs::read(dir.path().join("out/sub/dir/b.bin")).unwrap(),
-        b
-    );
-    assert_eq!(
-        crate::support::files_below(&dir.path().join("out")),
-        ["a.bin", "sub/dir/b.bin"]
-    );
-    assert!(!dir.path().join("escape.bin").exists());
+    assert_eq!(env.file("out/a.bin"), a);
+    assert_eq!(env.file("out/sub/dir/b.bin"), b);
+    assert_eq!(env.out_files(), ["a.bin", "sub/dir/b.bin"]);
+    assert!(!env.join("escape.bin").exists());
 }
 
 #[test]
 fn size_and_sha256_mismatches_fail_without_leaving_files() {
-    let env = TestEnv::new();
     let body = payload(4096, 3);
-    let server = Server::files(HashMap::from([("/x".to_string(), body.clone())]));
-    let wrong_sha = "0".repeat(64);
-    let lines_in = [
-        format!("{} out=short size=4000", server.url("/x")),
-        format!("{} out=bad-sha sha256={wrong_sha}", server.url("/x")),
-        format!(
-            "{} out=good size=4096 sha256={}",
-            server.url("/x"),
-            sha256_hex(&body)
-        ),
+    let env = TestEnv::new().serve(&[("/x", &body)]);
+    let (url, sha) = (env.url("/x"), sha256_hex(&body));
+    let lines = [
+        format!("{url} out=short size=4000"),
+        format!("{url} out=bad-sha sha256={}", "0".repeat(64)),
+        format!("{url} out=good size=4096 sha256={sha}"),
     ];
-    let list = env.list(&lines_in);
-    let out = env.cmd().arg(&list).args(["-o", "out"]).run();
-    assert_eq!(out.code, 1);
-    let report = out.report.clone();
+    let run = env.fetch(&lines, &[]);
+    assert_eq!(run.code, 1);
     assert_has(
-        &report[0],
+        &run.report[0],
         "the server announces 4096 bytes but the list says size=4000",
     );
-    assert_has(&report[1], "sha256 mismatch");
-    assert_starts(&report[2], "ok ");
+    assert_has(&run.report[1], "sha256 mismatch");
+    assert_starts(&run.report[2], "ok ");
     assert_eq!(env.out_files(), ["good"]);
 }
 
 #[test]
 fn an_aria2_input_file_is_read_with_its_mirrors_and_option_lines() {
-    use crate::support::{digest_hex, json, payload, sha256_hex};
-    let dir = tempfile::tempdir().unwrap();
+    use crate::support::{digest_hex, payload, sha256_hex};
+    let env = TestEnv::new();
     let (a, b) = (payload(20_000, 40), payload(30_000, 41));
     let (sa, sb) = (a.clone(), b.clone());
     let server = Server::start(move |req| match (req.path(), req.header("x-token")) {
@@ -114,31 +98,27 @@ fn an_aria2_input_file_is_read_with_its_mirrors_and_option_lines() {
         digest_hex("md5sum", &b),
         server.url("/c.bin"),
     );
-    std::fs::write(dir.path().join("aria2.txt"), input).unwrap();
-    let (code, report, stderr) = crate::support::run_with_list(
-        dir.path(),
+    env.write("aria2.txt", input);
+    let run = env.run_list(
         "aria2.txt",
         &["--retries", "0", "--json", "--failed-out", "again.txt"],
     );
-    assert_eq!(code, 1, "{stderr}");
-    let a_result = json(&report[0]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let a_result = run.json(0);
     assert_eq!(a_result["path"], "out/iso/os.iso");
     assert_eq!(a_result["served_by"], server.url("/a.iso"));
-    assert!(std::fs::read(dir.path().join("out/iso/os.iso")).unwrap() == a);
-    assert_eq!(json(&report[1])["status"], "ok", "its own header, sent");
-    assert!(std::fs::read(dir.path().join("out/b.bin")).unwrap() == b);
-    let unknown = json(&report[2]);
+    assert!(env.file("out/iso/os.iso") == a);
+    assert_eq!(run.json(1)["status"], "ok", "its own header, sent");
+    assert!(env.file("out/b.bin") == b);
+    let unknown = run.json(2);
     assert_eq!(unknown["line"], 8);
     let error = unknown["error"].as_str().unwrap();
     // Said at the option line that is wrong, once.
-    assert!(
-        error.starts_with("aria2.txt:10: unknown option 'http-passwd'"),
-        "{error}"
-    );
+    assert_starts(error, "aria2.txt:10: unknown option 'http-passwd'");
     assert_lacks(error, "s3cret");
-    assert_eq!(report.len(), 4, "three entries and the summary");
+    assert_eq!(run.report.len(), 4, "three entries and the summary");
     // --failed-out writes the unknown option's entry commented out, every line of it.
-    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
+    let again = env.text("again.txt");
     assert_has(&again, "#   max-connection-per-server=4");
     assert_has(&again, "#   http-passwd=s3cret");
     assert!(!again.lines().any(|l| l.starts_with("  ")), "{again}");
@@ -146,22 +126,16 @@ fn an_aria2_input_file_is_read_with_its_mirrors_and_option_lines() {
 
 #[test]
 fn an_entrys_own_header_goes_back_into_failed_out_and_comes_back() {
-    let env = TestEnv::new();
-    let server = Server::start(|req| match req.header("authorization") {
+    let env = TestEnv::new().handle(|req| match req.header("authorization") {
         Some("Bearer t0ken") => Reply::status(503),
         _ => Reply::status(401),
     });
-    let input = format!(
-        "{}\n  header=Authorization: Bearer t0ken\n",
-        server.url("/f")
-    );
-    env.write("in.txt", input);
-    let args = ["--retries", "0", "--failed-out", "again.txt"];
-    let run = env.run_list("in.txt", &args);
+    let header = "header=Authorization: Bearer t0ken";
+    env.write("in.txt", format!("{}\n  {header}\n", env.url("/f")));
+    let run = env.run_list("in.txt", &["--retries", "0", "--failed-out", "again.txt"]);
     assert_eq!(run.code, 1);
     assert_has(&run.report[0], "503");
-    let again = env.text("again.txt");
-    assert_has(&again, "\n  header=Authorization: Bearer t0ken");
+    assert_has(env.text("again.txt"), &format!("\n  {header}"));
     // Run again from it: the header is sent again (503, not 401), and the secret is never shown.
     let run = env.run_list("again.txt", &["--retries", "0"]);
     assert_has(&run.report[0], "503");
@@ -181,7 +155,7 @@ fn a_list_for_wget_dash_i_works_as_it_is() {
     env.write("wget.txt", list);
     let out = env.cmd().args(["-i", "wget.txt", "-o", "out"]).run();
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.report.clone().len(), 2);
+    assert_eq!(out.report.len(), 2);
     assert_eq!(env.text("out/b.png"), "body of /img/b.png");
 }
 

@@ -99,24 +99,24 @@ fn base64(bytes: &[u8]) -> String {
 
 #[test]
 fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_host_alone() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let portal = portal();
     let data_port = portal.data.port();
     let urls: Vec<String> = (0..12)
         .map(|i| format!("http://data.localhost:{data_port}/files/f{i}.bin"))
         .collect();
-    std::fs::write(dir.path().join("urls.txt"), urls.join("\n") + "\n").unwrap();
+    env.write("urls.txt", urls.join("\n") + "\n");
     // The data host has credentials of its own too: they must not reach the login host, nor
     // the login host's reach the data host.
-    std::fs::write(
-        dir.path().join("netrc"),
+    env.write(
+        "netrc",
         format!(
             "machine login.localhost login alice password {PASSWORD}\n\
              machine data.localhost login dave password d4ta-s3cret\n"
         ),
-    )
-    .unwrap();
-    let out = crate::support::fetchpool_std(dir.path())
+    );
+    let out = env
+        .std_cmd()
         .args([
             "urls.txt",
             "-j",
@@ -129,16 +129,11 @@ fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_ho
         ])
         // The recipe's command, the first time: the jar file does not exist yet.
         .args(["--load-cookies", "jar.txt", "--save-cookies", "jar.txt"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+        .run();
+    let text = format!("{}{}", &out.stdout, &out.stderr);
+    assert_eq!(out.code, 0, "{text}");
     for i in 0..12 {
-        let file = std::fs::read(dir.path().join(format!("out/f{i}.bin"))).unwrap();
+        let file = env.file(format!("out/f{i}.bin"));
         assert_eq!(file, payload(10_000, i), "f{i}");
     }
     assert_has(&text, "--load-cookies jar.txt: no such file yet");
@@ -165,14 +160,14 @@ fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_ho
         assert!(!text.contains(secret), "{secret} printed:\n{text}");
     }
     // The jar, as curl and wget write it: the session cookie, host-only, HttpOnly, mode 0600.
-    let jar = std::fs::read_to_string(dir.path().join("jar.txt")).unwrap();
+    let jar = env.text("jar.txt");
     assert!(
         jar.contains(&format!(
             "#HttpOnly_data.localhost\tFALSE\t/\tFALSE\t0\tsession\t{SESSION}"
         )),
         "{jar}"
     );
-    let mode = std::fs::metadata(dir.path().join("jar.txt"))
+    let mode = std::fs::metadata(env.join("jar.txt"))
         .unwrap()
         .permissions()
         .mode();
@@ -181,19 +176,19 @@ fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_ho
     // The jar loaded again: the session goes along, and no login is needed.
     let before = portal.granted.load(Ordering::SeqCst);
     let login_requests = portal.login.request_count();
-    let out = crate::support::fetchpool_std(dir.path())
+    let out = env
+        .std_cmd()
         .args(["urls.txt", "-o", "again", "--load-cookies", "jar.txt", "-v"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+        .run();
+    let stderr = &out.stderr;
+    assert_eq!(out.code, 0, "{stderr}");
     assert_eq!(portal.granted.load(Ordering::SeqCst), before);
     assert_eq!(
         portal.login.request_count(),
         login_requests,
         "no login host asked"
     );
-    assert_has(&stderr, "fetchpool: 0 logins");
+    assert_has(stderr, "fetchpool: 0 logins");
 
     // curl reads the file back and sends the cookie (where curl is installed; CI installs it).
     if let Ok(curl) = std::process::Command::new("curl")
@@ -211,7 +206,7 @@ fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_ho
             &format!("data.localhost:{data_port}:127.0.0.1"),
         ])
         .arg(format!("http://data.localhost:{data_port}/files/f1.bin"))
-        .current_dir(dir.path())
+        .current_dir(env.path())
         .output()
     {
         assert_eq!(

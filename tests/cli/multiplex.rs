@@ -7,19 +7,16 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::support::nginx::{Nginx, Served, most_at_once};
 use crate::support::tls::TestCa;
-use crate::support::{lines, payload};
+use crate::support::{Run, TestEnv, payload};
 
 /// Two overlapping requests overlap by more than this (the log counts milliseconds, and each
 /// answer takes 100).
 const SLACK: f64 = 0.02;
 
-/// nginx over TLS with HTTP/2, allowing `streams` at once on a connection, answering
-/// `/slow/fNN` after 100 ms; and the work directory, with the CA and a list of `files` URLs.
-fn slow_h2(
-    root: &std::path::Path,
-    streams: usize,
-    files: usize,
-) -> Option<(Nginx, std::path::PathBuf)> {
+/// nginx over TLS with HTTP/2, serving from `env`'s root, allowing `streams` at once on a
+/// connection, answering `/slow/fNN` after 100 ms; `env` gets the CA and a list of `files` URLs.
+fn slow_h2(env: &TestEnv, streams: usize, files: usize) -> Option<Nginx> {
+    let root = env.root();
     std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
     let www = root.join("www/slow");
     std::fs::create_dir_all(&www).unwrap();
@@ -39,28 +36,19 @@ fn slow_h2(
              location @file {{ }}\n  }}"
         )
     })?;
-    let work = root.join("work");
-    std::fs::create_dir(&work).unwrap();
-    std::fs::write(work.join("ca.pem"), &ca.ca_pem).unwrap();
+    env.write("ca.pem", &ca.ca_pem);
     let urls: Vec<String> = (0..files)
         .map(|i| nginx.https(&format!("/slow/f{i:02}")))
         .collect();
-    crate::support::write_list(&work, "urls.txt", &urls);
-    Some((nginx, work))
+    env.list(&urls);
+    Some(nginx)
 }
 
-/// Runs fetchpool on the list with `-v` and `args`; its stdout and stderr.
-fn run(work: &std::path::Path, args: &[&str]) -> (Vec<String>, String) {
-    let out = crate::support::fetchpool(work)
-        .args(["urls.txt", "-o", "out", "--cacert", "ca.pem", "-v"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    (
-        lines(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Runs fetchpool on the list with `-v` and `args`; it must succeed.
+fn run_h2(env: &TestEnv, args: &[&str]) -> Run {
+    let run = env.run(&[&["--cacert", "ca.pem", "-v"], args].concat());
+    assert_eq!(run.code, 0, "{run:?}");
+    run
 }
 
 /// The requests of each connection.
@@ -74,13 +62,16 @@ fn by_connection(served: &[Served]) -> BTreeMap<u64, Vec<&Served>> {
 
 #[test]
 fn a_worker_s_downloads_share_its_http2_connection_several_at_once() {
-    let root = tempfile::tempdir().unwrap();
-    let Some((nginx, work)) = slow_h2(root.path(), 128, 40) else {
+    let env = TestEnv::nested();
+    let Some(nginx) = slow_h2(&env, 128, 40) else {
         return;
     };
-    let started = std::time::Instant::now();
-    let (report, stderr) = run(&work, &["-j", "2", "--streams", "10"]);
-    let took = started.elapsed();
+    let Run {
+        report,
+        stderr,
+        took,
+        ..
+    } = run_h2(&env, &["-j", "2", "--streams", "10"]);
     assert_eq!(report.iter().filter(|l| l.starts_with("ok")).count(), 40);
     let served = nginx.requests();
     assert_eq!(served.len(), 40);
@@ -120,11 +111,11 @@ fn a_worker_s_downloads_share_its_http2_connection_several_at_once() {
 
 #[test]
 fn serial_never_has_two_in_flight() {
-    let root = tempfile::tempdir().unwrap();
-    let Some((nginx, work)) = slow_h2(root.path(), 128, 8) else {
+    let env = TestEnv::nested();
+    let Some(nginx) = slow_h2(&env, 128, 8) else {
         return;
     };
-    run(&work, &["--serial"]);
+    run_h2(&env, &["--serial"]);
     let served = nginx.requests();
     assert_eq!(served.len(), 8);
     let all: Vec<&Served> = served.iter().collect();
@@ -136,11 +127,11 @@ fn serial_never_has_two_in_flight() {
 
 #[test]
 fn a_server_that_allows_two_streams_gets_at_most_two_in_flight() {
-    let root = tempfile::tempdir().unwrap();
-    let Some((nginx, work)) = slow_h2(root.path(), 2, 12) else {
+    let env = TestEnv::nested();
+    let Some(nginx) = slow_h2(&env, 2, 12) else {
         return;
     };
-    let (report, _) = run(&work, &["-j", "1", "--streams", "30"]);
+    let report = run_h2(&env, &["-j", "1", "--streams", "30"]).report;
     assert_eq!(report.iter().filter(|l| l.starts_with("ok")).count(), 12);
     let served = nginx.requests();
     let connections = by_connection(&served);
@@ -152,11 +143,11 @@ fn a_server_that_allows_two_streams_gets_at_most_two_in_flight() {
 
 #[test]
 fn over_http1_a_worker_runs_one_download_on_its_connection() {
-    let root = tempfile::tempdir().unwrap();
-    let Some((nginx, work)) = slow_h2(root.path(), 128, 12) else {
+    let env = TestEnv::nested();
+    let Some(nginx) = slow_h2(&env, 128, 12) else {
         return;
     };
-    run(&work, &["-j", "2", "--http1.1"]);
+    run_h2(&env, &["-j", "2", "--http1.1"]);
     let served = nginx.requests();
     let connections = by_connection(&served);
     assert_eq!(

@@ -1,15 +1,12 @@
 //! Names: hostile URLs and `out=` values never escape the output directory; collisions
 //! get `-2`, `-3` in list order.
 
-use crate::support::lines;
 use crate::support::server::{Reply, Server};
 use crate::support::{TestEnv, assert_has};
 
 #[test]
 fn hostile_names_stay_inside_the_output_directory() {
-    let root = tempfile::tempdir().unwrap();
-    let work = root.path().join("work");
-    std::fs::create_dir(&work).unwrap();
+    let env = TestEnv::nested();
     let server = Server::start(|req| Reply::ok(format!("from {}", req.target)));
     let long = "n".repeat(300);
     let urls = [
@@ -26,20 +23,15 @@ fn hostile_names_stay_inside_the_output_directory() {
         format!("{} out=../up-escape", server.url("/up")),
         format!("{} out=sub/../../up2", server.url("/up2")),
     ];
-    let list = crate::support::write_list(&work, "urls.txt", &urls);
-    let out = crate::support::fetchpool(&work)
-        .arg(&list)
-        .args(["-o", "out"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "the three bad out= lines fail");
-    let report = lines(&out.stdout);
+    let report = env.fetch(&urls, &[]);
+    assert_eq!(report.code, 1, "the three bad out= lines fail");
+    let report = report.report;
     assert_eq!(report.len(), 12);
     assert_has(&report[9], "absolute paths are not allowed");
     assert_has(&report[10], "'..' is not allowed");
     assert_has(&report[11], "'..' is not allowed");
 
-    let got = crate::support::files_below(&work.join("out"));
+    let got = env.out_files();
     let long_name = format!("{}.txt", "n".repeat(246));
     let mut want = vec![
         "a_b".to_string(),
@@ -56,31 +48,22 @@ fn hostile_names_stay_inside_the_output_directory() {
     assert_eq!(got, want);
     assert_eq!(long_name.len(), 250);
     // Nothing anywhere else: the work dir holds only the list and out/, its parent only work/.
-    assert_eq!(crate::support::files_below(root.path()).len(), 10);
+    assert_eq!(crate::support::files_below(env.root()).len(), 10);
     assert!(!std::path::Path::new("/tmp/abs-escape").exists());
 }
 
 #[test]
 fn collisions_get_suffixes_in_list_order() {
-    let env = TestEnv::new();
-    let server = Server::start(|req| Reply::ok(format!("from {}", req.target)));
-    let urls = [
-        server.url("/one/report.pdf"),
-        server.url("/two/report.pdf"),
-        format!("{} out=report.pdf", server.url("/three")),
-        server.url("/a/data.tar.gz"),
-        server.url("/b/data.tar.gz"),
-    ];
-    let list = env.list(&urls);
+    let env = TestEnv::new().handle(|req| Reply::ok(format!("from {}", req.target)));
+    let mut urls = env.urls(&["/one/report.pdf", "/two/report.pdf"]);
+    urls.push(format!("{} out=report.pdf", env.url("/three")));
+    urls.extend(env.urls(&["/a/data.tar.gz", "/b/data.tar.gz"]));
+    env.list(&urls);
     // Twice, to show the same list always gives the same names.
     for round in 0..2 {
         let out_dir = format!("out{round}");
-        env.cmd()
-            .arg(&list)
-            .args(["-j", "5", "-o", &out_dir])
-            .assert()
-            .success();
-        let read = |name: &str| std::fs::read_to_string(env.join(&out_dir).join(name)).unwrap();
+        assert_eq!(env.exec(&["urls.txt", "-j", "5", "-o", &out_dir]).code, 0);
+        let read = |name: &str| env.text(format!("{out_dir}/{name}"));
         assert_eq!(read("report.pdf"), "from /one/report.pdf");
         assert_eq!(read("report-2.pdf"), "from /two/report.pdf");
         assert_eq!(read("report-3.pdf"), "from /three");

@@ -7,15 +7,17 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::nginx::Nginx;
-use crate::support::{assert_has, assert_lacks, assert_starts};
-use crate::support::{lines, payload, sha256_hex};
+use crate::support::{
+    RunIt, TestEnv, assert_has, assert_lacks, assert_starts, interrupt, wait_until,
+};
+use crate::support::{payload, sha256_hex};
 
 #[test]
 fn real_nginx_mixed_list_and_resume() {
-    let root = tempfile::tempdir().unwrap();
+    let env = TestEnv::nested();
     // nginx's workers run unprivileged: they must be able to read the files.
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let www = root.path().join("www");
+    std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = env.root().join("www");
     std::fs::create_dir_all(www.join("sub")).unwrap();
     let files = [
         ("small.txt", payload(100, 1)),
@@ -26,11 +28,9 @@ fn real_nginx_mixed_list_and_resume() {
     for (name, body) in &files {
         std::fs::write(www.join(name), body).unwrap();
     }
-    let Some(nginx) = Nginx::start(root.path(), &www) else {
+    let Some(nginx) = Nginx::start(env.root(), &www) else {
         return;
     };
-    let work = root.path().join("work");
-    std::fs::create_dir(&work).unwrap();
     let urls = vec![
         nginx.url("/small.txt"),
         format!(
@@ -43,55 +43,42 @@ fn real_nginx_mixed_list_and_resume() {
         nginx.url("/missing.bin"),
         nginx.url("/sub/"),
     ];
-    let list = crate::support::write_list(&work, "urls.txt", &urls);
-    let out = crate::support::fetchpool(&work)
-        .arg(&list)
-        .args(["-o", "out", "-j", "4"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = lines(&out.stdout);
+    env.list(&urls);
+    let out = env.run(&["-j", "4"]);
+    assert_eq!(out.code, 1, "{}", &out.stderr);
+    let report = out.report.clone();
     assert_starts(&report[4], "failed      404");
     assert!(
         report[5].starts_with("failed      403"),
         "directory listing is off: {}",
         report[5]
     );
-    let read = |p: &str| std::fs::read(work.join("out").join(p)).unwrap();
+    let read = |p: &str| std::fs::read(env.join("out").join(p)).unwrap();
     assert_eq!(read("small.txt"), files[0].1);
     assert_eq!(read("nested/medium.bin"), files[1].1);
     assert_eq!(read("big.bin"), files[2].1);
     assert_eq!(read("empty"), files[3].1);
-    assert_eq!(crate::support::files_below(&work.join("out")).len(), 4);
+    assert_eq!(env.out_files().len(), 4);
 
     // --continue against nginx's own Range and If-Range support: a third of big.bin is already
     // here, of the version nginx serves (its ETag is the file's time and size in hex).
-    std::fs::remove_file(work.join("out/big.bin")).unwrap();
+    std::fs::remove_file(env.join("out/big.bin")).unwrap();
     let etag = nginx_etag(&www.join("big.bin"));
     crate::support::plant_part(
-        &work.join("out/big.bin.part"),
+        &env.join("out/big.bin.part"),
         &files[2].1[..1_000_000],
         &etag,
         3_000_000,
     );
-    let list = crate::support::write_list(&work, "again.txt", &[nginx.url("/big.bin")]);
-    let out = crate::support::fetchpool(&work)
-        .arg(&list)
-        .args(["-o", "out", "--continue", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let v: serde_json::Value = serde_json::from_str(&lines(&out.stdout)[0]).unwrap();
+    env.list_as("again.txt", &[nginx.url("/big.bin")]);
+    let out = env.run_list("again.txt", &["--continue", "--json"]);
+    assert_eq!(out.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out.report[0]).unwrap();
     assert_eq!(v["http_status"], 206, "nginx honoured the Range request");
     assert_eq!(v["bytes"], 3_000_000);
     assert_eq!(v["sha256"], sha256_hex(&files[2].1));
     assert_eq!(read("big.bin"), files[2].1);
-    assert!(!work.join("out/big.bin.part").exists());
+    assert!(!env.join("out/big.bin.part").exists());
 }
 
 /// The ETag nginx gives a static file: its modification time and size, in hex.
@@ -108,21 +95,21 @@ fn nginx_etag(path: &Path) -> String {
 
 #[test]
 fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let www = root.path().join("www");
+    let env = TestEnv::nested();
+    std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = env.root().join("www");
     std::fs::create_dir_all(www.join("private")).unwrap();
     let body = payload(2_000_000, 8);
     std::fs::write(www.join("data.bin"), &body).unwrap();
     std::fs::write(www.join("private/report.txt"), b"for ci only").unwrap();
     // A throwaway CA and a certificate for 127.0.0.1 and localhost.
     let ca = crate::support::tls::TestCa::new();
-    let r = root.path().display().to_string();
-    std::fs::write(root.path().join("leaf.pem"), &ca.leaf_pem).unwrap();
-    std::fs::write(root.path().join("leaf.key"), &ca.leaf_key_pem).unwrap();
-    std::fs::write(root.path().join("htpasswd"), "ci:{PLAIN}hunter2\n").unwrap();
+    let r = env.root().display().to_string();
+    std::fs::write(env.root().join("leaf.pem"), &ca.leaf_pem).unwrap();
+    std::fs::write(env.root().join("leaf.key"), &ca.leaf_key_pem).unwrap();
+    std::fs::write(env.root().join("htpasswd"), "ci:{PLAIN}hunter2\n").unwrap();
     let w = www.display().to_string();
-    let Some(nginx) = Nginx::start_with(root.path(), |port| {
+    let Some(nginx) = Nginx::start_with(env.root(), |port| {
         format!(
             "server {{\n    listen 127.0.0.1:{port} ssl http2;\n\
              ssl_certificate {r}/leaf.pem;\n    ssl_certificate_key {r}/leaf.key;\n\
@@ -132,23 +119,20 @@ fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
     }) else {
         return;
     };
-    let work = root.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    std::fs::write(work.join("ca.pem"), &ca.ca_pem).unwrap();
-    let list = crate::support::write_list(&work, "urls.txt", &[nginx.https("/data.bin")]);
+    std::fs::write(env.join("ca.pem"), &ca.ca_pem).unwrap();
+    let list = env.list(&[nginx.https("/data.bin")]);
     let run = |out: &str, args: &[&str]| {
-        crate::support::fetchpool(&work)
+        env.cmd()
             .arg(&list)
             .args(["-o", out, "--retries", "0"])
             .args(args)
-            .output()
-            .unwrap()
+            .run()
     };
 
     // The CA is unknown: a failure that says how to trust it.
     let out = run("unknown", &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.code, 1);
+    let report = &out.stdout;
     assert!(
         report.contains("a CA this system does not trust") && report.contains("--cacert"),
         "{report}"
@@ -156,15 +140,15 @@ fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
 
     // --cacert: byte for byte, over HTTP/2 (nginx logs the protocol).
     let out = run("trusted", &["--cacert", "ca.pem"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(std::fs::read(work.join("trusted/data.bin")).unwrap(), body);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.file("trusted/data.bin"), body);
     let log = nginx.access_log();
     assert_has(&log, "/data.bin HTTP/2.0 200");
 
     // --http1.1: the same download over HTTP/1.1.
     let out = run("h1", &["--cacert", "ca.pem", "--http1.1"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(std::fs::read(work.join("h1/data.bin")).unwrap(), body);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.file("h1/data.bin"), body);
     let log = nginx.access_log();
     assert!(
         log.lines()
@@ -176,14 +160,13 @@ fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
 
     // -k: works without the CA, and warns.
     let out = run("insecure", &["-k"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(std::fs::read(work.join("insecure/data.bin")).unwrap(), body);
-    assert_has(String::from_utf8_lossy(&out.stderr), "warning: --insecure");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.file("insecure/data.bin"), body);
+    assert_has(&out.stderr, "warning: --insecure");
 
     // Basic auth from a netrc file: without it 401, with it the file.
-    let list =
-        crate::support::write_list(&work, "private.txt", &[nginx.https("/private/report.txt")]);
-    let netrc = work.join("netrc");
+    let list = env.list_as("private.txt", &[nginx.https("/private/report.txt")]);
+    let netrc = env.join("netrc");
     std::fs::write(
         &netrc,
         "machine 127.0.0.1\n  login ci\n  password hunter2\n",
@@ -191,25 +174,18 @@ fn real_nginx_over_tls_http2_cacert_insecure_and_netrc() {
     .unwrap();
     std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
     let private = |out: &str, args: &[&str]| {
-        crate::support::fetchpool(&work)
+        env.cmd()
             .arg(&list)
             .args(["-o", out, "--cacert", "ca.pem"])
             .args(args)
-            .output()
-            .unwrap()
+            .run()
     };
     let out = private("noauth", &[]);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("failed      401"),
-        "{out:?}"
-    );
+    assert_starts(&out.stdout, "failed      401");
     let out = private("auth", &["--netrc-file", "netrc"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        std::fs::read(work.join("auth/report.txt")).unwrap(),
-        b"for ci only"
-    );
-    assert_lacks(String::from_utf8_lossy(&out.stderr), "hunter2");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.file("auth/report.txt"), b"for ci only");
+    assert_lacks(&out.stderr, "hunter2");
 }
 
 /// `(inode, mtime)` of a file: what "left alone" means.
@@ -227,33 +203,25 @@ fn hour_ago() -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.as_secs() - 3600)
 }
 
-/// Runs `fetchpool -c` in `work` on `url` (as `big.bin`) and interrupts it once its `.part`
+/// Runs `fetchpool -c` in `env` on `url` (as `big.bin`) and interrupts it once its `.part`
 /// holds `at_least` bytes; how many it held then.
-fn interrupted_at(work: &Path, url: &str, at_least: u64) -> u64 {
-    let part = work.join("out/big.bin.part");
-    crate::support::write_list(work, "urls.txt", &[format!("{url} out=big.bin")]);
-    let child = crate::support::spawn_run(work, &["-c"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::fs::metadata(&part).map_or(0, |m| m.len()) < at_least {
-        assert!(std::time::Instant::now() < deadline, "no progress");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let (out, _) = crate::support::interrupt_and_wait(child);
-    assert_eq!(out.status.code(), Some(130));
-    std::fs::metadata(&part).unwrap().len()
+fn interrupted_at(env: &TestEnv, url: &str, at_least: u64) -> u64 {
+    let part = env.join("out/big.bin.part");
+    env.list(&[format!("{url} out=big.bin")]);
+    let child = env.spawn(&["-c"]);
+    let held = || std::fs::metadata(&part).map_or(0, |m| m.len());
+    wait_until("no progress", || held() >= at_least);
+    assert_eq!(interrupt(child).code, 130);
+    held()
 }
 
-/// `fetchpool -c --json -v` in `work` on `url` (as `big.bin`), which must succeed: its report
+/// `fetchpool -c --json -v` in `env` on `url` (as `big.bin`), which must succeed: its report
 /// line and stderr.
-fn continue_run(work: &Path, url: &str) -> (serde_json::Value, String) {
-    crate::support::write_list(work, "urls.txt", &[format!("{url} out=big.bin")]);
-    let out = crate::support::fetchpool(work)
-        .args(["urls.txt", "-o", "out", "-c", "--json", "-v"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let report = crate::support::json(&lines(&out.stdout)[0]);
-    (report, String::from_utf8_lossy(&out.stderr).into_owned())
+fn continue_run(env: &TestEnv, url: &str) -> (serde_json::Value, String) {
+    env.list(&[format!("{url} out=big.bin")]);
+    let run = env.run(&["-c", "--json", "-v"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    (run.json(0), run.stderr)
 }
 
 /// Sets a file's modification time, as a server's file would have.
@@ -268,9 +236,9 @@ fn set_mtime(path: &Path, time: std::time::SystemTime) {
 
 #[test]
 fn real_nginx_update_fetches_only_what_changed() {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let www = root.path().join("www");
+    let env = TestEnv::nested();
+    std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = env.root().join("www");
     std::fs::create_dir_all(&www).unwrap();
     let names = ["a.bin", "b.bin", "c.bin", "d.bin"];
     let hour_ago = hour_ago();
@@ -278,27 +246,21 @@ fn real_nginx_update_fetches_only_what_changed() {
         std::fs::write(www.join(name), payload(10_000 + i, i as u64)).unwrap();
         set_mtime(&www.join(name), hour_ago);
     }
-    let Some(nginx) = Nginx::start(root.path(), &www) else {
+    let Some(nginx) = Nginx::start(env.root(), &www) else {
         return;
     };
-    let work = root.path().join("work");
-    std::fs::create_dir(&work).unwrap();
     let urls: Vec<String> = names.iter().map(|n| nginx.url(&format!("/{n}"))).collect();
-    let list = crate::support::write_list(&work, "urls.txt", &urls);
+    let list = env.list(&urls);
     let run = |args: &[&str]| {
-        let out = crate::support::fetchpool(&work)
+        let out = env
+            .cmd()
             .arg(&list)
             .args(["-o", "out", "-j", "2", "--json"])
             .args(args)
-            .output()
-            .unwrap();
-        let report: Vec<serde_json::Value> = lines(&out.stdout)
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        (out.status.code(), report)
+            .run();
+        (Some(out.code), out.results())
     };
-    let out = |name: &str| work.join("out").join(name);
+    let out = |name: &str| env.join("out").join(name);
 
     // First run: every file, with the server's date as its time.
     let (code, _) = run(&[]);
@@ -346,11 +308,7 @@ fn real_nginx_update_fetches_only_what_changed() {
         before[1].0,
         "replaced by a new file"
     );
-    assert!(
-        crate::support::files_below(&work.join("out"))
-            .iter()
-            .all(|f| !f.ends_with(".part"))
-    );
+    assert!(env.out_files().iter().all(|f| !f.ends_with(".part")));
 }
 
 #[test]
@@ -360,17 +318,17 @@ fn real_nginx_update_without_extended_attributes_goes_by_date() {
         eprintln!("not root: the ramfs part of the --update test did not run");
         return;
     }
-    let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let www = root.path().join("www");
+    let env = TestEnv::new();
+    std::fs::set_permissions(env.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = env.path().join("www");
     std::fs::create_dir_all(&www).unwrap();
     let hour_ago = hour_ago();
     std::fs::write(www.join("a.bin"), payload(5_000, 1)).unwrap();
     set_mtime(&www.join("a.bin"), hour_ago);
-    let Some(nginx) = Nginx::start(root.path(), &www) else {
+    let Some(nginx) = Nginx::start(env.path(), &www) else {
         return;
     };
-    let mnt = root.path().join("ram");
+    let mnt = env.path().join("ram");
     std::fs::create_dir(&mnt).unwrap();
     let mounted = Command::new("mount")
         .args(["-t", "ramfs", "ramfs"])
@@ -385,68 +343,45 @@ fn real_nginx_update_without_extended_attributes_goes_by_date() {
         }
     }
     let _unmount = Unmount(&mnt);
-    let list = crate::support::write_list(root.path(), "urls.txt", &[nginx.url("/a.bin")]);
-    let run = |args: &[&str]| {
-        crate::support::fetchpool(root.path())
-            .arg(&list)
-            .arg("-o")
-            .arg(&mnt)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    assert_eq!(run(&[]).status.code(), Some(0));
+    let list = env.list(&[nginx.url("/a.bin")]);
+    let run = |args: &[&str]| env.cmd().arg(&list).arg("-o").arg(&mnt).args(args).run();
+    assert_eq!(run(&[]).code, 0);
     let out = run(&["--update"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(
-        lines(&out.stdout)[0].starts_with("unchanged   304"),
-        "{out:?}"
-    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_starts(&out.report[0], "unchanged   304");
     // A newer file on the server is fetched by date alone.
     std::fs::write(www.join("a.bin"), b"newer").unwrap();
     let out = run(&["--update"]);
-    assert!(
-        lines(&out.stdout)[0].starts_with("ok          200"),
-        "{out:?}"
-    );
+    assert_starts(&out.report[0], "ok          200");
     assert_eq!(std::fs::read(mnt.join("a.bin")).unwrap(), b"newer");
 }
 
 #[test]
 fn real_nginx_split_with_a_per_connection_cap() {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let www = root.path().join("www");
+    let env = TestEnv::nested();
+    std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = env.root().join("www");
     std::fs::create_dir(&www).unwrap();
     let body = payload(8 * 1024 * 1024, 21);
     std::fs::write(www.join("big.iso"), &body).unwrap();
     let w = www.display().to_string();
-    let Some(nginx) = Nginx::start_with(root.path(), |port| {
+    let Some(nginx) = Nginx::start_with(env.root(), |port| {
         format!("server {{\n    listen 127.0.0.1:{port};\n    root {w};\n    limit_rate 2m;\n  }}")
     }) else {
         return;
     };
-    let work = root.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    let list = crate::support::write_list(&work, "urls.txt", &[nginx.url("/big.iso")]);
-    let out = crate::support::fetchpool(&work)
+    let list = env.list(&[nginx.url("/big.iso")]);
+    let out = env
+        .cmd()
         .arg(&list)
         .args(["-o", "out"])
         .args(crate::split::split4(&["--json"]))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(std::fs::read(work.join("out/big.iso")).unwrap(), body);
-    let report = crate::support::json(&lines(&out.stdout)[0]);
+        .run();
+    assert!((out.code == 0), "{}", &out.stderr);
+    assert_eq!(env.file("out/big.iso"), body);
+    let report = crate::support::json(&out.report[0]);
     assert_eq!(report["sha256"], sha256_hex(&body));
-    assert_eq!(
-        crate::support::files_below(&work.join("out")),
-        vec!["big.iso"]
-    );
+    assert_eq!(env.out_files(), vec!["big.iso"]);
     // The whole file asked for once, and ranges that nginx answered with 206 (it checks
     // If-Range against its ETag). nginx logs a request when it ends, in any order.
     let log = nginx.access_log();
@@ -458,16 +393,16 @@ fn real_nginx_split_with_a_per_connection_cap() {
 
 #[test]
 fn real_nginx_ctrl_c_during_continue_then_a_new_version_is_fetched_whole() {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let www = root.path().join("www");
+    let env = TestEnv::nested();
+    std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = env.root().join("www");
     std::fs::create_dir(&www).unwrap();
     let old = payload(3_000_000, 31);
     std::fs::write(www.join("big.bin"), &old).unwrap();
     set_mtime(&www.join("big.bin"), hour_ago());
     let w = www.display().to_string();
     // /slow/ is the same file at 500 KiB/s, so a run can be interrupted halfway.
-    let Some(nginx) = Nginx::start_with(root.path(), |port| {
+    let Some(nginx) = Nginx::start_with(env.root(), |port| {
         format!(
             "server {{\n    listen 127.0.0.1:{port};\n    root {w};\n    \
              location /slow/ {{ alias {w}/; limit_rate 500k; }}\n  }}"
@@ -475,22 +410,20 @@ fn real_nginx_ctrl_c_during_continue_then_a_new_version_is_fetched_whole() {
     }) else {
         return;
     };
-    let work = root.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    let interrupted_run = || interrupted_at(&work, &nginx.url("/slow/big.bin"), 600_000);
-    let continue_run = || continue_run(&work, &nginx.url("/big.bin"));
+    let interrupted_run = || interrupted_at(&env, &nginx.url("/slow/big.bin"), 600_000);
+    let continue_run = || continue_run(&env, &nginx.url("/big.bin"));
 
     // Interrupted, then continued: only the rest comes, tied to nginx's ETag.
     let have = interrupted_run();
     let (report, _) = continue_run();
     assert_eq!(report["http_status"], 206);
     assert_eq!(report["received"], 3_000_000 - have);
-    assert!(std::fs::read(work.join("out/big.bin")).unwrap() == old);
+    assert!(env.file("out/big.bin") == old);
     assert!(nginx.access_log().lines().last().unwrap().ends_with(" 206"));
 
     // Interrupted again; meanwhile the file is replaced on the server by one of the same length
     // and a new time. nginx sees If-Range name the old version and sends the new one whole.
-    std::fs::remove_file(work.join("out/big.bin")).unwrap();
+    std::fs::remove_file(env.join("out/big.bin")).unwrap();
     let have = interrupted_run();
     let new = payload(3_000_000, 32);
     std::fs::write(www.join("big.bin"), &new).unwrap();
@@ -498,15 +431,12 @@ fn real_nginx_ctrl_c_during_continue_then_a_new_version_is_fetched_whole() {
     assert_eq!(report["http_status"], 200, "{stderr}");
     assert_eq!(report["received"], 3_000_000);
     assert!(
-        std::fs::read(work.join("out/big.bin")).unwrap() == new,
+        env.file("out/big.bin") == new,
         "the new version whole, not {have} bytes of the old one and the rest of the new"
     );
     assert_has(&stderr, "another version");
     assert!(nginx.access_log().lines().last().unwrap().ends_with(" 200"));
-    assert_eq!(
-        crate::support::files_below(&work.join("out")),
-        vec!["big.bin"]
-    );
+    assert_eq!(env.out_files(), vec!["big.bin"]);
 }
 
 #[test]
@@ -515,16 +445,16 @@ fn real_nginx_never_joins_a_file_rewritten_in_the_second_of_its_answer_by_its_da
     // second before the answer's own: a file rewritten in the second it was answered keeps
     // it, and nginx matches If-Range against it. Here the file's date is an hour ahead of the
     // answers, which makes every one of them weak, deterministically.
-    let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let www = root.path().join("www");
+    let env = TestEnv::nested();
+    std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = env.root().join("www");
     std::fs::create_dir(&www).unwrap();
     let ahead = hour_ago() + std::time::Duration::from_secs(2 * 3600);
     let (old, new) = (payload(1_000_000, 33), payload(1_000_000, 34));
     std::fs::write(www.join("big.bin"), &old).unwrap();
     set_mtime(&www.join("big.bin"), ahead);
     let w = www.display().to_string();
-    let Some(nginx) = Nginx::start_with(root.path(), |port| {
+    let Some(nginx) = Nginx::start_with(env.root(), |port| {
         format!(
             "server {{\n    listen 127.0.0.1:{port};\n    root {w};\n    etag off;\n    \
              location /slow/ {{ alias {w}/; limit_rate 200k; }}\n  }}"
@@ -532,21 +462,16 @@ fn real_nginx_never_joins_a_file_rewritten_in_the_second_of_its_answer_by_its_da
     }) else {
         return;
     };
-    let work = root.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    let have = interrupted_at(&work, &nginx.url("/slow/big.bin"), 200_000);
+    let have = interrupted_at(&env, &nginx.url("/slow/big.bin"), 200_000);
     // Rewritten: the same length, the same date.
     std::fs::write(www.join("big.bin"), &new).unwrap();
     set_mtime(&www.join("big.bin"), ahead);
-    let (report, stderr) = continue_run(&work, &nginx.url("/big.bin"));
+    let (report, stderr) = continue_run(&env, &nginx.url("/big.bin"));
     assert_eq!(report["http_status"], 200, "{stderr}");
     assert!(
-        crate::support::holds(&work.join("out/big.bin"), &new),
+        env.holds("out/big.bin", &new),
         "the new version whole, not {have} bytes of the old one and the rest of the new"
     );
     assert!(nginx.access_log().lines().last().unwrap().ends_with(" 200"));
-    assert_eq!(
-        crate::support::files_below(&work.join("out")),
-        vec!["big.bin"]
-    );
+    assert_eq!(env.out_files(), vec!["big.bin"]);
 }

@@ -1,7 +1,6 @@
 //! What the user reads (README: Output, Exit status): text and JSON reports, -q, -v, redaction,
 //! progress without a terminal, dry runs, exit codes and a closed stdout.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,29 +11,15 @@ use crate::support::{json, lines, payload};
 
 #[test]
 fn json_report_has_every_field() {
-    let env = TestEnv::new();
     let body = payload(20_000, 5);
-    let server = Server::files(HashMap::from([("/a.bin".to_string(), body.clone())]));
-    let list = env.list(&[
-        "# comment".to_string(),
-        server.url("/a.bin"),
-        server.url("/nope"),
-        "gopher://x/".to_string(),
-    ]);
-    let out = env.cmd().arg(&list).args(["-o", "out", "--json"]).run();
-    assert_eq!(out.code, 1);
-    let objects: Vec<serde_json::Value> = out
-        .report
-        .clone()
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(objects.len(), 4);
-    let ok = &objects[0];
+    let env = TestEnv::new().serve(&[("/a.bin", &body)]);
+    let run = env.fetch(&["# comment".to_string(), env.url("/a.bin")], &["--json"]);
+    assert_eq!(run.code, 0);
+    let ok = run.json(0);
     assert_eq!(ok["type"], "result");
     assert_eq!(ok["index"], 0);
     assert_eq!(ok["line"], 2);
-    assert_eq!(ok["url"], server.url("/a.bin"));
+    assert_eq!(ok["url"], env.url("/a.bin"));
     assert_eq!(ok["path"], "out/a.bin");
     assert_eq!(ok["status"], "ok");
     assert_eq!(ok["http_status"], 200);
@@ -43,84 +28,71 @@ fn json_report_has_every_field() {
     assert!(ok["elapsed_ms"].is_u64());
     assert_eq!(ok["length_unverified"], false);
     assert!(ok["error"].is_null());
-    let sha = std::process::Command::new("sha256sum")
-        .arg(env.join("out/a.bin"))
-        .output()
-        .unwrap();
-    let sha = String::from_utf8_lossy(&sha.stdout);
-    assert_eq!(ok["sha256"], sha.split_whitespace().next().unwrap());
+}
 
-    assert_eq!(objects[1]["status"], "failed");
-    assert_eq!(objects[1]["http_status"], 404);
-    assert_eq!(objects[1]["error"], "HTTP 404 Not Found");
-    assert_eq!(objects[2]["status"], "failed");
-    assert_eq!(objects[2]["line"], 4);
-    assert!(objects[2]["path"].is_null());
-    assert_has(objects[2]["error"].as_str().unwrap(), "urls.txt:4:");
+#[test]
+fn json_report_keys_come_in_order_and_the_digest_is_of_the_file() {
+    let body = payload(20_000, 5);
+    let env = TestEnv::new().serve(&[("/a.bin", &body)]);
+    let run = env.fetch(&[env.url("/a.bin")], &["--json"]);
+    assert_eq!(run.json(0)["sha256"], crate::support::sha256_hex(&body));
+    // Keys come in the documented order, "type" first.
+    assert_starts(&run.report[0], "{\"type\":\"result\",\"index\":0,");
+}
 
-    let summary = &objects[3];
+#[test]
+fn json_report_says_why_an_entry_failed() {
+    let env = TestEnv::new().serve(&[]);
+    let run = env.fetch(&[env.url("/nope"), "gopher://x/".to_string()], &["--json"]);
+    assert_eq!(run.code, 1);
+    let (missing, bad) = (run.json(0), run.json(1));
+    assert_eq!(missing["status"], "failed");
+    assert_eq!(missing["http_status"], 404);
+    assert_eq!(missing["error"], "HTTP 404 Not Found");
+    assert_eq!(bad["status"], "failed");
+    assert_eq!(bad["line"], 2);
+    assert!(bad["path"].is_null());
+    assert_has(bad["error"].as_str().unwrap(), "urls.txt:2:");
+}
+
+#[test]
+fn json_report_ends_with_a_summary() {
+    let env = TestEnv::new().serve(&[("/a.bin", &payload(20_000, 5))]);
+    let run = env.fetch(&env.urls(&["/a.bin", "/nope", "/gone"]), &["--json"]);
+    assert_eq!(run.report.len(), 4, "a line per entry, then the summary");
+    let summary = run.json(3);
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["schema"], 1);
-    assert_eq!(summary["total"], 3);
-    assert_eq!(summary["ok"], 1);
-    assert_eq!(summary["failed"], 2);
-    assert_eq!(summary["skipped"], 0);
-    assert_eq!(summary["not_started"], 0);
+    let counts = ["total", "ok", "failed", "skipped", "not_started"].map(|k| summary[k].clone());
+    assert_eq!(counts, [3, 1, 2, 0, 0].map(serde_json::Value::from));
     assert_eq!(summary["bytes"], 20_000);
     assert_eq!(summary["workers"], 8);
     assert_eq!(summary["mode"], "pool");
-    // Keys come in the documented order, "type" first.
-    assert_starts(&out.report.clone()[0], "{\"type\":\"result\",\"index\":0,");
 }
 
 #[test]
 fn quiet_lists_only_failures() {
-    let env = TestEnv::new();
-    let server = Server::start(|req| match req.path() {
+    let env = TestEnv::new().handle(|req| match req.path() {
         "/bad" => Reply::status(404),
         _ => Reply::ok("fine"),
     });
-    let urls = [server.url("/a"), server.url("/bad"), server.url("/b")];
-    let list = env.list(&urls);
-    let out = env
-        .cmd()
-        .arg(&list)
-        .args(["-o", "out", "-q"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report = lines(&out.stdout);
-    assert_eq!(report.len(), 1);
-    assert!(report[0].contains("out/bad") && report[0].contains("404"));
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let run = env.fetch(&env.urls(&["/a", "/bad", "/b"]), &["-q"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.report.len(), 1);
+    assert!(run.report[0].contains("out/bad") && run.report[0].contains("404"));
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
     assert_eq!(env.out_files(), ["a", "b"]);
 }
 
 #[test]
 fn verbose_logs_name_the_worker() {
-    let env = TestEnv::new();
-    let server = Server::start(|_| Reply::ok("x"));
-    let list = env.list(&[server.url("/v.txt")]);
-    let out = env
-        .cmd()
-        .arg(&list)
-        .args(["-o", "out", "-v", "-j", "1"])
-        .run();
-    let stderr = &out.stderr;
-    assert!(
-        stderr.contains(&format!("[worker-1] GET {}", server.url("/v.txt"))),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!(
-            "[worker-1] 200 {} -> out/v.txt (1 B, ",
-            server.url("/v.txt")
-        )),
-        "{stderr}"
+    let env = TestEnv::new().handle(|_| Reply::ok("x"));
+    let url = env.url("/v.txt");
+    let run = env.fetch(&[&url], &["-v", "-j", "1"]);
+    assert_has(&run.stderr, &format!("[worker-1] GET {url}"));
+    assert_has(
+        &run.stderr,
+        &format!("[worker-1] 200 {url} -> out/v.txt (1 B, "),
     );
 }
 
@@ -179,8 +151,8 @@ fn secrets_are_redacted_everywhere() {
         ] {
             assert!(!all.contains(secret), "{args:?} printed {secret}:\n{all}");
         }
-        assert!(all.contains("alice:***@"), "{args:?}: {all}");
-        assert!(all.contains("token=***"), "{args:?}: {all}");
+        assert_has(&all, "alice:***@");
+        assert_has(&all, "token=***");
     }
     // The credentials still reach the server.
     let requests = server.requests();
@@ -196,21 +168,20 @@ fn secrets_are_redacted_everywhere() {
 fn no_escape_codes_without_a_terminal() {
     let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(1000, 2)).delay(Duration::from_millis(20)));
-    let urls: Vec<String> = (0..5).map(|i| server.url(&format!("/p{i}"))).collect();
-    let list = env.list(&urls);
+    env.list(
+        &(0..5)
+            .map(|i| server.url(&format!("/p{i}")))
+            .collect::<Vec<_>>(),
+    );
     for mode in ["auto", "never"] {
-        let out = env
-            .cmd()
-            .arg(&list)
-            .args(["-o", &format!("out-{mode}"), "--progress", mode])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0));
+        let out_dir = format!("out-{mode}");
+        let run = env.exec(&["urls.txt", "-o", &out_dir, "--progress", mode]);
+        assert_eq!(run.code, 0);
         assert!(
-            !out.stderr.contains(&0x1b),
+            !run.stderr.contains('\x1b'),
             "escape code with --progress {mode}"
         );
-        assert!(!out.stdout.contains(&0x1b));
+        assert!(!run.stdout.contains('\x1b'));
     }
 }
 
@@ -218,55 +189,36 @@ fn no_escape_codes_without_a_terminal() {
 fn progress_always_draws_bars_even_into_a_pipe() {
     let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(1000, 2)).delay(Duration::from_millis(400)));
-    let list = env.list(&[server.url("/slow")]);
-    let out = env
-        .cmd()
-        .arg(&list)
-        .args(["-o", "out", "--progress", "always"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_has(&stderr, "files");
+    let run = env.fetch(&[server.url("/slow")], &["--progress", "always"]);
+    assert_eq!(run.code, 0);
+    assert_has(&run.stderr, "files");
     assert!(
-        stderr.contains("worker-"),
-        "a line per busy worker: {stderr}"
+        run.stderr.contains("worker-"),
+        "a line per busy worker: {}",
+        run.stderr
     );
-    assert!(!out.stdout.contains(&0x1b), "bars stay on stderr");
+    assert!(!run.stdout.contains('\x1b'), "bars stay on stderr");
 }
 
 #[test]
 fn dry_run_makes_no_request_and_touches_no_file() {
-    let env = TestEnv::new();
-    let server = Server::start(|_| Reply::ok("x"));
+    let env = TestEnv::new().handle(|_| Reply::ok("x"));
+    let [a, b, c] = ["/a.bin", "/b/a.bin", "/c"].map(|p| env.url(p));
     let urls = [
-        server.url("/a.bin"),
-        server.url("/b/a.bin"),
-        format!("{} out=sub/c.bin", server.url("/c")),
-        "mailto:x@y".to_string(),
+        a.clone(),
+        b.clone(),
+        format!("{c} out=sub/c.bin"),
+        "mailto:x@y".into(),
     ];
-    let list = env.list(&urls);
-    let out = env.cmd().arg(&list).args(["-o", "out", "--dry-run"]).run();
-    assert_eq!(out.code, 1, "the bad line would fail a real run");
-    let plan = out.report.clone();
-    assert_eq!(
-        plan[0],
-        format!("plan     {} -> out/a.bin", server.url("/a.bin"))
-    );
-    assert_eq!(
-        plan[1],
-        format!("plan     {} -> out/a-2.bin", server.url("/b/a.bin"))
-    );
-    assert_eq!(
-        plan[2],
-        format!("plan     {} -> out/sub/c.bin", server.url("/c"))
-    );
-    assert!(
-        plan[3].starts_with("invalid  ")
-            && plan[3].contains("urls.txt:4: unsupported scheme 'mailto'")
-    );
-    assert_eq!(server.request_count(), 0);
-    assert!(!env.join("out").exists());
+    let run = env.fetch(&urls, &["--dry-run"]);
+    assert_eq!(run.code, 1, "the bad line would fail a real run");
+    assert_eq!(run.report[0], format!("plan     {a} -> out/a.bin"));
+    assert_eq!(run.report[1], format!("plan     {b} -> out/a-2.bin"));
+    assert_eq!(run.report[2], format!("plan     {c} -> out/sub/c.bin"));
+    assert_starts(&run.report[3], "invalid  ");
+    assert_has(&run.report[3], "urls.txt:4: unsupported scheme 'mailto'");
+    assert_eq!(env.server().request_count(), 0);
+    assert!(!env.exists("out"));
 }
 
 #[test]
@@ -298,12 +250,12 @@ fn dry_run_says_what_the_run_would_do_with_what_is_there() {
     let (code, lines) = plan(&[]);
     assert_eq!(code, Some(1));
     assert_eq!(lines[0], format!("plan     {} -> out/new.bin", urls[0]));
-    assert!(
-        lines[1].starts_with(&format!(
+    assert_starts(
+        &lines[1],
+        &format!(
             "fail     {} -> out/here.bin  out/here.bin already exists",
             urls[1]
-        )),
-        "{lines:?}"
+        ),
     );
     assert!(lines[1].contains("--overwrite") && lines[1].contains("--skip-existing"));
     let (code, lines) = plan(&["--skip-existing"]);
@@ -346,26 +298,24 @@ fn dry_run_says_what_the_run_would_do_with_what_is_there() {
 #[test]
 fn missing_or_unreadable_list_exits_2() {
     let env = TestEnv::new();
-    let out = env.cmd().arg("nope.txt").run();
-    assert_eq!(out.code, 2);
-    assert_eq!(
-        &out.stderr,
-        "fetchpool: cannot read nope.txt: No such file or directory (os error 2)\n"
-    );
-    let out = env.cmd().arg(".").run();
-    assert_eq!(out.code, 2);
-    assert_has(&out.stderr, "is a directory");
+    let run = env.exec(&["nope.txt"]);
+    assert_eq!(run.code, 2);
+    let want = "fetchpool: cannot read nope.txt: No such file or directory (os error 2)\n";
+    assert_eq!(run.stderr, want);
+    let run = env.exec(&["."]);
+    assert_eq!(run.code, 2);
+    assert_has(&run.stderr, "is a directory");
 }
 
 #[test]
 fn uncreatable_output_dir_exits_2() {
     let env = TestEnv::new();
     env.write("file", "");
-    let list = env.list(&["http://127.0.0.1:9/x".to_string()]);
-    let out = env.cmd().arg(&list).args(["-o", "file/sub"]).run();
-    assert_eq!(out.code, 2);
+    env.list(&["http://127.0.0.1:9/x".to_string()]);
+    let run = env.exec(&["urls.txt", "-o", "file/sub"]);
+    assert_eq!(run.code, 2);
     assert_starts(
-        &out.stderr,
+        &run.stderr,
         "fetchpool: cannot create the output directory file/sub: ",
     );
 }
@@ -373,73 +323,50 @@ fn uncreatable_output_dir_exits_2() {
 #[test]
 fn empty_list_exits_0_with_a_note() {
     let env = TestEnv::new();
-    let list = env.list(&["# nothing here".to_string()]);
-    let out = env.cmd().arg(&list).output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(out.stdout.is_empty());
-    assert_has(String::from_utf8_lossy(&out.stderr), "no entries");
+    env.list(&["# nothing here".to_string()]);
+    let run = env.exec(&["urls.txt"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.is_empty());
+    assert_has(&run.stderr, "no entries");
 }
 
 #[test]
 fn a_refused_connection_reads_at_a_glance_and_json_keeps_the_chain() {
     let env = TestEnv::new();
-    // Bind and drop to find a port with nobody listening.
     let port = crate::support::free_port();
-    let url = format!("http://127.0.0.1:{port}/x");
-    let list = env.list(std::slice::from_ref(&url));
-    let out = env.cmd().arg(&list).args(["--retries", "2"]).run();
-    assert_eq!(out.code, 1);
-    let line = &out.report.clone()[0];
-    assert!(
-        line.ends_with(&format!(
-            "  connection refused (127.0.0.1:{port})  (after 3 attempts)"
-        )),
-        "{line}"
-    );
+    let run = env.fetch(&[format!("http://127.0.0.1:{port}/x")], &["--retries", "2"]);
+    assert_eq!(run.code, 1);
+    let glance = format!("  connection refused (127.0.0.1:{port})  (after 3 attempts)");
+    assert!(run.report[0].ends_with(&glance), "{}", run.report[0]);
     // The whole chain is in JSON (and -v), for whoever digs.
-    let out = env
-        .cmd()
-        .arg(&list)
-        .args(["--retries", "0", "--json"])
-        .run();
-    let result = json(&out.report.clone()[0]);
-    let error = result["error"].as_str().unwrap();
+    let run = env.run(&["--retries", "0", "--json"]);
+    let error = run.json(0)["error"].as_str().unwrap().to_string();
     assert!(
         error.contains("tcp connect error") && error.contains("Connection refused"),
         "{error}"
     );
-    assert_eq!(result["attempts"], 1);
+    assert_eq!(run.json(0)["attempts"], 1);
 }
 
 #[test]
 fn a_name_that_does_not_resolve_and_a_server_that_does_not_speak_tls_read_at_a_glance() {
-    let env = TestEnv::new();
-    let plain = Server::start(|_| Reply::ok("x"));
-    let tls_to_plain = plain.url("/x").replacen("http://", "https://", 1);
+    let env = TestEnv::new().handle(|_| Reply::ok("x"));
+    let tls_to_plain = env.url("/x").replacen("http://", "https://", 1);
     // A `.invalid` name never resolves (RFC 6761): the resolver says so without asking DNS.
     let urls = [tls_to_plain, "http://no-such-host.invalid/x".to_string()];
-    let list = env.list(&urls);
-    let out = env.cmd().arg(&list).args(["--retries", "0"]).run();
-    assert_eq!(out.code, 1);
-    let report = out.report.clone();
-    let port = plain
-        .url("/")
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
+    let run = env.fetch(&urls, &["--retries", "0"]);
+    assert_eq!(run.code, 1);
+    let port = env.server().port();
     // The test server closes a connection it cannot read (nginx would answer 400 in plain
     // text: "the server does not speak TLS there"); either way the line says what to try.
-    assert!(
-        report[0].contains(&format!("  TLS with 127.0.0.1:{port}: the server "))
-            && report[0].ends_with("(is it http://?)"),
-        "{report:?}"
+    let (tls, line) = (
+        format!("  TLS with 127.0.0.1:{port}: the server "),
+        &run.report[0],
     );
-    assert!(
-        report[1].ends_with("  cannot resolve no-such-host.invalid"),
-        "{report:?}"
-    );
+    assert_has(line, &tls);
+    assert!(line.ends_with("(is it http://?)"), "{line}");
+    let unresolved = "  cannot resolve no-such-host.invalid";
+    assert!(run.report[1].ends_with(unresolved), "{:?}", run.report);
 }
 
 #[test]
@@ -485,88 +412,64 @@ fn closed_stdout_ends_the_run_quietly() {
 
 #[test]
 fn help_and_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = crate::support::fetchpool(dir.path())
-        .arg("--help")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let help = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        help.contains("Examples:") && help.contains("fetchpool urls.txt"),
-        "{help}"
-    );
+    let env = TestEnv::new();
+    let help = env.exec(&["--help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Examples:") && help.stdout.contains("fetchpool urls.txt"));
     // A SOURCE or -i FILE is required (only `--generate` goes without), and help says what
     // exit codes mean.
-    assert_has(&help, "Usage: fetchpool [OPTIONS] <SOURCE>...");
-    assert_has(&help, "fetchpool [OPTIONS] -i <FILE>");
-    assert_has(&help, "-i, --input-file <FILE>");
-    assert!(
-        help.contains("Exit status:") && help.contains("130"),
-        "{help}"
-    );
-    let out = crate::support::fetchpool(dir.path()).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert_has(String::from_utf8_lossy(&out.stderr), "<SOURCE>...");
-    for size in ["1.5M", "2MiB", "512 KiB", "1G"] {
-        let out = crate::support::fetchpool(dir.path())
-            .args([
-                "--limit-rate",
-                size,
-                "--max-size",
-                size,
-                "--min-speed",
-                size,
-                "-h",
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{size}");
-    }
-    let out = crate::support::fetchpool(dir.path())
-        .args(["--limit-rate", "2XB", "urls.txt"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert_has(String::from_utf8_lossy(&out.stderr), "unknown unit");
-    let out = crate::support::fetchpool(dir.path())
-        .arg("--version")
-        .output()
-        .unwrap();
+    assert_has(&help.stdout, "Usage: fetchpool [OPTIONS] <SOURCE>...");
+    assert_has(&help.stdout, "fetchpool [OPTIONS] -i <FILE>");
+    assert_has(&help.stdout, "-i, --input-file <FILE>");
+    assert!(help.stdout.contains("Exit status:") && help.stdout.contains("130"));
+    let bare = env.exec(&[]);
+    assert_eq!(bare.code, 2);
+    assert_has(&bare.stderr, "<SOURCE>...");
+    let version = env.exec(&["--version"]);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        version.stdout,
         format!("fetchpool {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
 
 #[test]
+fn sizes_parse_in_every_spelling_and_a_bad_unit_is_named() {
+    let env = TestEnv::new();
+    for size in ["1.5M", "2MiB", "512 KiB", "1G"] {
+        let args = [
+            "--limit-rate",
+            size,
+            "--max-size",
+            size,
+            "--min-speed",
+            size,
+            "-h",
+        ];
+        assert_eq!(env.exec(&args).code, 0, "{size}");
+    }
+    let run = env.exec(&["--limit-rate", "2XB", "urls.txt"]);
+    assert_eq!(run.code, 2);
+    assert_has(&run.stderr, "unknown unit");
+}
+
+#[test]
 fn closed_stdout_and_stderr_together_end_quietly() {
     // `fetchpool list 2>&1 | head -1`: the summary line meets the closed pipe too.
-    let env = TestEnv::new();
-    let server = Server::start(|_| Reply::ok("x").delay(Duration::from_millis(30)));
-    let urls: Vec<String> = (0..20).map(|i| server.url(&format!("/c{i}"))).collect();
-    let list = env.list(&urls);
+    let env = TestEnv::new().handle(|_| Reply::ok("x").delay(Duration::from_millis(30)));
+    env.list(&env.urls_of(20, |i| format!("/c{i}")));
     let (reader, writer) = std::io::pipe().unwrap();
-    let mut child = env
-        .std_cmd()
-        .arg(&list)
-        .args(["-o", "out", "-j", "2"])
-        .stdout(writer.try_clone().unwrap())
-        .stderr(writer)
-        .spawn()
-        .unwrap();
+    let mut cmd = env.std_cmd();
+    cmd.args(["urls.txt", "-o", "out", "-j", "2"]);
+    cmd.stdout(writer.try_clone().unwrap());
+    let mut child = cmd.stderr(writer).spawn().unwrap();
     let mut first = String::new();
     let mut reader = BufReader::new(reader);
     reader.read_line(&mut first).unwrap();
-    assert!(first.starts_with("ok "), "{first}");
+    assert_starts(&first, "ok ");
     drop(reader);
-    let status = child.wait().unwrap();
     // A panic on the closed stderr would exit 101.
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "nothing after the first line was started: exit 1"
-    );
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(1), "nothing after the first line was started");
 }
 
 /// Whether `bytes` hold anything a terminal or a log viewer acts on, or that hides there: a C0
@@ -585,7 +488,7 @@ fn acts_on_a_terminal(bytes: &[u8]) -> Option<String> {
 
 #[test]
 fn control_bytes_from_a_list_line_are_shown_escaped_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|_| Reply::status(404));
     // An escape sequence that retitles a terminal in an option, one that clears it in place of
     // a URL, a C1 control in an out= value, and a file name that turns its text around.
@@ -597,10 +500,11 @@ fn control_bytes_from_a_list_line_are_shown_escaped_everywhere() {
         // Two names that look alike, told apart by what cannot be seen.
         server.url("/pay%E2%80%8Bpal%EF%BB%BF.exe"),
     ];
-    let list = crate::support::write_list(dir.path(), "urls.txt", &lines_in);
-    let summary = dir.path().join("summary.md");
+    let list = env.list(&lines_in);
+    let summary = env.join("summary.md");
     let run = |args: &[&str]| {
-        let out = crate::support::fetchpool(dir.path())
+        let out = env
+            .cmd()
             .arg(&list)
             .args(["-o", "out", "--progress", "never"])
             .args(args)
@@ -624,10 +528,10 @@ fn control_bytes_from_a_list_line_are_shown_escaped_everywhere() {
     assert_has(&text[4], "pay\\u{200b}pal\\u{feff}.exe");
     assert_has(&stderr, ",line=2,title=fetchpool::\\x1b[2Jhttp://x");
     for file in ["summary.md", "report.xml"] {
-        let written = std::fs::read(dir.path().join(file)).unwrap();
+        let written = env.file(file);
         assert_eq!(acts_on_a_terminal(&written), None, "{file}");
     }
-    let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
+    let xml = env.text("report.xml");
     assert_has(&xml, "\\x1b]0;pwned\\x07");
     // JSON says the same value, escaped as JSON does; the dry run likewise.
     let (json_lines, _) = run(&["--json"]);
@@ -672,7 +576,7 @@ fn the_summary_line_fits_a_hundred_columns_and_breaks_only_between_fields() {
             assert!(line.ends_with(';'), "broken only between fields: {stderr}");
         }
     }
-    assert!(summary.last().unwrap().contains("speed-up "), "{stderr}");
+    assert_has(summary.last().unwrap(), "speed-up ");
     // A short run's summary is one line, also on a pipe: one URL, and a file already there.
     let one = env.list_as("one.txt", &urls[..1]);
     for again in [false, true] {
@@ -695,35 +599,24 @@ fn the_summary_line_fits_a_hundred_columns_and_breaks_only_between_fields() {
         } else {
             "1 ok, 0 failed;"
         };
-        assert!(
-            summary[0].starts_with(&format!("fetchpool: {counts}")),
-            "{stderr}"
-        );
+        assert_starts(summary[0], &format!("fetchpool: {counts}"));
         // One download, or none: nothing ran side by side, so no speed-up is claimed.
-        assert!(!summary[0].contains("speed-up"), "{stderr}");
+        assert_lacks(summary[0], "speed-up");
     }
 }
 
 #[test]
 fn the_spellings_curl_wget_and_aria2_users_type() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.path() {
         "/old" => Reply::status(302).header("Location", "/new"),
         path => Reply::ok(format!("body of {path}")),
     });
-    std::fs::create_dir(dir.path().join("kept")).unwrap();
-    std::fs::write(dir.path().join("kept/here"), "mine").unwrap();
+    env.mkdir("kept");
+    env.write("kept/here", "mine");
     let run = |args: &[&str]| {
-        let out = crate::support::fetchpool(dir.path())
-            .args(args)
-            .args(["--progress", "never"])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            lines(&out.stdout),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let out = env.cmd().args(args).args(["--progress", "never"]).run();
+        (Some(out.code), out.report, out.stderr)
     };
     // Each alias does what fetchpool's own name does.
     let (code, _, stderr) = run(&[
@@ -746,17 +639,14 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
         "2",
     ]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("p1/a")).unwrap(),
-        "body of /a"
-    );
+    assert_eq!(env.text("p1/a"), "body of /a");
     let asked = server.requests().last().unwrap().clone();
     assert_eq!(asked.header("user-agent"), Some("my-agent"));
     for dir_flag in ["--directory-prefix", "-d", "--dir"] {
         let (code, _, _) = run(&[&server.url("/b"), dir_flag, "p2", "--overwrite"]);
         assert_eq!(code, Some(0), "{dir_flag}");
     }
-    assert!(dir.path().join("p2/b").exists());
+    assert!(env.join("p2/b").exists());
     let (code, _, stderr) = run(&[
         &server.url("/c"),
         "-o",
@@ -767,7 +657,7 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
     ]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_has(&stderr, "--insecure: TLS certificates are not checked");
-    assert!(dir.path().join("p4/c").exists());
+    assert!(env.join("p4/c").exists());
     let (code, report, _) = run(&[&server.url("/old"), "-o", "p3", "--max-redirs", "0"]);
     assert_eq!(code, Some(1));
     assert_has(&report[0], "--max-redirects 0");
@@ -784,7 +674,7 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
     for update in ["-N", "--timestamping", "--conditional-get", "-u"] {
         let (code, report, _) = run(&[&server.url("/here"), "-o", "kept", update]);
         assert_eq!(code, Some(0), "{update}");
-        assert!(report[0].starts_with("ok"), "{update}: {report:?}");
+        assert_starts(&report[0], "ok");
     }
     // Spellings that mean something else here are answered with fetchpool's name for them.
     for (args, answer) in [
@@ -820,11 +710,8 @@ fn the_spellings_curl_wget_and_aria2_users_type() {
     ] {
         assert!(long.contains(alias), "{alias}");
     }
-    let man = crate::support::fetchpool(dir.path())
-        .args(["--generate", "man"])
-        .output()
-        .unwrap();
-    assert_has(String::from_utf8_lossy(&man.stdout), "\\-\\-retry (curl)");
+    let man = env.cmd().args(["--generate", "man"]).run();
+    assert_has(&man.stdout, "\\-\\-retry (curl)");
 }
 
 #[test]

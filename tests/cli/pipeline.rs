@@ -3,116 +3,78 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::server::{Reply, Server};
-use crate::support::{RunIt, TestEnv, assert_has};
+use crate::support::{
+    RunIt, TestEnv, assert_has, assert_lacks, assert_starts, slow_server, wait, wait_until,
+};
 use crate::support::{json, lines, payload};
 
 #[test]
 fn downloads_every_entry_byte_for_byte() {
-    let env = TestEnv::new();
-    let mut files = HashMap::new();
-    let mut list = Vec::new();
-    for i in 0..12 {
-        files.insert(format!("/f{i}.bin"), payload(1000 + i * 7919, i as u64));
-    }
-    let server = Server::files(files.clone());
-    for i in 0..12 {
-        list.push(server.url(&format!("/f{i}.bin")));
-    }
-    let list = env.list(&list);
-    let out = env.cmd().arg(&list).args(["-j", "4", "-o", "out"]).run();
-    assert_eq!(out.code, 0, "{}", &out.stderr);
-    for i in 0..12 {
-        let got = env.file(format!("out/f{i}.bin"));
-        assert_eq!(got, files[&format!("/f{i}.bin")], "f{i}.bin differs");
+    let name = |i: usize| format!("/f{i}.bin");
+    let file = |i: usize| (name(i), payload(1000 + i * 7919, i as u64));
+    let files: HashMap<String, Vec<u8>> = (0..12).map(file).collect();
+    let env = TestEnv::new().with(Server::files(files.clone()));
+    let run = env.fetch(&env.urls_of(12, name), &["-j", "4"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for (path, body) in &files {
+        assert_eq!(&env.file(format!("out{path}")), body, "{path} differs");
     }
     assert_eq!(env.out_files().len(), 12, "no .part left");
-    let report = out.report.clone();
-    assert_eq!(report.len(), 12);
-    for (i, line) in report.iter().enumerate() {
-        assert!(line.starts_with("ok          200"), "{line}");
-        assert!(line.ends_with(&format!("out/f{i}.bin")), "{line}");
+    assert_eq!(run.report.len(), 12);
+    for (i, line) in run.report.iter().enumerate() {
+        assert_starts(line, "ok          200");
+        assert!(line.ends_with(&format!("out{}", name(i))), "{line}");
     }
-    let stderr = &out.stderr;
-    assert_has(stderr, "fetchpool: 12 ok, 0 failed; 522.1 KiB in ");
-    assert_has(stderr, " 4 workers;");
-    assert_has(stderr, " speed-up ");
+    assert_has(&run.stderr, "fetchpool: 12 ok, 0 failed; 522.1 KiB in ");
+    assert_has(&run.stderr, " 4 workers;");
+    assert_has(&run.stderr, " speed-up ");
 }
 
 #[test]
 fn report_keeps_list_order_under_random_delays() {
-    let env = TestEnv::new();
     // Later entries tend to finish first; the report must still follow the list.
-    let server = Server::start(|req| {
+    let env = TestEnv::new().handle(|req| {
         let i: u64 = req.path().trim_start_matches("/d").parse().unwrap_or(0);
         let jitter = (i * 7919 % 13) * 15;
         Reply::ok(format!("file {i}\n")).delay(Duration::from_millis(200 - i * 8 + jitter))
     });
-    let urls: Vec<String> = (0..24).map(|i| server.url(&format!("/d{i}"))).collect();
-    let list = env.list(&urls);
-    let out = env
-        .cmd()
-        .arg(&list)
-        .args(["-j", "8", "-o", "out", "--json"])
-        .run();
-    assert_eq!(out.code, 0);
-    let report = out.report.clone();
-    assert_eq!(report.len(), 25);
-    for (i, line) in report[..24].iter().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert_eq!(v["index"], i as u64);
-        assert_eq!(v["path"], format!("out/d{i}"));
-        let body = env.text(format!("out/d{i}"));
-        assert_eq!(body, format!("file {i}\n"));
+    let urls: Vec<String> = (0..24).map(|i| env.url(&format!("/d{i}"))).collect();
+    let run = env.fetch(&urls, &["-j", "8", "--json"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.report.len(), 25);
+    for i in 0..24 {
+        assert_eq!(run.json(i)["index"], i as u64);
+        assert_eq!(run.json(i)["path"], format!("out/d{i}"));
+        assert_eq!(env.text(format!("out/d{i}")), format!("file {i}\n"));
     }
-}
-
-fn delayed_server(delay_ms: u64) -> Server {
-    Server::start(move |_| Reply::ok(payload(2048, 1)).delay(Duration::from_millis(delay_ms)))
 }
 
 #[test]
 fn pool_has_exactly_j_requests_in_flight() {
-    let env = TestEnv::new();
-    let server = delayed_server(300);
-    let urls: Vec<String> = (0..16).map(|i| server.url(&format!("/s{i}"))).collect();
-    let list = env.list(&urls);
-    env.cmd()
-        .arg(&list)
-        .args(["-j", "8", "-o", "out"])
-        .assert()
-        .success();
-    assert_eq!(server.max_in_flight(), 8);
-    assert_eq!(server.request_count(), 16);
+    let env = TestEnv::new().with(slow_server(300));
+    let urls: Vec<String> = (0..16).map(|i| env.url(&format!("/s{i}"))).collect();
+    assert_eq!(env.fetch(&urls, &["-j", "8"]).code, 0);
+    assert_eq!(env.server().max_in_flight(), 8);
+    assert_eq!(env.server().request_count(), 16);
     assert_eq!(env.out_files().len(), 16);
 }
 
 #[test]
 fn serial_has_one_request_in_flight_and_says_so() {
-    let env = TestEnv::new();
-    let server = delayed_server(50);
-    let urls: Vec<String> = (0..6).map(|i| server.url(&format!("/s{i}"))).collect();
-    let list = env.list(&urls);
-    let out = env
-        .cmd()
-        .arg(&list)
-        .args(["--serial", "-o", "out", "-v"])
-        .run();
-    assert_eq!(out.code, 0);
-    assert_eq!(server.max_in_flight(), 1);
-    assert_eq!(server.request_count(), 6);
-    let stderr = &out.stderr;
-    assert_has(stderr, "[serial] GET");
-    assert_has(stderr, "; serial\n");
-    assert!(
-        !stderr.contains("speed-up"),
-        "nothing ran side by side: {stderr}"
-    );
+    let env = TestEnv::new().with(slow_server(50));
+    let run = env.fetch(&env.urls_of(6, |i| format!("/s{i}")), &["--serial", "-v"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(env.server().max_in_flight(), 1);
+    assert_eq!(env.server().request_count(), 6);
+    assert_has(&run.stderr, "[serial] GET");
+    assert_has(&run.stderr, "; serial\n");
+    assert_lacks(&run.stderr, "speed-up"); // nothing ran side by side
     // Requests went out in list order.
-    let paths: Vec<String> = server.requests().iter().map(|r| r.target.clone()).collect();
-    assert_eq!(paths, (0..6).map(|i| format!("/s{i}")).collect::<Vec<_>>());
+    let in_order: Vec<String> = (0..6).map(|i| format!("/s{i}")).collect();
+    assert_eq!(env.server().targets(), in_order);
 }
 
 #[test]
@@ -134,84 +96,60 @@ fn jobs_out_of_range_is_usage_error() {
 
 #[test]
 fn stdin_list_is_streamed() {
-    let env = TestEnv::new();
-    let server = Server::start(|req| Reply::ok(format!("body of {}", req.path())));
-    let mut child = env
-        .std_cmd()
-        .args(["-", "-j", "2", "-o", "out"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let env = TestEnv::new().handle(|req| Reply::ok(format!("body of {}", req.path())));
+    let mut child = env.spawn_reading_stdin(&["-j", "2"]);
     let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{}", server.url("/first")).unwrap();
+    writeln!(stdin, "{}", env.url("/first")).unwrap();
     stdin.flush().unwrap();
     // The first download must happen while stdin is still open.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.request_count() == 0 {
-        assert!(Instant::now() < deadline, "no request before stdin closed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    writeln!(stdin, "# a comment\n{}", server.url("/second")).unwrap();
+    wait_until("no request before stdin closed", || {
+        env.server().request_count() > 0
+    });
+    writeln!(stdin, "# a comment\n{}", env.url("/second")).unwrap();
     drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    let run = wait(child);
+    assert_eq!(run.code, 0);
     assert_eq!(env.text("out/first"), "body of /first");
     assert_eq!(env.text("out/second"), "body of /second");
-    let report = lines(&out.stdout);
-    assert_eq!(report.len(), 2);
-    assert!(report[0].ends_with("out/first"));
+    assert_eq!(run.report.len(), 2);
+    assert!(run.report[0].ends_with("out/first"));
 }
 
 #[test]
 fn requests_carry_user_agent_and_no_referer_or_encoding() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(|req| match req.path() {
+    let env = TestEnv::new().handle(|req| match req.path() {
         "/old" => Reply::status(302).header("Location", "/new"),
         _ => Reply::ok("x"),
     });
-    let list = crate::support::write_list(dir.path(), "urls.txt", &[server.url("/old")]);
-    crate::support::fetchpool(dir.path())
-        .arg(&list)
-        .assert()
-        .success();
-    let requests = server.requests();
+    env.list(&[env.url("/old")]);
+    assert_eq!(env.exec(&["urls.txt"]).code, 0);
+    let requests = env.server().requests();
     assert_eq!(requests.len(), 2, "the redirect is followed");
     for req in &requests {
-        assert_eq!(
-            req.header("user-agent"),
-            Some(concat!("fetchpool/", env!("CARGO_PKG_VERSION")))
-        );
+        let agent = concat!("fetchpool/", env!("CARGO_PKG_VERSION"));
+        assert_eq!(req.header("user-agent"), Some(agent));
         assert_eq!(req.header("referer"), None);
         assert_eq!(req.header("accept-encoding"), None);
     }
     // Named after the URL in the list, not the redirect target.
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("old")).unwrap(),
-        "x"
-    );
+    assert_eq!(env.text("old"), "x");
 }
 
 #[test]
 fn urls_as_arguments_list_files_and_stdin_form_one_list_in_order() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = Server::start(|req| match req.path() {
         "/missing" => Reply::status(404),
         path => Reply::ok(format!("body of {path}")),
     });
-    crate::support::write_list(
-        dir.path(),
-        "one.txt",
-        &[server.url("/b"), "ftp://nope/x".into()],
-    );
-    crate::support::write_list(
-        dir.path(),
+    env.list_as("one.txt", &[server.url("/b"), "ftp://nope/x".into()]);
+    env.list_as(
         "two.txt",
         &["# wget -i reads this".into(), server.url("/missing")],
     );
-    let summary = dir.path().join("summary.md");
-    let mut child = crate::support::fetchpool_std(dir.path())
+    let summary = env.join("summary.md");
+    let mut child = env
+        .std_cmd()
         .arg(server.url("/a"))
         .args(["one.txt", "-", "-i", "two.txt"])
         .arg(server.url("/d"))
@@ -271,11 +209,11 @@ fn urls_as_arguments_list_files_and_stdin_form_one_list_in_order() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_has(&stderr, "::error file=one.txt,line=2,title=fetchpool::");
     assert_has(&stderr, "::error file=two.txt,line=2,title=fetchpool::");
-    let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
+    let xml = env.text("report.xml");
     assert_has(&xml, "<testsuite name=\"fetchpool\"");
     assert_has(&xml, "name=\"one.txt:2\" classname=\"one.txt\"");
     assert_has(&xml, "name=\"out/c\" classname=\"stdin\"");
-    let again = std::fs::read_to_string(dir.path().join("again.txt")).unwrap();
+    let again = env.text("again.txt");
     assert_has(&again, "# one.txt:2: unsupported scheme");
     assert!(
         again.contains(&format!("{} out=missing", server.url("/missing"))),
@@ -315,18 +253,16 @@ fn a_refused_http2_stream_is_asked_again_at_once_and_is_not_an_attempt() {
     let env = TestEnv::new();
     env.write("ca.pem", &server.ca_pem);
     let urls: Vec<String> = (0..30).map(|i| server.url(&format!("/f{i}"))).collect();
-    let (code, report, stderr) = crate::support::run(
-        env.path(),
+    let run = env.fetch(
         &urls,
         &["--cacert", "ca.pem", "--retries", "0", "--json", "-j", "2"],
     );
-    assert_eq!(code, 0, "{stderr}");
-    for line in &report[..30] {
-        let result = crate::support::json(line);
-        assert_eq!(result["status"], "ok", "{line}");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for result in &run.results()[..30] {
+        assert_eq!(result["status"], "ok", "{result}");
         assert_eq!(
             result["attempts"], 1,
-            "a refused stream is no attempt: {line}"
+            "a refused stream is no attempt: {result}"
         );
     }
     let refused = server

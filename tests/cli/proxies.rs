@@ -1,45 +1,39 @@
 //! Issue 31: through real proxies (tinyproxy for HTTP and CONNECT, microsocks for SOCKS5),
 //! by `--proxy` and by the environment, with `--noproxy`; the proxy's password never printed.
 
-use std::process::Output;
-
-use crate::support::lines;
 use crate::support::proxy::Proxy;
 use crate::support::server::{Reply, Server};
 use crate::support::tls::TlsServer;
-use crate::support::{TestEnv, assert_has, assert_lacks};
+use crate::support::{Run, RunIt, TestEnv, assert_has, assert_lacks};
 
 const PASSWORD: &str = "pr0xy-s3cret";
 
-fn output_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+/// Everything a run printed, stdout then stderr.
+fn output_text(run: &Run) -> String {
+    format!("{}{}", run.stdout, run.stderr)
 }
 
-/// fetchpool in `dir` with `args` and the environment `env`, `-v` on, the text report on stdout.
-fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> Output {
-    let mut command = crate::support::fetchpool_std(dir);
+/// fetchpool in `env` with `args` and the environment `vars`, `-v` on, the text report on stdout.
+fn run_with(env: &TestEnv, args: &[&str], vars: &[(&str, String)]) -> Run {
+    let mut command = env.cmd();
     command
         .args(["-v", "--retries", "1", "-o", "out"])
         .args(args);
-    for (name, value) in env {
+    for (name, value) in vars {
         command.env(name, value);
     }
-    command.output().unwrap()
+    command.run()
 }
 
 #[test]
 fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(proxy) = Proxy::tinyproxy(dir.path(), Some(("alice", PASSWORD))) else {
+    let env = TestEnv::new();
+    let Some(proxy) = Proxy::tinyproxy(env.path(), Some(("alice", PASSWORD))) else {
         return;
     };
     let plain = Server::start(|_| Reply::ok(b"plain bytes".to_vec()));
     let tls = TlsServer::start(b"tls bytes");
-    std::fs::write(dir.path().join("ca.pem"), &tls.ca_pem).unwrap();
+    env.write("ca.pem", &tls.ca_pem);
     let urls = [plain.url("/p.bin"), tls.url("/t.bin")];
     let with_password = format!("http://alice:{PASSWORD}@127.0.0.1:{}", proxy.port);
     let base: Vec<&str> = vec![&urls[0], &urls[1], "--cacert", "ca.pem", "--overwrite"];
@@ -47,17 +41,11 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
     // By flag: the plain GET through the proxy (it adds its Via), the https one by CONNECT.
     let mut args = base.clone();
     args.extend(["--proxy", &with_password]);
-    let out = run(dir.path(), &args, &[]);
+    let out = run_with(&env, &args, &[]);
     let text = output_text(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    assert_eq!(
-        std::fs::read(dir.path().join("out/p.bin")).unwrap(),
-        b"plain bytes"
-    );
-    assert_eq!(
-        std::fs::read(dir.path().join("out/t.bin")).unwrap(),
-        b"tls bytes"
-    );
+    assert_eq!(out.code, 0, "{text}");
+    assert_eq!(env.file("out/p.bin"), b"plain bytes");
+    assert_eq!(env.file("out/t.bin"), b"tls bytes");
     let seen = plain.requests();
     assert!(
         seen[0]
@@ -76,13 +64,13 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
 
     // By the environment, as curl reads it: the same.
     let before = plain.request_count();
-    let env = [
+    let vars = [
         ("http_proxy", with_password.clone()),
         ("HTTPS_PROXY", with_password.clone()),
     ];
-    let out = run(dir.path(), &base, &env);
+    let out = run_with(&env, &base, &vars);
     let text = output_text(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(out.code, 0, "{text}");
     let seen = plain.requests();
     assert!(seen[before].header("via").is_some(), "through the proxy");
     assert!(!text.contains(PASSWORD), "{text}");
@@ -91,8 +79,8 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
     let before = plain.request_count();
     let mut args = base.clone();
     args.extend(["--noproxy", "127.0.0.1"]);
-    let out = run(dir.path(), &args, &env);
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let out = run_with(&env, &args, &vars);
+    assert_eq!(out.code, 0, "{}", output_text(&out));
     assert!(
         plain.requests()[before].header("via").is_none(),
         "not through the proxy"
@@ -102,10 +90,10 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
     let bare = format!("127.0.0.1:{}", proxy.port);
     let mut args = base.clone();
     args.extend(["--proxy", &bare]);
-    let out = run(dir.path(), &args, &[]);
+    let out = run_with(&env, &args, &[]);
     let text = output_text(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let report = lines(&out.stdout);
+    assert_eq!(out.code, 1, "{text}");
+    let report = out.report;
     for line in &report[..2] {
         assert!(
             line.contains(&format!(
@@ -120,9 +108,9 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
     let wrong = format!("http://alice:wr0ng-s3cret@127.0.0.1:{}", proxy.port);
     let mut args = base.clone();
     args.extend(["--proxy", &wrong]);
-    let out = run(dir.path(), &args, &[]);
+    let out = run_with(&env, &args, &[]);
     let text = output_text(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.code, 1, "{text}");
     assert_lacks(&text, "wr0ng-s3cret");
 }
 
@@ -132,10 +120,10 @@ fn a_proxy_that_refuses_the_connection_is_named_and_a_bad_proxy_url_is_exit_2() 
     let server = Server::start(|_| Reply::ok(b"x".to_vec()));
     let port = crate::support::free_port();
     let proxy = format!("http://bob:{PASSWORD}@127.0.0.1:{port}");
-    let out = run(env.path(), &[&server.url("/a"), "--proxy", &proxy], &[]);
+    let out = run_with(&env, &[&server.url("/a"), "--proxy", &proxy], &[]);
     let text = output_text(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let error = lines(&out.stdout)[0].clone();
+    assert_eq!(out.code, 1, "{text}");
+    let error = out.report[0].clone();
     assert!(
         error.contains(&format!("proxy 127.0.0.1:{port}")),
         "{error}"
@@ -149,9 +137,9 @@ fn a_proxy_that_refuses_the_connection_is_named_and_a_bad_proxy_url_is_exit_2() 
         ),
         ("8".to_string(), "aria2's -x N is --split N"),
     ] {
-        let out = run(env.path(), &[&server.url("/a"), "-x", &bad], &[]);
+        let out = run_with(&env, &[&server.url("/a"), "-x", &bad], &[]);
         let text = output_text(&out);
-        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert_eq!(out.code, 2, "{text}");
         assert!(text.contains(why), "{text}");
         assert!(!text.contains(PASSWORD), "{text}");
     }
@@ -166,13 +154,13 @@ fn socks5_and_socks5h_go_through_microsocks_with_its_credentials() {
     let server = Server::start(|_| Reply::ok(b"socks bytes".to_vec()));
     for scheme in ["socks5", "socks5h"] {
         let proxy = format!("{scheme}://carol:{PASSWORD}@127.0.0.1:{}", socks.port);
-        let out = run(
-            env.path(),
+        let out = run_with(
+            &env,
             &[&server.url("/s.bin"), "--proxy", &proxy, "--overwrite"],
             &[],
         );
         let text = output_text(&out);
-        assert_eq!(out.status.code(), Some(0), "{scheme}: {text}");
+        assert_eq!(out.code, 0, "{scheme}: {text}");
         assert_eq!(env.file("out/s.bin"), b"socks bytes");
         assert!(!text.contains(PASSWORD), "{text}");
     }
@@ -180,20 +168,20 @@ fn socks5_and_socks5h_go_through_microsocks_with_its_credentials() {
     // socks5h the proxy, which cannot either, and says so its own way.
     let invalid = format!("http://no-such-host.invalid:{}/x", server.port());
     let local = format!("socks5://carol:{PASSWORD}@127.0.0.1:{}", socks.port);
-    let out = run(env.path(), &[&invalid, "--proxy", &local], &[]);
+    let out = run_with(&env, &[&invalid, "--proxy", &local], &[]);
     let text = output_text(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.code, 1, "{text}");
     assert_has(&text, "cannot resolve no-such-host.invalid");
     let remote = format!("socks5h://carol:{PASSWORD}@127.0.0.1:{}", socks.port);
-    let out = run(env.path(), &[&invalid, "--proxy", &remote], &[]);
+    let out = run_with(&env, &[&invalid, "--proxy", &remote], &[]);
     let text = output_text(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.code, 1, "{text}");
     assert_lacks(&text, "cannot resolve no-such-host.invalid");
     assert!(!text.contains(PASSWORD), "{text}");
     // Wrong credentials: a failure, the password not shown.
     let wrong = format!("socks5://carol:wr0ng-s3cret@127.0.0.1:{}", socks.port);
-    let out = run(env.path(), &[&server.url("/w.bin"), "--proxy", &wrong], &[]);
+    let out = run_with(&env, &[&server.url("/w.bin"), "--proxy", &wrong], &[]);
     let text = output_text(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.code, 1, "{text}");
     assert_lacks(&text, "wr0ng-s3cret");
 }

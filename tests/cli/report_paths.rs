@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use crate::support::payload;
 use crate::support::server::{Reply, Server};
-use crate::support::{RunIt, TestEnv, assert_has};
+use crate::support::{RunIt, TestEnv, assert_has, wait};
 
 /// A server with `/b.bin` (these bytes) and `/a.txt`; `/slow` answers after a second and a half.
 fn server(body: &[u8]) -> Server {
@@ -22,25 +22,18 @@ fn server(body: &[u8]) -> Server {
 
 #[test]
 fn a_report_named_as_a_download_is_refused_before_anything_is_fetched() {
-    let body = payload(1000, 1);
-    let server = server(&body);
+    let server = server(&payload(1000, 1));
     for flag in ["--report", "--junit", "--timeline", "--failed-out"] {
         for spelled in ["out/b.bin", "./out/../out/b.bin"] {
             let env = TestEnv::new();
             env.mkdir("out");
-            let urls = [server.url("/a.txt"), server.url("/b.bin")];
-            env.list(&urls);
-            let out = env
-                .cmd()
-                .args(["urls.txt", "-o", "out", flag, spelled])
-                .run();
-            assert_eq!(out.code, 2, "{flag} {spelled}");
-            let stderr = &out.stderr;
-            assert!(
-                stderr.contains("urls.txt:2: its target out/b.bin is also the")
-                    && stderr.contains(flag),
-                "{stderr}"
+            let run = env.fetch(
+                &[server.url("/a.txt"), server.url("/b.bin")],
+                &[flag, spelled],
             );
+            assert_eq!(run.code, 2, "{flag} {spelled}");
+            assert_has(&run.stderr, "urls.txt:2: its target out/b.bin is also the");
+            assert_has(&run.stderr, flag);
             assert!(env.names("out").is_empty());
         }
     }
@@ -49,56 +42,34 @@ fn a_report_named_as_a_download_is_refused_before_anything_is_fetched() {
 
 #[test]
 fn from_standard_input_the_entry_fails_and_an_earlier_download_stays() {
-    let body = payload(1000, 2);
-    let server = server(&body);
-    let env = TestEnv::new();
-    let out_dir = env.join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    std::fs::write(out_dir.join("b.bin"), "an earlier download").unwrap();
-    let mut child = env
-        .std_cmd()
-        .args(["-", "-o", "out", "--report", "out/b.bin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let list = format!("{}\n{}\n", server.url("/a.txt"), server.url("/b.bin"));
+    let env = TestEnv::new().with(server(&payload(1000, 2)));
+    env.write("out/b.bin", "an earlier download");
+    let mut child = env.spawn_reading_stdin(&["--report", "out/b.bin"]);
+    let list = format!("{}\n{}\n", env.url("/a.txt"), env.url("/b.bin"));
     child
         .stdin
         .take()
         .unwrap()
         .write_all(list.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_has(&stdout, "is also the --report file");
-    assert!(crate::support::holds(
-        &out_dir.join("b.bin"),
-        b"an earlier download"
-    ));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_has(&stderr, "was not put in place");
-    let kept: Vec<String> = crate::support::names_in(&out_dir)
+    let run = wait(child);
+    assert_eq!(run.code, 1);
+    assert_has(&run.stdout, "is also the --report file");
+    assert!(env.holds("out/b.bin", b"an earlier download"));
+    assert_has(&run.stderr, "was not put in place");
+    let kept: Vec<String> = env
+        .names("out")
         .into_iter()
         .filter(|n| n.starts_with("b.bin.fetchpool-"))
         .collect();
-    assert_eq!(kept.len(), 1, "{:?}", crate::support::names_in(&out_dir));
-    let report = std::fs::read_to_string(out_dir.join(&kept[0])).unwrap();
+    assert_eq!(kept.len(), 1, "{:?}", env.names("out"));
+    let report = env.text(format!("out/{}", kept[0]));
     assert_eq!(
         report.lines().count(),
         3,
         "two results and the summary: {report}"
     );
-    assert_eq!(
-        server
-            .requests()
-            .iter()
-            .filter(|r| r.path() == "/b.bin")
-            .count(),
-        0
-    );
+    assert!(!env.server().targets().contains(&"/b.bin".to_string()));
 }
 
 #[test]
@@ -185,25 +156,18 @@ fn a_report_never_replaces_what_the_run_reads_nor_another_report() {
 #[test]
 fn a_list_on_a_named_pipe_is_read_once_with_a_report_in_the_output_directory() {
     let body = payload(1000, 4);
-    let server = server(&body);
-    let env = TestEnv::new();
+    let env = TestEnv::new().with(server(&body));
     env.mkdir("out");
+    env.mkfifo("list.fifo");
     let fifo = env.join("list.fifo");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let list = format!("{}\n{}\n", server.url("/b.bin"), server.url("/a.txt"));
+    let list = format!("{}\n{}\n", env.url("/b.bin"), env.url("/a.txt"));
     let writer = std::thread::spawn(move || std::fs::write(fifo, list).unwrap());
     // The report's name clashes with nothing: the list must not be used up by a look ahead.
-    let out = env
-        .cmd()
-        .args(["list.fifo", "-o", "out", "--report", "out/report.ndjson"])
-        .timeout(std::time::Duration::from_secs(20))
-        .run();
+    let mut cmd = env.cmd();
+    cmd.args(["list.fifo", "-o", "out", "--report", "out/report.ndjson"]);
+    let run = cmd.timeout(std::time::Duration::from_secs(20)).run();
     writer.join().unwrap();
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(run.code, 0, "{run:?}");
     assert!(env.holds("out/b.bin", &body));
     let report = env.text("out/report.ndjson");
     assert_eq!(report.lines().count(), 3, "{report}");

@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::server::{Body, Reply, Server};
-use crate::support::{RunIt, TestEnv, assert_has, assert_lacks, assert_starts};
-use crate::support::{interrupt_and_wait, json, lines, payload, run, wait_for};
+use crate::support::{
+    Run, RunIt, TestEnv, assert_has, assert_lacks, assert_starts, interrupt, wait,
+};
+use crate::support::{json, lines, payload, wait_for};
 
 /// A server whose first `failures` answers to each path come from `fault`, then `ok`.
 fn flaky(
@@ -31,13 +33,12 @@ fn flaky(
 fn connection_refused_is_retried_then_reported() {
     let env = TestEnv::new();
     let port = crate::support::free_port();
-    let (code, report, _) = run(
-        env.path(),
+    let run = env.fetch(
         &[format!("http://127.0.0.1:{port}/x")],
         &["--retries", "2", "--json"],
     );
-    assert_eq!(code, 1);
-    let v = json(&report[0]);
+    assert_eq!(run.code, 1);
+    let v = run.json(0);
     assert_eq!(v["status"], "failed");
     assert_eq!(v["attempts"], 3);
     assert_has(v["error"].as_str().unwrap(), "Connection refused");
@@ -66,13 +67,9 @@ fn reset_mid_body_then_success_on_retry() {
 fn body_shorter_than_content_length_fails_after_retries() {
     let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::Truncated(4_000)));
-    let (code, report, _) = run(
-        env.path(),
-        &[server.url("/t.bin")],
-        &["--retries", "1", "--json"],
-    );
-    assert_eq!(code, 1);
-    let v = json(&report[0]);
+    let run = env.fetch(&[server.url("/t.bin")], &["--retries", "1", "--json"]);
+    assert_eq!(run.code, 1);
+    let v = run.json(0);
     assert_eq!(v["attempts"], 2);
     assert_eq!(server.request_count(), 2);
     assert!(env.out_files().is_empty(), "no target, no .part");
@@ -105,24 +102,14 @@ fn body_without_content_length_is_marked_in_json() {
 fn stall_after_headers_hits_the_idle_timeout() {
     let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::Stall(1_000)));
-    let started = Instant::now();
-    let (code, report, _) = run(
-        env.path(),
+    let run = env.fetch(
         &[server.url("/stall")],
         &["--timeout", "1", "--retries", "0"],
     );
-    assert_eq!(code, 1);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_has(&report[0], "broke off after 1000 bytes");
-    assert!(
-        report[0].to_lowercase().contains("timed out"),
-        "{}",
-        report[0]
-    );
+    assert_eq!(run.code, 1);
+    assert!(run.took < Duration::from_secs(10), "{:?}", run.took);
+    assert_has(&run.report[0], "broke off after 1000 bytes");
+    assert_has(run.report[0].to_lowercase(), "timed out");
     assert!(env.out_files().is_empty());
 }
 
@@ -133,19 +120,13 @@ fn slow_drip_is_stopped_by_min_speed() {
     let server = Server::start(|_| {
         Reply::ok(payload(600, 1)).framing(Body::Drip(Duration::from_millis(100)))
     });
-    let started = Instant::now();
-    let (code, report, _) = run(
-        env.path(),
+    let run = env.fetch(
         &[server.url("/drip")],
         &["--timeout", "1", "--retries", "0", "--min-speed", "1K"],
     );
-    assert_eq!(code, 1);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_has(&report[0], "below --min-speed");
+    assert_eq!(run.code, 1);
+    assert!(run.took < Duration::from_secs(10), "{:?}", run.took);
+    assert_has(&run.report[0], "below --min-speed");
     assert!(env.out_files().is_empty());
 }
 
@@ -157,12 +138,11 @@ fn idle_limit_is_not_a_limit_on_the_whole_download() {
     let b = body.clone();
     let server =
         Server::start(move |_| Reply::ok(b.clone()).framing(Body::Drip(Duration::from_millis(10))));
-    let (code, report, _) = run(
-        env.path(),
+    let run = env.fetch(
         &[server.url("/long")],
         &["--timeout", "1", "--retries", "0", "--min-speed", "0"],
     );
-    assert_eq!(code, 0, "{report:?}");
+    assert_eq!(run.code, 0, "{:?}", run.report);
     assert_eq!(env.file("out/long"), body);
 }
 
@@ -172,13 +152,12 @@ fn max_time_limits_one_attempt() {
     let server = Server::start(|_| {
         Reply::ok(payload(600, 1)).framing(Body::Drip(Duration::from_millis(20)))
     });
-    let (code, report, _) = run(
-        env.path(),
+    let run = env.fetch(
         &[server.url("/drip")],
         &["--max-time", "1", "--retries", "0", "--min-speed", "0"],
     );
-    assert_eq!(code, 1);
-    assert_has(&report[0], "--max-time");
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "--max-time");
 }
 
 #[test]
@@ -189,14 +168,9 @@ fn retry_after_in_seconds_is_honoured() {
         || Reply::status(503).header("Retry-After", "1"),
         b"fine".to_vec(),
     );
-    let started = Instant::now();
     let run = env.fetch(&[server.url("/ra")], &["--json"]);
     assert_eq!(run.code, 0);
-    assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(run.took >= Duration::from_millis(950), "{:?}", run.took);
     assert_eq!(run.json(0)["attempts"], 2);
     assert_eq!(env.text("out/ra"), "fine");
 }
@@ -204,23 +178,16 @@ fn retry_after_in_seconds_is_honoured() {
 #[test]
 fn retry_after_as_http_date_is_honoured() {
     let env = TestEnv::new();
+    let when = || httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
     let server = flaky(
         1,
-        || {
-            let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
-            Reply::status(503).header("Retry-After", &when)
-        },
+        move || Reply::status(503).header("Retry-After", &when()),
         b"fine".to_vec(),
     );
-    let started = Instant::now();
     let run = env.fetch(&[server.url("/ra")], &["--json"]);
     assert_eq!(run.code, 0);
     // The date has whole seconds, so the wait is between 1 and 2 s.
-    assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(run.took >= Duration::from_millis(950), "{:?}", run.took);
     assert_eq!(run.json(0)["attempts"], 2);
 }
 
@@ -242,53 +209,40 @@ fn status_429_is_retried() {
 fn status_404_is_not_retried() {
     let env = TestEnv::new();
     let server = Server::start(|_| Reply::status(404));
-    let (code, report, _) = run(
-        env.path(),
-        &[server.url("/gone")],
-        &["--json", "--retries", "5"],
-    );
-    assert_eq!(code, 1);
-    assert_eq!(json(&report[0])["attempts"], 1);
+    let run = env.fetch(&[server.url("/gone")], &["--json", "--retries", "5"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.json(0)["attempts"], 1);
     assert_eq!(server.request_count(), 1);
 }
 
 #[test]
 fn redirect_chain_is_followed() {
-    let env = TestEnv::new();
-    let server = Server::start(|req| match req.path() {
+    let env = TestEnv::new().handle(|req| match req.path() {
         "/r1" => Reply::status(301).header("Location", "/r2"),
         "/r2" => Reply::status(302).header("Location", "r3"),
         "/r3" => Reply::status(307).header("Location", "/final?x=1"),
         "/final" => Reply::ok("arrived"),
         _ => Reply::status(404),
     });
-    let (code, report, _) = run(env.path(), &[server.url("/r1")], &["--json"]);
-    assert_eq!(code, 0, "{report:?}");
+    let run = env.fetch(&[env.url("/r1")], &["--json"]);
+    assert_eq!(run.code, 0, "{:?}", run.report);
     assert_eq!(env.text("out/r1"), "arrived");
-    assert_eq!(server.request_count(), 4);
+    assert_eq!(env.server().request_count(), 4);
     // Too few redirects allowed: fails, nothing saved.
-    let (code, report, _) = run(
-        env.path(),
-        &[server.url("/r1")],
-        &["--max-redirects", "2", "--overwrite"],
-    );
-    assert_eq!(code, 1);
-    assert_has(&report[0], "too many redirects");
+    let run = env.fetch(&[env.url("/r1")], &["--max-redirects", "2", "--overwrite"]);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "too many redirects");
 }
 
 #[test]
 fn redirect_loop_ends() {
     let env = TestEnv::new();
     let server = Server::start(|_| Reply::status(302).header("Location", "/loop"));
-    let (code, report, _) = run(
-        env.path(),
-        &[server.url("/loop")],
-        &["--max-redirects", "5"],
-    );
-    assert_eq!(code, 1);
-    assert_starts(&report[0], "failed      302");
+    let run = env.fetch(&[server.url("/loop")], &["--max-redirects", "5"]);
+    assert_eq!(run.code, 1);
+    assert_starts(&run.report[0], "failed      302");
     assert_has(
-        &report[0],
+        &run.report[0],
         "too many redirects (more than --max-redirects 5)",
     );
     assert_eq!(server.request_count(), 6);
@@ -315,8 +269,7 @@ fn cross_origin_redirect_drops_headers() {
         "/moved" => Reply::status(302).header("Location", &target),
         _ => Reply::status(404),
     });
-    let (code, _, _) = run(
-        env.path(),
+    let run = env.fetch(
         &[first.url("/same")],
         &[
             "-H",
@@ -329,7 +282,7 @@ fn cross_origin_redirect_drops_headers() {
             "probe/1.0",
         ],
     );
-    assert_eq!(code, 0);
+    assert_eq!(run.code, 0);
     assert_eq!(env.text("out/same"), "other origin");
     // The listed origin saw them on both hops (a same-origin redirect keeps them).
     for req in first.requests() {
@@ -362,44 +315,31 @@ fn huge_content_length_is_refused_before_any_file() {
 fn endless_body_is_stopped_by_max_size() {
     let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(Vec::new()).framing(Body::Endless));
-    let (code, report, _) = run(
-        env.path(),
-        &[server.url("/endless")],
-        &["--max-size", "100K"],
-    );
-    assert_eq!(code, 1);
-    assert_has(&report[0], "passed --max-size 102400");
+    let run = env.fetch(&[server.url("/endless")], &["--max-size", "100K"]);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "passed --max-size 102400");
     assert!(env.out_files().is_empty());
 }
 
 #[test]
 fn continue_resumes_with_range() {
-    let env = TestEnv::new();
     let body = payload(100_000, 21);
-    let server = Server::ranged(&body);
-    env.mkdir("out");
+    let env = TestEnv::new().with(Server::ranged(&body));
     env.write("out/big.bin.part", &body[..40_000]);
     let sha = crate::support::sha256_hex(&body);
-    let (code, report, _) = run(
-        env.path(),
-        &[format!(
-            "{} size=100000 sha256={sha}",
-            server.url("/big.bin")
-        )],
-        &["--continue", "--json"],
-    );
-    assert_eq!(code, 0, "{report:?}");
+    let line = format!("{} size=100000 sha256={sha}", env.url("/big.bin"));
+    let run = env.fetch(&[line], &["--continue", "--json"]);
+    assert_eq!(run.code, 0, "{:?}", run.report);
     assert_eq!(env.file("out/big.bin"), body);
-    assert_eq!(server.requests()[0].header("range"), Some("bytes=40000-"));
-    let v = json(&report[0]);
-    assert_eq!(v["http_status"], 206);
-    assert_eq!(v["sha256"], sha, "the digest covers the resumed bytes too");
+    assert_eq!(env.server().sent("range")[0], "bytes=40000-");
+    assert_eq!(run.json(0)["http_status"], 206);
+    let sha_of = run.json(0)["sha256"].clone();
+    assert_eq!(sha_of, sha, "the digest covers the resumed bytes too");
     assert_eq!(env.out_files(), ["big.bin"]);
-
     // Run again: the complete target counts as skipped.
-    let (code, report, _) = run(env.path(), &[server.url("/big.bin")], &["--continue"]);
-    assert_eq!(code, 0);
-    assert_starts(&report[0], "skipped ");
+    let run = env.fetch(&[env.url("/big.bin")], &["--continue"]);
+    assert_eq!(run.code, 0);
+    assert_starts(&run.report[0], "skipped ");
 }
 
 #[test]
@@ -427,29 +367,29 @@ fn continue_against_a_server_that_ignores_range_starts_over() {
 fn continue_builds_on_a_part_only_when_its_version_is_known() {
     // Text mode and no sha256=: nothing is hashed, and only the version kept with the .part
     // (here its ETag) can vouch for its bytes.
-    let env = TestEnv::new();
     let body = payload(100_000, 24);
-    let server = Server::versioned(&body, "\"v1\"");
-    env.mkdir("out");
-    let part = env.join("out/big.bin.part");
-    crate::support::plant_part(&part, &body[..25_000], "\"v1\"", 100_000);
-    let run = env.fetch(&[server.url("/big.bin")], &["--continue"]);
+    let env = TestEnv::new().with(Server::versioned(&body, "\"v1\""));
+    env.plant_part("out/big.bin.part", &body[..25_000], "\"v1\"", 100_000);
+    let run = env.fetch(&[env.url("/big.bin")], &["--continue"]);
     assert_eq!(run.code, 0, "{:?}", run.report);
     assert_starts(&run.report[0], "ok          206");
-    assert_eq!(server.requests()[0].header("range"), Some("bytes=25000-"));
-    assert_eq!(server.requests()[0].header("if-range"), Some("\"v1\""));
+    assert_eq!(env.server().sent("range"), ["bytes=25000-"]);
+    assert_eq!(env.server().sent("if-range"), ["\"v1\""]);
     assert_eq!(env.file("out/big.bin"), body);
     assert_eq!(env.out_files(), ["big.bin"]);
+}
 
-    // A .part of no known version (another tool's, or an older fetchpool's) is not built on:
-    // the same bytes by length alone could be of another version.
-    std::fs::remove_file(env.join("out/big.bin")).unwrap();
-    std::fs::write(&part, &body[..25_000]).unwrap();
-    let before = server.request_count();
-    let run = env.fetch(&[server.url("/big.bin")], &["--continue", "-v"]);
+#[test]
+fn continue_never_builds_on_a_part_of_no_known_version() {
+    // Another tool's .part, or an older fetchpool's: the same bytes by length alone could be
+    // of another version.
+    let body = payload(100_000, 24);
+    let env = TestEnv::new().with(Server::versioned(&body, "\"v1\""));
+    env.write("out/big.bin.part", &body[..25_000]);
+    let run = env.fetch(&[env.url("/big.bin")], &["--continue", "-v"]);
     assert_eq!(run.code, 0, "{:?}", run.report);
     assert_starts(&run.report[0], "ok          200");
-    assert_eq!(server.requests()[before].header("range"), None);
+    assert_eq!(env.server().sent("range"), ["-"]);
     assert_has(&run.stderr, "is not known");
     assert_eq!(env.file("out/big.bin"), body);
     assert_eq!(env.out_files(), ["big.bin"]);
@@ -517,38 +457,21 @@ fn stingy_ranges(body: Vec<u8>, cap: usize) -> Server {
 
 #[test]
 fn a_206_short_of_the_end_is_continued_never_placed_short() {
-    let env = TestEnv::new();
     let body = payload(100_000, 26);
-    let server = stingy_ranges(body.clone(), 40_000);
-    env.mkdir("out");
-    let part = env.join("out/f.bin.part");
-    crate::support::plant_part(&part, &body[..10_000], "\"s1\"", 100_000);
-
+    let env = TestEnv::new().with(stingy_ranges(body.clone(), 40_000));
+    env.plant_part("out/f.bin.part", &body[..10_000], "\"s1\"", 100_000);
     // No retries: the first 206 ends at 50,000 of 100,000; nothing is placed, the bytes are kept.
-    let (code, report, _) = run(
-        env.path(),
-        &[server.url("/f.bin")],
-        &["--continue", "--retries", "0"],
-    );
-    assert_eq!(code, 1);
-    assert_has(&report[0], "50000 of 100000");
+    let run = env.fetch(&[env.url("/f.bin")], &["--continue", "--retries", "0"]);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "50000 of 100000");
     assert_eq!(env.out_files(), ["f.bin.part"]);
-    assert_eq!(std::fs::read(&part).unwrap(), &body[..50_000]);
-
+    assert_eq!(env.file("out/f.bin.part"), &body[..50_000]);
     // With retries, each attempt asks for what is still missing, until the file is whole.
-    let (code, report, _) = run(
-        env.path(),
-        &[server.url("/f.bin")],
-        &["--continue", "--json"],
-    );
-    assert_eq!(code, 0, "{report:?}");
-    assert_eq!(json(&report[0])["attempts"], 2);
+    let run = env.fetch(&[env.url("/f.bin")], &["--continue", "--json"]);
+    assert_eq!(run.code, 0, "{:?}", run.report);
+    assert_eq!(run.json(0)["attempts"], 2);
     assert_eq!(env.file("out/f.bin"), body);
-    let ranges: Vec<String> = server
-        .requests()
-        .iter()
-        .map(|r| r.header("range").unwrap_or("-").to_string())
-        .collect();
+    let ranges = env.server().sent("range");
     assert_eq!(ranges, ["bytes=10000-", "bytes=50000-", "bytes=90000-"]);
     assert_eq!(env.out_files(), ["f.bin"]);
 }
@@ -592,13 +515,12 @@ fn continue_with_a_complete_part_verifies_it() {
     env.mkdir("out");
     let part = env.join("out/f.bin.part");
     crate::support::plant_part(&part, &body, "\"v1\"", 30_000);
-    let (code, report, _) = run(
-        env.path(),
+    let run = env.fetch(
         &[format!("{} size=30000", server.url("/f.bin"))],
         &["--continue"],
     );
-    assert_eq!(code, 0, "{report:?}");
-    assert_starts(&report[0], "ok          416");
+    assert_eq!(run.code, 0, "{:?}", run.report);
+    assert_starts(&run.report[0], "ok          416");
     assert_eq!(env.file("out/f.bin"), body);
     assert_eq!(env.out_files(), ["f.bin"]);
 }
@@ -609,12 +531,8 @@ fn continue_keeps_the_part_of_a_failed_download() {
     let body = payload(80_000, 24);
     let b = body.clone();
     let cut = Server::start(move |_| Reply::ok(b.clone()).framing(Body::Truncated(30_000)));
-    let (code, _, _) = run(
-        env.path(),
-        &[cut.url("/k.bin")],
-        &["--continue", "--retries", "0"],
-    );
-    assert_eq!(code, 1);
+    let run = env.fetch(&[cut.url("/k.bin")], &["--continue", "--retries", "0"]);
+    assert_eq!(run.code, 1);
     assert_eq!(env.file("out/k.bin.part"), &body[..30_000]);
     assert!(!env.join("out/k.bin").exists());
 }
@@ -635,7 +553,7 @@ fn fail_fast_reports_the_rest_not_started() {
     assert_starts(&run.report[0], "ok ");
     assert_starts(&run.report[1], "failed      404");
     for line in &run.report[2..] {
-        assert!(line.starts_with("not-started "), "{line}");
+        assert_starts(line, "not-started ");
     }
     assert_eq!(env.out_files(), ["a"]);
 }
@@ -656,12 +574,8 @@ fn failed_out_replaces_a_readable_file_and_a_symlink_with_a_private_one() {
     std::fs::write(&victim, "keep me\n").unwrap();
     symlink(&victim, env.join("link.txt")).unwrap();
     for name in ["rest.txt", "link.txt"] {
-        let (code, _, _) = run(
-            env.path(),
-            std::slice::from_ref(&url),
-            &["--failed-out", name],
-        );
-        assert_eq!(code, 1);
+        let run = env.fetch(std::slice::from_ref(&url), &["--failed-out", name]);
+        assert_eq!(run.code, 1);
         let path = env.join(name);
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert!(meta.is_file(), "{name} is a regular file now");
@@ -707,7 +621,7 @@ fn failed_out_is_a_list_of_what_to_retry() {
     fixed.store(1, Ordering::SeqCst);
     let out = env.cmd().args(["retry.txt", "-o", "out"]).run();
     assert_eq!(out.code, 0);
-    assert_eq!(out.report.clone().len(), 1);
+    assert_eq!(out.report.len(), 1);
     assert_eq!(env.text("out/later"), "body of /later");
     assert_eq!(env.out_files(), ["later", "ok", "ok-2"]);
 }
@@ -740,10 +654,11 @@ fn sigint_mid_download_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let (out, took) = interrupt_and_wait(child);
+    let out = interrupt(child);
+    let took = out.took;
     assert!(took < Duration::from_secs(5), "took {took:?} to stop");
-    assert_eq!(out.status.code(), Some(130));
-    let report = lines(&out.stdout);
+    assert_eq!(out.code, 130);
+    let report = &out.report;
     for (i, line) in report[..3].iter().enumerate() {
         assert!(
             line.starts_with("ok ") && line.ends_with(&format!("out/fast{i}")),
@@ -752,8 +667,8 @@ fn sigint_mid_download_stops_cleanly() {
     }
     assert_has(&report[3], "interrupted");
     assert_has(&report[4], "interrupted");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_has(&stderr, "(interrupted)");
+    let stderr = &out.stderr;
+    assert_has(stderr, "(interrupted)");
     // Finished files whole, no .part left, nothing at the interrupted targets.
     assert_eq!(env.out_files(), ["fast0", "fast1", "fast2"]);
     for i in 0..3 {
@@ -896,14 +811,15 @@ fn sigint_while_a_piped_list_is_silent_ends_the_run() {
     writeln!(stdin, "{}", server.url("/first")).unwrap();
     stdin.flush().unwrap();
     wait_for(&env.join("out/first"));
-    let (out, took) = interrupt_and_wait(child);
+    let out = interrupt(child);
+    let took = out.took;
     drop(stdin);
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    assert_eq!(out.status.code(), Some(130));
-    let report = lines(&out.stdout);
+    assert_eq!(out.code, 130);
+    let report = &out.report;
     assert_eq!(report.len(), 1, "{report:?}");
     assert!(report[0].starts_with("ok ") && report[0].ends_with("out/first"));
-    assert_has(String::from_utf8_lossy(&out.stderr), "1 ok, 0 failed");
+    assert_has(&out.stderr, "1 ok, 0 failed");
 }
 
 #[test]
@@ -925,13 +841,14 @@ fn sigint_during_a_retry_wait_ends_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    let (out, took) = interrupt_and_wait(child);
+    let out = interrupt(child);
+    let took = out.took;
     assert!(
         took < Duration::from_secs(5),
         "a 30 s wait was not cut: {took:?}"
     );
-    assert_eq!(out.status.code(), Some(130));
-    let v = json(&lines(&out.stdout)[0]);
+    assert_eq!(out.code, 130);
+    let v = json(&out.report.clone()[0]);
     assert_eq!(v["status"], "failed");
     assert_eq!(v["attempts"], 1);
     assert_has(
@@ -945,20 +862,14 @@ fn sigint_during_a_retry_wait_ends_it() {
 fn a_stalled_attempt_ends_at_max_time_not_at_the_idle_limit() {
     let env = TestEnv::new();
     let server = Server::start(|_| Reply::ok(payload(10_000, 1)).framing(Body::Stall(1_000)));
-    let started = Instant::now();
-    let (code, report, _) = run(
-        env.path(),
+    let run = env.fetch(
         &[server.url("/stall")],
         &["--timeout", "30", "--max-time", "1", "--retries", "0"],
     );
     // The idle limit alone would hold it for 30 s.
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(code, 1);
-    assert_has(&report[0], "--max-time 1s");
+    assert!(run.took < Duration::from_secs(15), "{:?}", run.took);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "--max-time 1s");
     assert!(env.out_files().is_empty());
 }
 
@@ -967,19 +878,13 @@ fn limit_rate_waits_end_at_max_time() {
     let env = TestEnv::new();
     // 200 KB at 1 KiB/s would take minutes; --max-time 2 must end it, sleeping or not.
     let server = Server::start(|_| Reply::ok(payload(200_000, 5)));
-    let started = Instant::now();
-    let (code, report, _) = run(
-        env.path(),
+    let run = env.fetch(
         &[server.url("/big")],
         &["--limit-rate", "1K", "--max-time", "2", "--retries", "0"],
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(code, 1);
-    assert_has(&report[0], "--max-time 2s");
+    assert!(run.took < Duration::from_secs(20), "{:?}", run.took);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "--max-time 2s");
     assert!(env.out_files().is_empty());
 }
 
@@ -1000,7 +905,7 @@ fn a_second_run_never_touches_a_part_the_first_is_writing() {
         wait_for(&part);
         std::thread::sleep(Duration::from_millis(300));
 
-        let (code, report, _) = run(env.path(), &[server.url("/slow.bin")], args);
+        let Run { code, report, .. } = env.fetch(&[server.url("/slow.bin")], args);
         assert_eq!(code, 1, "resume={resume}: {report:?}");
         assert!(
             report[0].contains("being downloaded by another fetchpool"),
@@ -1037,28 +942,17 @@ fn a_stale_part_without_a_lock_is_replaced() {
 
 #[test]
 fn only_the_file_this_run_wrote_is_placed() {
-    let env = TestEnv::new();
-    let server = Server::start(|_| {
-        Reply::ok(payload(2_000, 30)).framing(Body::Drip(Duration::from_millis(1)))
-    });
-    env.list(&[server.url("/f.bin")]);
+    let env = TestEnv::new()
+        .handle(|_| Reply::ok(payload(2_000, 30)).framing(Body::Drip(Duration::from_millis(1))));
+    env.list(&[env.url("/f.bin")]);
     let child = env.spawn(&[]);
-    let part = env.join("out/f.bin.part");
-    wait_for(&part);
+    wait_for(&env.join("out/f.bin.part"));
     // Someone else moves the .part aside and puts their own file at its name.
-    std::fs::rename(&part, env.join("out/moved")).unwrap();
-    std::fs::write(&part, "impostor").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report = lines(&out.stdout);
-    assert_has(&report[0], "was replaced while downloading");
-    assert!(
-        !env.join("out/f.bin").exists(),
-        "the impostor is not placed"
-    );
-    assert_eq!(
-        std::fs::read_to_string(&part).unwrap(),
-        "impostor",
-        "nor removed"
-    );
+    std::fs::rename(env.join("out/f.bin.part"), env.join("out/moved")).unwrap();
+    env.write("out/f.bin.part", "impostor");
+    let run = wait(child);
+    assert_eq!(run.code, 1);
+    assert_has(&run.report[0], "was replaced while downloading");
+    assert!(!env.exists("out/f.bin"), "the impostor is not placed");
+    assert_eq!(env.text("out/f.bin.part"), "impostor", "nor removed");
 }

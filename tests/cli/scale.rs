@@ -11,62 +11,42 @@ use crate::support::{payload, slow_server};
 
 #[test]
 fn per_host_caps_each_host_while_others_keep_the_pool_busy() {
-    let env = TestEnv::new();
-    let a = slow_server(200);
+    let env = TestEnv::new().with(slow_server(200));
     let b = slow_server(200);
     // All of host A first: a pool that waited for A's free slots would reach B only at the end.
-    let mut urls: Vec<String> = (0..8).map(|i| a.url(&format!("/a{i}"))).collect();
+    let mut urls = env.urls_of(8, |i| format!("/a{i}"));
     urls.extend((0..8).map(|i| b.url(&format!("/b{i}"))));
-    let list = env.list(&urls);
-    let out = env
-        .cmd()
-        .arg(&list)
-        .args(["-o", "out", "-j", "8", "--per-host", "2", "--json"])
-        .run();
-    assert_eq!(out.code, 0);
-    assert_eq!(a.max_in_flight(), 2);
+    let run = env.fetch(&urls, &["-j", "8", "--per-host", "2", "--json"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(env.server().max_in_flight(), 2);
     assert_eq!(b.max_in_flight(), 2);
     let first_b = b.requests().iter().map(|r| r.at).min().unwrap();
-    let last_a = a.requests().iter().map(|r| r.at).max().unwrap();
-    assert!(
-        first_b < last_a,
-        "host B started only after host A was done"
-    );
+    let last_a = env.server().requests().iter().map(|r| r.at).max().unwrap();
+    assert!(first_b < last_a, "host B waited for host A");
     // Report order is still list order.
-    for (i, line) in out.report.clone()[..16].iter().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert_eq!(v["index"], i);
+    for i in 0..16 {
+        assert_eq!(run.json(i)["index"], i);
     }
     assert_eq!(env.out_files().len(), 16);
 }
 
 #[test]
 fn limit_rate_caps_the_whole_run() {
-    let env = TestEnv::new();
-    let server = Server::start(|_| Reply::ok(payload(512 * 1024, 5)));
-    let urls: Vec<String> = (0..4).map(|i| server.url(&format!("/r{i}"))).collect();
-    let list = env.list(&urls);
+    let env = TestEnv::new().handle(|_| Reply::ok(payload(512 * 1024, 5)));
+    env.list(&env.urls_of(4, |i| format!("/r{i}")));
     // Sizes are read as the output writes them: `1MiB`, `1.0 MiB`, `0.5M` + ... all the same.
     for (jobs, rate) in [("1", "1MiB"), ("4", "1.0 MiB")] {
-        let started = Instant::now();
-        env.cmd()
-            .arg(&list)
-            .args([
-                "-o",
-                &format!("out{jobs}"),
-                "-j",
-                jobs,
-                "--limit-rate",
-                rate,
-            ])
-            .assert()
-            .success();
+        let out_dir = format!("out{jobs}");
+        let run = env.exec(&["urls.txt", "-o", &out_dir, "-j", jobs, "--limit-rate", rate]);
+        assert_eq!(run.code, 0);
         // 2 MiB at 1 MiB/s: about 2 s whatever -j is (unlimited, it takes milliseconds).
-        let took = started.elapsed();
-        assert!(took >= Duration::from_millis(1700), "-j {jobs}: {took:?}");
+        assert!(
+            run.took >= Duration::from_millis(1700),
+            "-j {jobs}: {:?}",
+            run.took
+        );
         for i in 0..4 {
-            let got = env.file(format!("out{jobs}/r{i}"));
-            assert_eq!(got, payload(512 * 1024, 5));
+            assert_eq!(env.file(format!("{out_dir}/r{i}")), payload(512 * 1024, 5));
         }
     }
 }
@@ -128,12 +108,8 @@ fn rate_per_host_spaces_one_host_while_another_runs_free() {
     // when A was nearly done.
     let mut urls: Vec<String> = (0..12).map(|i| a.url(&format!("/a{i}"))).collect();
     urls.extend((0..4).map(|i| b.url(&format!("/b{i}"))));
-    let list = env.list(&urls);
-    let out = env
-        .cmd()
-        .arg(&list)
-        .args(["-o", "out", "-j", "4", "--rate-per-host", "5", "--json"])
-        .run();
+    env.list(&urls);
+    let out = env.run(&["-j", "4", "--rate-per-host", "5", "--json"]);
     assert_eq!(out.code, 0);
     let (a_at, b_at) = (arrivals(&a), arrivals(&b));
     assert_eq!((a_at.len(), b_at.len()), (12, 4));
@@ -153,7 +129,7 @@ fn rate_per_host_spaces_one_host_while_another_runs_free() {
     // has most of its 2.2 s to go.
     assert!(b_at[3] < a_at[7], "B waited for A's turns");
     // Report order is still list order, and every file arrived.
-    for (i, line) in out.report.clone()[..16].iter().enumerate() {
+    for (i, line) in out.report[..16].iter().enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(
             (v["index"].as_u64(), v["status"].as_str()),
@@ -217,35 +193,24 @@ fn rate_per_host_turns_resume_after_a_429_pause_and_hold_serially() {
             .run();
         assert_eq!(out.code, 2, "{bad}");
         let err = &out.stderr;
-        assert!(
-            err.contains("not a number of requests a second"),
-            "{bad}: {err}"
-        );
+        assert_has(err, "not a number of requests a second");
     }
 }
 
 #[test]
 fn shards_are_disjoint_cover_the_list_and_keep_indices() {
-    let env = TestEnv::new();
-    let server = Server::start(|req| Reply::ok(format!("body of {}", req.path())));
-    let mut urls: Vec<String> = (0..10).map(|i| server.url(&format!("/s{i}"))).collect();
+    let env = TestEnv::new().handle(|req| Reply::ok(format!("body of {}", req.path())));
+    let mut urls = env.urls_of(10, |i| format!("/s{i}"));
     urls.insert(3, "# a comment does not count".to_string());
     urls[5] = "not-a-url".to_string();
-    let list = env.list(&urls);
+    env.list(&urls);
     let mut seen = Vec::new();
     for k in 0..3 {
-        let out = env
-            .cmd()
-            .arg(&list)
-            .args(["-o", "out", "--json", "--shard", &format!("{k}/3")])
-            .run();
-        for line in out.report.clone() {
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            if v["type"] == "result" {
-                let index = v["index"].as_u64().unwrap();
-                assert_eq!(index % 3, k);
-                seen.push((index, v["line"].as_u64().unwrap()));
-            }
+        let run = env.run(&["--json", "--shard", &format!("{k}/3")]);
+        for v in run.results().iter().filter(|v| v["type"] == "result") {
+            let index = v["index"].as_u64().unwrap();
+            assert_eq!(index % 3, k);
+            seen.push((index, v["line"].as_u64().unwrap()));
         }
     }
     seen.sort();
@@ -341,30 +306,21 @@ fn generate_man_and_completions() {
 
 #[test]
 fn no_color_and_dumb_terminals() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(|_| Reply::ok("x").delay(Duration::from_millis(300)));
-    let list = crate::support::write_list(dir.path(), "urls.txt", &[server.url("/p")]);
+    let env = TestEnv::new().handle(|_| Reply::ok("x").delay(Duration::from_millis(300)));
+    env.list(&[env.url("/p")]);
     // NO_COLOR (set by the test environment): bars, but no colour codes.
-    let out = crate::support::fetchpool(dir.path())
-        .arg(&list)
-        .args(["-o", "a", "--progress", "always"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains('\u{1b}'), "bars were drawn");
-    assert!(
-        !stderr.contains("\u{1b}[3") && !stderr.contains("\u{1b}[9"),
-        "colour: {stderr:?}"
-    );
+    let run = env.exec(&["urls.txt", "-o", "a", "--progress", "always"]);
+    assert!(run.stderr.contains('\u{1b}'), "bars were drawn");
+    assert_lacks(&run.stderr, "\u{1b}[3");
+    assert_lacks(&run.stderr, "\u{1b}[9");
     // TERM=dumb: no escape codes at all, even with --progress always.
-    let out = crate::support::fetchpool(dir.path())
+    let mut dumb = env.cmd();
+    let run = dumb
         .env("TERM", "dumb")
-        .arg(&list)
-        .args(["-o", "b", "--progress", "always"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(!out.stderr.contains(&0x1b));
+        .args(["urls.txt", "-o", "b", "--progress", "always"])
+        .run();
+    assert_eq!(run.code, 0);
+    assert_lacks(&run.stderr, "\u{1b}");
 }
 
 /// A named host is resolved for every worker by a few threads the run shares, not by a thread

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::support::server::{Reply, Server};
-use crate::support::{TestEnv, assert_has};
-use crate::support::{json, lines, payload};
+use crate::support::{RunIt, TestEnv, assert_has};
+use crate::support::{json, payload};
 
 const FILES: usize = 20;
 
@@ -31,15 +31,11 @@ fn data_urls(server: &Server) -> Vec<String> {
         .collect()
 }
 
-/// Runs fetchpool in `dir` with `args` and the variables `env` (and no others).
-fn run_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> (i32, Vec<String>, String) {
-    let out = crate::support::fetchpool_std(dir)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code().unwrap(), lines(&out.stdout), stderr)
+/// Runs fetchpool in `env` with `args` and the variables `vars` (and no others).
+fn run_env(env: &TestEnv, args: &[&str], vars: &[(String, String)]) -> (i32, Vec<String>, String) {
+    let mut cmd = env.std_cmd();
+    let run = cmd.args(args).envs(vars.iter().map(|(k, v)| (k, v))).run();
+    (run.code, run.report, run.stderr)
 }
 
 fn vars(pairs: &[(&str, String)]) -> Vec<(String, String)> {
@@ -95,9 +91,9 @@ fn scheduler_env(scheduler: &str, k: usize) -> (Vec<(String, String)>, &'static 
 
 #[test]
 fn shard_auto_under_every_scheduler_fetches_every_entry_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let server = data_server();
-    let list = crate::support::write_list(dir.path(), "urls.txt", &data_urls(&server));
+    let list = env.list(&data_urls(&server));
     let list = list.to_str().unwrap();
     for scheduler in ["kubernetes", "slurm", "aws", "google", "gitlab"] {
         for by in ["index", "name"] {
@@ -119,12 +115,12 @@ fn shard_auto_under_every_scheduler_fetches_every_entry_exactly_once() {
             ];
             let mut seen = BTreeMap::new();
             for k in 0..3 {
-                let (env, name) = scheduler_env(scheduler, k);
-                let (code, stdout, stderr) = run_env(dir.path(), &args, &env);
+                let (vars, name) = scheduler_env(scheduler, k);
+                let (code, stdout, stderr) = run_env(&env, &args, &vars);
                 assert_eq!(code, 0, "{scheduler} {by} {k}: {stderr}");
                 let said = format!("fetchpool: --shard auto: shard {k}/3 from {name} (");
                 assert!(stderr.contains(&said), "{scheduler}: {stderr}");
-                assert!(stderr.contains(&env[0].0), "names what it read: {stderr}");
+                assert!(stderr.contains(&vars[0].0), "names what it read: {stderr}");
                 for line in stdout.iter().filter(|l| l.contains("\"result\"")) {
                     let v = json(line);
                     assert_eq!(v["status"], "ok", "{line}");
@@ -133,10 +129,7 @@ fn shard_auto_under_every_scheduler_fetches_every_entry_exactly_once() {
                 }
             }
             assert_eq!(seen.len(), FILES, "{scheduler} {by}: {seen:?}");
-            assert_eq!(
-                crate::support::files_below(&dir.path().join(&out)).len(),
-                FILES
-            );
+            assert_eq!(crate::support::files_below(&env.join(&out)).len(), FILES);
             if by == "index" {
                 assert!(seen.iter().all(|(i, k)| *i as usize % 3 == *k));
             } else {
@@ -156,7 +149,7 @@ fn shard_auto_without_a_scheduler_or_with_two_is_exit_2_before_any_request() {
     let list = env.list(&data_urls(&server));
     let list = list.to_str().unwrap();
     let args = [list, "-o", "out", "--shard", "auto"];
-    let (code, _, stderr) = run_env(env.path(), &args, &[]);
+    let (code, _, stderr) = run_env(&env, &args, &[]);
     assert_eq!(code, 2);
     for var in [
         "JOB_COMPLETION_INDEX",
@@ -172,12 +165,12 @@ fn shard_auto_without_a_scheduler_or_with_two_is_exit_2_before_any_request() {
         ("CI_NODE_INDEX", "1".into()),
         ("CI_NODE_TOTAL", "2".into()),
     ]);
-    let (code, _, stderr) = run_env(env.path(), &args, &two);
+    let (code, _, stderr) = run_env(&env, &args, &two);
     assert_eq!(code, 2);
     assert_has(&stderr, "more than one scheduler");
     // Kubernetes without the count; a count that contradicts the scheduler's.
     let k8s = vars(&[("JOB_COMPLETION_INDEX", "1".into())]);
-    let (code, _, stderr) = run_env(env.path(), &args, &k8s);
+    let (code, _, stderr) = run_env(&env, &args, &k8s);
     assert_eq!(code, 2);
     assert_has(&stderr, "--shard auto/N");
     let google = vars(&[
@@ -185,7 +178,7 @@ fn shard_auto_without_a_scheduler_or_with_two_is_exit_2_before_any_request() {
         ("BATCH_TASK_COUNT", "3".into()),
     ]);
     let args = [list, "-o", "out", "--shard", "auto/4"];
-    let (code, _, stderr) = run_env(env.path(), &args, &google);
+    let (code, _, stderr) = run_env(&env, &args, &google);
     assert_eq!(code, 2);
     assert_has(&stderr, "says there are 3 shards");
     // Numbers whose arithmetic would wrap (a task COUNT near 2^63 made MIN + STEP * (COUNT-1)
@@ -198,25 +191,25 @@ fn shard_auto_without_a_scheduler_or_with_two_is_exit_2_before_any_request() {
         ("SLURM_ARRAY_TASK_COUNT", "9223372036854775809".into()),
     ]);
     let args = [list, "-o", "out", "--shard", "auto"];
-    let (code, _, stderr) = run_env(env.path(), &args, &wrapping);
+    let (code, _, stderr) = run_env(&env, &args, &wrapping);
     assert_eq!(code, 2, "{stderr}");
     assert_has(&stderr, "not MIN, MIN+STEP");
     let aws = vars(&[
         ("AWS_BATCH_JOB_ARRAY_INDEX", "2".into()),
         ("AWS_BATCH_JOB_ARRAY_SIZE", "18446744073709551615".into()),
     ]);
-    let (code, _, stderr) = run_env(env.path(), &args, &aws);
+    let (code, _, stderr) = run_env(&env, &args, &aws);
     assert_eq!(code, 2, "{stderr}");
     assert_has(&stderr, "more than 10000000");
     let given = [list, "-o", "out", "--shard", "1/18446744073709551615"];
-    let (code, _, stderr) = run_env(env.path(), &given, &[]);
+    let (code, _, stderr) = run_env(&env, &given, &[]);
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(server.request_count(), 0);
     assert!(!env.join("out").exists());
 }
 
 /// Which shard of `n` each target lands in, by `by`, as the dry run plans it.
-fn shards_of(dir: &Path, list: &Path, n: usize, by: &str) -> BTreeMap<String, usize> {
+fn shards_of(env: &TestEnv, list: &Path, n: usize, by: &str) -> BTreeMap<String, usize> {
     let mut shard_of = BTreeMap::new();
     for k in 0..n {
         let shard = format!("{k}/{n}");
@@ -230,7 +223,7 @@ fn shards_of(dir: &Path, list: &Path, n: usize, by: &str) -> BTreeMap<String, us
             by,
         ];
         // Exit 1 from the shard that has the line that is not an entry.
-        let (code, stdout, stderr) = run_env(dir, &args, &[]);
+        let (code, stdout, stderr) = run_env(env, &args, &[]);
         assert!(code == 0 || code == 1, "{stderr}");
         for line in stdout.iter().filter(|l| l.contains("\"plan\"")) {
             let plan = json(line);
@@ -259,8 +252,8 @@ fn shard_by_name_keeps_every_entry_in_its_shard_when_lines_are_inserted() {
     let after = env.list_as("after.txt", &edited);
     for by in ["name", "index"] {
         let (was, now) = (
-            shards_of(env.path(), &before, 4, by),
-            shards_of(env.path(), &after, 4, by),
+            shards_of(&env, &before, 4, by),
+            shards_of(&env, &after, 4, by),
         );
         assert_eq!((was.len(), now.len()), (30, 33), "every entry in one shard");
         let moved = was.iter().filter(|(name, k)| now[*name] != **k).count();
@@ -355,7 +348,7 @@ fn the_readmes_kubernetes_indexed_job_runs_as_written() {
     assert!(args.contains(&format!("auto/{completions}")), "{args:?}");
 
     // The pods, one after another: the list and the volume are this test's.
-    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
     let broken = Arc::new(AtomicBool::new(true));
     let server = {
         let broken = Arc::clone(&broken);
@@ -371,8 +364,8 @@ fn the_readmes_kubernetes_indexed_job_runs_as_written() {
             },
         })
     };
-    let list = crate::support::write_list(dir.path(), "urls.txt", &data_urls(&server));
-    let data = dir.path().join("data");
+    let list = env.list(&data_urls(&server));
+    let data = env.join("data");
     let args: Vec<String> = args
         .iter()
         .map(|arg| {
@@ -388,8 +381,8 @@ fn the_readmes_kubernetes_indexed_job_runs_as_written() {
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let pod = |index: usize| {
-        let env = vars(&[("JOB_COMPLETION_INDEX", index.to_string())]);
-        run_env(dir.path(), &args, &env)
+        let pod = vars(&[("JOB_COMPLETION_INDEX", index.to_string())]);
+        run_env(&env, &args, &pod)
     };
     let failing = 5 % completions;
     for index in 0..completions {
@@ -423,9 +416,9 @@ fn the_readmes_kubernetes_indexed_job_runs_as_written() {
     assert_eq!(crate::support::files_below(&data).len(), FILES);
     // Exit 2 is a FailIndex: what running again does not mend, like a pod of another Job
     // without the index, or a list that is not there.
-    assert_eq!(run_env(dir.path(), &args, &[]).0, fail_index[0]);
+    assert_eq!(run_env(&env, &args, &[]).0, fail_index[0]);
     let (code, _, _) = run_env(
-        dir.path(),
+        &env,
         &[&["/nonexistent/urls.txt"], &args[1..]].concat(),
         &vars(&[("JOB_COMPLETION_INDEX", "0".into())]),
     );
@@ -445,21 +438,19 @@ fn the_readmes_gitlab_parallel_job_runs_as_written() {
     let kept = strings(&job["artifacts"]["paths"]);
 
     let server = data_server();
-    let root = tempfile::tempdir().unwrap();
     let mut fetched = BTreeMap::new();
     let mut cases = 0;
     for node in 1..=parallel {
         // Each job has a checkout of its own, with the list in it.
-        let checkout = root.path().join(format!("job-{node}"));
-        std::fs::create_dir(&checkout).unwrap();
-        crate::support::write_list(&checkout, "urls.txt", &data_urls(&server));
-        let env = vars(&[
+        let checkout = TestEnv::new();
+        checkout.list(&data_urls(&server));
+        let job = vars(&[
             ("CI", "true".into()),
             ("GITLAB_CI", "true".into()),
             ("CI_NODE_INDEX", node.to_string()),
             ("CI_NODE_TOTAL", parallel.to_string()),
         ]);
-        let (code, _, stderr) = run_env(&checkout, &words[1..], &env);
+        let (code, _, stderr) = run_env(&checkout, &words[1..], &job);
         assert_eq!(code, 0, "job {node}: {stderr}");
         let said = format!("shard {}/{parallel} from a GitLab parallel: job", node - 1);
         assert!(stderr.contains(&said), "{stderr}");
@@ -468,7 +459,7 @@ fn the_readmes_gitlab_parallel_job_runs_as_written() {
                 assert!(fetched.insert(file.clone(), node).is_none(), "{file} twice");
             }
         }
-        let report = std::fs::read_to_string(checkout.join(junit)).unwrap();
+        let report = checkout.text(junit);
         let doc = roxmltree::Document::parse(&report).unwrap();
         cases += doc
             .descendants()

@@ -3,32 +3,28 @@
 //! carry credentials. Every output a person or a CI runner reads is searched: stdout as text
 //! and JSON, stderr with `-v`, the `::error` lines, the step summary, `--report`, `--junit`.
 
-use std::path::Path;
-
 use crate::support::server::{Reply, Server};
-use crate::support::{TestEnv, assert_has};
+use crate::support::{RunIt, TestEnv, assert_has, assert_lacks};
 use crate::support::{payload, sha256_hex};
 
 /// The secrets every test hides: a password, a token, a header value.
 const SECRETS: [&str; 3] = ["hunter2", "t0kenS3cret", "k3yValu3"];
 
-/// Everything a run at `dir` printed and wrote, with `args`, as GitHub Actions would run it.
-fn everything_said(dir: &Path, args: &[&str]) -> (i32, String) {
-    let summary = dir.join("summary.md");
-    let out = crate::support::fetchpool(dir)
+/// Everything a run in `env` printed and wrote, with `args`, as GitHub Actions would run it.
+fn everything_said(env: &TestEnv, args: &[&str]) -> (i32, String) {
+    let run = env
+        .cmd()
         .args(["-o", "out", "--retries", "0"])
         .args(["--report", "r.ndjson", "--junit", "r.xml"])
         .args(args)
         .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .output()
-        .unwrap();
-    let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
-    said.push_str(&String::from_utf8_lossy(&out.stderr));
+        .env("GITHUB_STEP_SUMMARY", env.join("summary.md"))
+        .run();
+    let mut said = run.stdout + &run.stderr;
     for file in ["r.ndjson", "r.xml", "summary.md"] {
-        said.push_str(&std::fs::read_to_string(dir.join(file)).unwrap_or_default());
+        said.push_str(&std::fs::read_to_string(env.join(file)).unwrap_or_default());
     }
-    (out.status.code().unwrap_or(-1), said)
+    (run.code, said)
 }
 
 fn assert_nothing_secret(said: &str) {
@@ -56,14 +52,10 @@ fn a_checksums_url_s_credentials_are_never_printed() {
         _ => Reply::status(404),
     });
     // The list and the checksums file disagree: the entry fails, naming SUMS and its line.
-    let dir = tempfile::tempdir().unwrap();
-    crate::support::write_list(
-        dir.path(),
-        "urls.txt",
-        &[format!("{} sha256={right}", server.url("/f.bin"))],
-    );
+    let env = TestEnv::new();
+    env.list(&[format!("{} sha256={right}", server.url("/f.bin"))]);
     let sums = sums_url(&server, "/SUMS");
-    let (code, said) = everything_said(dir.path(), &["urls.txt", "-v", "--checksums", &sums]);
+    let (code, said) = everything_said(&env, &["urls.txt", "-v", "--checksums", &sums]);
     assert_eq!(code, 1, "{said}");
     assert_has(&said, "alice:***@");
     assert_has(&said, "/SUMS?token=***:1");
@@ -75,14 +67,14 @@ fn a_checksums_url_s_credentials_are_never_printed() {
         ("/MISSING", None, 2),
         ("/SUMS", Some("--dry-run"), 0),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        crate::support::write_list(dir.path(), "urls.txt", &[server.url("/f.bin")]);
+        let env = TestEnv::new();
+        env.list(&[server.url("/f.bin")]);
         let sums = sums_url(&server, path);
         let mut args = vec!["urls.txt", "--checksums", &sums];
         args.extend(extra);
-        let (code, said) = everything_said(dir.path(), &args);
+        let (code, said) = everything_said(&env, &args);
         assert_eq!(code, expected, "{path}: {said}");
-        assert!(said.contains("alice:***@"), "{path}: {said}");
+        assert_has(&said, "alice:***@");
         assert_nothing_secret(&said);
     }
 }
@@ -95,7 +87,7 @@ fn a_header_s_value_cut_off_on_the_url_line_is_never_printed() {
         format!("{} header=X-Api-Key: k3yValu3", server.url("/a")),
         format!("{} header=Authorization:Bearer k3yValu3", server.url("/b")),
     ]);
-    let (code, said) = everything_said(env.path(), &["urls.txt"]);
+    let (code, said) = everything_said(&env, &["urls.txt"]);
     assert_eq!(code, 1, "{said}");
     assert_has(&said, "header=X-Api-Key:");
     assert_has(&said, "indented line");
@@ -107,32 +99,29 @@ fn a_header_s_value_cut_off_on_the_url_line_is_never_printed() {
 #[test]
 fn a_header_argument_that_does_not_parse_names_the_header_never_its_value() {
     let env = TestEnv::new();
+    let control = (
+        "X-Api-Key: k3yValu3\u{1b}[31m",
+        "X-Api-Key holds a control character",
+    );
+    let newline = (
+        "X-Api-Key: k3yValu3\nX-Other: 1",
+        "X-Api-Key holds a newline",
+    );
+    let no_colon = ("X-Api-Key k3yValu3", "no colon");
     for (arg, named) in [
-        ("X-Api-Key k3yValu3", "no colon"),
-        (
-            "X-Api-Key: k3yValu3\u{1b}[31m",
-            "X-Api-Key holds a control character",
-        ),
-        (
-            "X-Api-Key: k3yValu3\nX-Other: 1",
-            "X-Api-Key holds a newline",
-        ),
+        no_colon,
+        control,
+        newline,
         ("Bearer k3yValu3: x", "holds a space"),
     ] {
-        let out = env
-            .cmd()
-            .args(["-H", arg, "http://127.0.0.1:9/a"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{arg:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("-H") && stderr.contains(named), "{stderr}");
-        assert!(
-            !stderr.contains('\u{1b}') && !stderr.contains("X-Other"),
-            "{stderr}"
-        );
-        assert_nothing_secret(&stderr);
-        assert!(out.stdout.is_empty());
+        let run = env.exec(&["-H", arg, "http://127.0.0.1:9/a"]);
+        assert_eq!(run.code, 2, "{arg:?}");
+        assert_has(&run.stderr, "-H");
+        assert_has(&run.stderr, named);
+        assert_lacks(&run.stderr, "\u{1b}");
+        assert_lacks(&run.stderr, "X-Other");
+        assert_nothing_secret(&run.stderr);
+        assert!(run.stdout.is_empty());
     }
 }
 
@@ -158,7 +147,7 @@ fn credentials_in_every_query_and_fragment_spelling_are_hidden() {
         query.join("&")
     );
     env.list(&[url]);
-    let (code, said) = everything_said(env.path(), &["urls.txt", "-v"]);
+    let (code, said) = everything_said(&env, &["urls.txt", "-v"]);
     assert_eq!(code, 1, "{said}");
     assert!(
         said.contains("X-Amz-Signature=***") && said.contains("id=7"),

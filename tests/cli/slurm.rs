@@ -12,9 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::TestEnv;
 use crate::support::server::{Reply, Server};
-use crate::support::{BIN, free_port, payload};
+use crate::support::{BIN, TestEnv, free_port, payload};
 
 /// What the test runs, found in PATH or the sbin directories (which a test's PATH may lack).
 const TOOLS: [&str; 7] = [

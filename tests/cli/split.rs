@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::support::server::{Body, Reply, Request, Server, byte_range};
-use crate::support::{TestEnv, assert_has, assert_starts};
-use crate::support::{interrupt_and_wait, json, payload, run, wait_for};
+use crate::support::{Run, TestEnv, assert_has, assert_starts, interrupt};
+use crate::support::{json, payload, wait_for};
 
 const MIB: usize = 1024 * 1024;
 
@@ -55,11 +55,6 @@ pub fn split4(extra: &[&'static str]) -> Vec<&'static str> {
     args
 }
 
-/// The ranges asked for, in the order they were asked.
-fn ranges(server: &Server) -> Vec<(usize, Option<usize>)> {
-    server.requests().iter().filter_map(byte_range).collect()
-}
-
 #[test]
 fn a_split_file_is_fetched_in_parallel_ranges_byte_for_byte() {
     let env = TestEnv::new();
@@ -81,7 +76,7 @@ fn a_split_file_is_fetched_in_parallel_ranges_byte_for_byte() {
     // --split-min), each asked for once and whole, at most four at a time.
     let requests = server.requests();
     assert_eq!(requests[0].header("range"), None);
-    let mut asked = ranges(&server);
+    let mut asked = server.ranges();
     asked.sort();
     assert!(asked.len() >= 3, "{asked:?}");
     for (first, last) in &asked {
@@ -135,14 +130,15 @@ fn workers_take_the_next_file_before_any_range() {
             .framing(Body::Paced(2 * MIB as u64))
     });
     let urls = ["/a.bin", "/b.bin", "/c.bin"].map(|p| server.url(p));
-    let (code, lines, stderr) = run(
-        env.path(),
-        &urls,
-        &["-j", "2", "--split", "4", "--split-min", "1M"],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(lines.len(), 3, "one line per entry: {lines:?}");
-    for ((line, name), body) in lines.iter().zip(["a.bin", "b.bin", "c.bin"]).zip(&bodies) {
+    let run = env.fetch(&urls, &["-j", "2", "--split", "4", "--split-min", "1M"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.report.len(), 3, "one line per entry: {:?}", run.report);
+    for ((line, name), body) in run
+        .report
+        .iter()
+        .zip(["a.bin", "b.bin", "c.bin"])
+        .zip(&bodies)
+    {
         assert!(
             line.starts_with("ok") && line.ends_with(&format!("out/{name}")),
             "{line}"
@@ -169,13 +165,9 @@ fn a_server_that_ignores_ranges_gets_one_stream() {
             .header("Accept-Ranges", "bytes")
             .framing(Body::Paced(8 * MIB as u64))
     });
-    let (code, lines, stderr) = run(
-        env.path(),
-        &[server.url("/f.bin")],
-        &split4(&["--retries", "0"]),
-    );
-    assert_eq!(code, 0, "{stderr}\n{lines:?}");
-    assert!(lines[0].starts_with("ok"), "{lines:?}");
+    let run = env.fetch(&[server.url("/f.bin")], &split4(&["--retries", "0"]));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.report);
+    assert_starts(&run.report[0], "ok");
     assert_eq!(env.file("out/f.bin"), body);
     assert_eq!(env.out_files(), vec!["f.bin"]);
 }
@@ -203,7 +195,7 @@ fn a_range_that_fails_is_asked_for_again_from_where_it_stopped() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_starts(&run.report[0], "ok");
     assert_eq!(env.file("out/f.bin"), body);
-    let asked = ranges(&server);
+    let asked = server.ranges();
     let again: Vec<_> = asked
         .iter()
         .filter(|(first, end)| *first > last && *end == Some(4 * MIB - 1))
@@ -241,7 +233,7 @@ fn a_file_that_changes_while_its_ranges_come_starts_over() {
     });
     let run = env.fetch(&[server.url("/f.bin")], &split4(&["-v"]));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
+    assert_starts(&run.report[0], "ok");
     assert_eq!(
         env.file("out/f.bin"),
         new,
@@ -277,15 +269,11 @@ fn per_host_counts_every_range() {
     let env = TestEnv::new();
     let body = payload(4 * MIB, 6);
     let server = Origin::new(body.clone(), 4 * MIB as u64).serve();
-    let (code, _, stderr) = run(
-        env.path(),
-        &[server.url("/f.bin")],
-        &split4(&["--per-host", "2"]),
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let run = env.fetch(&[server.url("/f.bin")], &split4(&["--per-host", "2"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(env.file("out/f.bin"), body);
     assert_eq!(server.max_in_flight(), 2);
-    assert!(!ranges(&server).is_empty(), "one worker still helped");
+    assert!(!server.ranges().is_empty(), "one worker still helped");
 }
 
 #[test]
@@ -300,8 +288,7 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
     let record = env.join("out/f.bin.part.ranges");
     wait_for(&record);
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let (out, _) = interrupt_and_wait(child);
-    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(interrupt(child).code, 130);
     let text = std::fs::read_to_string(&record).unwrap();
     // START END DONE for each quarter; some done in each, none whole yet.
     let spans: Vec<(usize, usize, usize)> = text
@@ -364,29 +351,22 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
 
 #[test]
 fn a_record_beside_a_part_of_another_version_is_not_trusted() {
-    let env = TestEnv::new();
     let body = payload(4 * MIB, 8);
-    let origin = Origin::new(body.clone(), 64 * MIB as u64);
-    let server = origin.serve();
+    let env = TestEnv::new().with(Origin::new(body.clone(), 64 * MIB as u64).serve());
     // A split download of version "v0" left half of each quarter.
-    let out = env.join("out");
-    std::fs::create_dir(&out).unwrap();
-    std::fs::write(out.join("f.bin.part"), vec![b'x'; 4 * MIB]).unwrap();
-    let q = MIB;
+    env.write("out/f.bin.part", vec![b'x'; 4 * MIB]);
     let mut record = format!("fetchpool-ranges 1\nlength {}\nversion \"v0\"\n", 4 * MIB);
     for i in 0..4 {
-        record.push_str(&format!("range {} {} {}\n", i * q, (i + 1) * q, q / 2));
+        let (start, end) = (i * MIB, (i + 1) * MIB);
+        record.push_str(&format!("range {start} {end} {}\n", MIB / 2));
     }
-    std::fs::write(out.join("f.bin.part.ranges"), record).unwrap();
-    let (code, lines, stderr) = run(
-        env.path(),
-        &[server.url("/f.bin")],
-        &["--split", "4", "--split-min", "1M", "-c", "-v"],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    assert_starts(&lines[0], "ok");
-    assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
-    assert_has(&stderr, "starting over");
+    env.write("out/f.bin.part.ranges", record);
+    let args = ["--split", "4", "--split-min", "1M", "-c", "-v"];
+    let run = env.fetch(&[env.url("/f.bin")], &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_starts(&run.report[0], "ok");
+    assert_eq!(env.file("out/f.bin"), body);
+    assert_has(&run.stderr, "starting over");
 }
 #[test]
 fn ranges_answered_with_the_whole_file_after_the_first_stream_stopped_start_one_stream() {
@@ -406,13 +386,14 @@ fn ranges_answered_with_the_whole_file_after_the_first_stream_stopped_start_one_
             None => reply.framing(Body::Paced(8 * MIB as u64)),
         }
     });
-    let (code, lines, stderr) = run(
-        env.path(),
-        &[server.url("/f.bin")],
-        &split4(&["--retries", "0"]),
-    );
+    let Run {
+        code,
+        report: lines,
+        stderr,
+        ..
+    } = env.fetch(&[server.url("/f.bin")], &split4(&["--retries", "0"]));
     assert_eq!(code, 0, "{stderr}");
-    assert!(lines[0].starts_with("ok"), "{lines:?}");
+    assert_starts(&lines[0], "ok");
     assert_eq!(env.file("out/f.bin"), body);
     let plain = server
         .requests()
@@ -427,15 +408,16 @@ fn ranges_answered_with_the_whole_file_after_the_first_stream_stopped_start_one_
 fn update_fetches_a_changed_file_in_ranges_and_replaces_it() {
     let env = TestEnv::new();
     let body = payload(4 * MIB, 11);
-    let server = Origin::new(body.clone(), 64 * MIB as u64).serve();
+    // Slow enough (half a second) that idle workers take ranges however loaded the machine.
+    let server = Origin::new(body.clone(), 8 * MIB as u64).serve();
     let out = env.join("out");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("f.bin"), "an older version").unwrap();
     let run = env.fetch(&[server.url("/f.bin")], &split4(&["--update"]));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
+    assert_starts(&run.report[0], "ok");
     assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), body);
-    assert!(!ranges(&server).is_empty(), "fetched in ranges");
+    assert!(!server.ranges().is_empty(), "fetched in ranges");
     // Asked whether it changed (the file has no ETag: its date), then ranges of the new version.
     assert!(server.requests()[0].header("if-modified-since").is_some());
 }
@@ -448,8 +430,8 @@ fn ctrl_c_without_continue_leaves_no_part_and_no_record() {
     let child = env.spawn(&split4(&[]));
     wait_for(&env.join("out/f.bin.part"));
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let (out, _) = interrupt_and_wait(child);
-    assert_eq!(out.status.code(), Some(130));
+    let out = interrupt(child);
+    assert_eq!(out.code, 130);
     // Late helpers (offers still queued) must not bring either back.
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(env.out_files(), Vec::<String>::new());
@@ -457,11 +439,9 @@ fn ctrl_c_without_continue_leaves_no_part_and_no_record() {
 
 #[test]
 fn a_range_that_keeps_failing_fails_the_entry_and_nothing_is_placed() {
-    let env = TestEnv::new();
     let body = payload(4 * MIB, 13);
-    let served = body.clone();
-    let server = Server::start(move |req| {
-        let reply = Reply::versioned(req, &served, "\"v1\"");
+    let env = TestEnv::new().handle(move |req| {
+        let reply = Reply::versioned(req, &body, "\"v1\"");
         // The last quarter never comes: 503 to its range, and the plain GET breaks off
         // before it.
         match byte_range(req) {
@@ -470,16 +450,9 @@ fn a_range_that_keeps_failing_fails_the_entry_and_nothing_is_placed() {
             None => reply.framing(Body::Truncated(3 * MIB)),
         }
     });
-    let (code, lines, stderr) = run(
-        env.path(),
-        &[server.url("/f.bin")],
-        &split4(&["--retries", "1"]),
-    );
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        lines[0].starts_with("failed") && lines[0].contains("503"),
-        "{lines:?}"
-    );
+    let run = env.fetch(&[env.url("/f.bin")], &split4(&["--retries", "1"]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.report[0].starts_with("failed") && run.report[0].contains("503"));
     assert_eq!(env.out_files(), Vec::<String>::new());
 }
 
@@ -564,7 +537,7 @@ fn a_split_behind_a_redirect_asks_every_range_through_it() {
     });
     let run = env.fetch(&[server.url("/latest")], &split4(&[]));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
+    assert_starts(&run.report[0], "ok");
     // Named after the listed URL, as every download is.
     assert_eq!(env.file("out/latest"), body);
     let requests = server.requests();
@@ -590,47 +563,47 @@ fn a_split_behind_a_redirect_asks_every_range_through_it() {
 #[test]
 fn names_a_split_keeps_beside_its_target_are_its_own_and_nobody_elses_files_are_touched() {
     let body = payload(4 * MIB, 17);
-    let server = Origin::new(body.clone(), 64 * MIB as u64).serve();
+    let env = TestEnv::new().with(Origin::new(body.clone(), 64 * MIB as u64).serve());
     // Another entry asks for the names a split of f.bin keeps beside it: it gets others.
-    let dir = tempfile::tempdir().unwrap();
     let urls = [
-        server.url("/f.bin"),
-        format!("{} out=f.bin.part.ranges.tmp", server.url("/g")),
-        format!("{} out=f.bin.part.ranges", server.url("/h")),
+        env.url("/f.bin"),
+        format!("{} out=f.bin.part.ranges.tmp", env.url("/g")),
+        format!("{} out=f.bin.part.ranges", env.url("/h")),
     ];
-    let (code, lines, stderr) = run(dir.path(), &urls, &split4(&["-c"]));
-    assert_eq!(code, 0, "{stderr}");
+    let run = env.fetch(&urls, &split4(&["-c"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        lines[1].ends_with("out/f.bin.part.ranges-2.tmp"),
-        "{lines:?}"
+        run.report[1].ends_with("out/f.bin.part.ranges-2.tmp"),
+        "{:?}",
+        run.report
     );
-    assert!(lines[2].ends_with("out/f.bin.part-2.ranges"), "{lines:?}");
+    assert!(
+        run.report[2].ends_with("out/f.bin.part-2.ranges"),
+        "{:?}",
+        run.report
+    );
     for name in ["f.bin", "f.bin.part.ranges-2.tmp", "f.bin.part-2.ranges"] {
-        assert!(std::fs::read(dir.path().join("out").join(name)).unwrap() == body);
+        assert!(env.holds(format!("out/{name}"), &body));
     }
+}
 
-    // Someone's own files at those names are never removed or replaced: without -c the split
-    // records nothing and leaves them be; with -c it needs them, and fails, naming the file.
+#[test]
+fn a_split_never_removes_or_replaces_a_file_at_the_names_it_keeps() {
+    let body = payload(4 * MIB, 17);
+    let server = Origin::new(body.clone(), 64 * MIB as u64).serve();
+    // Without -c the split records nothing and leaves them be; with -c it needs them, and
+    // fails, naming the file.
     for name in ["f.bin.part.ranges", "f.bin.part.ranges.tmp"] {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        std::fs::create_dir(&out).unwrap();
-        std::fs::write(out.join(name), "my notes").unwrap();
-        let (code, _, stderr) = run(dir.path(), &[server.url("/f.bin")], &split4(&[]));
-        assert_eq!(code, 0, "{stderr}");
-        assert!(std::fs::read(out.join("f.bin")).unwrap() == body);
-        std::fs::remove_file(out.join("f.bin")).unwrap();
-        let (code, lines, _) = run(dir.path(), &[server.url("/f.bin")], &split4(&["-c"]));
-        assert_eq!(code, 1, "{lines:?}");
-        assert!(
-            lines[0].contains(&format!("{name} is in the way")),
-            "{lines:?}"
-        );
-        assert_eq!(std::fs::read_to_string(out.join(name)).unwrap(), "my notes");
-        assert_eq!(
-            crate::support::out_files(dir.path()),
-            [name],
-            "nothing else left behind"
-        );
+        let env = TestEnv::new();
+        env.write(format!("out/{name}"), "my notes");
+        let run = env.fetch(&[server.url("/f.bin")], &split4(&[]));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(env.holds("out/f.bin", &body));
+        std::fs::remove_file(env.join("out/f.bin")).unwrap();
+        let run = env.run(&split4(&["-c"]));
+        assert_eq!(run.code, 1, "{:?}", run.report);
+        assert_has(&run.report[0], &format!("{name} is in the way"));
+        assert_eq!(env.text(format!("out/{name}")), "my notes");
+        assert_eq!(env.out_files(), [name], "nothing else left behind");
     }
 }

@@ -3,7 +3,7 @@
 //! validators.
 
 use crate::support::server::{Reply, Server};
-use crate::support::{RunIt, TestEnv, assert_has};
+use crate::support::{RunIt, TestEnv, assert_has, assert_starts};
 use crate::support::{json, lines, payload, sha256_hex};
 
 #[test]
@@ -77,7 +77,7 @@ fn update_with_continue_revalidates_what_is_there_and_resumes_what_is_not() {
         .args(["urls.txt", "-o", "out", "-u", "-c", "--json"])
         .run();
     assert_eq!(out.code, 0, "{out:?}");
-    let report: Vec<_> = out.report.clone().iter().map(|l| json(l)).collect();
+    let report: Vec<_> = out.report.iter().map(|l| json(l)).collect();
     assert_eq!(report[0]["http_status"], 200);
     assert_eq!(report[1]["http_status"], 206);
     assert_eq!(report[1]["received"], 30_000);
@@ -129,10 +129,7 @@ fn an_unchanged_file_is_left_alone_and_a_304_without_asking_is_a_failure() {
     env.list(&[server.url("/f.txt")]);
     let out = env.cmd().args(["urls.txt", "-o", "out", "-u"]).run();
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(
-        out.report.clone()[0].starts_with("unchanged   304"),
-        "{out:?}"
-    );
+    assert_starts(&out.report[0], "unchanged   304");
     let stderr = &out.stderr;
     assert_has(stderr, "fetchpool: 0 ok, 0 failed, 1 unchanged;");
     // The ETag went back as If-None-Match (tmpfs and ext4 keep user attributes).

@@ -7,9 +7,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::support::payload;
 use crate::support::server::{Body, Reply, Request, Server, byte_range};
-use crate::support::{TestEnv, assert_has};
-use crate::support::{json, payload, run};
+use crate::support::{TestEnv, assert_has, assert_starts};
 
 const D1: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
 const D2: &str = "Mon, 07 Nov 1994 08:49:37 GMT";
@@ -20,6 +20,17 @@ struct Version {
     body: Vec<u8>,
     etag: Option<&'static str>,
     date: Option<&'static str>,
+}
+
+impl Version {
+    /// `body`, known by this ETag alone.
+    fn tagged(body: Vec<u8>, etag: &'static str) -> Version {
+        Version {
+            body,
+            etag: Some(etag),
+            date: None,
+        }
+    }
 }
 
 /// How a server that has `v` answers `req`: its validators on every answer, ranges honoured,
@@ -130,17 +141,14 @@ fn every_case() -> Vec<(&'static str, bool, bool, String)> {
 #[test]
 fn a_file_that_changes_after_a_reset_is_placed_whole_in_its_new_version() {
     for (validator, same_length, ignores_if_range, case) in every_case() {
-        let env = TestEnv::new();
         let (v1, v2) = versions(validator, same_length, 40);
-        let (server, _) = shifting(v1, v2.clone(), ignores_if_range, true);
-        let run = env.fetch(&[server.url("/f.bin")], &["--json", "-v"]);
+        let env = TestEnv::new().with(shifting(v1, v2.clone(), ignores_if_range, true).0);
+        let run = env.fetch(&[env.url("/f.bin")], &["--json", "-v"]);
         assert_eq!(run.code, 0, "{case}: {:?} {}", run.report, run.stderr);
         assert!(env.holds("out/f.bin", &v2.body), "{case}");
-        let result = run.json(0);
-        assert_eq!(result["status"], "ok", "{case}");
-        assert_eq!(result["bytes"], v2.body.len(), "{case}");
-        let requests = server.requests();
-        let retry = &requests[1];
+        assert_eq!(run.json(0)["status"], "ok", "{case}");
+        assert_eq!(run.json(0)["bytes"], v2.body.len(), "{case}");
+        let retry = &env.server().requests()[1];
         if validator == "neither" {
             // Nothing can tell the versions apart: the retry starts over.
             assert_eq!(retry.header("range"), None, "{case}");
@@ -163,20 +171,18 @@ fn continue_after_the_file_changed_between_two_runs_places_the_new_version_whole
             let v1 = v1.clone();
             move |req| serve(req, &v1, false).framing(Body::Reset(120_000))
         });
-        let args = ["-c", "--retries", "0"];
-        let (code, _, _) = run(env.path(), &[cut.url("/f.bin")], &args);
-        assert_eq!(code, 1, "{case}");
-        let part = env.join("out/f.bin.part");
-        assert!(crate::support::holds(&part, &v1.body[..120_000]), "{case}");
+        let run = env.fetch(&[cut.url("/f.bin")], &["-c", "--retries", "0"]);
+        assert_eq!(run.code, 1, "{case}");
+        assert!(env.holds("out/f.bin.part", &v1.body[..120_000]), "{case}");
         // The file is replaced on the server; -c again.
         changed.store(1, Ordering::SeqCst);
-        let (code, report, stderr) = run(env.path(), &[server.url("/f.bin")], &["-c", "--json"]);
-        assert_eq!(code, 0, "{case}: {report:?} {stderr}");
+        let run = env.fetch(&[server.url("/f.bin")], &["-c", "--json"]);
+        assert_eq!(run.code, 0, "{case}: {:?} {}", run.report, run.stderr);
         assert!(
             env.holds("out/f.bin", &v2.body),
             "{case}: one version whole, never a mix"
         );
-        assert_eq!(json(&report[0])["http_status"], 200, "{case}");
+        assert_eq!(run.json(0)["http_status"], 200, "{case}");
         let first = &server.requests()[0];
         match validator {
             "neither" => assert_eq!(first.header("range"), None, "{case}"),
@@ -220,61 +226,57 @@ fn a_reset_at_ninety_percent_is_resumed_not_restarted() {
     assert_eq!(run.json(1)["received"], len);
 }
 
+/// `reply` with 5,000 bytes more than its Content-Range says.
+fn too_long(reply: Reply) -> Reply {
+    let mut body = reply.body.clone();
+    body.extend_from_slice(&[b'!'; 5_000]);
+    Reply { body, ..reply }
+}
+
 #[test]
 fn a_206_past_its_own_range_is_never_written_past_it() {
     for framing in [Body::Full, Body::Chunked, Body::Unframed] {
-        let dir = tempfile::tempdir().unwrap();
-        let v = Version {
-            body: payload(100_000, 70),
-            etag: Some("\"v1\""),
-            date: None,
-        };
-        let server = in_turns(&v, move |n, reply| match n {
+        let v = Version::tagged(payload(100_000, 70), "\"v1\"");
+        let env = TestEnv::new().with(in_turns(&v, move |n, reply| match n {
             0 => reply.framing(Body::Reset(40_000)),
             // The rest, and then 5,000 bytes more than its Content-Range says.
-            1 => {
-                let mut body = reply.body.clone();
-                body.extend_from_slice(&[b'!'; 5_000]);
-                Reply { body, ..reply }.framing(framing)
-            }
+            1 => too_long(reply).framing(framing),
             _ => reply,
-        });
-        let (code, report, stderr) = run(dir.path(), &[server.url("/f.bin")], &["--json", "-v"]);
-        assert_eq!(code, 0, "{framing:?}: {report:?} {stderr}");
+        }));
+        let run = env.fetch(&[env.url("/f.bin")], &["--json", "-v"]);
+        assert_eq!(run.code, 0, "{framing:?}: {:?} {}", run.report, run.stderr);
         assert!(
-            crate::support::holds(&dir.path().join("out/f.bin"), &v.body),
+            env.holds("out/f.bin", &v.body),
             "{framing:?}: not one byte past the range"
         );
-        assert_eq!(json(&report[0])["attempts"], 3, "{framing:?}");
-        let third = &server.requests()[2];
+        assert_eq!(run.json(0)["attempts"], 3, "{framing:?}");
+        let third = &env.server().requests()[2];
         match framing {
             // Refused before a byte was written: the rest is asked for again.
             Body::Full => assert_eq!(third.header("range"), Some("bytes=40000-")),
             // Written up to its end, then failed: only the confirmation is left to ask.
             _ => {
                 assert_eq!(third.header("range"), Some("bytes=100000-"), "{framing:?}");
-                assert_eq!(json(&report[0])["http_status"], 416, "{framing:?}");
-                assert_has(&stderr, "more than the 60000 bytes");
+                assert_eq!(run.json(0)["http_status"], 416, "{framing:?}");
+                assert_has(&run.stderr, "more than the 60000 bytes");
             }
         }
+    }
+}
 
+#[test]
+fn a_206_past_its_own_range_without_retries_places_nothing() {
+    for framing in [Body::Full, Body::Chunked, Body::Unframed] {
+        let v = Version::tagged(payload(100_000, 70), "\"v1\"");
         // Without retries, the attempt that sent too much fails, and nothing is placed.
-        let dir = tempfile::tempdir().unwrap();
-        let server = in_turns(&v, move |n, reply| {
-            let mut body = reply.body.clone();
-            body.extend_from_slice(&[b'!'; 5_000]);
-            match n {
-                0 => reply.framing(Body::Reset(40_000)),
-                _ => Reply { body, ..reply }.framing(framing),
-            }
-        });
-        let (code, report, _) = run(dir.path(), &[server.url("/f.bin")], &["--retries", "1"]);
-        assert_eq!(code, 1, "{framing:?}");
-        assert!(report[0].starts_with("failed"), "{report:?}");
-        assert!(
-            crate::support::out_files(dir.path()).is_empty(),
-            "{framing:?}"
-        );
+        let env = TestEnv::new().with(in_turns(&v, move |n, reply| match n {
+            0 => reply.framing(Body::Reset(40_000)),
+            _ => too_long(reply).framing(framing),
+        }));
+        let run = env.fetch(&[env.url("/f.bin")], &["--retries", "1"]);
+        assert_eq!(run.code, 1, "{framing:?}");
+        assert_starts(&run.report[0], "failed");
+        assert!(env.out_files().is_empty(), "{framing:?}");
     }
 }
 
@@ -317,9 +319,9 @@ fn a_split_resumed_by_its_date_refuses_ranges_of_a_newer_date() {
         let args = ["-j", "4", "--split", "4", "--split-min", "1M", "-c", "-v"];
         let run = env.fetch(&[server.url("/f.bin")], &args);
         assert_eq!(run.code, 0, "format {format}: {}", run.stderr);
-        assert!(run.report[0].starts_with("ok"), "{:?}", run.report);
+        assert_starts(&run.report[0], "ok");
         assert!(
-            crate::support::holds(&out.join("f.bin"), &new.body),
+            env.holds("out/f.bin", &new.body),
             "format {format}: never a mix"
         );
         let first_if_range = server.requests()[0].header("if-range").map(str::to_string);
@@ -412,27 +414,18 @@ fn a_chunked_answer_cut_short_is_resumed_and_its_length_then_known() {
 #[test]
 fn a_server_error_to_a_request_for_the_rest_keeps_the_bytes() {
     // Reset at 60%; the request for the rest gets a 503; the one after it the rest.
-    let env = TestEnv::new();
-    let v = Version {
-        body: payload(200_000, 96),
-        etag: Some("\"s5\""),
-        date: None,
-    };
-    let server = in_turns(&v, |n, reply| match n {
+    let v = Version::tagged(payload(200_000, 96), "\"s5\"");
+    let env = TestEnv::new().with(in_turns(&v, |n, reply| match n {
         0 => reply.framing(Body::Reset(120_000)),
         1 => Reply::status(503),
         _ => reply,
-    });
-    let run = env.fetch(&[server.url("/s.bin")], &["--json"]);
+    }));
+    let run = env.fetch(&[env.url("/s.bin")], &["--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(env.holds("out/s.bin", &v.body));
-    let result = run.json(0);
-    assert_eq!(
-        (result["attempts"].as_u64(), result["http_status"].as_u64()),
-        (Some(3), Some(206))
-    );
-    assert_eq!(result["received"], 200_000, "nothing fetched twice");
-    let requests = server.requests();
-    let (after_503, _) = byte_range(&requests[2]).expect("the rest, again");
-    assert_eq!(byte_range(&requests[1]).unwrap().0, after_503);
+    assert_eq!(run.json(0)["attempts"], 3);
+    assert_eq!(run.json(0)["http_status"], 206);
+    assert_eq!(run.json(0)["received"], 200_000, "nothing fetched twice");
+    let firsts: Vec<usize> = env.server().ranges().iter().map(|r| r.0).collect();
+    assert_eq!(firsts[0], firsts[1], "the rest, asked again after the 503");
 }

@@ -19,7 +19,9 @@ use super::{BIN, files_below, json, lines, names_in};
 
 /// A test's directory and, when it has one, its server.
 pub struct TestEnv {
-    dir: TempDir,
+    root: TempDir,
+    /// Where fetchpool runs: the temporary directory, or `work/` inside it.
+    dir: PathBuf,
     server: Option<Server>,
 }
 
@@ -32,10 +34,35 @@ impl Default for TestEnv {
 impl TestEnv {
     /// An empty temporary directory, and no server yet.
     pub fn new() -> TestEnv {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().to_path_buf();
         TestEnv {
-            dir: tempfile::tempdir().unwrap(),
+            root,
+            dir,
             server: None,
         }
+    }
+
+    /// An empty `work/` to run in, inside a temporary directory of its own (its [`root`]), for
+    /// a test that looks at what is beside the run's directory too (a server's files, anything
+    /// written outside).
+    ///
+    /// [`root`]: TestEnv::root
+    pub fn nested() -> TestEnv {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("work");
+        std::fs::create_dir(&dir).unwrap();
+        TestEnv {
+            root,
+            dir,
+            server: None,
+        }
+    }
+
+    /// The temporary directory the test owns: where it runs, or the one above with
+    /// [`TestEnv::nested`].
+    pub fn root(&self) -> &Path {
+        self.root.path()
     }
 
     /// Serves these files (path, bytes) with a correct length and nothing else: 404 elsewhere.
@@ -69,25 +96,39 @@ impl TestEnv {
         self.server().url(path)
     }
 
+    /// The URLs of `paths` on the server.
+    pub fn urls(&self, paths: &[&str]) -> Vec<String> {
+        paths.iter().map(|p| self.url(p)).collect()
+    }
+
+    /// The URLs of `n` paths on the server, path `i` made by `path(i)`.
+    pub fn urls_of(&self, n: usize, path: impl Fn(usize) -> String) -> Vec<String> {
+        (0..n).map(|i| self.url(&path(i))).collect()
+    }
+
     /// The test's directory, where fetchpool runs.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// `rel` inside the test's directory.
     pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
-        self.dir.path().join(rel)
+        self.dir.join(rel)
     }
 
     /// Writes `lines` as the list `urls.txt`; returns its path.
-    pub fn list(&self, lines: &[String]) -> PathBuf {
+    pub fn list(&self, lines: &[impl AsRef<str>]) -> PathBuf {
         self.list_as("urls.txt", lines)
     }
 
     /// Writes `lines` as the list `name`; returns its path.
-    pub fn list_as(&self, name: &str, lines: &[String]) -> PathBuf {
+    pub fn list_as(&self, name: &str, lines: &[impl AsRef<str>]) -> PathBuf {
         let path = self.join(name);
-        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let text: String = lines
+            .iter()
+            .map(|l| l.as_ref().to_string() + "\n")
+            .collect();
+        std::fs::write(&path, text).unwrap();
         path
     }
 
@@ -100,9 +141,31 @@ impl TestEnv {
         std::fs::write(path, bytes).unwrap();
     }
 
+    /// Writes `bytes` at `rel` as an interrupted `fetchpool -c` leaves a `.part`: with the
+    /// version it is of (this ETag, a file of `len` bytes) kept with it.
+    pub fn plant_part(&self, rel: impl AsRef<Path>, bytes: &[u8], etag: &str, len: usize) {
+        self.write(&rel, b"");
+        super::plant_part(&self.join(rel), bytes, etag, len);
+    }
+
     /// Makes the directory `rel` (and those above it).
     pub fn mkdir(&self, rel: impl AsRef<Path>) {
         std::fs::create_dir_all(self.join(rel)).unwrap();
+    }
+
+    /// Makes a named pipe at `rel`.
+    pub fn mkfifo(&self, rel: impl AsRef<Path>) {
+        let made = StdCommand::new("mkfifo")
+            .arg(self.join(rel))
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+
+    /// Sets the permission bits of `rel`.
+    pub fn chmod(&self, rel: impl AsRef<Path>, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.join(rel), std::fs::Permissions::from_mode(mode)).unwrap();
     }
 
     /// The bytes of the file at `rel`.
@@ -164,7 +227,7 @@ impl TestEnv {
     }
 
     /// Writes `urls` as `urls.txt`, then [`TestEnv::run`].
-    pub fn fetch(&self, urls: &[String], args: &[&str]) -> Run {
+    pub fn fetch(&self, urls: &[impl AsRef<str>], args: &[&str]) -> Run {
         self.list(urls);
         self.run(args)
     }
@@ -204,6 +267,24 @@ impl TestEnv {
     }
 }
 
+/// Waits for a run started with [`TestEnv::spawn`] to end by itself.
+pub fn wait(child: Child) -> Run {
+    let started = std::time::Instant::now();
+    Run::of(child.wait_with_output().unwrap(), started.elapsed())
+}
+
+/// Sends SIGINT to a run started with [`TestEnv::spawn`] and waits for it: `took` is how long
+/// it took to end once told.
+pub fn interrupt(child: Child) -> Run {
+    let sent = std::time::Instant::now();
+    let status = StdCommand::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Run::of(child.wait_with_output().unwrap(), sent.elapsed())
+}
+
 /// What a run did: its exit code, its report's lines (stdout), and stderr.
 #[derive(Debug)]
 pub struct Run {
@@ -212,6 +293,8 @@ pub struct Run {
     pub report: Vec<String>,
     pub stdout: String,
     pub stderr: String,
+    /// How long the run took, start to exit.
+    pub took: std::time::Duration,
 }
 
 impl Run {
@@ -226,13 +309,14 @@ impl Run {
     }
 }
 
-impl From<Output> for Run {
-    fn from(out: Output) -> Run {
+impl Run {
+    fn of(out: Output, took: std::time::Duration) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             report: lines(&out.stdout),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took,
         }
     }
 }
@@ -244,13 +328,25 @@ pub trait RunIt {
 
 impl RunIt for Command {
     fn run(&mut self) -> Run {
-        self.output().unwrap().into()
+        let started = std::time::Instant::now();
+        Run::of(self.output().unwrap(), started.elapsed())
     }
 }
 
 impl RunIt for StdCommand {
     fn run(&mut self) -> Run {
-        self.output().unwrap().into()
+        let started = std::time::Instant::now();
+        Run::of(self.output().unwrap(), started.elapsed())
+    }
+}
+
+/// Waits (up to 10 s) until `ready` holds; `what` names what never happened.
+#[track_caller]
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

@@ -1,5 +1,8 @@
-//! Shared helpers for the integration tests: the binary with a scrubbed environment, lists,
-//! payloads, and the loopback server in `server.rs`.
+//! The integration tests' one harness, [`TestEnv`] (`env.rs`): a temporary directory, a server,
+//! a list, a run of the binary with a scrubbed environment, and its results by name. Beside it:
+//! the loopback server every test talks to (`server.rs`), the real servers some start (nginx,
+//! tinyproxy, microsocks, an HTTP/2 server of our own, a TLS server with a throwaway CA), a
+//! terminal for the display tests (`pty.rs`), and the payloads and digests tests compare with.
 
 #![allow(dead_code)]
 
@@ -11,45 +14,16 @@ pub mod pty;
 pub mod server;
 pub mod tls;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as StdCommand;
 
-use assert_cmd::Command;
-
-pub use env::{RunIt, TestEnv, assert_has, assert_lacks, assert_starts};
+#[allow(unused_imports)] // each test file uses its own part of the harness
+pub use env::{
+    Run, RunIt, TestEnv, assert_has, assert_lacks, assert_starts, interrupt, wait, wait_until,
+};
 
 /// The path of the built binary.
 pub const BIN: &str = env!("CARGO_BIN_EXE_fetchpool");
-
-fn scrub(cmd: &mut StdCommand) {
-    // No proxies, no colours, nothing from the developer's shell.
-    cmd.env_clear()
-        .env("NO_COLOR", "1")
-        .env("PATH", "/usr/bin:/bin");
-}
-
-/// `fetchpool` with a clean environment, run in `dir`.
-pub fn fetchpool(dir: &Path) -> Command {
-    let mut std = StdCommand::new(BIN);
-    scrub(&mut std);
-    std.current_dir(dir);
-    Command::from_std(std)
-}
-
-/// The same as a plain `std::process::Command`, for tests that drive stdin or stdout themselves.
-pub fn fetchpool_std(dir: &Path) -> StdCommand {
-    let mut cmd = StdCommand::new(BIN);
-    scrub(&mut cmd);
-    cmd.current_dir(dir);
-    cmd
-}
-
-/// Writes `lines` as a list file `name` in `dir`.
-pub fn write_list(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
-}
 
 /// Deterministic bytes that differ from file to file.
 pub fn payload(len: usize, seed: u64) -> Vec<u8> {
@@ -77,11 +51,6 @@ pub fn plant_part(path: &Path, bytes: &[u8], etag: &str, len: usize) {
         rustix::fs::XattrFlags::empty(),
     )
     .expect("user extended attributes");
-}
-
-/// Whether the file at `path` holds exactly `bytes` (without printing either when not).
-pub fn holds(path: &Path, bytes: &[u8]) -> bool {
-    std::fs::read(path).is_ok_and(|got| got == bytes)
 }
 
 /// stdout as text, split into lines.
@@ -132,29 +101,6 @@ pub fn digest_hex(tool: &str, bytes: &[u8]) -> String {
         .to_string()
 }
 
-/// Runs fetchpool in `dir` on a list of `urls` (written as `urls.txt`) into `out/` with `args`;
-/// returns the exit code, the report's lines and stderr.
-pub fn run(dir: &Path, urls: &[String], args: &[&str]) -> (i32, Vec<String>, String) {
-    write_list(dir, "urls.txt", urls);
-    run_with_list(dir, "urls.txt", args)
-}
-
-/// Runs fetchpool in `dir` on the list file `name` (as written there, so messages name it so)
-/// into `out/` with `args`; returns the exit code, the report's lines and stderr.
-pub fn run_with_list(dir: &Path, name: &str, args: &[&str]) -> (i32, Vec<String>, String) {
-    let out = fetchpool(dir)
-        .arg(name)
-        .args(["-o", "out"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        lines(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// One NDJSON line.
 pub fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap()
@@ -168,16 +114,6 @@ pub fn names_in(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// Every file below `dir/out`, or none when fetchpool never created it.
-pub fn out_files(dir: &Path) -> Vec<String> {
-    let out = dir.join("out");
-    if out.exists() {
-        files_below(&out)
-    } else {
-        Vec::new()
-    }
 }
 
 /// A server that answers every path with `body of PATH` after `delay_ms`.
@@ -195,44 +131,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Sends SIGINT to `child` and waits for it: its output, and how long it took to end.
-pub fn interrupt_and_wait(
-    child: std::process::Child,
-) -> (std::process::Output, std::time::Duration) {
-    let sent = std::time::Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    (out, sent.elapsed())
-}
-
-/// `fetchpool urls.txt -o out --min-speed 0 ARGS` in `dir`, with stdout and stderr piped.
-pub fn spawn_run(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
-    fetchpool_std(dir)
-        .args(["urls.txt", "-o", "out", "--min-speed", "0"])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// `fetchpool - -o out ARGS` in `dir`, the list on a pipe the test writes to; stdout and stderr
-/// piped.
-pub fn spawn_reading_stdin(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
-    fetchpool_std(dir)
-        .args(["-", "-o", "out"])
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 /// Waits (up to 10 s) until `path` exists.

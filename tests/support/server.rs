@@ -242,6 +242,24 @@ impl Server {
         self.state.requests.lock().unwrap().clone()
     }
 
+    /// The ranges asked for so far (`Range: bytes=FIRST-[LAST]`), in the order they were asked.
+    pub fn ranges(&self) -> Vec<(usize, Option<usize>)> {
+        self.requests().iter().filter_map(byte_range).collect()
+    }
+
+    /// The target (path and query) of every request so far, in order.
+    pub fn targets(&self) -> Vec<String> {
+        self.requests().iter().map(|r| r.target.clone()).collect()
+    }
+
+    /// The header `name` of every request so far, in order: `-` where a request had none.
+    pub fn sent(&self, name: &str) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|r| r.header(name).unwrap_or("-").to_string())
+            .collect()
+    }
+
     pub fn request_count(&self) -> usize {
         self.state.requests.lock().unwrap().len()
     }
