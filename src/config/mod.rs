@@ -3,23 +3,21 @@
 use std::io::IsTerminal;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-use std::time::Duration;
 
 use anyhow::bail;
 
 use crate::cli::{Cli, ProgressWhen, ShardArg, SourceArg};
-use crate::cookies::Jar;
-use crate::entry::parse_header;
 use crate::list::{ListSource, Shard, ShardBy, Sources};
-use crate::naming::BESIDE;
 use crate::netrc::Netrc;
 use crate::progress::ProgressStyle;
-use crate::staged::{Reserved, reports_replace_no_input, reserved};
+use crate::staged::{reports_replace_no_input, reserved};
 use crate::units::parse_size;
 
+mod policy;
 mod scheduler;
+
+use policy::policy;
+pub use policy::{Policy, ProxySettings, TlsSettings};
 
 /// How entries are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,103 +26,6 @@ pub enum Mode {
     Pool(NonZeroUsize),
     /// One entry at a time on the calling thread.
     Serial,
-}
-
-/// The settings every download follows: what a download reads, and all it reads, of the
-/// configuration.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    pub output_dir: PathBuf,
-    /// `--skip-existing`: a matching existing target is reported `skipped`.
-    pub skip_existing: bool,
-    /// `--overwrite`: an existing target (that is not skipped) is replaced.
-    pub overwrite: bool,
-    /// `--update`: an existing target is revalidated, and replaced only if it changed.
-    pub update: bool,
-    /// `-c, --continue`: continue the `.part` files of earlier runs, and keep them on failure
-    /// for later ones (resume is what a retry does within a run).
-    pub continues: bool,
-    pub retries: u32,
-    /// Compute the SHA-256 of every download (the report shows it); an entry with `sha256=`
-    /// computes it regardless.
-    pub digest: bool,
-    /// `-v`: a log line per request and response.
-    pub verbose: bool,
-    pub user_agent: String,
-    /// `-H` headers, sent only to the origin of the listed URL.
-    pub headers: Vec<(String, String)>,
-    pub connect_timeout: Duration,
-    /// Idle limit: no byte for this long fails the attempt.
-    pub idle_timeout: Duration,
-    /// Bytes/s an attempt must average over each `idle_timeout` window; 0 = off.
-    pub min_speed: u64,
-    pub max_time: Option<Duration>,
-    pub max_redirects: u32,
-    pub max_size: Option<u64>,
-    /// `--split`: at most this many ranges of one file at once (1: never split).
-    pub split: usize,
-    /// `--split-min`: the smallest range a split makes.
-    pub split_min: u64,
-    /// How TLS and HTTP versions are set up for every client of the run.
-    pub tls: TlsSettings,
-    /// `--netrc`/`--netrc-file`: credentials per host, for the listed URL's origin only.
-    pub netrc: Option<Netrc>,
-    /// The report files that lie inside the output directory: no entry may take their names.
-    pub reserved: Vec<Arc<Reserved>>,
-    /// `--proxy` and `--noproxy`: where requests go, when not where the environment says.
-    pub proxy: ProxySettings,
-    /// The run's cookies, shared by every worker's client (`--load-cookies` fills it).
-    pub cookies: Arc<Jar>,
-    /// Logins: requests that carried a host's netrc credentials after a redirect led there
-    /// from another host (said with `-v` at the end).
-    pub logins: Arc<AtomicU64>,
-}
-
-/// `--proxy` and `--noproxy`, as given.
-#[derive(Clone, Default)]
-pub struct ProxySettings {
-    pub url: Option<reqwest::Url>,
-    pub noproxy: Option<String>,
-}
-
-impl std::fmt::Debug for ProxySettings {
-    /// The proxy with its password hidden, as everywhere.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = self
-            .url
-            .as_ref()
-            .map(|u| crate::redact::redact_url(u.as_str()));
-        f.debug_struct("ProxySettings")
-            .field("url", &url)
-            .field("noproxy", &self.noproxy)
-            .finish()
-    }
-}
-
-impl Policy {
-    /// The report file that `target` (a path relative to the output directory), or a name it
-    /// keeps beside it while it downloads (`NAME.part`, ...), would be, if any.
-    pub fn reserved_by(&self, target: &Path) -> Option<&Arc<Reserved>> {
-        self.reserved.iter().find(|r| {
-            r.target == target
-                || BESIDE.iter().any(|suffix| {
-                    let mut beside = target.as_os_str().to_owned();
-                    beside.push(suffix);
-                    r.target == Path::new(&beside)
-                })
-        })
-    }
-}
-
-/// `--cacert`, `-k`, `--http1.1`.
-#[derive(Debug, Clone, Default)]
-pub struct TlsSettings {
-    /// A PEM file of CA certificates trusted as well as the system's.
-    pub cacert: Option<PathBuf>,
-    /// Certificates are not verified at all.
-    pub insecure: bool,
-    /// HTTP/2 is never negotiated.
-    pub http1_only: bool,
 }
 
 /// Every setting a run needs, validated.
@@ -180,109 +81,24 @@ impl Config {
         if cli.max_time.is_some_and(|t| t.is_zero()) {
             bail!("--max-time must be more than 0 seconds");
         }
-        let stderr_is_terminal = std::io::stderr().is_terminal();
         let progress = resolve_progress(
             cli.progress,
             cli.quiet || cli.dry_run,
-            stderr_is_terminal,
+            std::io::stderr().is_terminal(),
             std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
         );
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let warn = |message: String| eprintln!("fetchpool: {message}");
         let shard = shard(cli.shard, cli.shard_by, &warn)?;
-        let netrc_path = netrc_path(cli.netrc, cli.netrc_file)?;
+        let netrc_path = netrc_path(cli.netrc, cli.netrc_file.clone())?;
         let netrc = netrc_path
             .as_deref()
             .map(|path| Netrc::load(path, warn))
             .transpose()?;
-        let headers = cli
-            .headers
-            .iter()
-            .map(|h| parse_header(h).map_err(|why| anyhow::anyhow!("-H: {why}")))
-            .collect::<anyhow::Result<_>>()?;
-        let mut download = Policy {
-            output_dir: cli.output_dir,
-            skip_existing: cli.skip_existing,
-            overwrite: cli.overwrite,
-            update: cli.update,
-            continues: cli.continues,
-            retries: cli.retries,
-            // The digest is computed only where something shows or checks it (a
-            // `sha256=` in the list turns it on for that entry).
-            digest: cli.json || cli.report.is_some(),
-            verbose: cli.verbose,
-            user_agent: cli
-                .user_agent
-                .unwrap_or_else(|| concat!("fetchpool/", env!("CARGO_PKG_VERSION")).to_string()),
-            headers,
-            connect_timeout: cli.connect_timeout,
-            idle_timeout: cli.timeout,
-            min_speed: cli.min_speed,
-            max_time: cli.max_time,
-            max_redirects: cli.max_redirects,
-            max_size: cli.max_size,
-            split: cli.split.get(),
-            split_min: cli.split_min,
-            tls: TlsSettings {
-                cacert: cli.cacert,
-                insecure: cli.insecure,
-                http1_only: cli.http1_1,
-            },
-            netrc,
-            reserved: Vec::new(),
-            proxy: ProxySettings {
-                url: cli
-                    .proxy
-                    .as_deref()
-                    .map(crate::cli::parse_proxy)
-                    .transpose()
-                    .map_err(|why| anyhow::anyhow!("--proxy: {why}"))?,
-                noproxy: cli.noproxy,
-            },
-            cookies: Arc::new(Jar::for_run(cli.load_cookies.as_deref())?),
-            logins: Arc::default(),
-        };
-        let mut inputs: Vec<(&str, &Path)> = lists
-            .iter()
-            .filter_map(|l| match l {
-                ListSource::File(path) => Some(("the list", path.as_path())),
-                _ => None,
-            })
-            .collect();
-        inputs.extend(
-            cli.checksums
-                .iter()
-                .filter(|c| !c.starts_with("http://") && !c.starts_with("https://"))
-                .map(|c| ("the --checksums file", Path::new(c))),
-        );
-        inputs.extend(netrc_path.as_deref().map(|p| ("the netrc file", p)));
-        inputs.extend(
-            download
-                .tls
-                .cacert
-                .as_deref()
-                .map(|p| ("the --cacert file", p)),
-        );
-        reports_replace_no_input(
-            &[
-                ("--report", &cli.report),
-                ("--junit", &cli.junit),
-                ("--timeline", &cli.timeline),
-                ("--failed-out", &cli.failed_out),
-                ("--save-cookies", &cli.save_cookies),
-            ],
-            &inputs,
-        )?;
-        download.reserved = reserved(
-            &download.output_dir,
-            [
-                ("--report", &cli.report),
-                ("--junit", &cli.junit),
-                ("--timeline", &cli.timeline),
-                ("--failed-out", &cli.failed_out),
-                ("--save-cookies", &cli.save_cookies),
-            ],
-        );
+        let mut download = policy(&cli, netrc)?;
+        let inputs = inputs(&lists, &cli, netrc_path.as_deref());
+        reports_replace_no_input(&run_files(&cli), &inputs)?;
+        download.reserved = reserved(&download.output_dir, run_files(&cli));
         Ok(Config {
             lists,
             mode,
@@ -344,6 +160,42 @@ fn foreign_spellings(cli: &Cli, lists: &[ListSource]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The files a run reads (its list files, local checksums files, the netrc file, the
+/// `--cacert` file), by what each is to the run: none may be replaced by a file it writes.
+fn inputs<'a>(
+    lists: &'a [ListSource],
+    cli: &'a Cli,
+    netrc: Option<&'a Path>,
+) -> Vec<(&'static str, &'a Path)> {
+    let mut inputs: Vec<(&str, &Path)> = lists
+        .iter()
+        .filter_map(|l| match l {
+            ListSource::File(path) => Some(("the list", path.as_path())),
+            _ => None,
+        })
+        .collect();
+    inputs.extend(
+        cli.checksums
+            .iter()
+            .filter(|c| !c.starts_with("http://") && !c.starts_with("https://"))
+            .map(|c| ("the --checksums file", Path::new(c))),
+    );
+    inputs.extend(netrc.map(|p| ("the netrc file", p)));
+    inputs.extend(cli.cacert.as_deref().map(|p| ("the --cacert file", p)));
+    inputs
+}
+
+/// The files a run writes besides its downloads (its sinks), by the flag that names each.
+fn run_files(cli: &Cli) -> [(&'static str, &Option<PathBuf>); 5] {
+    [
+        ("--report", &cli.report),
+        ("--junit", &cli.junit),
+        ("--timeline", &cli.timeline),
+        ("--failed-out", &cli.failed_out),
+        ("--save-cookies", &cli.save_cookies),
+    ]
 }
 
 /// `--netrc` / `--netrc-file FILE`, read; warnings go to `warn`.

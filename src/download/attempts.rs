@@ -31,12 +31,12 @@ pub struct Tried {
 /// Attempts the entry at its URL and mirrors in turn until one attempt succeeds, every URL is
 /// out, or a failure no other server could fix (or Ctrl-C) ends it.
 pub async fn every_url(
-    job: Attempt<'_>,
+    first: Attempt<'_>,
     slot: Option<&dyn HostSlot>,
     spot: &mut place::Spot,
     held: &mut Held,
 ) -> Tried {
-    let (entry, kit) = (job.entry, job.kit);
+    let (entry, kit) = (first.entry, first.kit);
     let retries = kit.policy.retries;
     let urls: Vec<&Url> = std::iter::once(&entry.url)
         .chain(&entry.options.mirrors)
@@ -63,27 +63,13 @@ pub async fn every_url(
             }
             if i != at {
                 let why = last[at].as_ref().map(|f| format!("{:#}", f.error));
-                let (shown, of) = (redact_url(url.as_str()), urls.len() - 1);
-                let label = if i == 0 {
-                    "the entry's URL".into()
-                } else {
-                    format!("mirror {i} of {of}")
-                };
-                kit.log(|| format!("{}; trying {label}: {shown}", why.unwrap_or_default()));
-                if let Some(slot) = slot {
-                    let started = Instant::now();
-                    let moved = move_slot(slot, url).await;
-                    if let Some(lane) = kit.lane {
-                        lane.waited(started);
-                    }
-                    if let Err(failure) = moved {
-                        return tried(attempts, Err(failure), at);
-                    }
+                if let Err(failure) = switch(kit, slot, (i, urls.len()), url, why).await {
+                    return tried(attempts, Err(failure), at);
                 }
                 at = i;
             }
             made[i] += 1;
-            match attempt(&Attempt { url, ..job }, spot, held, made[i]).await {
+            match attempt(&Attempt { url, ..first }, spot, held, made[i]).await {
                 Ok(done) => return tried(attempts + 1, Ok(done), i),
                 Err(failure) if !failure.another_server_could_fix() => {
                     return tried(attempts + 1, Err(failure), i);
@@ -111,29 +97,53 @@ pub async fn every_url(
             round,
             made: made[next],
         };
-        match back_off(job.kit, failure, retry).await {
+        match back_off(kit, failure, retry).await {
             Ok(failure) => last[next] = Some(failure),
             Err(failure) => return tried(attempts, Err(failure), at),
         }
     }
 }
 
-/// One attempt at the entry's `job.url`, its `n`th there.
+/// Moves on to URL `i` of `n` (the entry's own, or a mirror): says so under `-v`, with why the
+/// one before failed, and moves a `--per-host` slot to its host, waiting for one there.
+async fn switch(
+    kit: &Kit<'_>,
+    slot: Option<&dyn HostSlot>,
+    (i, n): (usize, usize),
+    url: &Url,
+    why: Option<String>,
+) -> Result<(), Failure> {
+    let label = match i {
+        0 => "the entry's URL".to_string(),
+        i => format!("mirror {i} of {}", n - 1),
+    };
+    let shown = redact_url(url.as_str());
+    kit.log(|| format!("{}; trying {label}: {shown}", why.unwrap_or_default()));
+    let Some(slot) = slot else { return Ok(()) };
+    let started = Instant::now();
+    let moved = move_slot(slot, url).await;
+    if let Some(lane) = kit.lane {
+        lane.waited(started);
+    }
+    moved
+}
+
+/// One attempt at `attempt.url`, its `n`th there.
 async fn attempt(
-    job: &Attempt<'_>,
+    attempt: &Attempt<'_>,
     spot: &mut place::Spot,
     held: &mut Held,
     n: u32,
 ) -> Result<Ending, Failure> {
-    let kit = job.kit;
-    let url = || redact_url(job.url.as_str());
+    let kit = attempt.kit;
+    let url = || redact_url(attempt.url.as_str());
     match n {
         1 => kit.log(|| format!("GET {}", url())),
         n => kit.log(|| format!("GET {} (attempt {n})", url())),
     }
-    job.task.restart();
+    attempt.task.restart();
     let started = kit.lane.map(|_| Instant::now());
-    let result = transfer::attempt(job, spot, held).await;
+    let result = transfer::attempt(attempt, spot, held).await;
     if let (Err(_), Some(lane), Some(started)) = (&result, kit.lane, started) {
         lane.attempt_failed(started);
     }
