@@ -8,8 +8,6 @@
 //! chose HTTP/2 (ALPN). The handshake is seen by a layer on the client's connector
 //! ([`Handshakes`]) the moment it ends, a round trip before the first answer: a worker starting
 //! on an HTTP/2 server takes more entries at once, not one round trip later.
-//!
-//! Here too: the runtime a worker's connections live on, and its client built inside it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -19,13 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use anyhow::Context as _;
 use hyper_util::client::legacy::connect::Connection;
 use reqwest::{Url, Version};
 use tokio::sync::Notify;
-
-use super::resolve::Resolver;
-use crate::config::Policy;
 
 /// What a running download knows of its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,32 +153,6 @@ where
             Ok(connection)
         })
     }
-}
-
-/// How many ready sockets a worker's runtime takes from one `epoll_wait`; more wait for the next.
-const IO_EVENTS: usize = 32;
-
-/// A current-thread runtime and a client whose connections live on it (a connection belongs to
-/// the runtime that opened it).
-pub fn runtime_and_client(
-    policy: &Policy,
-    tls: &rustls::ClientConfig,
-    resolver: &Arc<Resolver>,
-    handshakes: &Arc<Handshakes>,
-) -> anyhow::Result<(tokio::runtime::Runtime, reqwest::Client)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        // A worker waits on one connection (a few while a split starts): room for 1,024 events
-        // (tokio's default) is 12 KiB a worker, 12 MiB at -j 1024.
-        .max_io_events_per_tick(IO_EVENTS)
-        .build()
-        .context("cannot start a runtime")?;
-    let client = {
-        let _inside = runtime.enter();
-        super::request::client(policy, tls, resolver, handshakes)?
-    };
-    Ok((runtime, client))
 }
 
 #[cfg(test)]

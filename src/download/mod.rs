@@ -22,6 +22,7 @@ mod proxy;
 mod request;
 mod resolve;
 mod retry;
+mod runtime;
 mod small;
 mod split;
 mod tls;
@@ -131,7 +132,7 @@ impl<'a> Worker<'a> {
     /// of the `--timeline` picture.
     pub fn new(shared: &'a Shared<'a>, row: usize, name: String) -> anyhow::Result<Worker<'a>> {
         let connections = Connections::default();
-        let (runtime, client) = connections::runtime_and_client(
+        let (runtime, client) = runtime::runtime_and_client(
             shared.policy,
             &shared.tls,
             &shared.resolver,

@@ -9,7 +9,7 @@ use super::kit::Kit;
 use super::limits::Limits;
 use super::request;
 use super::retry::Failure;
-use super::{connections, tls};
+use super::{runtime, tls};
 use crate::config::Policy;
 use crate::progress::Progress;
 use crate::throttle::Throttle;
@@ -21,7 +21,7 @@ use crate::units::human_bytes;
 pub fn fetch_small(policy: &Policy, url: &Url, max: u64) -> anyhow::Result<Vec<u8>> {
     let tls = tls::tls_config(&policy.tls)?;
     let (runtime, client) =
-        connections::runtime_and_client(policy, &tls, &Arc::default(), &Arc::default())?;
+        runtime::runtime_and_client(policy, &tls, &Arc::default(), &Arc::default())?;
     let (progress, throttle) = (Progress::hidden(), Throttle::new(None, None));
     let kit = Kit {
         policy,
