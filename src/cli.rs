@@ -233,7 +233,7 @@ pub struct Cli {
     )]
     pub update: bool,
 
-    /// Resume `NAME.part` with a Range request; a complete target counts as `skipped`.
+    /// Continue an earlier run's `NAME.part` with a Range request; a complete target counts as `skipped`.
     ///
     /// The request is tied to the version the `.part` is of (If-Range with its ETag or date):
     /// a file that changed on the server, or a server that ignores ranges, is downloaded from the
