@@ -383,7 +383,7 @@ fn cacert_and_insecure_against_a_private_ca() {
     env.list(&[server.url("/t.bin")]);
     // Unknown CA: one attempt (the same certificate would be refused again), and a hint that
     // names both ways to trust it.
-    let out = env.cmd().args(["urls.txt", "-o", "out", "--json"]).run();
+    let out = env.run(&["--json"]);
     assert_eq!(out.code, 1);
     let result = json(&out.report[0]);
     let error = result["error"].as_str().unwrap();
@@ -403,10 +403,7 @@ fn cacert_and_insecure_against_a_private_ca() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(env.file("out-env/t.bin"), b"over tls");
     // ... and --cacert, byte for byte.
-    let out = env
-        .cmd()
-        .args(["urls.txt", "-o", "out", "--cacert", "ca.pem"])
-        .run();
+    let out = env.run(&["--cacert", "ca.pem"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(env.file("out/t.bin"), b"over tls");
     assert_lacks(&out.stderr, "warning");

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::support::server::{Reply, Server};
-use crate::support::{TestEnv, assert_has, interrupt};
+use crate::support::{RunIt, TestEnv, assert_has, interrupt};
 use crate::support::{json, wait_for};
 
 /// A server that answers `/fN` with `body N`, slowly while `slow` is set.
@@ -67,8 +67,8 @@ fn ctrl_c_reports_every_entry_and_failed_out_finishes_the_batch() {
         let relisted: Vec<&str> = rest.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(relisted.len(), N - ok, "{mode:?}");
         slow.store(false, Ordering::SeqCst);
-        let out = env.cmd().args(["rest.txt", "-o", "out"]).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{mode:?}: {out:?}");
+        let out = env.cmd().args(["rest.txt", "-o", "out"]).run();
+        assert_eq!(out.code, 0, "{mode:?}: {out:?}");
         let mut files = env.out_files();
         files.sort();
         let mut want: Vec<String> = (0..N).map(|i| format!("f{i}")).collect();

@@ -32,7 +32,7 @@ fn list_format_with_options_and_bad_lines() {
         b_sha = sha256_hex(&b),
     );
     env.write("urls.txt", list);
-    let out = env.cmd().args(["urls.txt", "-o", "out"]).run();
+    let out = env.run(&[]);
     assert_eq!(out.code, 1, "bad lines make the run fail");
     let report = out.report.clone();
     assert_eq!(report.len(), 7, "{report:#?}");

@@ -377,7 +377,7 @@ fn real_nginx_split_with_a_per_connection_cap() {
         .args(["-o", "out"])
         .args(crate::split::split4(&["--json"]))
         .run();
-    assert!((out.code == 0), "{}", &out.stderr);
+    assert_eq!(out.code, 0, "{}", &out.stderr);
     assert_eq!(env.file("out/big.iso"), body);
     let report = crate::support::json(&out.report[0]);
     assert_eq!(report["sha256"], sha256_hex(&body));

@@ -89,7 +89,7 @@ fn a_download_another_run_puts_at_the_report_s_name_is_kept() {
         .spawn()
         .unwrap();
     env.list_as("b.txt", &[server.url("/b.bin")]);
-    let other = env.cmd().args(["b.txt", "-o", "out"]).run();
+    let other = env.run_list("b.txt", &[]);
     assert_eq!(other.code, 0);
     let out = reporting.wait_with_output().unwrap();
     assert_eq!(

@@ -619,7 +619,7 @@ fn failed_out_is_a_list_of_what_to_retry() {
 
     // The server recovers; the file is a valid list that fetches just what failed.
     fixed.store(1, Ordering::SeqCst);
-    let out = env.cmd().args(["retry.txt", "-o", "out"]).run();
+    let out = env.run_list("retry.txt", &[]);
     assert_eq!(out.code, 0);
     assert_eq!(out.report.len(), 1);
     assert_eq!(env.text("out/later"), "body of /later");
@@ -848,7 +848,7 @@ fn sigint_during_a_retry_wait_ends_it() {
         "a 30 s wait was not cut: {took:?}"
     );
     assert_eq!(out.code, 130);
-    let v = json(&out.report.clone()[0]);
+    let v = json(&out.report[0]);
     assert_eq!(v["status"], "failed");
     assert_eq!(v["attempts"], 1);
     assert_has(

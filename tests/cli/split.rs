@@ -325,17 +325,8 @@ fn ctrl_c_then_continue_fetches_only_what_is_missing() {
     // Again, fast now: only the missing bytes are asked for.
     origin.rate.store(64 * MIB as u64, Ordering::SeqCst);
     let before = server.request_count();
-    let out = env
-        .cmd()
-        .args(["urls.txt", "-o", "out"])
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = env.run(&args);
+    assert_eq!(out.code, 0, "{}", &out.stderr);
     assert_eq!(env.file("out/f.bin"), body);
     assert!(!record.exists() && !env.join("out/f.bin.part").exists());
     let requests = &server.requests()[before..];

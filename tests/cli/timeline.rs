@@ -341,10 +341,7 @@ fn waits_for_the_hosts_turn_are_drawn_as_waits() {
         server.url("/missing"),
     ];
     env.list(&urls);
-    let out = env
-        .cmd()
-        .args(["urls.txt", "-o", "out", "-j", "2", "--timeline", "t.svg"])
-        .run();
+    let out = env.run(&["-j", "2", "--timeline", "t.svg"]);
     assert_eq!(out.code, 1, "{out:?}");
     let path = env.join("t.svg");
     let (_, bars) = picture(&path);
@@ -400,7 +397,7 @@ fn ctrl_c_still_draws_what_happened_until_then() {
     wait_for(&env.join("out/f3"));
     let out = interrupt(child);
     assert_eq!(out.code, 130);
-    let report: Vec<_> = out.report.clone().iter().map(|l| json(l)).collect();
+    let report: Vec<_> = out.report.iter().map(|l| json(l)).collect();
     let ended = report
         .iter()
         .filter(|r| r["status"] == "ok" || r["status"] == "failed")

@@ -3,7 +3,7 @@
 //! validators.
 
 use crate::support::server::{Reply, Server};
-use crate::support::{RunIt, TestEnv, assert_has, assert_starts};
+use crate::support::{TestEnv, assert_has, assert_starts};
 use crate::support::{json, lines, payload, sha256_hex};
 
 #[test]
@@ -72,10 +72,7 @@ fn update_with_continue_revalidates_what_is_there_and_resumes_what_is_not() {
         50_000,
     );
     env.list(&[server.url("/whole.bin"), server.url("/half.bin")]);
-    let out = env
-        .cmd()
-        .args(["urls.txt", "-o", "out", "-u", "-c", "--json"])
-        .run();
+    let out = env.run(&["-u", "-c", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let report: Vec<_> = out.report.iter().map(|l| json(l)).collect();
     assert_eq!(report[0]["http_status"], 200);
@@ -112,7 +109,7 @@ fn an_unchanged_file_is_left_alone_and_a_304_without_asking_is_a_failure() {
         }
     });
     env.list(&[server.url("/f.txt"), server.url("/rogue")]);
-    let out = env.cmd().args(["urls.txt", "-o", "out"]).run();
+    let out = env.run(&[]);
     assert_eq!(out.code, 1);
     let report = out.report.clone();
     assert!(
@@ -127,7 +124,7 @@ fn an_unchanged_file_is_left_alone_and_a_304_without_asking_is_a_failure() {
         "the file's time is the server's Last-Modified"
     );
     env.list(&[server.url("/f.txt")]);
-    let out = env.cmd().args(["urls.txt", "-o", "out", "-u"]).run();
+    let out = env.run(&["-u"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_starts(&out.report[0], "unchanged   304");
     let stderr = &out.stderr;
