@@ -340,14 +340,23 @@ fn brief_via(e: &reqwest::Error, url: &Url, via: Option<&str>) -> Option<String>
     Some(format!("{what} ({at})"))
 }
 
-/// Whether some cause in `causes` says `words`.
+/// Whether some cause in `causes` says `words` in its own words: a URL it quotes (the
+/// request's, whose port or path may hold anything, `407` or `tunnel` among them) is not read.
 fn said(causes: &[&(dyn std::error::Error + 'static)], words: &str) -> bool {
-    causes.iter().any(|c| c.to_string().contains(words))
+    causes.iter().any(|c| {
+        let text = c.to_string();
+        let own: Vec<&str> = text
+            .split_whitespace()
+            .filter(|w| !w.contains("://"))
+            .collect();
+        own.join(" ").contains(words)
+    })
 }
 
-/// Whether a CONNECT through a proxy was answered 407, as the cause chain says.
+/// Whether a CONNECT through a proxy was answered 407, as the cause chain says (hyper-util's
+/// tunnel error; a plain request's 407 is an answer, read by its status).
 fn proxy_asks_credentials(causes: &[&(dyn std::error::Error + 'static)]) -> bool {
-    said(causes, "proxy authorization required") || said(causes, "407")
+    said(causes, "proxy authorization required")
 }
 
 /// A proxy that answered 407: its credentials were not given, or not the ones it takes.
@@ -432,3 +441,6 @@ fn netrc_credentials<'a>(policy: &'a Policy, url: &reqwest::Url) -> Option<&'a C
     let login = Some(url.username()).filter(|u| !u.is_empty());
     policy.netrc.as_ref()?.lookup(url.host_str()?, login)
 }
+
+#[cfg(test)]
+mod tests;

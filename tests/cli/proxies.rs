@@ -165,8 +165,9 @@ fn socks5_and_socks5h_go_through_microsocks_with_its_credentials() {
         assert!(!text.contains(PASSWORD), "{text}");
     }
     // Who resolves the name: with socks5 fetchpool (and a .invalid name never resolves), with
-    // socks5h the proxy, which cannot either, and says so its own way.
-    let invalid = format!("http://no-such-host.invalid:{}/x", server.port());
+    // socks5h the proxy, which cannot either, and says so its own way. (A 407 in the URL is no
+    // proxy's answer: it once read as "the proxy wants credentials".)
+    let invalid = format!("http://no-such-host.invalid:{}/407/x", server.port());
     let local = format!("socks5://carol:{PASSWORD}@127.0.0.1:{}", socks.port);
     let out = run_with(&env, &[&invalid, "--proxy", &local], &[]);
     let text = output_text(&out);
