@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::support::server::{Reply, Server};
-use crate::support::{RunIt, TestEnv, assert_has, interrupt};
+use crate::support::{RunIt, TestEnv, assert_has, interrupt, wait_until};
 use crate::support::{json, wait_for};
 
 /// A server that answers `/fN` with `body N`, slowly while `slow` is set.
@@ -164,14 +164,9 @@ fn a_signal_while_the_checksums_file_is_fetched_still_reports_every_entry() {
         let mut args = vec!["--checksums", sums.as_str()];
         args.extend(reports);
         let child = env.spawn(&args);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while server.request_count() == 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never asked for the checksums"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_until("never asked for the checksums", || {
+            server.request_count() > 0
+        });
         let sent = std::time::Instant::now();
         let killed = std::process::Command::new("kill")
             .args([format!("-{signal}"), child.id().to_string()])

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::server::{Body, Reply, Server};
 use crate::support::{
-    Run, RunIt, TestEnv, assert_has, assert_lacks, assert_starts, interrupt, wait,
+    Run, RunIt, TestEnv, assert_has, assert_lacks, assert_starts, interrupt, wait, wait_until,
 };
 use crate::support::{json, lines, payload, wait_for};
 
@@ -647,12 +647,11 @@ fn sigint_mid_download_stops_cleanly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
     // Wait until both stalled downloads are streaming into their .part files.
-    while !(env.join("out/stuck1.part").exists() && env.join("out/stuck2.part").exists()) {
-        assert!(Instant::now() < deadline, "downloads never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let streaming = |name: &str| env.exists(format!("out/{name}.part"));
+    wait_until("downloads never started", || {
+        streaming("stuck1") && streaming("stuck2")
+    });
     std::thread::sleep(Duration::from_millis(100));
     let out = interrupt(child);
     let took = out.took;
@@ -835,11 +834,7 @@ fn sigint_during_a_retry_wait_ends_it() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.request_count() == 0 {
-        assert!(Instant::now() < deadline, "no request made");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("no request made", || server.request_count() > 0);
     std::thread::sleep(Duration::from_millis(200));
     let out = interrupt(child);
     let took = out.took;

@@ -134,14 +134,9 @@ pub fn free_port() -> u16 {
 }
 
 /// Waits (up to 10 s) until `path` exists.
+#[track_caller]
 pub fn wait_for(path: &std::path::Path) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !path.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_until(&format!("{} never appeared", path.display()), || {
+        path.exists()
+    });
 }
