@@ -130,7 +130,7 @@ fn twelve_files_behind_one_login_come_with_the_netrc_credentials_of_the_login_ho
         // The recipe's command, the first time: the jar file does not exist yet.
         .args(["--load-cookies", "jar.txt", "--save-cookies", "jar.txt"])
         .run();
-    let text = format!("{}{}", &out.stdout, &out.stderr);
+    let text = out.said();
     assert_eq!(out.code, 0, "{text}");
     for i in 0..12 {
         let file = env.file(format!("out/f{i}.bin"));

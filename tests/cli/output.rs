@@ -135,7 +135,7 @@ fn secrets_are_redacted_everywhere() {
             .args(["-o", "out", "--overwrite"])
             .args(args)
             .run();
-        let all = format!("{}{}", &out.stdout, &out.stderr);
+        let all = out.said();
         for secret in [
             "hunter2",
             "tok-SECRET",

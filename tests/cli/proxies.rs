@@ -8,11 +8,6 @@ use crate::support::{Run, RunIt, TestEnv, assert_has, assert_lacks};
 
 const PASSWORD: &str = "pr0xy-s3cret";
 
-/// Everything a run printed, stdout then stderr.
-fn output_text(run: &Run) -> String {
-    format!("{}{}", run.stdout, run.stderr)
-}
-
 /// fetchpool in `env` with `args` and the environment `vars`, `-v` on, the text report on stdout.
 fn run_with(env: &TestEnv, args: &[&str], vars: &[(&str, String)]) -> Run {
     let mut command = env.cmd();
@@ -42,7 +37,7 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
     let mut args = base.clone();
     args.extend(["--proxy", &with_password]);
     let out = run_with(&env, &args, &[]);
-    let text = output_text(&out);
+    let text = out.said();
     assert_eq!(out.code, 0, "{text}");
     assert_eq!(env.file("out/p.bin"), b"plain bytes");
     assert_eq!(env.file("out/t.bin"), b"tls bytes");
@@ -69,7 +64,7 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
         ("HTTPS_PROXY", with_password.clone()),
     ];
     let out = run_with(&env, &base, &vars);
-    let text = output_text(&out);
+    let text = out.said();
     assert_eq!(out.code, 0, "{text}");
     let seen = plain.requests();
     assert!(seen[before].header("via").is_some(), "through the proxy");
@@ -80,7 +75,7 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
     let mut args = base.clone();
     args.extend(["--noproxy", "127.0.0.1"]);
     let out = run_with(&env, &args, &vars);
-    assert_eq!(out.code, 0, "{}", output_text(&out));
+    assert_eq!(out.code, 0, "{}", out.said());
     assert!(
         plain.requests()[before].header("via").is_none(),
         "not through the proxy"
@@ -91,7 +86,7 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
     let mut args = base.clone();
     args.extend(["--proxy", &bare]);
     let out = run_with(&env, &args, &[]);
-    let text = output_text(&out);
+    let text = out.said();
     assert_eq!(out.code, 1, "{text}");
     let report = out.report;
     for line in &report[..2] {
@@ -109,7 +104,7 @@ fn plain_and_tls_requests_go_through_tinyproxy_by_flag_and_by_the_environment() 
     let mut args = base.clone();
     args.extend(["--proxy", &wrong]);
     let out = run_with(&env, &args, &[]);
-    let text = output_text(&out);
+    let text = out.said();
     assert_eq!(out.code, 1, "{text}");
     assert_lacks(&text, "wr0ng-s3cret");
 }
@@ -121,7 +116,7 @@ fn a_proxy_that_refuses_the_connection_is_named_and_a_bad_proxy_url_is_exit_2() 
     let port = crate::support::free_port();
     let proxy = format!("http://bob:{PASSWORD}@127.0.0.1:{port}");
     let out = run_with(&env, &[&server.url("/a"), "--proxy", &proxy], &[]);
-    let text = output_text(&out);
+    let text = out.said();
     assert_eq!(out.code, 1, "{text}");
     let error = out.report[0].clone();
     assert!(
@@ -138,7 +133,7 @@ fn a_proxy_that_refuses_the_connection_is_named_and_a_bad_proxy_url_is_exit_2() 
         ("8".to_string(), "aria2's -x N is --split N"),
     ] {
         let out = run_with(&env, &[&server.url("/a"), "-x", &bad], &[]);
-        let text = output_text(&out);
+        let text = out.said();
         assert_eq!(out.code, 2, "{text}");
         assert!(text.contains(why), "{text}");
         assert!(!text.contains(PASSWORD), "{text}");
@@ -159,7 +154,7 @@ fn socks5_and_socks5h_go_through_microsocks_with_its_credentials() {
             &[&server.url("/s.bin"), "--proxy", &proxy, "--overwrite"],
             &[],
         );
-        let text = output_text(&out);
+        let text = out.said();
         assert_eq!(out.code, 0, "{scheme}: {text}");
         assert_eq!(env.file("out/s.bin"), b"socks bytes");
         assert!(!text.contains(PASSWORD), "{text}");
@@ -170,19 +165,19 @@ fn socks5_and_socks5h_go_through_microsocks_with_its_credentials() {
     let invalid = format!("http://no-such-host.invalid:{}/407/x", server.port());
     let local = format!("socks5://carol:{PASSWORD}@127.0.0.1:{}", socks.port);
     let out = run_with(&env, &[&invalid, "--proxy", &local], &[]);
-    let text = output_text(&out);
+    let text = out.said();
     assert_eq!(out.code, 1, "{text}");
     assert_has(&text, "cannot resolve no-such-host.invalid");
     let remote = format!("socks5h://carol:{PASSWORD}@127.0.0.1:{}", socks.port);
     let out = run_with(&env, &[&invalid, "--proxy", &remote], &[]);
-    let text = output_text(&out);
+    let text = out.said();
     assert_eq!(out.code, 1, "{text}");
     assert_lacks(&text, "cannot resolve no-such-host.invalid");
     assert!(!text.contains(PASSWORD), "{text}");
     // Wrong credentials: a failure, the password not shown.
     let wrong = format!("socks5://carol:wr0ng-s3cret@127.0.0.1:{}", socks.port);
     let out = run_with(&env, &[&server.url("/w.bin"), "--proxy", &wrong], &[]);
-    let text = output_text(&out);
+    let text = out.said();
     assert_eq!(out.code, 1, "{text}");
     assert_lacks(&text, "wr0ng-s3cret");
 }

@@ -20,7 +20,7 @@ fn everything_said(env: &TestEnv, args: &[&str]) -> (i32, String) {
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", env.join("summary.md"))
         .run();
-    let mut said = run.stdout + &run.stderr;
+    let mut said = run.said();
     for file in ["r.ndjson", "r.xml", "summary.md"] {
         said.push_str(&std::fs::read_to_string(env.join(file)).unwrap_or_default());
     }

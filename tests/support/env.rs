@@ -303,6 +303,11 @@ impl Run {
         json(&self.report[i])
     }
 
+    /// Everything the run printed: stdout, then stderr.
+    pub fn said(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
     /// Every line of the report as JSON (a run with `--json`).
     pub fn results(&self) -> Vec<serde_json::Value> {
         self.report.iter().map(|l| json(l)).collect()
